@@ -1,0 +1,64 @@
+/**
+ * The `kappa` program: one line per subcommand, plus error handling that maps failures to the exit
+ * codes in DESIGN.md section 8 (0 ok, 1 runtime, 2 usage, 3 data, 78 config).
+ */
+import { Command, CommanderError } from 'commander';
+import { ExitCode, KappaError } from './errors.js';
+import './io/local.js';
+import { ingestCommand } from './commands/ingest.js';
+import { sinkCommand } from './commands/sink.js';
+
+export function buildProgram(): Command {
+  const program = new Command('kappa')
+    .description(
+      'Batch and stream processing as one toolkit: Kafka topics and time-partitioned Parquet, in shell pipelines',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Commands read and write the kappa record stream (man kappa-stream) on stdin/stdout:
+  kappa ingest flights.parquet --ts-field date | kappa sink out/ --partition-by 'dt=%Y-%m-%d'
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configuration error.`,
+    );
+  program.addCommand(ingestCommand());
+  program.addCommand(sinkCommand());
+  return program;
+}
+
+/** Entry point used by bin/kappa. Never throws: prints the error and sets the exit code. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const c of program.commands)
+    c.exitOverride().showHelpAfterError(
+      `usage: kappa ${c.name()} ${c.usage()}\n(run 'kappa ${c.name()} --help' for details)`,
+    );
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    process.exitCode = reportError(e, argv[2]);
+  }
+}
+
+function reportError(e: unknown, command: string | undefined): number {
+  const who = command && !command.startsWith('-') ? `kappa ${command}` : 'kappa';
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+      return ExitCode.ok;
+    return ExitCode.usage; // commander already printed the message and the usage hint
+  }
+  if (e instanceof KappaError) {
+    process.stderr.write(`${who}: error: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`${who}: hint: ${e.hint}\n`);
+    if (process.env.KAPPA_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return e.exitCode;
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'EPIPE') return ExitCode.ok;
+  process.stderr.write(`${who}: error: ${err?.message ?? String(e)}\n`);
+  if (process.env.KAPPA_DEBUG) process.stderr.write(`${err?.stack}\n`);
+  return ExitCode.runtime;
+}

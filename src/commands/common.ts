@@ -1,0 +1,64 @@
+/**
+ * Flags and plumbing shared by every command: `--quiet`, `--on-error`, `--max-bad`, and the
+ * end-of-run summary. Commands stay thin: parse flags, build source -> operators -> sink, run.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { BadRecords, parseOnError } from '../stream/badrecords.js';
+import { Progress } from '../stream/progress.js';
+
+export interface CommonOptions {
+  quiet?: boolean;
+  onError: string;
+  maxBad?: string;
+}
+
+/** Adds `--quiet`, `--on-error` and `--max-bad` to a command. */
+export function withCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('-q, --quiet', 'no progress bar and no summary on stderr')
+    .option('--on-error <policy>', 'bad records: fail | skip | dead-letter=PATH', 'fail')
+    .option('--max-bad <n>', 'fail (exit 3) once more than N records were bad, whatever --on-error says');
+}
+
+/** Parses a non-negative integer flag. */
+export function parseCount(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: expected a non-negative integer, got '${v}'`);
+  return Number(v);
+}
+
+/** Parses a byte size such as `128MiB`, `64MB`, `1G`, `5000` (bytes). Binary units for KiB/MiB/GiB and K/M/G. */
+export function parseBytes(v: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`${flag}: '${v}' is not a size; use e.g. 128MiB, 512KiB, 1GiB`);
+  const n = Number(m[1]);
+  const u = (m[2] ?? 'b').toLowerCase();
+  const mult: Record<string, number> = {
+    b: 1,
+    k: 1024,
+    kib: 1024,
+    kb: 1000,
+    m: 1024 ** 2,
+    mib: 1024 ** 2,
+    mb: 1000 ** 2,
+    g: 1024 ** 3,
+    gib: 1024 ** 3,
+    gb: 1000 ** 3,
+  };
+  return Math.round(n * mult[u]);
+}
+
+/** Builds the bad-record policy and the progress/summary display for one run. */
+export function runContext(
+  command: string,
+  o: CommonOptions,
+  unit: 'bytes' | 'rows' = 'rows',
+  total?: number,
+): { bad: BadRecords; progress: Progress } {
+  const bad = new BadRecords(
+    parseOnError(o.onError),
+    parseCount(o.maxBad, '--max-bad') ?? Number.POSITIVE_INFINITY,
+  );
+  return { bad, progress: new Progress(command, o.quiet ?? false, unit, total) };
+}

@@ -1,0 +1,97 @@
+/**
+ * Object stores by URI scheme: the one seam between tables/files and where bytes live.
+ *
+ * Local paths (no scheme, or `file://`) and `s3://bucket/prefix` implement the same interface, so
+ * the table layout, the commit log, ingest and sink never ask which one they have. Each scheme
+ * registers itself once with `registerStore`; `storeFor(uri)` picks by scheme.
+ *
+ * Visibility contract (FileSink-style part-file lifecycle): `create()` returns a pending file that
+ * readers cannot see until `commit()` (local: a hidden `.name.inprogress-*` file renamed on commit;
+ * S3: a multipart upload completed on commit). `abort()` leaves nothing visible.
+ */
+import { UsageError } from '../errors.js';
+
+export interface StoreEntry {
+  /** Full URI or path of the object, in the same form as the listed root. */
+  uri: string;
+  /** Size in bytes. */
+  size: number;
+}
+
+export interface PendingFile {
+  /** Appends bytes. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes the file visible under its final name. After commit the file is durable. */
+  commit(): Promise<void>;
+  /** Discards the file; nothing becomes visible. Safe to call after a failed write. */
+  abort(): Promise<void>;
+  /** Bytes written so far. */
+  readonly bytes: number;
+}
+
+export interface ObjectStore {
+  /** Lists every object below `root` (recursively), in lexicographic order of URI. */
+  list(root: string): AsyncIterable<StoreEntry>;
+  /** Size of one object, or undefined if it does not exist. */
+  stat(uri: string): Promise<StoreEntry | undefined>;
+  /** Whole object. */
+  read(uri: string): Promise<Uint8Array>;
+  /** Bytes [start, end) of an object (ranged GET on S3). */
+  readRange(uri: string, start: number, end: number): Promise<Uint8Array>;
+  /** Streams an object's bytes. */
+  readStream(uri: string): AsyncIterable<Uint8Array>;
+  /** Starts a file that becomes visible at `uri` only on commit. */
+  create(uri: string): Promise<PendingFile>;
+  /**
+   * Writes a small object atomically. With `ifAbsent`, returns false (and writes nothing) if the
+   * object exists: the mutual exclusion the Delta log needs for commit files.
+   */
+  put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** Deletes an object; no error if it is missing. */
+  delete(uri: string): Promise<void>;
+}
+
+const factories = new Map<string, (uri: string) => ObjectStore>();
+
+/** Registers the store for a scheme such as `s3` (or `file` for local paths). */
+export function registerStore(scheme: string, factory: (uri: string) => ObjectStore): void {
+  factories.set(scheme, factory);
+}
+
+/** The scheme of a URI: `s3` for `s3://b/k`, `file` for plain paths and `file://`. */
+export function schemeOf(uri: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri);
+  return m ? m[1].toLowerCase() : 'file';
+}
+
+/** The store for a URI. Throws UsageError for an unknown scheme. */
+export function storeFor(uri: string): ObjectStore {
+  const scheme = schemeOf(uri);
+  const f = factories.get(scheme);
+  if (!f)
+    throw new UsageError(
+      `unknown scheme '${scheme}://' in '${uri}'; known: ${[...factories.keys()].map((k) => (k === 'file' ? 'local paths' : `${k}://`)).join(', ')}`,
+    );
+  return f(uri);
+}
+
+/** Joins a URI or path with relative segments using `/`. */
+export function joinUri(base: string, ...parts: string[]): string {
+  let out = base.replace(/\/+$/, '');
+  for (const p of parts) {
+    const s = p.replace(/^\/+/, '').replace(/\/+$/, '');
+    if (s) out = out === '' ? s : `${out}/${s}`;
+  }
+  return out;
+}
+
+/** The part of `uri` below `root`, without a leading slash. */
+export function relativeUri(root: string, uri: string): string {
+  const r = root.replace(/\/+$/, '');
+  return uri.startsWith(`${r}/`) ? uri.slice(r.length + 1) : uri;
+}
+
+/** True when a path has a segment starting with `_` or `.`: hidden from readers, as in Spark and Hive. */
+export function isHiddenPath(rel: string): boolean {
+  return rel.split('/').some((seg) => seg.startsWith('_') || seg.startsWith('.'));
+}

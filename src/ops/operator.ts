@@ -1,0 +1,44 @@
+/**
+ * The operator contract. An operator takes records and watermarks and returns records (and its own
+ * watermarks); it knows nothing of pipes, files or flags, so it can be tested with arrays.
+ *
+ * Stateless operators forward watermarks unchanged. Stateful ones fire on watermarks and emit their
+ * own. `end()` means watermark +infinity: fire everything. Methods may return a promise (state in
+ * LevelDB); the runtime waits for it before the next event. An operator signals a bad record by
+ * throwing `BadRecordError`; the runtime applies the `--on-error` policy.
+ */
+import type { Barrier, Header, Rec } from '../stream/protocol.js';
+
+export interface Collector {
+  record(r: Rec): void;
+  watermark(wm: number): void;
+  barrier?(b: Barrier): void;
+}
+
+export interface Operator {
+  /** Given the upstream header, returns the header this operator emits (its output schema). */
+  open(header: Header): Header | Promise<Header>;
+  record(r: Rec, out: Collector): void | Promise<void>;
+  watermark(wm: number, out: Collector): void | Promise<void>;
+  /** Checkpoint barrier: snapshot state, then forward. Default: forward. */
+  barrier?(b: Barrier, out: Collector): void | Promise<void>;
+  /** End of input (watermark +infinity): emit everything still held. */
+  end(out: Collector): void | Promise<void>;
+  /** Releases resources (state stores). Called once, also after a failure. */
+  close?(): void | Promise<void>;
+}
+
+/** Thrown by an operator for a record it cannot process (an expression threw, a field is missing). */
+export class BadRecordError extends Error {}
+
+/** Collects an operator's output into arrays: for tests and for composing operators. */
+export class ArrayCollector implements Collector {
+  readonly records: Rec[] = [];
+  readonly watermarks: number[] = [];
+  record(r: Rec): void {
+    this.records.push(r);
+  }
+  watermark(wm: number): void {
+    this.watermarks.push(wm);
+  }
+}

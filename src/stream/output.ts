@@ -1,0 +1,83 @@
+/**
+ * Buffered line writer for stdout or any Writable, with back-pressure and quiet EPIPE handling.
+ *
+ * Lines are collected into a string buffer and written in ~64 KiB chunks, always whole lines, so a
+ * reader never sees a partial line. Callers `await flushIfFull()` between batches: when the
+ * destination's buffer is full it waits for 'drain' (back-pressure). When the reader goes away
+ * (`… | head`), writes fail with EPIPE; the writer then marks itself closed and the process exits 0
+ * without a stack trace (see `isClosed`).
+ */
+import type { Writable } from 'node:stream';
+
+const CHUNK = 64 * 1024;
+
+export class LineWriter {
+  private buf = '';
+  private closed = false;
+  private failure: Error | undefined;
+  /** Number of lines written (handed to the destination). */
+  lines = 0;
+  /** Bytes handed to the destination (UTF-16 length approximation is not used: counted in bytes). */
+  bytes = 0;
+
+  constructor(private readonly out: Writable) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+      else this.failure = err;
+    });
+  }
+
+  /** True once the reader has gone away (EPIPE). Producers should stop and exit 0. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Appends one line (without newline). Cheap: only concatenates. */
+  line(s: string): void {
+    this.buf += `${s}\n`;
+    this.lines++;
+  }
+
+  /** Writes the buffer if it holds at least a chunk, waiting for drain when the destination is full. */
+  async flushIfFull(): Promise<void> {
+    if (this.buf.length >= CHUNK) await this.flush();
+  }
+
+  /** Writes whatever is buffered and waits for drain if needed. Throws a destination error. */
+  async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.closed) {
+      this.buf = '';
+      return;
+    }
+    if (this.buf.length === 0) return;
+    const data = this.buf;
+    this.buf = '';
+    this.bytes += Buffer.byteLength(data);
+    const ok = this.out.write(data);
+    if (!ok && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.out.off('drain', done);
+          this.out.off('error', done);
+          this.out.off('close', done);
+          resolve();
+        };
+        this.out.on('drain', done);
+        this.out.on('error', done);
+        this.out.on('close', done);
+      });
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Flushes and waits until the destination has accepted everything (for stdout: written to the pipe). */
+  async end(): Promise<void> {
+    await this.flush();
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      if (this.out.writableLength === 0) resolve();
+      else this.out.once('drain', () => resolve());
+    });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Progress display and end-of-run summary, both on stderr.
+ *
+ * The bar (cli-progress) is shown only when stderr is a TTY and `--quiet` is not given; it shows
+ * bytes or rows done, rate and ETA when the total is known. The summary line is printed at the end
+ * of every run unless `--quiet`: records in/out, bad, bytes, elapsed, records/s, plus any extra
+ * counters the command adds (late records, partitions written, …).
+ */
+import cliProgress from 'cli-progress';
+
+export interface RunStats {
+  recordsIn: number;
+  recordsOut: number;
+  bad: number;
+  bytes: number;
+  /** Extra named counters printed after the standard ones, e.g. `{ late: 3, files: 12 }`. */
+  extra: Record<string, number | string>;
+}
+
+export class Progress {
+  readonly stats: RunStats = { recordsIn: 0, recordsOut: 0, bad: 0, bytes: 0, extra: {} };
+  private readonly started = process.hrtime.bigint();
+  private bar: cliProgress.SingleBar | undefined;
+  private lastUpdate = 0;
+  private detail = '';
+
+  constructor(
+    /** Command name used as the summary prefix, e.g. `ingest`. */
+    readonly command: string,
+    readonly quiet = false,
+    /** Unit of the bar: 'bytes' or 'rows'. */
+    readonly unit: 'bytes' | 'rows' = 'rows',
+    total?: number,
+  ) {
+    if (!quiet && process.stderr.isTTY) {
+      this.bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: total
+            ? `kappa ${command} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted} {detail}`
+            : `kappa ${command} | {value} ${unit} | {rate}/s | {elapsed}s {detail}`,
+          hideCursor: true,
+          etaBuffer: 50,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(total ?? 0, 0, { rate: '0', detail: '', elapsed: '0' });
+    }
+  }
+
+  /** Sets the bar's total when it becomes known (e.g. after listing files). */
+  setTotal(total: number): void {
+    this.bar?.setTotal(total);
+  }
+
+  /** Free text shown after the bar (e.g. per-partition Kafka lag). */
+  setDetail(detail: string): void {
+    this.detail = detail;
+  }
+
+  /** Updates the bar to `done` units; throttled to keep it off the hot path. */
+  update(done: number): void {
+    if (!this.bar) return;
+    const now = Date.now();
+    if (now - this.lastUpdate < 200) return;
+    this.lastUpdate = now;
+    const secs = this.elapsedMs() / 1000;
+    this.bar.update(done, {
+      rate: secs > 0 ? Math.round(done / secs).toLocaleString('en-US') : '0',
+      detail: this.detail,
+      elapsed: secs.toFixed(0),
+    });
+  }
+
+  elapsedMs(): number {
+    return Number(process.hrtime.bigint() - this.started) / 1e6;
+  }
+
+  /** Stops the bar and prints the summary line on stderr (unless quiet). */
+  finish(status = 'done'): void {
+    this.bar?.stop();
+    this.bar = undefined;
+    if (this.quiet) return;
+    process.stderr.write(`${this.summary(status)}\n`);
+  }
+
+  /** The summary line, e.g. `kappa ingest: done: 3,000,000 in, 3,000,000 out, 0 bad, 120.4 MB, 9.81 s, 305,810 records/s`. */
+  summary(status = 'done'): string {
+    const s = this.stats;
+    const secs = this.elapsedMs() / 1000;
+    const rate = secs > 0 ? Math.round(s.recordsIn / secs) : 0;
+    const parts = [
+      `${fmt(s.recordsIn)} in`,
+      `${fmt(s.recordsOut)} out`,
+      `${fmt(s.bad)} bad`,
+      ...Object.entries(s.extra).map(([k, v]) => `${typeof v === 'number' ? fmt(v) : v} ${k}`),
+      formatBytes(s.bytes),
+      `${secs.toFixed(2)} s`,
+      `${fmt(rate)} records/s`,
+    ];
+    return `kappa ${this.command}: ${status}: ${parts.join(', ')}`;
+  }
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** Human-readable byte count in SI units (kB = 1000 bytes), e.g. `120.4 MB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,162 @@
+/**
+ * Event-time extraction: turns a field value into integer epoch milliseconds.
+ *
+ * Formats (`--ts-format`): `epoch-s`, `epoch-ms`, `epoch-us`, `epoch-ns`, `iso` (ISO-8601 / RFC 3339,
+ * also with a space instead of `T`), or a strftime pattern such as `%d/%m/%Y %H:%M:%S` (converted to a
+ * luxon format). Zone-less times are read in `--tz` (an IANA zone, default UTC). `auto` (the default)
+ * accepts Date objects (Parquet TIMESTAMP columns), ISO strings, and numbers when their magnitude makes
+ * the unit unambiguous for dates between 1973 and 5138 (s < 1e11 <= ms < 1e14 <= us < 1e17 <= ns).
+ */
+import { DateTime } from 'luxon';
+import { UsageError } from '../errors.js';
+
+export type TsFormat =
+  | 'auto'
+  | 'epoch-s'
+  | 'epoch-ms'
+  | 'epoch-us'
+  | 'epoch-ns'
+  | 'iso'
+  | { strftime: string };
+
+/** Parses the `--ts-format` flag. */
+export function parseTsFormat(s: string | undefined): TsFormat {
+  if (s === undefined || s === 'auto') return 'auto';
+  if (s === 'epoch-s' || s === 'epoch-ms' || s === 'epoch-us' || s === 'epoch-ns' || s === 'iso') return s;
+  if (s.includes('%')) return { strftime: s };
+  throw new UsageError(
+    `--ts-format: '${s}' is not a format; use epoch-s, epoch-ms, epoch-us, epoch-ns, iso or a strftime pattern like '%Y-%m-%d %H:%M:%S'`,
+  );
+}
+
+/** Checks an IANA zone name (`--tz`). */
+export function checkZone(tz: string): string {
+  if (!DateTime.now().setZone(tz).isValid)
+    throw new UsageError(`--tz: '${tz}' is not a known time zone (use an IANA name such as Europe/Berlin)`);
+  return tz;
+}
+
+const STRFTIME_TO_LUXON: Record<string, string> = {
+  Y: 'yyyy',
+  y: 'yy',
+  m: 'MM',
+  d: 'dd',
+  e: 'd',
+  H: 'HH',
+  I: 'hh',
+  M: 'mm',
+  S: 'ss',
+  f: 'SSS',
+  L: 'SSS',
+  p: 'a',
+  b: 'LLL',
+  h: 'LLL',
+  B: 'LLLL',
+  a: 'ccc',
+  A: 'cccc',
+  j: 'ooo',
+  z: 'ZZZ',
+  Z: 'z',
+  s: 'X',
+  '%': "'%'",
+};
+
+/** Converts a strftime pattern to a luxon format string; literal text is quoted. */
+export function strftimeToLuxon(pattern: string): string {
+  let out = '';
+  let lit = '';
+  const flush = () => {
+    if (lit) out += `'${lit.replace(/'/g, "''")}'`;
+    lit = '';
+  };
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '%' && i + 1 < pattern.length) {
+      const tok = STRFTIME_TO_LUXON[pattern[++i]];
+      if (tok === undefined)
+        throw new UsageError(`unsupported strftime directive %${pattern[i]} in '${pattern}'`);
+      flush();
+      out += tok;
+    } else lit += c;
+  }
+  flush();
+  return out;
+}
+
+const HAS_ZONE = /(Z|[+-]\d\d(:?\d\d)?)$/i;
+
+/**
+ * Builds a converter from field values to epoch ms for one format and zone. The converter returns
+ * `undefined` for a missing or unparsable value (the caller reports a bad record).
+ */
+export function timestampParser(format: TsFormat, tz = 'UTC'): (v: unknown) => number | undefined {
+  const utc = tz === 'UTC' || tz === 'utc' || tz === 'Z';
+  const parseIso = (s: string): number | undefined => {
+    let t: number;
+    if (utc || HAS_ZONE.test(s)) {
+      let iso = s.length > 10 && s.charCodeAt(10) === 32 ? `${s.slice(0, 10)}T${s.slice(11)}` : s;
+      if (!HAS_ZONE.test(iso)) iso += iso.length === 10 ? 'T00:00:00Z' : 'Z';
+      t = Date.parse(iso);
+    } else {
+      const d = DateTime.fromISO(s.replace(' ', 'T'), { zone: tz });
+      t = d.isValid ? d.toMillis() : Number.NaN;
+    }
+    return Number.isFinite(t) ? Math.floor(t) : undefined;
+  };
+  const num = (v: unknown): number | undefined => {
+    if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+    if (typeof v === 'bigint') return Number(v);
+    if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+    return undefined;
+  };
+  const epoch = (div: number) => (v: unknown) => {
+    if (typeof v === 'bigint') return Number(v / BigInt(div));
+    const n = num(v);
+    return n === undefined ? undefined : Math.floor(n / div);
+  };
+  if (format === 'epoch-s')
+    return (v) => {
+      const n = num(v);
+      return n === undefined ? undefined : Math.floor(n * 1000);
+    };
+  if (format === 'epoch-ms') return epoch(1);
+  if (format === 'epoch-us') return epoch(1000);
+  if (format === 'epoch-ns') return epoch(1_000_000);
+  if (format === 'iso')
+    return (v) => (v instanceof Date ? v.getTime() : typeof v === 'string' ? parseIso(v) : undefined);
+  if (typeof format === 'object') {
+    const fmt = strftimeToLuxon(format.strftime);
+    return (v) => {
+      if (typeof v !== 'string') return undefined;
+      const d = DateTime.fromFormat(v, fmt, { zone: tz });
+      return d.isValid ? d.toMillis() : undefined;
+    };
+  }
+  // auto
+  return (v) => {
+    if (v instanceof Date) {
+      const t = v.getTime();
+      return Number.isFinite(t) ? t : undefined;
+    }
+    if (typeof v === 'string') {
+      if (/^-?\d+(\.\d+)?$/.test(v)) return byMagnitude(Number(v));
+      return parseIso(v);
+    }
+    if (typeof v === 'bigint') return byMagnitude(Number(v));
+    if (typeof v === 'number') return Number.isFinite(v) ? byMagnitude(v) : undefined;
+    return undefined;
+  };
+}
+
+function byMagnitude(n: number): number {
+  const a = Math.abs(n);
+  if (a < 1e11) return Math.floor(n * 1000);
+  if (a < 1e14) return Math.floor(n);
+  if (a < 1e17) return Math.floor(n / 1000);
+  return Math.floor(n / 1e6);
+}
+
+/** Formats epoch ms as ISO-8601 UTC for messages. */
+export function isoUtc(msValue: number): string {
+  return Number.isFinite(msValue) ? new Date(msValue).toISOString() : String(msValue);
+}
