@@ -1,24 +1,21 @@
 /**
- * `kappa ingest SOURCE…`: files, globs, Hive directories and stdin -> kappa stream on stdout.
- * Glue only: discover files, open each with its format reader, assign event time and key, emit
- * records and bounded-out-of-orderness watermarks, end with the end-of-stream line.
+ * `kappa ingest SOURCE…`: files, globs, Hive directories, stdin (and, by registration, other
+ * source kinds) -> kappa stream on stdout. Glue only: open the sources, assign event time and key,
+ * emit records and per-split bounded-out-of-orderness watermarks, end with the end-of-stream line.
  */
 import { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { discover, type InputFile } from '../io/discover.js';
-import { type FormatReader, readerByName, readerForPath } from '../io/format.js';
+import { groupSources, type RecordSource, type SourceOptions } from '../io/source.js';
 import { makeAssigner } from '../ops/assign.js';
 import { LineWriter } from '../stream/output.js';
-import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from '../stream/protocol.js';
+import { END_LINE, encodeHeader, encodeRecord, encodeWatermark } from '../stream/protocol.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
-import { BoundedOutOfOrderness } from '../time/watermark.js';
+import { SplitWatermarks } from '../time/watermark.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
 import '../io/ndjson.js';
+import '../io/files.js';
 
-interface IngestOptions extends CommonOptions {
-  format?: string;
-  delimiter?: string;
+interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;
   tsFormat?: string;
   tz: string;
@@ -64,50 +61,27 @@ Examples:
   return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
 }
 
-async function runIngest(sources: string[], o: IngestOptions): Promise<void> {
+async function runIngest(args: string[], o: IngestOptions): Promise<void> {
   const tsFormat = parseTsFormat(o.tsFormat);
   const tz = checkZone(o.tz);
   const bound = parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
-  const forced = o.format ? readerByName(o.format) : undefined;
-  if (o.delimiter !== undefined && o.delimiter.length !== 1)
-    throw new UsageError('--delimiter: expected one character');
-  const files: (InputFile | '-')[] = [];
-  for (const s of sources) {
-    if (s === '-') files.push('-');
-    else files.push(...(await discover([s], forced !== undefined)));
-  }
-  const totalBytes = files.reduce((n, f) => n + (f === '-' ? 0 : f.size), 0);
-  const hasStdin = files.includes('-');
-  const { bad, progress } = runContext(
-    'ingest',
-    o,
-    hasStdin ? 'rows' : 'bytes',
-    hasStdin ? undefined : totalBytes,
-  );
+  const groups = groupSources(args);
+  const sources: RecordSource[] = [];
+  for (const g of groups) sources.push(await g.kind.open(g.sources, o));
+  const unit = sources.some((s) => s.progressUnit === 'rows') ? 'rows' : 'bytes';
+  const total = unit === 'bytes' ? sources.reduce((n, s) => n + (s.total ?? 0), 0) : undefined;
+  const { bad, progress } = runContext('ingest', o, unit, total);
   const stats = progress.stats;
   const out = new LineWriter(process.stdout);
   const assign = makeAssigner({ tsField: o.tsField, tsFormat, tz, keyField: o.keyField });
-  const wm = new BoundedOutOfOrderness(bound);
-  let headerWritten = false;
-  let bytesBefore = 0;
+  const wms = new SplitWatermarks(bound);
   let status = 'failed';
   try {
-    for (const f of files) {
-      const uri = f === '-' ? '-' : f.uri;
-      const reader: FormatReader | undefined =
-        forced ?? (f === '-' ? readerByName('ndjson') : readerForPath(uri));
-      if (!reader) throw new UsageError(`${uri}: cannot tell the format from the file name; use --format`);
-      const opened = await reader.open(f === '-' ? undefined : f.store, uri, { delimiter: o.delimiter });
-      const pv = f === '-' ? {} : f.partitionValues;
-      const pvKeys = Object.keys(pv);
-      if (!headerWritten) {
-        const schema: Schema | undefined = opened.schema ? { ...opened.schema } : undefined;
-        if (schema) for (const k of pvKeys) schema[k] ??= 'string';
-        out.line(encodeHeader({ kappa: 1, schema }));
-        headerWritten = true;
-      }
-      for await (const batch of opened.batches) {
-        const rows = batch.rows;
+    out.line(encodeHeader({ kappa: 1, schema: sources.find((s) => s.schema)?.schema }));
+    for (const src of sources) {
+      for await (const batch of src.batches()) {
+        const { rows } = batch;
+        const split = batch.split ?? '';
         for (let i = 0; i < rows.length; i++) {
           stats.recordsIn++;
           const row = rows[i];
@@ -115,32 +89,54 @@ async function runIngest(sources: string[], o: IngestOptions): Promise<void> {
             bad.report(batch.where(i), batch.errors?.get(i) ?? 'unreadable row', batch.raw(i));
             continue;
           }
-          for (const k of pvKeys) if (!(k in row)) row[k] = pv[k];
-          const a = assign(row);
-          if ('error' in a) {
-            bad.report(batch.where(i), a.error, batch.raw(i));
-            continue;
+          let ts: number;
+          let key: string | null;
+          if (batch.nativeTs && !o.tsField) {
+            const t = batch.nativeTs(i);
+            if (t === undefined) {
+              bad.report(batch.where(i), 'record has no timestamp', batch.raw(i));
+              continue;
+            }
+            ts = t;
+            key = null;
+          } else {
+            const a = assign(row);
+            if ('error' in a) {
+              bad.report(batch.where(i), a.error, batch.raw(i));
+              continue;
+            }
+            ts = a.ts;
+            key = a.key;
           }
-          wm.observe(a.ts);
-          out.line(encodeRecord({ ts: a.ts, key: a.key, value: row }));
+          if (batch.nativeKey && !o.keyField) key = batch.nativeKey(i);
+          wms.observe(split, ts);
+          out.line(
+            encodeRecord({
+              ts,
+              key,
+              value: row,
+              prov: batch.prov?.(i),
+              headers: batch.headers?.(i),
+            }),
+          );
           stats.recordsOut++;
         }
-        const w = wm.advance();
+        const w = wms.advance();
         if (w !== undefined) out.line(encodeWatermark(w));
-        stats.bytes = bytesBefore + (batch.bytesDone ?? 0);
-        progress.update(hasStdin ? stats.recordsIn : stats.bytes);
+        src.onWatermarks?.(wms.perSplit(), wms.current());
+        if (batch.bytesDone !== undefined) stats.bytes = batch.bytesDone;
+        if (src.detail) progress.setDetail(src.detail());
+        progress.update(unit === 'rows' ? stats.recordsIn : stats.bytes);
         await out.flushIfFull();
         if (out.isClosed) break;
       }
       if (out.isClosed) break;
-      bytesBefore += f === '-' ? stats.bytes - bytesBefore : f.size;
-      stats.bytes = bytesBefore;
     }
-    if (!headerWritten) out.line(encodeHeader({ kappa: 1 }));
     out.line(END_LINE);
     await out.end();
     status = out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {
+    await Promise.all(sources.map((s) => s.close().catch(() => {})));
     bad.close();
     stats.bad = bad.count;
     progress.finish(status);

@@ -3,7 +3,7 @@
  * once; ingest and sink pick by `--format` or by the file's extension, never by scattered ifs.
  */
 import { type Location, UsageError } from '../errors.js';
-import type { Schema } from '../stream/protocol.js';
+import type { Provenance, Schema } from '../stream/protocol.js';
 import type { ObjectStore } from './store.js';
 
 /** A batch of decoded rows from one file, in file order. */
@@ -18,6 +18,19 @@ export interface RowBatch {
   raw(i: number): string;
   /** Bytes of the file consumed after this batch (for progress), if known. */
   bytesDone?: number;
+  /**
+   * The split (watermark unit) the batch belongs to, e.g. `kafka partition 3`. Ingest keeps one
+   * watermark per split and emits the minimum. Files leave it undefined (one split for all).
+   */
+  split?: string;
+  /** Native event time of row i in epoch ms (e.g. the Kafka record timestamp), used without --ts-field. */
+  nativeTs?(i: number): number | undefined;
+  /** Native key of row i (e.g. the Kafka message key), used without --key-field. */
+  nativeKey?(i: number): string | null;
+  /** Provenance of row i (source, partition, offset) written into the record. */
+  prov?(i: number): Provenance;
+  /** Headers of row i (Kafka headers). */
+  headers?(i: number): Record<string, string> | undefined;
 }
 
 export interface ReadOptions {

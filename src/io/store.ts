@@ -58,6 +58,11 @@ export function registerStore(scheme: string, factory: (uri: string) => ObjectSt
   factories.set(scheme, factory);
 }
 
+/** True if a store is registered for the scheme. */
+export function hasStore(scheme: string): boolean {
+  return factories.has(scheme);
+}
+
 /** The scheme of a URI: `s3` for `s3://b/k`, `file` for plain paths and `file://`. */
 export function schemeOf(uri: string): string {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri);

@@ -15,13 +15,19 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/** Column types carried in the header schema. Timestamps travel as integer epoch milliseconds. */
+/**
+ * Column types carried in the header schema. Timestamps travel as integer epoch milliseconds:
+ * `timestamp` is a zone-less (local) timestamp as Parquet's isAdjustedToUTC=false / SQL TIMESTAMP,
+ * `timestamptz` an instant (isAdjustedToUTC=true / TIMESTAMP WITH TIME ZONE). `date` travels as
+ * `YYYY-MM-DD`; `decimal` as a JSON number; nested structs and lists as `json`.
+ */
 export type FieldType =
   | 'string'
   | 'int64'
   | 'float64'
   | 'boolean'
   | 'timestamp'
+  | 'timestamptz'
   | 'date'
   | 'decimal'
   | 'binary'

@@ -30,3 +30,52 @@ export class BoundedOutOfOrderness {
     return undefined;
   }
 }
+
+/**
+ * Per-split watermarks (one per Kafka partition, or one for all files) combined as their minimum,
+ * as Flink does across source splits. A split that has seen no record yet holds the combined
+ * watermark back only once it is known (`addSplit`); unknown splits appear on their first record.
+ */
+export class SplitWatermarks {
+  readonly splits = new Map<string, BoundedOutOfOrderness>();
+  private emitted = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly boundMs: number) {}
+
+  /** Declares a split before its first record (so it holds the watermark back). */
+  addSplit(split: string): void {
+    if (!this.splits.has(split)) this.splits.set(split, new BoundedOutOfOrderness(this.boundMs));
+  }
+
+  observe(split: string, ts: number): void {
+    let g = this.splits.get(split);
+    if (!g) {
+      g = new BoundedOutOfOrderness(this.boundMs);
+      this.splits.set(split, g);
+    }
+    g.observe(ts);
+  }
+
+  /** Current watermark of each split (ms; -Infinity before its first record). */
+  perSplit(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const [k, g] of this.splits) m.set(k, g.current());
+    return m;
+  }
+
+  /** The minimum over splits if it advanced since the last call that returned one, else undefined. */
+  advance(): number | undefined {
+    let min = Number.POSITIVE_INFINITY;
+    for (const g of this.splits.values()) min = Math.min(min, g.current());
+    if (Number.isFinite(min) && min > this.emitted) {
+      this.emitted = min;
+      return min;
+    }
+    return undefined;
+  }
+
+  /** The last emitted watermark (ms). */
+  current(): number {
+    return this.emitted;
+  }
+}
