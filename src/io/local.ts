@@ -30,7 +30,7 @@ function toPath(uri: string): string {
 
 function ioError(what: string, path: string, e: unknown): RuntimeError {
   const err = e as NodeJS.ErrnoException;
-  return new RuntimeError(`${what} ${path}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '));
+  return new RuntimeError(`${what} ${path}: ${err.message}`);
 }
 
 class LocalPending implements PendingFile {
