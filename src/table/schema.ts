@@ -118,13 +118,15 @@ export class TableSchema {
       if (v === null || v === undefined) continue;
       const c = this.byName.get(k);
       if (!c) {
-        (pendingNew ??= []).push({ name: k, type: inferType(v), declared: false });
+        pendingNew ??= [];
+        pendingNew.push({ name: k, type: inferType(v), declared: false });
         continue;
       }
       const why = misfit(c.type, v);
       if (why === undefined) continue;
       if (c.type === 'int64' && !c.declared && typeof v === 'number') {
-        (pendingWiden ??= []).push(c);
+        pendingWiden ??= [];
+        pendingWiden.push(c);
         continue;
       }
       return { ok: false, reason: `field '${k}' (${c.type}): ${why}` };
