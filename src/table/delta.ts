@@ -314,3 +314,37 @@ export class FileStats {
     return JSON.stringify({ numRecords: this.numRecords, minValues, maxValues, nullCount: this.nulls });
   }
 }
+
+/** A live data file of a table, as ingest lists it. */
+export interface LiveFile {
+  uri: string;
+  size: number;
+  /** Partition values to add to records (null values and event-time partition columns left out). */
+  partitionValues: Record<string, string>;
+}
+
+/**
+ * The live data files of the Delta table at `root` (adds minus removes at the latest version), or
+ * undefined when `root` has no `_delta_log`. Partition columns that kappa derived from event time
+ * (`kappa.eventTimePartitionColumns`) are left out of `partitionValues`: they are not record fields.
+ */
+export async function deltaLiveFiles(store: ObjectStore, root: string): Promise<LiveFile[] | undefined> {
+  const snap = await readDeltaLog(store, root);
+  if (!snap?.metaData) return undefined;
+  const timeCols = new Set(
+    (snap.metaData.configuration?.['kappa.eventTimePartitionColumns'] ?? '').split(',').filter(Boolean),
+  );
+  const out: LiveFile[] = [];
+  for (const add of snap.files.values()) {
+    const pv: Record<string, string> = {};
+    for (const [k, v] of Object.entries(add.partitionValues ?? {}))
+      if (v !== null && !timeCols.has(k)) pv[k] = v;
+    const rel = decodeDeltaPath(add.path);
+    out.push({
+      uri: /^[a-z][a-z0-9+.-]*:\/\//i.test(rel) ? rel : joinUri(root, rel),
+      size: add.size,
+      partitionValues: pv,
+    });
+  }
+  return out.sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+}
