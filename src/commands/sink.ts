@@ -4,6 +4,7 @@
  * input, abort (commit nothing partial) on any failure.
  */
 import { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { createSink, type RecordSink } from '../io/sink.js';
 import { readStream } from '../stream/input.js';
 import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptions } from './common.js';
@@ -62,6 +63,12 @@ See man kappa-sink.`,
 
 async function runSink(target: string, o: SinkFlags): Promise<void> {
   const { bad, progress } = runContext('sink', o);
+  if (target === '-')
+    for (const f of ['partitionBy', 'rollSize', 'rollRecords', 'rollInterval', 'compression'] as const)
+      if (o[f] !== undefined)
+        throw new UsageError(
+          `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to files and tables, not to stdout`,
+        );
   const stats = progress.stats;
   const sink: RecordSink = await createSink(target, {
     ...o,

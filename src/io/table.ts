@@ -66,7 +66,7 @@ import {
 /** Rows per Parquet row group (and per write to a text file). */
 export const ROW_GROUP_ROWS = 128 * 1024;
 /** Rows buffered across all open partitions before the largest buffer is written out. */
-const MAX_BUFFERED_ROWS = 1_000_000;
+const MAX_BUFFERED_ROWS = 500_000;
 const DEFAULT_ROLL_SIZE = 128 * 1024 * 1024;
 
 /** Flags of `kappa sink` understood by the file sinks. */
