@@ -4,13 +4,21 @@
  * input, abort (commit nothing partial) on any failure.
  */
 import { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { createSink, type RecordSink } from '../io/sink.js';
 import { readStream } from '../stream/input.js';
-import { type CommonOptions, runContext, withCommonOptions } from './common.js';
+import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptions } from './common.js';
 import '../io/stdout.js';
+import '../io/table.js';
 
 interface SinkFlags extends CommonOptions {
   format?: string;
+  partitionBy?: string;
+  tz?: string;
+  rollSize?: string;
+  rollRecords?: string;
+  rollInterval?: string;
+  compression?: string;
   [flag: string]: unknown;
 }
 
@@ -26,29 +34,56 @@ export function sinkCommand(): Command {
     .option(
       '-f, --format <format>',
       'output format: parquet | ndjson | csv (default: parquet for directories, by extension for files)',
-    );
+    )
+    .option(
+      '--partition-by <spec>',
+      "Hive partitions from event time (strftime) and fields, e.g. 'dt=%Y-%m-%d/hr=%H' or 'dt=%Y-%m-%d/{carrier}'",
+    )
+    .option('--tz <zone>', 'time zone of the time partitions (IANA name)', 'UTC')
+    .option('--roll-size <bytes>', 'roll a part file at this size, e.g. 64MiB (default: 128MiB)')
+    .option('--roll-records <n>', 'roll a part file after N records')
+    .option('--roll-interval <dur>', 'roll a part file open longer than this (processing time), e.g. 15m')
+    .option('--compression <codec>', 'Parquet codec: zstd | snappy | gzip | brotli | none (default: zstd)');
   withCommonOptions(cmd).addHelpText(
     'after',
     `
 Examples:
-  kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay`,
+  kappa ingest flights.parquet --ts-field date | kappa sink out/ --partition-by 'dt=%Y-%m-%d'
+  kappa ingest events.ndjson --ts-field time | kappa sink s3://lake/events --partition-by 'dt=%Y-%m-%d/hr=%H'
+  kappa ingest flights.parquet --ts-field date | kappa sink out/ --partition-by 'dt=%Y-%m-%d/{origin}' --roll-records 100000
+  kappa ingest data.csv --ts-field ts | kappa sink out.parquet --compression snappy
+  kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay
+
+A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
+watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
+See man kappa-sink.`,
   );
   return cmd.action(async (target: string, o: SinkFlags) => runSink(target, o));
 }
 
 async function runSink(target: string, o: SinkFlags): Promise<void> {
   const { bad, progress } = runContext('sink', o);
+  if (target === '-')
+    for (const f of ['partitionBy', 'rollSize', 'rollRecords', 'rollInterval', 'compression'] as const)
+      if (o[f] !== undefined)
+        throw new UsageError(
+          `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to files and tables, not to stdout`,
+        );
   const stats = progress.stats;
-  const sink: RecordSink = await createSink(target, { ...o });
+  const sink: RecordSink = await createSink(target, {
+    ...o,
+    rollSize: o.rollSize === undefined ? undefined : parseBytes(o.rollSize, '--roll-size'),
+    rollRecords: parseCount(o.rollRecords, '--roll-records'),
+    bad,
+  });
   let status = 'failed, nothing committed';
   try {
     let where = '';
     await readStream(process.stdin, {
       header: (h) => sink.open(h),
-      record(r) {
+      record(r, line) {
         stats.recordsIn++;
-        stats.recordsOut++;
-        return sink.write(r);
+        return sink.write(r, line);
       },
       watermark: (wm) => sink.watermark(wm),
       barrier: (b) => sink.barrier?.(b),
@@ -62,6 +97,7 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
       stopped: () => sink.closed === true,
     });
     status = sink.closed ? 'stopped (downstream closed)' : `done, wrote ${where}`;
+    stats.recordsOut = stats.recordsIn - bad.count;
   } catch (e) {
     await sink.abort().catch(() => {});
     throw e;

@@ -2,12 +2,14 @@
  * Expands ingest SOURCE arguments into input files: single files, globs, and directories or
  * prefixes walked recursively. Hive-style path segments (`dt=2024-01-01/hr=05`) become fields
  * (values URL-decoded as Hive escapes them). Paths with a segment starting with `_` or `.` are
- * ignored (`_SUCCESS`, `_delta_log`, in-progress files), as Spark and Hive do.
+ * ignored (`_SUCCESS`, `_delta_log`, in-progress files), as Spark and Hive do. A directory holding a
+ * `_delta_log` is read as a Delta table: its live files come from the log (adds minus removes).
  */
 import { glob } from 'tinyglobby';
 import { UsageError } from '../errors.js';
+import { deltaLiveFiles } from '../table/delta.js';
 import { readerForPath } from './format.js';
-import { isHiddenPath, type ObjectStore, relativeUri, schemeOf, storeFor } from './store.js';
+import { isHiddenPath, joinUri, type ObjectStore, relativeUri, schemeOf, storeFor } from './store.js';
 
 export interface InputFile {
   uri: string;
@@ -57,6 +59,10 @@ export async function discover(sources: string[], anyExtension: boolean): Promis
         const st = await store.stat(m);
         if (st) out.push({ uri: m, size: st.size, store, partitionValues: hivePartitionValues(rel) });
       }
+    } else if (await isDeltaTable(store, src)) {
+      // A table with a Delta log: its live files come from the log, not from listing.
+      for (const f of (await deltaLiveFiles(store, src.replace(/\/+$/, ''))) ?? []) out.push({ ...f, store });
+      if (out.length === before) continue; // an empty table is a valid, empty source
     } else {
       for await (const e of store.list(src)) {
         const rel = relativeUri(src, e.uri);
@@ -73,4 +79,9 @@ export async function discover(sources: string[], anyExtension: boolean): Promis
     if (out.length === before) throw new UsageError(`no input files found at '${src}'`);
   }
   return out;
+}
+
+/** True when `root` is a directory with a Delta log (`_delta_log/00000000000000000000.json`). */
+async function isDeltaTable(store: ObjectStore, root: string): Promise<boolean> {
+  return (await store.stat(joinUri(root, '_delta_log', '00000000000000000000.json'))) !== undefined;
 }

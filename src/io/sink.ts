@@ -19,8 +19,12 @@ export interface SinkOptions {
 export interface RecordSink {
   /** Receives the stream header (schema) before any record. */
   open(header: Header): Promise<void>;
-  /** Buffers or writes one record. */
-  write(r: Rec): void | Promise<void>;
+  /**
+   * Buffers or writes one record. A record the target cannot take (e.g. a schema conflict) goes to
+   * the bad-record policy passed in the options as `bad`.
+   * @param line 1-based input line of the record, for error messages
+   */
+  write(r: Rec, line?: number): void | Promise<void>;
   /** Called after each input batch: flush buffers, honour back-pressure. */
   afterBatch?(): Promise<void>;
   /** True once the destination reader went away (stdout EPIPE): stop quietly. */

@@ -1,0 +1,350 @@
+/**
+ * The table commit log, in the Delta Lake transaction-log format (delta-io/delta PROTOCOL.md):
+ * `_delta_log/NNNNNNNNNNNNNNNNNNNN.json` files (version zero-padded to 20 digits), each a list of
+ * newline-delimited actions. kappa writes `protocol`, `metaData`, `add` and `commitInfo`; it reads
+ * `add` and `remove` to find the live files (action reconciliation: adds minus removes, by path).
+ *
+ * - Commits are created with put-if-absent (the protocol's mutual exclusion requirement), and only
+ *   after the data files they add are committed (visible) in the store.
+ * - `add.path` is relative to the table root and URI-encoded (so a Hive-escaped `%3A` is stored as
+ *   `%253A`); `partitionValues` hold the unescaped strings (null for a null value).
+ * - `stats` is the JSON string `{"numRecords":…,"minValues":{…},"maxValues":{…},"nullCount":{…}}`.
+ * - Types: string->string, int64->long, float64 and decimal->double, boolean->boolean, date->date,
+ *   binary->binary, json->string, timestamptz->timestamp, timestamp->timestamp_ntz. A table with a
+ *   timestamp_ntz column needs the `timestampNtz` table feature (reader 3 / writer 7); other tables
+ *   use minReaderVersion 1 / minWriterVersion 2. Each field's kappa type is kept in its metadata
+ *   (`kappa.type`) so appends restore it exactly.
+ * - `metaData.configuration` records the kappa partition spec (`kappa.partitionBy`) and which
+ *   partition columns derive from event time (`kappa.eventTimePartitionColumns`): readers of a
+ *   kappa table do not add those back into record values.
+ * Checkpoints (`*.checkpoint.parquet`) are not written; reading a log whose early JSON versions were
+ * cleaned up after a checkpoint is refused with a clear error.
+ */
+import { randomUUID } from 'node:crypto';
+import { DataError, RuntimeError } from '../errors.js';
+import type { ObjectStore } from '../io/store.js';
+import { joinUri } from '../io/store.js';
+import type { FieldType } from '../stream/protocol.js';
+import type { Column } from './schema.js';
+
+export const DELTA_LOG_DIR = '_delta_log';
+
+export interface DeltaProtocol {
+  minReaderVersion: number;
+  minWriterVersion: number;
+  readerFeatures?: string[];
+  writerFeatures?: string[];
+}
+
+export interface DeltaMetaData {
+  id: string;
+  name?: string;
+  format: { provider: string; options: Record<string, string> };
+  schemaString: string;
+  partitionColumns: string[];
+  createdTime?: number;
+  configuration: Record<string, string>;
+}
+
+export interface DeltaAdd {
+  path: string;
+  partitionValues: Record<string, string | null>;
+  size: number;
+  modificationTime: number;
+  dataChange: boolean;
+  stats?: string;
+}
+
+export interface DeltaRemove {
+  path: string;
+  deletionTimestamp?: number;
+  dataChange: boolean;
+}
+
+export type DeltaAction =
+  | { protocol: DeltaProtocol }
+  | { metaData: DeltaMetaData }
+  | { add: DeltaAdd }
+  | { remove: DeltaRemove }
+  | { commitInfo: Record<string, unknown> }
+  | { txn: { appId: string; version: number; lastUpdated?: number } };
+
+/** The table state at the latest version. */
+export interface DeltaSnapshot {
+  version: number;
+  protocol?: DeltaProtocol;
+  metaData?: DeltaMetaData;
+  /** Live files by (encoded) path. */
+  files: Map<string, DeltaAdd>;
+}
+
+interface DeltaField {
+  name: string;
+  type: string | Record<string, unknown>;
+  nullable: boolean;
+  metadata: Record<string, unknown>;
+}
+
+const TO_DELTA: Record<FieldType, string> = {
+  string: 'string',
+  int64: 'long',
+  float64: 'double',
+  decimal: 'double',
+  boolean: 'boolean',
+  date: 'date',
+  binary: 'binary',
+  json: 'string',
+  timestamptz: 'timestamp',
+  timestamp: 'timestamp_ntz',
+};
+
+const FROM_DELTA: Record<string, FieldType> = {
+  string: 'string',
+  long: 'int64',
+  integer: 'int64',
+  short: 'int64',
+  byte: 'int64',
+  double: 'float64',
+  float: 'float64',
+  boolean: 'boolean',
+  date: 'date',
+  binary: 'binary',
+  timestamp: 'timestamptz',
+  timestamp_ntz: 'timestamp',
+};
+
+/** The Delta `schemaString` for the table columns plus string time-partition columns. */
+export function deltaSchemaString(columns: Column[], timePartitionColumns: string[]): string {
+  const fields: DeltaField[] = columns.map((c) => ({
+    name: c.name,
+    type: TO_DELTA[c.type],
+    nullable: true,
+    metadata: { 'kappa.type': c.type },
+  }));
+  for (const p of timePartitionColumns)
+    if (!columns.some((c) => c.name === p))
+      fields.push({ name: p, type: 'string', nullable: true, metadata: {} });
+  return JSON.stringify({ type: 'struct', fields });
+}
+
+/** Table columns (kappa types) from a Delta schemaString, leaving out the given columns. */
+export function columnsFromSchemaString(schemaString: string, exclude: string[] = []): Column[] {
+  const s = JSON.parse(schemaString) as { fields: DeltaField[] };
+  const out: Column[] = [];
+  for (const f of s.fields) {
+    if (exclude.includes(f.name)) continue;
+    const k = f.metadata?.['kappa.type'];
+    const type: FieldType =
+      typeof k === 'string'
+        ? (k as FieldType)
+        : typeof f.type === 'string'
+          ? (FROM_DELTA[f.type] ?? (f.type.startsWith('decimal') ? 'decimal' : 'json'))
+          : 'json';
+    out.push({ name: f.name, type, declared: false });
+  }
+  return out;
+}
+
+/** The protocol a table with these columns needs. */
+export function requiredProtocol(columns: Column[]): DeltaProtocol {
+  if (columns.some((c) => c.type === 'timestamp'))
+    return {
+      minReaderVersion: 3,
+      minWriterVersion: 7,
+      readerFeatures: ['timestampNtz'],
+      writerFeatures: ['timestampNtz'],
+    };
+  return { minReaderVersion: 1, minWriterVersion: 2 };
+}
+
+/** `_delta_log/<version zero-padded to 20>.json` under `root`. */
+export function commitUri(root: string, version: number): string {
+  return joinUri(root, DELTA_LOG_DIR, `${String(version).padStart(20, '0')}.json`);
+}
+
+/** URI-encodes a relative data file path for `add.path` (each segment, keeping `=`). */
+export function encodeDeltaPath(rel: string): string {
+  return rel
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/%3D/g, '='))
+    .join('/');
+}
+
+/** Decodes an `add.path` to a path relative to the table root. */
+export function decodeDeltaPath(p: string): string {
+  return decodeURIComponent(p);
+}
+
+const COMMIT_RE = /\/(\d{20})\.json$/;
+
+/**
+ * Reads the log under `root`. Returns undefined when the table has no `_delta_log`.
+ * @throws DataError when a log file is not valid JSON lines or versions are missing
+ */
+export async function readDeltaLog(store: ObjectStore, root: string): Promise<DeltaSnapshot | undefined> {
+  const logDir = joinUri(root, DELTA_LOG_DIR);
+  const versions: { version: number; uri: string }[] = [];
+  let any = false;
+  try {
+    for await (const e of store.list(logDir)) {
+      any = true;
+      const m = COMMIT_RE.exec(e.uri);
+      if (m) versions.push({ version: Number(m[1]), uri: e.uri });
+    }
+  } catch {
+    return undefined;
+  }
+  if (!any) return undefined;
+  versions.sort((a, b) => a.version - b.version);
+  const snap: DeltaSnapshot = { version: -1, files: new Map() };
+  if (versions.length === 0) return snap;
+  if (versions[0].version !== 0)
+    throw new DataError(
+      `${logDir}: the log starts at version ${versions[0].version} (earlier versions were replaced by a checkpoint); kappa reads JSON logs only`,
+    );
+  for (const { version, uri } of versions) {
+    if (version !== snap.version + 1)
+      throw new DataError(`${logDir}: version ${snap.version + 1} is missing (found ${version})`);
+    const text = new TextDecoder().decode(await store.read(uri));
+    let lineNo = 0;
+    for (const line of text.split('\n')) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      let a: Record<string, unknown>;
+      try {
+        a = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        throw new DataError(`${uri} line ${lineNo}: not valid JSON`);
+      }
+      if (a.protocol) snap.protocol = a.protocol as DeltaProtocol;
+      else if (a.metaData) snap.metaData = a.metaData as DeltaMetaData;
+      else if (a.add) {
+        const add = a.add as DeltaAdd;
+        snap.files.set(add.path, add);
+      } else if (a.remove) snap.files.delete((a.remove as DeltaRemove).path);
+    }
+    snap.version = version;
+  }
+  return snap;
+}
+
+/** A new table's metaData action. */
+export function newMetaData(
+  columns: Column[],
+  partitionColumns: string[],
+  timePartitionColumns: string[],
+  provider: string,
+  configuration: Record<string, string>,
+): DeltaMetaData {
+  return {
+    id: randomUUID(),
+    format: { provider, options: {} },
+    schemaString: deltaSchemaString(columns, timePartitionColumns),
+    partitionColumns,
+    createdTime: Date.now(),
+    configuration,
+  };
+}
+
+/**
+ * Writes `actions` as the next version after `snapshot.version`. On a lost race (another writer
+ * created that version first) re-reads the log and retries at the following version, as the
+ * protocol allows for blind appends; gives up after 20 attempts.
+ * @returns the version written
+ * @throws RuntimeError on storage failure or too many conflicts
+ */
+export async function commitActions(
+  store: ObjectStore,
+  root: string,
+  snapshot: DeltaSnapshot,
+  actions: DeltaAction[],
+): Promise<number> {
+  const body = `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`;
+  let version = snapshot.version + 1;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    if (await store.put(commitUri(root, version), body, { ifAbsent: true })) return version;
+    const latest = await readDeltaLog(store, root);
+    version = (latest?.version ?? version) + 1;
+  }
+  throw new RuntimeError(`${root}: could not commit to the Delta log: too many concurrent commits`);
+}
+
+/** Per-column statistics of one data file, for `add.stats`. */
+export class FileStats {
+  numRecords = 0;
+  private readonly min: Record<string, number | string> = {};
+  private readonly max: Record<string, number | string> = {};
+  private readonly nulls: Record<string, number> = {};
+
+  constructor(private readonly columns: Column[]) {
+    for (const c of columns) this.nulls[c.name] = 0;
+  }
+
+  /** Adds one row (values already type-checked). */
+  add(row: Record<string, unknown>): void {
+    this.numRecords++;
+    for (const c of this.columns) {
+      const v = row[c.name];
+      if (v === null || v === undefined) {
+        this.nulls[c.name]++;
+        continue;
+      }
+      if (c.type === 'json' || c.type === 'binary' || c.type === 'boolean') continue;
+      const x = v as number | string;
+      const lo = this.min[c.name];
+      if (lo === undefined || x < lo) this.min[c.name] = x;
+      const hi = this.max[c.name];
+      if (hi === undefined || x > hi) this.max[c.name] = x;
+    }
+  }
+
+  /** The Delta stats JSON string. Timestamps as ISO-8601 with milliseconds (UTC `Z` for timestamptz). */
+  toJSON(): string {
+    const fmt = (c: Column, v: number | string): number | string => {
+      if (c.type === 'timestamptz') return new Date(v as number).toISOString();
+      if (c.type === 'timestamp') return new Date(v as number).toISOString().slice(0, -1);
+      return v;
+    };
+    const minValues: Record<string, unknown> = {};
+    const maxValues: Record<string, unknown> = {};
+    for (const c of this.columns) {
+      if (this.min[c.name] !== undefined) minValues[c.name] = fmt(c, this.min[c.name]);
+      if (this.max[c.name] !== undefined) maxValues[c.name] = fmt(c, this.max[c.name]);
+    }
+    return JSON.stringify({ numRecords: this.numRecords, minValues, maxValues, nullCount: this.nulls });
+  }
+}
+
+/** A live data file of a table, as ingest lists it. */
+export interface LiveFile {
+  uri: string;
+  size: number;
+  /** Partition values to add to records (null values and event-time partition columns left out). */
+  partitionValues: Record<string, string>;
+}
+
+/**
+ * The live data files of the Delta table at `root` (adds minus removes at the latest version), or
+ * undefined when `root` has no `_delta_log`. Partition columns that kappa derived from event time
+ * (`kappa.eventTimePartitionColumns`) are left out of `partitionValues`: they are not record fields.
+ */
+export async function deltaLiveFiles(store: ObjectStore, root: string): Promise<LiveFile[] | undefined> {
+  const snap = await readDeltaLog(store, root);
+  if (!snap?.metaData) return undefined;
+  const timeCols = new Set(
+    (snap.metaData.configuration?.['kappa.eventTimePartitionColumns'] ?? '').split(',').filter(Boolean),
+  );
+  const out: LiveFile[] = [];
+  for (const add of snap.files.values()) {
+    const pv: Record<string, string> = {};
+    for (const [k, v] of Object.entries(add.partitionValues ?? {}))
+      if (v !== null && !timeCols.has(k)) pv[k] = v;
+    const rel = decodeDeltaPath(add.path);
+    out.push({
+      uri: /^[a-z][a-z0-9+.-]*:\/\//i.test(rel) ? rel : joinUri(root, rel),
+      size: add.size,
+      partitionValues: pv,
+    });
+  }
+  return out.sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+}

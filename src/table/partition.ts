@@ -1,0 +1,230 @@
+/**
+ * Hive-style partition layout: `--partition-by 'dt=%Y-%m-%d/hr=%H'` (from event time) and
+ * `{field}` / `name={field}` segments (from record fields).
+ *
+ * A spec is a `/`-separated list of segments, each `name=PATTERN` (PATTERN a strftime pattern
+ * applied to the record's event time in `--tz`, UTC by default), `{field}` (short for
+ * `field={field}`) or `name={field}` (a top-level value field). Field values are escaped as Hive
+ * and Spark escape partition values (`FileUtils.escapePathName`): control characters and
+ * `"#%'*\/:=?\\\x7F{[]^` become `%XX`; null and the empty string become `__HIVE_DEFAULT_PARTITION__`.
+ *
+ * Hot path: the time part of the path is cached per time bucket (the finest unit in the pattern),
+ * so 3M records cost one Map lookup each in UTC, not one date formatting each.
+ */
+import { DateTime } from 'luxon';
+import { UsageError } from '../errors.js';
+import { strftimeToLuxon } from '../time/timestamp.js';
+
+export const HIVE_DEFAULT_PARTITION = '__HIVE_DEFAULT_PARTITION__';
+
+/** Time units a pattern can be floored to, finest first. */
+type Unit = 'second' | 'minute' | 'hour' | 'day' | 'month' | 'year';
+const UNIT_MS: Partial<Record<Unit, number>> = {
+  second: 1000,
+  minute: 60_000,
+  hour: 3_600_000,
+  day: 86_400_000,
+};
+const DIRECTIVE_UNIT: Record<string, Unit> = {
+  S: 'second',
+  s: 'second',
+  f: 'second',
+  L: 'second',
+  M: 'minute',
+  H: 'hour',
+  I: 'hour',
+  p: 'hour',
+  d: 'day',
+  e: 'day',
+  j: 'day',
+  a: 'day',
+  A: 'day',
+  m: 'month',
+  b: 'month',
+  h: 'month',
+  B: 'month',
+  Y: 'year',
+  y: 'year',
+};
+const ORDER: Unit[] = ['second', 'minute', 'hour', 'day', 'month', 'year'];
+
+export type Segment =
+  | { kind: 'time'; column: string; pattern: string; luxon: string }
+  | { kind: 'field'; column: string; field: string };
+
+export interface PartitionSpec {
+  /** The flag text, e.g. `dt=%Y-%m-%d/{carrier}`. */
+  text: string;
+  segments: Segment[];
+  /** Partition column names in path order (Delta `partitionColumns`). */
+  columns: string[];
+  /** Names of the columns derived from event time (not record fields). */
+  timeColumns: string[];
+  /** Finest time unit of all time segments, or undefined if no segment uses time. */
+  unit?: Unit;
+}
+
+/**
+ * Parses `--partition-by`. Throws UsageError for segments that are not `name=PATTERN`,
+ * `{field}` or `name={field}`, for unknown strftime directives and for duplicate columns.
+ */
+export function parsePartitionSpec(text: string): PartitionSpec {
+  const segments: Segment[] = [];
+  let unit: Unit | undefined;
+  for (const raw of text.split('/').filter((s) => s.length > 0)) {
+    const bare = /^\{([^{}=/]+)\}$/.exec(raw);
+    if (bare) {
+      segments.push({ kind: 'field', column: bare[1], field: bare[1] });
+      continue;
+    }
+    const eq = raw.indexOf('=');
+    if (eq <= 0)
+      throw new UsageError(
+        `--partition-by: segment '${raw}' is not name=PATTERN, {field} or name={field}`,
+        "e.g. --partition-by 'dt=%Y-%m-%d/hr=%H' or 'dt=%Y-%m-%d/{carrier}'",
+      );
+    const column = raw.slice(0, eq);
+    const rhs = raw.slice(eq + 1);
+    if (/[{}%]/.test(column) || column.startsWith('_') || column.startsWith('.'))
+      throw new UsageError(`--partition-by: bad partition column name '${column}'`);
+    const field = /^\{([^{}=/]+)\}$/.exec(rhs);
+    if (field) {
+      segments.push({ kind: 'field', column, field: field[1] });
+      continue;
+    }
+    if (!rhs.includes('%'))
+      throw new UsageError(`--partition-by: segment '${raw}' has neither a strftime directive nor a {field}`);
+    for (let i = 0; i < rhs.length; i++)
+      if (rhs[i] === '%' && i + 1 < rhs.length) {
+        const u = DIRECTIVE_UNIT[rhs[++i]];
+        if (u && (unit === undefined || ORDER.indexOf(u) < ORDER.indexOf(unit))) unit = u;
+      }
+    segments.push({ kind: 'time', column, pattern: rhs, luxon: strftimeToLuxon(rhs) });
+  }
+  if (segments.length === 0) throw new UsageError('--partition-by: empty partition spec');
+  const columns = segments.map((s) => s.column);
+  const dup = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (dup) throw new UsageError(`--partition-by: column '${dup}' appears twice`);
+  const hasTime = segments.some((s) => s.kind === 'time');
+  if (hasTime && unit === undefined)
+    throw new UsageError(`--partition-by: '${text}' has no date or time directive (%Y, %m, %d, %H, …)`);
+  return {
+    text,
+    segments,
+    columns,
+    timeColumns: segments.filter((s) => s.kind === 'time').map((s) => s.column),
+    unit: hasTime ? unit : undefined,
+  };
+}
+
+const ESCAPE = /[\x00-\x1F"#%'*/:=?\\\x7F{[\]^]/g;
+
+/** Escapes a partition value for a path segment as Hive/Spark do (`a:b` -> `a%3Ab`). */
+export function escapePartitionValue(v: string): string {
+  if (v === '') return HIVE_DEFAULT_PARTITION;
+  return v.replace(ESCAPE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** The string form of a field value in a partition path and in Delta `partitionValues`; null for null/missing. */
+export function partitionValueString(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return JSON.stringify(v);
+}
+
+/** One resolved partition of a record. */
+export interface PartitionOf {
+  /** Relative directory, e.g. `dt=2001-01-01/carrier=AA` (no trailing slash). */
+  path: string;
+  /** Column -> value (null for null/missing fields), as Delta `partitionValues`. */
+  values: Record<string, string | null>;
+  /** End of the partition's time bucket in epoch ms (exclusive), or undefined without time segments. */
+  end?: number;
+}
+
+interface TimeBucket {
+  start: number;
+  end: number;
+  path: string;
+  values: Record<string, string>;
+}
+
+/**
+ * Maps records to partitions for one spec and zone. Create one per sink run; it caches time
+ * buckets (bounded: cleared past 100k buckets).
+ */
+export class Partitioner {
+  private readonly fixedMs: number | undefined;
+  private readonly buckets = new Map<number, TimeBucket>();
+  private last: TimeBucket | undefined;
+  private readonly fieldSegs: { column: string; field: string; index: number }[];
+
+  constructor(
+    readonly spec: PartitionSpec,
+    readonly tz = 'UTC',
+  ) {
+    // Fixed-size buckets can be found by division only in a zone without DST or offset changes.
+    const ms = spec.unit ? UNIT_MS[spec.unit] : undefined;
+    this.fixedMs = ms !== undefined && tz === 'UTC' ? ms : undefined;
+    this.fieldSegs = spec.segments
+      .map((s, index) => ({ s, index }))
+      .filter((x) => x.s.kind === 'field')
+      .map((x) => ({ column: x.s.column, field: (x.s as { field: string }).field, index: x.index }));
+  }
+
+  /** The time bucket [start, end) of an event time, with its formatted path segments. */
+  private bucket(ts: number): TimeBucket | undefined {
+    const unit = this.spec.unit;
+    if (!unit) return undefined;
+    const l = this.last;
+    if (l && ts >= l.start && ts < l.end) return l;
+    let b: TimeBucket | undefined;
+    if (this.fixedMs !== undefined) {
+      const start = Math.floor(ts / this.fixedMs) * this.fixedMs;
+      b = this.buckets.get(start);
+      if (!b) {
+        b = this.makeBucket(DateTime.fromMillis(start, { zone: 'UTC' }), start + this.fixedMs);
+        if (this.buckets.size > 100_000) this.buckets.clear();
+        this.buckets.set(start, b);
+      }
+    } else {
+      const dt = DateTime.fromMillis(ts, { zone: this.tz }).startOf(unit);
+      b = this.makeBucket(dt, dt.plus({ [`${unit}s`]: 1 }).toMillis());
+    }
+    this.last = b;
+    return b;
+  }
+
+  private makeBucket(start: DateTime, end: number): TimeBucket {
+    const values: Record<string, string> = {};
+    const parts: string[] = [];
+    for (const s of this.spec.segments) {
+      if (s.kind !== 'time') continue;
+      const v = start.toFormat(s.luxon);
+      values[s.column] = v;
+      parts.push(`${s.column}=${escapePartitionValue(v)}`);
+    }
+    return { start: start.toMillis(), end, path: parts.join('/'), values };
+  }
+
+  /** The partition of a record with event time `ts` (epoch ms) and value `value`. */
+  partitionOf(ts: number, value: Record<string, unknown>): PartitionOf {
+    const b = this.bucket(ts);
+    if (this.fieldSegs.length === 0 && b) return { path: b.path, values: b.values, end: b.end };
+    const values: Record<string, string | null> = {};
+    const parts: string[] = [];
+    for (const s of this.spec.segments) {
+      if (s.kind === 'time') {
+        const v = b!.values[s.column];
+        values[s.column] = v;
+        parts.push(`${s.column}=${escapePartitionValue(v)}`);
+      } else {
+        const v = partitionValueString(value[s.field]);
+        values[s.column] = v;
+        parts.push(`${s.column}=${v === null ? HIVE_DEFAULT_PARTITION : escapePartitionValue(v)}`);
+      }
+    }
+    return { path: parts.join('/'), values, end: b?.end };
+  }
+}

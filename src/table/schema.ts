@@ -1,0 +1,154 @@
+/**
+ * The schema of a table being written: declared types from the stream header, inferred types for
+ * the rest, widening when a new field appears, and type checks that turn conflicts into bad records.
+ *
+ * Rules (documented in kappa-sink(1)):
+ * - A field declared in the header keeps its type; a value that does not fit it is a conflict.
+ * - An undeclared field gets its type from the first non-null value: integer number -> int64,
+ *   other number -> float64, string -> string, boolean -> boolean, object or array -> json.
+ * - The only widening is int64 -> float64, and only for inferred fields (JSON does not tell `1` from
+ *   `1.0`); a declared int64 receiving 1.5 is a conflict. Anything else (a string in an int64 column,
+ *   a number in a string column, …) is a conflict: never coerced silently.
+ * - A new field adds a nullable column; rows without it hold null.
+ */
+import type { FieldType, Schema } from '../stream/protocol.js';
+
+export interface Column {
+  name: string;
+  type: FieldType;
+  /** True when the type came from the stream header (never widened). */
+  declared: boolean;
+}
+
+/** Outcome of checking one record against the schema. */
+export type CheckResult = { ok: true; changed: boolean } | { ok: false; reason: string };
+
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Type inferred from one non-null JSON value. */
+export function inferType(v: unknown): FieldType {
+  switch (typeof v) {
+    case 'number':
+      return Number.isInteger(v) ? 'int64' : 'float64';
+    case 'boolean':
+      return 'boolean';
+    case 'string':
+      return 'string';
+    default:
+      return 'json';
+  }
+}
+
+/** Why `v` (non-null) does not fit `type`, or undefined if it fits. */
+export function misfit(type: FieldType, v: unknown): string | undefined {
+  switch (type) {
+    case 'string':
+      return typeof v === 'string' ? undefined : `expected a string, got ${describe(v)}`;
+    case 'int64':
+      return typeof v === 'number' && Number.isInteger(v)
+        ? undefined
+        : `expected an integer, got ${describe(v)}`;
+    case 'float64':
+    case 'decimal':
+      return typeof v === 'number' ? undefined : `expected a number, got ${describe(v)}`;
+    case 'boolean':
+      return typeof v === 'boolean' ? undefined : `expected true or false, got ${describe(v)}`;
+    case 'timestamp':
+    case 'timestamptz':
+      return typeof v === 'number' && Number.isFinite(v)
+        ? undefined
+        : `expected a timestamp (epoch milliseconds), got ${describe(v)}`;
+    case 'date':
+      return typeof v === 'string' && DATE_RE.test(v)
+        ? undefined
+        : `expected a date YYYY-MM-DD, got ${describe(v)}`;
+    case 'binary':
+      return typeof v === 'string' ? undefined : `expected base64 text, got ${describe(v)}`;
+    case 'json':
+      return undefined;
+  }
+}
+
+function describe(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+/** A growing table schema. Column order is first-seen order (declared columns first). */
+export class TableSchema {
+  readonly columns: Column[] = [];
+  private readonly byName = new Map<string, Column>();
+  /** Incremented on every change (new column or widening); writers compare it to roll files. */
+  version = 0;
+  /**
+   * When true (a single output file whose columns are fixed), a new field or a widening is a
+   * conflict instead of a schema change.
+   */
+  frozen = false;
+
+  constructor(declared?: Schema, existing?: Column[]) {
+    for (const c of existing ?? []) this.add({ ...c });
+    for (const [name, type] of Object.entries(declared ?? {})) {
+      const c = this.byName.get(name);
+      if (c) c.declared = true;
+      else this.add({ name, type, declared: true });
+    }
+    this.version = 0;
+  }
+
+  private add(c: Column): void {
+    this.columns.push(c);
+    this.byName.set(c.name, c);
+    this.version++;
+  }
+
+  get(name: string): Column | undefined {
+    return this.byName.get(name);
+  }
+
+  /**
+   * Checks a record's fields; on success applies any widening or new columns (mutating the schema).
+   * On conflict nothing changes. Partition-only columns may be excluded by the caller.
+   */
+  check(value: Record<string, unknown>): CheckResult {
+    let pendingNew: Column[] | undefined;
+    let pendingWiden: Column[] | undefined;
+    for (const k in value) {
+      const v = value[k];
+      if (v === null || v === undefined) continue;
+      const c = this.byName.get(k);
+      if (!c) {
+        pendingNew ??= [];
+        pendingNew.push({ name: k, type: inferType(v), declared: false });
+        continue;
+      }
+      const why = misfit(c.type, v);
+      if (why === undefined) continue;
+      if (c.type === 'int64' && !c.declared && typeof v === 'number') {
+        pendingWiden ??= [];
+        pendingWiden.push(c);
+        continue;
+      }
+      return { ok: false, reason: `field '${k}' (${c.type}): ${why}` };
+    }
+    if (!pendingNew && !pendingWiden) return { ok: true, changed: false };
+    if (this.frozen)
+      return {
+        ok: false,
+        reason: pendingNew
+          ? `new field '${pendingNew[0].name}' after the output's columns were fixed`
+          : `field '${pendingWiden![0].name}' would widen from int64 to float64 after the output's columns were fixed`,
+      };
+    for (const c of pendingWiden ?? []) c.type = 'float64';
+    if (pendingWiden) this.version++;
+    for (const c of pendingNew ?? []) if (!this.byName.has(c.name)) this.add(c);
+    return { ok: true, changed: true };
+  }
+
+  /** The schema as a header-style map. */
+  toSchema(): Schema {
+    const s: Schema = {};
+    for (const c of this.columns) s[c.name] = c.type;
+    return s;
+  }
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  columnsFromSchemaString,
+  decodeDeltaPath,
+  deltaSchemaString,
+  encodeDeltaPath,
+  FileStats,
+  requiredProtocol,
+} from '../../src/table/delta.js';
+import { escapePartitionValue, Partitioner, parsePartitionSpec } from '../../src/table/partition.js';
+import { TableSchema } from '../../src/table/schema.js';
+
+describe('partition spec', () => {
+  it('parses time and field segments and finds the finest unit', () => {
+    const s = parsePartitionSpec('dt=%Y-%m-%d/hr=%H/{carrier}');
+    assert.deepEqual(s.columns, ['dt', 'hr', 'carrier']);
+    assert.deepEqual(s.timeColumns, ['dt', 'hr']);
+    assert.equal(s.unit, 'hour');
+  });
+  it('rejects segments that are not Hive name=value', () => {
+    assert.throws(() => parsePartitionSpec('%Y/%m'), /not name=PATTERN/);
+    assert.throws(() => parsePartitionSpec('dt=%Y/dt=%m'), /twice/);
+    assert.throws(() => parsePartitionSpec('dt=%Q'), /unsupported strftime/);
+  });
+  it('maps event time to UTC buckets with exclusive ends, fields Hive-escaped', () => {
+    const p = new Partitioner(parsePartitionSpec('dt=%Y-%m-%d/hr=%H/{c}'));
+    const ts = Date.UTC(2001, 0, 2, 23, 59, 59, 999);
+    const a = p.partitionOf(ts, { c: 'a/b:c' });
+    assert.equal(a.path, 'dt=2001-01-02/hr=23/c=a%2Fb%3Ac');
+    assert.deepEqual(a.values, { dt: '2001-01-02', hr: '23', c: 'a/b:c' });
+    assert.equal(a.end, Date.UTC(2001, 0, 3));
+    assert.equal(p.partitionOf(ts + 1, { c: null }).path, 'dt=2001-01-03/hr=00/c=__HIVE_DEFAULT_PARTITION__');
+  });
+  it('uses the given zone, also across DST', () => {
+    const p = new Partitioner(parsePartitionSpec('dt=%Y-%m-%d'), 'America/New_York');
+    // 2001-04-01 05:00Z is 00:00 EST; the day ends at 04:00Z (EDT starts that day)
+    const r = p.partitionOf(Date.UTC(2001, 3, 1, 5), {});
+    assert.equal(r.path, 'dt=2001-04-01');
+    assert.equal(r.end, Date.UTC(2001, 3, 2, 4));
+    assert.equal(p.partitionOf(Date.UTC(2001, 3, 1, 4, 59), {}).path, 'dt=2001-03-31');
+  });
+  it('escapes like Hive', () => {
+    assert.equal(escapePartitionValue('x=1#%'), 'x%3D1%23%25');
+    assert.equal(escapePartitionValue(''), '__HIVE_DEFAULT_PARTITION__');
+    assert.equal(escapePartitionValue('héllo world'), 'héllo world');
+  });
+});
+
+describe('table schema', () => {
+  it('infers, widens inferred int64 to float64, adds new fields', () => {
+    const s = new TableSchema();
+    assert.deepEqual(s.check({ a: 1, b: 'x' }), { ok: true, changed: true });
+    assert.deepEqual(s.check({ a: 2, b: 'y' }), { ok: true, changed: false });
+    assert.deepEqual(s.check({ a: 2.5, c: { n: 1 } }), { ok: true, changed: true });
+    assert.deepEqual(s.toSchema(), { a: 'float64', b: 'string', c: 'json' });
+  });
+  it('reports conflicts and changes nothing', () => {
+    const s = new TableSchema({ n: 'int64', t: 'timestamp' });
+    const v = s.version;
+    const r = s.check({ n: 1.5 });
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /field 'n' \(int64\): expected an integer/);
+    assert.equal(s.check({ t: '2001-01-01' }).ok, false);
+    assert.equal(s.check({ n: 'x', z: 1 }).ok, false);
+    assert.equal(s.get('z'), undefined);
+    assert.equal(s.version, v);
+  });
+  it('frozen: new fields are conflicts', () => {
+    const s = new TableSchema({ a: 'string' });
+    s.frozen = true;
+    assert.equal(s.check({ a: 'x' }).ok, true);
+    assert.equal(s.check({ b: 1 }).ok, false);
+  });
+});
+
+describe('delta log pieces', () => {
+  it('maps kappa types to Delta types and back', () => {
+    const cols = new TableSchema({ a: 'int64', t: 'timestamp', z: 'timestamptz', j: 'json', d: 'date' })
+      .columns;
+    const s = JSON.parse(deltaSchemaString(cols, ['dt']));
+    assert.deepEqual(
+      s.fields.map((f: { name: string; type: string }) => `${f.name}:${f.type}`),
+      ['a:long', 't:timestamp_ntz', 'z:timestamp', 'j:string', 'd:date', 'dt:string'],
+    );
+    const back = columnsFromSchemaString(deltaSchemaString(cols, ['dt']), ['dt']);
+    assert.deepEqual(
+      back.map((c) => c.type),
+      ['int64', 'timestamp', 'timestamptz', 'json', 'date'],
+    );
+    assert.deepEqual(requiredProtocol(cols).readerFeatures, ['timestampNtz']);
+    assert.deepEqual(requiredProtocol(cols.filter((c) => c.type !== 'timestamp')), {
+      minReaderVersion: 1,
+      minWriterVersion: 2,
+    });
+  });
+  it('URI-encodes add paths (Hive escapes become %25XX)', () => {
+    const p = 'c=a%3Ab/part 1.parquet';
+    assert.equal(encodeDeltaPath(p), 'c=a%253Ab/part%201.parquet');
+    assert.equal(decodeDeltaPath(encodeDeltaPath(p)), p);
+  });
+  it('computes per-file stats', () => {
+    const cols = new TableSchema({ n: 'int64', t: 'timestamp', s: 'string' }).columns;
+    const st = new FileStats(cols);
+    st.add({ n: 3, t: 0, s: 'b' });
+    st.add({ n: -1, t: 86_400_000, s: null });
+    assert.deepEqual(JSON.parse(st.toJSON()), {
+      numRecords: 2,
+      minValues: { n: -1, t: '1970-01-01T00:00:00.000', s: 'b' },
+      maxValues: { n: 3, t: '1970-01-02T00:00:00.000', s: 'b' },
+      nullCount: { n: 0, t: 0, s: 1 },
+    });
+  });
+});
