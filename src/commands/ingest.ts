@@ -14,6 +14,7 @@ import { SplitWatermarks } from '../time/watermark.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
 import '../io/ndjson.js';
 import '../io/files.js';
+import '../io/parquet/read.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;
