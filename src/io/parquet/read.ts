@@ -25,8 +25,15 @@
  * - nested group (struct, list, map)          -> `json` (maps as objects, nested values converted alike)
  * - TIME                                      -> `int64` in the column's unit
  */
-import { type AsyncBuffer, type FileMetaData, parquetMetadataAsync, parquetRead, parquetSchema } from 'hyparquet';
+
 import type { ColumnData, DecodedArray, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
+import {
+  type AsyncBuffer,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetRead,
+  parquetSchema,
+} from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
@@ -298,11 +305,7 @@ export async function* parquetBatches(
 
 /** Puts the decoded chunks of one column into row-group order, as one array of `groupRows` values. */
 function gather(chunks: ColumnData[], groupStart: number, groupRows: number): ArrayLike<unknown> {
-  if (
-    chunks.length === 1 &&
-    chunks[0].rowStart === groupStart &&
-    chunks[0].columnData.length === groupRows
-  )
+  if (chunks.length === 1 && chunks[0].rowStart === groupStart && chunks[0].columnData.length === groupRows)
     return chunks[0].columnData as ArrayLike<unknown>;
   const out = new Array<unknown>(groupRows).fill(null);
   for (const ch of chunks) {
