@@ -74,7 +74,10 @@ export function storeAsyncBuffer(store: ObjectStore, uri: string, size: number):
       const u8 = await store.readRange(uri, start, end ?? size);
       if (u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength && u8.buffer instanceof ArrayBuffer)
         return u8.buffer;
-      return u8.slice().buffer as ArrayBuffer;
+      // A pooled or offset view (node Buffer): copy exactly the bytes (ArrayBuffer#slice copies).
+      const copy = new Uint8Array(u8.byteLength);
+      copy.set(u8);
+      return copy.buffer;
     },
   };
 }
