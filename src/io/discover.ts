@@ -4,6 +4,7 @@
  * (values URL-decoded as Hive escapes them). Paths with a segment starting with `_` or `.` are
  * ignored (`_SUCCESS`, `_delta_log`, in-progress files), as Spark and Hive do.
  */
+import { isAbsolute } from 'node:path';
 import { glob } from 'tinyglobby';
 import { UsageError } from '../errors.js';
 import { readerForPath } from './format.js';
@@ -50,7 +51,10 @@ export async function discover(sources: string[], anyExtension: boolean): Promis
     const before = out.length;
     if (schemeOf(src) === 'file' && GLOB.test(src)) {
       const root = src.slice(0, src.search(GLOB)).replace(/[^/]*$/, '');
-      const matches = (await glob(src, { onlyFiles: true, dot: false, expandDirectories: false })).sort();
+      // Absolute patterns must yield absolute paths: cwd-relative `../..` paths would look hidden.
+      const matches = (
+        await glob(src, { onlyFiles: true, dot: false, expandDirectories: false, absolute: isAbsolute(src) })
+      ).sort();
       for (const m of matches) {
         const rel = relativeUri(root.replace(/\/$/, '') || '.', m);
         if (isHiddenPath(rel)) continue;
