@@ -37,6 +37,17 @@ interface Entry {
   error?: string;
 }
 
+/** A record's raw text without the empty lines csv-parse skipped before it (they are not part of it). */
+function trimLeadingEmptyLines(raw: string): string {
+  let i = 0;
+  for (;;) {
+    if (raw.charCodeAt(i) === 10) i++;
+    else if (raw.charCodeAt(i) === 13 && raw.charCodeAt(i + 1) === 10) i += 2;
+    else break;
+  }
+  return i === 0 ? raw : raw.slice(i);
+}
+
 /** Number of line breaks inside a record's raw text, not counting its final record delimiter. */
 function innerLineBreaks(raw: string): number {
   let n = 0;
@@ -74,11 +85,12 @@ export async function* csvBatches(
     cast: (value: string, ctx: { header: boolean; quoting: boolean }) =>
       ctx.header ? value : csvValue(value, ctx.quoting),
     on_record: (rec: { record: Record<string, unknown>; raw: string; info: CsvInfo }) => {
-      queue.push({ row: rec.record, line: rec.info.lines - innerLineBreaks(rec.raw), raw: rec.raw });
+      const raw = trimLeadingEmptyLines(rec.raw);
+      queue.push({ row: rec.record, line: rec.info.lines - innerLineBreaks(raw), raw });
       return null;
     },
     on_skip: (err: (Error & { lines?: number }) | undefined, raw: string | undefined) => {
-      const text = raw ?? '';
+      const text = trimLeadingEmptyLines(raw ?? '');
       const endLine = err?.lines ?? 0;
       queue.push({
         row: undefined,
