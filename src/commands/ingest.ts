@@ -58,7 +58,10 @@ Examples:
   kappa ingest 'logs/*.ndjson' --ts-field properties.time --max-out-of-orderness 30s
   kappa ingest lake/rides/ --ts-field pickup_at          # walks dt=…/hr=… folders, adds dt and hr fields
   cat raw.jsonl | kappa ingest - --ts-field ts --ts-format epoch-s
-  kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100`,
+  kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100
+  kappa ingest export.tsv --ts-field when --ts-format '%d/%m/%Y %H:%M' --tz Europe/Berlin
+
+See man kappa-ingest and man kappa-stream.`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
 }
