@@ -7,13 +7,15 @@ import { Command } from 'commander';
 import { groupSources, type RecordSource, type SourceOptions } from '../io/source.js';
 import { makeAssigner } from '../ops/assign.js';
 import { LineWriter } from '../stream/output.js';
-import { END_LINE, encodeHeader, encodeRecord, encodeWatermark } from '../stream/protocol.js';
+import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from '../stream/protocol.js';
 import { parseDuration } from '../time/duration.js';
-import { checkZone, parseTsFormat } from '../time/timestamp.js';
+import { checkZone, parseTsFormat, type TsFormat } from '../time/timestamp.js';
 import { SplitWatermarks } from '../time/watermark.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
 import '../io/ndjson.js';
 import '../io/files.js';
+import '../io/parquet/read.js';
+import '../io/csv.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;
@@ -29,9 +31,9 @@ export function ingestCommand(): Command {
     .argument('<source...>', "'-' for stdin, a file, a glob, or a directory (walked recursively)")
     .option(
       '-f, --format <format>',
-      'input format: ndjson | csv | parquet (default: by file extension; stdin: ndjson)',
+      'input format: ndjson | csv | tsv | parquet (default: by file extension; stdin: ndjson)',
     )
-    .option('--delimiter <char>', 'CSV field delimiter', ',')
+    .option('--delimiter <char>', 'CSV/TSV field delimiter (default: , for csv, tab for tsv)')
     .option(
       '--ts-field <path>',
       'event-time field (dotted path, e.g. properties.time); default: ingestion time',
@@ -56,7 +58,10 @@ Examples:
   kappa ingest 'logs/*.ndjson' --ts-field properties.time --max-out-of-orderness 30s
   kappa ingest lake/rides/ --ts-field pickup_at          # walks dt=…/hr=… folders, adds dt and hr fields
   cat raw.jsonl | kappa ingest - --ts-field ts --ts-format epoch-s
-  kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100`,
+  kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100
+  kappa ingest export.tsv --ts-field when --ts-format '%d/%m/%Y %H:%M' --tz Europe/Berlin
+
+See man kappa-ingest and man kappa-stream.`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
 }
@@ -73,11 +78,17 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
   const { bad, progress } = runContext('ingest', o, unit, total);
   const stats = progress.stats;
   const out = new LineWriter(process.stdout);
-  const assign = makeAssigner({ tsField: o.tsField, tsFormat, tz, keyField: o.keyField });
+  const schema = sources.find((s) => s.schema)?.schema;
+  const assign = makeAssigner({
+    tsField: o.tsField,
+    tsFormat: typedTsFormat(tsFormat, o.tsField, schema),
+    tz,
+    keyField: o.keyField,
+  });
   const wms = new SplitWatermarks(bound);
   let status = 'failed';
   try {
-    out.line(encodeHeader({ kappa: 1, schema: sources.find((s) => s.schema)?.schema }));
+    out.line(encodeHeader({ kappa: 1, schema }));
     for (const src of sources) {
       for await (const batch of src.batches()) {
         const { rows } = batch;
@@ -141,4 +152,17 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
     stats.bad = bad.count;
     progress.finish(status);
   }
+}
+
+/**
+ * With `--ts-format auto` and a typed event-time column (Parquet TIMESTAMP: epoch ms in the
+ * stream), reads it as epoch ms whatever its magnitude (auto would take ms values before 1973 for
+ * seconds); a zone-less `timestamp` column is wall-clock time, read in `--tz`.
+ */
+function typedTsFormat(f: TsFormat, tsField: string | undefined, schema: Schema | undefined): TsFormat {
+  if (f !== 'auto' || !tsField || !schema) return f;
+  const t = schema[tsField];
+  if (t === 'timestamptz') return 'epoch-ms';
+  if (t === 'timestamp') return 'wallclock-ms';
+  return f;
 }

@@ -5,6 +5,7 @@
  * ignored (`_SUCCESS`, `_delta_log`, in-progress files), as Spark and Hive do. A directory holding a
  * `_delta_log` is read as a Delta table: its live files come from the log (adds minus removes).
  */
+import { isAbsolute } from 'node:path';
 import { glob } from 'tinyglobby';
 import { UsageError } from '../errors.js';
 import { deltaLiveFiles } from '../table/delta.js';
@@ -52,7 +53,10 @@ export async function discover(sources: string[], anyExtension: boolean): Promis
     const before = out.length;
     if (schemeOf(src) === 'file' && GLOB.test(src)) {
       const root = src.slice(0, src.search(GLOB)).replace(/[^/]*$/, '');
-      const matches = (await glob(src, { onlyFiles: true, dot: false, expandDirectories: false })).sort();
+      // Absolute patterns must yield absolute paths: cwd-relative `../..` paths would look hidden.
+      const matches = (
+        await glob(src, { onlyFiles: true, dot: false, expandDirectories: false, absolute: isAbsolute(src) })
+      ).sort();
       for (const m of matches) {
         const rel = relativeUri(root.replace(/\/$/, '') || '.', m);
         if (isHiddenPath(rel)) continue;

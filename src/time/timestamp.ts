@@ -17,6 +17,8 @@ export type TsFormat =
   | 'epoch-us'
   | 'epoch-ns'
   | 'iso'
+  /** Epoch ms of a zone-less wall-clock time (Parquet TIMESTAMP with isAdjustedToUTC=false), read in `tz`. */
+  | 'wallclock-ms'
   | { strftime: string };
 
 /** Parses the `--ts-format` flag. */
@@ -120,6 +122,27 @@ export function timestampParser(format: TsFormat, tz = 'UTC'): (v: unknown) => n
       return n === undefined ? undefined : Math.floor(n * 1000);
     };
   if (format === 'epoch-ms') return epoch(1);
+  if (format === 'wallclock-ms') {
+    if (utc) return epoch(1);
+    return (v) => {
+      const n = num(v);
+      if (n === undefined) return undefined;
+      const w = DateTime.fromMillis(n, { zone: 'UTC' });
+      const d = DateTime.fromObject(
+        {
+          year: w.year,
+          month: w.month,
+          day: w.day,
+          hour: w.hour,
+          minute: w.minute,
+          second: w.second,
+          millisecond: w.millisecond,
+        },
+        { zone: tz },
+      );
+      return d.isValid ? d.toMillis() : undefined;
+    };
+  }
   if (format === 'epoch-us') return epoch(1000);
   if (format === 'epoch-ns') return epoch(1_000_000);
   if (format === 'iso')

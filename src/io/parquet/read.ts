@@ -1,0 +1,344 @@
+/**
+ * Parquet reader (format `parquet`), built on hyparquet + hyparquet-compressors (every codec:
+ * uncompressed, snappy, gzip, brotli, zstd, lz4, lz4_raw; dictionary and v2 data pages).
+ *
+ * Reads only through the `ObjectStore` interface: an hyparquet `AsyncBuffer` whose `slice` is
+ * `store.readRange`, so the footer is fetched first and each row group's column chunks with one
+ * coalesced ranged read (ranged GETs on S3). Exactly one row group is decoded at a time, so memory
+ * is bounded by the largest row group, not the file size.
+ *
+ * Decoding is columnar: a row group's columns are decoded and converted to JSON-ready values
+ * column by column (no per-value closures), then rows are built slice by slice with a generated
+ * object-literal builder (one hidden class for all rows of a file).
+ *
+ * Type mapping (Parquet -> header `Schema` type, value as it travels in the stream):
+ * - INT32/INT64 (any INTEGER annotation)      -> `int64`, JSON number (decimal string beyond 2^53)
+ * - FLOAT/DOUBLE/FLOAT16                      -> `float64`
+ * - BOOLEAN                                   -> `boolean`
+ * - STRING/UTF8/ENUM/UUID                     -> `string`
+ * - TIMESTAMP(MILLIS|MICROS|NANOS)            -> `timestamp` (isAdjustedToUTC=false) or `timestamptz`
+ *   (true), epoch ms (floored); legacy INT96  -> `timestamp`
+ * - DATE                                      -> `date`, `YYYY-MM-DD`
+ * - DECIMAL                                   -> `decimal`, JSON number
+ * - JSON                                      -> `json`
+ * - BYTE_ARRAY/FIXED_LEN_BYTE_ARRAY unannotated -> `binary`, base64 string (as DuckDB reads BLOB)
+ * - nested group (struct, list, map)          -> `json` (maps as objects, nested values converted alike)
+ * - TIME                                      -> `int64` in the column's unit
+ */
+
+import type { ColumnData, DecodedArray, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
+import {
+  type AsyncBuffer,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetRead,
+  parquetSchema,
+} from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { DataError, RuntimeError, UsageError } from '../../errors.js';
+import type { FieldType, Schema } from '../../stream/protocol.js';
+import { type OpenedFile, type RowBatch, registerFormatReader } from '../format.js';
+import type { ObjectStore } from '../store.js';
+
+/** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
+const SLICE_ROWS = 8192;
+
+/**
+ * hyparquet value parsers producing stream values directly: timestamps as epoch ms numbers
+ * (floored, so an instant before 1970 lands in the millisecond that contains it), dates as
+ * `YYYY-MM-DD`.
+ */
+export const KAPPA_PARSERS: Partial<ParquetParsers> = {
+  timestampFromMilliseconds: (v: bigint) => Number(v),
+  timestampFromMicroseconds(v: bigint) {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? Math.floor(n / 1000) : floorDiv(v, 1000n);
+  },
+  timestampFromNanoseconds: (v: bigint) => floorDiv(v, 1_000_000n),
+  dateFromDays: (days: number) => new Date(days * 86_400_000).toISOString().slice(0, 10),
+};
+
+function floorDiv(a: bigint, b: bigint): number {
+  const q = a / b;
+  return Number(a < 0n && q * b !== a ? q - 1n : q);
+}
+
+/**
+ * An hyparquet AsyncBuffer over an object store: `slice(start, end)` is one `readRange` call.
+ * @param size the object's size in bytes
+ */
+export function storeAsyncBuffer(store: ObjectStore, uri: string, size: number): AsyncBuffer {
+  return {
+    byteLength: size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const u8 = await store.readRange(uri, start, end ?? size);
+      if (u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength && u8.buffer instanceof ArrayBuffer)
+        return u8.buffer;
+      // A pooled or offset view (node Buffer): copy exactly the bytes (ArrayBuffer#slice copies).
+      const copy = new Uint8Array(u8.byteLength);
+      copy.set(u8);
+      return copy.buffer;
+    },
+  };
+}
+
+/** The header type of one top-level Parquet column (see the module comment for the mapping). */
+export function fieldTypeOf(node: SchemaTree): FieldType {
+  if (node.children.length > 0) return 'json';
+  const e: SchemaElement = node.element;
+  if (e.repetition_type === 'REPEATED') return 'json';
+  const lt = e.logical_type;
+  const ct = e.converted_type;
+  if (lt?.type === 'TIMESTAMP') return lt.isAdjustedToUTC ? 'timestamptz' : 'timestamp';
+  // Legacy converted types: Parquet defines TIMESTAMP_MILLIS/MICROS as adjusted to UTC.
+  if (ct === 'TIMESTAMP_MILLIS' || ct === 'TIMESTAMP_MICROS') return 'timestamptz';
+  if (e.type === 'INT96') return 'timestamp';
+  if (lt?.type === 'DATE' || ct === 'DATE') return 'date';
+  if (lt?.type === 'DECIMAL' || ct === 'DECIMAL') return 'decimal';
+  if (lt?.type === 'JSON' || ct === 'JSON') return 'json';
+  if (lt?.type === 'STRING' || lt?.type === 'ENUM' || lt?.type === 'UUID' || ct === 'UTF8' || ct === 'ENUM')
+    return 'string';
+  if (lt?.type === 'FLOAT16') return 'float64';
+  if (lt?.type === 'GEOMETRY' || lt?.type === 'GEOGRAPHY' || lt?.type === 'VARIANT') return 'json';
+  switch (e.type) {
+    case 'BOOLEAN':
+      return 'boolean';
+    case 'INT32':
+    case 'INT64':
+      return 'int64';
+    case 'FLOAT':
+    case 'DOUBLE':
+      return 'float64';
+    default:
+      return 'binary';
+  }
+}
+
+/** Maps a Parquet schema (hyparquet's tree) to the stream header schema, top-level fields only. */
+export function parquetToSchema(tree: SchemaTree): Schema {
+  const out: Schema = {};
+  for (const c of tree.children) out[c.element.name] = fieldTypeOf(c);
+  return out;
+}
+
+function base64(v: Uint8Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+}
+
+/** int64 as a JSON-safe value: a number when exact, else its decimal string. */
+function int64Value(v: bigint): number | string {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v.toString();
+}
+
+/** Deep conversion of nested values (structs, lists, maps) to JSON-serialisable values. */
+export function jsonValue(v: unknown): unknown {
+  if (v === undefined || v === null) return null;
+  switch (typeof v) {
+    case 'bigint':
+      return int64Value(v);
+    case 'number':
+      return Number.isFinite(v) ? v : null;
+    case 'object': {
+      if (v instanceof Uint8Array) return base64(v);
+      if (v instanceof Date) return v.getTime();
+      if (Array.isArray(v) || ArrayBuffer.isView(v)) {
+        const a = v as ArrayLike<unknown>;
+        const out = new Array(a.length);
+        for (let i = 0; i < a.length; i++) out[i] = jsonValue(a[i]);
+        return out;
+      }
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) out[k] = jsonValue((v as Record<string, unknown>)[k]);
+      return out;
+    }
+    default:
+      return v;
+  }
+}
+
+/**
+ * Converts one decoded column (as hyparquet returns it) to stream values, in place of a new array.
+ * `null`/`undefined` become `null`; NaN and infinities become `null` (JSON has no such numbers).
+ */
+export function convertColumn(data: ArrayLike<unknown>, type: FieldType, scale: number): unknown[] {
+  const n = data.length;
+  const out = new Array<unknown>(n);
+  switch (type) {
+    case 'int64':
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        out[i] = typeof v === 'bigint' ? int64Value(v) : v === undefined ? null : v;
+      }
+      return out;
+    case 'float64':
+      for (let i = 0; i < n; i++) {
+        const v = data[i] as number | null | undefined;
+        out[i] = v === undefined || v === null || !Number.isFinite(v) ? null : v;
+      }
+      return out;
+    case 'decimal': {
+      // hyparquet multiplies the unscaled integer by 10^-scale; round back to the nearest value
+      // with `scale` digits so 0.30000000000000004 reads as 0.3, as DuckDB's double cast does.
+      const f = 10 ** scale;
+      for (let i = 0; i < n; i++) {
+        const v = data[i] as number | null | undefined;
+        out[i] = v === undefined || v === null ? null : scale > 0 ? Math.round(v * f) / f : v;
+      }
+      return out;
+    }
+    case 'binary':
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        out[i] = v instanceof Uint8Array ? base64(v) : v === undefined ? null : v;
+      }
+      return out;
+    case 'json':
+      for (let i = 0; i < n; i++) out[i] = jsonValue(data[i]);
+      return out;
+    default:
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        out[i] = v === undefined ? null : typeof v === 'bigint' ? int64Value(v) : v;
+      }
+      return out;
+  }
+}
+
+type RowBuilder = (cols: unknown[][], i: number) => Record<string, unknown>;
+
+/**
+ * A function building one row object from column arrays. Generated as a single object literal so
+ * every row shares one hidden class (the fastest shape for JSON.stringify downstream); falls back
+ * to a loop for names an object literal cannot carry (`__proto__`).
+ */
+export function rowBuilder(names: string[]): RowBuilder {
+  if (names.includes('__proto__')) {
+    return (cols, i) => {
+      const o: Record<string, unknown> = {};
+      for (let c = 0; c < names.length; c++)
+        Object.defineProperty(o, names[c], { value: cols[c][i], enumerable: true, writable: true });
+      return o;
+    };
+  }
+  const body = `return {${names.map((n, c) => `${JSON.stringify(n)}: cols[${c}][i]`).join(',')}};`;
+  return new Function('cols', 'i', body) as RowBuilder;
+}
+
+/** What `openParquet` needs to know about a file before reading rows. */
+export interface ParquetFileInfo {
+  metadata: FileMetaData;
+  schema: Schema;
+  numRows: number;
+}
+
+/** Reads the footer (one ranged read of the tail, more only for a very large footer). */
+export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise<ParquetFileInfo> {
+  let metadata: FileMetaData;
+  try {
+    metadata = await parquetMetadataAsync(file);
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    throw new DataError(`${uri}: not a readable Parquet file: ${(e as Error).message}`);
+  }
+  return {
+    metadata,
+    schema: parquetToSchema(parquetSchema(metadata)),
+    numRows: Number(metadata.num_rows),
+  };
+}
+
+/**
+ * Iterates the rows of a Parquet file as RowBatches, one row group decoded at a time, in slices of
+ * at most `SLICE_ROWS` rows. `where(i)` gives `{source, rowGroup, row}` (row within its group).
+ * @throws DataError when a row group cannot be decoded (corrupt page, unsupported encoding)
+ */
+export async function* parquetBatches(
+  file: AsyncBuffer,
+  uri: string,
+  info: ParquetFileInfo,
+): AsyncGenerator<RowBatch> {
+  const { metadata } = info;
+  const tree = parquetSchema(metadata);
+  const names = tree.children.map((c) => c.element.name);
+  const types = tree.children.map((c) => fieldTypeOf(c));
+  const scales = tree.children.map((c) => c.element.scale ?? 0);
+  const build = rowBuilder(names);
+  const index = new Map(names.map((n, i) => [n, i]));
+  let groupStart = 0;
+  for (let g = 0; g < metadata.row_groups.length; g++) {
+    const groupRows = Number(metadata.row_groups[g].num_rows);
+    if (groupRows === 0) continue;
+    const chunks: ColumnData[][] = names.map(() => []);
+    try {
+      await parquetRead({
+        file,
+        metadata,
+        rowStart: groupStart,
+        rowEnd: groupStart + groupRows,
+        compressors,
+        parsers: KAPPA_PARSERS,
+        utf8: false,
+        onChunk(chunk) {
+          const c = index.get(chunk.columnName);
+          if (c !== undefined) chunks[c].push(chunk);
+        },
+      });
+    } catch (e) {
+      if (e instanceof RuntimeError) throw e;
+      throw new DataError(`${uri} row group ${g}: cannot decode: ${(e as Error).message}`);
+    }
+    const cols = chunks.map((cs, c) => convertColumn(gather(cs, groupStart, groupRows), types[c], scales[c]));
+    for (let s = 0; s < groupRows; s += SLICE_ROWS) {
+      const e = Math.min(groupRows, s + SLICE_ROWS);
+      const rows: Record<string, unknown>[] = new Array(e - s);
+      for (let i = s; i < e; i++) rows[i - s] = build(cols, i);
+      const group = g;
+      const first = s;
+      yield {
+        rows,
+        where: (i) => ({ source: uri, rowGroup: group, row: first + i }),
+        raw: (i) => JSON.stringify(rows[i]),
+        bytesDone: Math.round((file.byteLength * (groupStart + e)) / Math.max(1, info.numRows)),
+      };
+    }
+    groupStart += groupRows;
+  }
+}
+
+/** Puts the decoded chunks of one column into row-group order, as one array of `groupRows` values. */
+function gather(chunks: ColumnData[], groupStart: number, groupRows: number): ArrayLike<unknown> {
+  if (chunks.length === 1 && chunks[0].rowStart === groupStart && chunks[0].columnData.length === groupRows)
+    return chunks[0].columnData as ArrayLike<unknown>;
+  const out = new Array<unknown>(groupRows).fill(null);
+  for (const ch of chunks) {
+    const data: DecodedArray = ch.columnData;
+    for (let i = 0; i < data.length; i++) {
+      const r = ch.rowStart - groupStart + i;
+      if (r >= 0 && r < groupRows) out[r] = data[i];
+    }
+  }
+  return out;
+}
+
+/**
+ * Opens a Parquet object: stats it, reads the footer, and returns its schema and row batches.
+ * @throws RuntimeError when the object cannot be read; DataError when it is not Parquet
+ */
+export async function openParquet(store: ObjectStore, uri: string): Promise<OpenedFile> {
+  const st = await store.stat(uri);
+  if (!st) throw new RuntimeError(`cannot read ${uri}: no such file`);
+  const file = storeAsyncBuffer(store, uri, st.size);
+  const info = await readParquetFooter(file, uri);
+  return { schema: info.schema, batches: parquetBatches(file, uri, info) };
+}
+
+registerFormatReader({
+  name: 'parquet',
+  extensions: ['parquet', 'parq', 'pq'],
+  async open(store: ObjectStore | undefined, uri: string): Promise<OpenedFile> {
+    if (!store || uri === '-')
+      throw new UsageError('Parquet cannot be read from stdin (it needs random access); pass a file path');
+    return openParquet(store, uri);
+  },
+});
