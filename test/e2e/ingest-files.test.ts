@@ -104,8 +104,8 @@ describe('discovery, time, keys, watermarks', () => {
   }
   writeFileSync(join(lake, 'dt=2024-01-01', '_SUCCESS'), '');
   writeFileSync(join(lake, 'dt=2024-01-01', 'hr=00', '.part-1.ndjson.inprogress-x'), '{"t":"garbage"}\n');
-  mkdirSync(join(lake, '_delta_log'));
-  writeFileSync(join(lake, '_delta_log', '00000000000000000000.json'), '{"protocol":{}}\n');
+  mkdirSync(join(lake, '_spark_metadata'));
+  writeFileSync(join(lake, '_spark_metadata', '0.ndjson'), '{"t":"garbage"}\n');
 
   it('walks dt=/hr= directories, adds their fields, ignores _ and . files', async () => {
     const r = await sh(`kappa ingest '${lake}' --ts-field t`);
