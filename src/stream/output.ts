@@ -17,8 +17,6 @@ export class LineWriter {
   private failure: Error | undefined;
   /** Number of lines written (handed to the destination). */
   lines = 0;
-  /** Bytes handed to the destination (UTF-16 length approximation is not used: counted in bytes). */
-  bytes = 0;
 
   constructor(private readonly out: Writable) {
     out.on('error', (err: NodeJS.ErrnoException) => {
@@ -53,7 +51,6 @@ export class LineWriter {
     if (this.buf.length === 0) return;
     const data = this.buf;
     this.buf = '';
-    this.bytes += Buffer.byteLength(data);
     const ok = this.out.write(data);
     if (!ok && !this.closed) {
       await new Promise<void>((resolve) => {
