@@ -38,8 +38,16 @@ export function transformCommand(): Command {
     )
     .option('--filter <expr>', 'keep records for which EXPR is truthy', expr('filter'))
     .option('--map <expr>', "replace the value by EXPR's result", expr('map'))
-    .option('--flat-map <expr>', 'replace the record by one record per element of the array EXPR returns', expr('flat-map'))
-    .option('--select <fields>', 'keep only these value fields, in this order (a,b,c; dotted paths allowed)', fields('select'))
+    .option(
+      '--flat-map <expr>',
+      'replace the record by one record per element of the array EXPR returns',
+      expr('flat-map'),
+    )
+    .option(
+      '--select <fields>',
+      'keep only these value fields, in this order (a,b,c; dotted paths allowed)',
+      fields('select'),
+    )
     .option('--drop <fields>', 'remove these value fields', fields('drop'))
     .option('--rename <pairs>', 'rename value fields: old=new[,old2=new2]', (v: string) => {
       try {
@@ -50,14 +58,26 @@ export function transformCommand(): Command {
       return v;
     })
     .option('--key <expr>', "set the record key to EXPR's result (re-key)", expr('key'))
-    .option('--ts <expr>', 're-assign event time to EXPR (epoch ms or a Date); watermarks are regenerated', expr('ts'))
-    .option('--dedupe <expr>', 'drop a record whose EXPR value was seen within --within of event time', expr('dedupe'))
+    .option(
+      '--ts <expr>',
+      're-assign event time to EXPR (epoch ms or a Date); watermarks are regenerated',
+      expr('ts'),
+    )
+    .option(
+      '--dedupe <expr>',
+      'drop a record whose EXPR value was seen within --within of event time',
+      expr('dedupe'),
+    )
     .option('--within <dur>', 'dedupe horizon in event time, e.g. 10m')
     .option(
       '--max-out-of-orderness <dur>',
       'after --ts: watermark lag behind the largest new event time (default 0ms)',
     )
-    .option('--module <file>', 'load named functions from a JS module for use in expressions (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--module <file>',
+      'load named functions from a JS module for use in expressions (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--state <dir>', 'dedupe state directory (LevelDB; default: a temp dir removed on exit)')
     .option('--state-cache <n>', 'dedupe keys kept in memory before spilling to LevelDB', '100000');
   withCommonOptions(cmd).addHelpText(
@@ -83,7 +103,8 @@ async function runTransform(steps: TransformStep[], o: TransformFlags): Promise<
   if (steps.length === 0)
     throw new UsageError('no step given', 'give at least one of --filter, --map, --select, … (see --help)');
   const hasDedupe = steps.some((s) => s.kind === 'dedupe');
-  if (hasDedupe && o.within === undefined) throw new UsageError('--dedupe needs --within DUR (e.g. --within 10m)');
+  if (hasDedupe && o.within === undefined)
+    throw new UsageError('--dedupe needs --within DUR (e.g. --within 10m)');
   if (!hasDedupe && o.within !== undefined) throw new UsageError('--within applies only to --dedupe');
   if (o.maxOutOfOrderness !== undefined && !steps.some((s) => s.kind === 'ts'))
     throw new UsageError('--max-out-of-orderness applies only after --ts');

@@ -20,9 +20,10 @@
  * latest kept record of that key). The kept time per key is keyed state (LevelDB + cache), expired
  * when the watermark passes `kept ts + within - 1`: no later record can then be a duplicate.
  */
-import type { Header, Rec, Schema } from '../stream/protocol.js';
+
 import { KeyedStateStore } from '../state/store.js';
 import { TimerQueue } from '../state/timers.js';
+import type { Header, Rec, Schema } from '../stream/protocol.js';
 import { type CompiledExpr, compileExpr, type ExprScope } from './expr.js';
 import { toRecordKey, toStateKey } from './keys.js';
 import { BadRecordError, type Collector, type Operator } from './operator.js';
@@ -120,7 +121,8 @@ export class TransformOperator implements Operator {
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
           this.fns.push((r) => {
             const vs = f(r.value, r.key, r.ts, r);
-            if (!Array.isArray(vs)) throw new BadRecordError(`--flat-map '${step.expr}': did not return an array`);
+            if (!Array.isArray(vs))
+              throw new BadRecordError(`--flat-map '${step.expr}': did not return an array`);
             return vs.map((value) => ({ ...r, value }));
           });
           break;

@@ -134,8 +134,12 @@ export class KeyedStateStore<V> {
     return v;
   }
 
-  /** Stores (or marks as changed) the value of `key`; it becomes the most recently used. */
-  put(key: string, v: V): void {
+  /**
+   * Stores (or marks as changed) the value of `key`; it becomes the most recently used.
+   * @param existed the caller knows the key may already be in LevelDB (it had state before), so
+   *   that a later delete also deletes it there
+   */
+  put(key: string, v: V, existed = false): void {
     const e = this.cache.get(key);
     if (e !== undefined) {
       this.cache.delete(key);
@@ -146,7 +150,7 @@ export class KeyedStateStore<V> {
     }
     const p = this.pending.get(key);
     if (p !== undefined) this.pending.delete(key);
-    this.insert(key, { v, dirty: true, inDb: p !== undefined });
+    this.insert(key, { v, dirty: true, inDb: existed || p !== undefined });
   }
 
   /** Deletes `key` from memory and (by a queued delete) from LevelDB. */
