@@ -96,7 +96,6 @@ export class TransformOperator implements Operator {
   private lastInWm = Number.NEGATIVE_INFINITY;
   private store: KeyedStateStore<number> | undefined;
   private readonly dedupes: { timers: TimerQueue; afterTs: boolean; name: string }[] = [];
-  private out: Collector | undefined;
   /** Records dropped as duplicates. */
   duplicates = 0;
 
@@ -217,7 +216,6 @@ export class TransformOperator implements Operator {
   }
 
   record(r: Rec, out: Collector): void | Promise<void> {
-    this.out = out;
     const p = this.run(r, 0, out);
     if (p && this.store?.needsFlush) return p.then(() => this.store!.flush());
     if (this.store?.needsFlush) return this.store.flush();
@@ -282,7 +280,6 @@ export class TransformOperator implements Operator {
   async close(): Promise<void> {
     const s = this.store;
     this.store = undefined;
-    this.out = undefined;
     await s?.close();
   }
 }
