@@ -16,9 +16,10 @@
  * re-timing introduces. End of input still means watermark +infinity.
  *
  * De-duplication (`dedupe EXPR` with `within` ms): a record is dropped when a record with the same
- * dedupe key was kept within `within` ms of event time (|ts - kept ts| < within; compared with the
- * latest kept record of that key). The kept time per key is keyed state (LevelDB + cache), expired
- * when the watermark passes `kept ts + within - 1`: no later record can then be a duplicate.
+ * dedupe key was seen within `within` ms of event time (|ts - seen| < within, compared with the
+ * latest event time seen for that key, kept or dropped, so a key repeating more often than
+ * `within` is kept once). The latest time per key is keyed state (LevelDB + cache), expired when
+ * the watermark passes `seen + within - 1`: no later record can then be a duplicate.
  */
 
 import { KeyedStateStore } from '../state/store.js';
@@ -153,14 +154,14 @@ export class TransformOperator implements Operator {
           const name = `dedupe${this.dedupes.length}`;
           this.dedupes.push({ timers, afterTs: seenTs, name });
           const decide = (r: Rec, k: string, kept: number | undefined): Rec | null => {
-            if (kept !== undefined && Math.abs(r.ts - kept) < within) {
-              this.duplicates++;
-              return null;
-            }
+            const dup = kept !== undefined && Math.abs(r.ts - kept) < within;
             const nk = kept === undefined ? r.ts : Math.max(kept, r.ts);
-            this.store!.put(k, nk);
-            timers.set(k, nk + within - 1);
-            return r;
+            if (nk !== kept) {
+              this.store!.put(k, nk, kept !== undefined);
+              timers.set(k, nk + within - 1);
+            }
+            if (dup) this.duplicates++;
+            return dup ? null : r;
           };
           this.fns.push((r) => {
             const k = `${name}\u0000${toStateKey(f(r.value, r.key, r.ts, r))}`;

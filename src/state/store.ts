@@ -153,19 +153,20 @@ export class KeyedStateStore<V> {
     this.insert(key, { v, dirty: true, inDb: existed || p !== undefined });
   }
 
-  /** Deletes `key` from memory and (by a queued delete) from LevelDB. */
+  /**
+   * Deletes `key` from memory and (by a queued delete) from LevelDB. A key that is in neither the
+   * cache nor the write queue is assumed to be in LevelDB (callers delete keys that exist).
+   */
   delete(key: string): void {
     const e = this.cache.get(key);
-    let inDb = false;
+    let inDb = true;
     if (e !== undefined) {
       this.cache.delete(key);
-      inDb = e.inDb;
+      inDb = e.inDb || this.pending.has(key);
     }
-    const p = this.pending.get(key);
-    if (p !== undefined) inDb = true;
     if (inDb) {
+      if (this.pending.get(key)?.enc !== null) this.dbEntries--;
       this.pending.set(key, { enc: null });
-      this.dbEntries--;
     }
   }
 

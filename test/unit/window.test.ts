@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { ArrayCollector } from '../../src/ops/operator.js';
 import { compilePath } from '../../src/ops/path.js';
 import { parseAggs } from '../../src/ops/window/aggregate.js';
-import { type WindowOptions, WindowOperator, type WindowSpec } from '../../src/ops/window/operator.js';
+import { WindowOperator, type WindowOptions, type WindowSpec } from '../../src/ops/window/operator.js';
 import type { Rec } from '../../src/stream/protocol.js';
 
 type Ev = { rec: Rec } | { wm: number };
@@ -209,8 +209,12 @@ describe('window operator', () => {
 
   it('force-fires a session at --max-session and emits early results', async () => {
     const evs: Ev[] = [];
-    for (let i = 0; i < 10; i++) evs.push({ rec: { ts: i * 10 * MIN, key: null, value: { k: 'bot', v: i } } });
-    const { results } = await runOp({ window: { kind: 'session', gap: 30 * MIN, maxSession: 40 * MIN } }, evs);
+    for (let i = 0; i < 10; i++)
+      evs.push({ rec: { ts: i * 10 * MIN, key: null, value: { k: 'bot', v: i } } });
+    const { results } = await runOp(
+      { window: { kind: 'session', gap: 30 * MIN, maxSession: 40 * MIN } },
+      evs,
+    );
     assert.deepEqual(
       results.map((x) => [x.window_start, x.window_end, x.count]),
       [
@@ -235,7 +239,9 @@ describe('window operator', () => {
   it('computes every aggregate, and serialises sketches through a spilling cache', async () => {
     const evs: Ev[] = [];
     for (let i = 0; i < 2000; i++)
-      evs.push({ rec: { ts: i, key: String(i % 7), value: { k: `k${i % 7}`, v: i % 100, s: `s${i % 13}` } } });
+      evs.push({
+        rec: { ts: i, key: String(i % 7), value: { k: `k${i % 7}`, v: i % 100, s: `s${i % 13}` } },
+      });
     const run = (cache: number) =>
       runOp(
         {

@@ -19,7 +19,8 @@ export class HyperLogLog {
 
   /** @param m number of registers, a power of two from 16 to 65536 (standard error 1.04/sqrt(m)) */
   constructor(readonly m: number) {
-    if (m < 16 || m > 65536 || (m & (m - 1)) !== 0) throw new RangeError('HLL size must be a power of two, 16..65536');
+    if (m < 16 || m > 65536 || (m & (m - 1)) !== 0)
+      throw new RangeError('HLL size must be a power of two, 16..65536');
     this.p = Math.log2(m);
     this.registers = new Uint8Array(m);
   }
@@ -53,7 +54,8 @@ export class HyperLogLog {
 
   /** Register-wise maximum with another sketch of the same size (in place). */
   merge(o: HyperLogLog): this {
-    for (let i = 0; i < this.m; i++) if (o.registers[i] > this.registers[i]) this.registers[i] = o.registers[i];
+    for (let i = 0; i < this.m; i++)
+      if (o.registers[i] > this.registers[i]) this.registers[i] = o.registers[i];
     return this;
   }
 
