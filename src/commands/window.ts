@@ -153,7 +153,8 @@ async function runWindow(o: WindowFlags): Promise<void> {
   const maxKeyGroups = parseCount(o.maxKeyGroups, '--max-key-groups')!;
   if (maxKeyGroups < 1 || maxKeyGroups > 65536) throw new UsageError('--max-key-groups must be 1..65536');
   const statsEveryMs = o.statsEvery === undefined ? undefined : parseDuration(o.statsEvery, '--stats-every');
-  const late = o.lateOutput ? new LineWriter(createWriteStream(o.lateOutput)) : undefined;
+  const lateFile = o.lateOutput ? createWriteStream(o.lateOutput) : undefined;
+  const late = lateFile ? new LineWriter(lateFile) : undefined;
   const op = new WindowOperator({
     window,
     key,
@@ -180,9 +181,12 @@ async function runWindow(o: WindowFlags): Promise<void> {
     },
     end: async (out) => {
       await op.end(out);
-      if (late) {
+      if (late && lateFile) {
         late.line(END_LINE);
-        await late.end();
+        await late.flush();
+        await new Promise<void>((resolve, reject) =>
+          lateFile.end((e?: Error | null) => (e ? reject(e) : resolve())),
+        );
       }
     },
     counters: () => op.counters(),
@@ -195,7 +199,11 @@ async function runWindow(o: WindowFlags): Promise<void> {
     status = 'done';
   } finally {
     bad.close();
-    if (late) await late.flush().catch(() => {});
+    if (late && lateFile && !lateFile.writableEnded) {
+      // Failed run: keep what was written, without the end line (readers see it was cut off).
+      await late.flush().catch(() => {});
+      lateFile.end();
+    }
     progress.stats.extra['peak rss'] = `${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`;
     progress.finish(status);
   }

@@ -68,3 +68,37 @@ describe('kappa window on the flights (acceptance)', () => {
     assert.ok(rss(small.stderr) <= rss(big.stderr) * 1.5, `rss ${rss(small.stderr)} vs ${rss(big.stderr)}`);
   });
 });
+
+describe('kappa window late output', () => {
+  it('writes records behind the allowed lateness to --late-output as a kappa stream and counts them', async () => {
+    const t = tempDir();
+    try {
+      const lines = [
+        '{"kappa":1}',
+        '{"ts":1000,"key":"a","value":{"v":1}}',
+        '{"ts":70000,"key":"a","value":{"v":2}}',
+        '{"watermark":130000}',
+        '{"ts":5000,"key":"a","value":{"v":3}}',
+        '{"ts":65000,"key":"a","value":{"v":4}}',
+        '{"end":true}',
+      ];
+      const late = `${t.dir}/late.kappa`;
+      const r = await sh(
+        `kappa window --tumbling 1m --allowed-lateness 10s --agg 'count, sum(v)' --late-output ${late} | kappa sink - -q`,
+        { input: `${lines.join('\n')}\n` },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      // Window [60s,120s) fired at wm 130s > 119.999s and is kept until 129.999s: purged too.
+      assert.deepEqual(parseLines(r.stdout), [
+        { window_start: 0, window_end: 60000, key: 'a', count: 1, sum_v: 1 },
+        { window_start: 60000, window_end: 120000, key: 'a', count: 1, sum_v: 2 },
+      ]);
+      assert.match(r.stderr, /2 late/);
+      const s = await sh(`kappa sink - -q < ${late}`);
+      assert.equal(s.code, 0, s.stderr);
+      assert.deepEqual(parseLines(s.stdout), [{ v: 3 }, { v: 4 }]);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
