@@ -7,6 +7,8 @@ import { ExitCode, KappaError } from './errors.js';
 import './io/local.js';
 import { ingestCommand } from './commands/ingest.js';
 import { sinkCommand } from './commands/sink.js';
+import { transformCommand } from './commands/transform.js';
+import { windowCommand } from './commands/window.js';
 
 export function buildProgram(): Command {
   const program = new Command('kappa')
@@ -25,6 +27,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configurati
     );
   program.addCommand(ingestCommand());
   program.addCommand(sinkCommand());
+  program.addCommand(transformCommand());
+  program.addCommand(windowCommand());
   return program;
 }
 

@@ -3,7 +3,8 @@
  * watermarks); it knows nothing of pipes, files or flags, so it can be tested with arrays.
  *
  * Stateless operators forward watermarks unchanged. Stateful ones fire on watermarks and emit their
- * own. `end()` means watermark +infinity: fire everything. Methods may return a promise (state in
+ * own. `end()` means watermark +infinity: fire everything. Operators never mutate an input record:
+emitting the very input object means "unchanged" (the runtime may re-emit its original line). Methods may return a promise (state in
  * LevelDB); the runtime waits for it before the next event. An operator signals a bad record by
  * throwing `BadRecordError`; the runtime applies the `--on-error` policy.
  */
@@ -24,6 +25,8 @@ export interface Operator {
   barrier?(b: Barrier, out: Collector): void | Promise<void>;
   /** End of input (watermark +infinity): emit everything still held. */
   end(out: Collector): void | Promise<void>;
+  /** Named counters for the run summary and periodic stats (e.g. open windows, late records). */
+  counters?(): Record<string, number | string>;
   /** Releases resources (state stores). Called once, also after a failure. */
   close?(): void | Promise<void>;
 }

@@ -19,8 +19,12 @@ import {
 /** Receives stream events in order. A method may return a promise; the reader waits for it. */
 export interface StreamConsumer {
   header(h: Header): void | Promise<void>;
-  /** @param line 1-based input line number of the record */
-  record(r: Rec, line: number): void | Promise<void>;
+  /**
+   * @param line 1-based input line number of the record
+   * @param raw the record's line text, when the record came from one line (lets a stage re-emit an
+   *   unchanged record without re-serialising it)
+   */
+  record(r: Rec, line: number, raw?: string): void | Promise<void>;
   watermark(wm: number): void | Promise<void>;
   barrier(b: Barrier): void | Promise<void>;
   /** Clean end of stream (watermark +infinity). */
@@ -59,7 +63,7 @@ export async function readStream(
         } catch {
           throw new DataError(`${name} line ${firstLine + i}: not valid JSON`, WRAP_HINT);
         }
-        const p = consumer.record(r, firstLine + i);
+        const p = consumer.record(r, firstLine + i, line);
         if (p) await p;
         continue;
       }
@@ -95,7 +99,7 @@ export async function readStream(
           // A second header (e.g. `cat a b |`): allowed only if it does not change the version.
           continue;
         case 'record':
-          p = consumer.record(ev.record, firstLine + i);
+          p = consumer.record(ev.record, firstLine + i, line);
           break;
         case 'watermark':
           p = consumer.watermark(ev.watermark);

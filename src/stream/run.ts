@@ -23,6 +23,8 @@ export interface RunOptions {
   output?: NodeJS.WritableStream & import('node:stream').Writable;
   bad: BadRecords;
   progress: Progress;
+  /** Print the operator's counters on stderr every this many ms of wall time (0/undefined: never). */
+  statsEveryMs?: number;
 }
 
 /**
@@ -33,9 +35,14 @@ export interface RunOptions {
 export async function runOperator(op: Operator, opts: RunOptions): Promise<void> {
   const out = new LineWriter(opts.output ?? process.stdout);
   const stats = opts.progress.stats;
+  // The input record being processed and its line: an operator that emits that very object
+  // (unchanged: operators never mutate their input) gets its original line re-emitted verbatim.
+  let current: Rec | undefined;
+  let currentRaw: string | undefined;
+  let lastStats = Date.now();
   const collector: Collector = {
     record(r: Rec) {
-      out.line(encodeRecord(r));
+      out.line(r === current && currentRaw !== undefined ? currentRaw : encodeRecord(r));
       stats.recordsOut++;
     },
     watermark(wm: number) {
@@ -50,8 +57,10 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
       async header(h) {
         out.line(encodeHeader(await op.open(h)));
       },
-      record(r, line) {
+      record(r, line, raw) {
         stats.recordsIn++;
+        current = r;
+        currentRaw = raw;
         try {
           const p = op.record(r, collector);
           if (p) return p.catch((e) => handleBad(e, r, line));
@@ -71,12 +80,18 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
       },
       async afterBatch() {
         opts.progress.update(stats.recordsIn);
+        if (opts.statsEveryMs && op.counters && Date.now() - lastStats >= opts.statsEveryMs) {
+          lastStats = Date.now();
+          const c = Object.entries(op.counters()).map(([k, v]) => `${k} ${v}`);
+          process.stderr.write(`kappa ${opts.progress.command}: ${stats.recordsIn} in, ${c.join(', ')}\n`);
+        }
         await out.flushIfFull();
       },
       stopped: () => out.isClosed,
     });
     await out.end();
   } finally {
+    if (op.counters) Object.assign(stats.extra, op.counters());
     await op.close?.();
     stats.bad = opts.bad.count;
   }

@@ -1,0 +1,210 @@
+/**
+ * `kappa window`: event-time tumbling, sliding and session windows with aggregates. Glue only: the
+ * WindowOperator (src/ops/window/operator.ts) between stdin and stdout, plus the late-record
+ * output file and the state/summary counters.
+ */
+import { createWriteStream } from 'node:fs';
+import { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { compileExpr } from '../ops/expr.js';
+import type { Operator } from '../ops/operator.js';
+import { compilePath } from '../ops/path.js';
+import { parseAggs } from '../ops/window/aggregate.js';
+import { type KeySpec, WindowOperator, type WindowSpec } from '../ops/window/operator.js';
+import { DEFAULT_MAX_KEY_GROUPS } from '../state/keygroup.js';
+import { LineWriter } from '../stream/output.js';
+import { END_LINE, encodeHeader, encodeRecord } from '../stream/protocol.js';
+import { runOperator } from '../stream/run.js';
+import { parseDuration } from '../time/duration.js';
+import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
+
+interface WindowFlags extends CommonOptions {
+  key?: string;
+  tumbling?: string;
+  sliding?: string;
+  session?: string;
+  maxSession?: string;
+  offset?: string;
+  agg: string;
+  allowedLateness?: string;
+  lateOutput?: string;
+  emit: string;
+  state?: string;
+  stateCache: string;
+  maxKeyGroups: string;
+  statsEvery?: string;
+}
+
+const FIELD_PATH = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+
+export function windowCommand(): Command {
+  const cmd = new Command('window')
+    .description('event-time tumbling, sliding and session windows with aggregates, on keyed state')
+    .option(
+      '--key <field|expr>',
+      'window key: a field (dotted path) or a JS expression over r, key, ts (default: the record key)',
+    )
+    .option('--tumbling <dur>', 'tumbling windows of this size, e.g. 1h')
+    .option('--sliding <size,slide>', 'sliding (hopping) windows, e.g. 2h,30m')
+    .option('--session <gap>', 'session windows closed by this much event-time inactivity, e.g. 30m')
+    .option('--max-session <dur>', 'with --session: force-fire a session once it spans this long')
+    .option(
+      '--offset <dur>',
+      'shift tumbling/sliding window alignment from the epoch, e.g. 5h for UTC-5 days',
+    )
+    .option(
+      '--agg <list>',
+      'aggregates: count, sum(f), avg(f), min(f), max(f), first(f), last(f), count_distinct(f), approx_count_distinct(f), quantile(f,q), p50/p90/p95/p99(f), each [as name]',
+      'count',
+    )
+    .option(
+      '--allowed-lateness <dur>',
+      'keep fired windows this long for late records (re-fires updated results)',
+    )
+    .option(
+      '--late-output <path>',
+      'write records later than the allowed lateness to this file (a kappa stream)',
+    )
+    .option(
+      '--emit <mode>',
+      'final (one result per window) | early:DUR (also provisional results every DUR of event time)',
+      'final',
+    )
+    .option('--state <dir>', 'keyed state directory (LevelDB; default: a temp dir removed on exit)')
+    .option(
+      '--state-cache <n>',
+      'state entries (windows; for sessions: keys) kept in memory before spilling to LevelDB',
+      '100000',
+    )
+    .option(
+      '--max-key-groups <n>',
+      'key groups of the state (fixed per savepoint)',
+      String(DEFAULT_MAX_KEY_GROUPS),
+    )
+    .option('--stats-every <dur>', 'print open-state counters on stderr this often (wall time), e.g. 10s');
+  withCommonOptions(cmd).addHelpText(
+    'after',
+    `
+A window [start, end) fires when the watermark passes its end; its result has ts = end - 1 and
+value {window_start, window_end, <key>, aggregates…}. End of input fires every open window.
+
+Examples:
+  kappa ingest flights.parquet --ts-field date | kappa window --key origin --tumbling 1h --agg 'count, avg(delay), max(delay)' | kappa sink -
+  kappa window --key user --sliding 2h,30m --agg 'count, p99(latency) as p99' --allowed-lateness 10m --late-output late.kappa
+  kappa window --key user --session 30m --max-session 1d --agg 'count, first(page), last(page)'
+  kappa window --key 'r.origin + "-" + r.destination' --tumbling 1d --offset 5h --emit early:1h`,
+  );
+  return cmd.action(async (o: WindowFlags) => runWindow(o));
+}
+
+function parseWindow(o: WindowFlags): WindowSpec {
+  const given = [o.tumbling, o.sliding, o.session].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new UsageError('give exactly one of --tumbling, --sliding, --session');
+  const offset = o.offset === undefined ? 0 : parseDuration(o.offset, '--offset');
+  if (o.maxSession !== undefined && o.session === undefined)
+    throw new UsageError('--max-session needs --session');
+  if (o.session !== undefined) {
+    if (o.offset !== undefined) throw new UsageError('--offset applies to --tumbling and --sliding only');
+    const gap = parseDuration(o.session, '--session');
+    if (gap <= 0) throw new UsageError('--session: the gap must be positive');
+    const maxSession = o.maxSession === undefined ? undefined : parseDuration(o.maxSession, '--max-session');
+    if (maxSession !== undefined && maxSession <= 0) throw new UsageError('--max-session must be positive');
+    return { kind: 'session', gap, maxSession };
+  }
+  if (o.tumbling !== undefined) {
+    const size = parseDuration(o.tumbling, '--tumbling');
+    if (size <= 0) throw new UsageError('--tumbling: the size must be positive');
+    return { kind: 'tumbling', size, offset };
+  }
+  const parts = o.sliding!.split(',');
+  if (parts.length !== 2)
+    throw new UsageError(`--sliding: expected SIZE,SLIDE (e.g. 2h,30m), got '${o.sliding}'`);
+  const size = parseDuration(parts[0], '--sliding size');
+  const slide = parseDuration(parts[1], '--sliding slide');
+  if (slide <= 0 || size <= 0) throw new UsageError('--sliding: size and slide must be positive');
+  if (slide > size)
+    throw new UsageError('--sliding: the slide must not exceed the size (use --tumbling for gaps)');
+  return { kind: 'sliding', size, slide, offset };
+}
+
+function parseKey(k: string | undefined): KeySpec {
+  if (k === undefined) return { kind: 'record' };
+  if (FIELD_PATH.test(k)) return { kind: 'field', path: k, get: compilePath(k) };
+  return { kind: 'expr', src: k, fn: compileExpr(k, {}, '--key') };
+}
+
+function parseEmit(s: string): number | undefined {
+  if (s === 'final') return undefined;
+  if (s.startsWith('early:')) {
+    const d = parseDuration(s.slice('early:'.length), '--emit early');
+    if (d <= 0) throw new UsageError('--emit early:DUR needs a positive duration');
+    return d;
+  }
+  throw new UsageError(`--emit: expected final or early:DUR (e.g. early:1m), got '${s}'`);
+}
+
+async function runWindow(o: WindowFlags): Promise<void> {
+  const window = parseWindow(o);
+  const key = parseKey(o.key);
+  const aggs = parseAggs(o.agg);
+  const early = parseEmit(o.emit);
+  const stateCache = parseCount(o.stateCache, '--state-cache')!;
+  if (stateCache < 1) throw new UsageError('--state-cache must be at least 1');
+  const maxKeyGroups = parseCount(o.maxKeyGroups, '--max-key-groups')!;
+  if (maxKeyGroups < 1 || maxKeyGroups > 65536) throw new UsageError('--max-key-groups must be 1..65536');
+  const statsEveryMs = o.statsEvery === undefined ? undefined : parseDuration(o.statsEvery, '--stats-every');
+  const lateFile = o.lateOutput ? createWriteStream(o.lateOutput) : undefined;
+  const late = lateFile ? new LineWriter(lateFile) : undefined;
+  const op = new WindowOperator({
+    window,
+    key,
+    aggs,
+    allowedLateness:
+      o.allowedLateness === undefined ? 0 : parseDuration(o.allowedLateness, '--allowed-lateness'),
+    early,
+    onLate: late ? (r) => late.line(encodeRecord(r)) : undefined,
+    stateDir: o.state,
+    stateCache,
+    maxKeyGroups,
+  });
+  // The late output is a kappa stream of its own: the input's header, the late records, and the
+  // end line once the run finished cleanly.
+  const wrapped: Operator = {
+    open: (h) => {
+      late?.line(encodeHeader(h));
+      return op.open(h);
+    },
+    record: (r, out) => op.record(r, out),
+    watermark: async (wm, out) => {
+      await op.watermark(wm, out);
+      await late?.flushIfFull();
+    },
+    end: async (out) => {
+      await op.end(out);
+      if (late && lateFile) {
+        late.line(END_LINE);
+        await late.flush();
+        await new Promise<void>((resolve, reject) =>
+          lateFile.end((e?: Error | null) => (e ? reject(e) : resolve())),
+        );
+      }
+    },
+    counters: () => op.counters(),
+    close: () => op.close(),
+  };
+  const { bad, progress } = runContext('window', o);
+  let status = 'failed';
+  try {
+    await runOperator(wrapped, { bad, progress, statsEveryMs });
+    status = 'done';
+  } finally {
+    bad.close();
+    if (late && lateFile && !lateFile.writableEnded) {
+      // Failed run: keep what was written, without the end line (readers see it was cut off).
+      await late.flush().catch(() => {});
+      lateFile.end();
+    }
+    progress.stats.extra['peak rss'] = `${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`;
+    progress.finish(status);
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Turning arbitrary JSON values into record keys and state keys.
+ */
+
+/**
+ * The record-key form of a value (the stream protocol's `key` is a string or null): strings as
+ * they are, null/undefined as null, objects and arrays as JSON text, other values via `String`.
+ */
+export function toRecordKey(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/**
+ * The state-key form of a value: its JSON text, so `"1"` and `1` are different keys and every
+ * value (including null) has exactly one form. `undefined` is treated as null.
+ */
+export function toStateKey(v: unknown): string {
+  return v === undefined ? 'null' : (JSON.stringify(v) ?? 'null');
+}

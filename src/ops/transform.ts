@@ -1,0 +1,339 @@
+/**
+ * The `kappa transform` operator core: a chain of stateless steps (filter, map, flat-map, select,
+ * drop, rename, re-key, re-time) plus keyed de-duplication, applied in the order given.
+ *
+ * Performance: every expression is compiled once; a record that passes the chain without change is
+ * emitted as the same object, so the runtime can re-emit its original line instead of
+ * re-serialising it. Steps never mutate their input record (they build new ones).
+ *
+ * Re-timing (`--ts EXPR`) and watermarks: upstream watermarks promise something about the *old*
+ * event times only, and an arbitrary expression can move a record anywhere in time. So once a
+ * chain contains a `ts` step, upstream watermarks are not forwarded; the operator generates its
+ * own, as a source does, with bounded out-of-orderness over the new times
+ * (`max new ts seen - maxOutOfOrderness - 1`), emitted whenever an upstream watermark arrives (so
+ * at the upstream's pace). Records whose new time falls behind that are late downstream (a window
+ * stage sends them to its late output); choose `maxOutOfOrderness` to cover the disorder the
+ * re-timing introduces. End of input still means watermark +infinity.
+ *
+ * De-duplication (`dedupe EXPR` with `within` ms): a record is dropped when a record with the same
+ * dedupe key was seen within `within` ms of event time (|ts - seen| < within, compared with the
+ * latest event time seen for that key, kept or dropped, so a key repeating more often than
+ * `within` is kept once). The latest time per key is keyed state (LevelDB + cache), expired when
+ * the watermark passes `seen + within - 1`: no later record can then be a duplicate.
+ */
+
+import { KeyedStateStore } from '../state/store.js';
+import { TimerQueue } from '../state/timers.js';
+import type { Header, Rec, Schema } from '../stream/protocol.js';
+import { type CompiledExpr, compileExpr, type ExprScope } from './expr.js';
+import { toRecordKey, toStateKey } from './keys.js';
+import { BadRecordError, type Collector, type Operator } from './operator.js';
+import { compilePath } from './path.js';
+
+/** One step of the chain, as given on the command line. */
+export type TransformStep =
+  | { kind: 'filter' | 'map' | 'flat-map' | 'key' | 'ts' | 'dedupe'; expr: string }
+  | { kind: 'select' | 'drop'; fields: string[] }
+  | { kind: 'rename'; pairs: [from: string, to: string][] };
+
+export interface TransformOptions {
+  steps: TransformStep[];
+  /** Functions from `--module` files, in scope of every expression. */
+  scope?: ExprScope;
+  /** Dedupe horizon in ms (required when a `dedupe` step is present). */
+  within?: number;
+  /** Out-of-orderness bound (ms) of the watermarks generated after a `ts` step (default 0). */
+  maxOutOfOrderness?: number;
+  /** Dedupe state: LevelDB directory (default: temp dir) and cache size (default 100,000 keys). */
+  stateDir?: string;
+  stateCache?: number;
+}
+
+type StepResult = Rec | null | Rec[] | Promise<Rec | null>;
+type StepFn = (r: Rec) => StepResult;
+
+const FLAG: Record<TransformStep['kind'], string> = {
+  filter: '--filter',
+  map: '--map',
+  'flat-map': '--flat-map',
+  key: '--key',
+  ts: '--ts',
+  dedupe: '--dedupe',
+  select: '--select',
+  drop: '--drop',
+  rename: '--rename',
+};
+
+/** Parses `a=b,c=d` into rename pairs. Throws Error on a malformed pair. */
+export function parseRenames(text: string): [string, string][] {
+  return text.split(',').map((p) => {
+    const [a, b, ...rest] = p.split('=').map((s) => s.trim());
+    if (!a || !b || rest.length > 0) throw new Error(`'${p}' is not old=new`);
+    return [a, b];
+  });
+}
+
+/** Splits a `f1,f2,…` field list, trimming blanks. */
+export function parseFieldList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function asObject(r: Rec, flag: string): Record<string, unknown> {
+  const v = r.value;
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new BadRecordError(`${flag}: the record's value is not an object`);
+  return v as Record<string, unknown>;
+}
+
+export class TransformOperator implements Operator {
+  private readonly fns: StepFn[] = [];
+  private readonly retimed: boolean;
+  private readonly bound: number;
+  private maxTs = Number.NEGATIVE_INFINITY;
+  private lastWm = Number.NEGATIVE_INFINITY;
+  private lastInWm = Number.NEGATIVE_INFINITY;
+  private store: KeyedStateStore<number> | undefined;
+  private readonly dedupes: { timers: TimerQueue; afterTs: boolean; name: string }[] = [];
+  /** Records dropped as duplicates. */
+  duplicates = 0;
+
+  constructor(private readonly o: TransformOptions) {
+    const scope = o.scope ?? {};
+    this.bound = o.maxOutOfOrderness ?? 0;
+    let seenTs = false;
+    for (const step of o.steps) {
+      const flag = FLAG[step.kind];
+      switch (step.kind) {
+        case 'filter': {
+          const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          this.fns.push((r) => (f(r.value, r.key, r.ts, r) ? r : null));
+          break;
+        }
+        case 'map': {
+          const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          this.fns.push((r) => ({ ...r, value: f(r.value, r.key, r.ts, r) ?? null }));
+          break;
+        }
+        case 'flat-map': {
+          const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          this.fns.push((r) => {
+            const vs = f(r.value, r.key, r.ts, r);
+            if (!Array.isArray(vs))
+              throw new BadRecordError(`--flat-map '${step.expr}': did not return an array`);
+            return vs.map((value) => ({ ...r, value }));
+          });
+          break;
+        }
+        case 'key': {
+          const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          this.fns.push((r) => ({ ...r, key: toRecordKey(f(r.value, r.key, r.ts, r)) }));
+          break;
+        }
+        case 'ts': {
+          seenTs = true;
+          const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          this.fns.push((r) => {
+            const t = f(r.value, r.key, r.ts, r);
+            const ms = t instanceof Date ? t.getTime() : t;
+            if (typeof ms !== 'number' || !Number.isFinite(ms))
+              throw new BadRecordError(`--ts '${step.expr}': returned ${String(t)}, not epoch milliseconds`);
+            const ts = Math.round(ms);
+            if (ts > this.maxTs) this.maxTs = ts;
+            return { ...r, ts };
+          });
+          break;
+        }
+        case 'dedupe': {
+          if (o.within === undefined) throw new Error('--dedupe needs --within');
+          const within = o.within;
+          const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          const timers = new TimerQueue();
+          const name = `dedupe${this.dedupes.length}`;
+          this.dedupes.push({ timers, afterTs: seenTs, name });
+          const decide = (r: Rec, k: string, kept: number | undefined): Rec | null => {
+            const dup = kept !== undefined && Math.abs(r.ts - kept) < within;
+            const nk = kept === undefined ? r.ts : Math.max(kept, r.ts);
+            if (nk !== kept) {
+              this.store!.put(k, nk, kept !== undefined);
+              timers.set(k, nk + within - 1);
+            }
+            if (dup) this.duplicates++;
+            return dup ? null : r;
+          };
+          this.fns.push((r) => {
+            const k = `${name}\u0000${toStateKey(f(r.value, r.key, r.ts, r))}`;
+            const kept = this.store!.getCached(k);
+            if (kept === undefined && timers.has(k)) return this.store!.load(k).then((v) => decide(r, k, v));
+            return decide(r, k, kept);
+          });
+          break;
+        }
+        case 'select': {
+          const fields = step.fields;
+          const getters = fields.map((f) => compilePath(f));
+          this.fns.push((r) => {
+            const v = asObject(r, flag);
+            const o: Record<string, unknown> = {};
+            for (let i = 0; i < fields.length; i++) o[fields[i]] = getters[i](v) ?? null;
+            return { ...r, value: o };
+          });
+          break;
+        }
+        case 'drop': {
+          const drop = new Set(step.fields);
+          this.fns.push((r) => {
+            const v = asObject(r, flag);
+            const o: Record<string, unknown> = {};
+            for (const k in v) if (!drop.has(k)) o[k] = v[k];
+            return { ...r, value: o };
+          });
+          break;
+        }
+        case 'rename': {
+          const m = new Map(step.pairs);
+          this.fns.push((r) => {
+            const v = asObject(r, flag);
+            const o: Record<string, unknown> = {};
+            for (const k in v) o[m.get(k) ?? k] = v[k];
+            return { ...r, value: o };
+          });
+          break;
+        }
+      }
+    }
+    this.retimed = seenTs;
+  }
+
+  async open(h: Header): Promise<Header> {
+    if (this.dedupes.length > 0)
+      this.store = await KeyedStateStore.open(
+        { dir: this.o.stateDir, cacheEntries: this.o.stateCache ?? 100_000, name: 'dedupe' },
+        { encode: String, decode: Number },
+      );
+    return { kappa: h.kappa, schema: outputSchema(h.schema, this.o.steps) };
+  }
+
+  record(r: Rec, out: Collector): void | Promise<void> {
+    const p = this.run(r, 0, out);
+    if (p && this.store?.needsFlush) return p.then(() => this.store!.flush());
+    if (this.store?.needsFlush) return this.store.flush();
+    return p;
+  }
+
+  private run(r: Rec, from: number, out: Collector): void | Promise<void> {
+    const fns = this.fns;
+    for (let i = from; i < fns.length; i++) {
+      const res = fns[i](r);
+      if (res === null) return;
+      if (Array.isArray(res)) {
+        let chain: Promise<void> | undefined;
+        for (const child of res) {
+          if (chain) chain = chain.then(() => this.run(child, i + 1, out));
+          else {
+            const p = this.run(child, i + 1, out);
+            if (p) chain = p;
+          }
+        }
+        return chain;
+      }
+      if (res instanceof Promise) {
+        const next = i + 1;
+        return res.then((x) => (x === null ? undefined : this.run(x, next, out)));
+      }
+      r = res;
+    }
+    out.record(r);
+  }
+
+  async watermark(wm: number, out: Collector): Promise<void> {
+    this.lastInWm = wm;
+    const own = this.retimed ? this.maxTs - this.bound - 1 : wm;
+    for (const d of this.dedupes) this.expire(d.timers, d.afterTs ? own : wm);
+    if (this.store?.needsFlush) await this.store.flush();
+    if (own > this.lastWm && Number.isFinite(own)) {
+      this.lastWm = own;
+      out.watermark(own);
+    }
+  }
+
+  private expire(timers: TimerQueue, wm: number): void {
+    for (const k of timers.popDue(wm)) this.store!.delete(k);
+  }
+
+  end(_out: Collector): void {}
+
+  /** Counters for the summary: duplicates dropped and dedupe keys held. */
+  counters(): Record<string, number> {
+    if (this.dedupes.length === 0) return {};
+    let keys = 0;
+    for (const d of this.dedupes) keys += d.timers.size;
+    return { duplicates: this.duplicates, 'dedupe keys': keys };
+  }
+
+  /** The last upstream watermark seen (ms). */
+  get inputWatermark(): number {
+    return this.lastInWm;
+  }
+
+  async close(): Promise<void> {
+    const s = this.store;
+    this.store = undefined;
+    await s?.close();
+  }
+}
+
+/** Wraps a compiled expression so that anything it throws becomes a BadRecordError naming the flag. */
+function guard(f: CompiledExpr, flag: string, src: string): CompiledExpr {
+  return (r, key, ts, rec) => {
+    try {
+      return f(r, key, ts, rec);
+    } catch (e) {
+      throw new BadRecordError(`${flag} '${src}' threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+}
+
+/**
+ * The header schema after the steps: select/drop/rename update it; map and flat-map make the value
+ * shape unknown (no schema); the others keep it.
+ */
+export function outputSchema(schema: Schema | undefined, steps: TransformStep[]): Schema | undefined {
+  let s = schema;
+  for (const step of steps) {
+    if (s === undefined) return undefined;
+    switch (step.kind) {
+      case 'map':
+      case 'flat-map':
+        s = undefined;
+        break;
+      case 'select': {
+        const n: Schema = {};
+        for (const f of step.fields) {
+          // A field the schema does not know (or a nested path) is typed as generic JSON.
+          n[f] = s[f] ?? 'json';
+        }
+        s = n;
+        break;
+      }
+      case 'drop': {
+        const n: Schema = {};
+        for (const [k, t] of Object.entries(s)) if (!step.fields.includes(k)) n[k] = t;
+        s = n;
+        break;
+      }
+      case 'rename': {
+        const m = new Map(step.pairs);
+        const n: Schema = {};
+        for (const [k, t] of Object.entries(s)) n[m.get(k) ?? k] = t;
+        s = n;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return s;
+}

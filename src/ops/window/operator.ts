@@ -1,0 +1,406 @@
+/**
+ * The `kappa window` operator core: event-time tumbling, sliding (hopping) and session windows
+ * with aggregates, on keyed state that spills to LevelDB (src/state/store.ts).
+ *
+ * Semantics (Flink's event-time windows):
+ * - Windows are `[start, end)`, aligned to the epoch plus `offset`. A result record carries
+ *   `ts = end - 1`, record key = the window key, value `{window_start, window_end, <key>, aggs…}`.
+ * - A window fires (emits its result) when the watermark reaches `end - 1`; no record with
+ *   `ts <= watermark` can follow, so the window is complete.
+ * - With `allowedLateness` L, a fired window keeps its state until the watermark reaches
+ *   `end - 1 + L`; a record arriving for it meanwhile updates it and re-fires at once (an updated
+ *   result for the same key and window: downstream upserts). A record all of whose windows were
+ *   already purged (sliding: any of them) is *late*: it goes to `onLate` and is counted, never
+ *   silently dropped (for sliding windows it still counts in those of its windows still open).
+ * - The operator's output watermark is the input watermark minus L, so updated results are never
+ *   behind the watermark they were emitted with.
+ * - `early` D (`--emit early:D`): before a window fires, a provisional result is emitted whenever
+ *   the watermark passes `start + k*D - 1` (k >= 1) and the window changed since its last result.
+ * - Sessions: a record opens `[ts, ts + gap)` and merges every session of its key it overlaps.
+ *   With `maxSession`, a session never spans more than that: `end = min(maxTs + gap, start + max)`;
+ *   a record that cannot join without exceeding it starts a new session (so a session that never
+ *   goes quiet is fired at `start + max`). Merging a record into a session that already fired
+ *   re-fires the merged session (its start or end may differ from the earlier result).
+ * - End of input = watermark +infinity: every open window fires.
+ *
+ * State layout: one state entry per (key, window start) for tumbling and sliding windows, one per
+ * key (its list of sessions) for sessions; each entry has exactly one event-time timer (its next
+ * firing, early-firing or clean-up time).
+ */
+import { UsageError } from '../../errors.js';
+import { KeyedStateStore } from '../../state/store.js';
+import { TimerQueue } from '../../state/timers.js';
+import type { Header, Rec, Schema } from '../../stream/protocol.js';
+import type { CompiledExpr } from '../expr.js';
+import { toRecordKey, toStateKey } from '../keys.js';
+import { BadRecordError, type Collector, type Operator } from '../operator.js';
+import type { Getter } from '../path.js';
+import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
+
+/** Window kind and sizes (all in ms). */
+export type WindowSpec =
+  | { kind: 'tumbling'; size: number; offset?: number }
+  | { kind: 'sliding'; size: number; slide: number; offset?: number }
+  | { kind: 'session'; gap: number; maxSession?: number };
+
+/** How the window key is read from a record. */
+export type KeySpec =
+  | { kind: 'record' }
+  | { kind: 'field'; path: string; get: Getter }
+  | { kind: 'expr'; src: string; fn: CompiledExpr };
+
+export interface WindowOptions {
+  window: WindowSpec;
+  key: KeySpec;
+  aggs: AggSpec[];
+  /** ms (default 0). */
+  allowedLateness?: number;
+  /** Early firing period in ms (`--emit early:DUR`); undefined for final results only. */
+  early?: number;
+  /** Receives late records (behind every window they belong to, including allowed lateness). */
+  onLate?: (r: Rec) => void;
+  /** LevelDB directory (default: temp dir removed on close) and cache size in entries. */
+  stateDir?: string;
+  stateCache?: number;
+  maxKeyGroups?: number;
+}
+
+/** One window's state. Short names: this is what is serialised to LevelDB per window. */
+interface Win {
+  /** start, end (ms) */
+  s: number;
+  e: number;
+  /** largest event time seen (sessions) */
+  m: number;
+  /** accumulators, one per aggregate */
+  a: unknown[];
+  /** fired (final result emitted): 0/1 */
+  f: number;
+  /** changed since its last emitted result: 0/1 */
+  u: number;
+  /** next early-firing time (ms), or null when none */
+  x: number | null;
+}
+
+/** A state entry: the key's value and its window(s). */
+interface Entry {
+  k: unknown;
+  w: Win[];
+}
+
+export class WindowOperator implements Operator {
+  private readonly aggs: Aggregator[];
+  private readonly inputs: unknown[];
+  private readonly timers = new TimerQueue();
+  private store: KeyedStateStore<Entry> | undefined;
+  private wm = Number.NEGATIVE_INFINITY;
+  private lastOutWm = Number.NEGATIVE_INFINITY;
+  private readonly lateness: number;
+  private readonly keyName: string;
+  /** Windows currently open (in state, fired or not). */
+  openWindows = 0;
+  /** Largest number of open windows seen. */
+  peakOpenWindows = 0;
+  /** Late records (sent to onLate). */
+  late = 0;
+  /** Results emitted that update an already-fired window (late firings). */
+  updates = 0;
+
+  constructor(private readonly o: WindowOptions) {
+    this.aggs = o.aggs.map(makeAggregator);
+    this.inputs = new Array(this.aggs.length);
+    this.lateness = o.allowedLateness ?? 0;
+    this.keyName = o.key.kind === 'field' ? o.key.path.replace(/\./g, '_') : 'key';
+    const names = new Set(['window_start', 'window_end', this.keyName]);
+    for (const a of o.aggs)
+      if (names.has(a.name))
+        throw new UsageError(
+          `--agg: the name '${a.name}' clashes with an output field`,
+          "rename it with 'as NAME'",
+        );
+  }
+
+  async open(h: Header): Promise<Header> {
+    const aggs = this.aggs;
+    this.store = await KeyedStateStore.open<Entry>(
+      {
+        dir: this.o.stateDir,
+        cacheEntries: this.o.stateCache ?? 100_000,
+        name: 'window',
+        maxKeyGroups: this.o.maxKeyGroups,
+      },
+      {
+        encode: (e) =>
+          JSON.stringify({
+            k: e.k,
+            w: e.w.map((w) => ({ ...w, a: w.a.map((acc, i) => aggs[i].encode(acc)) })),
+          }),
+        decode: (s) => {
+          const e = JSON.parse(s) as Entry;
+          for (const w of e.w) w.a = w.a.map((j, i) => aggs[i].decode(j));
+          return e;
+        },
+      },
+    );
+    const schema: Schema = { window_start: 'timestamp', window_end: 'timestamp' };
+    const key = this.o.key;
+    schema[this.keyName] = key.kind === 'field' ? (h.schema?.[key.path] ?? 'string') : 'string';
+    for (const g of aggs) schema[g.spec.name] = g.type(h.schema);
+    return { kappa: h.kappa, schema };
+  }
+
+  private keyOf(r: Rec): unknown {
+    const k = this.o.key;
+    if (k.kind === 'record') return r.key ?? null;
+    if (k.kind === 'field') return k.get(r.value) ?? null;
+    try {
+      return k.fn(r.value, r.key, r.ts, r) ?? null;
+    } catch (e) {
+      throw new BadRecordError(`--key '${k.src}' threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  record(r: Rec, out: Collector): void | Promise<void> {
+    readInputs(this.aggs, r.value, this.inputs);
+    const keyVal = this.keyOf(r);
+    const keyStr = toStateKey(keyVal);
+    const w = this.o.window;
+    if (w.kind === 'session') {
+      const sk = `${keyStr}\u0000s`;
+      const e = this.store!.getCached(sk);
+      if (e === undefined && this.timers.has(sk))
+        return this.store!.load(sk).then((x) => this.session(r, out, sk, keyVal, x));
+      this.session(r, out, sk, keyVal, e);
+      return this.maybeFlush();
+    }
+    // Tumbling and sliding: the starts of every window containing ts, latest first.
+    const ts = r.ts;
+    const offset = w.offset ?? 0;
+    const slide = w.kind === 'tumbling' ? w.size : w.slide;
+    const last = ts - mod(ts - offset, slide);
+    let lateSome = false;
+    let pending: Promise<void> | undefined;
+    for (let s = last; s > ts - w.size; s -= slide) {
+      const end = s + w.size;
+      if (end - 1 + this.lateness <= this.wm) {
+        lateSome = true;
+        continue;
+      }
+      const sk = `${keyStr}\u0000${s}`;
+      const e = this.store!.getCached(sk);
+      if (e === undefined && this.timers.has(sk)) {
+        const start = s;
+        const p = () => this.store!.load(sk).then((x) => this.addTo(r, out, sk, keyVal, start, end, x));
+        pending = pending ? pending.then(p) : p();
+      } else if (pending) {
+        const start = s;
+        pending = pending.then(() => this.addTo(r, out, sk, keyVal, start, end, this.store!.getCached(sk)));
+      } else this.addTo(r, out, sk, keyVal, s, end, e);
+    }
+    if (lateSome) this.toLate(r);
+    if (pending) return pending.then(() => this.maybeFlush());
+    return this.maybeFlush();
+  }
+
+  private toLate(r: Rec): void {
+    this.late++;
+    this.o.onLate?.(r);
+  }
+
+  private maybeFlush(): Promise<void> | undefined {
+    return this.store!.needsFlush ? this.store!.flush() : undefined;
+  }
+
+  private newWin(s: number, e: number, ts: number): Win {
+    const early = this.o.early;
+    const x = early !== undefined && s + early - 1 < e - 1 ? s + early - 1 : null;
+    this.openWindows++;
+    if (this.openWindows > this.peakOpenWindows) this.peakOpenWindows = this.openWindows;
+    return { s, e, m: ts, a: this.aggs.map((g) => g.create()), f: 0, u: 0, x };
+  }
+
+  private addInputs(win: Win, ts: number): void {
+    const aggs = this.aggs;
+    const inputs = this.inputs;
+    for (let i = 0; i < aggs.length; i++) {
+      const v = inputs[i];
+      if (v !== null) win.a[i] = aggs[i].add(win.a[i], v, ts);
+    }
+    if (ts > win.m) win.m = ts;
+    win.u = 1;
+  }
+
+  private addTo(
+    r: Rec,
+    out: Collector,
+    sk: string,
+    keyVal: unknown,
+    s: number,
+    end: number,
+    e: Entry | undefined,
+  ): void {
+    const existed = e !== undefined;
+    if (e === undefined) e = { k: keyVal, w: [this.newWin(s, end, r.ts)] };
+    const win = e.w[0];
+    this.addInputs(win, r.ts);
+    if (win.f) this.emit(e, win, out, true);
+    else if (end - 1 <= this.wm) {
+      // A window first seen within its allowed lateness: complete already, so it fires at once.
+      win.f = 1;
+      this.emit(e, win, out, false);
+    }
+    this.store!.put(sk, e, existed);
+    this.timers.set(sk, this.nextTime(e));
+  }
+
+  private session(r: Rec, out: Collector, sk: string, keyVal: unknown, e: Entry | undefined): void {
+    const w = this.o.window as { gap: number; maxSession?: number };
+    const ts = r.ts;
+    const gap = w.gap;
+    const max = w.maxSession;
+    const existed = e !== undefined;
+    const wins = e?.w ?? [];
+    let join = wins.filter((x) => x.s < ts + gap && ts < x.e);
+    if (max !== undefined && join.length > 0) {
+      let s = ts;
+      let m = ts;
+      for (const x of join) {
+        s = Math.min(s, x.s);
+        m = Math.max(m, x.m);
+      }
+      if (m - s >= max) {
+        // Cannot merge them all within the maximum: join the latest single session that fits.
+        const fit = join.filter((x) => Math.max(x.m, ts) - Math.min(x.s, ts) < max);
+        join = fit.length > 0 ? [fit[fit.length - 1]] : [];
+      }
+    }
+    let s = ts;
+    let m = ts;
+    for (const x of join) {
+      s = Math.min(s, x.s);
+      m = Math.max(m, x.m);
+    }
+    const end = max === undefined ? m + gap : Math.min(m + gap, s + max);
+    if (end - 1 + this.lateness <= this.wm) {
+      this.toLate(r);
+      return;
+    }
+    // Build the merged window: a fresh one, then fold the joined sessions' accumulators in.
+    const merged = this.newWin(s, end, ts);
+    let fired = false;
+    for (const x of join) {
+      for (let i = 0; i < this.aggs.length; i++) merged.a[i] = this.aggs[i].merge(merged.a[i], x.a[i]);
+      if (x.f) fired = true;
+      this.openWindows--;
+    }
+    this.addInputs(merged, ts);
+    merged.m = m;
+    const rest = wins.filter((x) => !join.includes(x));
+    rest.push(merged);
+    rest.sort((a, b) => a.s - b.s);
+    const entry: Entry = e ?? { k: keyVal, w: rest };
+    entry.w = rest;
+    // A merged window that is already complete (its end passed the watermark) fires at once.
+    if (fired || end - 1 <= this.wm) {
+      merged.f = 1;
+      this.emit(entry, merged, out, fired);
+    }
+    this.store!.put(sk, entry, existed);
+    this.timers.set(sk, this.nextTime(entry));
+  }
+
+  /** Next timer of an entry: the earliest firing, early-firing or clean-up time of its windows. */
+  private nextTime(e: Entry): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const w of e.w) {
+      const n = w.f ? w.e - 1 + this.lateness : w.x !== null ? Math.min(w.x, w.e - 1) : w.e - 1;
+      if (n < t) t = n;
+    }
+    return t;
+  }
+
+  private emit(e: Entry, w: Win, out: Collector, update: boolean): void {
+    const value: Record<string, unknown> = {
+      window_start: w.s,
+      window_end: w.e,
+      [this.keyName]: e.k,
+    };
+    const aggs = this.aggs;
+    for (let i = 0; i < aggs.length; i++) value[aggs[i].spec.name] = aggs[i].result(w.a[i]);
+    out.record({ ts: w.e - 1, key: toRecordKey(e.k), value });
+    w.u = 0;
+    if (update) this.updates++;
+  }
+
+  async watermark(wm: number, out: Collector): Promise<void> {
+    if (wm > this.wm) {
+      this.wm = wm;
+      await this.fire(wm, out);
+    }
+    const o = wm - this.lateness;
+    if (o > this.lastOutWm) {
+      this.lastOutWm = o;
+      out.watermark(o);
+    }
+  }
+
+  private async fire(wm: number, out: Collector): Promise<void> {
+    const store = this.store!;
+    for (const sk of this.timers.popDue(wm)) {
+      const e = store.getCached(sk) ?? (await store.load(sk));
+      if (e === undefined) continue;
+      const keep: Win[] = [];
+      for (const w of e.w) {
+        if (!w.f && w.e - 1 <= wm) {
+          this.emit(e, w, out, false);
+          w.f = 1;
+        } else if (!w.f && w.x !== null && w.x <= wm) {
+          if (w.u) this.emit(e, w, out, false);
+          const d = this.o.early!;
+          const k = Math.floor((wm - w.s + 1) / d) + 1;
+          const x = w.s + k * d - 1;
+          w.x = x < w.e - 1 ? x : null;
+        }
+        if (w.f && w.e - 1 + this.lateness <= wm) this.openWindows--;
+        else keep.push(w);
+      }
+      if (keep.length === 0) store.delete(sk);
+      else {
+        e.w = keep;
+        store.put(sk, e, true);
+        this.timers.set(sk, this.nextTime(e));
+      }
+      if (store.needsFlush) await store.flush();
+    }
+  }
+
+  async end(out: Collector): Promise<void> {
+    this.wm = Number.POSITIVE_INFINITY;
+    await this.fire(Number.POSITIVE_INFINITY, out);
+  }
+
+  /** Counters for the summary line and periodic stats. */
+  counters(): Record<string, number> {
+    const s = this.store?.stats();
+    return {
+      'open windows': this.openWindows,
+      'peak open windows': this.peakOpenWindows,
+      late: this.late,
+      updates: this.updates,
+      'state cached': s?.cached ?? 0,
+      'state spilled': s?.spilled ?? 0,
+      'state writes': s?.writes ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    const s = this.store;
+    this.store = undefined;
+    await s?.close();
+  }
+}
+
+function mod(a: number, n: number): number {
+  const r = a % n;
+  return r < 0 ? r + n : r;
+}

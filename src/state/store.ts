@@ -1,0 +1,219 @@
+/**
+ * Keyed state on LevelDB (classic-level) with a bounded in-memory LRU cache in front
+ * (DESIGN.md section 4).
+ *
+ * - Hot entries live in the cache as plain objects: a hit costs a Map lookup, no LevelDB round trip
+ *   and no (de)serialisation. Operators mutate the object and call `put` to mark it dirty.
+ * - When the cache holds more than `cacheEntries` entries, the least recently used are evicted;
+ *   dirty ones are encoded and queued as writes, flushed to LevelDB in one batch (`flush`). So heap
+ *   use is bounded by the cache size plus the flush batch, whatever the number of keys.
+ * - LevelDB keys are `<key group, 4 hex digits>/<state name>/<key>`; the key group is
+ *   `keyGroupOf(groupKey)` where `groupKey` is the part of the key before the first NUL character
+ *   (operators put the record key there, so all state of one record key is in one key group).
+ *
+ * The store never decides on its own whether a key *might* exist in LevelDB: `getCached` answers
+ * from memory only, `load` asks LevelDB. Callers that know a key is new (no timer registered) skip
+ * the LevelDB read.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { DEFAULT_MAX_KEY_GROUPS, keyGroupOf, keyGroupPrefix } from './keygroup.js';
+
+/** Serialises state values to LevelDB strings and back (must round-trip exactly). */
+export interface StateCodec<V> {
+  encode(v: V): string;
+  decode(s: string): V;
+}
+
+export interface StateStoreOptions {
+  /** Directory of the LevelDB database; default: a fresh temp dir, removed by `close()`. */
+  dir?: string;
+  /** Most entries held in memory (>= 1). */
+  cacheEntries: number;
+  /** Number of key groups (default 128). */
+  maxKeyGroups?: number;
+  /** Name of this state (part of every LevelDB key), e.g. `window`. */
+  name: string;
+}
+
+/** Counters for the summary line and for tests. */
+export interface StateStats {
+  /** Entries in the in-memory cache. */
+  cached: number;
+  /** Entries currently stored in LevelDB (evicted from the cache and not deleted since). */
+  spilled: number;
+  /** Total entries written to LevelDB (evictions of dirty entries). */
+  writes: number;
+  /** Total LevelDB reads (cache misses of existing keys). */
+  reads: number;
+}
+
+interface Entry<V> {
+  v: V;
+  dirty: boolean;
+  /** LevelDB may hold a (possibly older) version of this key. */
+  inDb: boolean;
+}
+
+/** Pending writes are flushed once this many are queued. */
+const FLUSH_AT = 1024;
+
+export class KeyedStateStore<V> {
+  private readonly cache = new Map<string, Entry<V>>();
+  /** Queued LevelDB writes: encoded value, or null for a delete. */
+  private pending = new Map<string, { enc: string | null; v?: V }>();
+  private readonly maxKeyGroups: number;
+  private readonly prefixName: string;
+  private dbEntries = 0;
+  private writes = 0;
+  private reads = 0;
+
+  private constructor(
+    private readonly db: ClassicLevel<string, string>,
+    private readonly codec: StateCodec<V>,
+    private readonly opts: StateStoreOptions,
+    private readonly tempDir: string | undefined,
+  ) {
+    this.maxKeyGroups = opts.maxKeyGroups ?? DEFAULT_MAX_KEY_GROUPS;
+    this.prefixName = `/${opts.name}/`;
+  }
+
+  /**
+   * Opens (creating) the database. An existing database in `dir` is cleared: a run starts from
+   * empty state (restoring state is the job of checkpoints, not of this flag).
+   */
+  static async open<V>(opts: StateStoreOptions, codec: StateCodec<V>): Promise<KeyedStateStore<V>> {
+    if (!(opts.cacheEntries >= 1)) throw new RangeError('state cache must hold at least 1 entry');
+    let dir = opts.dir;
+    let temp: string | undefined;
+    if (dir === undefined) {
+      temp = mkdtempSync(join(tmpdir(), 'kappa-state-'));
+      dir = temp;
+    } else mkdirSync(dir, { recursive: true });
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.open();
+    if (!temp) await db.clear();
+    return new KeyedStateStore(db, codec, opts, temp);
+  }
+
+  /** The LevelDB key of a state key: key-group prefix, state name, key. */
+  dbKey(key: string): string {
+    const nul = key.indexOf('\u0000');
+    const group = keyGroupOf(nul < 0 ? key : key.slice(0, nul), this.maxKeyGroups);
+    return keyGroupPrefix(group) + this.prefixName + key;
+  }
+
+  /** The value of `key` if it is in memory (cache or queued write), else undefined. Never reads LevelDB. */
+  getCached(key: string): V | undefined {
+    const e = this.cache.get(key);
+    if (e !== undefined) {
+      // LRU: move to the most-recent end.
+      this.cache.delete(key);
+      this.cache.set(key, e);
+      return e.v;
+    }
+    const p = this.pending.get(key);
+    if (p === undefined || p.enc === null) return undefined;
+    this.pending.delete(key);
+    this.insert(key, { v: p.v as V, dirty: true, inDb: true });
+    return p.v;
+  }
+
+  /** The value of `key` from memory or LevelDB (a cache miss costs one LevelDB read). */
+  async load(key: string): Promise<V | undefined> {
+    const c = this.getCached(key);
+    if (c !== undefined) return c;
+    if (this.pending.get(key)?.enc === null) return undefined;
+    this.reads++;
+    const s = await this.db.get(this.dbKey(key));
+    if (s === undefined) return undefined;
+    const v = this.codec.decode(s);
+    this.insert(key, { v, dirty: false, inDb: true });
+    return v;
+  }
+
+  /**
+   * Stores (or marks as changed) the value of `key`; it becomes the most recently used.
+   * @param existed the caller knows the key may already be in LevelDB (it had state before), so
+   *   that a later delete also deletes it there
+   */
+  put(key: string, v: V, existed = false): void {
+    const e = this.cache.get(key);
+    if (e !== undefined) {
+      this.cache.delete(key);
+      e.v = v;
+      e.dirty = true;
+      this.cache.set(key, e);
+      return;
+    }
+    const p = this.pending.get(key);
+    if (p !== undefined) this.pending.delete(key);
+    this.insert(key, { v, dirty: true, inDb: existed || p !== undefined });
+  }
+
+  /**
+   * Deletes `key` from memory and (by a queued delete) from LevelDB. A key that is in neither the
+   * cache nor the write queue is assumed to be in LevelDB (callers delete keys that exist).
+   */
+  delete(key: string): void {
+    const e = this.cache.get(key);
+    let inDb = true;
+    if (e !== undefined) {
+      this.cache.delete(key);
+      inDb = e.inDb || this.pending.has(key);
+    }
+    if (inDb) {
+      if (this.pending.get(key)?.enc !== null) this.dbEntries--;
+      this.pending.set(key, { enc: null });
+    }
+  }
+
+  /** True when enough writes are queued that the caller should `await flush()`. */
+  get needsFlush(): boolean {
+    return this.pending.size >= FLUSH_AT;
+  }
+
+  /** Writes queued evictions and deletes to LevelDB in one batch. */
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const ops: ({ type: 'put'; key: string; value: string } | { type: 'del'; key: string })[] = [];
+    for (const [k, p] of this.pending) {
+      if (p.enc === null) ops.push({ type: 'del', key: this.dbKey(k) });
+      else ops.push({ type: 'put', key: this.dbKey(k), value: p.enc });
+    }
+    this.pending = new Map();
+    await this.db.batch(ops);
+  }
+
+  /** Current counters. */
+  stats(): StateStats {
+    return { cached: this.cache.size, spilled: this.dbEntries, writes: this.writes, reads: this.reads };
+  }
+
+  /** Closes the database; removes it when it was a temp dir. */
+  async close(): Promise<void> {
+    await this.db.close();
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+  }
+
+  private insert(key: string, e: Entry<V>): void {
+    this.cache.set(key, e);
+    if (this.cache.size > this.opts.cacheEntries) this.evict();
+  }
+
+  private evict(): void {
+    const excess = this.cache.size - this.opts.cacheEntries;
+    let n = 0;
+    for (const [k, e] of this.cache) {
+      if (n++ >= excess) break;
+      this.cache.delete(k);
+      if (e.dirty) {
+        this.pending.set(k, { enc: this.codec.encode(e.v), v: e.v });
+        this.writes++;
+        if (!e.inDb) this.dbEntries++;
+      }
+    }
+  }
+}

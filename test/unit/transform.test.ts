@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { compileExpr, loadModules } from '../../src/ops/expr.js';
+import { ArrayCollector, BadRecordError } from '../../src/ops/operator.js';
+import { TransformOperator, type TransformStep } from '../../src/ops/transform.js';
+import { keyGroupOf } from '../../src/state/keygroup.js';
+import { KeyedStateStore } from '../../src/state/store.js';
+import type { Rec } from '../../src/stream/protocol.js';
+import { tempDir } from '../helpers.js';
+
+type Ev = Rec | { wm: number };
+
+async function run(
+  steps: TransformStep[],
+  events: Ev[],
+  extra: Partial<ConstructorParameters<typeof TransformOperator>[0]> = {},
+) {
+  const op = new TransformOperator({ steps, ...extra });
+  const out = new ArrayCollector();
+  const header = await op.open({ kappa: 1, schema: { a: 'int64', b: 'string', c: 'float64' } });
+  for (const e of events) {
+    if ('wm' in e) await op.watermark(e.wm, out);
+    else await op.record(e, out);
+  }
+  await op.end(out);
+  const counters = op.counters();
+  await op.close();
+  return { header, out, counters };
+}
+
+const rec = (ts: number, value: unknown, key: string | null = null): Rec => ({ ts, key, value });
+
+describe('transform operator', () => {
+  it('applies steps in order and keeps the schema true', async () => {
+    const { header, out } = await run(
+      [
+        { kind: 'filter', expr: 'r.a > 1' },
+        { kind: 'rename', pairs: [['b', 'name']] },
+        { kind: 'select', fields: ['name', 'a'] },
+        { kind: 'key', expr: 'r.name.toUpperCase()' },
+      ],
+      [rec(1, { a: 1, b: 'x', c: 0.5 }), rec(2, { a: 2, b: 'y', c: 1.5 })],
+    );
+    assert.deepEqual(header.schema, { name: 'string', a: 'int64' });
+    assert.deepEqual(out.records, [{ ts: 2, key: 'Y', value: { name: 'y', a: 2 } }]);
+  });
+
+  it('map and flat-map drop the schema; drop removes fields; unchanged records keep their identity', async () => {
+    const input = rec(5, { a: 3, b: 'z', c: 1 });
+    const keep = await run([{ kind: 'filter', expr: 'true' }], [input]);
+    assert.equal(keep.out.records[0], input);
+    const d = await run([{ kind: 'drop', fields: ['c'] }], [input]);
+    assert.deepEqual(d.header.schema, { a: 'int64', b: 'string' });
+    assert.deepEqual(d.out.records[0].value, { a: 3, b: 'z' });
+    const f = await run(
+      [
+        { kind: 'flat-map', expr: '[r.a, r.a * 2]' },
+        { kind: 'map', expr: '({v: r, t: ts, k: key})' },
+      ],
+      [input],
+    );
+    assert.equal(f.header.schema, undefined);
+    assert.deepEqual(
+      f.out.records.map((r) => r.value),
+      [
+        { v: 3, t: 5, k: null },
+        { v: 6, t: 5, k: null },
+      ],
+    );
+  });
+
+  it('turns a throwing expression into a BadRecordError naming the flag', async () => {
+    const op = new TransformOperator({ steps: [{ kind: 'map', expr: 'r.x.y' }] });
+    await op.open({ kappa: 1 });
+    assert.throws(
+      () => op.record(rec(1, {}), new ArrayCollector()),
+      (e: Error) => {
+        assert.ok(e instanceof BadRecordError);
+        assert.match(e.message, /--map 'r\.x\.y' threw/);
+        return true;
+      },
+    );
+    assert.throws(() => compileExpr('a b', {}, '--filter'), /not a valid JavaScript expression/);
+  });
+
+  it('re-timing replaces upstream watermarks with bounded out-of-orderness ones', async () => {
+    const { out } = await run(
+      [{ kind: 'ts', expr: 'r.a * 1000' }],
+      [rec(1, { a: 10 }), rec(2, { a: 5 }), { wm: 2 }, rec(3, { a: 30 }), { wm: 3 }],
+      { maxOutOfOrderness: 1000 },
+    );
+    assert.deepEqual(
+      out.records.map((r) => r.ts),
+      [10_000, 5_000, 30_000],
+    );
+    assert.deepEqual(out.watermarks, [8_999, 28_999]);
+  });
+
+  it('dedupes within the horizon, with state expired by the watermark, through a spilling cache', async () => {
+    const events: Ev[] = [];
+    for (let i = 0; i < 300; i++) {
+      events.push(rec(i * 10, { id: i % 50 }));
+      if (i % 10 === 9) events.push({ wm: i * 10 - 1 });
+    }
+    // id repeats every 500 ms of event time: duplicates within 600, not within 400.
+    // (a run of repeats closer than `within` keeps only its first record)
+    for (const [within, cache, kept] of [
+      [400, 1000, 300],
+      [600, 1000, 50],
+      [600, 3, 50],
+    ]) {
+      const { out, counters } = await run([{ kind: 'dedupe', expr: 'r.id' }], events, {
+        within,
+        stateCache: cache,
+      });
+      assert.equal(out.records.length, kept, `within ${within} cache ${cache}`);
+      assert.equal(counters.duplicates, 300 - kept);
+    }
+  });
+
+  it('loads named functions from --module files', async () => {
+    const t = tempDir();
+    try {
+      const f = join(t.dir, 'm.mjs');
+      writeFileSync(f, 'export function hub(x) { return x === "ATL"; }\n');
+      const scope = await loadModules([f]);
+      const { out } = await run(
+        [{ kind: 'filter', expr: 'hub(r.b)' }],
+        [rec(1, { b: 'ATL' }), rec(2, { b: 'SFO' })],
+        {
+          scope,
+        },
+      );
+      assert.deepEqual(
+        out.records.map((r) => r.ts),
+        [1],
+      );
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describe('keyed state store', () => {
+  it('spills to LevelDB past the cache and reads back, with key-group prefixed keys', async () => {
+    const t = tempDir();
+    try {
+      const s = await KeyedStateStore.open<{ n: number }>(
+        { dir: t.dir, cacheEntries: 10, name: 'test' },
+        { encode: JSON.stringify, decode: JSON.parse },
+      );
+      for (let i = 0; i < 5000; i++) s.put(`k${i}\u0000x`, { n: i });
+      await s.flush();
+      assert.equal(s.stats().cached, 10);
+      assert.equal(s.stats().spilled, 4990);
+      for (let i = 0; i < 5000; i += 97) assert.deepEqual(await s.load(`k${i}\u0000x`), { n: i });
+      s.delete('k0\u0000x');
+      await s.flush();
+      assert.equal(await s.load('k0\u0000x'), undefined);
+      assert.ok(s.dbKey('k7\u0000x').startsWith(`${keyGroupOf('k7').toString(16).padStart(4, '0')}/test/`));
+      await s.close();
+    } finally {
+      t.cleanup();
+    }
+    const g = keyGroupOf('driver-42');
+    assert.ok(g >= 0 && g < 128);
+    assert.equal(keyGroupOf('driver-42'), g);
+  });
+});
