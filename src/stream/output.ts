@@ -72,9 +72,8 @@ export class LineWriter {
   async end(): Promise<void> {
     await this.flush();
     if (this.closed) return;
-    await new Promise<void>((resolve) => {
-      if (this.out.writableLength === 0) resolve();
-      else this.out.once('drain', () => resolve());
-    });
+    // The write callback runs once everything written before it was handed to the destination
+    // (waiting for 'drain' would hang: it only fires after a write returned false).
+    await new Promise<void>((resolve) => this.out.write('', () => resolve()));
   }
 }
