@@ -95,7 +95,7 @@ export class Progress {
       `${fmt(s.recordsOut)} out`,
       `${fmt(s.bad)} bad`,
       ...Object.entries(s.extra).map(([k, v]) => `${typeof v === 'number' ? fmt(v) : v} ${k}`),
-      formatBytes(s.bytes),
+      ...(s.bytes > 0 ? [formatBytes(s.bytes)] : []),
       `${secs.toFixed(2)} s`,
       `${fmt(rate)} records/s`,
     ];
