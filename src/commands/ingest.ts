@@ -93,6 +93,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
       for await (const batch of src.batches()) {
         const { rows } = batch;
         const split = batch.split ?? '';
+        const rawIsJson = batch.rawIsJson === true;
         for (let i = 0; i < rows.length; i++) {
           stats.recordsIn++;
           const row = rows[i];
@@ -122,13 +123,10 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
           if (batch.nativeKey && !o.keyField) key = batch.nativeKey(i);
           wms.observe(split, ts);
           out.line(
-            encodeRecord({
-              ts,
-              key,
-              value: row,
-              prov: batch.prov?.(i),
-              headers: batch.headers?.(i),
-            }),
+            encodeRecord(
+              { ts, key, value: row, prov: batch.prov?.(i), headers: batch.headers?.(i) },
+              rawIsJson ? batch.raw(i) : undefined,
+            ),
           );
           stats.recordsOut++;
         }

@@ -57,8 +57,10 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
         const pvKeys = Object.keys(pv);
         let last = 0;
         for await (const batch of opened.batches) {
-          if (pvKeys.length > 0)
+          if (pvKeys.length > 0) {
             for (const row of batch.rows) if (row) for (const k of pvKeys) if (!(k in row)) row[k] = pv[k];
+            batch.rawIsJson = false;
+          }
           last = batch.bytesDone ?? last;
           batch.bytesDone = bytesBefore + last;
           yield batch;

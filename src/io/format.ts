@@ -16,6 +16,11 @@ export interface RowBatch {
   where(i: number): Location;
   /** The raw text of row i, as a dead-letter file should receive it. */
   raw(i: number): string;
+  /**
+   * True when `raw(i)` is the exact JSON text of the unmodified row i (NDJSON), so ingest can write
+   * it as the record value without serialising again. Whoever modifies rows must clear it.
+   */
+  rawIsJson?: boolean;
   /** Bytes of the file consumed after this batch (for progress), if known. */
   bytesDone?: number;
   /**

@@ -41,6 +41,7 @@ export function ndjsonBatches(
         errors,
         where: (i) => ({ source, line: lineNos[i] }),
         raw: (i) => raws[i],
+        rawIsJson: true,
         bytesDone: bytes,
       };
     }

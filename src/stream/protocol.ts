@@ -76,11 +76,12 @@ export function encodeHeader(h: Header): string {
 }
 
 /**
- * Serialises a record line (no trailing newline). `ts` is always written first so readers can
+ * Serialises a record line (no trailing newline). `valueJson`, when given, is the value's exact
+ * JSON text (e.g. the unchanged input line), used instead of re-serialising `r.value`. `ts` is always written first so readers can
  * classify a line by its prefix without parsing it. Hot path: keep allocation low.
  */
-export function encodeRecord(r: Rec): string {
-  let s = `{"ts":${r.ts},"key":${r.key == null ? 'null' : JSON.stringify(r.key)},"value":${JSON.stringify(r.value) ?? 'null'}`;
+export function encodeRecord(r: Rec, valueJson?: string): string {
+  let s = `{"ts":${r.ts},"key":${r.key == null ? 'null' : JSON.stringify(r.key)},"value":${valueJson ?? JSON.stringify(r.value) ?? 'null'}`;
   if (r.prov !== undefined) s += `,"prov":${JSON.stringify(r.prov)}`;
   if (r.headers !== undefined) s += `,"headers":${JSON.stringify(r.headers)}`;
   return `${s}}`;
