@@ -71,8 +71,8 @@ export interface ToolResult {
   /** For failed/skipped: e.g. "exit 1: error: unknown command 'transform'". */
   reason?: string;
   samples: RunSample[];
-  /** Start-up-only runs (Flink no-op), wall ms. */
-  startupMs: number[];
+  /** Fixed-cost runs by name (Flink: no-op JVM, empty input), wall ms of each timed run. */
+  startupMs: Record<string, number[]>;
   /** Equality with the reference tool's output. */
   check?: { equal: boolean; summary: string; against: string };
   note?: string;
@@ -229,7 +229,7 @@ export async function runScenario(sc: Scenario, o: HarnessOptions): Promise<Scen
       status: missing.length ? 'skipped' : 'ok',
       reason: missing.length ? `not installed: ${missing.join(', ')}` : undefined,
       samples: [],
-      startupMs: [],
+      startupMs: {},
       note: t.note,
     });
   }
@@ -267,9 +267,9 @@ export async function runScenario(sc: Scenario, o: HarnessOptions): Promise<Scen
         continue;
       }
       if (run > 0) r.samples.push(out.sample);
-      if (t.startup) {
-        const s = await runStages(t.startup, env, false, join(dir, 'startup'), o.timeoutS);
-        if (run > 0 && s.code === 0) r.startupMs.push(s.sample.wallMs);
+      for (const [what, stages] of Object.entries(t.startup ?? {})) {
+        const s = await runStages(stages, env, false, join(dir, 'startup'), o.timeoutS);
+        if (run > 0 && s.code === 0) (r.startupMs[what] ??= []).push(s.sample.wallMs);
       }
       lastEnv.set(t, env);
     }

@@ -80,14 +80,14 @@ function scenarioSection(sc: ScenarioResult): string {
   const k = sc.tools.find((t) => t.kappa);
   const kw = wall(k);
   const extraKeys = [...new Set(sc.tools.flatMap((t) => t.samples.flatMap((s) => Object.keys(s.extras))))];
-  const hasStartup = sc.tools.some((t) => t.startupMs.length > 0);
+  const startupKeys = [...new Set(sc.tools.flatMap((t) => Object.keys(t.startupMs)))];
   const head = [
     'tool',
     'median wall s',
     'records/s',
     'peak RSS MiB',
     'kappa speed-up',
-    ...(hasStartup ? ['start-up s (no-op run)'] : []),
+    ...startupKeys,
     ...extraKeys,
     'output check',
   ];
@@ -114,7 +114,10 @@ function scenarioSection(sc: ScenarioResult): string {
       rate(sc.records, w),
       rss(t),
       speed,
-      ...(hasStartup ? [t.startupMs.length ? (median(t.startupMs) / 1000).toFixed(2) : ''] : []),
+      ...startupKeys.map((key) => {
+        const xs = t.startupMs[key] ?? [];
+        return xs.length ? (median(xs) / 1000).toFixed(2) : '';
+      }),
       ...extraKeys.map((key) => {
         const xs = t.samples.map((s) => s.extras[key]).filter((x): x is number => x !== undefined);
         return xs.length ? String(Number(median(xs).toFixed(2))) : '';

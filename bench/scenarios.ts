@@ -30,8 +30,8 @@ export interface Tool {
   collect?: string;
   /** How to read the output for the equality check; absent: the output is not comparable. */
   normalize?: Normalizer;
-  /** Stages of a trivial run that measures start-up alone (Flink's JVM), timed alongside. */
-  startup?: string[];
+  /** Named trivial runs that measure fixed costs alone (Flink's JVM; its job on empty input), timed after each run. */
+  startup?: Record<string, string[]>;
   /** Extracts extra numbers from a run's stdout log (e.g. the tool's own timing lines). */
   extras?: (stdout: string) => Record<string, number>;
   /** Free text shown under the table. */
@@ -198,10 +198,13 @@ export function windowTools(w: WindowInput, peers: string[]): Tool[] {
       requires: ['java'],
       stages: [`${FLINK} "$IN" "$OUT" --key ${w.key} --ts ${w.ts} --field ${w.field}`],
       outputIsFile: true,
-      startup: [`${FLINK} --noop`],
+      startup: {
+        'JVM start-up s (no-op main)': [`${FLINK} --noop`],
+        'empty-input job s': [`${FLINK} "$ROOT/bench/flink/empty.ndjson" "$OUT.empty" --key ${w.key} --ts ${w.ts} --field ${w.field}`],
+      },
       extras: flinkTiming,
       normalize: norm,
-      note: 'flink: Flink 1.20 DataStream job in local mode (MiniCluster, parallelism 2, streaming execution, event-time tumbling window, bounded out-of-orderness 0). Its wall time includes JVM and MiniCluster start-up; "start-up" is a no-op run of the same JVM; "in-job" is from main() to the last result written.',
+      note: 'flink: Flink 1.20 DataStream job in local mode (MiniCluster, parallelism 2, streaming execution, event-time tumbling window, bounded out-of-orderness 0). Its wall time includes JVM and MiniCluster start-up. "JVM start-up" is a run of the same JVM whose main() returns at once; "empty-input job" is the whole job over an empty file (JVM + local cluster + job deploy and teardown: Flink's fixed cost); "in-job" is from main() to the job's end, as the job itself reports.',
     },
     {
       name: 'mlr',
