@@ -200,11 +200,13 @@ export function windowTools(w: WindowInput, peers: string[]): Tool[] {
       outputIsFile: true,
       startup: {
         'JVM start-up s (no-op main)': [`${FLINK} --noop`],
-        'empty-input job s': [`${FLINK} "$ROOT/bench/flink/empty.ndjson" "$OUT.empty" --key ${w.key} --ts ${w.ts} --field ${w.field}`],
+        'empty-input job s': [
+          `${FLINK} "$ROOT/bench/flink/empty.ndjson" "$OUT.empty" --key ${w.key} --ts ${w.ts} --field ${w.field}`,
+        ],
       },
       extras: flinkTiming,
       normalize: norm,
-      note: 'flink: Flink 1.20 DataStream job in local mode (MiniCluster, parallelism 2, streaming execution, event-time tumbling window, bounded out-of-orderness 0). Its wall time includes JVM and MiniCluster start-up. "JVM start-up" is a run of the same JVM whose main() returns at once; "empty-input job" is the whole job over an empty file (JVM + local cluster + job deploy and teardown: the fixed cost of Flink); "in-job" is from main() to the job's end, as the job itself reports.',
+      note: 'flink: Flink 1.20 DataStream job in local mode (MiniCluster, parallelism 2, streaming execution, event-time tumbling window, bounded out-of-orderness 0). Its wall time includes JVM and MiniCluster start-up. "JVM start-up" is a run of the same JVM whose main() returns at once; "empty-input job" is the whole job over an empty file (JVM + local cluster + job deploy and teardown: the fixed cost of Flink); "in-job" is from main() to the end of the job, as the job itself reports.',
     },
     {
       name: 'mlr',
