@@ -101,7 +101,7 @@ function scenarioSection(sc: ScenarioResult): string {
         '',
         '',
         '',
-        ...(hasStartup ? [''] : []),
+        ...startupKeys.map(() => ''),
         ...extraKeys.map(() => ''),
         '',
       ];
