@@ -269,7 +269,7 @@ export async function runScenario(sc: Scenario, o: HarnessOptions): Promise<Scen
       if (run > 0) r.samples.push(out.sample);
       for (const [what, stages] of Object.entries(t.startup ?? {})) {
         const s = await runStages(stages, env, false, join(dir, 'startup'), o.timeoutS);
-        if (run > 0 && s.code === 0) (r.startupMs[what] ??= []).push(s.sample.wallMs);
+        if (run > 0 && s.code === 0) r.startupMs[what] = [...(r.startupMs[what] ?? []), s.sample.wallMs];
       }
       lastEnv.set(t, env);
     }
