@@ -9,7 +9,8 @@
  * summed over the stages (they run at the same time, so the sum bounds what the pipeline held at
  * its peak; the largest single stage is kept too). A run is killed (its whole process group) after
  * `BENCH_TIMEOUT` seconds. Environment: `BENCH_SCENARIOS=1,3` (groups 1-6), `BENCH_SIZE=full|small`,
- * `BENCH_RUNS=3`, `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs).
+ * `BENCH_RUNS=3`, `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
+ * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -89,6 +90,8 @@ export interface ScenarioResult {
   profile: string;
   runs: number;
   date: string;
+  /** Which kappa ran: `bin/kappa at <commit>` or the BENCH_KAPPA path. */
+  kappa: string;
   tools: ToolResult[];
 }
 
@@ -310,6 +313,7 @@ export async function runScenario(sc: Scenario, o: HarnessOptions): Promise<Scen
     profile: o.profile.name,
     runs: o.runs,
     date: new Date().toISOString(),
+    kappa: kappaLabel(),
     tools: tools.map((t) => results.get(t)!),
   };
 }
@@ -380,6 +384,16 @@ async function startKafka(env: NodeJS.ProcessEnv, input: string): Promise<() => 
   return stop;
 }
 
+/** Which kappa is measured: the BENCH_KAPPA launcher, or this checkout's bin/kappa at its commit. */
+function kappaLabel(): string {
+  if (process.env.BENCH_KAPPA) return `${process.env.BENCH_KAPPA} (BENCH_KAPPA)`;
+  const r = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const dirty = spawnSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], {
+    encoding: 'utf8',
+  });
+  return `bin/kappa at ${r.stdout.trim() || '?'}${dirty.stdout.trim() ? ' (with uncommitted changes)' : ''}`;
+}
+
 /** Machine facts for the report header. */
 export function machine(): Record<string, string> {
   const ver = (cmd: string) => {
@@ -399,7 +413,7 @@ export function machine(): Record<string, string> {
     ),
     flink: '1.20.1 (bench/flink/pom.xml)',
     kafka: '3.9.1 (bench/kafka/pom.xml)',
-    kappa: ver(`git -C "${ROOT}" rev-parse --short HEAD`),
+    kappa: kappaLabel(),
   };
 }
 
@@ -417,7 +431,8 @@ async function main(): Promise<void> {
     toolFilter: process.env.BENCH_TOOLS ? new RegExp(process.env.BENCH_TOOLS) : undefined,
     baseEnv: {
       ...process.env,
-      PATH: `${join(ROOT, 'bin')}:${process.env.PATH}`,
+      // BENCH_KAPPA: another kappa launcher to measure (e.g. a merged build elsewhere); default bin/kappa
+      PATH: `${process.env.BENCH_KAPPA ? dirname(resolve(process.env.BENCH_KAPPA)) : join(ROOT, 'bin')}:${process.env.PATH}`,
       ROOT,
       BENCH_JS: join(ROOT, 'dist', 'bench'),
       KAFKA_CP: existsSync(join(BENCH, 'kafka', 'target', 'classpath.txt'))

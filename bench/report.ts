@@ -136,7 +136,7 @@ function scenarioSection(sc: ScenarioResult): string {
     .join('\n');
   return `## Scenario ${sc.id}: ${sc.title}
 
-Input \`${sc.input}\`, ${sc.records.toLocaleString('en-US')} records; profile \`${sc.profile}\`, ${sc.runs} timed runs per tool after one warm-up, tools alternating; run ${sc.date}.
+Input \`${sc.input}\`, ${sc.records.toLocaleString('en-US')} records; profile \`${sc.profile}\`, ${sc.runs} timed runs per tool after one warm-up, tools alternating; run ${sc.date} with ${sc.kappa ?? 'kappa'}.
 ${sc.target ? `\nTarget: ${sc.target}. **${evaluateTarget(sc)}**\n` : ''}
 ${table}
 

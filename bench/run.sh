@@ -6,6 +6,7 @@
 #   BENCH_RUNS=3          timed runs per tool (after one warm-up)
 #   BENCH_TIMEOUT=600     seconds before a run is killed
 #   BENCH_TOOLS=regex     peers to run (kappa always runs)
+#   BENCH_KAPPA=PATH      the kappa launcher to measure (default bin/kappa of this checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenarios=",${BENCH_SCENARIOS:-1,2,3,4,5,6},"

@@ -114,7 +114,16 @@ describe('bench targets', () => {
     samples: [sample(wallMs)],
     startupMs: {},
   });
-  const base = { id: '1a', title: 't', records: 1_000_000, input: 'x', profile: 'full', runs: 1, date: '' };
+  const base = {
+    id: '1a',
+    title: 't',
+    records: 1_000_000,
+    input: 'x',
+    profile: 'full',
+    runs: 1,
+    date: '',
+    kappa: 'k',
+  };
 
   it('evaluates scenario 1 against jq and the Node loop', () => {
     const met = {
