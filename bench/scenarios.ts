@@ -283,7 +283,7 @@ export function scenario4(data: FlightsData): Scenario {
         name: 'kappa',
         kappa: true,
         stages: ['kappa ingest "$IN" --ts-field date', `kappa sink "$OUT" --partition-by 'dt=%Y-%m-%d'`],
-        outputIsFile: false,
+        outputIsFile: true,
         collect,
         normalize: norm,
       },
