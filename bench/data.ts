@@ -1,0 +1,94 @@
+/**
+ * Benchmark input data, prepared once into `bench/data/` (gitignored) and reused:
+ * - flights: `node_modules/vega-datasets/data/flights-3m.parquet` (3M rows, sorted by `date`)
+ *   converted by DuckDB to NDJSON and CSV with `date` as ISO-8601 UTC text (`2001-01-01T00:01:00Z`),
+ *   plus prefixes of it (first N rows, same order) for smaller sizes;
+ * - rides: the seeded synthetic generator (`bench/gen.ts`, seed 42) at each size.
+ * Files are written under a temporary name and renamed when complete, so an interrupted run never
+ * leaves a truncated input behind.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { writeRides } from './gen.js';
+
+/** `3m`, `100k`, `1m` … for a record count. */
+export function sizeLabel(n: number): string {
+  if (n % 1_000_000 === 0) return `${n / 1_000_000}m`;
+  if (n % 1000 === 0) return `${n / 1000}k`;
+  return String(n);
+}
+
+/** The flights file shipped by vega-datasets. */
+export function flightsParquetSource(root: string): string {
+  return join(root, 'node_modules', 'vega-datasets', 'data', 'flights-3m.parquet');
+}
+
+async function duck(statements: string[]): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  for (const s of statements) await con.run(s);
+  con.closeSync();
+}
+
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+/** Runs `make(tmpPath)` unless `path` exists, then renames the result into place. */
+async function once(path: string, make: (tmp: string) => Promise<void> | void): Promise<string> {
+  if (existsSync(path)) return path;
+  const tmp = `${path}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  process.stderr.write(`bench: preparing ${path}\n`);
+  await make(tmp);
+  renameSync(tmp, path);
+  return path;
+}
+
+/** Paths of the prepared flights files for one row count. */
+export interface FlightsData {
+  rows: number;
+  ndjson: string;
+  csv: string;
+  parquet: string;
+}
+
+/**
+ * Prepares the first `rows` flights (all 3M when rows = 3,000,000) as NDJSON, CSV and Parquet
+ * (the Parquet is the vega-datasets file itself at 3M).
+ */
+export async function prepareFlights(root: string, dataDir: string, rows: number): Promise<FlightsData> {
+  mkdirSync(dataDir, { recursive: true });
+  const src = flightsParquetSource(root);
+  const label = sizeLabel(rows);
+  const select = `SELECT strftime(date, '%Y-%m-%dT%H:%M:%SZ') AS date, delay, distance, origin, destination FROM read_parquet(${sqlString(src)}) LIMIT ${rows}`;
+  const parquet =
+    rows >= 3_000_000
+      ? src
+      : await once(join(dataDir, `flights-${label}.parquet`), (tmp) =>
+          duck([
+            `COPY (SELECT * FROM read_parquet(${sqlString(src)}) LIMIT ${rows}) TO ${sqlString(tmp)} (FORMAT parquet)`,
+          ]),
+        );
+  const ndjson = await once(join(dataDir, `flights-${label}.ndjson`), (tmp) =>
+    duck([`COPY (${select}) TO ${sqlString(tmp)} (FORMAT json)`]),
+  );
+  const csv = await once(join(dataDir, `flights-${label}.csv`), (tmp) =>
+    duck([`COPY (${select}) TO ${sqlString(tmp)} (FORMAT csv, HEADER true)`]),
+  );
+  return { rows, ndjson, csv, parquet };
+}
+
+/** Prepares `count` synthetic rides (seed 42) as NDJSON; returns the path. */
+export async function prepareRides(dataDir: string, count: number): Promise<string> {
+  mkdirSync(dataDir, { recursive: true });
+  return once(join(dataDir, `rides-${sizeLabel(count)}.ndjson`), (tmp) => {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeRides({ count, seed: 42 }, fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}

@@ -1,0 +1,415 @@
+/**
+ * The benchmark scenarios of issue 5, declared as data: for each tool, the shell stages it runs
+ * (simple commands, piped in order), where its output goes, and how that output is read for the
+ * equality check. The harness (`bench/harness.ts`) runs them; nothing here measures anything.
+ *
+ * Commands see these environment variables: `IN` (input path), `OUT` (output path: the last
+ * stage's stdout is redirected there unless `outputIsFile`), `CHECK` (where `collect` writes the
+ * comparable output), `N` (input records), `RUN_ID` (unique per run: topic names), `ROOT` (the
+ * checkout), `BENCH_JS` (compiled bench scripts), `KAFKA` (bootstrap host:port) and `KAFKA_CP`
+ * (Kafka's Java classpath). `kappa` on PATH is the checkout's `bin/kappa`.
+ */
+import { type FlightsData, sizeLabel } from './data.js';
+import type { Normalizer } from './normalize.js';
+
+/** One tool's way of running a scenario. */
+export interface Tool {
+  /** Short name shown in the tables (`kappa`, `jq`, `duckdb-ndjson`, …). */
+  name: string;
+  /** True for kappa's own command (ratios are kappa's time against each other tool). */
+  kappa?: boolean;
+  /** Simple commands piped in order; each runs under GNU time for its peak RSS. */
+  stages: string[];
+  /** True when the tool writes `$OUT` itself (then stdout is kept as the run's log). */
+  outputIsFile?: boolean;
+  /** Executables that must be on PATH (else the tool is reported as skipped). */
+  requires?: string[];
+  /** Untimed shell run before every run (after `$OUT` is removed). */
+  setup?: string;
+  /** Untimed shell run once after the last run: writes the comparable output to `$CHECK`. */
+  collect?: string;
+  /** How to read the output for the equality check; absent: the output is not comparable. */
+  normalize?: Normalizer;
+  /** Named trivial runs that measure fixed costs alone (Flink's JVM; its job on empty input), timed after each run. */
+  startup?: Record<string, string[]>;
+  /** Extracts extra numbers from a run's stdout log (e.g. the tool's own timing lines). */
+  extras?: (stdout: string) => Record<string, number>;
+  /** Free text shown under the table. */
+  note?: string;
+}
+
+/** One measured comparison: same input, every tool. */
+export interface Scenario {
+  /** `1a`, `3`, `6-10m` … (unique; used for result file names). */
+  id: string;
+  /** Scenario number of the issue (1-6). */
+  group: number;
+  title: string;
+  /** Records in the input (for records/s). */
+  records: number;
+  /** Input path (`$IN`). */
+  input: string;
+  tools: Tool[];
+  /** The issue's target, as text. */
+  target?: string;
+}
+
+/** Settings of one size profile. */
+export interface Profile {
+  name: 'full' | 'small';
+  /** Scenario 1 sizes (flights prefixes). */
+  s1: number[];
+  /** Flights rows for scenarios 2-4. */
+  flights: number;
+  /** Scenario 5 records. */
+  kafka: number;
+  /** Scenario 6 synthetic sizes. */
+  s6: number[];
+}
+
+/** Sizes: `full` is the issue's; `small` is a quick smoke test of the harness itself. */
+export const PROFILES: Record<string, Profile> = {
+  full: {
+    name: 'full',
+    s1: [1_000_000, 3_000_000],
+    flights: 3_000_000,
+    kafka: 1_000_000,
+    s6: [1_000_000, 3_000_000, 10_000_000],
+  },
+  small: {
+    name: 'small',
+    s1: [30_000, 100_000],
+    flights: 100_000,
+    kafka: 20_000,
+    s6: [10_000, 30_000, 100_000],
+  },
+};
+
+const FLIGHT_FIELDS = ['date', 'delay', 'distance', 'origin', 'destination'];
+const DUCK = 'node "$BENCH_JS/peers/duckdb.js"';
+const FLINK = '"$ROOT/bench/flink/run.sh"';
+const HOUR_MS = 3_600_000;
+
+/** Scenario 1: filter + project over NDJSON on stdin / in a file. */
+export function scenario1(data: FlightsData, sub: string): Scenario {
+  const norm: Normalizer = { kind: 'records', fields: ['date', 'origin', 'delay'], timeFields: ['date'] };
+  return {
+    id: `1${sub}`,
+    group: 1,
+    title: `filter + project, ${sizeLabel(data.rows)} NDJSON records (delay > 60; date, origin, delay)`,
+    records: data.rows,
+    input: data.ndjson,
+    target: "kappa >= 3x jq's records/s and faster than the plain Node loop",
+    tools: [
+      {
+        name: 'kappa',
+        kappa: true,
+        stages: [
+          'kappa ingest - < "$IN"',
+          "kappa transform --filter 'r.delay > 60' --select date,origin,delay",
+        ],
+        normalize: norm,
+      },
+      {
+        name: 'jq',
+        requires: ['jq'],
+        stages: [`jq -c 'select(.delay > 60) | {date, origin, delay}' "$IN"`],
+        normalize: norm,
+      },
+      {
+        name: 'mlr',
+        requires: ['mlr'],
+        stages: [`mlr --ijsonl --ojsonl filter '$delay > 60' then cut -o -f date,origin,delay "$IN"`],
+        normalize: norm,
+      },
+      {
+        name: 'node-loop',
+        stages: ['node "$ROOT/bench/peers/node-loop.mjs" "$IN" delay 60 date,origin,delay'],
+        normalize: norm,
+      },
+    ],
+  };
+}
+
+/** Scenario 2: Parquet scan to NDJSON. */
+export function scenario2(data: FlightsData): Scenario {
+  const norm: Normalizer = { kind: 'records', fields: FLIGHT_FIELDS, timeFields: ['date'] };
+  return {
+    id: '2',
+    group: 2,
+    title: `Parquet scan: flights ${sizeLabel(data.rows)} Parquet -> NDJSON`,
+    records: data.rows,
+    input: data.parquet,
+    tools: [
+      { name: 'kappa', kappa: true, stages: ['kappa ingest "$IN" --ts-field date'], normalize: norm },
+      {
+        name: 'duckdb',
+        stages: [`${DUCK} "COPY (SELECT * FROM read_parquet('$IN')) TO '$OUT' (FORMAT json)"`],
+        outputIsFile: true,
+        normalize: norm,
+      },
+    ],
+  };
+}
+
+/** What a windowed aggregation runs over: a dataset and its key, time and value fields. */
+export interface WindowInput {
+  ndjson: string;
+  /** Same rows as Parquet (with the time field as TIMESTAMP), if there is one. */
+  parquet?: string;
+  key: string;
+  ts: string;
+  field: string;
+  /** DuckDB type of the value field. */
+  fieldType: 'BIGINT' | 'DOUBLE';
+}
+
+/** SQL expression: ISO-8601 UTC text (`…T…Z`, optional fraction) -> epoch ms of its hour. */
+function hourOfIso(col: string): string {
+  return `(epoch_ms(CAST(replace(replace(${col}, 'T', ' '), 'Z', '') AS TIMESTAMP)) // ${HOUR_MS}) * ${HOUR_MS}`;
+}
+
+/** The tools of the tumbling-window scenarios (3 and 6). */
+export function windowTools(w: WindowInput, peers: string[]): Tool[] {
+  const norm: Normalizer = { kind: 'windows', keyField: w.key, sizeMs: HOUR_MS };
+  const aggs = `${w.key} AS key, count(*) AS count, avg(${w.field}) AS avg, max(${w.field}) AS max`;
+  const cols = `columns={${w.ts}: 'VARCHAR', ${w.key}: 'VARCHAR', ${w.field}: '${w.fieldType}'}`;
+  const all: Tool[] = [
+    {
+      name: 'kappa',
+      kappa: true,
+      stages: [
+        `kappa ingest "$IN" --ts-field ${w.ts}`,
+        `kappa window --key ${w.key} --tumbling 1h --agg 'count, avg(${w.field}), max(${w.field})'`,
+        'kappa sink -',
+      ],
+      normalize: norm,
+    },
+    {
+      name: 'duckdb-ndjson',
+      stages: [
+        `${DUCK} "COPY (SELECT ${aggs}, ${hourOfIso(w.ts)} AS window_start FROM read_json('$IN', format='newline_delimited', ${cols}) GROUP BY ALL) TO '$OUT' (FORMAT json)"`,
+      ],
+      outputIsFile: true,
+      normalize: norm,
+    },
+    {
+      name: 'flink',
+      requires: ['java'],
+      stages: [`${FLINK} "$IN" "$OUT" --key ${w.key} --ts ${w.ts} --field ${w.field}`],
+      outputIsFile: true,
+      startup: {
+        'JVM start-up s (no-op main)': [`${FLINK} --noop`],
+        'empty-input job s': [
+          `${FLINK} "$ROOT/bench/flink/empty.ndjson" "$OUT.empty" --key ${w.key} --ts ${w.ts} --field ${w.field}`,
+        ],
+      },
+      extras: flinkTiming,
+      normalize: norm,
+      note: 'flink: Flink 1.20 DataStream job in local mode (MiniCluster, parallelism 2, streaming execution, event-time tumbling window, bounded out-of-orderness 0). Its wall time includes JVM and MiniCluster start-up. "JVM start-up" is a run of the same JVM whose main() returns at once; "empty-input job" is the whole job over an empty file (JVM + local cluster + job deploy and teardown: the fixed cost of Flink); "in-job" is from main() to the end of the job, as the job itself reports.',
+    },
+    {
+      name: 'mlr',
+      requires: ['mlr'],
+      stages: [
+        `mlr --ijsonl --ojsonl put '$window_start = int(gmt2sec($${w.ts}) / 3600) * ${HOUR_MS}' then stats1 -a count,mean,max -f ${w.field} -g ${w.key},window_start "$IN"`,
+      ],
+      normalize: norm,
+    },
+  ];
+  if (w.parquet) {
+    all.splice(2, 0, {
+      name: 'duckdb-parquet',
+      stages: [
+        `${DUCK} "COPY (SELECT ${aggs}, (epoch_ms(${w.ts}) // ${HOUR_MS}) * ${HOUR_MS} AS window_start FROM read_parquet('${w.parquet}') GROUP BY ALL) TO '$OUT' (FORMAT json)"`,
+      ],
+      outputIsFile: true,
+      normalize: norm,
+      note: 'duckdb-parquet reads the same rows from Parquet instead of NDJSON.',
+    });
+  }
+  return all.filter((t) => t.kappa || peers.includes(t.name));
+}
+
+/** Parses the Flink job's `FLINK_TIMING …` line into seconds. */
+export function flinkTiming(stdout: string): Record<string, number> {
+  const m = /FLINK_TIMING jvm_start_ms=(\d+) main_start_ms=(\d+) job_end_ms=(\d+)/.exec(stdout);
+  if (!m) return {};
+  const [jvm, main, end] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return { 'JVM to main() s': (main - jvm) / 1000, 'in-job s': (end - main) / 1000 };
+}
+
+/** Scenario 3: tumbling 1h window per origin over flights. */
+export function scenario3(data: FlightsData): Scenario {
+  return {
+    id: '3',
+    group: 3,
+    title: `tumbling 1h window per origin, count/avg/max(delay), flights ${sizeLabel(data.rows)}`,
+    records: data.rows,
+    input: data.ndjson,
+    target: 'kappa within 2x of DuckDB on NDJSON; faster than Flink local including its start-up',
+    tools: windowTools(
+      {
+        ndjson: data.ndjson,
+        parquet: data.parquet,
+        key: 'origin',
+        ts: 'date',
+        field: 'delay',
+        fieldType: 'BIGINT',
+      },
+      ['duckdb-ndjson', 'duckdb-parquet', 'flink', 'mlr'],
+    ),
+  };
+}
+
+/** Scenario 4: partitioned Parquet write. */
+export function scenario4(data: FlightsData): Scenario {
+  const norm: Normalizer = {
+    kind: 'records',
+    fields: [...FLIGHT_FIELDS, 'dt'],
+    timeFields: ['date'],
+  };
+  // both outputs are read back by DuckDB (hive partitioning: dt comes from the folder names)
+  const collect = `${DUCK} "COPY (SELECT * FROM read_parquet('$OUT/**/*.parquet', hive_partitioning=true, union_by_name=true)) TO '$CHECK' (FORMAT json)"`;
+  return {
+    id: '4',
+    group: 4,
+    title: `partitioned Parquet write: flights ${sizeLabel(data.rows)} NDJSON -> dt=YYYY-MM-DD Parquet table`,
+    records: data.rows,
+    input: data.ndjson,
+    target: 'kappa >= 500k rows/s',
+    tools: [
+      {
+        name: 'kappa',
+        kappa: true,
+        stages: ['kappa ingest "$IN" --ts-field date', `kappa sink "$OUT" --partition-by 'dt=%Y-%m-%d'`],
+        outputIsFile: true,
+        collect,
+        normalize: norm,
+      },
+      {
+        name: 'duckdb',
+        stages: [
+          `${DUCK} "COPY (SELECT *, strftime(CAST(replace(replace(date, 'T', ' '), 'Z', '') AS TIMESTAMP), '%Y-%m-%d') AS dt FROM read_json('$IN', format='newline_delimited', columns={date: 'VARCHAR', delay: 'BIGINT', distance: 'BIGINT', origin: 'VARCHAR', destination: 'VARCHAR'})) TO '$OUT' (FORMAT parquet, PARTITION_BY (dt))"`,
+        ],
+        outputIsFile: true,
+        collect,
+        normalize: norm,
+      },
+    ],
+  };
+}
+
+const TOPIC =
+  'java -cp "$KAFKA_CP" -Dlog4j.configuration="file:$ROOT/bench/kafka/log4j.properties" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA" --create --partitions 4 --replication-factor 1 --topic';
+const KAFKA_JAVA =
+  'java -Xmx2g -cp "$KAFKA_CP" -Dlog4j.configuration="file:$ROOT/bench/kafka/log4j.properties"';
+
+/** Name of the topic scenario 5b consumes (produced once, untimed, by kcat). */
+export const CONSUME_TOPIC = 'bench-consume';
+
+/** Scenario 5a: produce N small records to a fresh 4-partition topic per run. */
+export function scenario5produce(data: FlightsData): Scenario {
+  const norm: Normalizer = { kind: 'records', fields: FLIGHT_FIELDS, timeFields: ['date'] };
+  const collect = 'kcat -C -b "$KAFKA" -t "p-$RUN_ID" -o beginning -e -q > "$CHECK"';
+  return {
+    id: '5a',
+    group: 5,
+    title: `Kafka produce: ${sizeLabel(data.rows)} NDJSON records (~95 B) to a 4-partition topic (acks=all defaults)`,
+    records: data.rows,
+    input: data.ndjson,
+    target: 'kappa >= 200k records/s; within 2x of kcat',
+    tools: [
+      {
+        name: 'kappa',
+        kappa: true,
+        setup: `${TOPIC} "p-$RUN_ID" > /dev/null`,
+        stages: ['kappa ingest "$IN"', 'kappa sink "kafka://$KAFKA/p-$RUN_ID"'],
+        collect,
+        normalize: norm,
+      },
+      {
+        name: 'kcat',
+        requires: ['kcat', 'java'],
+        setup: `${TOPIC} "p-$RUN_ID" > /dev/null`,
+        stages: ['kcat -P -b "$KAFKA" -t "p-$RUN_ID" -l "$IN"'],
+        collect,
+        normalize: norm,
+      },
+      {
+        name: 'kafka-producer-perf',
+        requires: ['java'],
+        setup: `${TOPIC} "p-$RUN_ID" > /dev/null`,
+        stages: [
+          `${KAFKA_JAVA} org.apache.kafka.tools.ProducerPerformance --topic "p-$RUN_ID" --num-records "$N" --payload-file "$IN" --throughput -1 --producer-props bootstrap.servers="$KAFKA"`,
+        ],
+        outputIsFile: true,
+        extras: (s): Record<string, number> => {
+          const m = /(\d+) records sent, ([\d.]+) records\/sec/.exec(s);
+          return m ? { 'own records/s': Number(m[2]) } : {};
+        },
+        note: 'kafka-producer-perf sends random lines of the same file (--payload-file), so its output is not compared; "own records/s" is its self-reported rate (excludes JVM start-up).',
+      },
+    ],
+  };
+}
+
+/** Scenario 5b: consume the N records of a 4-partition topic from earliest to the end. */
+export function scenario5consume(data: FlightsData): Scenario {
+  const norm: Normalizer = { kind: 'records', fields: FLIGHT_FIELDS, timeFields: ['date'] };
+  return {
+    id: '5b',
+    group: 5,
+    title: `Kafka consume: ${sizeLabel(data.rows)} records from a 4-partition topic, earliest to end`,
+    records: data.rows,
+    input: data.ndjson,
+    target: 'kappa >= 200k records/s; within 2x of kcat',
+    tools: [
+      {
+        name: 'kappa',
+        kappa: true,
+        stages: [`kappa ingest "kafka://$KAFKA/${CONSUME_TOPIC}" --from earliest --until latest`],
+        normalize: norm,
+      },
+      {
+        name: 'kcat',
+        requires: ['kcat'],
+        stages: [`kcat -C -b "$KAFKA" -t ${CONSUME_TOPIC} -o beginning -e -q`],
+        normalize: norm,
+      },
+      {
+        name: 'kafka-consumer-perf',
+        requires: ['java'],
+        stages: [
+          `${KAFKA_JAVA} org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$KAFKA" --topic ${CONSUME_TOPIC} --messages "$N" --timeout 60000`,
+        ],
+        outputIsFile: true,
+        extras: (s): Record<string, number> => {
+          // header line, then: start, end, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
+          const row = s
+            .split('\n')
+            .map((l) => l.split(',').map((x) => x.trim()))
+            .find((f) => f.length >= 6 && /^\d/.test(f[0] ?? '') && !Number.isNaN(Number(f[5])));
+          return row ? { 'own records/s': Number(row[5]) } : {};
+        },
+        note: 'kafka-consumer-perf discards what it reads, so its output is not compared; "own records/s" is its self-reported rate.',
+      },
+    ],
+  };
+}
+
+/** Scenario 6: scenario 3's pipeline on synthetic rides (window per zone over fare). */
+export function scenario6(ridesPath: string, count: number): Scenario {
+  return {
+    id: `6-${sizeLabel(count)}`,
+    group: 6,
+    title: `scaling: tumbling 1h window per zone, count/avg/max(fare), ${sizeLabel(count)} synthetic rides`,
+    records: count,
+    input: ridesPath,
+    target: 'kappa time linear in size; peak RSS at the largest size <= 1.5x that at the smallest',
+    tools: windowTools(
+      { ndjson: ridesPath, key: 'zone', ts: 'event_time', field: 'fare', fieldType: 'DOUBLE' },
+      ['duckdb-ndjson', 'flink'],
+    ),
+  };
+}

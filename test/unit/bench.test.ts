@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { generateRides, mulberry32 } from '../../bench/gen.js';
+import {
+  canonicalize,
+  canonRow,
+  compare,
+  type Normalizer,
+  normTime,
+  parseRow,
+} from '../../bench/normalize.js';
+import { evaluateTarget } from '../../bench/report.js';
+import { tempDir } from '../helpers.js';
+
+describe('bench ride generator', () => {
+  it('is deterministic by seed and emits non-decreasing event time', () => {
+    const a = [...generateRides({ count: 2000, seed: 7 })];
+    const b = [...generateRides({ count: 2000, seed: 7 })];
+    const c = [...generateRides({ count: 2000, seed: 8 })];
+    assert.equal(a.length, 2000);
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a.slice(0, 10), c.slice(0, 10));
+    for (let i = 1; i < a.length; i++) {
+      assert.ok(Date.parse(a[i]!.event_time) >= Date.parse(a[i - 1]!.event_time), `record ${i}`);
+      assert.equal(a[i]!.ride_id, i + 1);
+    }
+    for (const r of a) {
+      assert.match(r.driver_id, /^D\d{6}$/);
+      assert.match(r.zone, /^Z\d{3}$/);
+      assert.ok(r.fare > 0 && r.distance_km > 0 && r.passengers >= 1 && r.passengers <= 4);
+    }
+  });
+
+  it('mulberry32 yields floats in [0, 1)', () => {
+    const rnd = mulberry32(1);
+    for (let i = 0; i < 10_000; i++) {
+      const x = rnd();
+      assert.ok(x >= 0 && x < 1);
+    }
+  });
+});
+
+describe('bench output normalisation', () => {
+  const rec: Normalizer = { kind: 'records', fields: ['date', 'origin', 'delay'], timeFields: ['date'] };
+
+  it('unwraps kappa streams and ignores key order, spacing, number and time spelling', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const kappa = join(dir, 'kappa.ndjson');
+      const peer = join(dir, 'peer.ndjson');
+      writeFileSync(
+        kappa,
+        [
+          '{"kappa":1,"schema":{}}',
+          '{"ts":978307260000,"key":null,"value":{"origin":"LAS","delay":33,"date":"2001-01-01T00:01:00Z"}}',
+          '{"watermark":978307260000}',
+          '{"ts":978307260000,"key":null,"value":{"date":978307260000,"origin":"ATL","delay":19.0}}',
+          '{"end":true}',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(
+        peer,
+        '{"date": "2001-01-01 00:01:00", "origin": "ATL", "delay": 19}\n{"delay":33,"origin":"LAS","date":"2001-01-01T00:01:00.000Z"}\n',
+      );
+      const c = compare(await canonicalize(kappa, rec), await canonicalize(peer, rec), 'kappa', 'peer');
+      assert.deepEqual(c, { equal: true, summary: 'equal (2 rows)' });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reports missing and wrong rows', () => {
+    const a = { lines: ['a', 'b', 'b', 'c'] };
+    const b = { lines: ['a', 'b', 'd'] };
+    const c = compare(a, b, 'kappa', 'jq');
+    assert.equal(c.equal, false);
+    assert.match(c.summary, /kappa 4 rows, jq 3 rows/);
+    assert.match(c.summary, /2 only in kappa/);
+    assert.match(c.summary, /1 only in jq, e.g. `d`/);
+  });
+
+  it('reads window rows from DuckDB, Flink, mlr and kappa streams alike', () => {
+    const w: Normalizer = { kind: 'windows', keyField: 'origin', sizeMs: 3_600_000 };
+    const rows = [
+      '{"key":"ATL","count":3,"avg":20.333333333333332,"max":40,"window_start":978307200000}',
+      '{"key":"ATL","window_start":978307200000,"window_end":978310800000,"count":3,"avg":20.333333333333336,"max":40.0}',
+      '{"origin": "ATL", "window_start": 978307200000, "delay_count": 3, "delay_mean": 20.333333333333332, "delay_max": 40}',
+      '{"ts":978307200000,"key":"ATL","value":{"window_start":"2001-01-01T00:00:00Z","count":3,"avg(delay)":20.3333333333,"max(delay)":40}}',
+      '{"ts":978310799999,"key":"ATL","value":{"count":3,"avg_delay":20.33333333333,"max_delay":40}}',
+    ];
+    const canon = rows.map((l) => canonRow(parseRow(l)!, w));
+    for (const c of canon) assert.equal(c, '"ATL"|978307200000|3|20.33333333|40');
+  });
+
+  it('parses timestamps as epoch ms', () => {
+    assert.equal(normTime('2001-01-01T00:01:00Z'), 978307260000);
+    assert.equal(normTime('2001-01-01 00:01:00'), 978307260000);
+    assert.equal(normTime('2001-01-01'), 978307200000);
+    assert.equal(normTime(5), 5);
+    assert.equal(normTime('not a time'), 'not a time');
+  });
+});
+
+describe('bench targets', () => {
+  const sample = (wallMs: number) => ({ wallMs, rssKb: 1, rssMaxKb: 1, extras: {} });
+  const tool = (name: string, wallMs: number, kappa = false) => ({
+    name,
+    kappa,
+    command: name,
+    status: 'ok' as const,
+    samples: [sample(wallMs)],
+    startupMs: {},
+  });
+  const base = {
+    id: '1a',
+    title: 't',
+    records: 1_000_000,
+    input: 'x',
+    profile: 'full',
+    runs: 1,
+    date: '',
+    kappa: 'k',
+  };
+
+  it('evaluates scenario 1 against jq and the Node loop', () => {
+    const met = {
+      ...base,
+      group: 1,
+      tools: [tool('kappa', 1000, true), tool('jq', 3500), tool('node-loop', 1200)],
+    };
+    assert.equal(evaluateTarget(met), 'met');
+    const missed = {
+      ...base,
+      group: 1,
+      tools: [tool('kappa', 1000, true), tool('jq', 2000), tool('node-loop', 1200)],
+    };
+    assert.equal(evaluateTarget(missed), 'missed: >= 3x jq');
+  });
+
+  it('says when kappa did not run', () => {
+    const k = { ...tool('kappa', 0, true), status: 'failed' as const, samples: [] };
+    assert.equal(evaluateTarget({ ...base, group: 4, tools: [k] }), 'not measured (kappa failed)');
+  });
+});
