@@ -14,6 +14,8 @@ import { SplitWatermarks } from '../time/watermark.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
 import '../io/ndjson.js';
 import '../io/files.js';
+import { withKafkaSourceOptions } from '../io/kafka/options.js';
+import { withS3Options } from '../io/s3.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;
@@ -26,7 +28,10 @@ interface IngestOptions extends CommonOptions, SourceOptions {
 export function ingestCommand(): Command {
   const cmd = new Command('ingest')
     .description('read files, globs, Hive-partitioned directories or stdin and emit a kappa record stream')
-    .argument('<source...>', "'-' for stdin, a file, a glob, or a directory (walked recursively)")
+    .argument(
+      '<source...>',
+      "'-' for stdin, a file, a glob, a directory (walked recursively), s3://bucket/prefix, kafka://host:port/topic",
+    )
     .option(
       '-f, --format <format>',
       'input format: ndjson | csv | parquet (default: by file extension; stdin: ndjson)',
@@ -48,6 +53,7 @@ export function ingestCommand(): Command {
       'watermark lag behind the largest event time seen (e.g. 5s, 10m)',
       '0ms',
     );
+  withS3Options(withKafkaSourceOptions(cmd));
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -56,7 +62,9 @@ Examples:
   kappa ingest 'logs/*.ndjson' --ts-field properties.time --max-out-of-orderness 30s
   kappa ingest lake/rides/ --ts-field pickup_at          # walks dt=…/hr=… folders, adds dt and hr fields
   cat raw.jsonl | kappa ingest - --ts-field ts --ts-format epoch-s
-  kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100`,
+  kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100
+  kappa ingest kafka://localhost:9092/rides --from earliest --until latest --ts-field pickup_at
+  kappa ingest kafka://localhost:9092/rides --group etl --idle-timeout 1m --max-drift 10m`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
 }
@@ -75,6 +83,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
   const out = new LineWriter(process.stdout);
   const assign = makeAssigner({ tsField: o.tsField, tsFormat, tz, keyField: o.keyField });
   const wms = new SplitWatermarks(bound);
+  for (const s of sources) for (const sp of s.splits?.() ?? []) wms.addSplit(sp);
   let status = 'failed';
   try {
     out.line(encodeHeader({ kappa: 1, schema: sources.find((s) => s.schema)?.schema }));
@@ -121,6 +130,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
           );
           stats.recordsOut++;
         }
+        if (src.idleSplits) wms.setIdle(src.idleSplits());
         const w = wms.advance();
         if (w !== undefined) out.line(encodeWatermark(w));
         src.onWatermarks?.(wms.perSplit(), wms.current());
@@ -134,6 +144,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
     }
     out.line(END_LINE);
     await out.end();
+    if (!out.isClosed) for (const s of sources) await s.commit?.();
     status = out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {
     await Promise.all(sources.map((s) => s.close().catch(() => {})));

@@ -8,6 +8,8 @@ import { createSink, type RecordSink } from '../io/sink.js';
 import { readStream } from '../stream/input.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
 import '../io/stdout.js';
+import { withKafkaSinkOptions } from '../io/kafka/options.js';
+import { withS3Options } from '../io/s3.js';
 
 interface SinkFlags extends CommonOptions {
   format?: string;
@@ -27,11 +29,13 @@ export function sinkCommand(): Command {
       '-f, --format <format>',
       'output format: parquet | ndjson | csv (default: parquet for directories, by extension for files)',
     );
+  withS3Options(withKafkaSinkOptions(cmd));
   withCommonOptions(cmd).addHelpText(
     'after',
     `
 Examples:
-  kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay`,
+  kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay
+  kappa ingest flights.parquet --ts-field date --key-field origin | kappa sink kafka://localhost:9092/flights`,
   );
   return cmd.action(async (target: string, o: SinkFlags) => runSink(target, o));
 }

@@ -190,7 +190,8 @@ class S3Pending implements PendingFile {
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.done) throw new RuntimeError(`s3://${this.loc.bucket}/${this.loc.key}: write after commit/abort`);
+    if (this.done)
+      throw new RuntimeError(`s3://${this.loc.bucket}/${this.loc.key}: write after commit/abort`);
     this.buf.push(chunk);
     this.bufBytes += chunk.byteLength;
     this.bytes += chunk.byteLength;
