@@ -4,7 +4,12 @@
 set -uo pipefail
 # shellcheck source=common.sh
 source "$(cd "$(dirname "$0")" && pwd)/common.sh"
-for name in kafka s3proxy; do
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ -d "$RUN_DIR/kafka" ]; then
+  "$here/kafka.sh" stop "$RUN_DIR/kafka"
+  mkdir -p "$LOG_DIR" && cp "$RUN_DIR/kafka/kafka.log" "$LOG_DIR/kafka.log" 2>/dev/null
+fi
+for name in s3proxy; do
   pidfile="$RUN_DIR/$name.pid"
   [ -f "$pidfile" ] || continue
   pid="$(cat "$pidfile")"
