@@ -137,7 +137,8 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
         if (batch.bytesDone !== undefined) stats.bytes = batch.bytesDone;
         if (src.detail) progress.setDetail(src.detail());
         progress.update(unit === 'rows' ? stats.recordsIn : stats.bytes);
-        await out.flushIfFull();
+        // An empty batch means the source is waiting for data (live Kafka): flush what we have.
+        await (rows.length === 0 ? out.flush() : out.flushIfFull());
         if (out.isClosed) break;
       }
       if (out.isClosed) break;

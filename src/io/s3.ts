@@ -272,6 +272,8 @@ class S3Pending implements PendingFile {
 export interface S3StoreOptions {
   /** Multipart part size in bytes (S3 minimum 5 MiB except the last part). Default 8 MiB. */
   partSize?: number;
+  /** Keys per ListObjectsV2 page (S3 default and maximum 1000). */
+  listPageSize?: number;
   /** Client to use instead of the shared one (tests). */
   client?: S3Client;
 }
@@ -299,7 +301,12 @@ export class S3Store implements ObjectStore {
       let r: ListObjectsV2CommandOutput;
       try {
         r = await this.client.send(
-          new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: prefix, ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: loc.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            MaxKeys: this.opts.listPageSize,
+          }),
         );
       } catch (e) {
         throw s3Error('cannot list', loc, e);

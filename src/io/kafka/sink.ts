@@ -93,6 +93,8 @@ class KafkaSink implements RecordSink {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // Bounded: kafkajs would retry an idempotent producer forever, hiding a dead broker.
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10000, ...this.client.kafka.retry },
       ...this.client.producer,
     });
     try {
