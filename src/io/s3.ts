@@ -192,7 +192,7 @@ class S3Pending implements PendingFile {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.done)
       throw new RuntimeError(`s3://${this.loc.bucket}/${this.loc.key}: write after commit/abort`);
-    this.buf.push(chunk);
+    this.buf.push(Buffer.from(chunk)); // a copy: callers may reuse their buffer after write()
     this.bufBytes += chunk.byteLength;
     this.bytes += chunk.byteLength;
     if (this.bufBytes >= this.partSize) await this.uploadPart();
