@@ -276,7 +276,9 @@ class KafkaSource implements RecordSource {
     });
     this.notify();
     while (!acked && !this.failure && !this.stopping) {
-      await Promise.race([done, new Promise((r) => setTimeout(r, 3000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([done, new Promise((r) => (timer = setTimeout(r, 3000)))]);
+      clearTimeout(timer);
       if (!acked) await heartbeat().catch(() => {});
     }
   }
