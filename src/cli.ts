@@ -34,6 +34,10 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configurati
 
 /** Entry point used by bin/kappa. Never throws: prints the error and sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // `kappa … --help | head`: a closed stdout is normal use, not a crash (LineWriter stops on it too).
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   const program = buildProgram();
   program.exitOverride();
   for (const c of program.commands)

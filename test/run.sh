@@ -10,10 +10,10 @@ echo "== tsc (strict)"
 npx --no-install tsc -p tsconfig.json
 echo "== tests"
 if [ -x test/servers/up.sh ] && [ "${KAPPA_SKIP_SERVERS:-}" != 1 ]; then
+  trap 'test/servers/down.sh || true' EXIT
+  test/servers/up.sh # fetches the artifacts from Maven Central on first use
   # shellcheck disable=SC1091
   source test/servers/env.sh
-  trap 'test/servers/down.sh || true' EXIT
-  test/servers/up.sh
 fi
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 if [ -n "${KAPPA_TEST_FILTER:-}" ]; then mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -E "$KAPPA_TEST_FILTER"); fi

@@ -16,6 +16,8 @@ import '../io/ndjson.js';
 import '../io/files.js';
 import '../io/parquet/read.js';
 import '../io/csv.js';
+import { withKafkaSourceOptions } from '../io/kafka/options.js';
+import { withS3Options } from '../io/s3.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;
@@ -28,7 +30,10 @@ interface IngestOptions extends CommonOptions, SourceOptions {
 export function ingestCommand(): Command {
   const cmd = new Command('ingest')
     .description('read files, globs, Hive-partitioned directories or stdin and emit a kappa record stream')
-    .argument('<source...>', "'-' for stdin, a file, a glob, or a directory (walked recursively)")
+    .argument(
+      '<source...>',
+      "'-' for stdin, a file, a glob, a directory (walked recursively), s3://bucket/prefix, kafka://host:port/topic",
+    )
     .option(
       '-f, --format <format>',
       'input format: ndjson | csv | tsv | parquet (default: by file extension; stdin: ndjson)',
@@ -50,6 +55,7 @@ export function ingestCommand(): Command {
       'watermark lag behind the largest event time seen (e.g. 5s, 10m)',
       '0ms',
     );
+  withS3Options(withKafkaSourceOptions(cmd));
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -60,8 +66,10 @@ Examples:
   cat raw.jsonl | kappa ingest - --ts-field ts --ts-format epoch-s
   kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100
   kappa ingest export.tsv --ts-field when --ts-format '%d/%m/%Y %H:%M' --tz Europe/Berlin
+  kappa ingest kafka://localhost:9092/rides --from earliest --until latest --ts-field pickup_at
+  kappa ingest kafka://localhost:9092/rides --group etl --idle-timeout 1m --max-drift 10m
 
-See man kappa-ingest and man kappa-stream.`,
+See man kappa-ingest, man kappa-stream, man kappa-kafka and man kappa-s3.`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
 }
@@ -86,6 +94,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
     keyField: o.keyField,
   });
   const wms = new SplitWatermarks(bound);
+  for (const s of sources) for (const sp of s.splits?.() ?? []) wms.addSplit(sp);
   let status = 'failed';
   try {
     out.line(encodeHeader({ kappa: 1, schema }));
@@ -130,19 +139,22 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
           );
           stats.recordsOut++;
         }
+        if (src.idleSplits) wms.setIdle(src.idleSplits());
         const w = wms.advance();
         if (w !== undefined) out.line(encodeWatermark(w));
         src.onWatermarks?.(wms.perSplit(), wms.current());
         if (batch.bytesDone !== undefined) stats.bytes = batch.bytesDone;
         if (src.detail) progress.setDetail(src.detail());
         progress.update(unit === 'rows' ? stats.recordsIn : stats.bytes);
-        await out.flushIfFull();
+        // An empty batch means the source is waiting for data (live Kafka): flush what we have.
+        await (rows.length === 0 ? out.flush() : out.flushIfFull());
         if (out.isClosed) break;
       }
       if (out.isClosed) break;
     }
     out.line(END_LINE);
     await out.end();
+    if (!out.isClosed) for (const s of sources) await s.commit?.();
     status = out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {
     await Promise.all(sources.map((s) => s.close().catch(() => {})));

@@ -10,6 +10,8 @@ import { readStream } from '../stream/input.js';
 import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptions } from './common.js';
 import '../io/stdout.js';
 import '../io/table.js';
+import { withKafkaSinkOptions } from '../io/kafka/options.js';
+import { withS3Options } from '../io/s3.js';
 
 interface SinkFlags extends CommonOptions {
   format?: string;
@@ -43,7 +45,11 @@ export function sinkCommand(): Command {
     .option('--roll-size <bytes>', 'roll a part file at this size, e.g. 64MiB (default: 128MiB)')
     .option('--roll-records <n>', 'roll a part file after N records')
     .option('--roll-interval <dur>', 'roll a part file open longer than this (processing time), e.g. 15m')
-    .option('--compression <codec>', 'Parquet codec: zstd | snappy | gzip | brotli | none (default: zstd)');
+    .option(
+      '--compression <codec>',
+      'Parquet: zstd | snappy | gzip | brotli | none (default: zstd); kafka: none | gzip (default: none)',
+    );
+  withS3Options(withKafkaSinkOptions(cmd));
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -53,10 +59,11 @@ Examples:
   kappa ingest flights.parquet --ts-field date | kappa sink out/ --partition-by 'dt=%Y-%m-%d/{origin}' --roll-records 100000
   kappa ingest data.csv --ts-field ts | kappa sink out.parquet --compression snappy
   kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay
+  kappa ingest flights.parquet --ts-field date --key-field origin | kappa sink kafka://localhost:9092/flights
 
 A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
 watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
-See man kappa-sink.`,
+See man kappa-sink, man kappa-kafka and man kappa-s3.`,
   );
   return cmd.action(async (target: string, o: SinkFlags) => runSink(target, o));
 }

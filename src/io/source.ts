@@ -30,6 +30,18 @@ export interface RecordSource {
    * watermark alignment (pausing partitions that run ahead).
    */
   onWatermarks?(perSplit: ReadonlyMap<string, number>, emitted: number): void;
+  /** Splits known before the first record (Kafka partitions): they hold the watermark back from the start. */
+  splits?(): string[];
+  /**
+   * Splits to leave out of the combined watermark right now: idle (no data for `--idle-timeout`)
+   * or finished (a bounded read reached its stop position). Asked after each batch.
+   */
+  idleSplits?(): ReadonlySet<string>;
+  /**
+   * Called once after the end-of-stream line was written and flushed (a clean end, never after a
+   * failure): commit source positions (Kafka `--group` offsets).
+   */
+  commit?(): Promise<void>;
   /** Releases connections; also called after a failure. */
   close(): Promise<void>;
 }

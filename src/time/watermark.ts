@@ -39,6 +39,8 @@ export class BoundedOutOfOrderness {
 export class SplitWatermarks {
   readonly splits = new Map<string, BoundedOutOfOrderness>();
   private emitted = Number.NEGATIVE_INFINITY;
+  /** Splits excluded from the minimum: idle (no data for a while) or finished. */
+  private idle: ReadonlySet<string> = new Set();
 
   constructor(readonly boundMs: number) {}
 
@@ -63,10 +65,19 @@ export class SplitWatermarks {
     return m;
   }
 
-  /** The minimum over splits if it advanced since the last call that returned one, else undefined. */
+  /**
+   * Marks which splits are idle (Flink's `withIdleness`): idle splits do not hold the combined
+   * watermark back; every other split is active. A split becomes active again by being left out of
+   * a later call. When every split is idle the watermark does not advance.
+   */
+  setIdle(idle: ReadonlySet<string>): void {
+    this.idle = idle;
+  }
+
+  /** The minimum over active splits if it advanced since the last call that returned one, else undefined. */
   advance(): number | undefined {
     let min = Number.POSITIVE_INFINITY;
-    for (const g of this.splits.values()) min = Math.min(min, g.current());
+    for (const [k, g] of this.splits) if (!this.idle.has(k)) min = Math.min(min, g.current());
     if (Number.isFinite(min) && min > this.emitted) {
       this.emitted = min;
       return min;

@@ -1,0 +1,47 @@
+/**
+ * The Kafka flags of `kappa ingest` and `kappa sink`, added by one call each so the commands stay
+ * glue. Importing this module registers the Kafka source kind and sink target.
+ */
+import type { Command } from 'commander';
+import { collectX } from './client.js';
+import './source.js';
+import './sink.js';
+
+const X_HELP =
+  'Kafka client option key=value (repeatable, kcat style), e.g. -X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN; see man kappa-kafka';
+
+/** Adds the kafka:// source flags to `kappa ingest`. */
+export function withKafkaSourceOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--group <id>',
+      'kafka: consumer group whose offsets are read (--from committed) and committed at a clean end',
+    )
+    .option(
+      '--from <pos>',
+      'kafka: start position: earliest | latest | committed | ISO time | partition:offset,… (default: committed with --group, else earliest)',
+    )
+    .option(
+      '--until <pos>',
+      'kafka: stop position (exclusive), makes the read bounded: latest | ISO time | partition:offset,…',
+    )
+    .option('--partitions <list>', 'kafka: read only these partitions, e.g. 0,2,4-7')
+    .option('--idle-timeout <dur>', 'kafka: a partition silent this long does not hold the watermark back')
+    .option(
+      '--max-drift <dur>',
+      'kafka: pause partitions whose watermark is ahead of the slowest by more than this',
+    )
+    .option('-X, --x <key=value>', X_HELP, collectX);
+}
+
+/** Adds the kafka:// target flags to `kappa sink`. */
+export function withKafkaSinkOptions(cmd: Command): Command {
+  return cmd
+    .option('--batch-size <n>', 'kafka: records per produce request', '10000')
+    .option('--linger <dur>', 'kafka: send a partial batch after this long', '100ms')
+    .option(
+      '--create-topic <partitions>',
+      'kafka: create the topic with this many partitions if it does not exist',
+    )
+    .option('-X, --x <key=value>', X_HELP, collectX);
+}

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { describe, it } from 'node:test';
+import { UsageError } from '../../src/errors.js';
+import { parseClientOptions, parseKafkaUri } from '../../src/io/kafka/client.js';
+import { KeyPartitioner, murmur2, partitionForKey } from '../../src/io/kafka/partitioner.js';
+import { parsePartitionList, parsePosition } from '../../src/io/kafka/positions.js';
+import { parseS3Uri } from '../../src/io/s3.js';
+import { SplitWatermarks } from '../../src/time/watermark.js';
+
+const require = createRequire(import.meta.url);
+// kafkajs's Java-compatible murmur2 (the one its DefaultPartitioner uses): an independent port.
+const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur2.js') as (
+  key: Buffer | string,
+) => number;
+
+describe('murmur2 partitioner', () => {
+  it('matches known Java Utils.murmur2 values', () => {
+    // Values from Kafka's UtilsTest.testMurmur2 (clients/src/test/java/.../UtilsTest.java).
+    const cases: [string, number][] = [
+      ['21', -973932308],
+      ['foobar', -790332482],
+      ['a-little-bit-long-string', -985981536],
+      ['a-little-bit-longer-string', -1486304829],
+      ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+    ];
+    for (const [k, v] of cases) assert.equal(murmur2(Buffer.from(k)), v, k);
+    assert.equal(murmur2(Buffer.from([97, 98, 99])), murmur2(Buffer.from('abc')));
+  });
+  it('agrees with kafkajs on every tail length and on non-ASCII keys', () => {
+    const keys = ['', 'a', 'ab', 'abc', 'abcd', 'abcde', 'SFO', 'LAX', 'ORD', 'Zürich', '東京', '🚀x'];
+    for (let i = 0; i < 500; i++) keys.push(`key-${i}-${'x'.repeat(i % 13)}`);
+    for (const k of keys) {
+      assert.equal(murmur2(Buffer.from(k)), kafkajsMurmur2(Buffer.from(k)), k);
+      assert.equal(partitionForKey(k, 7), (kafkajsMurmur2(Buffer.from(k)) & 0x7fffffff) % 7, k);
+    }
+  });
+  it('spreads null keys round-robin', () => {
+    const p = new KeyPartitioner(3);
+    assert.deepEqual(
+      [null, null, null, null, undefined].map((k) => p.partition(k)),
+      [0, 1, 2, 0, 1],
+    );
+    assert.equal(p.partition('SFO'), partitionForKey('SFO', 3));
+  });
+});
+
+describe('kafka URIs, positions and client options', () => {
+  it('parses kafka://host:port[,host:port]/topic', () => {
+    assert.deepEqual(parseKafkaUri('kafka://a:9092,b:9093/t.x-1'), {
+      brokers: ['a:9092', 'b:9093'],
+      topic: 't.x-1',
+      uri: 'kafka://a:9092,b:9093/t.x-1',
+    });
+    assert.throws(() => parseKafkaUri('kafka:///t'), UsageError);
+    assert.throws(() => parseKafkaUri('kafka://a/t'), UsageError);
+    assert.throws(() => parseKafkaUri('kafka://a:1/bad topic'), UsageError);
+  });
+  it('parses start/stop positions and partition lists', () => {
+    const kw = ['earliest', 'latest', 'committed'];
+    assert.deepEqual(parsePosition('earliest', '--from', kw), { kind: 'earliest' });
+    assert.deepEqual(parsePosition('0:10,3:7', '--from', kw), {
+      kind: 'offsets',
+      offsets: new Map([
+        [0, 10n],
+        [3, 7n],
+      ]),
+    });
+    assert.deepEqual(parsePosition('2024-05-01T12:00:00Z', '--until', ['latest']), {
+      kind: 'time',
+      ms: Date.UTC(2024, 4, 1, 12),
+    });
+    assert.deepEqual(parsePosition('2024-05-01T14:00:00+02:00', '--until', ['latest']), {
+      kind: 'time',
+      ms: Date.UTC(2024, 4, 1, 12),
+    });
+    assert.throws(() => parsePosition('committed', '--until', ['latest']), UsageError);
+    assert.throws(() => parsePosition('0:1,0:2', '--from', kw), UsageError);
+    assert.throws(() => parsePosition('yesterday', '--from', kw), UsageError);
+    assert.deepEqual(parsePartitionList('3,0,5-7'), [0, 3, 5, 6, 7]);
+    assert.throws(() => parsePartitionList('2-1'), UsageError);
+  });
+  it('maps -X options to kafkajs settings and rejects unknown keys', () => {
+    const o = parseClientOptions([
+      'client.id=me',
+      'security.protocol=SASL_SSL',
+      'sasl.mechanism=SCRAM-SHA-512',
+      'sasl.username=u',
+      'sasl.password=p=w',
+      'fetch.max.wait.ms=50',
+      'isolation.level=read_uncommitted',
+      'retries=2',
+    ]);
+    assert.equal(o.kafka.clientId, 'me');
+    assert.equal(o.kafka.ssl, true);
+    assert.deepEqual(o.kafka.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p=w' });
+    assert.equal(o.kafka.retry?.retries, 2);
+    assert.deepEqual(o.consumer, { maxWaitTimeInMs: 50, readUncommitted: true });
+    assert.throws(() => parseClientOptions(['linger.mss=5']), UsageError);
+    assert.throws(() => parseClientOptions(['retries']), UsageError);
+    assert.throws(() => parseClientOptions(['retries=x']), UsageError);
+  });
+  it('parses s3://bucket/key', () => {
+    assert.deepEqual(parseS3Uri('s3://b/a/c.parquet'), { bucket: 'b', key: 'a/c.parquet' });
+    assert.deepEqual(parseS3Uri('s3://b'), { bucket: 'b', key: '' });
+    assert.throws(() => parseS3Uri('s3:///x'), UsageError);
+  });
+});
+
+describe('SplitWatermarks idleness', () => {
+  it('leaves idle splits out of the minimum and holds back on unseen splits', () => {
+    const w = new SplitWatermarks(0);
+    w.addSplit('0');
+    w.addSplit('1');
+    w.observe('0', 100);
+    assert.equal(w.advance(), undefined, 'split 1 unseen holds the watermark back');
+    w.setIdle(new Set(['1']));
+    assert.equal(w.advance(), 99);
+    w.observe('1', 50);
+    w.setIdle(new Set());
+    assert.equal(w.advance(), undefined, 'split 1 active again at 49: no regression');
+    w.observe('1', 200);
+    assert.equal(w.advance(), undefined, 'minimum still 99, already emitted');
+    w.observe('0', 300);
+    assert.equal(w.advance(), 199);
+    w.setIdle(new Set(['0', '1']));
+    assert.equal(w.advance(), undefined, 'all idle: no advance');
+  });
+});
