@@ -17,7 +17,7 @@ import '../io/files.js';
 import '../io/parquet/read.js';
 import '../io/csv.js';
 import { withKafkaSourceOptions } from '../io/kafka/options.js';
-import { withS3Options } from '../io/s3.js';
+import { withS3Options } from '../io/s3-options.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;

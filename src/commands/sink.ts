@@ -11,7 +11,7 @@ import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptio
 import '../io/stdout.js';
 import '../io/table.js';
 import { withKafkaSinkOptions } from '../io/kafka/options.js';
-import { withS3Options } from '../io/s3.js';
+import { withS3Options } from '../io/s3-options.js';
 
 interface SinkFlags extends CommonOptions {
   format?: string;

@@ -36,36 +36,15 @@ import {
   S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import type { Command } from 'commander';
 import { ConfigError, RuntimeError, UsageError } from '../errors.js';
-import { type ObjectStore, type PendingFile, registerStore, type StoreEntry } from './store.js';
+import { s3Config } from './s3-options.js';
+import type { ObjectStore, PendingFile, StoreEntry } from './store.js';
+
+export { s3Config };
 
 // The SDK warns on stderr about Node < 22 support after 2027; kappa supports Node 20 and keeps
 // stderr for its own messages.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
-/** Settings shared by every S3 store in the process (set from flags before the command runs). */
-export const s3Config: { endpoint?: string } = {};
-
-/**
- * Adds `--s3-endpoint URL` to a command and applies it before the action runs. Used by the
- * commands that read or write object stores (ingest, sink).
- */
-export function withS3Options(cmd: Command): Command {
-  return cmd
-    .option(
-      '--s3-endpoint <url>',
-      'S3-compatible endpoint for s3:// URIs (path-style), e.g. http://127.0.0.1:9000; default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL, else AWS',
-    )
-    .hook('preAction', (c) => {
-      const e = c.opts().s3Endpoint as string | undefined;
-      if (e !== undefined) {
-        if (!/^https?:\/\/[^/]+/.test(e))
-          throw new UsageError(`--s3-endpoint: expected http(s)://host[:port], got '${e}'`);
-        s3Config.endpoint = e;
-      }
-    });
-}
 
 /** A parsed `s3://bucket/key` URI. */
 export interface S3Location {
@@ -407,5 +386,5 @@ export class S3Store implements ObjectStore {
 /** Re-exported so callers can tell S3 service errors apart without importing the SDK. */
 export { S3ServiceException };
 
-const shared = new S3Store();
-registerStore('s3', () => shared);
+/** The process-wide S3 store (one client per endpoint setting). */
+export const sharedS3Store = new S3Store();
