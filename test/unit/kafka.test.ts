@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
 import { parseClientOptions, parseKafkaUri } from '../../src/io/kafka/client.js';
+import { DeliveryLedger } from '../../src/io/kafka/ledger.js';
 import { KeyPartitioner, murmur2, partitionForKey } from '../../src/io/kafka/partitioner.js';
 import { parsePartitionList, parsePosition } from '../../src/io/kafka/positions.js';
 import { parseS3Uri } from '../../src/io/s3.js';
@@ -125,5 +126,53 @@ describe('SplitWatermarks idleness', () => {
     assert.equal(w.advance(), 199);
     w.setIdle(new Set(['0', '1']));
     assert.equal(w.advance(), undefined, 'all idle: no advance');
+  });
+});
+
+describe('Kafka delivery ledger (end-of-read consistency check)', () => {
+  it('a complete bounded read verifies; re-fetched overlap is harmless', () => {
+    const l = new DeliveryLedger([
+      { partition: 0, start: 0n, stop: 600n },
+      { partition: 1, start: 10n, stop: 10n }, // empty range: complete from the start
+    ]);
+    l.cover(0, 0n, 256n, 256);
+    l.cover(0, 100n, 300n, 44); // a fetch issued before a seek: overlaps what was delivered
+    l.cover(0, 300n, 600n, 300);
+    assert.deepEqual(l.verify(), []);
+    assert.equal(l.next(0), 600n);
+  });
+
+  it('a read that ends with nothing delivered fails, naming partition and offsets', () => {
+    const l = new DeliveryLedger([
+      { partition: 0, start: 0n, stop: 6000n },
+      { partition: 1, start: 0n, stop: 6000n },
+    ]);
+    l.cover(1, 0n, 6000n, 6000);
+    const problems = l.verify();
+    assert.equal(problems.length, 1);
+    assert.match(
+      problems[0],
+      /partition 0: delivered up to offset 0 of \[0, 6000\) \(0 records\), offsets 0\.\.5999 missing/,
+    );
+  });
+
+  it('offsets skipped by a jump of the fetch position are lost even if the stop was reached', () => {
+    const l = new DeliveryLedger([{ partition: 3, start: 0n, stop: 100n }]);
+    l.cover(3, 0n, 40n, 40);
+    l.cover(3, 60n, 100n, 40); // the fetch began at 60: 40..59 were never looked at
+    assert.deepEqual(l.verify(), ['partition 3: offsets 40..59 were skipped, never delivered']);
+  });
+
+  it('gaps inside a fetch (compaction, transaction markers) and a gap up to stop are covered', () => {
+    const l = new DeliveryLedger([{ partition: 0, start: 5n, stop: 50n }]);
+    l.cover(0, 5n, 30n, 12); // fetched from 5, records 5..29 with holes
+    l.cover(0, 30n, 50n, 0); // next record returned was at/after stop
+    assert.deepEqual(l.verify(), []);
+  });
+
+  it('unbounded partitions are never incomplete; unknown partitions are a bug', () => {
+    const l = new DeliveryLedger([{ partition: 0, start: 7n }]);
+    assert.deepEqual(l.verify(), []);
+    assert.throws(() => l.cover(9, 0n, 1n, 1), /partition 9/);
   });
 });

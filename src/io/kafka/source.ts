@@ -23,6 +23,13 @@
  * drift are paused and resumed (re-positioned at the next unread offset) once the slowest catches
  * up. Fetched batches are delivered in slices of at most SLICE records so a pause takes effect
  * within one slice.
+ *
+ * End-of-read consistency check: every slice handed to ingest is entered in a DeliveryLedger
+ * (ledger.ts) with the offsets it covers. Before a bounded read returns as complete, the ledger
+ * must show every offset in [start, stop) of every partition delivered (or known to hold no record:
+ * compaction, transaction markers); otherwise the read fails (exit 1) naming partition and offsets.
+ * A bounded read can thus never exit 0 having silently delivered less than it promised, whatever
+ * kafkajs or the bookkeeping above did wrong.
  */
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
@@ -41,6 +48,7 @@ import {
   parseClientOptions,
   parseKafkaUri,
 } from './client.js';
+import { DeliveryLedger } from './ledger.js';
 import {
   type PositionSpec,
   parsePartitionList,
@@ -128,6 +136,14 @@ function toBatch(uri: string, p: number, msgs: KafkaMessage[]): RowBatch {
   };
 }
 
+/** Offsets [from, to) of a partition covered by a delivered slice holding `records` records. */
+interface Cover {
+  partition: number;
+  from: bigint;
+  to: bigint;
+  records: number;
+}
+
 const emptyBatch: RowBatch = { rows: [], where: () => ({ source: '' }), raw: () => '' };
 
 class KafkaSource implements RecordSource {
@@ -135,7 +151,8 @@ class KafkaSource implements RecordSource {
   total?: number;
   private readonly parts = new Map<number, PartitionState>();
   private consumer: Consumer | undefined;
-  private pending: { batch: RowBatch; ack: () => void } | undefined;
+  private pending: { batch: RowBatch; ack: () => void; cover: Cover } | undefined;
+  private ledger = new DeliveryLedger([]);
   private wake: (() => void) | undefined;
   private failure: Error | undefined;
   private stopping = false;
@@ -178,6 +195,12 @@ class KafkaSource implements RecordSource {
     const now = Date.now();
     let total = 0n;
     for (const p of chosen) {
+      // Never default a missing partition to offset 0: stop 0 would end the read at once, "complete".
+      if (!bounds.has(p))
+        throw new RuntimeError(
+          `${this.u.uri}: the broker reported no offsets for partition ${p}`,
+          'rerun the read',
+        );
       const next = start.get(p) ?? 0n;
       const s = stop?.get(p);
       this.parts.set(p, {
@@ -192,6 +215,9 @@ class KafkaSource implements RecordSource {
       if (s !== undefined && s > next) total += s - next;
     }
     if (stop) this.total = Number(total);
+    this.ledger = new DeliveryLedger(
+      [...this.parts.values()].map((s) => ({ partition: s.partition, start: s.next, stop: s.stop })),
+    );
   }
 
   splits(): string[] {
@@ -263,11 +289,12 @@ class KafkaSource implements RecordSource {
   }
 
   /** Hands one slice to the reader and waits until it was processed, heartbeating meanwhile. */
-  private async deliver(batch: RowBatch, heartbeat: () => Promise<void>): Promise<void> {
+  private async deliver(batch: RowBatch, cover: Cover, heartbeat: () => Promise<void>): Promise<void> {
     let acked = false;
     const done = new Promise<void>((resolve) => {
       this.pending = {
         batch,
+        cover,
         ack: () => {
           acked = true;
           resolve();
@@ -289,6 +316,10 @@ class KafkaSource implements RecordSource {
     s.high = BigInt(batch.highWatermark);
     let i = 0;
     const msgs = batch.messages;
+    // Where this fetch's view of the log begins (kafkajs drops records before it): offsets from
+    // here to a slice's last record are covered by that slice (gaps are compaction/markers).
+    const fetched = (batch as { fetchedOffset?: string }).fetchedOffset;
+    let from = fetched !== undefined ? BigInt(fetched) : msgs.length > 0 ? BigInt(msgs[0].offset) : s.next;
     // Skip what was already delivered (a fetch issued before a seek took effect).
     while (i < msgs.length && BigInt(msgs[i].offset) < s.next) i++;
     while (i < msgs.length && !s.finished && !s.paused && isRunning() && !isStale() && !this.stopping) {
@@ -303,9 +334,19 @@ class KafkaSource implements RecordSource {
         s.next = BigInt(slice[slice.length - 1].offset) + 1n;
         s.lastActivity = Date.now();
       }
-      if (s.stop !== undefined && (s.next >= s.stop || (i < msgs.length && BigInt(msgs[i].offset) >= s.stop)))
+      let to = s.next;
+      if (
+        s.stop !== undefined &&
+        (s.next >= s.stop || (i < msgs.length && BigInt(msgs[i].offset) >= s.stop))
+      ) {
         s.finished = true;
-      if (slice.length > 0) await this.deliver(toBatch(this.u.uri, s.partition, slice), heartbeat);
+        // The fetch returned a record at or past stop: offsets up to stop hold nothing to deliver.
+        if (to < s.stop) to = s.stop;
+      }
+      const cover = { partition: s.partition, from, to, records: slice.length };
+      from = to;
+      if (slice.length > 0) await this.deliver(toBatch(this.u.uri, s.partition, slice), cover, heartbeat);
+      else this.ledger.cover(cover.partition, cover.from, cover.to, 0);
       if (this.failure) return;
     }
     // A bounded partition whose remaining offsets are gone (transaction markers, compaction).
@@ -391,10 +432,15 @@ class KafkaSource implements RecordSource {
       if (p) {
         this.pending = undefined;
         yield p.batch;
+        this.ledger.cover(p.cover.partition, p.cover.from, p.cover.to, p.cover.records);
         p.ack();
         continue;
       }
-      if (this.stopping || this.allFinished()) return;
+      if (this.stopping) return;
+      if (this.allFinished()) {
+        this.verifyComplete();
+        return;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, TICK_MS);
         this.wake = () => {
@@ -404,6 +450,20 @@ class KafkaSource implements RecordSource {
       });
       if (!this.pending && !this.failure) yield emptyBatch;
     }
+  }
+
+  /**
+   * The end-of-read consistency check (see the header): a bounded read ends as complete only if
+   * the delivery ledger shows every offset in [start, stop) of every partition delivered.
+   */
+  private verifyComplete(): void {
+    const problems = this.ledger.verify();
+    if (problems.length === 0) return;
+    this.failure = new RuntimeError(
+      `${this.u.uri}: the bounded read ended without delivering every record: ${problems.join('; ')}`,
+      'this is a bug in the Kafka source, not in the data; nothing was committed (rerun the read)',
+    );
+    throw this.failure;
   }
 
   /** Commits the next offset of every partition to `--group` (after a clean end only). */
