@@ -29,7 +29,9 @@ interface IngestOptions extends CommonOptions, SourceOptions {
 
 export function ingestCommand(): Command {
   const cmd = new Command('ingest')
-    .description('read files, globs, Hive-partitioned directories, s3:// prefixes, kafka:// topics or stdin and emit a kappa record stream')
+    .description(
+      'read files, globs, Hive-partitioned directories, s3:// prefixes, kafka:// topics or stdin and emit a kappa record stream',
+    )
     .argument(
       '<source...>',
       "'-' for stdin, a file, a glob, a directory (walked recursively), s3://bucket/prefix, kafka://host:port/topic",
@@ -49,7 +51,10 @@ export function ingestCommand(): Command {
       'auto',
     )
     .option('--tz <zone>', 'time zone for zone-less times (IANA name)', 'UTC')
-    .option('--key-field <path>', 'record key field (dotted path); default: the message key for kafka://, else no key')
+    .option(
+      '--key-field <path>',
+      'record key field (dotted path); default: the message key for kafka://, else no key',
+    )
     .option(
       '--max-out-of-orderness <dur>',
       'watermark lag behind the largest event time seen (e.g. 5s, 10m)',

@@ -385,6 +385,72 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     assert.deepEqual(k, norm(viaFiles.stdout));
   });
 
+  it('--create-topic applies --topic-config (e.g. no time retention for historical event times)', async () => {
+    const topic = uniqueName('cfg');
+    const w = await sh(
+      `kappa ingest - --ts-field t -q | kappa sink kafka://${broker}/${topic} --create-topic 3 --topic-config retention.ms=-1 --topic-config cleanup.policy=delete -q`,
+      { input: '{"t":978307200000}\n' },
+    );
+    assert.equal(w.code, 0, w.stderr);
+    const kafka = new Kafka({ brokers: [broker], clientId: 'kappa-test-cfg', logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const d = await admin.describeConfigs({
+        resources: [{ type: 2, name: topic, configNames: ['retention.ms'] }],
+        includeSynonyms: false,
+      });
+      assert.equal(
+        d.resources[0].configEntries.find((e) => e.configName === 'retention.ms')?.configValue,
+        '-1',
+      );
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      assert.equal(meta.topics[0].partitions.length, 3);
+    } finally {
+      await admin.disconnect();
+    }
+    const bad = await sh(`kappa sink kafka://${broker}/${topic} --topic-config retention.ms=-1 -q`, {
+      input: '{"kappa":1}\n{"end":true}\n',
+    });
+    assert.equal(bad.code, 2, 'only with --create-topic');
+  });
+
+  it('a bounded read of a transactional topic ends at a commit marker and skips aborted records', async () => {
+    const topic = uniqueName('tx');
+    const kafka = new Kafka({ brokers: [broker], clientId: 'kappa-test-tx', logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const producer = kafka.producer({
+      transactionalId: `${topic}-tx`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const send = async (from: number, commit: boolean) => {
+      const tx = await producer.transaction();
+      await tx.send({
+        topic,
+        messages: Array.from({ length: 5 }, (_, k) => ({ value: JSON.stringify({ i: from + k }) })),
+      });
+      await (commit ? tx.commit() : tx.abort());
+    };
+    await send(0, true);
+    await send(100, false); // aborted: never visible to read_committed readers
+    await send(5, true); // the log now ends with a commit marker
+    await producer.disconnect();
+    await admin.disconnect();
+    const r = await sh(
+      `timeout 60 kappa ingest kafka://${broker}/${topic} --from earliest --until latest -q`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const got = lines(r.stdout)
+      .filter((l) => l.value)
+      .map((l) => l.value?.i);
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.ok(lines(r.stdout).at(-1)?.end, 'the read ended cleanly');
+  });
+
   it('acceptance 4: broker stopped mid-run -> clear error, non-zero exit, nothing committed', async () => {
     const bdir = join(tmp.dir, 'broker2');
     const start = spawnSync(KAFKA_SH, ['start', bdir], { encoding: 'utf8' });

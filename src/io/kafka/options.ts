@@ -31,7 +31,7 @@ export function withKafkaSourceOptions(cmd: Command): Command {
       '--max-drift <dur>',
       'kafka: pause partitions whose watermark is ahead of the slowest by more than this',
     )
-    .option('-X, --x <key=value>', X_HELP, collectX);
+    .option('-X <key=value>', X_HELP, collectX);
 }
 
 /** Adds the kafka:// target flags to `kappa sink`. */
@@ -43,5 +43,10 @@ export function withKafkaSinkOptions(cmd: Command): Command {
       '--create-topic <partitions>',
       'kafka: create the topic with this many partitions if it does not exist',
     )
-    .option('-X, --x <key=value>', X_HELP, collectX);
+    .option(
+      '--topic-config <key=value>',
+      'kafka: topic config for --create-topic, repeatable, e.g. retention.ms=-1 for historical event times',
+      collectX,
+    )
+    .option('-X <key=value>', X_HELP, collectX);
 }

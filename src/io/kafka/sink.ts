@@ -37,7 +37,9 @@ export interface KafkaSinkOptions extends SinkOptions {
   linger?: string;
   compression?: string;
   createTopic?: string;
-  x?: string[];
+  topicConfig?: string[];
+  /** `-X key=value` occurrences (commander names a short-only flag by its letter). */
+  X?: string[];
 }
 
 class KafkaSink implements RecordSink {
@@ -58,6 +60,7 @@ class KafkaSink implements RecordSink {
     private readonly lingerMs: number,
     private readonly compression: CompressionTypes,
     private readonly createPartitions: number | undefined,
+    private readonly topicConfig: { name: string; value: string }[],
   ) {}
 
   async open(_h: Header): Promise<void> {
@@ -79,7 +82,7 @@ class KafkaSink implements RecordSink {
         );
       try {
         await this.admin.createTopics({
-          topics: [{ topic, numPartitions: this.createPartitions }],
+          topics: [{ topic, numPartitions: this.createPartitions, configEntries: this.topicConfig }],
           waitForLeaders: true,
         });
       } catch (e) {
@@ -193,7 +196,7 @@ class KafkaSink implements RecordSink {
 
 async function createKafkaSink(target: string, o: KafkaSinkOptions): Promise<RecordSink> {
   const u = parseKafkaUri(target);
-  const client = parseClientOptions(o.x);
+  const client = parseClientOptions(o.X);
   const batchSize = Number(o.batchSize ?? 10000);
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new UsageError(`--batch-size: expected a positive integer, got '${o.batchSize}'`);
@@ -211,8 +214,15 @@ async function createKafkaSink(target: string, o: KafkaSinkOptions): Promise<Rec
     if (!Number.isInteger(createPartitions) || createPartitions < 1)
       throw new UsageError(`--create-topic: expected a positive partition count, got '${o.createTopic}'`);
   }
+  const topicConfig = (o.topicConfig ?? []).map((kv) => {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--topic-config: expected key=value, got '${kv}'`);
+    return { name: kv.slice(0, eq), value: kv.slice(eq + 1) };
+  });
+  if (topicConfig.length > 0 && createPartitions === undefined)
+    throw new UsageError('--topic-config applies only with --create-topic');
   const admin = kafkaClient(u, client, 'kappa-sink').admin();
-  return new KafkaSink(u, client, admin, batchSize, lingerMs, compression, createPartitions);
+  return new KafkaSink(u, client, admin, batchSize, lingerMs, compression, createPartitions, topicConfig);
 }
 
 registerSinkTarget({

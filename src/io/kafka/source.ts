@@ -72,7 +72,8 @@ export interface KafkaSourceOptions extends SourceOptions {
   partitions?: string;
   idleTimeout?: string;
   maxDrift?: string;
-  x?: string[];
+  /** `-X key=value` occurrences (commander names a short-only flag by its letter). */
+  X?: string[];
 }
 
 interface PartitionState {
@@ -349,15 +350,51 @@ class KafkaSource implements RecordSource {
       else this.ledger.cover(cover.partition, cover.from, cover.to, 0);
       if (this.failure) return;
     }
-    // A bounded partition whose remaining offsets are gone (transaction markers, compaction).
-    if (s.stop !== undefined && !s.finished && BigInt(batch.highWatermark) <= s.next && s.next >= s.stop)
-      s.finished = true;
+    if (i >= msgs.length && !s.finished && !this.stopping) {
+      // Every data record of the fetch was delivered; offsets after the last one up to the fetch's
+      // last raw offset hold only transaction markers or aborted records (kafkajs filtered them).
+      this.skipEmpty(s, s.next, BigInt(batch.lastOffset()) + 1n);
+    }
     if (s.finished) {
       this.consumer?.pause([{ topic: this.u.topic, partitions: [s.partition] }]);
       this.notify();
     } else if (i < msgs.length) {
       // Paused or stopped mid-batch: re-fetch from the next undelivered offset on resume.
       this.consumer?.seek({ topic: this.u.topic, partition: s.partition, offset: String(s.next) });
+    }
+  }
+
+  /**
+   * Offsets [from, to) of a partition are known to hold no data record (transaction commit/abort
+   * markers, aborted transactions): move past them, so a bounded read whose stop offset lies just
+   * after a marker finishes instead of waiting for a record that will never come. Only contiguous
+   * stretches count (`from` must not be beyond what was covered).
+   */
+  private skipEmpty(s: PartitionState, from: bigint, to: bigint): void {
+    if (from > s.next || to <= s.next) return;
+    const end = s.stop !== undefined && to > s.stop ? s.stop : to;
+    this.ledger.cover(s.partition, s.next, end, 0);
+    s.next = end;
+    if (s.stop !== undefined && s.next >= s.stop) s.finished = true;
+  }
+
+  /**
+   * kafkajs does not call eachBatch for a fetch that held only control records or aborted
+   * messages; it reports it through the END_BATCH_PROCESS instrumentation event with batchSize 0.
+   */
+  private onFilteredBatch(e: {
+    partition: number;
+    batchSize: number;
+    firstOffset: string | null;
+    lastOffset: string;
+  }) {
+    if (e.batchSize !== 0 || e.firstOffset === null) return;
+    const s = this.parts.get(e.partition);
+    if (!s || s.finished || s.paused) return;
+    this.skipEmpty(s, BigInt(e.firstOffset), BigInt(e.lastOffset) + 1n);
+    if (s.finished) {
+      this.consumer?.pause([{ topic: this.u.topic, partitions: [s.partition] }]);
+      this.notify();
     }
   }
 
@@ -405,6 +442,7 @@ class KafkaSource implements RecordSource {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, (ev) => this.fail(ev.payload.error));
+    consumer.on(consumer.events.END_BATCH_PROCESS, (ev) => this.onFilteredBatch(ev.payload));
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -500,7 +538,7 @@ async function openKafka(sources: string[], o: KafkaSourceOptions): Promise<Reco
   if (sources.length !== 1)
     throw new UsageError(`ingest reads one kafka:// topic per run, got ${sources.length}`);
   const u = parseKafkaUri(sources[0]);
-  const client = parseClientOptions(o.x);
+  const client = parseClientOptions(o.X);
   const from = parsePosition(o.from ?? (o.group ? 'committed' : 'earliest'), '--from', [
     'earliest',
     'latest',
