@@ -14,10 +14,7 @@ export interface KafkaUri {
   uri: string;
 }
 
-/** True when a SOURCE or TARGET argument is a Kafka topic URI. */
-export function isKafkaUri(s: string): boolean {
-  return /^kafka:\/\//i.test(s);
-}
+export { collectX, isKafkaUri } from './options.js';
 
 /** Parses `kafka://host:port[,host:port]/topic`. Throws UsageError naming what is missing. */
 export function parseKafkaUri(uri: string): KafkaUri {
@@ -134,11 +131,6 @@ export const CLIENT_OPTION_KEYS: Record<string, Setter> = {
     o.producer.transactionTimeout = int(k, v);
   },
 };
-
-/** Collects repeated `-X key=value` flags (commander option argParser). */
-export function collectX(v: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), v];
-}
 
 /** Parses `-X key=value` pairs. Throws UsageError for malformed pairs and unknown keys. */
 export function parseClientOptions(pairs: string[] | undefined): ClientOptions {

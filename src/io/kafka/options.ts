@@ -1,11 +1,33 @@
 /**
  * The Kafka flags of `kappa ingest` and `kappa sink`, added by one call each so the commands stay
- * glue. Importing this module registers the Kafka source kind and sink target.
+ * glue. Importing this module registers the Kafka source kind and sink target; kafkajs itself is
+ * imported only when a `kafka://` URI is used, so other runs do not pay its start-up.
  */
 import type { Command } from 'commander';
-import { collectX } from './client.js';
-import './source.js';
-import './sink.js';
+import { registerSinkTarget, type SinkOptions } from '../sink.js';
+import { registerSourceKind, type SourceOptions } from '../source.js';
+
+/** True when a SOURCE or TARGET argument is a Kafka topic URI. */
+export function isKafkaUri(s: string): boolean {
+  return /^kafka:\/\//i.test(s);
+}
+
+/** Collects repeated `-X key=value` flags (commander option argParser). */
+export function collectX(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+registerSourceKind({
+  name: 'kafka://host:port/topic',
+  claims: isKafkaUri,
+  open: async (sources: string[], o: SourceOptions) => (await import('./source.js')).openKafka(sources, o),
+});
+
+registerSinkTarget({
+  name: 'kafka://host:port/topic',
+  claims: isKafkaUri,
+  create: async (target: string, o: SinkOptions) => (await import('./sink.js')).createKafkaSink(target, o),
+});
 
 const X_HELP =
   'Kafka client option key=value (repeatable, kcat style), e.g. -X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN; see man kappa-kafka';

@@ -19,10 +19,9 @@ import { CompressionTypes as Codecs } from 'kafkajs';
 import { ConfigError, RuntimeError, UsageError } from '../../errors.js';
 import type { Header, Rec } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
-import { type RecordSink, registerSinkTarget, type SinkOptions } from '../sink.js';
+import type { RecordSink, SinkOptions } from '../sink.js';
 import {
   type ClientOptions,
-  isKafkaUri,
   type KafkaUri,
   kafkaClient,
   kafkaErrorText,
@@ -194,7 +193,8 @@ class KafkaSink implements RecordSink {
   }
 }
 
-async function createKafkaSink(target: string, o: KafkaSinkOptions): Promise<RecordSink> {
+/** Creates the `kafka://` sink target (registered lazily by options.ts). */
+export async function createKafkaSink(target: string, o: KafkaSinkOptions): Promise<RecordSink> {
   const u = parseKafkaUri(target);
   const client = parseClientOptions(o.X);
   const batchSize = Number(o.batchSize ?? 10000);
@@ -224,9 +224,3 @@ async function createKafkaSink(target: string, o: KafkaSinkOptions): Promise<Rec
   const admin = kafkaClient(u, client, 'kappa-sink').admin();
   return new KafkaSink(u, client, admin, batchSize, lingerMs, compression, createPartitions, topicConfig);
 }
-
-registerSinkTarget({
-  name: 'kafka://host:port/topic',
-  claims: (t) => isKafkaUri(t),
-  create: createKafkaSink,
-});

@@ -38,10 +38,9 @@ import { type Location, RuntimeError, UsageError } from '../../errors.js';
 import type { Provenance } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
 import type { RowBatch } from '../format.js';
-import { type RecordSource, registerSourceKind, type SourceOptions } from '../source.js';
+import type { RecordSource, SourceOptions } from '../source.js';
 import {
   type ClientOptions,
-  isKafkaUri,
   type KafkaUri,
   kafkaClient,
   kafkaErrorText,
@@ -534,7 +533,8 @@ class KafkaSource implements RecordSource {
   }
 }
 
-async function openKafka(sources: string[], o: KafkaSourceOptions): Promise<RecordSource> {
+/** Opens one `kafka://` SOURCE for ingest (registered lazily by options.ts). */
+export async function openKafka(sources: string[], o: KafkaSourceOptions): Promise<RecordSource> {
   if (sources.length !== 1)
     throw new UsageError(`ingest reads one kafka:// topic per run, got ${sources.length}`);
   const u = parseKafkaUri(sources[0]);
@@ -563,5 +563,3 @@ async function openKafka(sources: string[], o: KafkaSourceOptions): Promise<Reco
   }
   return src;
 }
-
-registerSourceKind({ name: 'kafka://host:port/topic', claims: isKafkaUri, open: openKafka });
