@@ -37,9 +37,11 @@ export class Progress {
         {
           stream: process.stderr,
           format: total
-            ? `kappa ${command} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted} {detail}`
-            : `kappa ${command} | {value} ${unit} | {rate}/s | {elapsed}s {detail}`,
+            ? `kappa ${command} [{bar}] {percentage}% | {value}/{total}${unit === 'rows' ? ' rows' : ''} | {rate}/s | ETA {eta_formatted} {detail}`
+            : `kappa ${command} | {value}${unit === 'rows' ? ' rows' : ''} | {rate}/s | {elapsed}s {detail}`,
           hideCursor: true,
+          formatValue: (v: number, _o: unknown, type: string) =>
+            unit === 'bytes' && (type === 'value' || type === 'total') ? formatBytes(v) : String(v),
           etaBuffer: 50,
           fps: 5,
         },
@@ -67,7 +69,7 @@ export class Progress {
     this.lastUpdate = now;
     const secs = this.elapsedMs() / 1000;
     this.bar.update(done, {
-      rate: secs > 0 ? Math.round(done / secs).toLocaleString('en-US') : '0',
+      rate: secs <= 0 ? '0' : this.unit === 'bytes' ? formatBytes(done / secs) : Math.round(done / secs).toLocaleString('en-US'),
       detail: this.detail,
       elapsed: secs.toFixed(0),
     });
