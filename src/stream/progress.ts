@@ -69,7 +69,12 @@ export class Progress {
     this.lastUpdate = now;
     const secs = this.elapsedMs() / 1000;
     this.bar.update(done, {
-      rate: secs <= 0 ? '0' : this.unit === 'bytes' ? formatBytes(done / secs) : Math.round(done / secs).toLocaleString('en-US'),
+      rate:
+        secs <= 0
+          ? '0'
+          : this.unit === 'bytes'
+            ? formatBytes(done / secs)
+            : Math.round(done / secs).toLocaleString('en-US'),
       detail: this.detail,
       elapsed: secs.toFixed(0),
     });
