@@ -449,7 +449,12 @@ async function main(): Promise<void> {
   const all: ScenarioResult[] = readdirSync(RESULTS)
     .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(RESULTS, f), 'utf8')) as ScenarioResult);
-  const md = renderResults(all, machine());
+  const analysisFile = join(BENCH, 'ANALYSIS.md');
+  const md = renderResults(
+    all,
+    machine(),
+    existsSync(analysisFile) ? readFileSync(analysisFile, 'utf8') : undefined,
+  );
   writeFileSync(join(BENCH, 'RESULTS.md'), md);
   process.stderr.write(`bench: wrote ${join(BENCH, 'RESULTS.md')}\n`);
 }

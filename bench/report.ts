@@ -185,8 +185,15 @@ ${verdict}
 `;
 }
 
-/** The whole RESULTS.md text. */
-export function renderResults(results: ScenarioResult[], machine: Record<string, string>): string {
+/**
+ * The whole RESULTS.md text. `analysis` (markdown, from bench/ANALYSIS.md when present) is
+ * appended as written: the profile-based account of where kappa's time goes, kept by hand.
+ */
+export function renderResults(
+  results: ScenarioResult[],
+  machine: Record<string, string>,
+  analysis?: string,
+): string {
   const sorted = [...results].sort(
     (a, b) => a.group - b.group || a.records - b.records || a.id.localeCompare(b.id),
   );
@@ -213,5 +220,5 @@ reference peer's. A kappa command that is missing or fails is reported as failed
 code and first stderr line.
 
 ${sorted.map(scenarioSection).join('\n')}
-${scalingSection(sorted.filter((s) => s.group === 6))}`;
+${scalingSection(sorted.filter((s) => s.group === 6))}${analysis ? `\n${analysis.trim()}\n` : ''}`;
 }
