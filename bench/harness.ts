@@ -23,7 +23,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -310,17 +309,6 @@ export async function runScenario(sc: Scenario, o: HarnessOptions): Promise<Scen
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
-
 /** Builds the scenarios of one group (preparing their data) — several for groups 1, 5 and 6. */
 async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
   switch (group) {
@@ -350,20 +338,27 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
   }
 }
 
-/** Starts the scenario-5 broker (KRaft, loopback, free ports) and fills the consume topic. */
+/**
+ * Starts the scenario-5 broker and fills the consume topic. The broker is the test suite's
+ * (`test/servers/kafka.sh`: single KRaft node, free 127.0.0.1 ports, no time-based retention),
+ * started fresh in bench/data; the perf tools come from bench/kafka's classpath.
+ */
 async function startKafka(env: NodeJS.ProcessEnv, input: string): Promise<() => void> {
   const dir = join(DATA, 'kafka-broker');
-  const port = await freePort();
-  const cport = await freePort();
-  shell(`"$ROOT/bench/kafka/broker.sh" start "${dir}" ${port} ${cport}`, env);
+  rmSync(dir, { recursive: true, force: true });
+  const started = spawnSync(join(ROOT, 'test', 'servers', 'kafka.sh'), ['start', dir], { env, cwd: ROOT });
+  if (started.status !== 0)
+    throw new Error(
+      `starting the Kafka broker: exit ${started.status}: ${firstLine(started.stderr.toString())}`,
+    );
   const stop = () => {
     try {
-      shell(`"$ROOT/bench/kafka/broker.sh" stop "${dir}"`, env);
+      shell(`"$ROOT/test/servers/kafka.sh" stop "${dir}"`, env);
     } catch (e) {
       process.stderr.write(`bench: stopping the broker: ${(e as Error).message}\n`);
     }
   };
-  env.KAFKA = `127.0.0.1:${port}`;
+  env.KAFKA = started.stdout.toString().trim();
   try {
     shell(
       `java -cp "$KAFKA_CP" -Dlog4j.configuration="file:$ROOT/bench/kafka/log4j.properties" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA" --create --partitions 4 --replication-factor 1 --topic ${CONSUME_TOPIC} > /dev/null && kcat -P -b "$KAFKA" -t ${CONSUME_TOPIC} -l "${input}"`,
