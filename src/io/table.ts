@@ -63,6 +63,19 @@ import {
   storeFor,
 } from './store.js';
 
+/**
+ * Part-file writer options for a format and `--compression` (Parquet codecs only; default zstd).
+ * @throws UsageError when a codec is given for a text format
+ */
+async function partWriterOptions(
+  format: PartWriterOptions['format'],
+  compression: string | undefined,
+): Promise<PartWriterOptions> {
+  if (format !== 'parquet' && compression !== undefined)
+    throw new UsageError('--compression applies to --format parquet only');
+  return { format, codec: format === 'parquet' ? await codecSetup(compression ?? 'zstd') : undefined };
+}
+
 /** Rows per Parquet row group (and per write to a text file). */
 export const ROW_GROUP_ROWS = 128 * 1024;
 /** Rows buffered across all open partitions before the largest buffer is written out. */
@@ -211,12 +224,7 @@ class TableSink extends FileSinkBase {
   }
 
   async open(header: Header): Promise<void> {
-    if (this.format !== 'parquet' && this.opts.compression !== undefined)
-      throw new UsageError('--compression applies to --format parquet only');
-    this.writerOpts = {
-      format: this.format,
-      codec: this.format === 'parquet' ? await codecSetup(this.opts.compression ?? 'zstd') : undefined,
-    };
+    this.writerOpts = await partWriterOptions(this.format, this.opts.compression);
     const snap = await readDeltaLog(this.store, this.root);
     let existing: Column[] | undefined;
     if (snap?.metaData) {
@@ -496,12 +504,7 @@ class SingleFileSink extends FileSinkBase {
   }
 
   async open(header: Header): Promise<void> {
-    if (this.format !== 'parquet' && this.opts.compression !== undefined)
-      throw new UsageError('--compression applies to --format parquet only');
-    this.writerOpts = {
-      format: this.format,
-      codec: this.format === 'parquet' ? await codecSetup(this.opts.compression ?? 'zstd') : undefined,
-    };
+    this.writerOpts = await partWriterOptions(this.format, this.opts.compression);
     this.schema = new TableSchema(header.schema);
   }
 
