@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { groupSources, type RecordSource, type SourceOptions } from '../io/source.js';
-import { makeAssigner } from '../ops/assign.js';
+import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
 import { LineWriter } from '../stream/output.js';
 import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from '../stream/protocol.js';
 import { parseDuration } from '../time/duration.js';
@@ -98,6 +98,8 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
     tz,
     keyField: o.keyField,
   });
+  // With a native event time (Kafka) and no --ts-field, --key-field still applies.
+  const keyOf = o.keyField ? makeKeyGetter(o.keyField) : undefined;
   const wms = new SplitWatermarks(bound);
   for (const s of sources) for (const sp of s.splits?.() ?? []) wms.addSplit(sp);
   let status = 'failed';
@@ -124,7 +126,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
               continue;
             }
             ts = t;
-            key = null;
+            key = keyOf ? keyOf(row) : null;
           } else {
             const a = assign(row);
             if ('error' in a) {

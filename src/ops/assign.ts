@@ -3,6 +3,7 @@
  * `--key-field` from a decoded row and returns the record's `ts` (epoch ms) and `key`.
  */
 import { type TsFormat, timestampParser } from '../time/timestamp.js';
+import { toRecordKey } from './keys.js';
 import { compilePath } from './path.js';
 
 export interface AssignOptions {
@@ -17,13 +18,22 @@ export interface AssignOptions {
   now?: () => number;
 }
 
+/**
+ * The record key from `--key-field` (dotted path), as the stream carries keys: strings as they are,
+ * objects as JSON, other values via String, missing as null.
+ */
+export function makeKeyGetter(keyField: string): (row: Record<string, unknown>) => string | null {
+  const get = compilePath(keyField);
+  return (row) => toRecordKey(get(row));
+}
+
 export type Assigned = { ts: number; key: string | null } | { error: string };
 
 /** Builds the per-row assigner. Pure apart from the clock used when no `tsField` is given. */
 export function makeAssigner(o: AssignOptions): (row: Record<string, unknown>) => Assigned {
   const getTs = o.tsField ? compilePath(o.tsField) : undefined;
   const parseTs = timestampParser(o.tsFormat ?? 'auto', o.tz ?? 'UTC');
-  const getKey = o.keyField ? compilePath(o.keyField) : undefined;
+  const getKey = o.keyField ? makeKeyGetter(o.keyField) : undefined;
   const now = o.now ?? Date.now;
   const tsField = o.tsField;
   return (row) => {
@@ -36,18 +46,6 @@ export function makeAssigner(o: AssignOptions): (row: Record<string, unknown>) =
         return { error: `event-time field '${tsField}' has unparsable value ${JSON.stringify(String(raw))}` };
       ts = t;
     } else ts = now();
-    let key: string | null = null;
-    if (getKey) {
-      const k = getKey(row);
-      key =
-        k === undefined || k === null
-          ? null
-          : typeof k === 'string'
-            ? k
-            : typeof k === 'object'
-              ? JSON.stringify(k)
-              : String(k);
-    }
-    return { ts, key };
+    return { ts, key: getKey ? getKey(row) : null };
   };
 }

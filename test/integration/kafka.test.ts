@@ -415,6 +415,22 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     assert.equal(bad.code, 2, 'only with --create-topic');
   });
 
+  it('--key-field applies with the Kafka record timestamp as event time (no --ts-field)', async () => {
+    const topic = uniqueName('kf');
+    const w = await sh(
+      `kappa ingest - --ts-field t --key-field mk -q | kappa sink kafka://${broker}/${topic} --create-topic 1 -q`,
+      { input: '{"t":1700000000000,"mk":"message-key","k":"field-key"}\n' },
+    );
+    assert.equal(w.code, 0, w.stderr);
+    const read = (flags: string) =>
+      sh(`kappa ingest kafka://${broker}/${topic} --from earliest --until latest ${flags} -q`);
+    const byField = lines((await read('--key-field k')).stdout).find((l) => l.value);
+    assert.equal(byField?.key, 'field-key');
+    assert.equal(byField?.ts, 1700000000000, 'event time is still the Kafka record timestamp');
+    const native = lines((await read('')).stdout).find((l) => l.value);
+    assert.equal(native?.key, 'message-key');
+  });
+
   it('a bounded read of a transactional topic ends at a commit marker and skips aborted records', async () => {
     const topic = uniqueName('tx');
     const kafka = new Kafka({ brokers: [broker], clientId: 'kappa-test-tx', logLevel: logLevel.NOTHING });
