@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: lint + format check, type check/build, unit, e2e and integration tests.
+# e2e tests open kappa's tables with Delta Kernel for Java (test/delta-kernel/build.sh).
 # Integration tests start a real Kafka broker and S3Proxy themselves (test/servers/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,9 @@ npx --no-install biome check .
 echo "== tsc (strict)"
 npx --no-install tsc -p tsconfig.json
 echo "== tests"
+# The independent Delta reader (Delta Kernel for Java) the e2e tests compare tables with; built from
+# Maven Central once per clone (test/delta-kernel/target/, gitignored).
+test/delta-kernel/build.sh
 if [ -x test/servers/up.sh ] && [ "${KAPPA_SKIP_SERVERS:-}" != 1 ]; then
   trap 'test/servers/down.sh || true' EXIT
   test/servers/up.sh # fetches the artifacts from Maven Central on first use
