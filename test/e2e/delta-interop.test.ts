@@ -86,6 +86,8 @@ const D = {
   growRun: join(T, 'grow-run'),
   widen: join(T, 'widen'),
   typed: join(T, 'typed'),
+  cut: join(T, 'cut'),
+  killed: join(T, 'killed'),
   droppedAdd: join(T, 'dropped-add'),
   missingFile: join(T, 'missing-file'),
 };
@@ -179,6 +181,8 @@ const SPECS: TableSpec[] = [
   D.growRun,
   D.widen,
   D.typed,
+  D.cut,
+  D.killed,
   D.droppedAdd,
   D.missingFile,
 ];
@@ -223,6 +227,26 @@ before(async () => {
 
   // (4) Typed columns, with nulls.
   await sink(streamFile('typed', TYPED, 'tn', TYPED_SCHEMA), D.typed);
+
+  // Failures after a commit (section B's crash cases build on these): an append whose upstream was
+  // cut off (no end line), and an append whose whole pipeline was killed with SIGKILL while the sink
+  // held in-progress files. Neither may change what a Delta reader sees.
+  await sink(streamFile('cut-0', APPENDS.slice(0, 50), 't', appSchema), D.cut);
+  const cutStream = streamFile('cut-1', APPENDS.slice(50, 100), 't', appSchema);
+  writeFileSync(cutStream, readFileSync(cutStream, 'utf8').replace('{"end":true}\n', ''));
+  const cut = await sh(`kappa sink '${D.cut}' -q < '${cutStream}'`);
+  assert.equal(cut.code, 1, `a cut-off stream must fail the sink: ${cut.stderr}`);
+  await sink(streamFile('killed-0', APPENDS.slice(0, 50), 't', appSchema), D.killed);
+  const kill = await sh(`set -m
+    { cat '${cutStream}'; exec sleep 60; } 2>/dev/null | kappa sink '${D.killed}' -q --roll-records 10 &
+    pgid=$(ps -o pgid= $! | tr -d ' ')
+    for _ in $(seq 1 600); do ls -A '${D.killed}' | grep -q inprogress && break; sleep 0.1; done
+    ls -A '${D.killed}' | grep -c inprogress
+    kill -KILL -- "-$pgid"; wait || true`);
+  assert.ok(
+    Number.parseInt(kill.stdout, 10) > 0,
+    `no in-progress file before the kill: ${kill.stdout} ${kill.stderr}`,
+  );
 
   // Oracle sanity: copies of (1) with one add action removed from the log, and with one committed
   // data file deleted.
@@ -379,6 +403,18 @@ describe('Delta Kernel for Java reads kappa tables', () => {
       rows.map((r) => ({ ...r, j: r.j === null ? null : JSON.parse(String(r.j)) }));
     assert.equal(t.rows.length, TYPED.length);
     assert.deepEqual(canonicalRows(norm(t.rows)), canonicalRows(norm(expected)));
+  });
+
+  it('an append cut off upstream, or killed (SIGKILL) with files in progress, leaves the snapshot as it was', async () => {
+    const expected =
+      await duck(`SELECT id, name, score, strftime(make_timestamp(t * 1000), '%Y-%m-%dT%H:%M:%S.%fZ') AS t
+      FROM read_json('${valuesFile('cut', APPENDS.slice(0, 50))}', format = 'newline_delimited',
+           columns = {id: 'BIGINT', name: 'VARCHAR', score: 'DOUBLE', t: 'BIGINT'})`);
+    for (const dir of [D.cut, D.killed]) {
+      const t = table(dir);
+      assert.equal(t.version, 0, dir);
+      assert.deepEqual(canonicalRows(t.rows), canonicalRows(expected), dir);
+    }
   });
 
   it('oracle sanity: a log without one add action reads fewer rows; a deleted data file fails', async () => {
