@@ -56,8 +56,15 @@ export interface KernelTable {
   version: number;
   schema: KernelField[];
   partitionColumns: string[];
-  /** Every live row, in the order Kernel read them (scan-file order; do not rely on it). */
+  /**
+   * Every row of the data files Kernel read, in the order read (scan-file order; do not rely on
+   * it). Without a filter these are all live rows; with one, all rows of the files kept.
+   */
   rows: KernelRow[];
+  /** Data files read (after partition pruning and stats-based skipping when a filter was given). */
+  files: number;
+  /** Live data files in the snapshot. */
+  totalFiles: number;
 }
 
 /** Kernel could not read a table (the Java exception's class and message). */
@@ -71,8 +78,18 @@ export class DeltaKernelError extends Error {
   }
 }
 
-/** What to read: a table directory, optionally at an older version (time travel). */
-export type TableSpec = string | { dir: string; version?: number };
+/**
+ * What to read: a table directory, optionally at an older version (time travel), optionally with a
+ * predicate `[column, op, value]` (op one of = < <= > >=; value text parsed by the column's Delta
+ * type: integers, doubles, strings, booleans, dates `YYYY-MM-DD`, timestamps as ISO instants with
+ * `Z`, timestamp_ntz as ISO local date-times). Kernel uses the predicate only to prune partitions
+ * and skip files by their `add.stats`; it still returns every row of the files it keeps, so a test
+ * filters the rows itself and a missing row means the log's partition values or stats are wrong.
+ */
+export type TableSpec = string | { dir: string; version?: number; filter?: KernelFilter };
+
+/** A predicate for Kernel's partition pruning and data skipping: `[column, op, value]`. */
+export type KernelFilter = [column: string, op: '=' | '<' | '<=' | '>' | '>=', value: string];
 
 type Line =
   | {
@@ -83,7 +100,7 @@ type Line =
       partitionColumns: string[];
     }
   | { kind: 'row'; table: string; value: Record<string, KernelValue> }
-  | { kind: 'end'; table: string; rows: number }
+  | { kind: 'end'; table: string; rows: number; files: number; totalFiles: number }
   | { kind: 'error'; table: string; error: string };
 
 /** The java command line that runs DeltaRead (throws if test/delta-kernel/build.sh never ran). */
@@ -125,6 +142,7 @@ export function readDeltaTables(
     if (typeof s === 'string') args.push(s);
     else {
       if (s.version !== undefined) args.push('--version', String(s.version));
+      if (s.filter) args.push('--filter', ...s.filter);
       args.push(s.dir);
     }
   }
@@ -170,6 +188,8 @@ function parseOutput(text: string, n: number, stderr: string): (KernelTable | De
           schema: line.schema.fields,
           partitionColumns: line.partitionColumns,
           rows: [],
+          files: 0,
+          totalFiles: 0,
         };
         longs = new Set(line.schema.fields.filter((f) => f.type === 'long').map((f) => f.name));
         break;
@@ -182,6 +202,8 @@ function parseOutput(text: string, n: number, stderr: string): (KernelTable | De
           throw new Error(
             `DeltaRead: end of ${line.table} after ${cur?.rows.length} rows, says ${line.rows}`,
           );
+        cur.files = line.files;
+        cur.totalFiles = line.totalFiles;
         results.push(cur);
         cur = undefined;
         break;
@@ -201,8 +223,11 @@ function parseOutput(text: string, n: number, stderr: string): (KernelTable | De
  * live row. Rejects with DeltaKernelError when Kernel refuses the table (not a Delta table, a
  * corrupt log, a data file that does not match the schema, …).
  */
-export async function readDeltaTable(dir: string, opts: { version?: number } = {}): Promise<KernelTable> {
-  const [r] = await readDeltaTables([{ dir, version: opts.version }]);
+export async function readDeltaTable(
+  dir: string,
+  opts: { version?: number; filter?: KernelFilter } = {},
+): Promise<KernelTable> {
+  const [r] = await readDeltaTables([{ dir, ...opts }]);
   if (r instanceof DeltaKernelError) throw r;
   return r;
 }

@@ -14,6 +14,7 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
   canonicalRows,
   DeltaKernelError,
+  type KernelFilter,
   type KernelTable,
   readDeltaTables,
   type TableSpec,
@@ -25,6 +26,11 @@ const tmp = tempDir('kappa-delta-interop-');
 const T = tmp.dir;
 
 type Values = Record<string, unknown>;
+
+/** A typed-table row with its json column `j` (JSON text) parsed, to compare JSON values. */
+function jsonParsed(r: Record<string, unknown>): Record<string, unknown> {
+  return 'j' in r ? { ...r, j: r.j === null ? null : JSON.parse(String(r.j)) } : r;
+}
 
 /** Rows DuckDB computes, as plain objects (BIGINT as bigint). */
 async function duck(sql: string): Promise<Record<string, unknown>[]> {
@@ -89,6 +95,7 @@ const D = {
   cut: join(T, 'cut'),
   killed: join(T, 'killed'),
   droppedAdd: join(T, 'dropped-add'),
+  badStats: join(T, 'bad-stats'),
   missingFile: join(T, 'missing-file'),
 };
 
@@ -167,6 +174,56 @@ const TYPED: Values[] = [
   { tn: 4102444800000, tz: 4102444800999, d: '2100-01-01', i: 0, f: 1e300, s: '😀', b: true },
 ];
 
+/**
+ * Filters for Kernel's partition pruning and stats-based data skipping. The typed table has one row
+ * per file (--roll-records 1), so every column's min/max/nullCount stats decide about whole rows.
+ */
+const SKIPPING: [string, KernelFilter, { skips: boolean }][] = [
+  [D.flights, ['dt', '=', '2001-01-03'], { skips: true }],
+  [D.flights, ['date', '>=', '2001-01-05T00:00:00.000000'], { skips: true }],
+  // every (day, origin) file spans most delays and destinations: nothing to skip, rows still checked
+  [D.flights, ['delay', '>', '200'], { skips: false }],
+  [D.flights, ['destination', '=', 'ORD'], { skips: false }],
+  [D.typed, ['tn', '>=', '2023-11-14T22:13:20.124000'], { skips: true }],
+  [D.typed, ['tz', '<', '2023-11-14T22:13:20.123000Z'], { skips: true }],
+  [D.typed, ['d', '=', '2024-02-29'], { skips: true }],
+  [D.typed, ['i', '<', '0'], { skips: true }],
+  [D.typed, ['f', '>', '1.25'], { skips: true }],
+  [D.typed, ['s', '<=', 'h'], { skips: true }],
+  // Kernel does not skip by boolean min/max (not a skipping-eligible type)
+  [D.typed, ['b', '=', 'false'], { skips: false }],
+];
+
+/** The typed table's copy whose stats lie (min i >= 0 for the file holding i < 0), read filtered. */
+const BAD_STATS_SPEC: TableSpec = { dir: D.badStats, filter: ['i', '<', '0'] };
+
+/** `v op literal` with SQL semantics (null never matches); literal typed like v. */
+function matches(v: unknown, [, op, lit]: KernelFilter): boolean {
+  if (v === null || v === undefined) return false;
+  const b: unknown =
+    typeof v === 'bigint'
+      ? BigInt(lit)
+      : typeof v === 'number'
+        ? Number(lit)
+        : typeof v === 'boolean'
+          ? lit === 'true'
+          : lit;
+  const a = v as string | number | bigint | boolean;
+  const c = b as typeof a;
+  switch (op) {
+    case '=':
+      return a === c;
+    case '<':
+      return a < c;
+    case '<=':
+      return a <= c;
+    case '>':
+      return a > c;
+    case '>=':
+      return a >= c;
+  }
+}
+
 /** The `kappa sink` run of the int64 -> float64 widening case. */
 let widenRun: RunResult | undefined;
 /** Data file (relative path, decoded) whose add action was removed in the dropped-add copy. */
@@ -187,6 +244,8 @@ const SPECS: TableSpec[] = [
   D.killed,
   D.droppedAdd,
   D.missingFile,
+  ...SKIPPING.map(([dir, filter]) => ({ dir, filter })),
+  BAD_STATS_SPEC,
 ];
 function table(spec: TableSpec): KernelTable {
   const i = SPECS.findIndex((s) => JSON.stringify(s) === JSON.stringify(spec));
@@ -233,7 +292,7 @@ before(async () => {
   widenRun = await sh(`kappa sink '${D.widen}' -q --roll-records 1 < '${streamFile('widen', WIDEN, 't')}'`);
 
   // (4) Typed columns, with nulls.
-  await sink(streamFile('typed', TYPED, 'tn', TYPED_SCHEMA), D.typed);
+  await sink(streamFile('typed', TYPED, 'tn', TYPED_SCHEMA), D.typed, '--roll-records 1');
 
   // Failures after a commit (section B's crash cases build on these): an append whose upstream was
   // cut off (no end line), and an append whose whole pipeline was killed with SIGKILL while the sink
@@ -265,10 +324,30 @@ before(async () => {
   writeFileSync(join(D.droppedAdd, '_delta_log', `${'0'.repeat(20)}.json`), `${v0.join('\n')}\n`);
   cpSync(D.flights, D.missingFile, { recursive: true });
   rmSync(join(D.missingFile, droppedPath));
+  cpSync(D.typed, D.badStats, { recursive: true });
+  const typedLog = logLines(D.badStats, 0).map((l) => {
+    const a = JSON.parse(l) as { add?: { stats: string } };
+    if (!a.add) return l;
+    const stats = JSON.parse(a.add.stats) as { minValues: Record<string, unknown> };
+    if (typeof stats.minValues.i === 'number' && stats.minValues.i < 0) stats.minValues.i = 0;
+    a.add.stats = JSON.stringify(stats);
+    return JSON.stringify(a);
+  });
+  writeFileSync(join(D.badStats, '_delta_log', `${'0'.repeat(20)}.json`), `${typedLog.join('\n')}\n`);
 
   got = await readDeltaTables(SPECS);
 });
 after(() => tmp.cleanup());
+
+/** The typed table's rows as DuckDB computes them from the source values. */
+const typedExpected = () =>
+  duck(`
+      SELECT strftime(make_timestamp(tn * 1000), '%Y-%m-%dT%H:%M:%S.%f') AS tn,
+             strftime(make_timestamp(tz * 1000), '%Y-%m-%dT%H:%M:%S.%fZ') AS tz,
+             strftime(d, '%Y-%m-%d') AS d, i, f, s, b, to_base64(from_base64(bin)) AS bin, j::VARCHAR AS j
+      FROM read_json('${valuesFile('typed', TYPED)}', format = 'newline_delimited',
+           columns = {tn: 'BIGINT', tz: 'BIGINT', d: 'DATE', i: 'BIGINT', f: 'DOUBLE', s: 'VARCHAR',
+                      b: 'BOOLEAN', bin: 'VARCHAR', j: 'JSON'})`);
 
 const FLIGHTS_EXPECTED = (where = 'true') => `
   SELECT strftime(make_timestamp(date * 1000), '%Y-%m-%dT%H:%M:%S.%f') AS date, delay, distance,
@@ -410,18 +489,29 @@ describe('Delta Kernel for Java reads kappa tables', () => {
         ['j', 'string'],
       ],
     );
-    const expected = await duck(`
-      SELECT strftime(make_timestamp(tn * 1000), '%Y-%m-%dT%H:%M:%S.%f') AS tn,
-             strftime(make_timestamp(tz * 1000), '%Y-%m-%dT%H:%M:%S.%fZ') AS tz,
-             strftime(d, '%Y-%m-%d') AS d, i, f, s, b, to_base64(from_base64(bin)) AS bin, j::VARCHAR AS j
-      FROM read_json('${valuesFile('typed', TYPED)}', format = 'newline_delimited',
-           columns = {tn: 'BIGINT', tz: 'BIGINT', d: 'DATE', i: 'BIGINT', f: 'DOUBLE', s: 'VARCHAR',
-                      b: 'BOOLEAN', bin: 'VARCHAR', j: 'JSON'})`);
-    // json columns are JSON text: compare them as parsed values
-    const norm = (rows: Record<string, unknown>[]) =>
-      rows.map((r) => ({ ...r, j: r.j === null ? null : JSON.parse(String(r.j)) }));
+    const expected = await typedExpected();
     assert.equal(t.rows.length, TYPED.length);
-    assert.deepEqual(canonicalRows(norm(t.rows)), canonicalRows(norm(expected)));
+    assert.deepEqual(canonicalRows(t.rows.map(jsonParsed)), canonicalRows(expected.map(jsonParsed)));
+  });
+
+  it("Kernel's partition pruning and data skipping by kappa's partition values and stats keep every matching row", async () => {
+    const flights = await duck(FLIGHTS_EXPECTED());
+    const typed = await typedExpected();
+    for (const [dir, filter, { skips }] of SKIPPING) {
+      const t = table({ dir, filter });
+      const what = `${dir.slice(T.length + 1)} ${filter.join(' ')}`;
+      const want = (dir === D.flights ? flights : typed).filter((r) => matches(r[filter[0]], filter));
+      assert.ok(want.length > 0, `${what}: the filter matches no source row`);
+      const gotRows = t.rows.filter((r) => matches(r[filter[0]], filter));
+      assert.deepEqual(canonicalRows(gotRows.map(jsonParsed)), canonicalRows(want.map(jsonParsed)), what);
+      // where files can be told apart, the filter did prune or skip some (else this checks no stats)
+      if (skips) assert.ok(t.files < t.totalFiles, `${what}: Kernel read all ${t.totalFiles} files`);
+    }
+    assert.equal(
+      table({ dir: D.flights, filter: SKIPPING[0][1] }).files,
+      3,
+      'dt=2001-01-03: one file per origin',
+    );
   });
 
   it('an append cut off upstream, or killed (SIGKILL) with files in progress, leaves the snapshot as it was', async () => {
@@ -436,7 +526,7 @@ describe('Delta Kernel for Java reads kappa tables', () => {
     }
   });
 
-  it('oracle sanity: a log without one add action reads fewer rows; a deleted data file fails', async () => {
+  it('oracle sanity: a log without one add action reads fewer rows; a deleted data file fails; lying stats lose rows', async () => {
     const full = table(D.flights);
     const dropped = table(D.droppedAdd);
     const [{ n }] = await duck(`SELECT count(*) AS n FROM read_parquet('${join(D.flights, droppedPath)}')`);
@@ -445,5 +535,14 @@ describe('Delta Kernel for Java reads kappa tables', () => {
     const i = SPECS.indexOf(D.missingFile);
     assert.ok(got[i] instanceof DeltaKernelError, 'Kernel read a table whose data file is gone');
     assert.match((got[i] as DeltaKernelError).javaError, /FileNotFound|No such file|does not exist/i);
+    // stats that lie make Kernel skip the file holding the only row with i < 0
+    const lying = table(BAD_STATS_SPEC);
+    assert.equal(lying.totalFiles, TYPED.length);
+    assert.deepEqual(
+      lying.rows.filter((r) => typeof r.i === 'bigint' && r.i < 0n),
+      [],
+    );
+    const honest = table({ dir: D.typed, filter: ['i', '<', '0'] });
+    assert.equal(honest.rows.filter((r) => typeof r.i === 'bigint' && r.i < 0n).length, 1);
   });
 });

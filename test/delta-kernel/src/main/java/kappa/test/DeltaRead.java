@@ -17,6 +17,9 @@ import io.delta.kernel.data.Row;
 import io.delta.kernel.defaults.engine.DefaultEngine;
 import io.delta.kernel.engine.Engine;
 import io.delta.kernel.engine.FileReadResult;
+import io.delta.kernel.expressions.Column;
+import io.delta.kernel.expressions.Literal;
+import io.delta.kernel.expressions.Predicate;
 import io.delta.kernel.internal.InternalScanFileUtils;
 import io.delta.kernel.internal.data.ScanStateRow;
 import io.delta.kernel.types.ArrayType;
@@ -42,11 +45,13 @@ import io.delta.kernel.utils.FileStatus;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.time.Instant;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.Base64;
+import java.util.Set;
 import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 
@@ -55,9 +60,14 @@ import org.apache.hadoop.conf.Configuration;
  * command line with Delta Kernel for Java (the reference implementation of the Delta protocol's
  * read path, io.delta:delta-kernel-defaults) and prints what it sees as NDJSON on stdout.
  *
- * <p>Usage: {@code java -cp 'target/classes:target/lib/*' kappa.test.DeltaRead [--version N] DIR
- * [[--version N] DIR ...]}. {@code --version N} applies to the next DIR only (time travel);
- * without it the latest snapshot is read. One JVM reads any number of tables.
+ * <p>Usage: {@code java -cp 'target/classes:target/lib/*' kappa.test.DeltaRead [--version N]
+ * [--filter COLUMN OP VALUE] DIR ...}. Options apply to the next DIR only. {@code --version N}
+ * reads that version (time travel) instead of the latest. {@code --filter} gives Kernel a
+ * predicate (OP one of = &lt; &lt;= &gt; &gt;=; VALUE parsed by the column's type: long/integer,
+ * double, string, boolean, date YYYY-MM-DD, timestamp as ISO-8601 instant with Z, timestamp_ntz as
+ * ISO local date-time) that it uses for partition pruning and data skipping by the add actions'
+ * stats; Kernel still returns every row of each file it keeps (the caller filters rows), so a
+ * missing matching row means pruning or stats were wrong. One JVM reads any number of tables.
  *
  * <p>Output, per table, in order (every line one JSON object with a "kind"):
  *
@@ -66,7 +76,8 @@ import org.apache.hadoop.conf.Configuration;
  *       "partitionColumns":[...]}}
  *   <li>{@code {"kind":"row","table":DIR,"value":{column: value, ...}}} for every live row, the
  *       partition columns included (Kernel puts the partition values back into each row).
- *   <li>{@code {"kind":"end","table":DIR,"rows":N}}
+ *   <li>{@code {"kind":"end","table":DIR,"rows":N,"files":F,"totalFiles":T}}: F scan files read
+ *       (after pruning and skipping when a filter was given), T live files in the snapshot.
  *   <li>or, if the table cannot be read: {@code {"kind":"error","table":DIR,"error":"Class:
  *       message"}} (after whatever was printed before the failure; no "end" line follows).
  * </ul>
@@ -98,18 +109,23 @@ public final class DeltaRead {
     g.setRootValueSeparator(null);
     boolean failed = false;
     Long version = null;
+    String[] filter = null;
     for (int i = 0; i < args.length; i++) {
       if (args[i].equals("--version")) {
-        if (i + 1 >= args.length) {
-          System.err.println("DeltaRead: --version needs a number");
-          System.exit(2);
-        }
+        if (i + 1 >= args.length) usage("--version needs a number");
         version = Long.parseLong(args[++i]);
+        continue;
+      }
+      if (args[i].equals("--filter")) {
+        if (i + 3 >= args.length) usage("--filter needs COLUMN OP VALUE");
+        filter = new String[] {args[i + 1], args[i + 2], args[i + 3]};
+        if (!OPS.contains(filter[1])) usage("--filter: unknown operator " + filter[1]);
+        i += 3;
         continue;
       }
       String dir = args[i];
       try {
-        readTable(engine, dir, version, g, out);
+        readTable(engine, dir, version, filter, g, out);
       } catch (Exception | LinkageError e) {
         failed = true;
         g.writeStartObject();
@@ -120,10 +136,56 @@ public final class DeltaRead {
         line(g, out);
       }
       version = null;
+      filter = null;
     }
     g.flush();
     out.flush();
     System.exit(failed ? 1 : 0);
+  }
+
+  private static final Set<String> OPS = Set.of("=", "<", "<=", ">", ">=");
+
+  private static void usage(String why) {
+    System.err.println("DeltaRead: " + why);
+    System.exit(2);
+  }
+
+  /** The Kernel predicate {@code column op value}, the literal typed by the column's type. */
+  private static Predicate predicate(StructType schema, String[] f) {
+    StructField field = schema.get(f[0]);
+    if (field == null) throw new IllegalArgumentException("--filter: no column " + f[0]);
+    DataType d = field.getDataType();
+    String v = f[2];
+    Literal lit;
+    if (d instanceof LongType) lit = Literal.ofLong(Long.parseLong(v));
+    else if (d instanceof IntegerType) lit = Literal.ofInt(Integer.parseInt(v));
+    else if (d instanceof DoubleType) lit = Literal.ofDouble(Double.parseDouble(v));
+    else if (d instanceof StringType) lit = Literal.ofString(v);
+    else if (d instanceof BooleanType) lit = Literal.ofBoolean(Boolean.parseBoolean(v));
+    else if (d instanceof DateType) lit = Literal.ofDate((int) LocalDate.parse(v).toEpochDay());
+    else if (d instanceof TimestampType) {
+      Instant t = Instant.parse(v);
+      lit = Literal.ofTimestamp(t.getEpochSecond() * 1_000_000L + t.getNano() / 1000);
+    } else if (d instanceof TimestampNTZType) {
+      Instant t = LocalDateTime.parse(v).toInstant(ZoneOffset.UTC);
+      lit = Literal.ofTimestampNtz(t.getEpochSecond() * 1_000_000L + t.getNano() / 1000);
+    } else throw new IllegalArgumentException("--filter: unsupported type " + d + " of " + f[0]);
+    return new Predicate(f[1], new Column(f[0]), lit);
+  }
+
+  private static long countFiles(Engine engine, Scan scan) throws IOException {
+    long n = 0;
+    try (CloseableIterator<FilteredColumnarBatch> files = scan.getScanFiles(engine)) {
+      while (files.hasNext()) {
+        try (CloseableIterator<Row> rows = files.next().getRows()) {
+          while (rows.hasNext()) {
+            rows.next();
+            n++;
+          }
+        }
+      }
+    }
+    return n;
   }
 
   private static void line(JsonGenerator g, OutputStream out) throws IOException {
@@ -137,7 +199,7 @@ public final class DeltaRead {
    * Scan.transformPhysicalData adds partition values and applies deletion vectors / column mapping.
    */
   private static void readTable(
-      Engine engine, String dir, Long version, JsonGenerator g, OutputStream out)
+      Engine engine, String dir, Long version, String[] filter, JsonGenerator g, OutputStream out)
       throws IOException {
     SnapshotBuilder b = TableManager.loadSnapshot(dir);
     if (version != null) b = b.atVersion(version);
@@ -156,15 +218,21 @@ public final class DeltaRead {
     g.writeEndObject();
     line(g, out);
 
-    Scan scan = snapshot.getScanBuilder().build();
+    long totalFiles = countFiles(engine, snapshot.getScanBuilder().build());
+    Scan scan =
+        filter == null
+            ? snapshot.getScanBuilder().build()
+            : snapshot.getScanBuilder().withFilter(predicate(schema, filter)).build();
     Row scanState = scan.getScanState(engine);
     StructType physicalSchema = ScanStateRow.getPhysicalDataReadSchema(scanState);
     long rows = 0;
-    try (CloseableIterator<FilteredColumnarBatch> files = scan.getScanFiles(engine)) {
-      while (files.hasNext()) {
-        try (CloseableIterator<Row> fileRows = files.next().getRows()) {
+    long files = 0;
+    try (CloseableIterator<FilteredColumnarBatch> scanFiles = scan.getScanFiles(engine)) {
+      while (scanFiles.hasNext()) {
+        try (CloseableIterator<Row> fileRows = scanFiles.next().getRows()) {
           while (fileRows.hasNext()) {
             Row scanFile = fileRows.next();
+            files++;
             FileStatus status = InternalScanFileUtils.getAddFileStatus(scanFile);
             CloseableIterator<ColumnarBatch> physical =
                 engine
@@ -200,6 +268,8 @@ public final class DeltaRead {
     g.writeStringField("kind", "end");
     g.writeStringField("table", dir);
     g.writeNumberField("rows", rows);
+    g.writeNumberField("files", files);
+    g.writeNumberField("totalFiles", totalFiles);
     g.writeEndObject();
     line(g, out);
   }
