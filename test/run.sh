@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: lint + format check, type check/build, unit, e2e and integration tests.
+# e2e tests open kappa's tables with Delta Kernel for Java (test/delta-kernel/build.sh).
 # Integration tests start a real Kafka broker and S3Proxy themselves (test/servers/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,7 @@ if [ -x test/servers/up.sh ] && [ "${KAPPA_SKIP_SERVERS:-}" != 1 ]; then
 fi
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 if [ -n "${KAPPA_TEST_FILTER:-}" ]; then mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -E "$KAPPA_TEST_FILTER"); fi
+# The independent Delta reader (Delta Kernel for Java) that tests importing test/delta.ts compare
+# tables with; built from Maven Central once per clone (test/delta-kernel/target/, gitignored).
+if grep -Elq "from '(\.\./)+delta\.js'" "${files[@]}" /dev/null; then test/delta-kernel/build.sh; fi
 node --test --test-reporter=spec --test-concurrency="${KAPPA_TEST_CONCURRENCY:-2}" "${files[@]}"
