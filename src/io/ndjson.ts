@@ -30,7 +30,7 @@ export function ndjsonBatches(
         let err: string | undefined;
         try {
           if (big) err = `line of ${big.bytes} bytes is longer than --max-line-bytes ${maxLineBytes}`;
-          else if (jsonTooDeep(line)) err = `JSON nested deeper than ${MAX_JSON_DEPTH} levels`;
+          else if (jsonTooDeep(line)) err = `value nested deeper than ${MAX_JSON_DEPTH} levels`;
           else {
             v = JSON.parse(line);
             if (v === null || typeof v !== 'object' || Array.isArray(v)) err = 'not a JSON object';

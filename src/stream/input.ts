@@ -21,7 +21,7 @@ import {
   type Barrier,
   decodeLine,
   type Header,
-  jsonTooDeep,
+  lineTooDeep,
   MAX_JSON_DEPTH,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -116,8 +116,8 @@ export async function readStream(
         throw cutOff(name, no, 'its last line is incomplete (no newline)');
       // Fast path: records written by kappa start with {"ts":
       if (endLine === 0 && first !== undefined && line.charCodeAt(1) === 0x22 && line.startsWith('{"ts":')) {
-        if (jsonTooDeep(line)) {
-          await bad(no, `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, line);
+        if (lineTooDeep(line)) {
+          await bad(no, `value nested deeper than ${MAX_JSON_DEPTH} levels`, line);
           continue;
         }
         let r: Rec;

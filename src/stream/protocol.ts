@@ -101,12 +101,16 @@ export const END_LINE = '{"end":true}';
 export const MAX_TS = 8.64e15;
 
 /**
- * Deepest nesting of JSON arrays and objects a stream line (and an NDJSON input line) may have:
- * 1000 levels, a common JSON limit (e.g. Rust's serde_json uses 128, Python's json about 1000).
- * Deeper values would overflow the stack of recursive code later (JSON.stringify, projections),
- * so readers turn such a line into a bad record naming its line.
+ * Deepest nesting of JSON arrays and objects a record value may have: 1000 levels (an NDJSON input
+ * line is the value; a stream record line, whose envelope adds one level, may nest 1001). A common
+ * JSON limit (Python's json and Ruby's JSON stop near 1000; serde_json at 128). Deeper values would
+ * overflow the stack of recursive code later (JSON.stringify, projections), so readers turn such a
+ * line into a bad record naming its line.
  */
 export const MAX_JSON_DEPTH = 1000;
+
+/** MAX_JSON_DEPTH for a whole record line: the value plus the record envelope. */
+const MAX_LINE_DEPTH = MAX_JSON_DEPTH + 1;
 
 /**
  * True when the JSON text `text` nests arrays/objects deeper than `max` levels. Cheap: a text
@@ -160,13 +164,19 @@ function previewJson(v: unknown): string {
 /** Why a line could not be decoded. The caller adds the line number. */
 export class ProtocolError extends Error {}
 
+/** True when a stream line nests deeper than a record line may (MAX_JSON_DEPTH + 1). */
+export function lineTooDeep(line: string): boolean {
+  return jsonTooDeep(line, MAX_LINE_DEPTH);
+}
+
 /**
  * Classifies and decodes one line. Throws ProtocolError when the line is not a kappa stream line,
  * or is a record line with an invalid `ts`, `key` or no `value` (see `recordProblem`), or nests
  * deeper than MAX_JSON_DEPTH. Records are recognised by a `ts` key (our writers put it first).
  */
 export function decodeLine(line: string): StreamEvent {
-  if (jsonTooDeep(line)) throw new ProtocolError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (jsonTooDeep(line, MAX_LINE_DEPTH))
+    throw new ProtocolError(`value nested deeper than ${MAX_JSON_DEPTH} levels`);
   let o: unknown;
   try {
     o = JSON.parse(line);
