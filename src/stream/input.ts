@@ -215,7 +215,7 @@ export async function readStream(
       `${name}: no input: expected a kappa stream; the upstream stage failed or wrote nothing; nothing was committed`,
       WRAP_HINT,
     );
-  if (endLine === 0) throw cutOff(name, lastLine, 'no end-of-stream line');
+  if (endLine === 0) throw cutOff(name, lastLine, 'it stopped without its end-of-stream line');
   const p = consumer.end();
   if (p) await p;
 }
