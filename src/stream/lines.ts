@@ -30,6 +30,8 @@ export class LineSplitter {
   private parts: string[] = [];
   /** UTF-16 length of `parts`. */
   private partChars = 0;
+  /** UTF-8 length of `parts`, counted only once it may matter (-1 until then: the usual case). */
+  private partBytes = -1;
   /** While discarding an over-long line: its head and its bytes so far. */
   private skipping: OversizedLine | undefined;
   /** Number of lines returned so far (the 1-based number of the last line returned). */
@@ -101,14 +103,21 @@ export class LineSplitter {
     }
     this.parts.push(s);
     this.partChars += s.length;
-    if (this.partChars * 3 <= this.maxLineBytes) return;
-    let bytes = 0;
-    for (const p of this.parts) bytes += Buffer.byteLength(p);
-    if (bytes <= this.maxLineBytes) return;
-    const joined = this.parts.length === 1 ? this.parts[0] : this.parts.join('');
-    this.skipping = { bytes, head: joined.slice(0, HEAD_CHARS) };
+    if (this.partBytes >= 0) this.partBytes += Buffer.byteLength(s);
+    else if (this.partChars * 3 > this.maxLineBytes) {
+      // From here on count bytes incrementally (each piece once: linear).
+      let bytes = 0;
+      for (const p of this.parts) bytes += Buffer.byteLength(p);
+      this.partBytes = bytes;
+    } else return;
+    if (this.partBytes <= this.maxLineBytes) return;
+    let head = '';
+    for (let i = 0; i < this.parts.length && head.length < HEAD_CHARS; i++) head += this.parts[i];
+    head = head.slice(0, HEAD_CHARS);
+    this.skipping = { bytes: this.partBytes, head };
     this.parts = [];
     this.partChars = 0;
+    this.partBytes = -1;
   }
 
   /** Ends the held line with `last` (its text up to the newline) and appends it to `out`. */
@@ -125,6 +134,7 @@ export class LineSplitter {
     let line = this.parts.join('');
     this.parts = [];
     this.partChars = 0;
+    this.partBytes = -1;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     this.addChecked(line, out);
   }
