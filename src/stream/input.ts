@@ -72,14 +72,13 @@ const WRAP_HINT = 'to process raw JSON lines, wrap them first: `… | kappa inge
  * part) or when `consumer.bad` is absent and a line is bad; RuntimeError (exit 1) when the stream
  * is cut off (no end line, or an incomplete last line: the upstream stage failed).
  *
- * @param opts options, or (older form) the input's name for messages, e.g. `stdin`
+ * @param o the input's name for messages and the line length limit
  */
 export async function readStream(
   input: AsyncIterable<Buffer | string>,
   consumer: StreamConsumer,
-  opts: ReadStreamOptions | string = {},
+  o: ReadStreamOptions = {},
 ): Promise<void> {
-  const o: ReadStreamOptions = typeof opts === 'string' ? { name: opts } : opts;
   const name = o.name ?? 'stdin';
   let first: Header | undefined; // the first header (undefined: none seen yet)
   let part = 1; // 1-based part of a concatenated stream
