@@ -11,14 +11,28 @@ export interface CommonOptions {
   quiet?: boolean;
   onError: string;
   maxBad?: string;
+  /** `--max-line-bytes` in bytes, parsed; undefined: the default (DEFAULT_MAX_LINE_BYTES, 64 MiB). */
+  maxLineBytes?: number;
 }
 
-/** Adds `--quiet`, `--on-error` and `--max-bad` to a command. */
+/** Adds `--quiet`, `--on-error`, `--max-bad` and `--max-line-bytes` to a command. */
 export function withCommonOptions(cmd: Command): Command {
   return cmd
     .option('-q, --quiet', 'no progress bar and no summary on stderr')
     .option('--on-error <policy>', 'bad records: fail | skip | dead-letter=PATH', 'fail')
-    .option('--max-bad <n>', 'fail (exit 3) once more than N records were bad, whatever --on-error says');
+    .option('--max-bad <n>', 'fail (exit 3) once more than N records were bad, whatever --on-error says')
+    .option(
+      '--max-line-bytes <size>',
+      'longest input line (stream or NDJSON), e.g. 1MiB; a longer line is a bad record (default: 64MiB)',
+      parseMaxLineBytes,
+    );
+}
+
+/** Parses `--max-line-bytes` (a size, see parseBytes). Throws UsageError unless it is at least 1 byte. */
+export function parseMaxLineBytes(v: string): number {
+  const n = parseBytes(v, '--max-line-bytes');
+  if (n < 1) throw new UsageError(`--max-line-bytes: must be at least 1 byte, got '${v}'`);
+  return n;
 }
 
 /** Parses a non-negative integer flag. */

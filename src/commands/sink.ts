@@ -86,23 +86,31 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
   let status = 'failed, nothing committed';
   try {
     let where = '';
-    await readStream(process.stdin, {
-      header: (h) => sink.open(h),
-      record(r, line) {
-        stats.recordsIn++;
-        return sink.write(r, line);
+    await readStream(
+      process.stdin,
+      {
+        header: (h) => sink.open(h),
+        record(r, line) {
+          stats.recordsIn++;
+          return sink.write(r, line);
+        },
+        watermark: (wm) => sink.watermark(wm),
+        barrier: (b) => sink.barrier?.(b),
+        async end() {
+          where = await sink.commit();
+        },
+        async afterBatch() {
+          progress.update(stats.recordsIn);
+          await sink.afterBatch?.();
+        },
+        bad(line, reason, raw) {
+          stats.recordsIn++;
+          bad.report({ source: 'stdin', line }, reason, raw);
+        },
+        stopped: () => sink.closed === true,
       },
-      watermark: (wm) => sink.watermark(wm),
-      barrier: (b) => sink.barrier?.(b),
-      async end() {
-        where = await sink.commit();
-      },
-      async afterBatch() {
-        progress.update(stats.recordsIn);
-        await sink.afterBatch?.();
-      },
-      stopped: () => sink.closed === true,
-    });
+      { maxLineBytes: o.maxLineBytes },
+    );
     status = sink.closed ? 'stopped (downstream closed)' : `done, wrote ${where}`;
     stats.recordsOut = stats.recordsIn - bad.count;
   } catch (e) {

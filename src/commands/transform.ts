@@ -121,7 +121,7 @@ async function runTransform(steps: TransformStep[], o: TransformFlags): Promise<
   const { bad, progress } = runContext('transform', o);
   let status = 'failed';
   try {
-    await runOperator(op, { bad, progress });
+    await runOperator(op, { bad, progress, maxLineBytes: o.maxLineBytes });
     status = 'done';
   } finally {
     bad.close();

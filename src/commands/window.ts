@@ -195,7 +195,7 @@ async function runWindow(o: WindowFlags): Promise<void> {
   const { bad, progress } = runContext('window', o);
   let status = 'failed';
   try {
-    await runOperator(wrapped, { bad, progress, statsEveryMs });
+    await runOperator(wrapped, { bad, progress, statsEveryMs, maxLineBytes: o.maxLineBytes });
     status = 'done';
   } finally {
     bad.close();

@@ -33,7 +33,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
       ? await readerOf(files[0]).open(
           files[0] === '-' ? undefined : files[0].store,
           files[0] === '-' ? '-' : files[0].uri,
-          { delimiter: o.delimiter },
+          { delimiter: o.delimiter, maxLineBytes: o.maxLineBytes },
         )
       : undefined;
   const schema: Schema | undefined = first?.schema ? { ...first.schema } : undefined;
@@ -52,6 +52,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
             ? first
             : await readerOf(f).open(f === '-' ? undefined : f.store, f === '-' ? '-' : f.uri, {
                 delimiter: o.delimiter,
+                maxLineBytes: o.maxLineBytes,
               });
         const pv = f === '-' ? {} : f.partitionValues;
         const pvKeys = Object.keys(pv);

@@ -41,6 +41,8 @@ export interface RowBatch {
 export interface ReadOptions {
   /** CSV field delimiter (default `,`). */
   delimiter?: string;
+  /** Line-based formats: longest line in bytes (`--max-line-bytes`; default 64 MiB); longer lines are bad rows. */
+  maxLineBytes?: number;
 }
 
 export interface OpenedFile {

@@ -12,6 +12,7 @@ import type { RowBatch } from './format.js';
 export interface SourceOptions {
   format?: string;
   delimiter?: string;
+  maxLineBytes?: number;
   [flag: string]: unknown;
 }
 

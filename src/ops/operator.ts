@@ -14,6 +14,13 @@ export interface Collector {
   record(r: Rec): void;
   watermark(wm: number): void;
   barrier?(b: Barrier): void;
+  /**
+   * Resolves when the downstream has room; an operator that emits many records in one call awaits
+   * it every few thousand records (e.g. `if (++n % 2048 === 0) await out.drain?.()`), so its output
+   * is written as it goes instead of being built up as one unbounded buffer. Optional: collectors
+   * without a destination (arrays) leave it out.
+   */
+  drain?(): void | Promise<void>;
 }
 
 export interface Operator {

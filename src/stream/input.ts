@@ -1,18 +1,32 @@
 /**
- * Reads a kappa stream (see protocol.ts) from a byte stream and hands each event to a consumer.
+ * Reads a kappa stream (see protocol.ts and man/kappa-stream.5) from a byte stream and hands each
+ * event to a consumer.
  *
- * Checks that the first line is a header of a version we understand, that every line is a stream
- * line, and that the stream ends with an `end` line. Errors name the line number and say what to do.
+ * - The first line must be a header of protocol version 1; anything else is refused (exit 3, or
+ *   exit 1 for empty input).
+ * - After the header, a line that is not a valid stream line (not JSON, an invalid `ts`, nested
+ *   deeper than MAX_JSON_DEPTH, longer than `maxLineBytes`) is a bad record: the consumer's `bad`
+ *   callback applies the stage's `--on-error` policy with the line number.
+ * - The stream must end with an `end` line; EOF without it, or an incomplete last line, means the
+ *   upstream stage failed ("stream cut off at line N", exit 1).
+ * - Concatenated streams (`cat a.kappa b.kappa`): an `end` line followed by a header continues the
+ *   stream. The first part's end is not forwarded; watermarks are forwarded only when they advance
+ *   (so they never go backwards); barriers of the later parts are dropped (a checkpoint belongs to
+ *   the run that wrote it); a later header must not declare a field the first header did not, or
+ *   with another type.
  */
 import { DataError, RuntimeError } from '../errors.js';
-import { lineBatches } from './lines.js';
+import { DEFAULT_MAX_LINE_BYTES, lineBatches } from './lines.js';
 import {
   type Barrier,
   decodeLine,
   type Header,
+  lineTooDeep,
+  MAX_JSON_DEPTH,
   PROTOCOL_VERSION,
   ProtocolError,
   type Rec,
+  recordProblem,
   type StreamEvent,
 } from './protocol.js';
 
@@ -25,45 +39,99 @@ export interface StreamConsumer {
    *   unchanged record without re-serialising it)
    */
   record(r: Rec, line: number, raw?: string): void | Promise<void>;
+  /** A watermark greater than every watermark before it (non-advancing ones are not passed on). */
   watermark(wm: number): void | Promise<void>;
   barrier(b: Barrier): void | Promise<void>;
   /** Clean end of stream (watermark +infinity). */
   end(): void | Promise<void>;
+  /**
+   * A line after the header that is not a valid stream line: apply the `--on-error` policy (throw
+   * to fail). `raw` is the line (for an over-long line: its first 1024 characters). Without this
+   * method the reader throws DataError (exit 3) naming the line.
+   */
+  bad?(line: number, reason: string, raw: string): void | Promise<void>;
   /** Called after each input chunk: the place to flush output and honour back-pressure. */
   afterBatch?(): void | Promise<void>;
   /** Return true to stop reading early (e.g. the downstream reader went away). */
   stopped?(): boolean;
 }
 
+/** Options of `readStream`. */
+export interface ReadStreamOptions {
+  /** How error messages name the input (default `stdin`). */
+  name?: string;
+  /** Longest line in bytes (`--max-line-bytes`, default 64 MiB); longer lines are bad records. */
+  maxLineBytes?: number;
+}
+
 const WRAP_HINT = 'to process raw JSON lines, wrap them first: `… | kappa ingest - | …`';
 
 /**
- * Pumps `input` into `consumer`. Throws DataError (exit 3) on a line that is not a kappa stream line,
- * and RuntimeError (exit 1) when the stream stops without an `end` line (the upstream stage failed).
+ * Pumps `input` into `consumer`. Throws DataError (exit 3) when the input is not a kappa stream (no
+ * header, a protocol version other than 1, data after the end line, an incompatible concatenated
+ * part) or when `consumer.bad` is absent and a line is bad; RuntimeError (exit 1) when the stream
+ * is cut off (no end line, or an incomplete last line: the upstream stage failed).
  *
- * @param name how error messages name the input, e.g. `stdin`
+ * @param o the input's name for messages and the line length limit
  */
 export async function readStream(
   input: AsyncIterable<Buffer | string>,
   consumer: StreamConsumer,
-  name = 'stdin',
+  o: ReadStreamOptions = {},
 ): Promise<void> {
-  let sawHeader = false;
-  let sawEnd = false;
-  for await (const { lines, firstLine } of lineBatches(input)) {
+  const name = o.name ?? 'stdin';
+  let first: Header | undefined; // the first header (undefined: none seen yet)
+  let part = 1; // 1-based part of a concatenated stream
+  let endLine = 0; // line of the last end line not yet acted on (0: none pending)
+  let lastWm = Number.NEGATIVE_INFINITY;
+  let lastLine = 0;
+  const bad = async (line: number, reason: string, raw: string): Promise<void> => {
+    if (!consumer.bad) throw new DataError(`${name} line ${line}: ${reason}: ${preview(raw)}`);
+    const p = consumer.bad(line, reason, raw);
+    if (p) await p;
+  };
+  for await (const batch of lineBatches(input, { maxLineBytes: o.maxLineBytes })) {
+    const { lines, firstLine } = batch;
+    lastLine = firstLine + lines.length - 1;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
-      if (line.length === 0) continue;
-      if (sawEnd) throw new DataError(`${name} line ${firstLine + i}: data after the end-of-stream line`);
+      const no = firstLine + i;
+      if (line.length === 0) {
+        const big = batch.oversized?.get(i);
+        if (big === undefined) continue;
+        if (first === undefined)
+          throw new DataError(
+            `${name} line ${no}: input is not a kappa stream: its first line is longer than --max-line-bytes ${o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES} (${big.bytes} bytes)`,
+            WRAP_HINT,
+          );
+        await bad(
+          no,
+          `line of ${big.bytes} bytes is longer than --max-line-bytes ${o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES}`,
+          big.head,
+        );
+        continue;
+      }
+      if (batch.unterminated && i === lines.length - 1 && !isEndLine(line))
+        throw cutOff(name, no, 'its last line is incomplete (no newline)');
       // Fast path: records written by kappa start with {"ts":
-      if (sawHeader && line.charCodeAt(1) === 0x22 && line.startsWith('{"ts":')) {
+      if (endLine === 0 && first !== undefined && line.charCodeAt(1) === 0x22 && line.startsWith('{"ts":')) {
+        if (lineTooDeep(line)) {
+          await bad(no, `value nested deeper than ${MAX_JSON_DEPTH} levels`, line);
+          continue;
+        }
         let r: Rec;
         try {
           r = JSON.parse(line) as Rec;
         } catch {
-          throw new DataError(`${name} line ${firstLine + i}: not valid JSON`, WRAP_HINT);
+          await bad(no, 'not valid JSON', line);
+          continue;
         }
-        const p = consumer.record(r, firstLine + i, line);
+        const why = recordProblem(r as unknown as Record<string, unknown>);
+        if (why !== undefined) {
+          await bad(no, why, line);
+          continue;
+        }
+        const p = consumer.record(r, no, line);
         if (p) await p;
         continue;
       }
@@ -72,45 +140,66 @@ export async function readStream(
         ev = decodeLine(line);
       } catch (e) {
         const why = e instanceof ProtocolError ? e.message : String(e);
-        throw new DataError(
-          `${name} line ${firstLine + i}: input is not a kappa stream: ${why}: ${preview(line)}`,
-          WRAP_HINT,
-        );
-      }
-      if (!sawHeader) {
-        if (ev.kind !== 'header')
+        if (first === undefined)
           throw new DataError(
-            `${name} line ${firstLine + i}: input is not a kappa stream: expected a header line {"kappa":${PROTOCOL_VERSION},…}, got ${preview(line)}`,
+            `${name} line ${no}: input is not a kappa stream: ${why}: ${preview(line)}`,
             WRAP_HINT,
           );
-        if (ev.header.kappa > PROTOCOL_VERSION)
+        if (endLine !== 0)
           throw new DataError(
-            `${name} line ${firstLine + i}: stream protocol version ${ev.header.kappa} is newer than this kappa understands (${PROTOCOL_VERSION})`,
-            'upgrade kappa on this side of the pipe',
+            `${name} line ${no}: data after the end-of-stream line (line ${endLine}): ${why}: ${preview(line)}`,
           );
-        sawHeader = true;
+        await bad(no, why, line);
+        continue;
+      }
+      if (first === undefined) {
+        if (ev.kind !== 'header')
+          throw new DataError(
+            `${name} line ${no}: input is not a kappa stream: expected a header line {"kappa":${PROTOCOL_VERSION},…}, got ${preview(line)}`,
+            WRAP_HINT,
+          );
+        checkVersion(ev.header, name, no);
+        first = ev.header;
         const p = consumer.header(ev.header);
         if (p) await p;
+        continue;
+      }
+      if (endLine !== 0) {
+        // After an end line only a header may follow: the next part of a concatenated stream.
+        if (ev.kind !== 'header')
+          throw new DataError(
+            `${name} line ${no}: data after the end-of-stream line (line ${endLine}) without a new header: ${preview(line)}`,
+            'a stream ends with its end line; to concatenate streams, each part must start with its header',
+          );
+        checkVersion(ev.header, name, no);
+        checkSchema(first, ev.header, name, no);
+        endLine = 0;
+        part++;
         continue;
       }
       let p: void | Promise<void>;
       switch (ev.kind) {
         case 'header':
-          // A second header (e.g. `cat a b |`): allowed only if it does not change the version.
-          continue;
+          throw new DataError(
+            `${name} line ${no}: a header line in the middle of a stream (not after an end line): ${preview(line)}`,
+            'to concatenate streams, keep each part whole: its header first, its end line last',
+          );
         case 'record':
-          p = consumer.record(ev.record, firstLine + i, line);
+          p = consumer.record(ev.record, no, line);
           break;
         case 'watermark':
+          if (ev.watermark <= lastWm) continue;
+          lastWm = ev.watermark;
           p = consumer.watermark(ev.watermark);
           break;
         case 'barrier':
+          if (part > 1) continue;
           p = consumer.barrier(ev.barrier);
           break;
         case 'end':
-          sawEnd = true;
-          p = consumer.end();
-          break;
+          // Acted on at EOF, unless a header follows (concatenation).
+          endLine = no;
+          continue;
       }
       if (p) await p;
     }
@@ -120,16 +209,53 @@ export async function readStream(
     }
     if (consumer.stopped?.()) return;
   }
-  if (!sawHeader)
+  if (first === undefined)
     throw new RuntimeError(
       `${name}: no input: expected a kappa stream; the upstream stage failed or wrote nothing; nothing was committed`,
       WRAP_HINT,
     );
-  if (!sawEnd)
-    throw new RuntimeError(
-      `${name}: the stream stopped without its end-of-stream line: the upstream stage failed or was killed; nothing was committed`,
-      'see the upstream stage’s error above',
+  if (endLine === 0) throw cutOff(name, lastLine, 'it stopped without its end-of-stream line');
+  const p = consumer.end();
+  if (p) await p;
+}
+
+/** True for an end line (a writer's last line; hand-written streams may lack its newline). */
+function isEndLine(line: string): boolean {
+  try {
+    return decodeLine(line).kind === 'end';
+  } catch {
+    return false;
+  }
+}
+
+function cutOff(name: string, line: number, why: string): RuntimeError {
+  return new RuntimeError(
+    `${name}: stream cut off at line ${line}: ${why}; the upstream stage failed or was killed; nothing was committed`,
+    'see the upstream stage’s error above',
+  );
+}
+
+function checkVersion(h: Header, name: string, line: number): void {
+  if (h.kappa === PROTOCOL_VERSION) return;
+  if (typeof h.kappa === 'number' && Number.isInteger(h.kappa) && h.kappa > PROTOCOL_VERSION)
+    throw new DataError(
+      `${name} line ${line}: stream protocol version ${h.kappa} is newer than this kappa understands (${PROTOCOL_VERSION})`,
+      'upgrade kappa on this side of the pipe',
     );
+  throw new DataError(
+    `${name} line ${line}: unknown stream protocol version ${JSON.stringify(h.kappa)} (this kappa reads version ${PROTOCOL_VERSION})`,
+  );
+}
+
+/** A later part of a concatenated stream may not declare a field the first did not, or with another type. */
+function checkSchema(first: Header, next: Header, name: string, line: number): void {
+  const a = first.schema ?? {};
+  for (const [f, t] of Object.entries(next.schema ?? {}))
+    if (a[f] !== t)
+      throw new DataError(
+        `${name} line ${line}: concatenated stream part declares field '${f}' as ${t}, but the first part ${a[f] === undefined ? 'does not declare it' : `declares it as ${a[f]}`}`,
+        'concatenate only streams with the same schema (e.g. the same pipeline over different inputs)',
+      );
 }
 
 function preview(line: string): string {

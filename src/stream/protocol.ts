@@ -97,15 +97,86 @@ export function encodeBarrier(b: Barrier): string {
 
 export const END_LINE = '{"end":true}';
 
+/** Largest |ts| in epoch ms: ±8.64e15, the range of ECMAScript dates (±100,000,000 days). */
+export const MAX_TS = 8.64e15;
+
+/**
+ * Deepest nesting of JSON arrays and objects a record value may have: 1000 levels (an NDJSON input
+ * line is the value; a stream record line, whose envelope adds one level, may nest 1001). A common
+ * JSON limit (Python's json and Ruby's JSON stop near 1000; serde_json at 128). Deeper values would
+ * overflow the stack of recursive code later (JSON.stringify, projections), so readers turn such a
+ * line into a bad record naming its line.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** MAX_JSON_DEPTH for a whole record line: the value plus the record envelope. */
+const MAX_LINE_DEPTH = MAX_JSON_DEPTH + 1;
+
+/**
+ * True when the JSON text `text` nests arrays/objects deeper than `max` levels. Cheap: a text
+ * shorter than 2*max+2 characters cannot be that deep, so only long lines are scanned (one pass,
+ * strings skipped with indexOf). Invalid JSON gives an arbitrary answer (JSON.parse rejects it anyway).
+ */
+export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+  const n = text.length;
+  if (n <= 2 * max + 1) return false;
+  let depth = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: find the closing quote that is not escaped (preceded by an even number of backslashes).
+      for (;;) {
+        const j = text.indexOf('"', i + 1);
+        if (j < 0) return false;
+        let b = 0;
+        while (text.charCodeAt(j - 1 - b) === 0x5c) b++;
+        i = j;
+        if ((b & 1) === 0) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Checks the fields of a parsed record line; returns why it is not a valid record, or undefined.
+ * `ts` must be an integer within ±MAX_TS, `value` present, `key` a string or null when present.
+ * Hot path (every record): a few typeof checks.
+ */
+export function recordProblem(o: Record<string, unknown>): string | undefined {
+  const ts = o.ts;
+  if (typeof ts !== 'number' || !Number.isInteger(ts) || ts > MAX_TS || ts < -MAX_TS)
+    return `"ts" must be an integer epoch-ms time within ±8.64e15, got ${previewJson(ts)}`;
+  if (!('value' in o)) return 'a record line needs a "value"';
+  const k = o.key;
+  if (k !== undefined && k !== null && typeof k !== 'string')
+    return `"key" must be a string or null, got ${previewJson(k)}`;
+  return undefined;
+}
+
+function previewJson(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
 /** Why a line could not be decoded. The caller adds the line number. */
 export class ProtocolError extends Error {}
 
+/** True when a stream line nests deeper than a record line may (MAX_JSON_DEPTH + 1). */
+export function lineTooDeep(line: string): boolean {
+  return jsonTooDeep(line, MAX_LINE_DEPTH);
+}
+
 /**
- * Classifies and decodes one line. Throws ProtocolError when the line is not a kappa stream line.
- * Records are recognised by the `{"ts":` prefix our writers always emit, falling back to key checks
- * for hand-written lines.
+ * Classifies and decodes one line. Throws ProtocolError when the line is not a kappa stream line,
+ * or is a record line with an invalid `ts`, `key` or no `value` (see `recordProblem`), or nests
+ * deeper than MAX_JSON_DEPTH. Records are recognised by a `ts` key (our writers put it first).
  */
 export function decodeLine(line: string): StreamEvent {
+  if (jsonTooDeep(line, MAX_LINE_DEPTH))
+    throw new ProtocolError(`value nested deeper than ${MAX_JSON_DEPTH} levels`);
   let o: unknown;
   try {
     o = JSON.parse(line);
@@ -114,9 +185,9 @@ export function decodeLine(line: string): StreamEvent {
   }
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new ProtocolError('not a JSON object');
   const obj = o as Record<string, unknown>;
-  if ('ts' in obj && 'value' in obj) {
-    if (typeof obj.ts !== 'number' || !Number.isFinite(obj.ts))
-      throw new ProtocolError('"ts" is not a number');
+  if ('ts' in obj) {
+    const why = recordProblem(obj);
+    if (why !== undefined) throw new ProtocolError(why);
     return { kind: 'record', record: obj as unknown as Rec };
   }
   if ('watermark' in obj && typeof obj.watermark === 'number')

@@ -25,12 +25,20 @@ export interface RunOptions {
   progress: Progress;
   /** Print the operator's counters on stderr every this many ms of wall time (0/undefined: never). */
   statsEveryMs?: number;
+  /** `--max-line-bytes`: longest input line in bytes (default 64 MiB); longer lines are bad records. */
+  maxLineBytes?: number;
 }
 
 /**
- * Pumps stdin through `op` to stdout. Bad records (BadRecordError) go through the policy; the
- * record's JSON is what a dead-letter file receives. Resolves when the end line is written, or
+ * Pumps stdin through `op` to stdout. Bad records (BadRecordError from the operator, and lines the
+ * reader rejects: invalid `ts`, too deep, too long, not JSON) go through the `--on-error` policy;
+ * the record's text is what a dead-letter file receives. Resolves when the end line is written, or
  * early (quietly) when the downstream reader went away.
+ *
+ * The collector handed to the operator implements `drain()`: it writes the buffered output once it
+ * holds at least a chunk (64 KiB) and resolves when the destination accepted it (its 'drain'), so
+ * an operator emitting many records from one event (a watermark firing 200k windows) keeps the
+ * output buffer bounded by awaiting it every few thousand records.
  */
 export async function runOperator(op: Operator, opts: RunOptions): Promise<void> {
   const out = new LineWriter(opts.output ?? process.stdout);
@@ -51,44 +59,55 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
     barrier(b: Barrier) {
       out.line(encodeBarrier(b));
     },
+    drain() {
+      return out.flushIfFull();
+    },
   };
   try {
-    await readStream(opts.input ?? process.stdin, {
-      async header(h) {
-        out.line(encodeHeader(await op.open(h)));
+    await readStream(
+      opts.input ?? process.stdin,
+      {
+        async header(h) {
+          out.line(encodeHeader(await op.open(h)));
+        },
+        record(r, line, raw) {
+          stats.recordsIn++;
+          current = r;
+          currentRaw = raw;
+          try {
+            const p = op.record(r, collector);
+            if (p) return p.catch((e) => handleBad(e, r, line));
+          } catch (e) {
+            handleBad(e, r, line);
+          }
+        },
+        watermark(wm) {
+          return op.watermark(wm, collector);
+        },
+        barrier(b) {
+          return op.barrier ? op.barrier(b, collector) : collector.barrier?.(b);
+        },
+        async end() {
+          await op.end(collector);
+          out.line(END_LINE);
+        },
+        async afterBatch() {
+          opts.progress.update(stats.recordsIn);
+          if (opts.statsEveryMs && op.counters && Date.now() - lastStats >= opts.statsEveryMs) {
+            lastStats = Date.now();
+            const c = Object.entries(op.counters()).map(([k, v]) => `${k} ${v}`);
+            process.stderr.write(`kappa ${opts.progress.command}: ${stats.recordsIn} in, ${c.join(', ')}\n`);
+          }
+          await out.flushIfFull();
+        },
+        bad(line, reason, raw) {
+          stats.recordsIn++;
+          opts.bad.report({ source: 'stdin', line }, reason, raw);
+        },
+        stopped: () => out.isClosed,
       },
-      record(r, line, raw) {
-        stats.recordsIn++;
-        current = r;
-        currentRaw = raw;
-        try {
-          const p = op.record(r, collector);
-          if (p) return p.catch((e) => handleBad(e, r, line));
-        } catch (e) {
-          handleBad(e, r, line);
-        }
-      },
-      watermark(wm) {
-        return op.watermark(wm, collector);
-      },
-      barrier(b) {
-        return op.barrier ? op.barrier(b, collector) : collector.barrier?.(b);
-      },
-      async end() {
-        await op.end(collector);
-        out.line(END_LINE);
-      },
-      async afterBatch() {
-        opts.progress.update(stats.recordsIn);
-        if (opts.statsEveryMs && op.counters && Date.now() - lastStats >= opts.statsEveryMs) {
-          lastStats = Date.now();
-          const c = Object.entries(op.counters()).map(([k, v]) => `${k} ${v}`);
-          process.stderr.write(`kappa ${opts.progress.command}: ${stats.recordsIn} in, ${c.join(', ')}\n`);
-        }
-        await out.flushIfFull();
-      },
-      stopped: () => out.isClosed,
-    });
+      { maxLineBytes: opts.maxLineBytes },
+    );
     await out.end();
   } finally {
     if (op.counters) Object.assign(stats.extra, op.counters());

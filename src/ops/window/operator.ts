@@ -346,7 +346,9 @@ export class WindowOperator implements Operator {
 
   private async fire(wm: number, out: Collector): Promise<void> {
     const store = this.store!;
+    let n = 0;
     for (const sk of this.timers.popDue(wm)) {
+      if (++n % 2048 === 0) await out.drain?.();
       const e = store.getCached(sk) ?? (await store.load(sk));
       if (e === undefined) continue;
       const keep: Win[] = [];
