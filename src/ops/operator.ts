@@ -14,6 +14,11 @@ export interface Collector {
   record(r: Rec): void;
   watermark(wm: number): void;
   barrier?(b: Barrier): void;
+  /**
+   * Resolves when the downstream has room; an operator that emits many records in one call awaits
+   * it every few thousand records.
+   */
+  drain?(): void | Promise<void>;
 }
 
 export interface Operator {
