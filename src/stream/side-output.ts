@@ -9,10 +9,11 @@
  * line, so a reader of the file sees that it was cut off (exit 1), exactly as with a pipe whose
  * writer died. Writes go through a LineWriter (whole lines, back-pressure via `flushIfFull`).
  *
- * The file is created (truncated) by `open`, so an unwritable path fails before any record is read.
+ * The file is created (truncated) by `create`, so an unwritable path is a usage error before any
+ * record is read.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError, UsageError } from '../errors.js';
 import type { Collector, Operator } from '../ops/operator.js';
 import { LineWriter } from './output.js';
 import { END_LINE, encodeHeader, encodeRecord, type Header, type Rec } from './protocol.js';
@@ -28,14 +29,17 @@ export class SideOutput {
   /**
    * Creates (truncates) the file at `path` and waits until it is open.
    * @param what how messages name this output, e.g. `--late-output`
-   * @throws RuntimeError when the file cannot be created (names the path and the reason)
+   * @throws UsageError (exit 2, at start, before any record is read) when the file cannot be
+   *   created; names the flag, the path and the reason
    */
   static async create(path: string, what: string): Promise<SideOutput> {
     const file = createWriteStream(path);
     await new Promise<void>((resolve, reject) => {
       file.once('open', () => resolve());
       file.once('error', (e) =>
-        reject(new RuntimeError(`${what} ${path}: cannot create the file: ${e.message}`)),
+        reject(
+          new UsageError(`${what} ${path}: cannot create the file: ${e.message}`, 'give a writable path'),
+        ),
       );
     });
     return new SideOutput(file, path, what);
