@@ -84,7 +84,7 @@ export function windowCommand(): Command {
     )
     .option(
       '--max-key-groups <n>',
-      'key groups of the state (fixed per savepoint)',
+      'key groups of the state: every state key is prefixed with its key group (murmur3 of the key mod N)',
       String(DEFAULT_MAX_KEY_GROUPS),
     )
     .option('--stats-every <dur>', 'print open-state counters on stderr this often (wall time), e.g. 10s');
