@@ -1,21 +1,19 @@
 /**
  * `kappa window`: event-time tumbling, sliding and session windows with aggregates. Glue only: the
- * WindowOperator (src/ops/window/operator.ts) between stdin and stdout, plus the late-record
- * output file and the state/summary counters.
+ * WindowOperator (src/ops/window/operator.ts) between stdin and stdout, the late-record policy
+ * (`--late-output` side output, `--on-late fail|drop`) and the state/summary counters.
  */
-import { createWriteStream } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { DataError, UsageError } from '../errors.js';
 import { compileExpr } from '../ops/expr.js';
-import type { Operator } from '../ops/operator.js';
 import { compilePath } from '../ops/path.js';
 import { parseAggs } from '../ops/window/aggregate.js';
 import { type KeySpec, WindowOperator, type WindowSpec } from '../ops/window/operator.js';
 import { DEFAULT_MAX_KEY_GROUPS } from '../state/keygroup.js';
-import { LineWriter } from '../stream/output.js';
-import { END_LINE, encodeHeader, encodeRecord } from '../stream/protocol.js';
+import { encodeRecord, type Rec } from '../stream/protocol.js';
 import { runOperator } from '../stream/run.js';
-import { parseDuration } from '../time/duration.js';
+import { SideOutput, withSideOutputs } from '../stream/side-output.js';
+import { formatDuration, parseDuration } from '../time/duration.js';
 import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
 
 interface WindowFlags extends CommonOptions {
@@ -28,6 +26,7 @@ interface WindowFlags extends CommonOptions {
   agg: string;
   allowedLateness?: string;
   lateOutput?: string;
+  onLate?: string;
   emit: string;
   state?: string;
   stateCache: string;
@@ -37,12 +36,15 @@ interface WindowFlags extends CommonOptions {
 
 const FIELD_PATH = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
 
+const LATE_HINT =
+  'keep late records with --late-output FILE, drop them knowingly with --on-late drop, or accept them with --allowed-lateness DUR; a bounded file source emits no intermediate watermarks unless --max-out-of-orderness is given';
+
 export function windowCommand(): Command {
   const cmd = new Command('window')
     .description('event-time tumbling, sliding and session windows with aggregates, on keyed state')
     .option(
       '--key <field|expr>',
-      'window key: a field (dotted path) or a JS expression over r, key, ts (default: the record key)',
+      'window key: a field (dotted path; `r.origin` = `origin`) or a JS expression over r, key, ts (default: the record key); a record without the field is a bad record',
     )
     .option('--tumbling <dur>', 'tumbling windows of this size, e.g. 1h')
     .option('--sliding <size,slide>', 'sliding (hopping) windows, e.g. 2h,30m')
@@ -54,7 +56,7 @@ export function windowCommand(): Command {
     )
     .option(
       '--agg <list>',
-      'aggregates: count, sum(f), avg(f), min(f), max(f), first(f), last(f), count_distinct(f), approx_count_distinct(f), quantile(f,q), p50/p90/p95/p99(f), each [as name]',
+      'aggregates: count, sum(f), avg(f), min(f), max(f), first(f), last(f), count_distinct(f), approx_count_distinct(f), median(f), quantile_cont(f,q), quantile_disc(f,q) (alias quantile), p50/p90/p95/p99(f) (= quantile_cont), approx_quantile(f,q) (t-digest), each [as name]',
       'count',
     )
     .option(
@@ -63,7 +65,11 @@ export function windowCommand(): Command {
     )
     .option(
       '--late-output <path>',
-      'write records later than the allowed lateness to this file (a kappa stream)',
+      'write records later than the allowed lateness to this file (a kappa stream side output)',
+    )
+    .option(
+      '--on-late <policy>',
+      'without --late-output: fail (default: exit 3 at the first late record) | drop (count and drop them)',
     )
     .option(
       '--emit <mode>',
@@ -78,7 +84,7 @@ export function windowCommand(): Command {
     )
     .option(
       '--max-key-groups <n>',
-      'key groups of the state (fixed per savepoint)',
+      'key groups of the state: every state key is prefixed with its key group (murmur3 of the key mod N)',
       String(DEFAULT_MAX_KEY_GROUPS),
     )
     .option('--stats-every <dur>', 'print open-state counters on stderr this often (wall time), e.g. 10s');
@@ -87,10 +93,12 @@ export function windowCommand(): Command {
     `
 A window [start, end) fires when the watermark passes its end; its result has ts = end - 1 and
 value {window_start, window_end, <key>, aggregates…}. End of input fires every open window.
+A record behind the watermark by more than --allowed-lateness is late: it goes to --late-output,
+or is dropped and counted with --on-late drop; otherwise the run fails (exit 3) at the first one.
 
 Examples:
   kappa ingest flights.parquet --ts-field date | kappa window --key origin --tumbling 1h --agg 'count, avg(delay), max(delay)' | kappa sink -
-  kappa window --key user --sliding 2h,30m --agg 'count, p99(latency) as p99' --allowed-lateness 10m --late-output late.kappa
+  kappa window --key user --sliding 2h,30m --agg 'count, p99(latency) as p99, approx_quantile(latency, 0.5)' --allowed-lateness 10m --late-output late.kappa
   kappa window --key user --session 30m --max-session 1d --agg 'count, first(page), last(page)'
   kappa window --key 'r.origin + "-" + r.destination' --tumbling 1d --offset 5h --emit early:1h`,
   );
@@ -127,9 +135,16 @@ function parseWindow(o: WindowFlags): WindowSpec {
   return { kind: 'sliding', size, slide, offset };
 }
 
+/**
+ * `--key`: a field path (`origin`, `a.b`), the same path written as transform's expressions write
+ * it (`r.origin` = `origin`; a top-level field named `r` is then `r.r`), or any other expression.
+ */
 function parseKey(k: string | undefined): KeySpec {
   if (k === undefined) return { kind: 'record' };
-  if (FIELD_PATH.test(k)) return { kind: 'field', path: k, get: compilePath(k) };
+  if (FIELD_PATH.test(k)) {
+    const path = k.startsWith('r.') ? k.slice(2) : k;
+    return { kind: 'field', path, get: compilePath(path) };
+  }
   return { kind: 'expr', src: k, fn: compileExpr(k, {}, '--key') };
 }
 
@@ -153,58 +168,56 @@ async function runWindow(o: WindowFlags): Promise<void> {
   const maxKeyGroups = parseCount(o.maxKeyGroups, '--max-key-groups')!;
   if (maxKeyGroups < 1 || maxKeyGroups > 65536) throw new UsageError('--max-key-groups must be 1..65536');
   const statsEveryMs = o.statsEvery === undefined ? undefined : parseDuration(o.statsEvery, '--stats-every');
-  const lateFile = o.lateOutput ? createWriteStream(o.lateOutput) : undefined;
-  const late = lateFile ? new LineWriter(lateFile) : undefined;
-  const op = new WindowOperator({
+  if (o.onLate !== undefined && o.onLate !== 'fail' && o.onLate !== 'drop')
+    throw new UsageError(`--on-late: expected fail or drop, got '${o.onLate}'`);
+  if (o.onLate !== undefined && o.lateOutput !== undefined)
+    throw new UsageError('--on-late applies without --late-output only (late records go to the file)');
+  const lateness =
+    o.allowedLateness === undefined ? 0 : parseDuration(o.allowedLateness, '--allowed-lateness');
+  const { bad, progress } = runContext('window', o);
+  const late =
+    o.lateOutput === undefined ? undefined : await SideOutput.create(o.lateOutput, '--late-output');
+  const op: WindowOperator = new WindowOperator({
     window,
     key,
     aggs,
-    allowedLateness:
-      o.allowedLateness === undefined ? 0 : parseDuration(o.allowedLateness, '--allowed-lateness'),
+    allowedLateness: lateness,
     early,
-    onLate: late ? (r) => late.line(encodeRecord(r)) : undefined,
+    onLate: (r, wm) => {
+      if (late) late.record(r);
+      else if (o.onLate !== 'drop') throw lateError(r, op.recordsIn, wm, lateness, op.late);
+    },
+    onBad: (r, reason) => bad.report({ source: 'stdin' }, `${reason} (ts ${r.ts})`, encodeRecord(r)),
     stateDir: o.state,
     stateCache,
     maxKeyGroups,
   });
-  // The late output is a kappa stream of its own: the input's header, the late records, and the
-  // end line once the run finished cleanly.
-  const wrapped: Operator = {
-    open: (h) => {
-      late?.line(encodeHeader(h));
-      return op.open(h);
-    },
-    record: (r, out) => op.record(r, out),
-    watermark: async (wm, out) => {
-      await op.watermark(wm, out);
-      await late?.flushIfFull();
-    },
-    end: async (out) => {
-      await op.end(out);
-      if (late && lateFile) {
-        late.line(END_LINE);
-        await late.flush();
-        await new Promise<void>((resolve, reject) =>
-          lateFile.end((e?: Error | null) => (e ? reject(e) : resolve())),
-        );
-      }
-    },
-    counters: () => op.counters(),
-    close: () => op.close(),
-  };
-  const { bad, progress } = runContext('window', o);
   let status = 'failed';
   try {
-    await runOperator(wrapped, { bad, progress, statsEveryMs, maxLineBytes: o.maxLineBytes });
+    await runOperator(withSideOutputs(op, late ? [late] : []), {
+      bad,
+      progress,
+      statsEveryMs,
+      maxLineBytes: o.maxLineBytes,
+    });
     status = 'done';
   } finally {
     bad.close();
-    if (late && lateFile && !lateFile.writableEnded) {
-      // Failed run: keep what was written, without the end line (readers see it was cut off).
-      await late.flush().catch(() => {});
-      lateFile.end();
-    }
+    // A failed run keeps what was written, without the end line (readers see it was cut off).
+    await late?.abort();
     progress.stats.extra['peak rss'] = `${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`;
     progress.finish(status);
   }
+}
+
+/** The error of the default late policy: the first late record fails the run (exit 3). */
+function lateError(r: Rec, nth: number, wm: number, lateness: number, count: number): DataError {
+  const where = r.prov?.source
+    ? ` (${r.prov.source}${r.prov.partition !== undefined ? ` partition ${r.prov.partition}` : ''}${r.prov.offset !== undefined ? ` offset ${r.prov.offset}` : ''})`
+    : '';
+  const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : String(t));
+  return new DataError(
+    `late record: input record ${nth}${where} with ts ${r.ts} (${iso(r.ts)}), key ${JSON.stringify(r.key ?? null)}, is behind the watermark ${iso(wm)} by more than the allowed lateness (${lateness === 0 ? '0' : formatDuration(lateness)}); ${count} late record(s) so far; failing at the first one instead of dropping it`,
+    LATE_HINT,
+  );
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { parseLines, sh, tempDir } from '../helpers.js';
 import { duck, ingestFlights } from './flights-data.js';
 
@@ -97,6 +99,56 @@ describe('kappa window late output', () => {
       const s = await sh(`kappa sink - -q < ${late}`);
       assert.equal(s.code, 0, s.stderr);
       assert.deepEqual(parseLines(s.stdout), [{ v: 3 }, { v: 4 }]);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describe('kappa window on unsorted input with default flags (issue 8 item 1)', () => {
+  it('50,000 records shuffled over 5 days: the right answer or exit 3, never exit 0 with records lost', async () => {
+    const t = tempDir();
+    try {
+      // Deterministic shuffle (xorshift) so a failure can be replayed.
+      let seed = 0x9e3779b9;
+      const rnd = () => {
+        seed ^= seed << 13;
+        seed ^= seed >>> 17;
+        seed ^= seed << 5;
+        return (seed >>> 0) / 2 ** 32;
+      };
+      const recs = Array.from({ length: 50_000 }, (_, i) => ({
+        t: 1_700_000_000_000 + Math.floor(rnd() * 5 * 86_400_000),
+        k: `k${i % 10}`,
+      }));
+      const file = `${t.dir}/shuffled.ndjson`;
+      writeFileSync(file, `${recs.map((x) => JSON.stringify(x)).join('\n')}\n`);
+      const r = await sh(`kappa ingest ${file} --ts-field t -q | kappa window --key k --tumbling 1h -q`);
+      if (r.code !== 0) {
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr, /late record/);
+        assert.match(r.stderr, /--late-output/);
+        assert.match(r.stderr, /--on-late drop/);
+        return;
+      }
+      const got = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{"ts":'))
+        .map((l) => (JSON.parse(l) as { value: { k: string; window_start: number; count: number } }).value)
+        .map((v) => `${v.k} ${v.window_start} ${v.count}`)
+        .sort();
+      const con = await (await DuckDBInstance.create()).connect();
+      const want = (
+        await con.runAndReadAll(
+          `SELECT k, (t // 3600000) * 3600000 AS s, count(*) AS n FROM read_json('${file}') GROUP BY ALL`,
+        )
+      )
+        .getRowObjectsJson()
+        .map((x) => `${x.k} ${x.s} ${x.n}`)
+        .sort();
+      con.closeSync();
+      assert.equal(got.length, want.length);
+      assert.deepEqual(got, want);
     } finally {
       t.cleanup();
     }

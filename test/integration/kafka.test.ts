@@ -335,7 +335,8 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     assert.equal(f.code, 0, f.stderr);
     assert.equal(a.stdout, f.stdout, 'same window results with and without alignment');
     assert.equal(a.stdout.trim().split('\n').length, 2 * 67, '67 one-minute windows per key');
-    const peak = (stderr: string) => Number(/(\d+) peak open windows/.exec(stderr)?.[1] ?? Number.NaN);
+    const peak = (stderr: string) =>
+      Number(/([\d,]+) peak open windows/.exec(stderr)?.[1].replace(/,/g, '') ?? Number.NaN);
     // 10 minutes of drift plus one 256-record slice (about 4 minutes) of one-minute windows, plus the slow key's.
     assert.ok(peak(a.stderr) <= 20, `aligned peak open windows ${peak(a.stderr)}`);
   });

@@ -10,8 +10,10 @@
  * - With `allowedLateness` L, a fired window keeps its state until the watermark reaches
  *   `end - 1 + L`; a record arriving for it meanwhile updates it and re-fires at once (an updated
  *   result for the same key and window: downstream upserts). A record all of whose windows were
- *   already purged (sliding: any of them) is *late*: it goes to `onLate` and is counted, never
- *   silently dropped (for sliding windows it still counts in those of its windows still open).
+ *   already purged (sliding: any of them) is *late*: it is counted and handed to `onLate`, which
+ *   writes it to a side output, drops it (the user opted in) or throws (the default policy of
+ *   `kappa window`: fail rather than lose data); for sliding windows it still counts in those of its
+ *   windows still open.
  * - The operator's output watermark is the input watermark minus L, so updated results are never
  *   behind the watermark they were emitted with.
  * - `early` D (`--emit early:D`): before a window fires, a provisional result is emitted whenever
@@ -20,7 +22,17 @@
  *   With `maxSession`, a session never spans more than that: `end = min(maxTs + gap, start + max)`;
  *   a record that cannot join without exceeding it starts a new session (so a session that never
  *   goes quiet is fired at `start + max`). Merging a record into a session that already fired
- *   re-fires the merged session (its start or end may differ from the earlier result).
+ *   re-fires the merged session (its start or end may differ from the earlier result). A record
+ *   that joins one session is added to it in place (O(1) per record, whatever the session's
+ *   length); only a record that bridges several sessions merges accumulators (`merges` counts it).
+ * - Key: with a field key, a record without that field is a bad record (`BadRecordError`, the
+ *   `--on-error` policy applies). Until one record had the field, records without it are held back
+ *   (at most FIRST_BATCH): if the first batch (those records, or all records before the first
+ *   watermark or end) has no record with the field at all, the key is wrong (misspelled, or a path
+ *   into the wrong object), a UsageError naming the field and the fields seen; otherwise the held
+ *   records are reported through `onBad`.
+ * - Back-pressure: while a watermark fires many windows, `out.drain()` is awaited every
+ *   DRAIN_EVERY emitted results.
  * - End of input = watermark +infinity: every open window fires.
  *
  * State layout: one state entry per (key, window start) for tumbling and sliding windows, one per
@@ -43,6 +55,15 @@ export type WindowSpec =
   | { kind: 'sliding'; size: number; slide: number; offset?: number }
   | { kind: 'session'; gap: number; maxSession?: number };
 
+/** Results emitted between two awaits of `Collector.drain` while firing. */
+export const DRAIN_EVERY = 4096;
+
+/**
+ * Records without the `--key` field held back while no record had it; if this many are held (or the
+ * first watermark or the end comes first) and none had the field, the key is a usage error.
+ */
+export const FIRST_BATCH = 1000;
+
 /** How the window key is read from a record. */
 export type KeySpec =
   | { kind: 'record' }
@@ -57,8 +78,19 @@ export interface WindowOptions {
   allowedLateness?: number;
   /** Early firing period in ms (`--emit early:DUR`); undefined for final results only. */
   early?: number;
-  /** Receives late records (behind every window they belong to, including allowed lateness). */
-  onLate?: (r: Rec) => void;
+  /**
+   * Receives each late record (behind every window it belongs to, including the allowed lateness)
+   * after it was counted, with the operator's current watermark (ms). It may write the record to a
+   * side output, ignore it (dropping, by the user's choice) or throw (e.g. a DataError: fail the
+   * run rather than lose data). Without it, late records are counted and dropped.
+   */
+  onLate?: (r: Rec, watermark: number) => void;
+  /**
+   * Receives records found bad after the fact: records without the `--key` field held back during
+   * the first batch (see FIRST_BATCH). May throw (the `fail` policy). Default: throw
+   * BadRecordError.
+   */
+  onBad?: (r: Rec, reason: string) => void;
   /** LevelDB directory (default: temp dir removed on close) and cache size in entries. */
   stateDir?: string;
   stateCache?: number;
@@ -105,6 +137,17 @@ export class WindowOperator implements Operator {
   late = 0;
   /** Results emitted that update an already-fired window (late firings). */
   updates = 0;
+  /** Input records seen (1-based position of the current record while it is processed). */
+  recordsIn = 0;
+  /** Accumulator merges (sessions bridged by a record); joining one session merges nothing. */
+  merges = 0;
+  /** Results emitted since the last `out.drain()`. */
+  private sinceDrain = 0;
+  /** A record had the `--key` field (the key is not misspelled). */
+  private keySeen = false;
+  /** Records without the `--key` field held back while `keySeen` is false. */
+  private held: Rec[] = [];
+  private readonly heldFields = new Set<string>();
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
@@ -142,17 +185,29 @@ export class WindowOperator implements Operator {
         },
       },
     );
+    // The key column keeps its input type: the stream key is a string; a top-level field has the
+    // type the input header declares; otherwise (nested path, expression) it is left undeclared, so
+    // a sink infers it from the values, as for any undeclared field.
     const schema: Schema = { window_start: 'timestamp', window_end: 'timestamp' };
     const key = this.o.key;
-    schema[this.keyName] = key.kind === 'field' ? (h.schema?.[key.path] ?? 'string') : 'string';
-    for (const g of aggs) schema[g.spec.name] = g.type(h.schema);
+    if (key.kind === 'record') schema[this.keyName] = 'string';
+    else if (key.kind === 'field' && h.schema?.[key.path] !== undefined)
+      schema[this.keyName] = h.schema[key.path];
+    for (const g of aggs) {
+      const t = g.type(h.schema);
+      if (t !== undefined) schema[g.spec.name] = t;
+    }
     return { kappa: h.kappa, schema };
   }
 
+  /** The key of a record; MISSING when a field key's field is absent. */
   private keyOf(r: Rec): unknown {
     const k = this.o.key;
     if (k.kind === 'record') return r.key ?? null;
-    if (k.kind === 'field') return k.get(r.value) ?? null;
+    if (k.kind === 'field') {
+      const v = k.get(r.value);
+      return v === undefined ? MISSING : v;
+    }
     try {
       return k.fn(r.value, r.key, r.ts, r) ?? null;
     } catch (e) {
@@ -161,8 +216,14 @@ export class WindowOperator implements Operator {
   }
 
   record(r: Rec, out: Collector): void | Promise<void> {
-    readInputs(this.aggs, r.value, this.inputs);
+    this.recordsIn++;
     const keyVal = this.keyOf(r);
+    if (keyVal === MISSING) {
+      this.missingKey(r);
+      return;
+    }
+    if (!this.keySeen) this.firstKeyed();
+    readInputs(this.aggs, r.value, this.inputs);
     const keyStr = toStateKey(keyVal);
     const w = this.o.window;
     if (w.kind === 'session') {
@@ -204,7 +265,46 @@ export class WindowOperator implements Operator {
 
   private toLate(r: Rec): void {
     this.late++;
-    this.o.onLate?.(r);
+    this.o.onLate?.(r, this.wm);
+  }
+
+  private keyPath(): string {
+    return (this.o.key as { path: string }).path;
+  }
+
+  /** A record without the `--key` field: bad, or held back while no record had the field. */
+  private missingKey(r: Rec): void {
+    const reason = `the --key field '${this.keyPath()}' is missing from the record`;
+    if (this.keySeen) throw new BadRecordError(reason);
+    this.held.push(r);
+    if (r.value !== null && typeof r.value === 'object' && !Array.isArray(r.value))
+      for (const f of Object.keys(r.value)) if (this.heldFields.size < 50) this.heldFields.add(f);
+    if (this.held.length >= FIRST_BATCH) this.wrongKey();
+  }
+
+  /** The first record with the key field: the held-back records are bad records. */
+  private firstKeyed(): void {
+    this.keySeen = true;
+    const held = this.held;
+    this.held = [];
+    const reason = `the --key field '${this.keyPath()}' is missing from the record`;
+    for (const r of held) {
+      if (this.o.onBad) this.o.onBad(r, reason);
+      else throw new BadRecordError(reason);
+    }
+  }
+
+  /** The first batch ended and no record had the key field: the flag is wrong. */
+  private checkFirstBatch(): void {
+    if (!this.keySeen && this.held.length > 0) this.wrongKey();
+  }
+
+  private wrongKey(): never {
+    const fields = [...this.heldFields];
+    throw new UsageError(
+      `--key '${this.keyPath()}': none of the first ${this.held.length} records has this field; fields seen: ${fields.length > 0 ? fields.join(', ') : '(none: the values are not objects)'}`,
+      '--key takes a field name (a dotted path for nested fields, `r.` optional) or a JS expression over r, key, ts; check the spelling',
+    );
   }
 
   private maybeFlush(): Promise<void> | undefined {
@@ -285,25 +385,39 @@ export class WindowOperator implements Operator {
       this.toLate(r);
       return;
     }
-    // Build the merged window: a fresh one, then fold the joined sessions' accumulators in.
-    const merged = this.newWin(s, end, ts);
+    // Update in place: a record joining one session is added to it (no copy of its accumulators);
+    // a record bridging several sessions folds the others into the first.
+    const early = this.o.early;
+    let target: Win;
     let fired = false;
-    for (const x of join) {
-      for (let i = 0; i < this.aggs.length; i++) merged.a[i] = this.aggs[i].merge(merged.a[i], x.a[i]);
-      if (x.f) fired = true;
-      this.openWindows--;
+    let rest = wins;
+    if (join.length === 0) {
+      target = this.newWin(s, end, ts);
+      rest.push(target);
+    } else {
+      target = join[0];
+      fired = join.some((x) => x.f === 1);
+      for (let j = 1; j < join.length; j++) {
+        const x = join[j];
+        for (let i = 0; i < this.aggs.length; i++) target.a[i] = this.aggs[i].merge(target.a[i], x.a[i]);
+        this.openWindows--;
+        this.merges++;
+      }
+      if (join.length > 1) rest = wins.filter((x) => !join.includes(x) || x === target);
+      target.s = s;
+      target.e = end;
+      target.f = 0;
+      target.x = early !== undefined && s + early - 1 < end - 1 ? s + early - 1 : null;
     }
-    this.addInputs(merged, ts);
-    merged.m = m;
-    const rest = wins.filter((x) => !join.includes(x));
-    rest.push(merged);
-    rest.sort((a, b) => a.s - b.s);
+    this.addInputs(target, ts);
+    target.m = m;
+    if (rest.length > 1) rest.sort((a, b) => a.s - b.s);
     const entry: Entry = e ?? { k: keyVal, w: rest };
     entry.w = rest;
     // A merged window that is already complete (its end passed the watermark) fires at once.
     if (fired || end - 1 <= this.wm) {
-      merged.f = 1;
-      this.emit(entry, merged, out, fired);
+      target.f = 1;
+      this.emit(entry, target, out, fired);
     }
     this.store!.put(sk, entry, existed);
     this.timers.set(sk, this.nextTime(entry));
@@ -328,11 +442,13 @@ export class WindowOperator implements Operator {
     const aggs = this.aggs;
     for (let i = 0; i < aggs.length; i++) value[aggs[i].spec.name] = aggs[i].result(w.a[i]);
     out.record({ ts: w.e - 1, key: toRecordKey(e.k), value });
+    this.sinceDrain++;
     w.u = 0;
     if (update) this.updates++;
   }
 
   async watermark(wm: number, out: Collector): Promise<void> {
+    this.checkFirstBatch();
     if (wm > this.wm) {
       this.wm = wm;
       await this.fire(wm, out);
@@ -346,9 +462,7 @@ export class WindowOperator implements Operator {
 
   private async fire(wm: number, out: Collector): Promise<void> {
     const store = this.store!;
-    let n = 0;
     for (const sk of this.timers.popDue(wm)) {
-      if (++n % 2048 === 0) await out.drain?.();
       const e = store.getCached(sk) ?? (await store.load(sk));
       if (e === undefined) continue;
       const keep: Win[] = [];
@@ -373,10 +487,15 @@ export class WindowOperator implements Operator {
         this.timers.set(sk, this.nextTime(e));
       }
       if (store.needsFlush) await store.flush();
+      if (this.sinceDrain >= DRAIN_EVERY) {
+        this.sinceDrain = 0;
+        await out.drain?.();
+      }
     }
   }
 
   async end(out: Collector): Promise<void> {
+    this.checkFirstBatch();
     this.wm = Number.POSITIVE_INFINITY;
     await this.fire(Number.POSITIVE_INFINITY, out);
   }
@@ -401,6 +520,9 @@ export class WindowOperator implements Operator {
     await s?.close();
   }
 }
+
+/** keyOf's answer for a record without the `--key` field. */
+const MISSING: unique symbol = Symbol('missing key');
 
 function mod(a: number, n: number): number {
   const r = a % n;
