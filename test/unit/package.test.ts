@@ -90,4 +90,30 @@ describe('package', () => {
     assert.ok(files.has('bin/kappa') && files.has('dist/src/cli.js'));
     assert.ok(pkg.scripts.prepack?.includes('tsc'), 'npm pack builds dist/ first');
   });
+
+  // Issue 8 item 24: until checkpoints exist, nothing may claim exactly-once or durable state.
+  it('README, package.json, man pages and --help claim no exactly-once and no durable state', () => {
+    const texts: [string, string][] = [
+      ['README.md', readFileSync(join(ROOT, 'README.md'), 'utf8')],
+      ['package.json', readFileSync(join(ROOT, 'package.json'), 'utf8')],
+      ...readdirSync(join(ROOT, 'man')).map((f): [string, string] => [
+        `man/${f}`,
+        readFileSync(join(ROOT, 'man', f), 'utf8'),
+      ]),
+      ...['ingest', 'transform', 'window', 'sink'].map((c): [string, string] => [
+        `kappa ${c} --help`,
+        execFileSync(join(ROOT, 'bin', 'kappa'), [c, '--help'], { encoding: 'utf8' }),
+      ]),
+    ];
+    for (const [where, text] of texts) {
+      // Line-wrapped text: look at sentences, not lines.
+      const sentences = text
+        .replace(/\\-/g, '-')
+        .replace(/\s+/g, ' ')
+        .split(/(?<=[.:;])\s/);
+      for (const s of sentences)
+        if (/exactly[- ]once|durable (keyed )?state|survives? (a )?(crash|restart)/i.test(s))
+          assert.match(s, /\b(not|no|nothing|never|yet)\b/i, `${where} claims: ${s}`);
+    }
+  });
 });
