@@ -4,7 +4,7 @@
 # Installs and builds first when needed. No Kafka or S3: local files are the embedded default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm install --no-audit --no-fund
+[ -d node_modules ] || npm ci --no-audit --no-fund
 npx --no-install tsc -p tsconfig.json
 OUT=${1:-out/delay_by_origin_hourly}
 FLIGHTS=node_modules/vega-datasets/data/flights-3m.parquet

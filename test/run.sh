@@ -4,7 +4,7 @@
 # Integration tests start a real Kafka broker and S3Proxy themselves (test/servers/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm install --no-audit --no-fund
+[ -d node_modules ] || npm ci --no-audit --no-fund
 echo "== biome (format + lint)"
 npx --no-install biome check .
 echo "== tsc (strict)"

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { groupSources, type RecordSource, type SourceOptions } from '../io/source.js';
 import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
+import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
 import { LineWriter } from '../stream/output.js';
 import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from '../stream/protocol.js';
 import { parseDuration } from '../time/duration.js';
@@ -83,6 +84,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
   const tsFormat = parseTsFormat(o.tsFormat);
   const tz = checkZone(o.tz);
   const bound = parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
+  await assertDeadLetterNotInput(parseOnError(o.onError), args, o.format !== undefined); // issue 8 item 15
   const groups = groupSources(args);
   const sources: RecordSource[] = [];
   for (const g of groups) sources.push(await g.kind.open(g.sources, o));

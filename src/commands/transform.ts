@@ -83,7 +83,10 @@ export function transformCommand(): Command {
   withCommonOptions(cmd).addHelpText(
     'after',
     `
-Expressions are JavaScript over the record: r (the value's fields), key, ts (epoch ms), rec.
+Expressions are JavaScript over the record: r (the value's fields), key, ts (epoch ms), rec, the
+--module functions and JavaScript's built-ins (Math, JSON, Date, …); no process, require, import(),
+timers. They see a frozen copy of the record and must be synchronous. An expression is code: never
+build one from untrusted input (node:vm is not a security boundary; see kappa-transform(1)).
 
 Examples:
   kappa ingest flights.ndjson --ts-field date | kappa transform --filter 'r.delay > 60' --select origin,delay

@@ -22,6 +22,7 @@
  * the watermark passes `seen + within - 1`: no later record can then be a duplicate.
  */
 
+import { KappaError } from '../errors.js';
 import { KeyedStateStore } from '../state/store.js';
 import { TimerQueue } from '../state/timers.js';
 import type { Header, Rec, Schema } from '../stream/protocol.js';
@@ -137,7 +138,9 @@ export class TransformOperator implements Operator {
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
           this.fns.push((r) => {
             const t = f(r.value, r.key, r.ts, r);
-            const ms = t instanceof Date ? t.getTime() : t;
+            // A Date made inside the expression's context is not a host Date: test its tag.
+            const ms =
+              Object.prototype.toString.call(t) === '[object Date]' ? Date.prototype.getTime.call(t) : t;
             if (typeof ms !== 'number' || !Number.isFinite(ms))
               throw new BadRecordError(`--ts '${step.expr}': returned ${String(t)}, not epoch milliseconds`);
             const ts = Math.round(ms);
@@ -285,12 +288,17 @@ export class TransformOperator implements Operator {
   }
 }
 
-/** Wraps a compiled expression so that anything it throws becomes a BadRecordError naming the flag. */
+/**
+ * Wraps a compiled expression so that anything it throws becomes a BadRecordError naming the flag,
+ * except a KappaError (compileExpr's UsageErrors: a name not in scope, a change to the record, a
+ * Promise result), which is wrong for every record and ends the run.
+ */
 function guard(f: CompiledExpr, flag: string, src: string): CompiledExpr {
   return (r, key, ts, rec) => {
     try {
       return f(r, key, ts, rec);
     } catch (e) {
+      if (e instanceof KappaError) throw e;
       throw new BadRecordError(`${flag} '${src}' threw: ${e instanceof Error ? e.message : String(e)}`);
     }
   };

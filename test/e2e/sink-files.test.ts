@@ -2,14 +2,12 @@
  * `kappa sink` to files and tables, end to end through the real binary, with DuckDB as the oracle.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { FLIGHTS, ROOT, sh, tempDir } from '../helpers.js';
-
-/** True once a Parquet reader is part of the build (the ingest side of issue 2). */
-const HAS_PARQUET_READER = existsSync(join(ROOT, 'dist', 'src', 'io', 'parquet', 'read.js'));
+import { FLIGHTS, KAPPA, ROOT, sh, tempDir } from '../helpers.js';
 
 let db: DuckDBConnection;
 const tmp = tempDir('kappa-sink-');
@@ -108,9 +106,7 @@ describe('kappa sink: table directory', () => {
     await checkDailyTable(out);
   });
 
-  it('acceptance 1 (Parquet source): ingest flights-3m.parquet --ts-field date | sink --partition-by dt', {
-    skip: HAS_PARQUET_READER ? false : 'needs the Parquet reader (src/io/parquet/read.ts)',
-  }, async () => {
+  it('acceptance 1 (Parquet source): ingest flights-3m.parquet --ts-field date | sink --partition-by dt', async () => {
     const out = join(T, 'daily-parquet');
     const r = await sh(
       `kappa ingest '${FLIGHTS}' --ts-field date -q | kappa sink '${out}' --partition-by 'dt=%Y-%m-%d'`,
@@ -119,9 +115,7 @@ describe('kappa sink: table directory', () => {
     await checkDailyTable(out);
   });
 
-  it('acceptance 2 (Parquet table): ingest of the output gives back the same (ts, key, value) multiset', {
-    skip: HAS_PARQUET_READER ? false : 'needs the Parquet reader (src/io/parquet/read.ts)',
-  }, async () => {
+  it('acceptance 2 (Parquet table): ingest of the output gives back the same (ts, key, value) multiset', async () => {
     const out = join(T, 'rt-parquet');
     const ing = `--ts-field date --ts-format epoch-ms --key-field origin -q`;
     const r = await sh(
@@ -151,14 +145,23 @@ describe('kappa sink: table directory', () => {
     const out = join(T, 'roll');
     const header = '{"kappa":1}';
     const recs = Array.from({ length: 25 }, (_, i) => `{"ts":${i * 1000},"key":null,"value":{"i":${i}}}`);
-    const r = await sh(
-      `( echo '${header}'; printf '%s\\n' ${recs.map((x) => `'${x}'`).join(' ')}; sleep 1; find '${out}' -type f > '${T}/mid.txt' 2>/dev/null; echo '{"end":true}' ) | kappa sink '${out}' --roll-records 10 -q`,
-    );
-    assert.equal(r.code, 0, r.stderr);
-    const mid = readFileSync(`${T}/mid.txt`, 'utf8').split('\n').filter(Boolean);
-    assert.ok(mid.length >= 2, `pending files exist mid-run: ${mid}`);
+    // The snapshot is taken when the sink has rolled two files (an observed state), not after a sleep.
+    const sink = spawn(KAPPA, ['sink', out, '--roll-records', '10', '-q'], { cwd: ROOT });
+    let stderr = '';
+    sink.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exit = new Promise<number>((res) => sink.on('close', (code) => res(code ?? -1)));
+    sink.stdin.write(`${header}\n${recs.join('\n')}\n`);
+    let mid = walk(out);
+    for (const t0 = Date.now(); mid.length < 2; mid = walk(out)) {
+      assert.ok(Date.now() - t0 < 60_000, `the sink rolled no two files in 60 s: ${mid} ${stderr}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
     for (const f of mid)
       assert.match(f.split('/').pop()!, /^\./, `only hidden in-progress files mid-run: ${f}`);
+    sink.stdin.end('{"end":true}\n');
+    assert.equal(await exit, 0, stderr);
     const files = visibleData(out);
     assert.equal(files.length, 3);
     const n = await q(`SELECT count(*), sum(i) FROM read_parquet('${out}/*.parquet')`);

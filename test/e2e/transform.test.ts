@@ -54,4 +54,32 @@ describe('kappa transform on the flights (acceptance)', () => {
       [{ a: null }],
     );
   });
+
+  it('expressions see no process and cannot change records (issue 8 item 31)', async () => {
+    const input = '{"delay":1}\n{"delay":2}\n';
+    const assign = await sh(`kappa ingest - -q | kappa transform -q --filter 'r.delay = 5'`, {
+      input,
+    });
+    assert.equal(assign.code, 2, assign.stderr);
+    assert.match(assign.stderr, /--filter 'r\.delay = 5' tried to change the record/);
+    assert.doesNotMatch(assign.stdout, /delay/);
+    const secret = await sh(
+      `KAPPA_SECRET=hunter2 kappa ingest - -q | KAPPA_SECRET=hunter2 kappa transform -q --map '({s: process.env.KAPPA_SECRET})'`,
+      { input },
+    );
+    assert.equal(secret.code, 2, secret.stderr);
+    assert.doesNotMatch(secret.stdout, /hunter2/);
+    assert.match(secret.stderr, /process is not defined/);
+    const spawn = await sh(
+      `kappa ingest - -q | kappa transform -q --map "r.constructor.constructor('return process')().getBuiltinModule('child_process').execSync('echo pwned').toString()"`,
+      { input },
+    );
+    assert.notEqual(spawn.code, 0);
+    assert.doesNotMatch(spawn.stdout, /pwned/);
+    const asyncMap = await sh(`kappa ingest - -q | kappa transform -q --map 'import("node:fs")'`, {
+      input,
+    });
+    assert.equal(asyncMap.code, 2, asyncMap.stderr);
+    assert.match(asyncMap.stderr, /returned a Promise/);
+  });
 });

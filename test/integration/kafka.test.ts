@@ -7,19 +7,23 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { partitionForKey } from '../../src/io/kafka/partitioner.js';
 import { SLICE } from '../../src/io/kafka/source.js';
 import { FLIGHTS, KAPPA, ROOT, sh, tempDir } from '../helpers.js';
-import { javaPartitions, KAFKA_SH, kafkaAddr, SKIP, s3Endpoint, s3Env, uniqueName } from './servers.js';
-
-/** True when `kappa <cmd> --help` exists (and mentions `flag`): for tests of features merged from other branches. */
-function hasCommand(cmd: string, flag = ''): boolean {
-  const help = spawnSync(KAPPA, [cmd, '--help'], { cwd: ROOT, encoding: 'utf8' });
-  return help.status === 0 && help.stdout.includes(`kappa ${cmd}`) && help.stdout.includes(flag);
-}
+import {
+  after,
+  before,
+  it,
+  javaPartitions,
+  KAFKA_SH,
+  kafkaAddr,
+  s3Endpoint,
+  s3Env,
+  uniqueName,
+} from './servers.js';
 
 interface Line {
   ts?: number;
@@ -53,7 +57,7 @@ function keysForPartitions(n: number): string[] {
   return keys;
 }
 
-describe('kafka connector (real broker)', { skip: SKIP }, () => {
+describe('kafka connector (real broker)', () => {
   let tmp: { dir: string; cleanup: () => void };
   let flights: string;
   let broker: string;
@@ -304,11 +308,7 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     assert.ok(a.maxLead <= bound, `max lead ${a.maxLead} ms <= ${bound} ms`);
   });
 
-  it('acceptance 3 (after merge): window state stays bounded under --max-drift, same results', async (t) => {
-    if (!hasCommand('window')) {
-      t.skip('kappa window is not on this branch yet (window issue); runs once merged');
-      return;
-    }
+  it('acceptance 3: window state stays bounded under --max-drift, same results', async () => {
     const topic = uniqueName('skeww');
     const uri = `kafka://${broker}/${topic}`;
     const [kSlow, kFast] = keysForPartitions(2);
@@ -341,11 +341,7 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     assert.ok(peak(a.stderr) <= 20, `aligned peak open windows ${peak(a.stderr)}`);
   });
 
-  it('acceptance 2 (after merge): kafka -> window -> s3 table -> ingest equals the all-file pipeline', async (t) => {
-    if (!hasCommand('window') || !hasCommand('sink', '--partition-by')) {
-      t.skip('needs kappa window and the table sink (other issues); runs once merged');
-      return;
-    }
+  it('acceptance 2: kafka -> window -> s3 table -> ingest equals the all-file pipeline', async () => {
     assert.ok(flightsTopic, 'acceptance 1 filled the topic');
     const s3 = s3Endpoint();
     const env = s3Env();

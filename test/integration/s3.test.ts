@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import { CreateBucketCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ConfigError, RuntimeError } from '../../src/errors.js';
 import { S3Store, s3Client, s3Config } from '../../src/io/s3.js';
 import { sh } from '../helpers.js';
-import { SKIP, s3Endpoint, s3Env, uniqueName } from './servers.js';
+import { after, before, it, s3Endpoint, s3Env, uniqueName } from './servers.js';
 
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
@@ -77,7 +77,7 @@ class FaultProxy {
   }
 }
 
-describe('S3 object store (S3Proxy)', { skip: SKIP }, () => {
+describe('S3 object store (S3Proxy)', () => {
   const bucket = uniqueName('kappa');
   let store: S3Store;
   const saved = { ...process.env };

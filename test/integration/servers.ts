@@ -3,16 +3,36 @@
  * (KAPPA_TEST_KAFKA) and S3Proxy (KAPPA_TEST_S3). With KAPPA_SKIP_SERVERS=1 the integration tests
  * are skipped with a visible reason; without the variables and without the skip flag they fail,
  * so a broken server setup is never mistaken for a pass.
+ *
+ * Integration files take `it`, `before` and `after` from here instead of node:test: each test is
+ * then skipped on its own (and counted in the runner's `skipped` total; a skipped describe() is
+ * not counted at all), and the hooks that would need the servers do not run.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after as nodeAfter, before as nodeBefore, it as nodeIt, type TestContext } from 'node:test';
 import { ROOT } from '../helpers.js';
 
 /** Reason to skip server tests, or false. */
 export const SKIP: string | false =
   process.env.KAPPA_SKIP_SERVERS === '1' ? 'KAPPA_SKIP_SERVERS=1: Kafka/S3 integration tests not run' : false;
+
+/** node:test's `it`, skipped (and counted as skipped) under KAPPA_SKIP_SERVERS=1. */
+export function it(name: string, fn: (t: TestContext) => void | Promise<void>): void {
+  nodeIt(name, { skip: SKIP }, fn);
+}
+
+/** node:test's `before`, not run under KAPPA_SKIP_SERVERS=1. */
+export function before(fn: () => void | Promise<void>): void {
+  if (!SKIP) nodeBefore(fn);
+}
+
+/** node:test's `after`, not run under KAPPA_SKIP_SERVERS=1. */
+export function after(fn: () => void | Promise<void>): void {
+  if (!SKIP) nodeAfter(fn);
+}
 
 function need(name: string): string {
   const v = process.env[name];

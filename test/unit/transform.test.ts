@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { UsageError } from '../../src/errors.js';
 import { compileExpr, loadModules } from '../../src/ops/expr.js';
 import { ArrayCollector, BadRecordError } from '../../src/ops/operator.js';
 import { TransformOperator, type TransformStep } from '../../src/ops/transform.js';
@@ -140,6 +141,109 @@ describe('transform operator', () => {
     } finally {
       t.cleanup();
     }
+  });
+});
+
+describe('expression context (issue 8 item 31)', () => {
+  const input: Rec = { ts: 7, key: 'k', value: { delay: 3, tags: ['a'], nested: { x: 1 } } };
+  const hostBoom = () => {
+    throw new Error('host boom');
+  };
+  const hostObj = () => ({ made: 'on the host' });
+  const ev = (src: string) =>
+    compileExpr(src, { hostBoom, hostObj }, '--map')(input.value, input.key, input.ts, input);
+  const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
+
+  it('has no process, require, timers or console, directly or through globalThis', () => {
+    for (const name of [
+      'process',
+      'require',
+      'setTimeout',
+      'setImmediate',
+      'queueMicrotask',
+      'console',
+      'Buffer',
+    ])
+      assert.equal(ev(`typeof ${name}`), 'undefined', name);
+    assert.equal(ev('typeof globalThis.process'), 'undefined');
+    assert.equal(ev('globalThis.process'), undefined);
+    assert.throws(() => ev('process.env.HOME'), usage(/process is not defined/));
+    assert.throws(() => ev("process.getBuiltinModule('child_process')"), usage(/process is not defined/));
+    assert.throws(() => ev("require('node:child_process')"), usage(/require is not defined/));
+    assert.throws(() => ev('setTimeout(() => 0, 1)'), usage(/setTimeout is not defined/));
+  });
+
+  it('refuses import() (it returns a Promise) without an unhandled rejection', async () => {
+    assert.throws(() => ev("import('node:child_process')"), usage(/returned a Promise/));
+    await new Promise((r) => setTimeout(r, 20)); // an unhandled rejection would fail this test
+  });
+
+  it('cannot reach the host Function through constructors of the record, the context or --module functions', () => {
+    for (const src of [
+      "constructor.constructor('return process')()",
+      "globalThis.constructor.constructor('return process')()",
+      "r.constructor.constructor('return process')()",
+      "r.tags.constructor.constructor('return process')()",
+      "rec.constructor.constructor('return process')()",
+      "hostBoom.constructor.constructor('return process')()",
+      "hostObj().constructor.constructor('return process')()",
+      "(() => { try { hostBoom() } catch (e) { return e.constructor.constructor('return process')() } })()",
+      "eval('process')",
+    ])
+      assert.throws(() => ev(src), /Code generation from strings disallowed/, src);
+    assert.notEqual(ev('r.constructor'), Object);
+    assert.notEqual(ev('hostObj().constructor'), Object);
+    assert.throws(() => ev('hostBoom()'), /host boom/);
+  });
+
+  it('an assignment cannot change the record: it is a usage error and the input stays as it was', async () => {
+    for (const src of [
+      'r.delay = 5',
+      'r.fresh = 1',
+      'r.tags.push("b")',
+      'r.nested.x++',
+      'delete r.delay',
+      'rec.ts = 0',
+    ])
+      assert.throws(() => ev(src), usage(/tried to change the record/), src);
+    assert.deepEqual(input, { ts: 7, key: 'k', value: { delay: 3, tags: ['a'], nested: { x: 1 } } });
+    const op = new TransformOperator({ steps: [{ kind: 'filter', expr: 'r.a = 5' }] });
+    await op.open({ kappa: 1 });
+    const v = { a: 1 };
+    assert.throws(
+      () => op.record(rec(1, v), new ArrayCollector()),
+      usage(/--filter 'r\.a = 5' tried to change/),
+    );
+    assert.deepEqual(v, { a: 1 });
+    await op.close();
+  });
+
+  it('a Promise or thenable result is a usage error', async () => {
+    assert.throws(() => ev('(async () => r.delay)()'), usage(/returned a Promise/));
+    assert.throws(() => ev('Promise.resolve(1)'), usage(/returned a Promise/));
+    assert.throws(() => ev('({ then() {} })'), usage(/returned a Promise/));
+    const op = new TransformOperator({ steps: [{ kind: 'filter', expr: 'Promise.resolve(false)' }] });
+    await op.open({ kappa: 1 });
+    assert.throws(
+      () => op.record(rec(1, { a: 1 }), new ArrayCollector()),
+      usage(/--filter .* returned a Promise/),
+    );
+    await op.close();
+  });
+
+  it('still computes: new values, Dates for --ts, module results', async () => {
+    assert.deepEqual(ev('({...r, h: r.delay / 60, t: ts, k: key})'), {
+      delay: 3,
+      tags: ['a'],
+      nested: { x: 1 },
+      h: 0.05,
+      t: 7,
+      k: 'k',
+    });
+    assert.equal(ev('rec.value === r && rec.ts === ts'), true);
+    assert.deepEqual(ev('hostObj()'), { made: 'on the host' });
+    const { out } = await run([{ kind: 'ts', expr: 'new Date(r.a * 1000)' }], [rec(1, { a: 5 })]);
+    assert.equal(out.records[0].ts, 5000);
   });
 });
 
