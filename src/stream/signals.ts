@@ -13,14 +13,14 @@
  * runs the registered `beforeForcedExit` cleanups (bounded by the same grace), prints the line and
  * exits. A second signal exits at once.
  */
-import { type ExitCode, KappaError } from '../errors.js';
+import { ExitCode, KappaError } from '../errors.js';
 
 /** The signals that stop a command. */
 export type StopSignal = 'SIGINT' | 'SIGTERM';
 
 /** Exit code for a stop by signal: 128 + the signal number (SIGINT 2 -> 130, SIGTERM 15 -> 143). */
 export function signalExitCode(sig: StopSignal): 130 | 143 {
-  return sig === 'SIGINT' ? 130 : 143;
+  return sig === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm;
 }
 
 /**
@@ -32,7 +32,7 @@ export class InterruptedError extends KappaError {
     readonly signal: StopSignal,
     message = `interrupted by ${signal}; no end-of-stream line was written`,
   ) {
-    super(message, signalExitCode(signal) as ExitCode);
+    super(message, signalExitCode(signal));
   }
 }
 
