@@ -3,7 +3,7 @@
  *
  * A signal never turns into an end-of-stream line (DESIGN.md §2, issue 8 items 8 and 13). On the
  * first signal the handler records it, restores the terminal at once (progress bars register an
- * `atInterrupt` hook) and wakes whoever waits on `whenInterrupted()`. The running command then
+ * `atInterrupt` hook) and wakes whoever waits in `raceInterrupt()`. The running command then
  * stops cooperatively: the source runtime and every stdin reader wrapped with `interruptible()`
  * throw an `InterruptedError`, so no end line is written and sinks take their abort path (commit
  * nothing, remove in-progress files). `main()` prints the error's one line on stderr and exits with
@@ -40,8 +40,8 @@ export class InterruptedError extends KappaError {
 export const GRACE_MS = 10_000;
 
 let received: StopSignal | undefined;
-let wake: ((e: InterruptedError) => void) | undefined;
-let interruption: Promise<InterruptedError> | undefined;
+/** Callbacks of pending `raceInterrupt` calls; each removes itself once its promise settles. */
+const waiters = new Set<(e: InterruptedError) => void>();
 const immediate = new Set<() => void>();
 const cleanups = new Set<() => Promise<void>>();
 let installed = false;
@@ -57,15 +57,33 @@ export function throwIfInterrupted(message?: (sig: StopSignal) => string): void 
   if (received) throw new InterruptedError(received, message?.(received));
 }
 
-/** Resolves (never rejects) with an `InterruptedError` when the first signal arrives. */
-export function whenInterrupted(): Promise<InterruptedError> {
-  if (!interruption)
-    interruption = received
-      ? Promise.resolve(new InterruptedError(received))
-      : new Promise((resolve) => {
-          wake = resolve;
-        });
-  return interruption;
+/**
+ * Settles like `p`, unless a signal arrives first: then resolves with an `InterruptedError` (it
+ * does not reject). Unlike `Promise.race` with one long-lived promise, it leaves nothing behind once
+ * `p` settles, so it can run once per batch for days.
+ */
+export function raceInterrupt<T>(p: Promise<T>): Promise<T | InterruptedError> {
+  if (received) return Promise.resolve(new InterruptedError(received));
+  return new Promise<T | InterruptedError>((resolve, reject) => {
+    const onSignal = (e: InterruptedError) => resolve(e);
+    waiters.add(onSignal);
+    p.then(
+      (v) => {
+        waiters.delete(onSignal);
+        resolve(v);
+      },
+      (e: unknown) => {
+        waiters.delete(onSignal);
+        reject(e);
+      },
+    );
+  });
+}
+
+function wakeWaiters(sig: StopSignal): void {
+  const e = new InterruptedError(sig);
+  for (const w of [...waiters]) w(e);
+  waiters.clear();
 }
 
 /**
@@ -80,7 +98,7 @@ export function interruptible<T>(source: AsyncIterable<T>): AsyncIterable<T> {
       return {
         async next(): Promise<IteratorResult<T>> {
           if (received) throw await stop(it);
-          const r = await Promise.race([it.next(), whenInterrupted()]);
+          const r = await raceInterrupt(it.next());
           if (r instanceof InterruptedError) throw await stop(it);
           return r;
         },
@@ -133,7 +151,7 @@ export function installSignalHandlers(command?: string): void {
     }
     received = sig;
     runImmediate();
-    wake?.(new InterruptedError(sig));
+    wakeWaiters(sig);
     setTimeout(() => void forcedExit(sig), GRACE_MS).unref();
   };
   process.on('SIGINT', () => handler('SIGINT'));
@@ -162,13 +180,17 @@ async function forcedExit(sig: StopSignal): Promise<void> {
 /** Test hook: forget a received signal (unit tests run several scenarios in one process). */
 export function resetInterruptForTests(): void {
   received = undefined;
-  wake = undefined;
-  interruption = undefined;
+  waiters.clear();
+}
+
+/** Test hook: how many `raceInterrupt` calls are pending (0 once their promises settled). */
+export function pendingInterruptWaitersForTests(): number {
+  return waiters.size;
 }
 
 /** Test hook: act as if `sig` had arrived, without the forced-exit timer. */
 export function simulateInterruptForTests(sig: StopSignal): void {
   received = sig;
   runImmediate();
-  wake?.(new InterruptedError(sig));
+  wakeWaiters(sig);
 }

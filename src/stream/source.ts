@@ -25,7 +25,7 @@ import type { BadRecords } from './badrecords.js';
 import { LineWriter } from './output.js';
 import type { Progress } from './progress.js';
 import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from './protocol.js';
-import { InterruptedError, interruptedBy, type StopSignal, whenInterrupted } from './signals.js';
+import { InterruptedError, interruptedBy, raceInterrupt, type StopSignal } from './signals.js';
 
 /** What `runSource` runs: the sources (already opened) and how to turn their rows into records. */
 export interface SourceSpec {
@@ -104,7 +104,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
         for (;;) {
           // Race the source against a signal: a source waiting for data (stdin held open, a FIFO)
           // must not keep a stopped run alive.
-          const next = await Promise.race([it.next(), whenInterrupted()]);
+          const next = await raceInterrupt(it.next());
           if (next instanceof InterruptedError) throw interrupted(next.signal);
           if (next.done) break;
           const batch = next.value;
@@ -167,8 +167,9 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           if (src.detail) progress.setDetail(src.detail());
           progress.update(progress.unit === 'rows' ? stats.recordsIn : stats.bytes);
           // An empty batch means the source is waiting for data (live Kafka): flush what we have.
-          await (rows.length === 0 ? out.flush() : out.flushIfFull());
-          stopIfInterrupted();
+          // A stalled reader must not keep a stopped run waiting for 'drain' either.
+          const flushed = await raceInterrupt(rows.length === 0 ? out.flush() : out.flushIfFull());
+          if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
           if (out.isClosed) break;
         }
       } finally {

@@ -16,6 +16,8 @@ import { BadRecords } from '../../src/stream/badrecords.js';
 import { drawsBar, Progress } from '../../src/stream/progress.js';
 import {
   InterruptedError,
+  pendingInterruptWaitersForTests,
+  raceInterrupt,
   resetInterruptForTests,
   simulateInterruptForTests,
 } from '../../src/stream/signals.js';
@@ -171,6 +173,17 @@ describe('runSource', () => {
     );
     assert.equal(src.committed, false);
     assert.equal(src.closed, true);
+  });
+
+  it('raceInterrupt leaves no waiter behind once its promise settled (no leak per batch)', async () => {
+    for (let i = 0; i < 1000; i++) assert.equal(await raceInterrupt(Promise.resolve(i)), i);
+    await assert.rejects(raceInterrupt(Promise.reject(new Error('x'))), /x/);
+    assert.equal(pendingInterruptWaitersForTests(), 0);
+    const pending = raceInterrupt(new Promise(() => {}));
+    assert.equal(pendingInterruptWaitersForTests(), 1);
+    simulateInterruptForTests('SIGTERM');
+    assert.ok((await pending) instanceof InterruptedError);
+    assert.equal(pendingInterruptWaitersForTests(), 0);
   });
 
   it('a signal that arrives when the source has just ended still writes no end line', async () => {
