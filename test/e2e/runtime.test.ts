@@ -211,6 +211,49 @@ describe('SIGTERM (items 8 and 13)', () => {
     );
   });
 
+  it('on a terminal, a killed sink restores the cursor and line wrap (pty via script(1))', async () => {
+    const table = join(t.dir, 'sink-tty');
+    const inner = [
+      `kappa sink '${table}' --partition-by 'dt=%Y-%m-%d' --roll-records 5 < /dev/tty > /dev/null & p=$!`,
+      `for i in $(seq 300); do find '${table}' -name '*inprogress*' 2>/dev/null | grep -q . && break; sleep 0.1; done`,
+      'kill -TERM $p; wait $p; echo EXIT=$?',
+    ].join('; ');
+    const child = spawn('script', ['-qefc', inner, '/dev/null'], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: `${join(ROOT, 'bin')}:${process.env.PATH}` },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    child.stdin.on('error', () => {});
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const done = new Promise<void>((r) => child.on('close', () => r()));
+    // Typed into the terminal (the sink's stdin); script's stdin stays open until the end.
+    const recs = Array.from(
+      { length: 200 },
+      (_, i) => `{"ts":${1_700_000_000_000 + i * HOUR},"key":null,"value":{"i":${i}}}`,
+    );
+    child.stdin.write(`{"kappa":1}\n${recs.join('\n')}\n`);
+    await done;
+    child.stdin.destroy();
+    assert.match(out, /EXIT=143/, out);
+    assert.match(out, /kappa sink: interrupted by SIGTERM.*nothing committed/);
+    for (const [hide, show] of [
+      ['\x1b[?25l', '\x1b[?25h'],
+      ['\x1b[?7l', '\x1b[?7h'],
+    ]) {
+      assert.ok(out.includes(hide), 'the bar was drawn');
+      assert.ok(out.lastIndexOf(show) > out.lastIndexOf(hide), `terminal restored (${JSON.stringify(show)})`);
+    }
+    const files = walk(table);
+    assert.deepEqual(
+      files.filter((f) => f.includes('.inprogress') || f.startsWith('_delta_log/')),
+      [],
+    );
+  });
+
   it('SIGINT gives exit 130', async () => {
     const ing = kappa(['ingest', '-', '-q']);
     ing.child.stdout?.resume();
