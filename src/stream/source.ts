@@ -9,8 +9,9 @@
  *   yet started holds it back). The bound is `--max-out-of-orderness` if given, else the source's
  *   default: none for files (no watermark before the end line: batch semantics, nothing is late),
  *   0 ms for Kafka;
- * - encodes records (an unchanged NDJSON row is written from its raw text) and flushes at 64 KiB or
- *   whenever a source waits for data (an empty batch), honouring back-pressure;
+ * - encodes records (an unchanged NDJSON row is written from its raw text) and flushes at 64 KiB,
+ *   whenever a source waits for data (an empty batch), and when the next batch takes longer than
+ *   `LINGER_MS` (a live stdin), honouring back-pressure;
  * - tracks each source's serialisable position (`RecordSource.position`) for barriers;
  * - writes the end-of-stream line only when every source reached its end, then commits source
  *   positions (Kafka `--group` offsets). A signal (src/stream/signals.ts) or a failure never
@@ -26,6 +27,9 @@ import { LineWriter } from './output.js';
 import type { Progress } from './progress.js';
 import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from './protocol.js';
 import { InterruptedError, interruptedBy, raceInterrupt, type StopSignal } from './signals.js';
+
+/** How long (ms) records may wait in the output buffer while the source has nothing new. */
+export const LINGER_MS = 100;
 
 /** What `runSource` runs: the sources (already opened) and how to turn their rows into records. */
 export interface SourceSpec {
@@ -104,7 +108,15 @@ export async function runSource(spec: SourceSpec): Promise<string> {
         for (;;) {
           // Race the source against a signal: a source waiting for data (stdin held open, a FIFO)
           // must not keep a stopped run alive.
+          // Linger (Kafka's linger.ms): records buffered below a full chunk go out once the source
+          // has had nothing new for LINGER_MS (a live stdin, a quiet topic), not at the next 64 KiB.
+          let lingered: Promise<void> | undefined;
+          const linger = setTimeout(() => {
+            lingered = out.flush().catch(() => {}); // a destination error resurfaces at the next flush
+          }, LINGER_MS);
           const next = await raceInterrupt(it.next());
+          clearTimeout(linger);
+          if (lingered) await lingered;
           if (next instanceof InterruptedError) throw interrupted(next.signal);
           if (next.done) break;
           const batch = next.value;

@@ -256,9 +256,13 @@ describe('SIGTERM (items 8 and 13)', () => {
 
   it('SIGINT gives exit 130', async () => {
     const ing = kappa(['ingest', '-', '-q']);
-    ing.child.stdout?.resume();
+    let out = '';
+    ing.child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     ing.child.stdin?.write('{"a":1}\n');
-    await new Promise((r) => setTimeout(r, 800));
+    // A record on a live stdin goes out after the linger time, not at 64 KiB; then SIGINT.
+    await until(() => out.includes('"a":1'), 'the record of a live stdin');
     ing.child.kill('SIGINT');
     const e = await ing.exit;
     ing.child.stdin?.destroy();
