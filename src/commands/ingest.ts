@@ -40,7 +40,7 @@ export function ingestCommand(): Command {
     .option('--delimiter <char>', 'CSV/TSV field delimiter (default: , for csv, tab for tsv)')
     .option(
       '--ts-field <path>',
-      'event-time field (dotted path, e.g. properties.time); default: the Kafka record timestamp for kafka://, else ingestion time',
+      'event-time field (dotted path, e.g. properties.time); default: the Kafka record timestamp for kafka://, else ingestion time (with a warning)',
     )
     .option(
       '--ts-format <fmt>',
@@ -69,6 +69,10 @@ Examples:
   kappa ingest export.tsv --ts-field when --ts-format '%d/%m/%Y %H:%M' --tz Europe/Berlin
   kappa ingest kafka://localhost:9092/rides --from earliest --until latest --ts-field pickup_at
   kappa ingest kafka://localhost:9092/rides --group etl --idle-timeout 1m --max-drift 10m
+
+Without --max-out-of-orderness, files and stdin emit no watermark before the end of input (batch
+semantics: unsorted input gives the batch answer). SIGINT/SIGTERM stop ingest with exit 130/143 and
+no end-of-stream line, so downstream stages commit nothing.
 
 See man kappa-ingest, man kappa-stream, man kappa-kafka and man kappa-s3.`,
   );
