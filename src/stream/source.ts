@@ -106,18 +106,19 @@ export async function runSource(spec: SourceSpec): Promise<string> {
       const it = src.batches()[Symbol.asyncIterator]();
       try {
         for (;;) {
-          // Race the source against a signal: a source waiting for data (stdin held open, a FIFO)
-          // must not keep a stopped run alive.
           // Linger (Kafka's linger.ms): records buffered below a full chunk go out once the source
           // has had nothing new for LINGER_MS (a live stdin, a quiet topic), not at the next 64 KiB.
           let lingered: Promise<void> | undefined;
           const linger = setTimeout(() => {
             lingered = out.flush().catch(() => {}); // a destination error resurfaces at the next flush
           }, LINGER_MS);
+          // Race the source against a signal: a source waiting for data (stdin held open, a FIFO)
+          // must not keep a stopped run alive.
           const next = await raceInterrupt(it.next());
           clearTimeout(linger);
-          if (lingered) await lingered;
+          const lingerDone = lingered ? await raceInterrupt(lingered) : undefined;
           if (next instanceof InterruptedError) throw interrupted(next.signal);
+          if (lingerDone instanceof InterruptedError) throw interrupted(lingerDone.signal);
           if (next.done) break;
           const batch = next.value;
           const { rows } = batch;
