@@ -65,9 +65,25 @@ export async function main(argv: string[]): Promise<void> {
       sig && !(e instanceof InterruptedError) ? new InterruptedError(sig) : e,
       argv[2],
     );
-    // A stopped run exits now: a source may still hold stdin or a FIFO open.
-    if (sig) process.exit(process.exitCode);
+    // A stopped run exits now (a source may still hold stdin or a FIFO open), once what it already
+    // wrote to stdout reached the pipe: exiting with a write in flight would cut a line in two.
+    if (sig) {
+      await settleStdout(2000);
+      process.exit(process.exitCode);
+    }
   }
+}
+
+/** Waits until stdout has handed every pending write to the OS, or `ms` passed (a stalled reader). */
+function settleStdout(ms: number): Promise<void> {
+  if (process.stdout.writableLength === 0 || process.stdout.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    process.stdout.write('', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
 }
 
 function reportError(e: unknown, command: string | undefined): number {
