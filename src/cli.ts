@@ -1,9 +1,11 @@
 /**
  * The `kappa` program: one line per subcommand, plus error handling that maps failures to the exit
- * codes in DESIGN.md section 8 (0 ok, 1 runtime, 2 usage, 3 data, 78 config).
+ * codes in DESIGN.md section 8 (0 ok, 1 runtime, 2 usage, 3 data, 78 config, 130/143 stopped by
+ * SIGINT/SIGTERM: see src/stream/signals.ts).
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, KappaError } from './errors.js';
+import { InterruptedError, installSignalHandlers, interruptedBy } from './stream/signals.js';
 import './io/local.js';
 import { ingestCommand } from './commands/ingest.js';
 import { sinkCommand } from './commands/sink.js';
@@ -23,7 +25,11 @@ export function buildProgram(): Command {
 Commands read and write the kappa record stream (man kappa-stream) on stdin/stdout:
   kappa ingest flights.parquet --ts-field date | kappa sink out/ --partition-by 'dt=%Y-%m-%d'
 
-Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configuration error.`,
+Progress: on a terminal only the first stage of a pipeline (the source) draws a progress bar;
+every stage prints a one-line summary on stderr when it ends (-q: none).
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configuration error,
+130/143 stopped by SIGINT/SIGTERM (no end-of-stream line: downstream commits nothing).`,
     );
   program.addCommand(ingestCommand());
   program.addCommand(sinkCommand());
@@ -38,6 +44,8 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE') throw e;
   });
+  const command = argv[2] && !argv[2].startsWith('-') ? `kappa ${argv[2]}` : 'kappa';
+  installSignalHandlers(command);
   const program = buildProgram();
   program.exitOverride();
   for (const c of program.commands)
@@ -46,9 +54,36 @@ export async function main(argv: string[]): Promise<void> {
     );
   try {
     await program.parseAsync(argv);
+    const late = interruptedBy();
+    // The signal came after the run had written its end (and committed): the output is complete.
+    if (late)
+      process.stderr.write(`${command}: ${late} arrived after the run completed; its output is complete\n`);
   } catch (e) {
-    process.exitCode = reportError(e, argv[2]);
+    // After a signal, whatever failed on the way out (a pipe closed by the stop) is the signal's doing.
+    const sig = interruptedBy();
+    process.exitCode = reportError(
+      sig && !(e instanceof InterruptedError) ? new InterruptedError(sig) : e,
+      argv[2],
+    );
+    // A stopped run exits now (a source may still hold stdin or a FIFO open), once what it already
+    // wrote to stdout reached the pipe: exiting with a write in flight would cut a line in two.
+    if (sig) {
+      await settleStdout(2000);
+      process.exit(process.exitCode);
+    }
   }
+}
+
+/** Waits until stdout has handed every pending write to the OS, or `ms` passed (a stalled reader). */
+function settleStdout(ms: number): Promise<void> {
+  if (process.stdout.writableLength === 0 || process.stdout.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    process.stdout.write('', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
 }
 
 function reportError(e: unknown, command: string | undefined): number {
@@ -57,6 +92,10 @@ function reportError(e: unknown, command: string | undefined): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
       return ExitCode.ok;
     return ExitCode.usage; // commander already printed the message and the usage hint
+  }
+  if (e instanceof InterruptedError) {
+    process.stderr.write(`${who}: ${e.message}\n`);
+    return e.exitCode;
   }
   if (e instanceof KappaError) {
     process.stderr.write(`${who}: error: ${e.message}\n`);

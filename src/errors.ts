@@ -3,7 +3,7 @@
  *
  * Scripts rely on these codes: 0 success, 1 runtime failure (I/O, broker, S3),
  * 2 usage error, 3 data error (bad records over `--max-bad`, schema conflict),
- * 78 configuration error (EX_CONFIG from sysexits.h).
+ * 78 configuration error (EX_CONFIG from sysexits.h), 130/143 stopped by SIGINT/SIGTERM.
  */
 export const ExitCode = {
   ok: 0,
@@ -11,6 +11,9 @@ export const ExitCode = {
   usage: 2,
   data: 3,
   config: 78,
+  /** Stopped by SIGINT / SIGTERM (128 + signal number), see src/stream/signals.ts. */
+  sigint: 130,
+  sigterm: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

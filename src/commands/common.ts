@@ -63,16 +63,20 @@ export function parseBytes(v: string, flag: string): number {
   return Math.round(n * mult[u]);
 }
 
-/** Builds the bad-record policy and the progress/summary display for one run. */
+/**
+ * Builds the bad-record policy and the progress/summary display for one run.
+ * @param source true for a source stage (ingest): it draws the pipeline's progress bar
+ */
 export function runContext(
   command: string,
   o: CommonOptions,
   unit: 'bytes' | 'rows' = 'rows',
   total?: number,
+  source = false,
 ): { bad: BadRecords; progress: Progress } {
   const bad = new BadRecords(
     parseOnError(o.onError),
     parseCount(o.maxBad, '--max-bad') ?? Number.POSITIVE_INFINITY,
   );
-  return { bad, progress: new Progress(command, o.quiet ?? false, unit, total) };
+  return { bad, progress: new Progress(command, o.quiet ?? false, unit, total, source) };
 }

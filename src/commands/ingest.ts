@@ -1,17 +1,14 @@
 /**
  * `kappa ingest SOURCE…`: files, globs, Hive directories, stdin (and, by registration, other
- * source kinds) -> kappa stream on stdout. Glue only: open the sources, assign event time and key,
- * emit records and per-split bounded-out-of-orderness watermarks, end with the end-of-stream line.
+ * source kinds) -> kappa stream on stdout. Glue only: flags -> opened sources -> `runSource`
+ * (src/stream/source.ts: assignment, watermarks, encoding, flushing, the end line, commit).
  */
 import { Command } from 'commander';
 import { groupSources, type RecordSource, type SourceOptions } from '../io/source.js';
-import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
 import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
-import { LineWriter } from '../stream/output.js';
-import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from '../stream/protocol.js';
+import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
-import { checkZone, parseTsFormat, type TsFormat } from '../time/timestamp.js';
-import { SplitWatermarks } from '../time/watermark.js';
+import { checkZone, parseTsFormat } from '../time/timestamp.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
 import '../io/ndjson.js';
 import '../io/files.js';
@@ -25,7 +22,7 @@ interface IngestOptions extends CommonOptions, SourceOptions {
   tsFormat?: string;
   tz: string;
   keyField?: string;
-  maxOutOfOrderness: string;
+  maxOutOfOrderness?: string;
 }
 
 export function ingestCommand(): Command {
@@ -44,7 +41,7 @@ export function ingestCommand(): Command {
     .option('--delimiter <char>', 'CSV/TSV field delimiter (default: , for csv, tab for tsv)')
     .option(
       '--ts-field <path>',
-      'event-time field (dotted path, e.g. properties.time); default: the Kafka record timestamp for kafka://, else ingestion time',
+      'event-time field (dotted path, e.g. properties.time); default: the Kafka record timestamp for kafka://, else ingestion time (with a warning)',
     )
     .option(
       '--ts-format <fmt>',
@@ -58,8 +55,7 @@ export function ingestCommand(): Command {
     )
     .option(
       '--max-out-of-orderness <dur>',
-      'watermark lag behind the largest event time seen (e.g. 5s, 10m)',
-      '0ms',
+      'watermark lag behind the largest event time seen, e.g. 5s, 10m (default: files and stdin emit no watermark before the end of input, so nothing is late; kafka:// 0ms per partition)',
     );
   withS3Options(withKafkaSourceOptions(cmd));
   withCommonOptions(cmd).addHelpText(
@@ -75,6 +71,10 @@ Examples:
   kappa ingest kafka://localhost:9092/rides --from earliest --until latest --ts-field pickup_at
   kappa ingest kafka://localhost:9092/rides --group etl --idle-timeout 1m --max-drift 10m
 
+Without --max-out-of-orderness, files and stdin emit no watermark before the end of input (batch
+semantics: unsorted input gives the batch answer). SIGINT/SIGTERM stop ingest with exit 130/143 and
+no end-of-stream line, so downstream stages commit nothing.
+
 See man kappa-ingest, man kappa-stream, man kappa-kafka and man kappa-s3.`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
@@ -83,105 +83,31 @@ See man kappa-ingest, man kappa-stream, man kappa-kafka and man kappa-s3.`,
 async function runIngest(args: string[], o: IngestOptions): Promise<void> {
   const tsFormat = parseTsFormat(o.tsFormat);
   const tz = checkZone(o.tz);
-  const bound = parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
   await assertDeadLetterNotInput(parseOnError(o.onError), args, o.format !== undefined); // issue 8 item 15
-  const groups = groupSources(args);
+  const bound =
+    o.maxOutOfOrderness === undefined
+      ? undefined
+      : parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
   const sources: RecordSource[] = [];
-  for (const g of groups) sources.push(await g.kind.open(g.sources, o));
+  for (const g of groupSources(args)) sources.push(await g.kind.open(g.sources, o));
   const unit = sources.some((s) => s.progressUnit === 'rows') ? 'rows' : 'bytes';
   const total = unit === 'bytes' ? sources.reduce((n, s) => n + (s.total ?? 0), 0) : undefined;
-  const { bad, progress } = runContext('ingest', o, unit, total);
-  const stats = progress.stats;
-  const out = new LineWriter(process.stdout);
-  const schema = sources.find((s) => s.schema)?.schema;
-  const assign = makeAssigner({
-    tsField: o.tsField,
-    tsFormat: typedTsFormat(tsFormat, o.tsField, schema),
-    tz,
-    keyField: o.keyField,
-  });
-  // With a native event time (Kafka) and no --ts-field, --key-field still applies.
-  const keyOf = o.keyField ? makeKeyGetter(o.keyField) : undefined;
-  const wms = new SplitWatermarks(bound);
-  for (const s of sources) for (const sp of s.splits?.() ?? []) wms.addSplit(sp);
+  const { bad, progress } = runContext('ingest', o, unit, total, true);
   let status = 'failed';
   try {
-    out.line(encodeHeader({ kappa: 1, schema }));
-    for (const src of sources) {
-      for await (const batch of src.batches()) {
-        const { rows } = batch;
-        const split = batch.split ?? '';
-        const rawIsJson = batch.rawIsJson === true;
-        for (let i = 0; i < rows.length; i++) {
-          stats.recordsIn++;
-          const row = rows[i];
-          if (row === undefined) {
-            bad.report(batch.where(i), batch.errors?.get(i) ?? 'unreadable row', batch.raw(i));
-            continue;
-          }
-          let ts: number;
-          let key: string | null;
-          if (batch.nativeTs && !o.tsField) {
-            const t = batch.nativeTs(i);
-            if (t === undefined) {
-              bad.report(batch.where(i), 'record has no timestamp', batch.raw(i));
-              continue;
-            }
-            ts = t;
-            key = keyOf ? keyOf(row) : null;
-          } else {
-            const a = assign(row);
-            if ('error' in a) {
-              bad.report(batch.where(i), a.error, batch.raw(i));
-              continue;
-            }
-            ts = a.ts;
-            key = a.key;
-          }
-          if (batch.nativeKey && !o.keyField) key = batch.nativeKey(i);
-          wms.observe(split, ts);
-          out.line(
-            encodeRecord(
-              { ts, key, value: row, prov: batch.prov?.(i), headers: batch.headers?.(i) },
-              rawIsJson ? batch.raw(i) : undefined,
-            ),
-          );
-          stats.recordsOut++;
-        }
-        if (src.idleSplits) wms.setIdle(src.idleSplits());
-        const w = wms.advance();
-        if (w !== undefined) out.line(encodeWatermark(w));
-        src.onWatermarks?.(wms.perSplit(), wms.current());
-        if (batch.bytesDone !== undefined) stats.bytes = batch.bytesDone;
-        if (src.detail) progress.setDetail(src.detail());
-        progress.update(unit === 'rows' ? stats.recordsIn : stats.bytes);
-        // An empty batch means the source is waiting for data (live Kafka): flush what we have.
-        await (rows.length === 0 ? out.flush() : out.flushIfFull());
-        if (out.isClosed) break;
-      }
-      if (out.isClosed) break;
-    }
-    out.line(END_LINE);
-    await out.end();
-    if (!out.isClosed) for (const s of sources) await s.commit?.();
-    status = out.isClosed ? 'stopped (downstream closed)' : 'done';
+    status = await runSource({
+      sources,
+      tsField: o.tsField,
+      tsFormat,
+      tz,
+      keyField: o.keyField,
+      maxOutOfOrdernessMs: bound,
+      bad,
+      progress,
+    });
   } finally {
-    await Promise.all(sources.map((s) => s.close().catch(() => {})));
     bad.close();
-    stats.bad = bad.count;
+    progress.stats.bad = bad.count;
     progress.finish(status);
   }
-}
-
-/**
- * With `--ts-format auto` and a typed event-time column (Parquet TIMESTAMP: epoch ms in the
- * stream), reads it as epoch ms whatever its magnitude (auto would take ms values before 1973 for
- * seconds); a zone-less `timestamp` column is wall-clock time, read in `--tz`.
- */
-function typedTsFormat(f: TsFormat, tsField: string | undefined, schema: Schema | undefined): TsFormat {
-  if (f !== 'auto' || !tsField || !schema) return f;
-  const t = schema[tsField];
-  if (t === 'timestamptz') return 'epoch-ms';
-  if (t === 'timestamp') return 'wallclock-ms';
-  return f;
 }

@@ -1,12 +1,19 @@
 /**
  * `kappa sink TARGET`: kappa stream on stdin -> stdout, a file, a table directory (local or
  * s3://) or a Kafka topic. Glue only: pick the target kind, pump the stream, commit at end of
- * input, abort (commit nothing partial) on any failure.
+ * input, abort (commit nothing partial) on any failure or SIGINT/SIGTERM (exit 130/143).
  */
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { createSink, type RecordSink } from '../io/sink.js';
 import { readStream } from '../stream/input.js';
+import {
+  beforeForcedExit,
+  InterruptedError,
+  interruptedBy,
+  interruptible,
+  throwIfInterrupted,
+} from '../stream/signals.js';
 import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptions } from './common.js';
 import '../io/stdout.js';
 import '../io/table.js';
@@ -84,10 +91,13 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
     bad,
   });
   let status = 'failed, nothing committed';
+  // Should the run not stop by itself after a signal (blocked on a slow target), the forced exit
+  // still discards what is uncommitted.
+  const unregister = beforeForcedExit(() => sink.abort());
   try {
     let where = '';
     await readStream(
-      process.stdin,
+      interruptible(process.stdin),
       {
         header: (h) => sink.open(h),
         record(r, line) {
@@ -97,6 +107,7 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
         watermark: (wm) => sink.watermark(wm),
         barrier: (b) => sink.barrier?.(b),
         async end() {
+          throwIfInterrupted(); // a signal that arrived with the end line in the same chunk
           where = await sink.commit();
         },
         async afterBatch() {
@@ -115,8 +126,15 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
     stats.recordsOut = stats.recordsIn - bad.count;
   } catch (e) {
     await sink.abort().catch(() => {});
+    const sig = interruptedBy();
+    if (sig)
+      throw new InterruptedError(
+        sig,
+        `interrupted by ${sig} after ${stats.recordsIn.toLocaleString('en-US')} records; nothing committed, in-progress files removed`,
+      );
     throw e;
   } finally {
+    unregister();
     bad.close();
     stats.bad = bad.count;
     Object.assign(stats.extra, sink.counters?.() ?? {});

@@ -37,15 +37,26 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
         )
       : undefined;
   const schema: Schema | undefined = first?.schema ? { ...first.schema } : undefined;
+  // Position (see SourcePosition 'files'): index of the file being read, rows of it delivered.
+  let posFile = 0;
+  let posRows = 0;
   if (schema && files[0] !== '-')
     for (const k of Object.keys(files[0].partitionValues)) schema[k] ??= 'string';
   return {
     schema,
     progressUnit: hasStdin ? 'rows' : 'bytes',
     total: hasStdin ? undefined : files.reduce((n, f) => n + (f === '-' ? 0 : f.size), 0),
+    position: () => ({
+      kind: 'files',
+      file: posFile,
+      uri: posFile < files.length ? (files[posFile] === '-' ? '-' : (files[posFile] as InputFile).uri) : null,
+      rows: posRows,
+    }),
     async *batches(): AsyncGenerator<RowBatch> {
       let bytesBefore = 0;
       for (let fi = 0; fi < files.length; fi++) {
+        posFile = fi;
+        posRows = 0;
         const f = files[fi];
         const opened =
           fi === 0 && first
@@ -64,10 +75,13 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           }
           last = batch.bytesDone ?? last;
           batch.bytesDone = bytesBefore + last;
+          posRows += batch.rows.length;
           yield batch;
         }
         bytesBefore += f === '-' ? last : f.size;
       }
+      posFile = files.length;
+      posRows = 0;
     },
     async close() {},
   };

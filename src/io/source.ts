@@ -16,7 +16,34 @@ export interface SourceOptions {
   [flag: string]: unknown;
 }
 
+/** A JSON value: what a source position may hold (it goes into checkpoint barriers as is). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * Where a source stands after the batches delivered so far, as a JSON-serialisable object (no
+ * bigint, no Map): reading again from this position delivers exactly the rows after them.
+ * Shapes (the `kind` field tells them apart):
+ * - files: `{ kind: 'files', file, uri, rows }`: files `0 … file-1` (in listing order) were read
+ *   completely; of file `file` (named `uri`), the first `rows` rows were delivered (bad rows
+ *   included). Flink's FileSource `CheckpointedPosition` with records-to-skip. After the last file,
+ *   `file` equals the number of files and `uri` is null.
+ * - kafka: `{ kind: 'kafka', topic, next: { "<partition>": "<offset>" } }`: the next offset to read
+ *   per partition (decimal strings: Kafka offsets are int64), as Kafka commits them.
+ */
+export interface SourcePosition {
+  kind: string;
+  [field: string]: JsonValue;
+}
+
 export interface RecordSource {
+  /**
+   * The out-of-orderness bound (ms) used when `--max-out-of-orderness` is not given; undefined
+   * means none: no watermark before the end of this source (batch semantics for bounded files,
+   * where nothing can then be late). Kafka sets 0 (Flink's forMonotonousTimestamps).
+   */
+  defaultMaxOutOfOrdernessMs?: number;
+  /** The position after the last batch handed out (see `SourcePosition`), if the source tracks one. */
+  position?(): SourcePosition;
   /** Value schema, if the source knows it before the first batch (Parquet). */
   schema?: Schema;
   /** What the progress bar counts, and the total when known. */

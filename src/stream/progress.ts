@@ -1,12 +1,55 @@
 /**
  * Progress display and end-of-run summary, both on stderr.
  *
- * The bar (cli-progress) is shown only when stderr is a TTY and `--quiet` is not given; it shows
- * bytes or rows done, rate and ETA when the total is known. The summary line is printed at the end
- * of every run unless `--quiet`: records in/out, bad, bytes, elapsed, records/s, plus any extra
- * counters the command adds (late records, partitions written, …).
+ * One bar per pipeline (issue 8 item 32): only the first stage of a pipeline draws a bar, and only
+ * when stderr is a TTY and `--quiet` is not given (see `drawsBar`). The first stage is a source
+ * (`ingest`), or a stage whose stdin is not a pipe or socket (`kappa sink T < saved.kappa`); a
+ * stage reading another stage's output through a pipe draws nothing while it runs, since every
+ * stage shares the terminal line. With back-pressure the source's progress is the pipeline's. The
+ * bar shows bytes or rows done, rate and ETA when the total is known.
+ *
+ * The summary line is printed at the end of every run unless `--quiet`: records in/out, bad,
+ * bytes, elapsed, records/s, plus any extra counters the command adds (late records, partitions
+ * written, …). After SIGINT/SIGTERM the bar is stopped at once (terminal restored: cursor shown,
+ * line wrap back on) and no summary is printed: the interruption's own line replaces it.
  */
+import { fstatSync } from 'node:fs';
 import cliProgress from 'cli-progress';
+import { atInterrupt, interruptedBy } from './signals.js';
+
+/** What decides whether a stage draws a progress bar (see `drawsBar`). */
+export interface BarContext {
+  /** `--quiet` given. */
+  quiet: boolean;
+  /** stderr is a terminal. */
+  stderrIsTTY: boolean;
+  /** The stage is a source (ingest). */
+  source: boolean;
+  /** What stdin is: 'pipe' (FIFO or socket: another stage, most likely), 'file', 'tty' or 'other'. */
+  stdin: 'pipe' | 'file' | 'tty' | 'other';
+}
+
+/**
+ * True when this stage draws the pipeline's one progress bar: not quiet, stderr is a TTY, and the
+ * stage is first in its pipeline (a source, or its stdin is not a pipe).
+ */
+export function drawsBar(c: BarContext): boolean {
+  if (c.quiet || !c.stderrIsTTY) return false;
+  return c.source || c.stdin !== 'pipe';
+}
+
+/** Classifies file descriptor 0 for `drawsBar` ('other' if it cannot be inspected). */
+export function stdinKind(): BarContext['stdin'] {
+  try {
+    const st = fstatSync(0);
+    if (st.isFIFO() || st.isSocket()) return 'pipe';
+    if (st.isFile()) return 'file';
+    if (st.isCharacterDevice()) return 'tty';
+    return 'other';
+  } catch {
+    return 'other';
+  }
+}
 
 export interface RunStats {
   recordsIn: number;
@@ -23,6 +66,7 @@ export class Progress {
   private bar: cliProgress.SingleBar | undefined;
   private lastUpdate = 0;
   private detail = '';
+  private unregister: (() => void) | undefined;
 
   constructor(
     /** Command name used as the summary prefix, e.g. `ingest`. */
@@ -31,8 +75,10 @@ export class Progress {
     /** Unit of the bar: 'bytes' or 'rows'. */
     readonly unit: 'bytes' | 'rows' = 'rows',
     total?: number,
+    /** True for a source stage (ingest), which draws the pipeline's bar (see `drawsBar`). */
+    source = false,
   ) {
-    if (!quiet && process.stderr.isTTY) {
+    if (drawsBar({ quiet, stderrIsTTY: process.stderr.isTTY === true, source, stdin: stdinKind() })) {
       this.bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,
@@ -48,6 +94,7 @@ export class Progress {
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(total ?? 0, 0, { rate: '0', detail: '', elapsed: '0' });
+      this.unregister = atInterrupt(() => this.stopBar());
     }
   }
 
@@ -84,11 +131,22 @@ export class Progress {
     return Number(process.hrtime.bigint() - this.started) / 1e6;
   }
 
-  /** Stops the bar and prints the summary line on stderr (unless quiet). */
-  finish(status = 'done'): void {
-    this.bar?.stop();
+  /** Stops the bar, restoring the terminal (cursor, line wrap). Idempotent. */
+  stopBar(): void {
+    const bar = this.bar;
     this.bar = undefined;
-    if (this.quiet) return;
+    this.unregister?.();
+    this.unregister = undefined;
+    bar?.stop();
+  }
+
+  /**
+   * Stops the bar and prints the summary line on stderr (unless quiet, or the run was interrupted
+   * by a signal: the interruption's line is then the only one).
+   */
+  finish(status = 'done'): void {
+    this.stopBar();
+    if (this.quiet || interruptedBy()) return;
     process.stderr.write(`${this.summary(status)}\n`);
   }
 

@@ -17,6 +17,7 @@ import {
   encodeWatermark,
   type Rec,
 } from './protocol.js';
+import { interruptible, throwIfInterrupted } from './signals.js';
 
 export interface RunOptions {
   input?: AsyncIterable<Buffer | string>;
@@ -65,7 +66,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
   };
   try {
     await readStream(
-      opts.input ?? process.stdin,
+      opts.input ?? interruptible(process.stdin),
       {
         async header(h) {
           out.line(encodeHeader(await op.open(h)));
@@ -89,6 +90,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
         },
         async end() {
           await op.end(collector);
+          throwIfInterrupted(); // a signal never turns into an end line
           out.line(END_LINE);
         },
         async afterBatch() {

@@ -7,7 +7,10 @@ export class BoundedOutOfOrderness {
   private maxTs = Number.NEGATIVE_INFINITY;
   private emitted = Number.NEGATIVE_INFINITY;
 
-  /** @param boundMs the out-of-orderness bound in ms (0: strictly ascending within the bound of 1 ms) */
+  /**
+   * @param boundMs the out-of-orderness bound in ms (0: Flink's forMonotonousTimestamps);
+   *   `Infinity`: no watermark at all (batch semantics: the end of input is the only watermark)
+   */
   constructor(readonly boundMs: number) {}
 
   /** Observes one record's event time (ms). */
@@ -15,7 +18,7 @@ export class BoundedOutOfOrderness {
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
-  /** Current watermark (ms), or -Infinity before the first record. */
+  /** Current watermark (ms), or -Infinity before the first record (always, with an infinite bound). */
   current(): number {
     return this.maxTs - this.boundMs - 1;
   }
@@ -42,6 +45,7 @@ export class SplitWatermarks {
   /** Splits excluded from the minimum: idle (no data for a while) or finished. */
   private idle: ReadonlySet<string> = new Set();
 
+  /** @param boundMs out-of-orderness bound of every split (ms); `Infinity`: never a watermark */
   constructor(readonly boundMs: number) {}
 
   /** Declares a split before its first record (so it holds the watermark back). */

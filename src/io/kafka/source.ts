@@ -8,8 +8,8 @@
  * `kappa-ingest-<random>` that owns no offsets (auto-commit off) and is deleted when the run ends.
  * Without `--group`, no group state remains. With `--group`, the next offset of every partition is
  * committed (OffsetCommit for a member-less group, as standalone consumers do) only after a clean
- * end of the output: the bounded read reached `--until`, or SIGINT/SIGTERM stopped it. A failed
- * run commits nothing.
+ * end of the output (the bounded read reached `--until`). A failed run, or one stopped by
+ * SIGINT/SIGTERM (src/stream/signals.ts: no end line), commits nothing.
  *
  * Records: value parsed as JSON (a non-JSON value is a bad record naming partition and offset),
  * native event time = the Kafka record timestamp, native key = the message key (UTF-8), headers
@@ -38,7 +38,7 @@ import { type Location, RuntimeError, UsageError } from '../../errors.js';
 import type { Provenance } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
 import type { RowBatch } from '../format.js';
-import type { RecordSource, SourceOptions } from '../source.js';
+import type { RecordSource, SourceOptions, SourcePosition } from '../source.js';
 import {
   type ClientOptions,
   type KafkaUri,
@@ -148,6 +148,8 @@ const emptyBatch: RowBatch = { rows: [], where: () => ({ source: '' }), raw: () 
 
 class KafkaSource implements RecordSource {
   readonly progressUnit = 'rows' as const;
+  /** Per-partition log order is taken as event-time order (Flink's forMonotonousTimestamps). */
+  readonly defaultMaxOutOfOrdernessMs = 0;
   total?: number;
   private readonly parts = new Map<number, PartitionState>();
   private consumer: Consumer | undefined;
@@ -157,11 +159,6 @@ class KafkaSource implements RecordSource {
   private failure: Error | undefined;
   private stopping = false;
   private readonly fetchGroup = `kappa-ingest-${randomBytes(6).toString('hex')}`;
-  private readonly onSignal = () => {
-    if (this.stopping) process.exit(130);
-    this.stopping = true;
-    this.notify();
-  };
 
   constructor(
     private readonly u: KafkaUri,
@@ -457,8 +454,6 @@ class KafkaSource implements RecordSource {
       if (s.finished) consumer.pause([{ topic, partitions: [s.partition] }]);
       else consumer.seek({ topic, partition: s.partition, offset: String(s.next) });
     }
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
   }
 
   async *batches(): AsyncGenerator<RowBatch> {
@@ -503,6 +498,13 @@ class KafkaSource implements RecordSource {
     throw this.failure;
   }
 
+  /** The next offset of every partition (SourcePosition 'kafka'). */
+  position(): SourcePosition {
+    const next: Record<string, string> = {};
+    for (const s of this.parts.values()) next[String(s.partition)] = String(s.next);
+    return { kind: 'kafka', topic: this.u.topic, next };
+  }
+
   /** Commits the next offset of every partition to `--group` (after a clean end only). */
   async commit(): Promise<void> {
     if (!this.group || this.failure) return;
@@ -521,8 +523,6 @@ class KafkaSource implements RecordSource {
   }
 
   async close(): Promise<void> {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
     this.stopping = true;
     this.pending?.ack();
     if (this.consumer) {

@@ -1,0 +1,228 @@
+/**
+ * The source runtime: opened record sources -> a kappa stream on stdout. It is what `kappa ingest`
+ * runs (and what replay and checkpoints will build on), beside `runOperator` (run.ts) for the
+ * stages after it. Per batch it
+ * - assigns event time and key (`--ts-field` / `--key-field`, or the source's native time and key),
+ *   sending rows that have none to the bad-record policy;
+ * - keeps one watermark per split (Kafka partition; one for all files) with bounded
+ *   out-of-orderness and emits their minimum over the sources that have not finished (a source not
+ *   yet started holds it back). The bound is `--max-out-of-orderness` if given, else the source's
+ *   default: none for files (no watermark before the end line: batch semantics, nothing is late),
+ *   0 ms for Kafka;
+ * - encodes records (an unchanged NDJSON row is written from its raw text) and flushes at 64 KiB,
+ *   whenever a source waits for data (an empty batch), and when the next batch takes longer than
+ *   `LINGER_MS` (a live stdin), honouring back-pressure;
+ * - tracks each source's serialisable position (`RecordSource.position`) for barriers;
+ * - writes the end-of-stream line only when every source reached its end, then commits source
+ *   positions (Kafka `--group` offsets). A signal (src/stream/signals.ts) or a failure never
+ *   writes the end line and commits nothing.
+ */
+import type { Writable } from 'node:stream';
+import type { RecordSource, SourcePosition } from '../io/source.js';
+import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
+import type { TsFormat } from '../time/timestamp.js';
+import { SplitWatermarks } from '../time/watermark.js';
+import type { BadRecords } from './badrecords.js';
+import { LineWriter } from './output.js';
+import type { Progress } from './progress.js';
+import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from './protocol.js';
+import { InterruptedError, interruptedBy, raceInterrupt, type StopSignal } from './signals.js';
+
+/** How long (ms) records may wait in the output buffer while the source has nothing new. */
+export const LINGER_MS = 100;
+
+/** What `runSource` runs: the sources (already opened) and how to turn their rows into records. */
+export interface SourceSpec {
+  /** Sources read one after the other, in this order. */
+  sources: RecordSource[];
+  /** Event-time field (dotted path); undefined: the source's native time (Kafka), else ingestion time. */
+  tsField?: string;
+  /** How to read `tsField` ('auto' reads a typed Parquet timestamp column as such). */
+  tsFormat: TsFormat;
+  /** IANA zone for zone-less times. */
+  tz: string;
+  /** Key field (dotted path); undefined: the source's native key (Kafka message key), else null. */
+  keyField?: string;
+  /** `--max-out-of-orderness` in ms when the user gave it; undefined: each source's default. */
+  maxOutOfOrdernessMs?: number;
+  bad: BadRecords;
+  progress: Progress;
+  /** Where the stream goes (default: stdout). */
+  output?: Writable;
+  /** Prints one warning line (default: `kappa ingest: warning: …` on stderr). */
+  warn?: (message: string) => void;
+  /**
+   * Called after each batch was written (not yet necessarily flushed) with every source's position
+   * (undefined for a source that tracks none). The checkpoint barrier will carry these.
+   */
+  onPositions?: (positions: (SourcePosition | undefined)[]) => void;
+}
+
+/**
+ * Runs the sources to the end of input (or until the reader of stdout goes away). Resolves with
+ * the summary status ('done' or 'stopped (downstream closed)'). Always closes the sources.
+ * @throws InterruptedError (exit 130/143) on SIGINT/SIGTERM: no end line, no source commit
+ * @throws DataError from the bad-record policy; any error of a source (RuntimeError, …)
+ */
+export async function runSource(spec: SourceSpec): Promise<string> {
+  const { sources, bad, progress } = spec;
+  const stats = progress.stats;
+  const out = new LineWriter(spec.output ?? process.stdout);
+  const warn =
+    spec.warn ?? ((m: string) => process.stderr.write(`kappa ${progress.command}: warning: ${m}\n`));
+  const schema = sources.find((s) => s.schema)?.schema;
+  const assign = makeAssigner({
+    tsField: spec.tsField,
+    tsFormat: typedTsFormat(spec.tsFormat, spec.tsField, schema),
+    tz: spec.tz,
+    keyField: spec.keyField,
+  });
+  // With a native event time (Kafka) and no --ts-field, --key-field still applies.
+  const keyOf = spec.keyField ? makeKeyGetter(spec.keyField) : undefined;
+  const wms = sources.map((s) => {
+    const w = new SplitWatermarks(
+      spec.maxOutOfOrdernessMs ?? s.defaultMaxOutOfOrdernessMs ?? Number.POSITIVE_INFINITY,
+    );
+    for (const sp of s.splits?.() ?? []) w.addSplit(sp);
+    return w;
+  });
+  const finished = sources.map(() => false);
+  let emitted = Number.NEGATIVE_INFINITY;
+  let warnedIngestionTime = false;
+  const interrupted = (sig: StopSignal) =>
+    new InterruptedError(
+      sig,
+      `interrupted by ${sig} after ${stats.recordsOut.toLocaleString('en-US')} records; the source did not reach its end, so no end-of-stream line was written (downstream stages commit nothing) and no source position was committed`,
+    );
+  const stopIfInterrupted = () => {
+    const sig = interruptedBy();
+    if (sig) throw interrupted(sig);
+  };
+
+  try {
+    out.line(encodeHeader({ kappa: 1, schema }));
+    for (let si = 0; si < sources.length; si++) {
+      const src = sources[si];
+      const it = src.batches()[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          // Linger (Kafka's linger.ms): records buffered below a full chunk go out once the source
+          // has had nothing new for LINGER_MS (a live stdin, a quiet topic), not at the next 64 KiB.
+          let lingered: Promise<void> | undefined;
+          const linger = setTimeout(() => {
+            lingered = out.flush().catch(() => {}); // a destination error resurfaces at the next flush
+          }, LINGER_MS);
+          // Race the source against a signal: a source waiting for data (stdin held open, a FIFO)
+          // must not keep a stopped run alive.
+          const next = await raceInterrupt(it.next());
+          clearTimeout(linger);
+          const lingerDone = lingered ? await raceInterrupt(lingered) : undefined;
+          if (next instanceof InterruptedError) throw interrupted(next.signal);
+          if (lingerDone instanceof InterruptedError) throw interrupted(lingerDone.signal);
+          if (next.done) break;
+          const batch = next.value;
+          const { rows } = batch;
+          const split = batch.split ?? '';
+          const rawIsJson = batch.rawIsJson === true;
+          const native = batch.nativeTs !== undefined && !spec.tsField;
+          if (!native && !spec.tsField && !warnedIngestionTime && rows.length > 0) {
+            warnedIngestionTime = true;
+            warn(
+              'no --ts-field: event time is the ingestion time (now), so historical rows land in today’s windows and partitions; give --ts-field FIELD to use a time in the data',
+            );
+          }
+          for (let i = 0; i < rows.length; i++) {
+            stats.recordsIn++;
+            const row = rows[i];
+            if (row === undefined) {
+              bad.report(batch.where(i), batch.errors?.get(i) ?? 'unreadable row', batch.raw(i));
+              continue;
+            }
+            let ts: number;
+            let key: string | null;
+            if (native) {
+              const t = batch.nativeTs?.(i);
+              if (t === undefined) {
+                bad.report(batch.where(i), 'record has no timestamp', batch.raw(i));
+                continue;
+              }
+              ts = t;
+              key = keyOf ? keyOf(row) : null;
+            } else {
+              const a = assign(row);
+              if ('error' in a) {
+                bad.report(batch.where(i), a.error, batch.raw(i));
+                continue;
+              }
+              ts = a.ts;
+              key = a.key;
+            }
+            if (batch.nativeKey && !spec.keyField) key = batch.nativeKey(i);
+            wms[si].observe(split, ts);
+            out.line(
+              encodeRecord(
+                { ts, key, value: row, prov: batch.prov?.(i), headers: batch.headers?.(i) },
+                rawIsJson ? batch.raw(i) : undefined,
+              ),
+            );
+            stats.recordsOut++;
+          }
+          if (src.idleSplits) wms[si].setIdle(src.idleSplits());
+          wms[si].advance();
+          const w = combined(wms, finished);
+          if (w > emitted && Number.isFinite(w)) {
+            emitted = w;
+            out.line(encodeWatermark(w));
+          }
+          src.onWatermarks?.(wms[si].perSplit(), wms[si].current());
+          spec.onPositions?.(sources.map((s) => s.position?.()));
+          if (batch.bytesDone !== undefined) stats.bytes = batch.bytesDone;
+          if (src.detail) progress.setDetail(src.detail());
+          progress.update(progress.unit === 'rows' ? stats.recordsIn : stats.bytes);
+          // An empty batch means the source is waiting for data (live Kafka): flush what we have.
+          // A stalled reader must not keep a stopped run waiting for 'drain' either.
+          const flushed = await raceInterrupt(rows.length === 0 ? out.flush() : out.flushIfFull());
+          if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
+          if (out.isClosed) break;
+        }
+      } finally {
+        // Stop a source left early (downstream closed, failure, signal); a no-op after its end.
+        void Promise.resolve(it.return?.()).catch(() => {});
+      }
+      if (out.isClosed) break;
+      finished[si] = true;
+    }
+    // Every source reached its end: only now may the end line (watermark +infinity) go out.
+    stopIfInterrupted();
+    out.line(END_LINE);
+    await out.end();
+    if (!out.isClosed) for (const s of sources) await s.commit?.();
+    return out.isClosed ? 'stopped (downstream closed)' : 'done';
+  } finally {
+    await Promise.all(sources.map((s) => s.close().catch(() => {})));
+  }
+}
+
+/** Minimum watermark over the sources that have not finished (ms; -Infinity if one holds it back). */
+function combined(wms: SplitWatermarks[], finished: boolean[]): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < wms.length; i++) if (!finished[i]) min = Math.min(min, wms[i].current());
+  return min;
+}
+
+/**
+ * With `--ts-format auto` and a typed event-time column (Parquet TIMESTAMP: epoch ms in the
+ * stream), reads it as epoch ms whatever its magnitude (auto would take ms values before 1973 for
+ * seconds); a zone-less `timestamp` column is wall-clock time, read in `--tz`.
+ */
+export function typedTsFormat(
+  f: TsFormat,
+  tsField: string | undefined,
+  schema: Schema | undefined,
+): TsFormat {
+  if (f !== 'auto' || !tsField || !schema) return f;
+  const t = schema[tsField];
+  if (t === 'timestamptz') return 'epoch-ms';
+  if (t === 'timestamp') return 'wallclock-ms';
+  return f;
+}
