@@ -12,6 +12,8 @@ import type { RowBatch } from './format.js';
 export interface SourceOptions {
   format?: string;
   delimiter?: string;
+  /** `--ts-field`: a source with a schema (Parquet) checks that the column exists before reading. */
+  tsField?: string;
   [flag: string]: unknown;
 }
 
