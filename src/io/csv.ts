@@ -95,6 +95,10 @@ const MORE = -1;
 class Tokenizer {
   readonly vals: string[] = [];
   readonly quoted: boolean[] = [];
+  /** Number of fields of the last record (`vals` and `quoted` are reused, longer arrays). */
+  count = 0;
+  /** Line feeds consumed by the last record, its final one included. */
+  lfs = 0;
   /** Why the last record is bad (quoting), or undefined. */
   error: string | undefined;
   private nextDelim = -1;
@@ -118,8 +122,7 @@ class Tokenizer {
   record(p: number, final: boolean): number {
     const t = this.text;
     const n = t.length;
-    this.vals.length = 0;
-    this.quoted.length = 0;
+    this.count = 0;
     this.error = undefined;
     let nl = t.indexOf('\n', p);
     if (nl < 0) {
@@ -141,17 +144,27 @@ class Tokenizer {
         }
         const d = this.nextDelim;
         if (d >= lineEnd) {
-          this.vals.push(t.slice(s, lineEnd));
-          this.quoted.push(false);
+          this.push(t.slice(s, lineEnd), false);
           break;
         }
-        this.vals.push(t.slice(s, d));
-        this.quoted.push(false);
+        this.push(t.slice(s, d), false);
         s = d + 1;
       }
-      return nl < n ? nl + 1 : n;
+      if (nl < n) {
+        this.lfs = 1;
+        return nl + 1;
+      }
+      this.lfs = 0;
+      return n;
     }
-    return this.slow(p, final);
+    const end = this.slow(p, final);
+    if (end !== MORE) this.lfs = countLf(t, p, end);
+    return end;
+  }
+
+  private push(v: string, q: boolean): void {
+    this.vals[this.count] = v;
+    this.quoted[this.count++] = q;
   }
 
   /** A record with quotes, possibly spanning lines. */
@@ -181,8 +194,7 @@ class Tokenizer {
           i = q + 1;
           break;
         }
-        this.vals.push(val);
-        this.quoted.push(true);
+        this.push(val, true);
         if (i >= n) return n;
         const c = t.charCodeAt(i);
         if (c === dc) {
@@ -205,20 +217,17 @@ class Tokenizer {
       for (;;) {
         if (j >= n) {
           if (!final) return MORE;
-          this.vals.push(t.slice(i, j));
-          this.quoted.push(false);
+          this.push(t.slice(i, j), false);
           return n;
         }
         const c = t.charCodeAt(j);
         if (c === dc) {
-          this.vals.push(t.slice(i, j));
-          this.quoted.push(false);
+          this.push(t.slice(i, j), false);
           i = j + 1;
           break;
         }
         if (c === LF) {
-          this.vals.push(t.slice(i, j > i && t.charCodeAt(j - 1) === CR ? j - 1 : j));
-          this.quoted.push(false);
+          this.push(t.slice(i, j > i && t.charCodeAt(j - 1) === CR ? j - 1 : j), false);
           return j + 1;
         }
         if (c === QUOTE)
@@ -296,17 +305,17 @@ export async function* csvBatches(
       const end = tok.record(p, final);
       if (end === MORE) break;
       const startLine = line;
-      line += countLf(text, p, end);
+      line += tok.lfs;
       if (header === undefined) {
         if (tok.error !== undefined)
           throw new DataError(`${source} line ${startLine}: cannot read the CSV header: ${tok.error}`);
-        header = dedupeHeader(tok.vals);
+        header = dedupeHeader(tok.vals.slice(0, tok.count));
         build = rowBuilder(header);
         p = end;
         continue;
       }
       let why = tok.error;
-      const k = tok.vals.length;
+      const k = tok.count;
       if (why === undefined && k !== header.length)
         why = `expected ${header.length} fields (as the header has), got ${k}`;
       if (why !== undefined) {
