@@ -1,7 +1,7 @@
 /**
  * CSV and TSV readers (formats `csv` and `tsv`): a streaming RFC 4180 tokenizer written for the
- * hot path (about 1–2 M rows/s on flights-like data, see bench/RESULTS.md) that keeps the location
- * and raw text of every record.
+ * hot path (about 1.2 M rows per CPU-second on a 1M-row flights-like CSV, 36 MB; csv-parse as
+ * configured before: 23 k) that keeps the location and raw text of every record.
  *
  * - The first record is the header: it names the fields. Duplicate names are renamed as DuckDB's
  *   `read_csv` does (case-insensitively: `a,b,a` -> `a`, `b`, `a_1`; `a,a_1,a` -> `a`, `a_1`,
