@@ -85,6 +85,11 @@ function rowBuilder(names: string[]): RowBuilder {
 const LF = 10;
 const CR = 13;
 const QUOTE = 34;
+/**
+ * Longest record buffered while waiting for its end, in UTF-16 characters: past it an unclosed
+ * quote would otherwise buffer the rest of the file (V8 strings stop at 2^29 characters).
+ */
+export const MAX_RECORD_CHARS = 64 * 2 ** 20;
 /** The tokenizer needs more input to finish the record starting at the current position. */
 const MORE = -1;
 
@@ -352,6 +357,11 @@ export async function* csvBatches(
     const text = carry + (typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
     const { batch, rest } = parse(text, false);
     carry = rest;
+    if (carry.length > MAX_RECORD_CHARS)
+      throw new DataError(
+        `${source} line ${line}: a record longer than ${MAX_RECORD_CHARS / 2 ** 20} Mi characters (a quote that is never closed?)`,
+        'check the quoting from that line on',
+      );
     if (batch) yield batch;
   }
   const { batch } = parse(carry + decoder.decode(), true);

@@ -14,6 +14,7 @@
 import { DataError } from '../errors.js';
 import { lineBatches } from '../stream/lines.js';
 import { decompressed } from './compression.js';
+import { MAX_RECORD_CHARS } from './csv.js';
 import { type OpenedFile, type RowBatch, registerFormatReader } from './format.js';
 import type { ObjectStore } from './store.js';
 
@@ -172,15 +173,36 @@ export async function* jsonArrayBatches(
     for (; i < n; i++) {
       const c = t.charCodeAt(i);
       if (phase === Phase.InElement) {
-        if (inString) {
-          if (escaped) escaped = false;
-          else if (c === 0x5c) escaped = true;
-          else if (c === 0x22) inString = false;
-          else if (c === 0x0a) line++;
+        if (inString || c === 0x22) {
+          // Skip to the closing quote with indexOf: a quote preceded by an odd run of backslashes
+          // is escaped. A string cut by the chunk end resumes here with `escaped` carried over.
+          let j = inString ? i : i + 1;
+          inString = true;
+          if (escaped) {
+            escaped = false;
+            j++;
+          }
+          for (;;) {
+            const q = t.indexOf('"', j);
+            let k = (q < 0 ? n : q) - 1;
+            while (k >= j && t.charCodeAt(k) === 0x5c) k--;
+            const odd = ((q < 0 ? n : q) - 1 - k) % 2 === 1;
+            if (q < 0) {
+              escaped = odd;
+              i = n;
+              break;
+            }
+            if (odd) {
+              j = q + 1;
+              continue;
+            }
+            inString = false;
+            i = q;
+            break;
+          }
           continue;
         }
-        if (c === 0x22) inString = true;
-        else if (c === 0x7b || c === 0x5b) depth++;
+        if (c === 0x7b || c === 0x5b) depth++;
         else if ((c === 0x7d || c === 0x5d) && depth > 0) depth--;
         else if (c === 0x0a) line++;
         else if (depth === 0 && (c === 0x2c || c === 0x5d)) {
@@ -213,6 +235,10 @@ export async function* jsonArrayBatches(
       }
     }
     buf = phase === Phase.InElement ? t.slice(elStart) : '';
+    if (buf.length > MAX_RECORD_CHARS)
+      throw new DataError(
+        `${source} line ${elLine}: an array element longer than ${MAX_RECORD_CHARS / 2 ** 20} Mi characters (a string that is never closed?)`,
+      );
     if (final && phase !== Phase.AfterArray)
       throw broken(phase === Phase.BeforeArray ? 'empty input' : "the input ends before the closing ']'");
     if (rows.length === 0) return undefined;

@@ -315,3 +315,25 @@ describe('--ts-field not in a Parquet schema (item 28)', () => {
     assert.equal(parseLines<Line>(ok.stdout)[1].ts, Date.UTC(2024, 0, 1));
   });
 });
+
+describe('event time through the binary (item 5)', () => {
+  it('date-only in --tz; impossible dates and out-of-range numbers are bad records, never a non-integer ts', async () => {
+    const input = [
+      '{"d":"2024-05-01"}',
+      '{"d":"2024-02-30"}',
+      '{"d":1e300}',
+      '{"d":"2024-02-29 12:00"}',
+      '',
+    ].join('\n');
+    const r = await sh(`kappa ingest - --ts-field d --tz Europe/Berlin --on-error skip`, { input });
+    assert.equal(r.code, 0, r.stderr);
+    const ts = parseLines<Line>(r.stdout)
+      .filter((l) => l.value)
+      .map((l) => l.ts);
+    assert.deepEqual(ts, [Date.UTC(2024, 3, 30, 22), Date.UTC(2024, 1, 29, 11)]);
+    assert.match(r.stderr, /2 bad/);
+    const f = await sh(`kappa ingest - --ts-field d`, { input: '{"d":1e300}\n' });
+    assert.equal(f.code, 3);
+    assert.match(f.stderr, /stdin line 1: event-time field 'd' has value "1e\+300".*out of range/);
+  });
+});

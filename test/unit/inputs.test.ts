@@ -61,7 +61,7 @@ describe('CSV tokenizer', () => {
 });
 
 const JSON_ARRAY = Buffer.from(
-  ' [\n {"a": "x\\"],[{", "é": "€"},\n {"n": {"b": [1, {"c": "]"}]}}, 7,\n {"bad": }, {"z": null}\n]\n',
+  ' [\n {"a": "x\\"],[{", "é": "€", "p": "c:\\\\"},\n {"n": {"b": [1, {"c": "]"}]}}, 7,\n {"bad": }, {"z": null}\n]\n',
 );
 
 describe('JSON array tokenizer', () => {
@@ -70,7 +70,7 @@ describe('JSON array tokenizer', () => {
     assert.deepEqual(
       whole.map((r) => [r.row, (r.where as { line: number }).line, r.error !== undefined]),
       [
-        [{ a: 'x"],[{', é: '€' }, 2, false],
+        [{ a: 'x"],[{', é: '€', p: 'c:\\' }, 2, false],
         [{ n: { b: [1, { c: ']' }] } }, 3, false],
         [undefined, 3, true],
         [undefined, 4, true],
