@@ -85,10 +85,23 @@ export async function* decompressed(
     new DataError(`${name}: corrupt or truncated ${codec} data: ${(e as Error).message}`);
   if (codec === 'gzip') {
     const gunzip = createGunzip();
+    // Feeds the compressed bytes with back-pressure; stops when the consumer stopped (destroyed).
     const feed = (async () => {
       try {
-        for await (const b of rest()) if (!gunzip.write(b)) await new Promise((r) => gunzip.once('drain', r));
-        gunzip.end();
+        for await (const b of rest()) {
+          if (gunzip.destroyed) return;
+          if (!gunzip.write(b))
+            await new Promise<void>((r) => {
+              const done = () => {
+                gunzip.off('drain', done);
+                gunzip.off('close', done);
+                r();
+              };
+              gunzip.on('drain', done);
+              gunzip.on('close', done);
+            });
+        }
+        if (!gunzip.destroyed) gunzip.end();
       } catch (e) {
         gunzip.destroy(e as Error);
       }
@@ -98,6 +111,8 @@ export async function* decompressed(
     } catch (e) {
       if ((e as { code?: string }).code?.startsWith('Z_')) throw corrupt(e);
       throw e;
+    } finally {
+      gunzip.destroy();
     }
     await feed;
     return;
