@@ -36,7 +36,7 @@ export function ingestCommand(): Command {
     )
     .option(
       '-f, --format <format>',
-      'input format: ndjson | csv | tsv | parquet (default: by file extension; stdin: ndjson)',
+      'input format: ndjson (also a JSON array) | csv | tsv | parquet (default: by file extension, .gz/.zst decompressed; stdin: ndjson)',
     )
     .option('--delimiter <char>', 'CSV/TSV field delimiter (default: , for csv, tab for tsv)')
     .option(
@@ -68,6 +68,8 @@ Examples:
   cat raw.jsonl | kappa ingest - --ts-field ts --ts-format epoch-s
   kappa ingest data.csv --on-error dead-letter=bad.csv --max-bad 100
   kappa ingest export.tsv --ts-field when --ts-format '%d/%m/%Y %H:%M' --tz Europe/Berlin
+  kappa ingest logs.ndjson.gz flights.json events.csv.zst  # compressed files, a JSON array
+  kappa ingest <(zcat old.log.gz) --format ndjson
   kappa ingest kafka://localhost:9092/rides --from earliest --until latest --ts-field pickup_at
   kappa ingest kafka://localhost:9092/rides --group etl --idle-timeout 1m --max-drift 10m
 

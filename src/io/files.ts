@@ -5,7 +5,7 @@
 import { UsageError } from '../errors.js';
 import type { Schema } from '../stream/protocol.js';
 import { discover, type InputFile } from './discover.js';
-import { type FormatReader, type RowBatch, readerByName, readerForPath } from './format.js';
+import { type FormatReader, type OpenedFile, type RowBatch, readerByName, readerForPath } from './format.js';
 import { type RecordSource, registerSourceKind, type SourceOptions } from './source.js';
 import { hasStore, schemeOf } from './store.js';
 
@@ -36,6 +36,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           { delimiter: o.delimiter, maxLineBytes: o.maxLineBytes },
         )
       : undefined;
+  if (first) checkTsField(o.tsField, first, files[0]);
   const schema: Schema | undefined = first?.schema ? { ...first.schema } : undefined;
   // Position (see SourcePosition 'files'): index of the file being read, rows of it delivered.
   let posFile = 0;
@@ -65,6 +66,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
                 delimiter: o.delimiter,
                 maxLineBytes: o.maxLineBytes,
               });
+        if (fi > 0) checkTsField(o.tsField, opened, f);
         const pv = f === '-' ? {} : f.partitionValues;
         const pvKeys = Object.keys(pv);
         let last = 0;
@@ -85,6 +87,23 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
     },
     async close() {},
   };
+}
+
+/**
+ * For a file whose format carries a schema (Parquet): the top-level column of `--ts-field` (the part
+ * before the first dot) must be one of its columns or Hive partition fields, checked before any row
+ * is read.
+ * @throws UsageError naming the file and its columns
+ */
+function checkTsField(tsField: string | undefined, opened: OpenedFile, f: InputFile | '-'): void {
+  if (!tsField || !opened.schema) return;
+  const top = tsField.split('.')[0];
+  const cols = [...Object.keys(opened.schema), ...(f === '-' ? [] : Object.keys(f.partitionValues))];
+  if (cols.includes(top)) return;
+  throw new UsageError(
+    `--ts-field '${tsField}': ${f === '-' ? 'stdin' : f.uri} has no column '${top}'; its columns are: ${cols.join(', ')}`,
+    'pass one of these columns to --ts-field, or leave it out to use ingestion time',
+  );
 }
 
 registerSourceKind({

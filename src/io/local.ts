@@ -75,6 +75,12 @@ export class LocalStore implements ObjectStore {
       yield { uri: root, size: st.size };
       return;
     }
+    // A named pipe, process substitution (`<(zcat x.gz)` is /dev/fd/N) or character device: one
+    // stream of unknown size, read once.
+    if (!st.isDirectory()) {
+      yield { uri: root, size: 0 };
+      return;
+    }
     const walk = async function* (dir: string, uriDir: string): AsyncGenerator<StoreEntry> {
       const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
         a.name < b.name ? -1 : 1,

@@ -1,16 +1,82 @@
 /**
  * NDJSON (JSON Lines) reader: one JSON object per line; empty lines are skipped. A line that is not
  * valid JSON, or not an object, is a bad row that names its line.
+ *
+ * A file whose first non-blank character is `[` is one JSON array of records (as `jq '.[]'` and
+ * DuckDB's `read_json` read it): it is stream-parsed, never held whole. A small tokenizer finds the
+ * top-level elements (tracking strings, escapes and nesting depth, no recursion) and each element
+ * is `JSON.parse`d alone; an element that is not valid JSON or not an object is a bad row located by
+ * the line on which it starts. A broken array (a missing `]`, text after it, a trailing comma) is a
+ * data error naming the line.
+ *
+ * Compressed files (gzip, zstd) are decompressed on the fly (compression.ts).
  */
+import { DataError } from '../errors.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches } from '../stream/lines.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
+import { decompressed } from './compression.js';
+import { MAX_RECORD_CHARS } from './csv.js';
 import { type OpenedFile, type ReadOptions, type RowBatch, registerFormatReader } from './format.js';
 import type { ObjectStore } from './store.js';
 
+/**
+ * Rows of an NDJSON stream, or of a JSON array when the first non-blank character is `[`.
+ * @param source how locations name the input (path or `stdin`)
+ */
 export function ndjsonBatches(
   input: AsyncIterable<Uint8Array | string>,
   source: string,
   maxLineBytes = DEFAULT_MAX_LINE_BYTES,
+): AsyncIterable<RowBatch> {
+  return (async function* () {
+    const it = input[Symbol.asyncIterator]();
+    const head: (Uint8Array | string)[] = [];
+    let isArray = false;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      head.push(r.value);
+      const c = firstNonBlank(r.value);
+      if (c !== undefined) {
+        isArray = c === 0x5b; // '['
+        break;
+      }
+    }
+    async function* all(): AsyncGenerator<Uint8Array | string> {
+      yield* head;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    }
+    yield* isArray ? jsonArrayBatches(all(), source) : linesOf(all(), source, maxLineBytes);
+  })();
+}
+
+/** The first byte (or char code) that is not JSON whitespace, or undefined. */
+function firstNonBlank(c: Uint8Array | string): number | undefined {
+  for (let i = 0; i < c.length; i++) {
+    const b = typeof c === 'string' ? c.charCodeAt(i) : c[i];
+    if (
+      b !== 0x20 &&
+      b !== 0x0a &&
+      b !== 0x0d &&
+      b !== 0x09 &&
+      b !== 0xfeff &&
+      b !== 0xef &&
+      b !== 0xbb &&
+      b !== 0xbf
+    )
+      return b;
+  }
+  return undefined;
+}
+
+function linesOf(
+  input: AsyncIterable<Uint8Array | string>,
+  source: string,
+  maxLineBytes: number,
 ): AsyncIterable<RowBatch> {
   return (async function* () {
     let bytes = 0;
@@ -58,6 +124,156 @@ export function ndjsonBatches(
   })();
 }
 
+/** Tokenizer phases of a top-level JSON array. */
+enum Phase {
+  BeforeArray = 0,
+  ExpectElement = 1,
+  InElement = 2,
+  AfterComma = 3,
+  AfterArray = 4,
+}
+
+/**
+ * Rows of one top-level JSON array, one batch per input chunk, each element parsed alone.
+ * @throws DataError for a broken array (see the module comment)
+ */
+export async function* jsonArrayBatches(
+  input: AsyncIterable<Uint8Array | string>,
+  source: string,
+): AsyncGenerator<RowBatch> {
+  const decoder = new TextDecoder('utf-8');
+  let buf = '';
+  let phase: Phase = Phase.BeforeArray;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let elStart = 0;
+  let elLine = 0;
+  let line = 1;
+  let bytes = 0;
+  const broken = (what: string) =>
+    new DataError(
+      `${source} line ${line}: not a valid JSON array: ${what}`,
+      'a .json file must hold one JSON array of objects, or one object per line',
+    );
+  const scan = (text: string, final: boolean): RowBatch | undefined => {
+    // buf holds the unfinished element (from elStart); scanning resumes after it.
+    let i = phase === Phase.InElement ? buf.length : 0;
+    const t = phase === Phase.InElement ? buf + text : text;
+    if (phase === Phase.InElement) elStart = 0;
+    const rows: (Record<string, unknown> | undefined)[] = [];
+    const lines: number[] = [];
+    const raws: string[] = [];
+    let errors: Map<number, string> | undefined;
+    const emit = (raw: string) => {
+      let err: string | undefined;
+      let v: unknown;
+      try {
+        v = JSON.parse(raw);
+        if (v === null || typeof v !== 'object' || Array.isArray(v))
+          err = 'array element is not a JSON object';
+        else if (jsonTooDeep(raw)) err = `value nested deeper than ${MAX_JSON_DEPTH} levels`;
+      } catch (e) {
+        err = `array element is not valid JSON (${(e as Error).message})`;
+      }
+      if (err) {
+        errors ??= new Map();
+        errors.set(rows.length, err);
+        rows.push(undefined);
+      } else rows.push(v as Record<string, unknown>);
+      lines.push(elLine);
+      raws.push(raw);
+    };
+    const n = t.length;
+    for (; i < n; i++) {
+      const c = t.charCodeAt(i);
+      if (phase === Phase.InElement) {
+        if (inString || c === 0x22) {
+          // Skip to the closing quote with indexOf: a quote preceded by an odd run of backslashes
+          // is escaped. A string cut by the chunk end resumes here with `escaped` carried over.
+          let j = inString ? i : i + 1;
+          inString = true;
+          if (escaped) {
+            escaped = false;
+            j++;
+          }
+          for (;;) {
+            const q = t.indexOf('"', j);
+            let k = (q < 0 ? n : q) - 1;
+            while (k >= j && t.charCodeAt(k) === 0x5c) k--;
+            const odd = ((q < 0 ? n : q) - 1 - k) % 2 === 1;
+            if (q < 0) {
+              escaped = odd;
+              i = n;
+              break;
+            }
+            if (odd) {
+              j = q + 1;
+              continue;
+            }
+            inString = false;
+            i = q;
+            break;
+          }
+          continue;
+        }
+        if (c === 0x7b || c === 0x5b) depth++;
+        else if ((c === 0x7d || c === 0x5d) && depth > 0) depth--;
+        else if (c === 0x0a) line++;
+        else if (depth === 0 && (c === 0x2c || c === 0x5d)) {
+          emit(t.slice(elStart, i).trim());
+          phase = c === 0x2c ? Phase.AfterComma : Phase.AfterArray;
+        }
+        continue;
+      }
+      if (c === 0x0a) {
+        line++;
+        continue;
+      }
+      if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0xfeff) continue;
+      if (phase === Phase.BeforeArray) {
+        if (c !== 0x5b) throw broken(`expected '[', found ${JSON.stringify(t[i])}`);
+        phase = Phase.ExpectElement;
+      } else if (phase === Phase.AfterArray)
+        throw broken(`text after the closing ']' (${JSON.stringify(t[i])})`);
+      else if (c === 0x5d && phase === Phase.ExpectElement) phase = Phase.AfterArray;
+      else if (c === 0x5d || c === 0x2c)
+        throw broken(`unexpected ${JSON.stringify(t[i])} where an element should be`);
+      else {
+        phase = Phase.InElement;
+        elStart = i;
+        elLine = line;
+        depth = 0;
+        inString = false;
+        escaped = false;
+        i--; // re-read the element's first character inside it
+      }
+    }
+    buf = phase === Phase.InElement ? t.slice(elStart) : '';
+    if (buf.length > MAX_RECORD_CHARS)
+      throw new DataError(
+        `${source} line ${elLine}: an array element longer than ${MAX_RECORD_CHARS / 2 ** 20} Mi characters (a string that is never closed?)`,
+      );
+    if (final && phase !== Phase.AfterArray)
+      throw broken(phase === Phase.BeforeArray ? 'empty input' : "the input ends before the closing ']'");
+    if (rows.length === 0) return undefined;
+    return {
+      rows,
+      errors,
+      where: (k) => ({ source, line: lines[k] }),
+      raw: (k) => raws[k],
+      bytesDone: bytes,
+    };
+  };
+  for await (const chunk of input) {
+    bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    const b = scan(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }), false);
+    if (b) yield b;
+  }
+  const b = scan(decoder.decode(), true);
+  if (b) yield b;
+}
+
 async function* countBytes(
   input: AsyncIterable<Uint8Array | string>,
   add: (n: number) => void,
@@ -73,6 +289,8 @@ registerFormatReader({
   extensions: ['ndjson', 'jsonl', 'json'],
   async open(store: ObjectStore | undefined, uri: string, opts: ReadOptions): Promise<OpenedFile> {
     const input = uri === '-' || !store ? (process.stdin as AsyncIterable<Buffer>) : store.readStream(uri);
-    return { batches: ndjsonBatches(input, uri === '-' ? 'stdin' : uri, opts.maxLineBytes) };
+    return {
+      batches: ndjsonBatches(decompressed(input, uri), uri === '-' ? 'stdin' : uri, opts.maxLineBytes),
+    };
   },
 });

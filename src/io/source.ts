@@ -13,6 +13,8 @@ export interface SourceOptions {
   format?: string;
   delimiter?: string;
   maxLineBytes?: number;
+  /** `--ts-field`: a source with a schema (Parquet) checks that the column exists before reading. */
+  tsField?: string;
   [flag: string]: unknown;
 }
 

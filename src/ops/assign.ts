@@ -36,6 +36,8 @@ export function makeAssigner(o: AssignOptions): (row: Record<string, unknown>) =
   const getKey = o.keyField ? makeKeyGetter(o.keyField) : undefined;
   const now = o.now ?? Date.now;
   const tsField = o.tsField;
+  const f = o.tsFormat ?? 'auto';
+  const fmtName = typeof f === 'object' ? `'${f.strftime}'` : f;
   return (row) => {
     let ts: number;
     if (getTs) {
@@ -43,7 +45,9 @@ export function makeAssigner(o: AssignOptions): (row: Record<string, unknown>) =
       if (raw === undefined || raw === null) return { error: `event-time field '${tsField}' is missing` };
       const t = parseTs(raw);
       if (t === undefined)
-        return { error: `event-time field '${tsField}' has unparsable value ${JSON.stringify(String(raw))}` };
+        return {
+          error: `event-time field '${tsField}' has value ${JSON.stringify(String(raw))}, which is not a valid time in --ts-format ${fmtName} (no impossible dates such as 2024-02-30) or is out of range (±8.64e15 ms, years −271821 to 275760)`,
+        };
       ts = t;
     } else ts = now();
     return { ts, key: getKey ? getKey(row) : null };

@@ -6,6 +6,11 @@
  * luxon format). Zone-less times are read in `--tz` (an IANA zone, default UTC). `auto` (the default)
  * accepts Date objects (Parquet TIMESTAMP columns), ISO strings, and numbers when their magnitude makes
  * the unit unambiguous for dates between 1973 and 5138 (s < 1e11 <= ms < 1e14 <= us < 1e17 <= ns).
+ *
+ * Every converter returns an integer number of epoch ms within ±8.64e15 (the range of an ECMAScript
+ * Date, years −271821 to 275760) or `undefined`: a date-only value (`2024-05-01`) is midnight in
+ * `--tz`; an impossible calendar date (`2024-02-30`) is rejected, never rolled over; fractional epoch
+ * values are floored to the millisecond that contains them.
  */
 import { DateTime } from 'luxon';
 import { UsageError } from '../errors.js';
@@ -85,13 +90,52 @@ export function strftimeToLuxon(pattern: string): string {
   return out;
 }
 
-const HAS_ZONE = /(Z|[+-]\d\d(:?\d\d)?)$/i;
+/** Largest |epoch ms| a Date can hold (ECMA-262 §21.4.1.1): 100,000,000 days. */
+export const MAX_TS_MS = 8.64e15;
+
+/** An integer epoch-ms value within ±`MAX_TS_MS`, or undefined. */
+function inRange(t: number | undefined): number | undefined {
+  return t !== undefined && Number.isInteger(t) && t >= -MAX_TS_MS && t <= MAX_TS_MS ? t : undefined;
+}
+
+/** A zone designator after the time of day (`Z`, `+01`, `-0130`, `+01:30`); never the `-01` of a date. */
+const ZONE_AFTER_TIME = /\d(Z|[+-]\d\d(:?\d\d)?)$/i;
+/** True when an ISO text carries its own zone: only the part after `YYYY-MM-DD` and the `T` counts. */
+const hasZone = (s: string): boolean => s.length > 11 && ZONE_AFTER_TIME.test(s.slice(11));
+const YMD = /^(\d{4})-(\d\d)-(\d\d)/;
+
+/**
+ * True when `s` starts with a `YYYY-MM-DD` that is not a calendar date (month 13, 30 February).
+ * `Date.parse` rolls such dates over into the next month; luxon rejects them, and so do we.
+ */
+function impossibleDate(s: string): boolean {
+  const m = YMD.exec(s);
+  if (!m) return false;
+  const y = +m[1];
+  const mo = +m[2];
+  const d = +m[3];
+  if (mo < 1 || mo > 12 || d < 1) return true;
+  const dim =
+    mo === 2
+      ? y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+        ? 29
+        : 28
+      : [4, 6, 9, 11].includes(mo)
+        ? 30
+        : 31;
+  return d > dim;
+}
 
 /**
  * Builds a converter from field values to epoch ms for one format and zone. The converter returns
  * `undefined` for a missing or unparsable value (the caller reports a bad record).
  */
 export function timestampParser(format: TsFormat, tz = 'UTC'): (v: unknown) => number | undefined {
+  const parse = timestampParserUnchecked(format, tz);
+  return (v) => inRange(parse(v));
+}
+
+function timestampParserUnchecked(format: TsFormat, tz: string): (v: unknown) => number | undefined {
   const utc = tz === 'UTC' || tz === 'utc' || tz === 'Z';
   // One-entry memo: consecutive records often carry the same timestamp text (same second or
   // minute), and parsing it is a sixth of ingest's CPU time.
@@ -105,10 +149,16 @@ export function timestampParser(format: TsFormat, tz = 'UTC'): (v: unknown) => n
   };
   const parseIsoUncached = (s: string): number | undefined => {
     let t: number;
-    if (utc || HAS_ZONE.test(s)) {
+    if (impossibleDate(s)) return undefined;
+    if (utc || hasZone(s)) {
       let iso = s.length > 10 && s.charCodeAt(10) === 32 ? `${s.slice(0, 10)}T${s.slice(11)}` : s;
-      if (!HAS_ZONE.test(iso)) iso += iso.length === 10 ? 'T00:00:00Z' : 'Z';
+      if (!hasZone(iso)) iso += iso.length === 10 ? 'T00:00:00Z' : 'Z';
       t = Date.parse(iso);
+      // Date.parse takes only ECMAScript's subset of ISO-8601 (offsets as ±HH:mm); luxon the rest.
+      if (Number.isNaN(t)) {
+        const d = DateTime.fromISO(s.replace(' ', 'T'), { zone: utc ? 'UTC' : tz });
+        t = d.isValid ? d.toMillis() : Number.NaN;
+      }
     } else {
       const d = DateTime.fromISO(s.replace(' ', 'T'), { zone: tz });
       t = d.isValid ? d.toMillis() : Number.NaN;
@@ -122,7 +172,10 @@ export function timestampParser(format: TsFormat, tz = 'UTC'): (v: unknown) => n
     return undefined;
   };
   const epoch = (div: number) => (v: unknown) => {
-    if (typeof v === 'bigint') return Number(v / BigInt(div));
+    if (typeof v === 'bigint') {
+      const q = v / BigInt(div);
+      return Number(v < 0n && q * BigInt(div) !== v ? q - 1n : q);
+    }
     const n = num(v);
     return n === undefined ? undefined : Math.floor(n / div);
   };

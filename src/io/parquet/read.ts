@@ -234,6 +234,11 @@ export interface ParquetFileInfo {
 
 /** Reads the footer (one ranged read of the tail, more only for a very large footer). */
 export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise<ParquetFileInfo> {
+  if (file.byteLength === 0)
+    throw new DataError(`${uri}: the file is empty (0 bytes), so it is not a Parquet file`);
+  // The smallest Parquet file: magic, footer length, magic (12 bytes) plus a footer.
+  if (file.byteLength < 12)
+    throw new DataError(`${uri}: ${file.byteLength} bytes is too short for a Parquet file (no PAR1 footer)`);
   let metadata: FileMetaData;
   try {
     metadata = await parquetMetadataAsync(file);
@@ -251,7 +256,12 @@ export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise
 /**
  * Iterates the rows of a Parquet file as RowBatches, one row group decoded at a time, in slices of
  * at most `SLICE_ROWS` rows. `where(i)` gives `{source, rowGroup, row}` (row within its group).
- * @throws DataError when a row group cannot be decoded (corrupt page, unsupported encoding)
+ *
+ * A row group that cannot be decoded (corrupt page, unsupported encoding) yields its rows as bad
+ * rows (`rows[i]` undefined, the reason in `errors`, located by row group and row), so the
+ * `--on-error` policy applies: `fail` stops at its first row naming the group; `skip` and
+ * `dead-letter` count every row of the group as bad and go on with the next group. The raw text of
+ * such a row is a JSON object naming file, row group, row and reason (the bytes are unreadable).
  */
 export async function* parquetBatches(
   file: AsyncBuffer,
@@ -286,7 +296,9 @@ export async function* parquetBatches(
       });
     } catch (e) {
       if (e instanceof RuntimeError) throw e;
-      throw new DataError(`${uri} row group ${g}: cannot decode: ${(e as Error).message}`);
+      yield* corruptGroup(uri, g, groupRows, (e as Error).message, file.byteLength, groupStart, info.numRows);
+      groupStart += groupRows;
+      continue;
     }
     const cols = chunks.map((cs, c) => convertColumn(gather(cs, groupStart, groupRows), types[c], scales[c]));
     for (let s = 0; s < groupRows; s += SLICE_ROWS) {
@@ -303,6 +315,33 @@ export async function* parquetBatches(
       };
     }
     groupStart += groupRows;
+  }
+}
+
+/** The rows of an undecodable row group as bad rows, in slices of `SLICE_ROWS`. */
+function* corruptGroup(
+  uri: string,
+  group: number,
+  groupRows: number,
+  message: string,
+  fileBytes: number,
+  groupStart: number,
+  numRows: number,
+): Generator<RowBatch> {
+  const reason = `row group ${group} cannot be decoded (corrupt or unsupported data): ${message}`;
+  for (let s = 0; s < groupRows; s += SLICE_ROWS) {
+    const e = Math.min(groupRows, s + SLICE_ROWS);
+    const rows = new Array<undefined>(e - s).fill(undefined);
+    const errors = new Map<number, string>();
+    for (let i = 0; i < rows.length; i++) errors.set(i, reason);
+    const first = s;
+    yield {
+      rows,
+      errors,
+      where: (i) => ({ source: uri, rowGroup: group, row: first + i }),
+      raw: (i) => JSON.stringify({ source: uri, rowGroup: group, row: first + i, error: reason }),
+      bytesDone: Math.round((fileBytes * (groupStart + e)) / Math.max(1, numRows)),
+    };
   }
 }
 
@@ -327,7 +366,10 @@ function gather(chunks: ColumnData[], groupStart: number, groupRows: number): Ar
  */
 export async function openParquet(store: ObjectStore, uri: string): Promise<OpenedFile> {
   const st = await store.stat(uri);
-  if (!st) throw new RuntimeError(`cannot read ${uri}: no such file`);
+  if (!st)
+    throw new RuntimeError(
+      `cannot read ${uri}: no such file, or not a regular file (Parquet needs random access, so it cannot be read from a pipe)`,
+    );
   const file = storeAsyncBuffer(store, uri, st.size);
   const info = await readParquetFooter(file, uri);
   return { schema: info.schema, batches: parquetBatches(file, uri, info) };
