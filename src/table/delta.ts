@@ -246,12 +246,44 @@ export function newMetaData(
   };
 }
 
+/** The actions of one log version, or undefined when that version does not exist. */
+export async function readCommit(
+  store: ObjectStore,
+  root: string,
+  version: number,
+): Promise<Record<string, unknown>[] | undefined> {
+  const uri = commitUri(root, version);
+  if (!(await store.stat(uri))) return undefined;
+  const text = new TextDecoder().decode(await store.read(uri));
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        throw new DataError(`${uri} line ${i + 1}: not valid JSON`);
+      }
+    });
+}
+
+/** Attempts at put-if-absent before `commitActions` gives up (each lost race reads the winners). */
+export const MAX_COMMIT_ATTEMPTS = 20;
+
 /**
- * Writes `actions` as the next version after `snapshot.version`. On a lost race (another writer
- * created that version first) re-reads the log and retries at the following version, as the
- * protocol allows for blind appends; gives up after 20 attempts.
+ * Writes `actions` as the next version after `snapshot.version`, with the Delta protocol's
+ * optimistic concurrency control for appends (PROTOCOL.md, "Commit Protocol"; Delta's
+ * ConflictChecker): the version file is created with put-if-absent; when another writer created it
+ * first, every winning version up to the latest is read, and
+ * - a winner that changed `metaData` (schema, partition columns, configuration) or `protocol` is a
+ *   conflict: this commit's actions were computed against a table that no longer exists, so the
+ *   commit fails (two concurrent first writers: the second sees the first's metaData and fails);
+ * - a winner that only added or removed files does not touch what a blind append read, so the same
+ *   actions are retried at the version after the last winner.
+ * Bounded to MAX_COMMIT_ATTEMPTS attempts.
  * @returns the version written
- * @throws RuntimeError on storage failure or too many conflicts
+ * @throws RuntimeError on a metaData/protocol conflict (exit 1; nothing of this commit is
+ *   visible), on storage failure, or after too many lost races
  */
 export async function commitActions(
   store: ObjectStore,
@@ -261,12 +293,28 @@ export async function commitActions(
 ): Promise<number> {
   const body = `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`;
   let version = snapshot.version + 1;
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
     if (await store.put(commitUri(root, version), body, { ifAbsent: true })) return version;
-    const latest = await readDeltaLog(store, root);
-    version = (latest?.version ?? version) + 1;
+    // Lost the race for `version`: check every winning commit before retrying after them.
+    for (;;) {
+      const won = await readCommit(store, root, version);
+      if (!won) break;
+      const change = won.find((a) => a.metaData || a.protocol);
+      if (change) {
+        const what = change.metaData ? 'metaData (schema, partitioning or configuration)' : 'protocol';
+        const info = won.find((a) => a.commitInfo)?.commitInfo as Record<string, unknown> | undefined;
+        const by = typeof info?.engineInfo === 'string' ? ` by ${info.engineInfo}` : '';
+        throw new RuntimeError(
+          `${root}: concurrent commit conflict: version ${version} was written${by} while this run was writing and changes the table's ${what}; nothing of this run was committed`,
+          'run the sink again: it appends to the new table state (or fails on an incompatible one)',
+        );
+      }
+      version++;
+    }
   }
-  throw new RuntimeError(`${root}: could not commit to the Delta log: too many concurrent commits`);
+  throw new RuntimeError(
+    `${root}: could not commit to the Delta log: lost the race for a version ${MAX_COMMIT_ATTEMPTS} times; nothing of this run was committed`,
+  );
 }
 
 /** Per-column statistics of one data file, for `add.stats`. */
