@@ -60,7 +60,12 @@ class LocalPending implements PendingFile {
 
   async write(chunk: Uint8Array): Promise<void> {
     try {
-      await this.fh.write(chunk);
+      // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
+      let off = 0;
+      while (off < chunk.byteLength) {
+        const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off);
+        off += bytesWritten;
+      }
     } catch (e) {
       throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
     }

@@ -28,6 +28,8 @@ export interface Bucket {
   partition: PartitionOf;
   buffer: Record<string, unknown>[];
   file?: OpenFile;
+  /** Epoch ms when the first row of the current file (open or still buffered) arrived. */
+  since?: number;
 }
 
 /** A rolled part file: complete, invisible, waiting for the next commit. */

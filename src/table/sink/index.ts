@@ -191,12 +191,30 @@ export class TableSink extends FileSinkBase {
       this.parts.set(partition.path, st);
       if (partition.end !== undefined) this.timePartitions.set(partition.path, partition.end);
     }
+    if (this.rolling.interval !== undefined) {
+      const now = Date.now();
+      // Flink's rollover on an element: a file older than --roll-interval does not take the record.
+      if ((st.file || st.buffer.length > 0) && this.rolling.expired(st.since ?? now, now))
+        return this.rollThenAdd(st, value);
+      if (st.buffer.length === 0 && !st.file) st.since = now;
+    }
+    return this.add(st, value);
+  }
+
+  private add(st: Bucket, value: Record<string, unknown>): void | Promise<void> {
     st.buffer.push(value);
     this.buffered++;
     const fileRows = (st.file?.rows ?? 0) + st.buffer.length;
     if (st.buffer.length >= ROW_GROUP_ROWS || fileRows >= this.rolling.records)
       return this.flushPart(st, true);
     if (this.buffered >= MAX_BUFFERED_ROWS) return this.flushLargest();
+  }
+
+  private async rollThenAdd(st: Bucket, value: Record<string, unknown>): Promise<void> {
+    await this.flushPart(st, false);
+    await this.roll(st);
+    st.since = Date.now();
+    await this.add(st, value);
   }
 
   private async flushLargest(): Promise<void> {
@@ -208,8 +226,7 @@ export class TableSink extends FileSinkBase {
   /** Writes a partition's buffered rows; rolls its file first if the schema grew, after if full. */
   private async flushPart(st: Bucket, checkRoll: boolean): Promise<void> {
     if (st.buffer.length > 0) {
-      if (st.file && st.file.writer.fixedColumns && st.file.schemaVersion !== this.schema.version)
-        await this.roll(st);
+      if (st.file?.writer.fixedColumns && st.file.schemaVersion !== this.schema.version) await this.roll(st);
       if (!st.file) st.file = await this.openFile(st.partition);
       const f = st.file;
       const rows = st.buffer;
@@ -234,7 +251,7 @@ export class TableSink extends FileSinkBase {
       stats: new FileStats(columns),
       schemaVersion: this.schema.version,
       rows: 0,
-      openedAt: Date.now(),
+      openedAt: this.parts.get(partition.path)?.since ?? Date.now(),
     };
   }
 
@@ -274,7 +291,10 @@ export class TableSink extends FileSinkBase {
     if (this.rolling.interval === undefined) return;
     const now = Date.now();
     for (const st of this.parts.values())
-      if (st.file && this.rolling.expired(st.file.openedAt, now)) {
+      if (
+        (st.file || st.buffer.length > 0) &&
+        this.rolling.expired(st.file?.openedAt ?? st.since ?? now, now)
+      ) {
         await this.flushPart(st, false);
         await this.roll(st);
       }
