@@ -299,9 +299,12 @@ export async function commitActions(
     for (;;) {
       const won = await readCommit(store, root, version);
       if (!won) break;
-      const change = won.find((a) => a.metaData || a.protocol);
+      const change = won.find((a) => a.metaData) ?? won.find((a) => a.protocol);
       if (change) {
-        const what = change.metaData ? 'metaData (schema, partitioning or configuration)' : 'protocol';
+        const md = change.metaData as DeltaMetaData | undefined;
+        const what = md
+          ? `metaData (schema, partitioning or configuration; it is partitioned by [${(md.partitionColumns ?? []).join(', ')}])`
+          : 'protocol';
         const info = won.find((a) => a.commitInfo)?.commitInfo as Record<string, unknown> | undefined;
         const by = typeof info?.engineInfo === 'string' ? ` by ${info.engineInfo}` : '';
         throw new RuntimeError(
