@@ -7,7 +7,10 @@
  *
  * Visibility contract (FileSink-style part-file lifecycle): `create()` returns a pending file that
  * readers cannot see until `commit()` (local: a hidden `.name.inprogress-*` file renamed on commit;
- * S3: a multipart upload completed on commit). `abort()` leaves nothing visible.
+ * S3: a multipart upload completed on commit). `abort()` leaves nothing visible. For commits that
+ * must survive a crash, `finish()` makes the bytes durable and returns a serialisable
+ * `PendingRecord` that any later process can `publish` (roll forward) or `discard`;
+ * `listInProgress` finds what crashed writers left (hidden temp files, open multipart uploads).
  */
 import { UsageError } from '../errors.js';
 

@@ -4,8 +4,10 @@
  * newline-delimited actions. kappa writes `protocol`, `metaData`, `add` and `commitInfo`; it reads
  * `add` and `remove` to find the live files (action reconciliation: adds minus removes, by path).
  *
- * - Commits are created with put-if-absent (the protocol's mutual exclusion requirement), and only
- *   after the data files they add are committed (visible) in the store.
+ * - Commits are created with put-if-absent (the protocol's mutual exclusion requirement), with the
+ *   protocol's conflict checks on a lost race (`commitActions`). The data files they add are
+ *   durable but still hidden when the version is written and get their final names right after
+ *   (the table sink's commit protocol: src/table/sink/committer.ts).
  * - `add.path` is relative to the table root and URI-encoded (so a Hive-escaped `%3A` is stored as
  *   `%253A`); `partitionValues` hold the unescaped strings (null for a null value).
  * - `stats` is the JSON string `{"numRecords":…,"minValues":{…},"maxValues":{…},"nullCount":{…}}`.

@@ -137,6 +137,23 @@ describe('kappa sink: crash safety (SIGKILL during a commit)', () => {
   });
 });
 
+describe('kappa sink: concurrent writers (Delta conflict checks)', () => {
+  it('two first writers with different partition columns: one commits, the other fails and commits nothing', async () => {
+    const out = join(T, 'race');
+    // Both sinks open the (empty) table before either commits: each input waits for both run markers.
+    const run = (spec: string) =>
+      `( echo '{"kappa":1}'; echo '{"ts":0,"key":null,"value":{"a":"x","b":"y"}}'; until [ "$(ls '${out}'/_kappa/runs 2>/dev/null | wc -l)" -ge 2 ]; do sleep 0.1; done; echo '{"end":true}' ) | kappa sink '${out}' --partition-by '${spec}' -q; echo "rc=$?" >&2`;
+    const r = await sh(`(${run('{a}')}) & (${run('{b}')}) & wait`);
+    const codes = [...r.stderr.matchAll(/rc=(\d+)/g)].map((m) => Number(m[1])).sort();
+    assert.deepEqual(codes, [0, 1], r.stderr);
+    assert.match(r.stderr, /concurrent commit conflict: version 0 .*metaData/);
+    assert.equal(existsSync(join(out, '_delta_log', '00000000000000000001.json')), false);
+    assert.equal(await logRows(out), 1);
+    assert.equal(await globRows(out), 1, 'DuckDB reads the table: one partitioning only');
+    assert.deepEqual(leftovers(out), [], 'the loser left no file behind');
+  });
+});
+
 describe('kappa sink: appends keep the table meaning', () => {
   it('a new field needs --merge-schema; then it adds a nullable column', async () => {
     const out = join(T, 'merge');

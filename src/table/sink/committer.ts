@@ -28,7 +28,7 @@
  *
  * Recovery, by the next `kappa sink` into the table, before it writes anything: a run is dead when
  * its marker names this host and its pid no longer exists (a run on another host is left alone,
- * with a warning). For each dead run (and for files of runs without any marker):
+ * with a warning; a pid reused by another process is told apart by its start time). For each dead run (and for files of runs without any marker):
  *  - a pending record whose commitId is in a log version after its baseVersion is rolled forward
  *    (step 4 finished), otherwise discarded (its files deleted / uploads aborted);
  *  - every in-progress file of the run is deleted (S3: its multipart upload aborted);
@@ -36,6 +36,7 @@
  * In-progress files and records are listed before the markers, so a run that starts meanwhile
  * (marker first, then files) is never mistaken for a dead one.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../io/store.js';
 import {
@@ -55,6 +56,8 @@ export interface RunMarker {
   runId: string;
   host: string;
   pid: number;
+  /** The process's start time in clock ticks since boot (Linux), to tell a reused pid apart. */
+  pidStart?: number;
   /** Epoch ms. */
   started: number;
 }
@@ -93,14 +96,31 @@ export function crashPoint(point: string): void {
   if (process.env.KAPPA_TEST_CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
 }
 
-/** True when a process with this pid exists on this host. */
-function alive(pid: number): boolean {
+/**
+ * Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat, proc(5)), or
+ * undefined where /proc is not available. Tells a reused pid from the run's own process.
+ */
+function processStart(pid: number): number | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; fields after its closing parenthesis are plain.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[19]);
+  } catch {
+    return undefined;
   }
+}
+
+/** True when the marker's process exists on this host (same pid and, where known, same start time). */
+function alive(m: RunMarker): boolean {
+  try {
+    process.kill(m.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (m.pidStart === undefined) return true;
+  const start = processStart(m.pid);
+  return start === undefined || start === m.pidStart;
 }
 
 /** The run id in a part file name `part-NNNNN-RUNID.ext`, or undefined. */
@@ -175,7 +195,7 @@ export class Committer {
         if (!res.foreignRuns.includes(`${runId} on ${m.host}`)) res.foreignRuns.push(`${runId} on ${m.host}`);
         return false;
       }
-      return !alive(m.pid);
+      return !alive(m);
     };
     for (const uri of records) {
       const rec = await readJson<PendingCommit>(this.store, uri);
@@ -232,7 +252,13 @@ export class Committer {
 
   /** Writes this run's marker; call before creating any file. */
   async start(): Promise<void> {
-    const m: RunMarker = { runId: this.runId, host: hostname(), pid: process.pid, started: Date.now() };
+    const m: RunMarker = {
+      runId: this.runId,
+      host: hostname(),
+      pid: process.pid,
+      pidStart: processStart(process.pid),
+      started: Date.now(),
+    };
     await this.store.put(this.markerUri(this.runId), JSON.stringify(m));
     this.markerWritten = true;
   }
