@@ -109,7 +109,7 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
       async end() {
         if (stats.recordsIn > 0 && bad.count >= stats.recordsIn)
           throw new DataError(
-            `all ${stats.recordsIn} records were bad (see above${bad.policy.mode === 'dead-letter' ? ` and ${bad.policy.path}` : ''}); nothing committed`,
+            `all ${stats.recordsIn} records were bad (${bad.policy.mode === 'dead-letter' ? `written to ${bad.policy.path}` : 'skipped'}); nothing committed`,
             'fix the cause the bad-record messages name; --on-error does not turn a run without any good record into a success',
           );
         where = await sink.commit();
