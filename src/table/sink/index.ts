@@ -78,6 +78,8 @@ export class TableSink extends FileSinkBase {
   private lastVersion = -1;
   private fieldCheck = new PartitionFieldCheck(undefined);
   private recovered = '';
+  /** The commit in progress, awaited by abort(). */
+  private committing: Promise<number> | undefined;
 
   constructor(
     private readonly root: string,
@@ -344,7 +346,7 @@ export class TableSink extends FileSinkBase {
         ? { ...this.metaData, schemaString, configuration }
         : newMetaData(this.schema.columns, this.spec?.columns ?? [], timeCols, provider, configuration);
     }
-    this.lastVersion = await this.committer.commit(
+    const committing = this.committer.commit(
       { ...this.snapshot, version: this.lastVersion },
       files.map((f) => ({
         rel: f.rel,
@@ -370,6 +372,12 @@ export class TableSink extends FileSinkBase {
         return actions;
       },
     );
+    this.committing = committing;
+    try {
+      this.lastVersion = await committing;
+    } finally {
+      this.committing = undefined;
+    }
     this.finished = [];
     this.metaData = metaData;
     this.committedSchemaString = schemaString;
@@ -400,6 +408,9 @@ export class TableSink extends FileSinkBase {
    * run marker. Never throws for a file that is already gone.
    */
   async abort(): Promise<void> {
+    // A signal may arrive while a commit is in flight: let it reach its commit point or fail first,
+    // so that a log version never names a file this abort discarded.
+    await this.committing?.catch(() => {});
     // Finished files of a commit whose log version exists are committed: close() publishes them.
     const all = this.committer.logged ? [] : this.finished.map((f) => f.pending);
     for (const st of this.parts.values()) if (st.file) all.push(st.file.pending);
