@@ -18,6 +18,7 @@ import {
 } from '../../src/table/delta.js';
 import { escapePartitionValue, Partitioner, parsePartitionSpec } from '../../src/table/partition.js';
 import { TableSchema } from '../../src/table/schema.js';
+import { runIdOfPart } from '../../src/table/sink/committer.js';
 import { RollingPolicy } from '../../src/table/sink/rolling.js';
 import { tempDir } from '../helpers.js';
 
@@ -223,6 +224,49 @@ describe('Delta commit conflicts (commitActions)', () => {
     await assert.rejects(
       commitActions(store, root, empty(0), [{ commitInfo: {} }]),
       /version 1 .*changes the table's protocol/,
+    );
+  });
+});
+
+describe('pending-file records (local store)', () => {
+  const tmp = tempDir('kappa-pending-');
+  after(() => tmp.cleanup());
+  const store = storeFor(tmp.dir);
+
+  it('finish() returns a record another process can publish (idempotently) or discard', async () => {
+    const target = join(tmp.dir, 'dt=1', `part-00000-${'ab'.repeat(8)}.ndjson`);
+    const p = await store.create(target);
+    await p.write(Buffer.from('{"a":1}\n'));
+    const rec = await p.finish();
+    assert.equal(rec.store, 'file');
+    assert.equal(rec.bytes, 8);
+    const found = [];
+    for await (const f of store.listInProgress(tmp.dir)) found.push(f.uri);
+    assert.deepEqual(found, [target]);
+    assert.equal(runIdOfPart(target), 'ab'.repeat(8));
+    // a JSON round trip, as the pending-commit record stores it
+    const again = JSON.parse(JSON.stringify(rec));
+    await store.publish(again);
+    await store.publish(again);
+    assert.equal(readFileSync(target, 'utf8'), '{"a":1}\n');
+    const q = await store.create(join(tmp.dir, 'other.ndjson'));
+    await q.write(Buffer.from('x'));
+    await store.discard(await q.finish());
+    const left = [];
+    for await (const f of store.listInProgress(tmp.dir)) left.push(f.uri);
+    assert.deepEqual(left, []);
+    assert.equal(existsSync(join(tmp.dir, 'other.ndjson')), false);
+  });
+
+  it('publish of a record whose file vanished (neither hidden nor final) is an error naming both', async () => {
+    await assert.rejects(
+      store.publish({
+        store: 'file',
+        tmp: join(tmp.dir, '.gone.inprogress-1'),
+        target: join(tmp.dir, 'gone'),
+        bytes: 0,
+      }),
+      /cannot publish .*\.gone\.inprogress-1 as .*gone/,
     );
   });
 });
