@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -134,6 +134,53 @@ describe('kappa sink: crash safety (SIGKILL during a commit)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await logRows(out), 205);
     assert.equal(await globRows(out), 205);
+  });
+});
+
+describe('kappa sink: runs on other hosts (marker lease)', () => {
+  it("a foreign run's leftovers are removed once its lease expired, left alone (with a warning) while fresh", async () => {
+    const out = join(T, 'foreign');
+    let r = await sh(`kappa sink '${out}' -q`, { input: stream(3) });
+    assert.equal(r.code, 0, r.stderr);
+    const now = Date.now();
+    const plant = (id: string, updated: number) => {
+      mkdirSync(join(out, '_kappa', 'runs'), { recursive: true });
+      writeFileSync(
+        join(out, '_kappa', 'runs', `${id}.json`),
+        JSON.stringify({ runId: id, host: 'other-host', pid: 1, started: updated, updated }),
+      );
+      writeFileSync(join(out, `.part-00000-${id}.zstd.parquet.inprogress-0a`), 'partial');
+    };
+    const stale = 'cd'.repeat(8);
+    const fresh = 'ef'.repeat(8);
+    plant(stale, now - 2 * 3_600_000);
+    plant(fresh, now);
+    r = await sh(`kappa sink '${out}'`, { input: stream(2, 10) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`warning: .*runs on other hosts have files in progress \\(${fresh} on other-host\\)`),
+    );
+    assert.match(r.stderr, /removed 1 in-progress file/);
+    assert.deepEqual(leftovers(out), [
+      `.part-00000-${fresh}.zstd.parquet.inprogress-0a`,
+      `_kappa/runs/${fresh}.json`,
+    ]);
+    r = await sh(`kappa sink '${out}' -q`, { input: stream(1, 20), env: { KAPPA_RUN_LEASE: '1ms' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(leftovers(out), [], 'with a 1 ms lease the foreign run counts as dead');
+    assert.equal(await globRows(out), 6);
+  });
+
+  it('a run whose marker another writer removed (declared dead) fails instead of committing', async () => {
+    const out = join(T, 'fenced');
+    const r = await sh(
+      `( echo '{"kappa":1}'; echo '{"ts":0,"key":null,"value":{"a":1}}'; until ls '${out}'/_kappa/runs/*.json >/dev/null 2>&1; do sleep 0.1; done; rm '${out}'/_kappa/runs/*.json; echo '{"end":true}' ) | kappa sink '${out}'`,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /another writer declared this run \([0-9a-f]{16}\) dead/);
+    assert.equal(await logRows(out), -1);
+    assert.deepEqual(leftovers(out), []);
   });
 });
 

@@ -5,8 +5,9 @@
  * that recovery can commit them). See docs in kappa-sink(1), section "Commit protocol".
  *
  * Layout under the table root (hidden from readers: `_` prefix):
- * - `_kappa/runs/RUNID.json`       one per live run: `{runId, host, pid, started}`; written before the
- *                                  run creates any file, deleted when it ends (commit or abort).
+ * - `_kappa/runs/RUNID.json`       one per live run: `{runId, host, pid, pidStart, started, updated}`;
+ *                                  written before the run creates any file, rewritten every minute
+ *                                  (`updated`, a lease), deleted when it ends (commit or abort).
  * - `_kappa/pending/RUNID-N.json`  one per commit in flight (the serialisable pending-file record):
  *                                  `{runId, commitId, baseVersion, files: [{rel, record}]}`.
  * Part files carry the run id in their name (`part-NNNNN-RUNID.…`), so their in-progress copies
@@ -27,8 +28,10 @@
  * glob readers rows that a crash then leaves uncommitted.)
  *
  * Recovery, by the next `kappa sink` into the table, before it writes anything: a run is dead when
- * its marker names this host and its pid no longer exists (a run on another host is left alone,
- * with a warning; a pid reused by another process is told apart by its start time). For each dead run (and for files of runs without any marker):
+ * its marker names this host and its pid no longer exists (a pid reused by another process is told
+ * apart by its start time), or, for a run on another host, when its marker was not renewed for
+ * the lease time (`KAPPA_RUN_LEASE`, default 1h; a fresh one is left alone with a warning). A run checks that its own marker still exists right before each
+ * log write and fails if another writer declared it dead. For each dead run (and for files of runs without any marker):
  *  - a pending record whose commitId is in a log version after its baseVersion is rolled forward
  *    (step 4 finished), otherwise discarded (its files deleted / uploads aborted);
  *  - every in-progress file of the run is deleted (S3: its multipart upload aborted);
@@ -38,7 +41,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { RuntimeError } from '../../errors.js';
 import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../io/store.js';
+import { parseDuration } from '../../time/duration.js';
 import {
   commitActions,
   type DeltaAction,
@@ -60,7 +65,18 @@ export interface RunMarker {
   pidStart?: number;
   /** Epoch ms. */
   started: number;
+  /** Epoch ms of the last renewal. */
+  updated?: number;
 }
+
+/** How long a run marker stays valid without renewal: `KAPPA_RUN_LEASE` (a duration), default 1h. */
+function leaseMs(): number {
+  const v = process.env.KAPPA_RUN_LEASE;
+  return v ? parseDuration(v, 'KAPPA_RUN_LEASE') : 3_600_000;
+}
+
+/** Marker renewal interval (ms). */
+const RENEW_MS = 60_000;
 
 /** Pending-commit record, `_kappa/pending/COMMITID.json`. */
 export interface PendingCommit {
@@ -150,6 +166,8 @@ async function listOrEmpty(store: ObjectStore, root: string): Promise<string[]> 
 export class Committer {
   private seq = 0;
   private markerWritten = false;
+  private marker: RunMarker | undefined;
+  private renew: NodeJS.Timeout | undefined;
   /** The commit in flight, if any: once its log version exists it must be rolled forward, not aborted. */
   private inFlight: { pending: PendingCommit; logged: boolean } | undefined;
 
@@ -187,15 +205,16 @@ export class Committer {
       if (id) markers.set(id, await readJson<RunMarker>(this.store, uri));
     }
     const host = hostname();
+    const lease = leaseMs();
+    const now = Date.now();
     const dead = (runId: string): boolean => {
       if (!markers.has(runId)) return true;
       const m = markers.get(runId);
       if (!m) return true; // unreadable marker: written by a run that died while writing it
-      if (m.host !== host) {
-        if (!res.foreignRuns.includes(`${runId} on ${m.host}`)) res.foreignRuns.push(`${runId} on ${m.host}`);
-        return false;
-      }
-      return !alive(m);
+      if (m.host === host) return !alive(m);
+      if (now - (m.updated ?? m.started) > lease) return true;
+      if (!res.foreignRuns.includes(`${runId} on ${m.host}`)) res.foreignRuns.push(`${runId} on ${m.host}`);
+      return false;
     };
     for (const uri of records) {
       const rec = await readJson<PendingCommit>(this.store, uri);
@@ -250,17 +269,34 @@ export class Committer {
     return this.inFlight?.logged === true;
   }
 
-  /** Writes this run's marker; call before creating any file. */
+  /** Writes this run's marker (and renews it every minute); call before creating any file. */
   async start(): Promise<void> {
-    const m: RunMarker = {
+    const now = Date.now();
+    this.marker = {
       runId: this.runId,
       host: hostname(),
       pid: process.pid,
       pidStart: processStart(process.pid),
-      started: Date.now(),
+      started: now,
+      updated: now,
     };
-    await this.store.put(this.markerUri(this.runId), JSON.stringify(m));
+    await this.store.put(this.markerUri(this.runId), JSON.stringify(this.marker));
     this.markerWritten = true;
+    this.renew = setInterval(() => {
+      if (!this.marker || !this.markerWritten) return;
+      this.marker.updated = Date.now();
+      this.store.put(this.markerUri(this.runId), JSON.stringify(this.marker)).catch(() => {});
+    }, RENEW_MS);
+    this.renew.unref();
+  }
+
+  /** @throws RuntimeError when another writer removed this run's marker (declared it dead) */
+  private async checkMarker(): Promise<void> {
+    if (this.markerWritten && !(await this.store.stat(this.markerUri(this.runId))))
+      throw new RuntimeError(
+        `${this.root}: another writer declared this run (${this.runId}) dead (its marker ${this.markerUri(this.runId)} is gone: not renewed within KAPPA_RUN_LEASE?) and removed its files; nothing of this commit was written`,
+        'run the sink again; raise KAPPA_RUN_LEASE if runs stall longer than it',
+      );
   }
 
   /**
@@ -301,6 +337,7 @@ export class Committer {
     );
     let version: number;
     try {
+      await this.checkMarker();
       version = await commitActions(this.store, this.root, snapshot, all);
     } catch (e) {
       await this.discardInFlight();
@@ -339,6 +376,7 @@ export class Committer {
   async close(): Promise<void> {
     if (this.inFlight?.logged) await this.publishInFlight();
     else await this.discardInFlight();
+    clearInterval(this.renew);
     if (this.markerWritten) {
       await this.store.delete(this.markerUri(this.runId));
       this.markerWritten = false;
