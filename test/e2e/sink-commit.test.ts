@@ -255,7 +255,9 @@ describe('kappa sink: appends keep the table meaning', () => {
     assert.match(r.stderr, /partitioned by 'dt=%Y-%m-%d' but --partition-by gives 'dt=%Y'/);
     r = await sh(`kappa sink '${out}' -q`, { input: stream(3, 100) });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await globRows(out), 6);
+    r = await sh(`kappa sink '${out}' --partition-by 'dt=%Y-%m-%d/' -q`, { input: stream(3, 200) });
+    assert.equal(r.code, 0, `the same spec written differently is accepted: ${r.stderr}`);
+    assert.equal(await globRows(out), 9);
   });
 });
 

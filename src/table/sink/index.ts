@@ -47,6 +47,13 @@ import { RollingPolicy } from './rolling.js';
 
 export { type FileSinkOptions, ROW_GROUP_ROWS } from './base.js';
 
+/** A partition spec in canonical form (`{g}` and `g={g}` are the same spec). */
+function specKey(spec: PartitionSpec): string {
+  return spec.segments
+    .map((g) => (g.kind === 'time' ? `${g.column}=${g.pattern}` : `${g.column}={${g.field}}`))
+    .join('/');
+}
+
 /** Rows buffered across all open partitions before the largest buffer is written out. */
 const MAX_BUFFERED_ROWS = 500_000;
 
@@ -125,7 +132,11 @@ export class TableSink extends FileSinkBase {
           `${this.root}: the table is partitioned by [${md.partitionColumns.join(', ')}] but --partition-by gives [${want.join(', ')}]`,
           hint,
         );
-      if (tableSpec !== undefined && this.spec && this.spec.text !== tableSpec)
+      if (
+        tableSpec !== undefined &&
+        this.spec &&
+        specKey(this.spec) !== specKey(parsePartitionSpec(tableSpec))
+      )
         throw new UsageError(
           `${this.root}: the table is partitioned by '${tableSpec}' but --partition-by gives '${this.spec.text}': the same columns would hold different values`,
           hint,
