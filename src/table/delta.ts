@@ -269,6 +269,13 @@ export async function readCommit(
     });
 }
 
+/** The `kappa.commitId` in a version's commitInfo, or undefined. */
+export function commitIdOf(actions: Record<string, unknown>[]): string | undefined {
+  const info = actions.find((a) => a.commitInfo)?.commitInfo as Record<string, unknown> | undefined;
+  const id = info?.['kappa.commitId'];
+  return typeof id === 'string' ? id : undefined;
+}
+
 /** Attempts at put-if-absent before `commitActions` gives up (each lost race reads the winners). */
 export const MAX_COMMIT_ATTEMPTS = 20;
 
@@ -282,7 +289,10 @@ export const MAX_COMMIT_ATTEMPTS = 20;
  *   commit fails (two concurrent first writers: the second sees the first's metaData and fails);
  * - a winner that only added or removed files does not touch what a blind append read, so the same
  *   actions are retried at the version after the last winner.
+ * - a winner that carries this commit's own `commitId` (`kappa.commitId` in commitInfo) is this
+ *   commit, written by an earlier attempt whose response was lost: its version is returned.
  * Bounded to MAX_COMMIT_ATTEMPTS attempts.
+ * @param commitId identifies this commit among the winners (optional)
  * @returns the version written
  * @throws RuntimeError on a metaData/protocol conflict (exit 1; nothing of this commit is
  *   visible), on storage failure, or after too many lost races
@@ -292,6 +302,7 @@ export async function commitActions(
   root: string,
   snapshot: DeltaSnapshot,
   actions: DeltaAction[],
+  commitId?: string,
 ): Promise<number> {
   const body = `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`;
   let version = snapshot.version + 1;
@@ -301,6 +312,7 @@ export async function commitActions(
     for (;;) {
       const won = await readCommit(store, root, version);
       if (!won) break;
+      if (commitId !== undefined && commitIdOf(won) === commitId) return version;
       const change = won.find((a) => a.metaData) ?? won.find((a) => a.protocol);
       if (change) {
         const md = change.metaData as DeltaMetaData | undefined;

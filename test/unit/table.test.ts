@@ -208,6 +208,30 @@ describe('Delta commit conflicts (commitActions)', () => {
     assert.match(readFileSync(commitUri(root, 2), 'utf8'), /loser/);
   });
 
+  it('a lost response: the winner is this commit itself (same kappa.commitId), so it is not written twice', async () => {
+    const root = join(tmp.dir, 'self');
+    await commitActions(store, root, empty(-1), first('a'));
+    const mine: DeltaAction[] = [
+      {
+        add: {
+          path: 'a=x/m.parquet',
+          partitionValues: { a: 'x' },
+          size: 1,
+          modificationTime: 0,
+          dataChange: true,
+        },
+      },
+      { commitInfo: { 'kappa.commitId': 'run-7' } },
+    ];
+    assert.equal(await commitActions(store, root, empty(0), mine, 'run-7'), 1);
+    assert.equal(
+      await commitActions(store, root, empty(0), mine, 'run-7'),
+      1,
+      'the retry finds its own version',
+    );
+    assert.equal(existsSync(commitUri(root, 2)), false);
+  });
+
   it('a winner that changed the protocol (or metaData) fails the append', async () => {
     const root = join(tmp.dir, 'proto');
     await commitActions(store, root, empty(-1), first('a'));

@@ -46,6 +46,7 @@ import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from 
 import { parseDuration } from '../../time/duration.js';
 import {
   commitActions,
+  commitIdOf,
   type DeltaAction,
   type DeltaAdd,
   type DeltaSnapshot,
@@ -224,7 +225,7 @@ export class Committer {
       }
       if (!dead(rec.runId)) continue;
       const files = rec.files.map((f) => ({ rel: f.rel, record: this.rebase(f.rel, f.record) }));
-      if (await this.committed(rec)) {
+      if ((await this.committedAt(rec)) !== undefined) {
         for (const f of files) await this.store.publish(f.record);
         res.rolledForward++;
       } else {
@@ -254,13 +255,12 @@ export class Committer {
     return { ...r, uri: target };
   }
 
-  /** True when a log version after the record's base carries its commitId. */
-  private async committed(rec: PendingCommit): Promise<boolean> {
-    const needle = `"kappa.commitId":${JSON.stringify(rec.commitId)}`;
+  /** The log version after the record's base that carries its commitId, or undefined. */
+  private async committedAt(rec: PendingCommit): Promise<number | undefined> {
     for (let v = rec.baseVersion + 1; ; v++) {
       const actions = await readCommit(this.store, this.root, v);
-      if (!actions) return false;
-      if (actions.some((a) => a.commitInfo && JSON.stringify(a.commitInfo).includes(needle))) return true;
+      if (!actions) return undefined;
+      if (commitIdOf(actions) === rec.commitId) return v;
     }
   }
 
@@ -338,10 +338,15 @@ export class Committer {
     let version: number;
     try {
       await this.checkMarker();
-      version = await commitActions(this.store, this.root, snapshot, all);
+      version = await commitActions(this.store, this.root, snapshot, all, commitId);
     } catch (e) {
-      await this.discardInFlight();
-      throw e;
+      // A storage error may hide a write that happened (a lost response): look before discarding.
+      const landed = await this.committedAt(pending).catch(() => undefined);
+      if (landed === undefined) {
+        await this.discardInFlight();
+        throw e;
+      }
+      version = landed;
     }
     this.inFlight.logged = true;
     crashPoint('after-log');
