@@ -4,7 +4,7 @@
  * input, abort (commit nothing partial) on any failure or SIGINT/SIGTERM (exit 130/143).
  */
 import { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { DataError, UsageError } from '../errors.js';
 import { createSink, type RecordSink } from '../io/sink.js';
 import { readStream } from '../stream/input.js';
 import {
@@ -28,6 +28,7 @@ interface SinkFlags extends CommonOptions {
   rollRecords?: string;
   rollInterval?: string;
   compression?: string;
+  mergeSchema?: boolean;
   [flag: string]: unknown;
 }
 
@@ -52,6 +53,7 @@ export function sinkCommand(): Command {
     .option('--roll-size <bytes>', 'roll a part file at this size, e.g. 64MiB (default: 128MiB)')
     .option('--roll-records <n>', 'roll a part file after N records')
     .option('--roll-interval <dur>', 'roll a part file open longer than this (processing time), e.g. 15m')
+    .option('--merge-schema', 'appending to a table: allow new fields to add columns (Delta mergeSchema)')
     .option(
       '--compression <codec>',
       'Parquet: zstd | snappy | gzip | brotli | none (default: zstd); kafka: none | gzip (default: none)',
@@ -70,6 +72,9 @@ Examples:
 
 A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
 watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
+Appends keep the table's partitioning and column types; new columns need --merge-schema. A crashed
+run's files are repaired (rolled forward or discarded) by the next sink into the table. A run in
+which every record was bad commits nothing and exits 3.
 See man kappa-sink, man kappa-kafka and man kappa-s3.`,
   );
   return cmd.action(async (target: string, o: SinkFlags) => runSink(target, o));
@@ -78,7 +83,14 @@ See man kappa-sink, man kappa-kafka and man kappa-s3.`,
 async function runSink(target: string, o: SinkFlags): Promise<void> {
   const { bad, progress } = runContext('sink', o);
   if (target === '-')
-    for (const f of ['partitionBy', 'rollSize', 'rollRecords', 'rollInterval', 'compression'] as const)
+    for (const f of [
+      'partitionBy',
+      'rollSize',
+      'rollRecords',
+      'rollInterval',
+      'compression',
+      'mergeSchema',
+    ] as const)
       if (o[f] !== undefined)
         throw new UsageError(
           `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to files and tables, not to stdout`,
@@ -108,6 +120,11 @@ async function runSink(target: string, o: SinkFlags): Promise<void> {
         barrier: (b) => sink.barrier?.(b),
         async end() {
           throwIfInterrupted(); // a signal that arrived with the end line in the same chunk
+          if (stats.recordsIn > 0 && bad.count >= stats.recordsIn)
+            throw new DataError(
+              `all ${stats.recordsIn} records were bad (${bad.policy.mode === 'dead-letter' ? `written to ${bad.policy.path}` : 'skipped'}); nothing committed`,
+              'fix the cause the bad-record messages name; --on-error does not turn a run without any good record into a success',
+            );
           where = await sink.commit();
         },
         async afterBatch() {

@@ -22,7 +22,14 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RuntimeError } from '../errors.js';
-import { type ObjectStore, type PendingFile, registerStore, type StoreEntry } from './store.js';
+import {
+  type InProgressFile,
+  type ObjectStore,
+  type PendingFile,
+  type PendingRecord,
+  registerStore,
+  type StoreEntry,
+} from './store.js';
 
 function toPath(uri: string): string {
   return uri.startsWith('file://') ? uri.slice('file://'.length) : uri;
@@ -30,12 +37,21 @@ function toPath(uri: string): string {
 
 function ioError(what: string, path: string, e: unknown): RuntimeError {
   const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT')
+    return new RuntimeError(
+      `${what} ${path}: no space left on the device (${err.code})`,
+      'free space or write to another file system; nothing of this run was committed',
+    );
   return new RuntimeError(`${what} ${path}: ${err.message}`);
 }
+
+/** Matches a hidden in-progress name `.NAME.inprogress-HEX` and captures NAME. */
+const INPROGRESS_RE = /^\.(.+)\.inprogress-[0-9a-f]+$/;
 
 class LocalPending implements PendingFile {
   bytes = 0;
   private done = false;
+  private finished = false;
   constructor(
     private readonly fh: FileHandle,
     private readonly tmp: string,
@@ -43,21 +59,41 @@ class LocalPending implements PendingFile {
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
-    await this.fh.write(chunk);
+    try {
+      // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
+      let off = 0;
+      while (off < chunk.byteLength) {
+        const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off);
+        off += bytesWritten;
+      }
+    } catch (e) {
+      throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
+    }
     this.bytes += chunk.byteLength;
   }
 
+  async finish(): Promise<PendingRecord> {
+    if (!this.finished) {
+      try {
+        await this.fh.sync();
+        await this.fh.close();
+      } catch (e) {
+        throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
+      }
+      this.finished = true;
+    }
+    return { store: 'file', tmp: this.tmp, target: this.target, bytes: this.bytes };
+  }
+
   async commit(): Promise<void> {
-    await this.fh.sync();
-    await this.fh.close();
-    await rename(this.tmp, this.target);
+    await local.publish(await this.finish());
     this.done = true;
   }
 
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.fh.close().catch(() => {});
+    if (!this.finished) await this.fh.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
   }
 }
@@ -156,7 +192,12 @@ export class LocalStore implements ObjectStore {
     const dir = dirname(target);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
-    await writeFile(tmp, data, { flush: true });
+    try {
+      await writeFile(tmp, data, { flush: true });
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw ioError('cannot write', target, e);
+    }
     try {
       if (opts?.ifAbsent) {
         try {
@@ -176,6 +217,48 @@ export class LocalStore implements ObjectStore {
     await unlink(toPath(uri)).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw ioError('cannot delete', toPath(uri), e);
     });
+  }
+
+  async publish(rec: PendingRecord): Promise<void> {
+    if (rec.store !== 'file') throw new RuntimeError(`${rec.uri}: not a local pending file`);
+    try {
+      await rename(rec.tmp, rec.target);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && (await this.stat(rec.target))) return;
+      throw ioError('cannot publish', `${rec.tmp} as ${rec.target}`, e);
+    }
+  }
+
+  async discard(rec: PendingRecord): Promise<void> {
+    if (rec.store === 'file') await unlink(rec.tmp).catch(() => {});
+  }
+
+  /** Hidden `.NAME.inprogress-HEX` files below `root` (each reported under its final name). */
+  async *listInProgress(root: string): AsyncIterable<InProgressFile> {
+    const base = toPath(root);
+    const walk = async function* (dir: string): AsyncGenerator<InProgressFile> {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) {
+          yield* walk(p);
+          continue;
+        }
+        const m = INPROGRESS_RE.exec(e.name);
+        if (!m) continue;
+        const started = await stat(p).then(
+          (s) => s.mtimeMs,
+          () => undefined,
+        );
+        yield { uri: join(dir, m[1]), started, discard: () => unlink(p).catch(() => {}) };
+      }
+    };
+    yield* walk(base);
   }
 }
 

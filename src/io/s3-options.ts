@@ -5,7 +5,14 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { type ObjectStore, type PendingFile, registerStore, type StoreEntry } from './store.js';
+import {
+  type InProgressFile,
+  type ObjectStore,
+  type PendingFile,
+  type PendingRecord,
+  registerStore,
+  type StoreEntry,
+} from './store.js';
 
 /** Settings shared by every S3 store in the process (set from flags before the command runs). */
 export const s3Config: { endpoint?: string } = {};
@@ -60,6 +67,15 @@ class LazyS3Store implements ObjectStore {
   }
   async delete(uri: string): Promise<void> {
     return (await this.store()).delete(uri);
+  }
+  async publish(rec: PendingRecord): Promise<void> {
+    return (await this.store()).publish(rec);
+  }
+  async discard(rec: PendingRecord): Promise<void> {
+    return (await this.store()).discard(rec);
+  }
+  async *listInProgress(root: string): AsyncIterable<InProgressFile> {
+    yield* (await this.store()).listInProgress(root);
   }
 }
 

@@ -29,6 +29,8 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -38,7 +40,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ConfigError, RuntimeError, UsageError } from '../errors.js';
 import { s3Config } from './s3-options.js';
-import type { ObjectStore, PendingFile, StoreEntry } from './store.js';
+import type { InProgressFile, ObjectStore, PendingFile, PendingRecord, StoreEntry } from './store.js';
 
 export { s3Config };
 
@@ -205,6 +207,19 @@ class S3Pending implements PendingFile {
     } catch (e) {
       throw s3Error('cannot upload', this.loc, e);
     }
+  }
+
+  async finish(): Promise<PendingRecord> {
+    if (this.done)
+      throw new RuntimeError(`s3://${this.loc.bucket}/${this.loc.key}: finish after commit/abort`);
+    if (this.uploadId === undefined || this.bufBytes > 0) await this.uploadPart();
+    return {
+      store: 's3',
+      uri: `s3://${this.loc.bucket}/${this.loc.key}`,
+      uploadId: this.uploadId!,
+      parts: [...this.parts],
+      bytes: this.bytes,
+    };
   }
 
   async commit(): Promise<void> {
@@ -379,6 +394,72 @@ export class S3Store implements ObjectStore {
     } catch (e) {
       if (statusOf(e) === 404) return;
       throw s3Error('cannot delete', loc, e);
+    }
+  }
+
+  /** CompleteMultipartUpload of the record's parts; a no-op if the upload is gone and the object exists. */
+  async publish(rec: PendingRecord): Promise<void> {
+    if (rec.store !== 's3') throw new RuntimeError(`${rec.target}: not an S3 pending file`);
+    const loc = parseS3Uri(rec.uri);
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: loc.bucket,
+          Key: loc.key,
+          UploadId: rec.uploadId,
+          MultipartUpload: { Parts: rec.parts },
+        }),
+      );
+    } catch (e) {
+      if ((statusOf(e) === 404 || (e as Error).name === 'NoSuchUpload') && (await this.stat(rec.uri))) return;
+      throw s3Error('cannot publish', loc, e);
+    }
+  }
+
+  async discard(rec: PendingRecord): Promise<void> {
+    if (rec.store !== 's3') return;
+    const loc = parseS3Uri(rec.uri);
+    await this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: loc.bucket, Key: loc.key, UploadId: rec.uploadId }))
+      .catch(() => {});
+  }
+
+  /** Open multipart uploads below `root` (ListMultipartUploads, following markers). */
+  async *listInProgress(root: string): AsyncIterable<InProgressFile> {
+    const loc = parseS3Uri(root);
+    const prefix = loc.key.replace(/\/+$/, '');
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let r: ListMultipartUploadsCommandOutput;
+      try {
+        r = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: loc.bucket,
+            Prefix: prefix === '' ? undefined : `${prefix}/`,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+      } catch (e) {
+        throw s3Error('cannot list multipart uploads of', loc, e);
+      }
+      for (const u of r.Uploads ?? []) {
+        const Key = u.Key ?? '';
+        const UploadId = u.UploadId ?? '';
+        yield {
+          uri: `s3://${loc.bucket}/${Key}`,
+          started: u.Initiated?.getTime(),
+          discard: async () => {
+            await this.client
+              .send(new AbortMultipartUploadCommand({ Bucket: loc.bucket, Key, UploadId }))
+              .catch(() => {});
+          },
+        };
+      }
+      if (!r.IsTruncated) return;
+      keyMarker = r.NextKeyMarker;
+      uploadIdMarker = r.NextUploadIdMarker;
     }
   }
 }

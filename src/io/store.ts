@@ -7,7 +7,10 @@
  *
  * Visibility contract (FileSink-style part-file lifecycle): `create()` returns a pending file that
  * readers cannot see until `commit()` (local: a hidden `.name.inprogress-*` file renamed on commit;
- * S3: a multipart upload completed on commit). `abort()` leaves nothing visible.
+ * S3: a multipart upload completed on commit). `abort()` leaves nothing visible. For commits that
+ * must survive a crash, `finish()` makes the bytes durable and returns a serialisable
+ * `PendingRecord` that any later process can `publish` (roll forward) or `discard`;
+ * `listInProgress` finds what crashed writers left (hidden temp files, open multipart uploads).
  */
 import { UsageError } from '../errors.js';
 
@@ -18,10 +21,43 @@ export interface StoreEntry {
   size: number;
 }
 
+/**
+ * Serialisable record of a finished but unpublished file (Flink FileSink's pending file): enough
+ * for any later process to publish it under its final name (roll forward) or discard it.
+ * - `file`: the hidden, fsynced `tmp` path and the final `target` path.
+ * - `s3`: an open multipart upload of `uri` with every part uploaded (ETag and number).
+ * `bytes` is the file's size.
+ */
+export type PendingRecord =
+  | { store: 'file'; tmp: string; target: string; bytes: number }
+  | {
+      store: 's3';
+      uri: string;
+      uploadId: string;
+      parts: { ETag: string; PartNumber: number }[];
+      bytes: number;
+    };
+
+/** An unfinished file of some writer found below a root (a crashed run's leftover, or a live one's). */
+export interface InProgressFile {
+  /** The final URI the file would get. */
+  uri: string;
+  /** When it was started (epoch ms), if the store knows. */
+  started?: number;
+  /** Removes it (local: unlink; S3: AbortMultipartUpload). */
+  discard(): Promise<void>;
+}
+
 export interface PendingFile {
   /** Appends bytes. */
   write(chunk: Uint8Array): Promise<void>;
-  /** Makes the file visible under its final name. After commit the file is durable. */
+  /**
+   * Makes the written bytes durable but still invisible (local: fsync + close; S3: the last part
+   * uploaded) and returns the serialisable record that `ObjectStore.publish` / `discard` take.
+   * No write may follow.
+   */
+  finish(): Promise<PendingRecord>;
+  /** Makes the file visible under its final name (finishing it first). After commit the file is durable. */
   commit(): Promise<void>;
   /** Discards the file; nothing becomes visible. Safe to call after a failed write. */
   abort(): Promise<void>;
@@ -49,6 +85,16 @@ export interface ObjectStore {
   put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
   /** Deletes an object; no error if it is missing. */
   delete(uri: string): Promise<void>;
+  /**
+   * Publishes a finished file under its final name. Idempotent: a record already published (the
+   * hidden file or upload gone and the target present) is a no-op.
+   * @throws RuntimeError when neither the pending data nor the target exists
+   */
+  publish(rec: PendingRecord): Promise<void>;
+  /** Discards a finished, unpublished file; no error if it is already gone. */
+  discard(rec: PendingRecord): Promise<void>;
+  /** Every in-progress file (hidden local temp file, open S3 multipart upload) below `root`. */
+  listInProgress(root: string): AsyncIterable<InProgressFile>;
 }
 
 const factories = new Map<string, (uri: string) => ObjectStore>();

@@ -4,8 +4,10 @@
  * newline-delimited actions. kappa writes `protocol`, `metaData`, `add` and `commitInfo`; it reads
  * `add` and `remove` to find the live files (action reconciliation: adds minus removes, by path).
  *
- * - Commits are created with put-if-absent (the protocol's mutual exclusion requirement), and only
- *   after the data files they add are committed (visible) in the store.
+ * - Commits are created with put-if-absent (the protocol's mutual exclusion requirement), with the
+ *   protocol's conflict checks on a lost race (`commitActions`). The data files they add are
+ *   durable but still hidden when the version is written and get their final names right after
+ *   (the table sink's commit protocol: src/table/sink/committer.ts).
  * - `add.path` is relative to the table root and URI-encoded (so a Hive-escaped `%3A` is stored as
  *   `%253A`); `partitionValues` hold the unescaped strings (null for a null value).
  * - `stats` is the JSON string `{"numRecords":…,"minValues":{…},"maxValues":{…},"nullCount":{…}}`.
@@ -246,27 +248,90 @@ export function newMetaData(
   };
 }
 
+/** The actions of one log version, or undefined when that version does not exist. */
+export async function readCommit(
+  store: ObjectStore,
+  root: string,
+  version: number,
+): Promise<Record<string, unknown>[] | undefined> {
+  const uri = commitUri(root, version);
+  if (!(await store.stat(uri))) return undefined;
+  const text = new TextDecoder().decode(await store.read(uri));
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        throw new DataError(`${uri} line ${i + 1}: not valid JSON`);
+      }
+    });
+}
+
+/** The `kappa.commitId` in a version's commitInfo, or undefined. */
+export function commitIdOf(actions: Record<string, unknown>[]): string | undefined {
+  const info = actions.find((a) => a.commitInfo)?.commitInfo as Record<string, unknown> | undefined;
+  const id = info?.['kappa.commitId'];
+  return typeof id === 'string' ? id : undefined;
+}
+
+/** Attempts at put-if-absent before `commitActions` gives up (each lost race reads the winners). */
+export const MAX_COMMIT_ATTEMPTS = 20;
+
 /**
- * Writes `actions` as the next version after `snapshot.version`. On a lost race (another writer
- * created that version first) re-reads the log and retries at the following version, as the
- * protocol allows for blind appends; gives up after 20 attempts.
+ * Writes `actions` as the next version after `snapshot.version`, with the Delta protocol's
+ * optimistic concurrency control for appends (PROTOCOL.md, "Commit Protocol"; Delta's
+ * ConflictChecker): the version file is created with put-if-absent; when another writer created it
+ * first, every winning version up to the latest is read, and
+ * - a winner that changed `metaData` (schema, partition columns, configuration) or `protocol` is a
+ *   conflict: this commit's actions were computed against a table that no longer exists, so the
+ *   commit fails (two concurrent first writers: the second sees the first's metaData and fails);
+ * - a winner that only added or removed files does not touch what a blind append read, so the same
+ *   actions are retried at the version after the last winner.
+ * - a winner that carries this commit's own `commitId` (`kappa.commitId` in commitInfo) is this
+ *   commit, written by an earlier attempt whose response was lost: its version is returned.
+ * Bounded to MAX_COMMIT_ATTEMPTS attempts.
+ * @param commitId identifies this commit among the winners (optional)
  * @returns the version written
- * @throws RuntimeError on storage failure or too many conflicts
+ * @throws RuntimeError on a metaData/protocol conflict (exit 1; nothing of this commit is
+ *   visible), on storage failure, or after too many lost races
  */
 export async function commitActions(
   store: ObjectStore,
   root: string,
   snapshot: DeltaSnapshot,
   actions: DeltaAction[],
+  commitId?: string,
 ): Promise<number> {
   const body = `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`;
   let version = snapshot.version + 1;
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
     if (await store.put(commitUri(root, version), body, { ifAbsent: true })) return version;
-    const latest = await readDeltaLog(store, root);
-    version = (latest?.version ?? version) + 1;
+    // Lost the race for `version`: check every winning commit before retrying after them.
+    for (;;) {
+      const won = await readCommit(store, root, version);
+      if (!won) break;
+      if (commitId !== undefined && commitIdOf(won) === commitId) return version;
+      const change = won.find((a) => a.metaData) ?? won.find((a) => a.protocol);
+      if (change) {
+        const md = change.metaData as DeltaMetaData | undefined;
+        const what = md
+          ? `metaData (schema, partitioning or configuration; it is partitioned by [${(md.partitionColumns ?? []).join(', ')}])`
+          : 'protocol';
+        const info = won.find((a) => a.commitInfo)?.commitInfo as Record<string, unknown> | undefined;
+        const by = typeof info?.engineInfo === 'string' ? ` by ${info.engineInfo}` : '';
+        throw new RuntimeError(
+          `${root}: concurrent commit conflict: version ${version} was written${by} while this run was writing and changes the table's ${what}; nothing of this run was committed`,
+          'run the sink again: it appends to the new table state (or fails on an incompatible one)',
+        );
+      }
+      version++;
+    }
   }
-  throw new RuntimeError(`${root}: could not commit to the Delta log: too many concurrent commits`);
+  throw new RuntimeError(
+    `${root}: could not commit to the Delta log: lost the race for a version ${MAX_COMMIT_ATTEMPTS} times; nothing of this run was committed`,
+  );
 }
 
 /** Per-column statistics of one data file, for `add.stats`. */

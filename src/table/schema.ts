@@ -10,6 +10,10 @@
  *   `1.0`); a declared int64 receiving 1.5 is a conflict. Anything else (a string in an int64 column,
  *   a number in a string column, …) is a conflict: never coerced silently.
  * - A new field adds a nullable column; rows without it hold null.
+ * - Appending to an existing table (its columns `committed`): a new field is a conflict unless the
+ *   run allows schema merging (`--merge-schema`, Delta's `mergeSchema`); a committed int64 (Delta
+ *   `long`) column is never widened to float64, because Delta's typeWidening table feature does not
+ *   cover long -> double (PROTOCOL.md, "Type Widening": only byte/short/int -> double).
  */
 import type { FieldType, Schema } from '../stream/protocol.js';
 
@@ -18,6 +22,8 @@ export interface Column {
   type: FieldType;
   /** True when the type came from the stream header (never widened). */
   declared: boolean;
+  /** True when the column is in a committed table version (its type is fixed). */
+  committed?: boolean;
 }
 
 /** Outcome of checking one record against the schema. */
@@ -85,9 +91,11 @@ export class TableSchema {
    * conflict instead of a schema change.
    */
   frozen = false;
+  /** When false (an append without `--merge-schema`), a new field is a conflict. */
+  allowNew = true;
 
   constructor(declared?: Schema, existing?: Column[]) {
-    for (const c of existing ?? []) this.add({ ...c });
+    for (const c of existing ?? []) this.add({ ...c, committed: true });
     for (const [name, type] of Object.entries(declared ?? {})) {
       const c = this.byName.get(name);
       if (c) c.declared = true;
@@ -125,6 +133,11 @@ export class TableSchema {
       const why = misfit(c.type, v);
       if (why === undefined) continue;
       if (c.type === 'int64' && !c.declared && typeof v === 'number') {
+        if (c.committed)
+          return {
+            ok: false,
+            reason: `field '${k}': ${describe(v)} would widen the table's column from long to double, which Delta's typeWidening does not allow; write it to a new table or keep the values integral`,
+          };
         pendingWiden ??= [];
         pendingWiden.push(c);
         continue;
@@ -132,6 +145,11 @@ export class TableSchema {
       return { ok: false, reason: `field '${k}' (${c.type}): ${why}` };
     }
     if (!pendingNew && !pendingWiden) return { ok: true, changed: false };
+    if (pendingNew && !this.allowNew)
+      return {
+        ok: false,
+        reason: `new field '${pendingNew[0].name}' is not a column of the table; add --merge-schema to add columns`,
+      };
     if (this.frozen)
       return {
         ok: false,
@@ -143,6 +161,11 @@ export class TableSchema {
     if (pendingWiden) this.version++;
     for (const c of pendingNew ?? []) if (!this.byName.has(c.name)) this.add(c);
     return { ok: true, changed: true };
+  }
+
+  /** Marks every column committed (after a log version with this schema was written). */
+  markCommitted(): void {
+    for (const c of this.columns) c.committed = true;
   }
 
   /** The schema as a header-style map. */

@@ -1,15 +1,26 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import '../../src/io/local.js';
+import { storeFor } from '../../src/io/store.js';
 import {
   columnsFromSchemaString,
+  commitActions,
+  commitUri,
+  type DeltaAction,
   decodeDeltaPath,
   deltaSchemaString,
   encodeDeltaPath,
   FileStats,
+  newMetaData,
   requiredProtocol,
 } from '../../src/table/delta.js';
 import { escapePartitionValue, Partitioner, parsePartitionSpec } from '../../src/table/partition.js';
 import { TableSchema } from '../../src/table/schema.js';
+import { runIdOfPart } from '../../src/table/sink/committer.js';
+import { RollingPolicy } from '../../src/table/sink/rolling.js';
+import { tempDir } from '../helpers.js';
 
 describe('partition spec', () => {
   it('parses time and field segments and finds the finest unit', () => {
@@ -66,6 +77,24 @@ describe('table schema', () => {
     assert.equal(s.get('z'), undefined);
     assert.equal(s.version, v);
   });
+  it('an existing table: new fields need allowNew; committed int64 never widens (Delta typeWidening has no long -> double)', () => {
+    const s = new TableSchema(undefined, [{ name: 'n', type: 'int64', declared: false }]);
+    s.allowNew = false;
+    const r = s.check({ n: 1, extra: 'x' });
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /new field 'extra'.*--merge-schema/);
+    const w = s.check({ n: 1.5 });
+    assert.match((w as { reason: string }).reason, /would widen the table's column from long to double/);
+    s.allowNew = true;
+    assert.deepEqual(s.check({ n: 2, extra: 'x' }), { ok: true, changed: true });
+    // a column of this run's first commit may still widen before it is committed, not after
+    const f = new TableSchema();
+    assert.equal(f.check({ m: 1 }).ok, true);
+    assert.equal(f.check({ m: 1.5 }).ok, true);
+    f.check({ k: 1 });
+    f.markCommitted();
+    assert.equal(f.check({ k: 2.5 }).ok, false);
+  });
   it('frozen: new fields are conflicts', () => {
     const s = new TableSchema({ a: 'string' });
     s.frozen = true;
@@ -110,5 +139,158 @@ describe('delta log pieces', () => {
       maxValues: { n: 3, t: '1970-01-02T00:00:00.000', s: 'b' },
       nullCount: { n: 0, t: 0, s: 1 },
     });
+  });
+});
+
+describe('rolling policy', () => {
+  it('rolls at size or record count, and by age', () => {
+    const p = new RollingPolicy({ rollSize: 100, rollRecords: 10, rollInterval: '2s' });
+    assert.equal(p.full(99, 9), false);
+    assert.equal(p.full(100, 1), true);
+    assert.equal(p.full(1, 10), true);
+    assert.equal(p.expired(0, 1999), false);
+    assert.equal(p.expired(0, 2000), true);
+    assert.equal(new RollingPolicy({}).expired(0, 1e12), false);
+    assert.throws(() => new RollingPolicy({ rollRecords: 0 }), /--roll-records/);
+  });
+});
+
+describe('Delta commit conflicts (commitActions)', () => {
+  const tmp = tempDir('kappa-conflict-');
+  after(() => tmp.cleanup());
+  const store = storeFor(tmp.dir);
+  const cols = new TableSchema({ a: 'string', b: 'string' }).columns;
+  const first = (part: string): DeltaAction[] => [
+    { protocol: { minReaderVersion: 1, minWriterVersion: 2 } },
+    { metaData: newMetaData(cols, [part], [], 'parquet', {}) },
+    {
+      add: {
+        path: `${part}=x/f-${part}.parquet`,
+        partitionValues: { [part]: 'x' },
+        size: 1,
+        modificationTime: 0,
+        dataChange: true,
+      },
+    },
+    { commitInfo: { engineInfo: `writer-${part}` } },
+  ];
+  const empty = (version: number) => ({ version, files: new Map() });
+
+  it('two concurrent first writers with different partition columns: the second fails', async () => {
+    const root = join(tmp.dir, 'first');
+    assert.equal(await commitActions(store, root, empty(-1), first('a')), 0);
+    await assert.rejects(
+      commitActions(store, root, empty(-1), first('b')),
+      /concurrent commit conflict: version 0 was written by writer-a .*metaData/,
+    );
+    assert.equal(existsSync(commitUri(root, 1)), false, 'nothing written after the conflict');
+    assert.match(readFileSync(commitUri(root, 0), 'utf8'), /"partitionColumns":\["a"\]/);
+  });
+
+  it('a winner that only added files: the append is retried after it, the winner kept', async () => {
+    const root = join(tmp.dir, 'append');
+    await commitActions(store, root, empty(-1), first('a'));
+    const add = (n: string): DeltaAction[] => [
+      {
+        add: {
+          path: `a=x/${n}.parquet`,
+          partitionValues: { a: 'x' },
+          size: 1,
+          modificationTime: 0,
+          dataChange: true,
+        },
+      },
+      { commitInfo: { engineInfo: n } },
+    ];
+    assert.equal(await commitActions(store, root, empty(0), add('winner')), 1);
+    assert.equal(await commitActions(store, root, empty(0), add('loser')), 2);
+    assert.match(readFileSync(commitUri(root, 1), 'utf8'), /winner/);
+    assert.match(readFileSync(commitUri(root, 2), 'utf8'), /loser/);
+  });
+
+  it('a lost response: the winner is this commit itself (same kappa.commitId), so it is not written twice', async () => {
+    const root = join(tmp.dir, 'self');
+    await commitActions(store, root, empty(-1), first('a'));
+    const mine: DeltaAction[] = [
+      {
+        add: {
+          path: 'a=x/m.parquet',
+          partitionValues: { a: 'x' },
+          size: 1,
+          modificationTime: 0,
+          dataChange: true,
+        },
+      },
+      { commitInfo: { 'kappa.commitId': 'run-7' } },
+    ];
+    assert.equal(await commitActions(store, root, empty(0), mine, 'run-7'), 1);
+    assert.equal(
+      await commitActions(store, root, empty(0), mine, 'run-7'),
+      1,
+      'the retry finds its own version',
+    );
+    assert.equal(existsSync(commitUri(root, 2)), false);
+  });
+
+  it('a winner that changed the protocol (or metaData) fails the append', async () => {
+    const root = join(tmp.dir, 'proto');
+    await commitActions(store, root, empty(-1), first('a'));
+    await commitActions(store, root, empty(0), [
+      {
+        protocol: {
+          minReaderVersion: 3,
+          minWriterVersion: 7,
+          readerFeatures: ['timestampNtz'],
+          writerFeatures: ['timestampNtz'],
+        },
+      },
+    ]);
+    await assert.rejects(
+      commitActions(store, root, empty(0), [{ commitInfo: {} }]),
+      /version 1 .*changes the table's protocol/,
+    );
+  });
+});
+
+describe('pending-file records (local store)', () => {
+  const tmp = tempDir('kappa-pending-');
+  after(() => tmp.cleanup());
+  const store = storeFor(tmp.dir);
+
+  it('finish() returns a record another process can publish (idempotently) or discard', async () => {
+    const target = join(tmp.dir, 'dt=1', `part-00000-${'ab'.repeat(8)}.ndjson`);
+    const p = await store.create(target);
+    await p.write(Buffer.from('{"a":1}\n'));
+    const rec = await p.finish();
+    assert.equal(rec.store, 'file');
+    assert.equal(rec.bytes, 8);
+    const found = [];
+    for await (const f of store.listInProgress(tmp.dir)) found.push(f.uri);
+    assert.deepEqual(found, [target]);
+    assert.equal(runIdOfPart(target), 'ab'.repeat(8));
+    // a JSON round trip, as the pending-commit record stores it
+    const again = JSON.parse(JSON.stringify(rec));
+    await store.publish(again);
+    await store.publish(again);
+    assert.equal(readFileSync(target, 'utf8'), '{"a":1}\n');
+    const q = await store.create(join(tmp.dir, 'other.ndjson'));
+    await q.write(Buffer.from('x'));
+    await store.discard(await q.finish());
+    const left = [];
+    for await (const f of store.listInProgress(tmp.dir)) left.push(f.uri);
+    assert.deepEqual(left, []);
+    assert.equal(existsSync(join(tmp.dir, 'other.ndjson')), false);
+  });
+
+  it('publish of a record whose file vanished (neither hidden nor final) is an error naming both', async () => {
+    await assert.rejects(
+      store.publish({
+        store: 'file',
+        tmp: join(tmp.dir, '.gone.inprogress-1'),
+        target: join(tmp.dir, 'gone'),
+        bytes: 0,
+      }),
+      /cannot publish .*\.gone\.inprogress-1 as .*gone/,
+    );
   });
 });

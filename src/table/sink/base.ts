@@ -1,0 +1,107 @@
+/**
+ * What the table sink and the single-file sink share: their options, the part-writer setup, and
+ * record handling (bad-record policy, schema checks) before a record reaches a file.
+ */
+import { DataError, UsageError } from '../../errors.js';
+import { codecSetup } from '../../io/parquet/write.js';
+import type { RecordSink, SinkOptions } from '../../io/sink.js';
+import type { BadRecords } from '../../stream/badrecords.js';
+import type { Header, Rec } from '../../stream/protocol.js';
+import { OUTPUT_FORMATS, type OutputFormat, type PartWriterOptions } from '../parts.js';
+import { TableSchema } from '../schema.js';
+
+/** Rows per Parquet row group (and per write to a text file). */
+export const ROW_GROUP_ROWS = 128 * 1024;
+
+/** Flags of `kappa sink` understood by the file sinks. */
+export interface FileSinkOptions extends SinkOptions {
+  partitionBy?: string;
+  tz?: string;
+  /** Bytes. */
+  rollSize?: number;
+  rollRecords?: number;
+  /** Duration text, e.g. `15m`. */
+  rollInterval?: string;
+  compression?: string;
+  /** Allow an append to add columns to an existing table (Delta's `mergeSchema`). */
+  mergeSchema?: boolean;
+  bad?: BadRecords;
+}
+
+/**
+ * Part-file writer options for a format and `--compression` (Parquet codecs only; default zstd).
+ * @throws UsageError when a codec is given for a text format
+ */
+export async function partWriterOptions(
+  format: PartWriterOptions['format'],
+  compression: string | undefined,
+): Promise<PartWriterOptions> {
+  if (format !== 'parquet' && compression !== undefined)
+    throw new UsageError('--compression applies to --format parquet only');
+  return { format, codec: format === 'parquet' ? await codecSetup(compression ?? 'zstd') : undefined };
+}
+
+/** The output format named by `--format`, or `fallback`. @throws UsageError for an unknown name */
+export function formatOf(name: string | undefined, fallback: OutputFormat): OutputFormat {
+  if (name === undefined) return fallback;
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(name))
+    throw new UsageError(`--format: expected one of ${OUTPUT_FORMATS.join(', ')}, got '${name}'`);
+  return name as OutputFormat;
+}
+
+const EXT_FORMAT: Record<string, OutputFormat> = {
+  parquet: 'parquet',
+  ndjson: 'ndjson',
+  jsonl: 'ndjson',
+  json: 'ndjson',
+  csv: 'csv',
+};
+
+/** The format a single-file target names by its extension, or undefined (a table directory). */
+export function extensionFormat(target: string): OutputFormat | undefined {
+  const m = /\.([a-z]+)$/i.exec(target.replace(/\/+$/, ''));
+  return m && !target.endsWith('/') ? EXT_FORMAT[m[1].toLowerCase()] : undefined;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Common record handling: bad-record policy, schema checks, row buffering. */
+export abstract class FileSinkBase implements RecordSink {
+  protected schema = new TableSchema();
+  protected readonly bad: BadRecords | undefined;
+  protected written = 0;
+  protected badCount = 0;
+
+  constructor(protected readonly opts: FileSinkOptions) {
+    this.bad = opts.bad;
+  }
+
+  abstract open(header: Header): Promise<void>;
+  abstract watermark(wm: number): void | Promise<void>;
+  abstract commit(): Promise<string>;
+  abstract abort(): Promise<void>;
+  protected abstract accept(r: Rec, value: Record<string, unknown>): void | Promise<void>;
+
+  /** Reports a bad record (throws under `--on-error fail`). */
+  protected reject(r: Rec, line: number | undefined, reason: string, hint?: string): void {
+    this.badCount++;
+    if (!this.bad) throw new DataError(`bad record at stdin line ${line ?? '?'}: ${reason}`, hint);
+    this.bad.report({ source: 'stdin', line }, reason, JSON.stringify(r));
+  }
+
+  write(r: Rec, line?: number): void | Promise<void> {
+    const value = r.value;
+    if (!isPlainObject(value)) {
+      this.reject(r, line, 'the record value is not a JSON object; files need one column per field');
+      return;
+    }
+    const res = this.schema.check(value);
+    if (!res.ok) {
+      this.reject(r, line, `schema conflict: ${res.reason}`);
+      return;
+    }
+    return this.accept(r, value);
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * The table sink: a partitioned table directory (local or any object store, e.g. s3://) with a
+ * Delta log. Modelled on Flink's FileSink: buckets (buckets.ts) hold one open part file each, a
+ * rolling policy (rolling.ts) finishes files, and a committer (committer.ts) makes finished files
+ * part of the table at end of input and at each checkpoint barrier, recoverably.
+ *
+ * Records go to Hive partitions (`--partition-by`), each partition to part files
+ * `part-NNNNN-RUNID.zstd.parquet` (or .ndjson / .csv) written through `ObjectStore.create`, so they
+ * stay invisible (in progress) until committed. A file rolls at `--roll-size` bytes or
+ * `--roll-records` records, when older than `--roll-interval` (processing time), when its
+ * partition's time range is closed by the watermark, or when the schema grows. After each commit
+ * `_SUCCESS` is written in every time partition whose end the watermark has passed. On failure every
+ * uncommitted file is aborted and no log version is written: nothing partial becomes visible.
+ *
+ * Appends: the table's format, partition spec and schema bind the run. The partition spec must be
+ * the table's (`kappa.partitionBy`); a new column needs `--merge-schema`; a committed column's type
+ * never changes (see schema.ts). Before writing, crashed runs' leftovers are repaired (committer.ts).
+ *
+ * Records: each record's `value` (a JSON object) is one row; `ts` and `key` are not stored as extra
+ * columns (re-derive them on ingest with `--ts-field` / `--key-field`). Field partition columns are
+ * kept in the data files too, so ingest restores their original types.
+ */
+import { randomBytes } from 'node:crypto';
+import { DataError, UsageError } from '../../errors.js';
+import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../io/store.js';
+import { formatBytes } from '../../stream/progress.js';
+import type { Barrier, Header, Rec } from '../../stream/protocol.js';
+import { checkZone } from '../../time/timestamp.js';
+import {
+  columnsFromSchemaString,
+  type DeltaAction,
+  type DeltaMetaData,
+  type DeltaSnapshot,
+  deltaSchemaString,
+  FileStats,
+  newMetaData,
+  readDeltaLog,
+  requiredProtocol,
+} from '../delta.js';
+import { Partitioner, type PartitionOf, type PartitionSpec, parsePartitionSpec } from '../partition.js';
+import { createPartWriter, type OutputFormat, type PartWriterOptions, partExtension } from '../parts.js';
+import { type Column, TableSchema } from '../schema.js';
+import { FileSinkBase, type FileSinkOptions, formatOf, partWriterOptions, ROW_GROUP_ROWS } from './base.js';
+import { type Bucket, type FinishedFile, type OpenFile, PartitionFieldCheck } from './buckets.js';
+import { Committer, crashPoint } from './committer.js';
+import { RollingPolicy } from './rolling.js';
+
+export { type FileSinkOptions, ROW_GROUP_ROWS } from './base.js';
+
+/** A partition spec in canonical form (`{g}` and `g={g}` are the same spec). */
+function specKey(spec: PartitionSpec): string {
+  return spec.segments
+    .map((g) => (g.kind === 'time' ? `${g.column}=${g.pattern}` : `${g.column}={${g.field}}`))
+    .join('/');
+}
+
+/** Rows buffered across all open partitions before the largest buffer is written out. */
+const MAX_BUFFERED_ROWS = 500_000;
+
+/** A partitioned table directory with a Delta log. */
+export class TableSink extends FileSinkBase {
+  private readonly store: ObjectStore;
+  private readonly format: OutputFormat;
+  private spec: PartitionSpec | undefined;
+  private partitioner: Partitioner | undefined;
+  private writerOpts!: PartWriterOptions;
+  private readonly runId = randomBytes(8).toString('hex');
+  private readonly committer: Committer;
+  private seq = 0;
+  private readonly parts = new Map<string, Bucket>();
+  private finished: FinishedFile[] = [];
+  private buffered = 0;
+  private wm = Number.NEGATIVE_INFINITY;
+  private snapshot: DeltaSnapshot = { version: -1, files: new Map() };
+  private readonly rolling: RollingPolicy;
+  /** Partition path -> end of its time range, for `_SUCCESS`. */
+  private readonly timePartitions = new Map<string, number>();
+  private readonly successDone = new Set<string>();
+  private committedSchemaString: string | undefined;
+  private committedProtocol: string | undefined;
+  private metaData: DeltaMetaData | undefined;
+  private filesCommitted = 0;
+  private bytesCommitted = 0;
+  private readonly partitionsWritten = new Set<string>();
+  private lastVersion = -1;
+  private fieldCheck = new PartitionFieldCheck(undefined);
+  private recovered = '';
+  /** The commit in progress, awaited by abort(). */
+  private committing: Promise<number> | undefined;
+
+  constructor(
+    private readonly root: string,
+    opts: FileSinkOptions,
+  ) {
+    super(opts);
+    this.store = storeFor(root);
+    this.committer = new Committer(this.store, root, this.runId);
+    this.format = formatOf(opts.format, 'parquet');
+    this.rolling = new RollingPolicy(opts);
+    if (opts.partitionBy !== undefined) this.spec = parsePartitionSpec(opts.partitionBy);
+  }
+
+  async open(header: Header): Promise<void> {
+    this.writerOpts = await partWriterOptions(this.format, this.opts.compression);
+    const rec = await this.committer.recover();
+    const did: string[] = [];
+    if (rec.rolledForward) did.push(`rolled forward ${rec.rolledForward} commit(s)`);
+    if (rec.discarded) did.push(`discarded ${rec.discarded} uncommitted commit(s)`);
+    if (rec.inProgressRemoved) did.push(`removed ${rec.inProgressRemoved} in-progress file(s)`);
+    if (did.length) this.recovered = `recovered from a crashed run: ${did.join(', ')}`;
+    if (rec.foreignRuns.length)
+      process.stderr.write(
+        `kappa sink: warning: ${this.root}: runs on other hosts have files in progress (${rec.foreignRuns.join('; ')}); left alone\n`,
+      );
+    const snap = await readDeltaLog(this.store, this.root);
+    let existing: Column[] | undefined;
+    if (snap?.metaData) {
+      const md = snap.metaData;
+      this.snapshot = snap;
+      this.metaData = md;
+      const provider = this.format === 'ndjson' ? 'json' : this.format;
+      if (md.format.provider !== provider)
+        throw new UsageError(
+          `${this.root}: the table holds ${md.format.provider} files; --format ${this.format} cannot append to it`,
+        );
+      const tableSpec = md.configuration['kappa.partitionBy'];
+      if (!this.spec && tableSpec) this.spec = parsePartitionSpec(tableSpec);
+      const want = this.spec?.columns ?? [];
+      const hint = tableSpec ? `omit --partition-by to use the table's '${tableSpec}'` : undefined;
+      if (want.join('/') !== md.partitionColumns.join('/'))
+        throw new UsageError(
+          `${this.root}: the table is partitioned by [${md.partitionColumns.join(', ')}] but --partition-by gives [${want.join(', ')}]`,
+          hint,
+        );
+      if (
+        tableSpec !== undefined &&
+        this.spec &&
+        specKey(this.spec) !== specKey(parsePartitionSpec(tableSpec))
+      )
+        throw new UsageError(
+          `${this.root}: the table is partitioned by '${tableSpec}' but --partition-by gives '${this.spec.text}': the same columns would hold different values`,
+          hint,
+        );
+      const timeCols = (md.configuration['kappa.eventTimePartitionColumns'] ?? '').split(',').filter(Boolean);
+      existing = columnsFromSchemaString(md.schemaString, timeCols);
+      this.checkHeaderAgainst(existing, header);
+      this.committedSchemaString = md.schemaString;
+      this.committedProtocol = JSON.stringify(snap.protocol);
+      this.lastVersion = snap.version;
+    } else {
+      if (snap) this.snapshot = snap;
+      await this.refuseNonTable();
+    }
+    this.schema = new TableSchema(header.schema, existing);
+    if (existing) this.schema.allowNew = this.opts.mergeSchema === true;
+    this.fieldCheck = new PartitionFieldCheck(this.spec);
+    if (this.spec) this.partitioner = new Partitioner(this.spec, checkZone(this.opts.tz ?? 'UTC'));
+    await this.committer.start();
+  }
+
+  /** Refuses a stream header that declares types the table's columns cannot take. */
+  private checkHeaderAgainst(existing: Column[], header: Header): void {
+    for (const [name, type] of Object.entries(header.schema ?? {})) {
+      const c = existing.find((x) => x.name === name);
+      if (!c) {
+        if (this.opts.mergeSchema !== true)
+          throw new DataError(
+            `${this.root}: the stream declares column '${name}' (${type}) that the table does not have`,
+            'add --merge-schema to add columns to the table',
+          );
+        continue;
+      }
+      if (c.type !== type)
+        throw new DataError(
+          `${this.root}: the stream declares '${name}' as ${type} but the table's column is ${c.type}; a committed column's type does not change`,
+          'write to a new table, or cast the field upstream (kappa transform --map)',
+        );
+    }
+  }
+
+  /** Refuses to turn a directory of other files into a table (its files would vanish from the log). */
+  private async refuseNonTable(): Promise<void> {
+    try {
+      for await (const e of this.store.list(this.root)) {
+        const rel = relativeUri(this.root, e.uri);
+        if (!isHiddenPath(rel))
+          throw new UsageError(
+            `${this.root} already holds files (${rel}) but no _delta_log: it is not a kappa table`,
+            'write to a new or empty directory, or to an existing kappa table',
+          );
+      }
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      // Missing directory: a new table.
+    }
+  }
+
+  protected accept(r: Rec, value: Record<string, unknown>): void | Promise<void> {
+    this.fieldCheck.add(value);
+    const partition = this.partitioner ? this.partitioner.partitionOf(r.ts, value) : { path: '', values: {} };
+    let st = this.parts.get(partition.path);
+    if (!st) {
+      st = { partition, buffer: [] };
+      this.parts.set(partition.path, st);
+      if (partition.end !== undefined) this.timePartitions.set(partition.path, partition.end);
+    }
+    if (this.rolling.interval !== undefined) {
+      const now = Date.now();
+      // Flink's rollover on an element: a file older than --roll-interval does not take the record.
+      if ((st.file || st.buffer.length > 0) && this.rolling.expired(st.since ?? now, now))
+        return this.rollThenAdd(st, value);
+      if (st.buffer.length === 0 && !st.file) st.since = now;
+    }
+    return this.add(st, value);
+  }
+
+  private add(st: Bucket, value: Record<string, unknown>): void | Promise<void> {
+    st.buffer.push(value);
+    this.buffered++;
+    const fileRows = (st.file?.rows ?? 0) + st.buffer.length;
+    if (st.buffer.length >= ROW_GROUP_ROWS || fileRows >= this.rolling.records)
+      return this.flushPart(st, true);
+    if (this.buffered >= MAX_BUFFERED_ROWS) return this.flushLargest();
+  }
+
+  private async rollThenAdd(st: Bucket, value: Record<string, unknown>): Promise<void> {
+    await this.flushPart(st, false);
+    await this.roll(st);
+    st.since = Date.now();
+    await this.add(st, value);
+  }
+
+  private async flushLargest(): Promise<void> {
+    let big: Bucket | undefined;
+    for (const st of this.parts.values()) if (!big || st.buffer.length > big.buffer.length) big = st;
+    if (big) await this.flushPart(big, true);
+  }
+
+  /** Writes a partition's buffered rows; rolls its file first if the schema grew, after if full. */
+  private async flushPart(st: Bucket, checkRoll: boolean): Promise<void> {
+    if (st.buffer.length > 0) {
+      if (st.file?.writer.fixedColumns && st.file.schemaVersion !== this.schema.version) await this.roll(st);
+      if (!st.file) st.file = await this.openFile(st.partition);
+      const f = st.file;
+      const rows = st.buffer;
+      st.buffer = [];
+      this.buffered -= rows.length;
+      await f.writer.writeRows(rows);
+      for (const r of rows) f.stats.add(r);
+      f.rows += rows.length;
+    }
+    if (checkRoll && st.file && this.rolling.full(st.file.writer.bytes, st.file.rows)) await this.roll(st);
+  }
+
+  private async openFile(partition: PartitionOf): Promise<OpenFile> {
+    const name = `part-${String(this.seq++).padStart(5, '0')}-${this.runId}.${partExtension(this.writerOpts)}`;
+    const rel = partition.path ? `${partition.path}/${name}` : name;
+    const pending = await this.store.create(joinUri(this.root, rel));
+    const columns = this.schema.columns.map((c) => ({ ...c }));
+    return {
+      rel,
+      pending,
+      writer: createPartWriter(pending, columns, this.writerOpts),
+      stats: new FileStats(columns),
+      schemaVersion: this.schema.version,
+      rows: 0,
+      openedAt: this.parts.get(partition.path)?.since ?? Date.now(),
+    };
+  }
+
+  /** Finishes a partition's open file; it stays pending (invisible) until the next commit. */
+  private async roll(st: Bucket): Promise<void> {
+    const f = st.file;
+    if (!f) return;
+    st.file = undefined;
+    await f.writer.finish();
+    this.finished.push({ rel: f.rel, pending: f.pending, partition: st.partition, stats: f.stats });
+  }
+
+  /** Writes and rolls every partition with buffered rows or an open file. */
+  private async rollAll(): Promise<void> {
+    for (const st of this.parts.values()) {
+      await this.flushPart(st, false);
+      await this.roll(st);
+    }
+    this.parts.clear();
+  }
+
+  async watermark(wm: number): Promise<void> {
+    if (wm <= this.wm) return;
+    this.wm = wm;
+    // A partition whose time range the watermark has passed gets no more on-time records: roll it.
+    for (const [path, st] of this.parts) {
+      if (st.partition.end !== undefined && st.partition.end <= wm) {
+        await this.flushPart(st, false);
+        await this.roll(st);
+        this.parts.delete(path);
+      }
+    }
+  }
+
+  async afterBatch(): Promise<void> {
+    this.fieldCheck.firstBatchDone();
+    if (this.rolling.interval === undefined) return;
+    const now = Date.now();
+    for (const st of this.parts.values())
+      if (
+        (st.file || st.buffer.length > 0) &&
+        this.rolling.expired(st.file?.openedAt ?? st.since ?? now, now)
+      ) {
+        await this.flushPart(st, false);
+        await this.roll(st);
+      }
+  }
+
+  async barrier(b: Barrier): Promise<void> {
+    this.fieldCheck.firstBatchDone();
+    await this.rollAll();
+    await this.commitPending({ checkpointId: b.id });
+  }
+
+  async commit(): Promise<string> {
+    this.fieldCheck.firstBatchDone();
+    this.wm = Number.POSITIVE_INFINITY;
+    crashPoint('before-commit');
+    await this.rollAll();
+    await this.commitPending({});
+    await this.committer.close();
+    for (const w of this.fieldCheck.warnings()) process.stderr.write(`kappa sink: warning: ${w}\n`);
+    if (this.recovered) process.stderr.write(`kappa sink: ${this.root}: ${this.recovered}\n`);
+    const parts = this.partitionsWritten.size;
+    return `${this.filesCommitted} file${this.filesCommitted === 1 ? '' : 's'}${this.spec ? ` in ${parts} partition${parts === 1 ? '' : 's'}` : ''} to ${this.root} (table version ${this.lastVersion})`;
+  }
+
+  /** Commits finished files in one Delta log version (committer.ts), then writes `_SUCCESS` files. */
+  private async commitPending(info: { checkpointId?: number }): Promise<void> {
+    const files = this.finished;
+    const isNew = this.lastVersion < 0;
+    const timeCols = this.spec?.timeColumns ?? [];
+    const schemaString = deltaSchemaString(this.schema.columns, timeCols);
+    const protocol = requiredProtocol(this.schema.columns);
+    const protocolChanged = JSON.stringify(protocol) !== this.committedProtocol;
+    const schemaChanged = schemaString !== this.committedSchemaString;
+    if (files.length === 0 && !isNew && !schemaChanged) {
+      await this.writeSuccessFiles();
+      return;
+    }
+    const provider = this.format === 'ndjson' ? 'json' : this.format;
+    let metaData = this.metaData;
+    if (isNew || schemaChanged) {
+      const configuration: Record<string, string> = { ...(this.metaData?.configuration ?? {}) };
+      if (this.spec) {
+        configuration['kappa.partitionBy'] = this.spec.text;
+        configuration['kappa.eventTimePartitionColumns'] = timeCols.join(',');
+      }
+      metaData = this.metaData
+        ? { ...this.metaData, schemaString, configuration }
+        : newMetaData(this.schema.columns, this.spec?.columns ?? [], timeCols, provider, configuration);
+    }
+    const committing = this.committer.commit(
+      { ...this.snapshot, version: this.lastVersion },
+      files.map((f) => ({
+        rel: f.rel,
+        pending: f.pending,
+        partitionValues: f.partition.values,
+        stats: f.stats.toJSON(),
+      })),
+      (adds) => {
+        const actions: DeltaAction[] = [];
+        if (isNew || protocolChanged) actions.push({ protocol });
+        if (metaData !== this.metaData || isNew) actions.push({ metaData: metaData! });
+        for (const add of adds) actions.push({ add });
+        actions.push({
+          commitInfo: {
+            timestamp: Date.now(),
+            operation: 'WRITE',
+            operationParameters: { mode: 'Append', partitionBy: JSON.stringify(this.spec?.columns ?? []) },
+            isBlindAppend: !(isNew || schemaChanged || protocolChanged),
+            engineInfo: 'kappa/0.1.0',
+            ...(info.checkpointId !== undefined ? { 'kappa.checkpointId': info.checkpointId } : {}),
+          },
+        });
+        return actions;
+      },
+    );
+    this.committing = committing;
+    try {
+      this.lastVersion = await committing;
+    } finally {
+      this.committing = undefined;
+    }
+    this.finished = [];
+    this.metaData = metaData;
+    this.committedSchemaString = schemaString;
+    this.committedProtocol = JSON.stringify(protocol);
+    this.schema.markCommitted();
+    this.filesCommitted += files.length;
+    for (const f of files) {
+      this.bytesCommitted += f.pending.bytes;
+      this.partitionsWritten.add(f.partition.path);
+    }
+    this.written += files.reduce((n, f) => n + f.stats.numRecords, 0);
+    await this.writeSuccessFiles();
+  }
+
+  /** `_SUCCESS` in each time partition (with committed data) whose end the watermark has passed. */
+  private async writeSuccessFiles(): Promise<void> {
+    for (const [path, end] of this.timePartitions) {
+      if (end > this.wm || this.successDone.has(path) || !this.partitionsWritten.has(path)) continue;
+      if (this.parts.has(path)) continue;
+      await this.store.put(joinUri(this.root, path, '_SUCCESS'), '');
+      this.successDone.add(path);
+    }
+  }
+
+  /**
+   * Discards every uncommitted file (local in-progress files, open S3 multipart uploads); a commit
+   * whose log version was already written is finished instead (it is committed). Then removes the
+   * run marker. Never throws for a file that is already gone.
+   */
+  async abort(): Promise<void> {
+    // A signal may arrive while a commit is in flight: let it reach its commit point or fail first,
+    // so that a log version never names a file this abort discarded.
+    await this.committing?.catch(() => {});
+    // Finished files of a commit whose log version exists are committed: close() publishes them.
+    const all = this.committer.logged ? [] : this.finished.map((f) => f.pending);
+    for (const st of this.parts.values()) if (st.file) all.push(st.file.pending);
+    this.finished = [];
+    this.parts.clear();
+    await Promise.all(all.map((p) => p.abort().catch(() => {})));
+    await this.committer.close().catch(() => {});
+  }
+
+  counters(): Record<string, number | string> {
+    return {
+      files: this.filesCommitted,
+      ...(this.spec ? { partitions: this.partitionsWritten.size } : {}),
+      written: formatBytes(this.bytesCommitted),
+    };
+  }
+}
