@@ -154,3 +154,12 @@ describe('kappa window on unsorted input with default flags (issue 8 item 1)', (
     }
   });
 });
+
+describe('kappa window --key expression sandbox', () => {
+  it('a --key expression naming process is a usage error (exit 2), not a bad record', async () => {
+    const input = '{"kappa":1}\n{"ts":1,"key":null,"value":{"a":1}}\n{"end":true}\n';
+    const r = await sh(`kappa window -q --key 'process.pid + r.a' --tumbling 1h`, { input });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /process/);
+  });
+});

@@ -39,7 +39,7 @@
  * key (its list of sessions) for sessions; each entry has exactly one event-time timer (its next
  * firing, early-firing or clean-up time).
  */
-import { UsageError } from '../../errors.js';
+import { KappaError, UsageError } from '../../errors.js';
 import { KeyedStateStore } from '../../state/store.js';
 import { TimerQueue } from '../../state/timers.js';
 import type { Header, Rec, Schema } from '../../stream/protocol.js';
@@ -211,6 +211,7 @@ export class WindowOperator implements Operator {
     try {
       return k.fn(r.value, r.key, r.ts, r) ?? null;
     } catch (e) {
+      if (e instanceof KappaError) throw e; // e.g. a usage error from the expression sandbox
       throw new BadRecordError(`--key '${k.src}' threw: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
