@@ -4,10 +4,11 @@
  *
  * Stateless operators forward watermarks unchanged. Stateful ones fire on watermarks and emit their
  * own. `end()` means watermark +infinity: fire everything. Operators never mutate an input record:
-emitting the very input object means "unchanged" (the runtime may re-emit its original line). Methods may return a promise (state in
+ * emitting the very input object means "unchanged" (the runtime may re-emit its original line). Methods may return a promise (state in
  * LevelDB); the runtime waits for it before the next event. An operator signals a bad record by
  * throwing `BadRecordError`; the runtime applies the `--on-error` policy.
  */
+import { type RecordBatch, recordsOf } from '../stream/batch.js';
 import type { Barrier, Header, Rec } from '../stream/protocol.js';
 
 export interface Collector {
@@ -21,12 +22,29 @@ export interface Collector {
    * without a destination (arrays) leave it out.
    */
   drain?(): void | Promise<void>;
+  /**
+   * Emits a batch of records in order (columnar operators). Collectors that lack it receive the
+   * batch's records one by one through `record` (see `emitBatch`).
+   */
+  batch?(b: RecordBatch): void;
 }
+
+/**
+ * Reports a bad row of a batch: the runtime applies the `--on-error` policy to row `row` (0-based
+ * within the batch) with `reason`, and the operator goes on with the other rows.
+ */
+export type BadRow = (row: number, reason: string) => void;
 
 export interface Operator {
   /** Given the upstream header, returns the header this operator emits (its output schema). */
   open(header: Header): Header | Promise<Header>;
   record(r: Rec, out: Collector): void | Promise<void>;
+  /**
+   * Columnar path (optional): the records of one batch, in order. When present, the runtime calls it
+   * for every input batch instead of `record` per row; it must give the same result as `record`
+   * over `recordsOf(b)`. Rows it cannot process go to `bad`, never thrown.
+   */
+  batch?(b: RecordBatch, out: Collector, bad: BadRow): void | Promise<void>;
   watermark(wm: number, out: Collector): void | Promise<void>;
   /** Checkpoint barrier: snapshot state, then forward. Default: forward. */
   barrier?(b: Barrier, out: Collector): void | Promise<void>;
@@ -40,6 +58,12 @@ export interface Operator {
 
 /** Thrown by an operator for a record it cannot process (an expression threw, a field is missing). */
 export class BadRecordError extends Error {}
+
+/** Emits a batch through `out.batch` when the collector takes batches, else record by record. */
+export function emitBatch(out: Collector, b: RecordBatch): void {
+  if (out.batch) out.batch(b);
+  else for (const r of recordsOf(b)) out.record(r);
+}
 
 /** Collects an operator's output into arrays: for tests and for composing operators. */
 export class ArrayCollector implements Collector {

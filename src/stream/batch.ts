@@ -1,0 +1,228 @@
+/**
+ * Record batches: the unit of work between sources, operators and sinks (docs/architecture.md,
+ * "Record batches"; issue 14).
+ *
+ * A batch holds `length` records column-wise: event time (`ts`, integer epoch ms in a
+ * Float64Array: exact up to 2^53), the record key, and the value's top-level fields, one `Column`
+ * each. Columnar code (aggregates, projections, encoders) reads typed arrays through the optional
+ * fast accessors (`float64()`, `dictionary()`, undefined where they do not apply); code that needs a row (a user's JS expression, an
+ * NDJSON edge) asks `value(i)`, which materialises one object. A field that a record lacks is null
+ * in its column and absent from that record's `value(i)`.
+ *
+ * This module defines the contract and an array-backed implementation (`batchFromRecords`) used
+ * for row sources, NDJSON input and tests. Arrow-backed implementations (Parquet decode, the
+ * binary stream) implement the same interfaces over Arrow vectors without copying.
+ */
+import type { FieldType, Provenance, Rec, Schema } from './protocol.js';
+
+/** One column of a batch. */
+export interface Column {
+  /** Stream type of the column (protocol.ts); `json` for nested or mixed values. */
+  readonly type: FieldType;
+  readonly length: number;
+  /** Value i as the NDJSON stream carries it (number, string, boolean, object…), or null. */
+  get(i: number): unknown;
+  /** True when value i is null or missing. */
+  isNull(i: number): boolean;
+  /**
+   * Numeric columns (int64 within ±2^53, float64, timestamp, timestamptz, decimal): the values as
+   * one Float64Array (epoch ms for timestamps), NaN where null. Undefined for other types. Must not
+   * be modified by the caller.
+   */
+  float64(): Float64Array | undefined;
+  /**
+   * String columns: dictionary codes (one per row, -1 for null) into `values`. Undefined for other
+   * types. Codes are stable within one batch only.
+   */
+  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined;
+}
+
+/** A batch of records, column-wise. */
+export interface RecordBatch {
+  readonly length: number;
+  /** Event time of each record, integer epoch ms. */
+  readonly ts: Float64Array;
+  /** Record keys (string or null per record, as in the stream). */
+  readonly key: Column;
+  /** Names of the value's top-level fields present in this batch, in schema order. */
+  readonly fields: readonly string[];
+  /** The column of a value field, or undefined when no record of the batch has it. */
+  column(name: string): Column | undefined;
+  /** Record i's value as one object (fields whose value is missing are left out). */
+  value(i: number): Record<string, unknown>;
+  /** Record i's provenance, if the source recorded it. */
+  prov?(i: number): Provenance | undefined;
+  /** Record i's headers (Kafka), if any. */
+  headers?(i: number): Record<string, string> | undefined;
+}
+
+const NUMERIC: ReadonlySet<FieldType> = new Set(['int64', 'float64', 'timestamp', 'timestamptz', 'decimal']);
+
+/** A column over a plain JS array (missing values are `undefined` or `null`). */
+export class ArrayColumn implements Column {
+  private f64: Float64Array | undefined;
+  private dict: { codes: Int32Array; values: string[] } | undefined;
+
+  /**
+   * @param type the stream type of the values
+   * @param values one entry per row; `undefined` or `null` is null
+   */
+  constructor(
+    readonly type: FieldType,
+    private readonly values: readonly unknown[],
+  ) {}
+
+  get length(): number {
+    return this.values.length;
+  }
+
+  get(i: number): unknown {
+    return this.values[i] ?? null;
+  }
+
+  isNull(i: number): boolean {
+    return this.values[i] == null;
+  }
+
+  float64(): Float64Array | undefined {
+    if (!NUMERIC.has(this.type)) return undefined;
+    if (!this.f64) {
+      const a = new Float64Array(this.values.length);
+      for (let i = 0; i < a.length; i++) {
+        const v = this.values[i];
+        a[i] = typeof v === 'number' ? v : v == null ? Number.NaN : Number(v);
+      }
+      this.f64 = a;
+    }
+    return this.f64;
+  }
+
+  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
+    if (this.type !== 'string') return undefined;
+    if (!this.dict) {
+      const codes = new Int32Array(this.values.length);
+      const index = new Map<string, number>();
+      const values: string[] = [];
+      for (let i = 0; i < codes.length; i++) {
+        const v = this.values[i];
+        if (v == null) {
+          codes[i] = -1;
+          continue;
+        }
+        const s = String(v);
+        let c = index.get(s);
+        if (c === undefined) {
+          c = values.length;
+          index.set(s, c);
+          values.push(s);
+        }
+        codes[i] = c;
+      }
+      this.dict = { codes, values };
+    }
+    return this.dict;
+  }
+}
+
+/** The stream type of one JS value, as a header schema would declare it. */
+function typeOfValue(v: unknown): FieldType | undefined {
+  if (v == null) return undefined;
+  switch (typeof v) {
+    case 'string':
+      return 'string';
+    case 'number':
+      return Number.isInteger(v) ? 'int64' : 'float64';
+    case 'boolean':
+      return 'boolean';
+    default:
+      return 'json';
+  }
+}
+
+/** Widens `a` to hold `b` too: int64+float64 -> float64, anything else mixed -> json. */
+function unify(a: FieldType | undefined, b: FieldType | undefined): FieldType | undefined {
+  if (a === undefined) return b;
+  if (b === undefined || a === b) return a;
+  if ((a === 'int64' && b === 'float64') || (a === 'float64' && b === 'int64')) return 'float64';
+  return 'json';
+}
+
+/**
+ * Builds an array-backed batch from records (row sources, NDJSON input, tests).
+ *
+ * Field types come from `schema` where it declares the field, else from the values (integers
+ * `int64`, other numbers `float64`, mixed `json`). Values are not copied: `value(i)` returns the
+ * record's own value object when it is a plain object.
+ * @param recs records whose `value` is a JSON object (other values are kept as `value(i)` = {})
+ */
+export function batchFromRecords(recs: readonly Rec[], schema?: Schema): RecordBatch {
+  const n = recs.length;
+  const ts = new Float64Array(n);
+  const keys: (string | null)[] = new Array(n);
+  const order: string[] = [];
+  const types = new Map<string, FieldType | undefined>();
+  for (let i = 0; i < n; i++) {
+    const r = recs[i];
+    ts[i] = r.ts;
+    keys[i] = r.key ?? null;
+    const v = r.value;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
+    for (const [f, x] of Object.entries(v as Record<string, unknown>)) {
+      if (!types.has(f)) {
+        order.push(f);
+        types.set(f, undefined);
+      }
+      if (!schema?.[f]) types.set(f, unify(types.get(f), typeOfValue(x)));
+    }
+  }
+  const fields = schema
+    ? [...Object.keys(schema).filter((f) => types.has(f)), ...order.filter((f) => !schema[f])]
+    : order;
+  const columns = new Map<string, Column>();
+  const column = (name: string): Column | undefined => {
+    if (!types.has(name)) return undefined;
+    let c = columns.get(name);
+    if (!c) {
+      const vals = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) {
+        const v = recs[i].value;
+        vals[i] = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[name] : undefined;
+      }
+      c = new ArrayColumn(schema?.[name] ?? types.get(name) ?? 'json', vals);
+      columns.set(name, c);
+    }
+    return c;
+  };
+  const hasProv = recs.some((r) => r.prov !== undefined);
+  const hasHeaders = recs.some((r) => r.headers !== undefined);
+  return {
+    length: n,
+    ts,
+    key: new ArrayColumn('string', keys),
+    fields,
+    column,
+    value(i: number): Record<string, unknown> {
+      const v = recs[i].value;
+      return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+    },
+    prov: hasProv ? (i) => recs[i].prov : undefined,
+    headers: hasHeaders ? (i) => recs[i].headers : undefined,
+  };
+}
+
+/**
+ * The records of a batch as row objects (the NDJSON edge, row-at-a-time operators).
+ * @returns one `Rec` per row, with `prov`/`headers` only where the batch has them
+ */
+export function recordsOf(b: RecordBatch): Rec[] {
+  const out: Rec[] = new Array(b.length);
+  for (let i = 0; i < b.length; i++) {
+    const r: Rec = { ts: b.ts[i], key: (b.key.get(i) as string | null) ?? null, value: b.value(i) };
+    const p = b.prov?.(i);
+    if (p !== undefined) r.prov = p;
+    const h = b.headers?.(i);
+    if (h !== undefined) r.headers = h;
+    out[i] = r;
+  }
+  return out;
+}
