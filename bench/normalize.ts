@@ -28,6 +28,8 @@ export type Normalizer =
       keyField: string;
       /** Window size in ms (to derive the window start from a record's `ts` when no field has it). */
       sizeMs: number;
+      /** Further fields compared as they are, after the aggregates (e.g. a table's `dt` partition). */
+      extraFields?: string[];
     };
 
 /** A tool's canonical output: sorted lines. */
@@ -160,6 +162,7 @@ export function canonRow(row: Row, n: Normalizer): string {
     canonValue(count),
     canonValue(avg),
     canonValue(max),
+    ...(n.extraFields ?? []).map((f) => canonValue(o[f])),
   ].join('|');
 }
 
