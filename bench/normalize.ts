@@ -67,13 +67,15 @@ export function normNumber(n: number): string {
 
 /**
  * Timestamp -> epoch ms: numbers are taken as epoch ms; text as ISO-8601 or DuckDB's
- * `YYYY-MM-DD HH:MM:SS[.fff]` (zone-less = UTC). Unparseable text is returned as it is.
+ * `YYYY-MM-DD HH:MM:SS[.fff][+HH[:MM]]` (zone-less = UTC). Unparseable text is returned as it is.
  */
 export function normTime(v: Json): Json {
   if (typeof v === 'number') return v;
   if (typeof v !== 'string') return v;
   let s = v.trim().replace(' ', 'T');
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) s += 'T00:00:00';
+  // an hour-only offset (DuckDB's TIMESTAMPTZ as JSON: `2001-01-01 00:01:00+00`)
+  if (/T[\d:.]+[+-]\d{2}$/.test(s)) s += ':00';
   if (!/(Z|[+-]\d{2}:?\d{2})$/.test(s)) s += 'Z';
   const ms = Date.parse(s);
   return Number.isNaN(ms) ? v : ms;

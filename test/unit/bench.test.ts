@@ -110,6 +110,9 @@ describe('bench output normalisation', () => {
     assert.equal(normTime('2001-01-01T00:01:00Z'), 978307260000);
     assert.equal(normTime('2001-01-01 00:01:00'), 978307260000);
     assert.equal(normTime('2001-01-01'), 978307200000);
+    assert.equal(normTime('2001-01-01 00:01:00+00'), 978307260000);
+    assert.equal(normTime('2001-01-01 01:01:00.000+01'), 978307260000);
+    assert.equal(normTime('2001-01-01T00:01:00-02:00'), 978314460000);
     assert.equal(normTime(5), 5);
     assert.equal(normTime('not a time'), 'not a time');
   });
