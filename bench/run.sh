@@ -31,11 +31,11 @@ fi
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npx --no-install tsc -p tsconfig.json
 
-# Polars (scenarios 3, 7): pinned wheels from the machine's configured Python package index, into a
+# Polars (scenarios 2, 3, 4, 6, 7): pinned wheels from the machine's configured Python package index, into a
 # virtualenv under bench/data/ (gitignored), once; the harness runs it as $BENCH_PYTHON. DuckDB's
 # Python package comes along for ad-hoc checks from Python (the harness uses @duckdb/node-api).
 POLARS_PINS=(polars==1.44.2 pyarrow==25.0.1 duckdb==1.5.6)
-if { want 3 || want 7; } && tool polars && [ -z "${BENCH_PYTHON:-}" ]; then
+if { want 2 || want 3 || want 4 || want 6 || want 7; } && tool polars && [ -z "${BENCH_PYTHON:-}" ]; then
   py=bench/data/py/bin/python
   if ! "$py" -c 'import polars, pyarrow' 2> /dev/null; then
     echo "bench: installing ${POLARS_PINS[*]} into bench/data/py" >&2

@@ -13,7 +13,14 @@ import {
   parseRow,
 } from '../../bench/normalize.js';
 import { cpuCell, evaluateTarget, stageLabel } from '../../bench/report.js';
-import { scenario3table, scenarioCsv } from '../../bench/scenarios.js';
+import {
+  scenario2,
+  scenario3,
+  scenario3table,
+  scenario4,
+  scenario6,
+  scenarioCsv,
+} from '../../bench/scenarios.js';
 import { tempDir } from '../helpers.js';
 
 describe('bench ride generator', () => {
@@ -233,6 +240,21 @@ describe('bench scenarios of issue 14', () => {
     assert.ok(
       t3.tools.every((t) => t.normalize?.kind === 'windows' && t.normalize.extraFields?.[0] === 'dt'),
     );
+  });
+
+  it('runs Polars beside DuckDB in scenarios 2, 3, 4 and 6', () => {
+    const names = (sc: { tools: { name: string }[] }) => sc.tools.map((t) => t.name);
+    assert.ok(names(scenario2(data)).includes('polars'));
+    assert.deepEqual(names(scenario3(data)).slice(0, 4), [
+      'kappa',
+      'duckdb-ndjson',
+      'duckdb-parquet',
+      'polars-ndjson',
+    ]);
+    assert.ok(names(scenario4(data)).includes('polars'));
+    const s6 = scenario6('rides.ndjson', 1000);
+    assert.ok(names(s6).includes('polars-ndjson'));
+    assert.match(s6.tools.find((t) => t.name === 'polars-ndjson')!.stages[0]!, / --float$/);
   });
 
   it('evaluates the end-to-end scenario 3 targets for the pipe and kappa run', () => {
