@@ -1,5 +1,5 @@
 /**
- * kappa's benchmark harness (issue 5): prepares data, runs each scenario's tools on the same input,
+ * kappa's benchmark harness (issues 5 and 14): prepares data, runs each scenario's tools on the same input,
  * alternating tools run by run (one warm-up, then `BENCH_RUNS` timed runs each), checks kappa's
  * output against the peers', stores each scenario's result as JSON under `bench/results/` and
  * renders every stored result into `bench/RESULTS.md`.
@@ -8,9 +8,10 @@
  * for every tool); peak RSS is GNU time's `%M` (max resident set, KiB) of every pipeline stage,
  * summed over the stages (they run at the same time, so the sum bounds what the pipeline held at
  * its peak; the largest single stage is kept too); CPU is GNU time's `%U` + `%S` (user + system
- * seconds, including waited-for children) of every stage, so a pipeline's critical stage shows. A run is killed (its whole process group) after
- * `BENCH_TIMEOUT` seconds. Environment: `BENCH_SCENARIOS=1,3` (groups 1-7), `BENCH_SIZE=full|small`,
- * `BENCH_RUNS=3`, `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
+ * seconds, including waited-for children) of every stage, so a pipeline's critical stage shows.
+ * A run is killed (its whole process group) after `BENCH_TIMEOUT` seconds. Environment:
+ * `BENCH_SCENARIOS=1,3` (groups 1-7), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
+ * `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
  * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`),
  * `BENCH_PYTHON=path/to/python` (the Python with Polars; default bench/data/py/bin/python).
  */

@@ -35,7 +35,7 @@ export function stageLabel(stage: string): string {
 
 /**
  * The CPU cell: median user+system seconds of the whole command, and for a pipeline each stage's
- * median with the largest (the critical stage) in bold, e.g. `9.30 = ingest 5.10 + **window 3.20**…`.
+ * median with the largest (the critical stage) in bold, e.g. `9.30 = **ingest 5.10** + window 3.20 + sink 1.00`.
  * `—` when no run measured CPU (results stored before CPU was measured).
  */
 export function cpuCell(t: ToolResult): string {

@@ -1,5 +1,5 @@
 /**
- * The benchmark scenarios of issue 5, declared as data: for each tool, the shell stages it runs
+ * The benchmark scenarios of issues 5 and 14, declared as data: for each tool, the shell stages it runs
  * (simple commands, piped in order), where its output goes, and how that output is read for the
  * equality check. The harness (`bench/harness.ts`) runs them; nothing here measures anything.
  *
