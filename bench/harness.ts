@@ -1,5 +1,5 @@
 /**
- * kappa's benchmark harness (issue 5): prepares data, runs each scenario's tools on the same input,
+ * kappa's benchmark harness (issues 5 and 14): prepares data, runs each scenario's tools on the same input,
  * alternating tools run by run (one warm-up, then `BENCH_RUNS` timed runs each), checks kappa's
  * output against the peers', stores each scenario's result as JSON under `bench/results/` and
  * renders every stored result into `bench/RESULTS.md`.
@@ -7,10 +7,13 @@
  * Measurement: wall time is `performance.now()` in this process around the whole run (one clock
  * for every tool); peak RSS is GNU time's `%M` (max resident set, KiB) of every pipeline stage,
  * summed over the stages (they run at the same time, so the sum bounds what the pipeline held at
- * its peak; the largest single stage is kept too). A run is killed (its whole process group) after
- * `BENCH_TIMEOUT` seconds. Environment: `BENCH_SCENARIOS=1,3` (groups 1-6), `BENCH_SIZE=full|small`,
- * `BENCH_RUNS=3`, `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
- * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`).
+ * its peak; the largest single stage is kept too); CPU is GNU time's `%U` + `%S` (user + system
+ * seconds, including waited-for children) of every stage, so a pipeline's critical stage shows.
+ * A run is killed (its whole process group) after `BENCH_TIMEOUT` seconds. Environment:
+ * `BENCH_SCENARIOS=1,3` (groups 1-7), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
+ * `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
+ * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`),
+ * `BENCH_PYTHON=path/to/python` (the Python with Polars; default bench/data/py/bin/python).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -38,10 +41,12 @@ import {
   scenario1,
   scenario2,
   scenario3,
+  scenario3table,
   scenario4,
   scenario5consume,
   scenario5produce,
   scenario6,
+  scenarioCsv,
   type Tool,
 } from './scenarios.js';
 
@@ -58,6 +63,11 @@ export interface RunSample {
   rssKb: number;
   /** Largest single stage's peak RSS, KiB. */
   rssMaxKb: number;
+  /**
+   * CPU seconds (user + system, GNU time `%U` + `%S`) of each stage, in stage order; absent in
+   * results stored before it was measured.
+   */
+  stageCpuS?: number[];
   extras: Record<string, number>;
 }
 
@@ -67,6 +77,8 @@ export interface ToolResult {
   kappa: boolean;
   /** The command line as run (stages joined by pipes). */
   command: string;
+  /** The pipeline's stages (absent in results stored before it was kept). */
+  stages?: string[];
   status: 'ok' | 'failed' | 'skipped';
   /** For failed/skipped: e.g. "exit 1: error: unknown command 'transform'". */
   reason?: string;
@@ -107,6 +119,26 @@ function has(cmd: string): boolean {
   return spawnSync('bash', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** Runs a tool's `available` shell check; true when it exits 0. */
+function available(check: string, env: NodeJS.ProcessEnv): boolean {
+  return spawnSync('bash', ['-c', check], { env, cwd: ROOT, stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Reads one stage's GNU time output (`-f '%M %U %S'`: peak RSS KiB, user s, system s; time may
+ * write a "Command exited with non-zero status" line first). A missing or unreadable file (the
+ * stage was killed before time wrote it) gives zeros.
+ */
+export function parseTimeFile(path: string): { rssKb: number; cpuS: number } {
+  if (!existsSync(path)) return { rssKb: 0, cpuS: 0 };
+  const m = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(l.trim()))
+    .filter((x): x is RegExpExecArray => x !== null)
+    .at(-1);
+  return m ? { rssKb: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]) } : { rssKb: 0, cpuS: 0 };
+}
+
 /** Runs a bash script with the stages piped, each under GNU time; kills the group on timeout. */
 async function runStages(
   stages: string[],
@@ -119,7 +151,7 @@ async function runStages(
   const rssDir = join(workDir, 'rss');
   rmSync(rssDir, { recursive: true, force: true });
   mkdirSync(rssDir, { recursive: true });
-  const wrapped = stages.map((s, i) => `/usr/bin/time -f '%M' -o "${rssDir}/${i}" ${s}`);
+  const wrapped = stages.map((s, i) => `/usr/bin/time -f '%M %U %S' -o "${rssDir}/${i}" ${s}`);
   const script = `set -o pipefail\n${wrapped.join(' | ')}${redirectStdout ? ' > "$OUT"' : ''}\n`;
   const outFile = join(workDir, 'stdout.log');
   const errFile = join(workDir, 'stderr.log');
@@ -148,14 +180,8 @@ async function runStages(
   clearTimeout(timer);
   closeSync(outFd);
   closeSync(errFd);
-  const rss = stages.map((_, i) => {
-    const f = join(rssDir, String(i));
-    if (!existsSync(f)) return 0;
-    const nums = readFileSync(f, 'utf8')
-      .split('\n')
-      .filter((l) => /^\d+$/.test(l.trim()));
-    return Number(nums.at(-1) ?? 0);
-  });
+  const perStage = stages.map((_, i) => parseTimeFile(join(rssDir, String(i))));
+  const rss = perStage.map((p) => p.rssKb);
   const stdout = readFileSync(outFile, 'utf8');
   return {
     code,
@@ -167,6 +193,7 @@ async function runStages(
       wallMs,
       rssKb: rss.reduce((a, b) => a + b, 0),
       rssMaxKb: Math.max(0, ...rss),
+      stageCpuS: perStage.map((p) => p.cpuS),
       extras: extras ? extras(stdout) : {},
     },
   };
@@ -216,12 +243,19 @@ export async function runScenario(sc: Scenario, o: HarnessOptions): Promise<Scen
   const lastEnv = new Map<Tool, NodeJS.ProcessEnv>();
   for (const t of tools) {
     const missing = (t.requires ?? []).filter((c) => !has(c));
+    const unavailable =
+      missing.length === 0 && t.available !== undefined && !available(t.available, o.baseEnv);
     results.set(t, {
       name: t.name,
       kappa: t.kappa ?? false,
       command: t.stages.join(' | '),
-      status: missing.length ? 'skipped' : 'ok',
-      reason: missing.length ? `not installed: ${missing.join(', ')}` : undefined,
+      stages: t.stages,
+      status: missing.length || unavailable ? 'skipped' : 'ok',
+      reason: missing.length
+        ? `not installed: ${missing.join(', ')}`
+        : unavailable
+          ? (t.availableHint ?? `unavailable: ${t.available}`)
+          : undefined,
       samples: [],
       startupMs: {},
       note: t.note,
@@ -320,8 +354,10 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
     }
     case 2:
       return [scenario2(await prepareFlights(ROOT, DATA, p.flights))];
-    case 3:
-      return [scenario3(await prepareFlights(ROOT, DATA, p.flights))];
+    case 3: {
+      const d = await prepareFlights(ROOT, DATA, p.flights);
+      return [scenario3(d), scenario3table(d)];
+    }
     case 4:
       return [scenario4(await prepareFlights(ROOT, DATA, p.flights))];
     case 5: {
@@ -333,8 +369,10 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
       for (const n of p.s6) out.push(scenario6(await prepareRides(DATA, n), n));
       return out;
     }
+    case 7:
+      return [scenarioCsv(await prepareFlights(ROOT, DATA, p.flights))];
     default:
-      throw new Error(`no scenario ${group} (1-6)`);
+      throw new Error(`no scenario ${group} (1-7)`);
   }
 }
 
@@ -398,6 +436,9 @@ export function machine(): Record<string, string> {
     duckdb: ver(
       `node -e "console.log(require('${ROOT}/node_modules/@duckdb/node-api/package.json').version)"`,
     ),
+    polars: ver(
+      `"${process.env.BENCH_PYTHON ?? join(DATA, 'py', 'bin', 'python')}" -c "import polars, pyarrow; print(polars.__version__, '(pyarrow', pyarrow.__version__ + ')')"`,
+    ),
     flink: '1.20.1 (bench/flink/pom.xml)',
     kafka: '3.9.1 (bench/kafka/pom.xml)',
     kappa: kappaLabel(),
@@ -407,7 +448,7 @@ export function machine(): Record<string, string> {
 async function main(): Promise<void> {
   const profile = PROFILES[process.env.BENCH_SIZE ?? 'full'];
   if (!profile) throw new Error(`BENCH_SIZE must be one of ${Object.keys(PROFILES).join(', ')}`);
-  const groups = (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5,6')
+  const groups = (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7')
     .split(',')
     .filter((s) => s.trim())
     .map(Number);
@@ -422,6 +463,7 @@ async function main(): Promise<void> {
       PATH: `${process.env.BENCH_KAPPA ? dirname(resolve(process.env.BENCH_KAPPA)) : join(ROOT, 'bin')}:${process.env.PATH}`,
       ROOT,
       BENCH_JS: join(ROOT, 'dist', 'bench'),
+      BENCH_PYTHON: process.env.BENCH_PYTHON ?? join(DATA, 'py', 'bin', 'python'),
       KAFKA_CP: existsSync(join(BENCH, 'kafka', 'target', 'classpath.txt'))
         ? readFileSync(join(BENCH, 'kafka', 'target', 'classpath.txt'), 'utf8').trim()
         : '',

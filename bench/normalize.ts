@@ -28,6 +28,8 @@ export type Normalizer =
       keyField: string;
       /** Window size in ms (to derive the window start from a record's `ts` when no field has it). */
       sizeMs: number;
+      /** Further fields compared as they are, after the aggregates (e.g. a table's `dt` partition). */
+      extraFields?: string[];
     };
 
 /** A tool's canonical output: sorted lines. */
@@ -65,13 +67,15 @@ export function normNumber(n: number): string {
 
 /**
  * Timestamp -> epoch ms: numbers are taken as epoch ms; text as ISO-8601 or DuckDB's
- * `YYYY-MM-DD HH:MM:SS[.fff]` (zone-less = UTC). Unparseable text is returned as it is.
+ * `YYYY-MM-DD HH:MM:SS[.fff][+HH[:MM]]` (zone-less = UTC). Unparseable text is returned as it is.
  */
 export function normTime(v: Json): Json {
   if (typeof v === 'number') return v;
   if (typeof v !== 'string') return v;
   let s = v.trim().replace(' ', 'T');
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) s += 'T00:00:00';
+  // an hour-only offset (DuckDB's TIMESTAMPTZ as JSON: `2001-01-01 00:01:00+00`)
+  if (/T[\d:.]+[+-]\d{2}$/.test(s)) s += ':00';
   if (!/(Z|[+-]\d{2}:?\d{2})$/.test(s)) s += 'Z';
   const ms = Date.parse(s);
   return Number.isNaN(ms) ? v : ms;
@@ -160,6 +164,7 @@ export function canonRow(row: Row, n: Normalizer): string {
     canonValue(count),
     canonValue(avg),
     canonValue(max),
+    ...(n.extraFields ?? []).map((f) => canonValue(o[f])),
   ].join('|');
 }
 

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateRides, mulberry32 } from '../../bench/gen.js';
+import { parseTimeFile } from '../../bench/harness.js';
 import {
   canonicalize,
   canonRow,
@@ -11,7 +12,15 @@ import {
   normTime,
   parseRow,
 } from '../../bench/normalize.js';
-import { evaluateTarget } from '../../bench/report.js';
+import { cpuCell, evaluateTarget, stageLabel } from '../../bench/report.js';
+import {
+  scenario2,
+  scenario3,
+  scenario3table,
+  scenario4,
+  scenario6,
+  scenarioCsv,
+} from '../../bench/scenarios.js';
 import { tempDir } from '../helpers.js';
 
 describe('bench ride generator', () => {
@@ -95,10 +104,22 @@ describe('bench output normalisation', () => {
     for (const c of canon) assert.equal(c, '"ATL"|978307200000|3|20.33333333|40');
   });
 
+  it("compares a window table's extra fields (dt) too", () => {
+    const w: Normalizer = { kind: 'windows', keyField: 'origin', sizeMs: 3_600_000, extraFields: ['dt'] };
+    const duck =
+      '{"origin":"ATL","window_start":"2001-01-01 00:00:00","count":3,"avg_delay":20.5,"max_delay":40,"dt":"2001-01-01"}';
+    const wrongDt = duck.replace('"dt":"2001-01-01"', '"dt":"2001-01-02"');
+    assert.equal(canonRow(parseRow(duck)!, w), '"ATL"|978307200000|3|20.5|40|"2001-01-01"');
+    assert.notEqual(canonRow(parseRow(wrongDt)!, w), canonRow(parseRow(duck)!, w));
+  });
+
   it('parses timestamps as epoch ms', () => {
     assert.equal(normTime('2001-01-01T00:01:00Z'), 978307260000);
     assert.equal(normTime('2001-01-01 00:01:00'), 978307260000);
     assert.equal(normTime('2001-01-01'), 978307200000);
+    assert.equal(normTime('2001-01-01 00:01:00+00'), 978307260000);
+    assert.equal(normTime('2001-01-01 01:01:00.000+01'), 978307260000);
+    assert.equal(normTime('2001-01-01T00:01:00-02:00'), 978314460000);
     assert.equal(normTime(5), 5);
     assert.equal(normTime('not a time'), 'not a time');
   });
@@ -143,5 +164,137 @@ describe('bench targets', () => {
   it('says when kappa did not run', () => {
     const k = { ...tool('kappa', 0, true), status: 'failed' as const, samples: [] };
     assert.equal(evaluateTarget({ ...base, group: 4, tools: [k] }), 'not measured (kappa failed)');
+  });
+});
+
+describe('bench CPU per stage', () => {
+  it("reads GNU time's '%M %U %S' output, after a non-zero-exit line too", () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(join(dir, 'a'), '123456 2.50 0.25\n');
+      writeFileSync(join(dir, 'b'), 'Command exited with non-zero status 1\n2048 0.00 0.01\n');
+      assert.deepEqual(parseTimeFile(join(dir, 'a')), { rssKb: 123456, cpuS: 2.75 });
+      assert.deepEqual(parseTimeFile(join(dir, 'b')), { rssKb: 2048, cpuS: 0.01 });
+      assert.deepEqual(parseTimeFile(join(dir, 'missing')), { rssKb: 0, cpuS: 0 });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('names stages and marks the busiest one', () => {
+    assert.equal(stageLabel('kappa ingest "$IN" --ts-field date'), 'ingest');
+    assert.equal(stageLabel('node "$BENCH_JS/peers/duckdb.js" "COPY …"'), 'node');
+    assert.equal(stageLabel('"$ROOT/bench/flink/run.sh" "$IN"'), 'run.sh');
+    const sample = (stageCpuS: number[]) => ({ wallMs: 1, rssKb: 1, rssMaxKb: 1, extras: {}, stageCpuS });
+    const t = {
+      name: 'kappa',
+      kappa: true,
+      command: 'kappa ingest x | kappa window y | kappa sink -',
+      stages: ['kappa ingest x', 'kappa window y', 'kappa sink -'],
+      status: 'ok' as const,
+      samples: [sample([5, 3, 1]), sample([5.2, 2.8, 1]), sample([4.8, 3.4, 1])],
+      startupMs: {},
+    };
+    assert.equal(cpuCell(t), '9.00 = **ingest 5.00** + window 3.00 + sink 1.00');
+    assert.equal(cpuCell({ ...t, stages: ['duckdb'], samples: [sample([0.7])] }), '0.70');
+    assert.equal(cpuCell({ ...t, samples: [{ wallMs: 1, rssKb: 1, rssMaxKb: 1, extras: {} }] }), '—');
+  });
+});
+
+describe('bench scenarios of issue 14', () => {
+  const data = { rows: 1000, ndjson: 'f.ndjson', csv: 'f.csv', parquet: 'f.parquet' };
+  const sample = (wallMs: number) => ({ wallMs, rssKb: 1, rssMaxKb: 1, extras: {} });
+  const tool = (name: string, wallMs: number | undefined, kappa = false) => ({
+    name,
+    kappa,
+    command: name,
+    status: wallMs === undefined ? ('failed' as const) : ('ok' as const),
+    reason: wallMs === undefined ? "exit 1: error: unknown command 'run'" : undefined,
+    samples: wallMs === undefined ? [] : [sample(wallMs)],
+    startupMs: {},
+  });
+  const base = { title: 't', input: 'x', profile: 'full', runs: 1, date: '', kappa: 'k' };
+
+  it('declares the CSV scenario and scenario 3 end to end with kappa run, DuckDB and Polars', () => {
+    const csv = scenarioCsv(data);
+    assert.equal(csv.input, 'f.csv');
+    assert.deepEqual(
+      csv.tools.map((t) => t.name),
+      ['kappa', 'duckdb', 'polars'],
+    );
+    assert.match(csv.tools[1]!.stages[0]!, /read_csv\('\$IN'/);
+    const t3 = scenario3table(data);
+    assert.equal(t3.input, 'f.parquet');
+    assert.deepEqual(
+      t3.tools.map((t) => t.name),
+      ['kappa', 'kappa-run', 'duckdb', 'polars'],
+    );
+    assert.equal(t3.tools[0]!.stages.length, 3);
+    assert.match(t3.tools[0]!.stages[2]!, /^kappa sink "\$OUT" --partition-by 'dt=%Y-%m-%d'$/);
+    assert.match(
+      t3.tools[1]!.stages[0]!,
+      /^kappa run "ingest '\$IN' --ts-field date \| window .* \| sink '\$OUT' --partition-by 'dt=%Y-%m-%d'"$/,
+    );
+    assert.match(t3.tools[2]!.stages[0]!, /PARTITION_BY \(dt\)/);
+    for (const t of t3.tools) assert.match(t.collect ?? '', /hive_partitioning=true/);
+    assert.ok(
+      t3.tools.every((t) => t.normalize?.kind === 'windows' && t.normalize.extraFields?.[0] === 'dt'),
+    );
+  });
+
+  it('runs Polars beside DuckDB in scenarios 2, 3, 4 and 6', () => {
+    const names = (sc: { tools: { name: string }[] }) => sc.tools.map((t) => t.name);
+    assert.ok(names(scenario2(data)).includes('polars'));
+    assert.deepEqual(names(scenario3(data)).slice(0, 4), [
+      'kappa',
+      'duckdb-ndjson',
+      'duckdb-parquet',
+      'polars-ndjson',
+    ]);
+    assert.ok(names(scenario4(data)).includes('polars'));
+    const s6 = scenario6('rides.ndjson', 1000);
+    assert.ok(names(s6).includes('polars-ndjson'));
+    assert.match(s6.tools.find((t) => t.name === 'polars-ndjson')!.stages[0]!, / --float$/);
+  });
+
+  it('evaluates the end-to-end scenario 3 targets for the pipe and kappa run', () => {
+    const sc = { ...base, id: '3t', group: 3, records: 3_000_000 };
+    assert.equal(
+      evaluateTarget({
+        ...sc,
+        tools: [tool('kappa', 2000, true), tool('kappa-run', 1300, true), tool('duckdb', 700)],
+      }),
+      'met',
+    );
+    assert.equal(
+      evaluateTarget({
+        ...sc,
+        tools: [tool('kappa', 2000, true), tool('kappa-run', 1500, true), tool('duckdb', 700)],
+      }),
+      'missed: kappa run <= 2x duckdb',
+    );
+    assert.equal(
+      evaluateTarget({
+        ...sc,
+        tools: [tool('kappa', 12300, true), tool('kappa-run', undefined, true), tool('duckdb', 690)],
+      }),
+      'missed: 3 processes <= 3x duckdb',
+    );
+    assert.equal(
+      evaluateTarget({
+        ...sc,
+        tools: [tool('kappa', 2000, true), tool('kappa-run', undefined, true), tool('duckdb', 700)],
+      }),
+      'not measured: kappa run <= 2x duckdb (a tool did not run)',
+    );
+  });
+
+  it('evaluates the CSV target: within 10x of DuckDB and >= 1M rows/s', () => {
+    const sc = { ...base, id: '7', group: 7, records: 3_000_000 };
+    assert.equal(evaluateTarget({ ...sc, tools: [tool('kappa', 2900, true), tool('duckdb', 400)] }), 'met');
+    assert.equal(
+      evaluateTarget({ ...sc, tools: [tool('kappa', 88000, true), tool('duckdb', 400)] }),
+      'missed: within 10x of duckdb, >= 1M rows/s',
+    );
   });
 });
