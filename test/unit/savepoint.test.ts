@@ -413,6 +413,12 @@ describe('WindowOperator snapshot/restore through a savepoint', () => {
     it(`${name}: half, savepoint, a new operator, the other half = one uninterrupted run`, async () => {
       const evs = events(1500, name.length);
       const half = Math.floor(evs.length / 2);
+      // Right after the savepoint: a record far behind the watermark (late only if the watermark was
+      // restored) and a repeated watermark (not forwarded again only if the output watermark was).
+      let lastWm = Number.NEGATIVE_INFINITY;
+      for (const e of evs.slice(0, half)) if ('wm' in e) lastWm = Math.max(lastWm, e.wm);
+      const firstRec = evs.find((e): e is { rec: Rec } => 'rec' in e)!.rec;
+      evs.splice(half, 0, { rec: { ...firstRec, ts: firstRec.ts - 5000 } }, { wm: lastWm });
       const whole = opFor(window, extra);
       const outWhole = new ArrayCollector();
       await whole.open({ kappa: 1 });
@@ -443,7 +449,7 @@ describe('WindowOperator snapshot/restore through a savepoint', () => {
         const saved = await openSavepoint(sp);
         const op = saved.operator('window-1')!;
         await second.open({ kappa: 1 });
-        await second.restore({ ...op, entries: saved.entries('window-1') });
+        await second.restore({ ...op, entries: saved.entries('window-1'), maxKeyGroups: 16 });
         assert.equal(second.openWindows, open);
         await feed(second, evs.slice(half), out);
         await second.end(out);
@@ -462,7 +468,7 @@ describe('WindowOperator snapshot/restore through a savepoint', () => {
       }
     });
 
-  it('restoring into another window or other aggregates is a DataError', async () => {
+  it('restoring into another window or another key-group count is a DataError', async () => {
     const t = tempDir();
     const a = opFor({ kind: 'tumbling', size: 500 });
     const b = opFor({ kind: 'tumbling', size: 600 });
@@ -477,8 +483,12 @@ describe('WindowOperator snapshot/restore through a savepoint', () => {
       const saved = await openSavepoint(sp);
       await b.open({ kappa: 1 });
       await assert.rejects(
-        b.restore({ ...saved.operator('w')!, entries: saved.entries('w') }),
+        b.restore({ ...saved.operator('w')!, entries: saved.entries('w'), maxKeyGroups: 16 }),
         (e: unknown) => e instanceof DataError && /saved with window/.test(e.message),
+      );
+      await assert.rejects(
+        b.restore({ ...saved.operator('w')!, entries: saved.entries('w'), maxKeyGroups: 32 }),
+        (e: unknown) => e instanceof DataError && /32 key groups, this window 16/.test(e.message),
       );
     } finally {
       await a.close();

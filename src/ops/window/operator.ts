@@ -664,17 +664,22 @@ export class WindowOperator implements Operator {
    * Restores a snapshot into this operator: call after `open` and before any record. Window rows
    * become state entries again (consecutive rows of one key form a key's sessions), each with its
    * timer (the saved timer, or the entry's next firing time if that is earlier).
-   * @param saved the operator's metadata from the savepoint (`Savepoint.operator(uid)`) and its rows
-   *   (`Savepoint.entries(uid)`)
-   * @throws DataError when the saved state is not window state of the same window and aggregates,
-   *   or a row is malformed or in the wrong key group (the state was written with another
-   *   key-group count)
+   * @param saved the operator's metadata from the savepoint (`Savepoint.operator(uid)`), its rows
+   *   (`Savepoint.entries(uid)`) and the savepoint's `maxKeyGroups`
+   * @throws DataError when the saved state has another key-group count, is not window state of the
+   *   same window and aggregates, or a row is malformed or in the wrong key group
    */
   async restore(saved: {
     states: StateDescriptor[];
     operatorState: Json;
     entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+    maxKeyGroups: number;
   }): Promise<void> {
+    if (saved.maxKeyGroups !== this.store!.keyGroups)
+      throw new DataError(
+        `savepoint: the state has ${saved.maxKeyGroups} key groups, this window ${this.store!.keyGroups}`,
+        'run with the key-group count of the savepoint, or rewrite the state for the new count (a future `kappa state-edit rescale`)',
+      );
     const mine = this.stateDescriptor();
     const theirs = saved.states.find((s) => s.name === WINDOW_STATE);
     if (!theirs) throw new DataError(`savepoint: no '${WINDOW_STATE}' state for this window operator`);
