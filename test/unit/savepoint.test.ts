@@ -486,6 +486,17 @@ describe('WindowOperator snapshot/restore through a savepoint', () => {
         b.restore({ ...saved.operator('w')!, entries: saved.entries('w'), maxKeyGroups: 16 }),
         (e: unknown) => e instanceof DataError && /saved with window/.test(e.message),
       );
+      const c = opFor({ kind: 'tumbling', size: 500 });
+      try {
+        await c.open({ kappa: 1 });
+        const rows = await readAll(saved.entries('w'));
+        await assert.rejects(
+          c.restore({ ...saved.operator('w')!, entries: [rows[0], rows[0]], maxKeyGroups: 16 }),
+          (e: unknown) => e instanceof DataError && /two rows for key/.test(e.message),
+        );
+      } finally {
+        await c.close();
+      }
       await assert.rejects(
         b.restore({ ...saved.operator('w')!, entries: saved.entries('w'), maxKeyGroups: 32 }),
         (e: unknown) => e instanceof DataError && /32 key groups, this window 16/.test(e.message),

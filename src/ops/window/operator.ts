@@ -704,7 +704,10 @@ export class WindowOperator implements Operator {
         return { key: c.key, value: c.value, keyGroup: c.keyGroup };
       };
       for await (const r of saved.entries) {
-        if (r.state !== WINDOW_STATE) continue;
+        if (r.state !== WINDOW_STATE)
+          throw new DataError(
+            `savepoint: a row of state '${r.state}', which this window operator does not have`,
+          );
         const v = r.value as unknown as WindowValue;
         if (r.windowStart === null || r.windowEnd === null || v === null || typeof v !== 'object' || !v.acc)
           throw new DataError(
@@ -734,6 +737,12 @@ export class WindowOperator implements Operator {
           continue;
         }
         if (cur) yield done(cur);
+        if (self.timers.has(sk))
+          throw new DataError(
+            session
+              ? `savepoint: the sessions of key ${r.key} are not in consecutive rows`
+              : `savepoint: two rows for key ${r.key} and window_start ${r.windowStart}`,
+          );
         let k: unknown;
         try {
           k = JSON.parse(r.key);
