@@ -1,6 +1,7 @@
 /**
  * Turning arbitrary JSON values into record keys and state keys.
  */
+import { canonicalJson } from '../state/keygroup.js';
 
 /**
  * The record-key form of a value (the stream protocol's `key` is a string or null): strings as
@@ -14,9 +15,12 @@ export function toRecordKey(v: unknown): string | null {
 }
 
 /**
- * The state-key form of a value: its JSON text, so `"1"` and `1` are different keys and every
- * value (including null) has exactly one form. `undefined` is treated as null.
+ * The state-key form of a value: its canonical JSON text (RFC 8785: object members sorted, see
+ * `canonicalJson` in src/state/keygroup.ts), so `"1"` and `1` are different keys, `{a,b}` and
+ * `{b,a}` the same, and every value (including null) has exactly one form, whose UTF-8 bytes the
+ * key-group hash reads. `undefined` is treated as null.
  */
 export function toStateKey(v: unknown): string {
+  if (v !== null && typeof v === 'object') return canonicalJson(v);
   return v === undefined ? 'null' : (JSON.stringify(v) ?? 'null');
 }

@@ -16,6 +16,12 @@
  *   `keyGroupOf(groupKey)` where `groupKey` is the part of the key before the first NUL character
  *   (operators put the record key there, so all state of one record key is in one key group).
  *
+ * Snapshots (`snapshot`): dirty cache entries are written to LevelDB, then one LevelDB iterator
+ * is created; classic-level iterators read from an implicit LevelDB snapshot taken synchronously
+ * when the iterator is created (classic-level README, "Reading"; binding.cc `Iterator` takes
+ * `db->GetSnapshot()` unless given an explicit one), so the operator may keep writing while the
+ * snapshot is exported. The live database itself is never handed out as the snapshot.
+ *
  * The store never decides on its own whether a key *might* exist in LevelDB: `getCached` answers
  * from memory only, `load` asks LevelDB. Callers that know a key is new (no timer registered) skip
  * the LevelDB read.
@@ -24,7 +30,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { DEFAULT_MAX_KEY_GROUPS, keyGroupOf, keyGroupPrefix } from './keygroup.js';
+import { DataError, RuntimeError } from '../errors.js';
+import { checkMaxKeyGroups, DEFAULT_MAX_KEY_GROUPS, keyGroupOf, keyGroupPrefix } from './keygroup.js';
 
 /** Serialises state values to LevelDB strings and back (must round-trip exactly). */
 export interface StateCodec<V> {
@@ -64,6 +71,34 @@ interface Entry<V> {
   inDb: boolean;
 }
 
+/** One entry of a state snapshot, in key-group order. */
+export interface StateSnapshotEntry<V> {
+  /** Key group of the entry (0 <= keyGroup < maxKeyGroups). */
+  keyGroup: number;
+  /** State name (`StateStoreOptions.name`). */
+  state: string;
+  /** The state key as given to `put` (for operators: the record key's canonical JSON, NUL, more). */
+  key: string;
+  /** The decoded value, a fresh copy (not shared with the live cache). */
+  value: V;
+}
+
+/**
+ * A consistent, point-in-time view of a store: iterate it once (entries in key-group order, then
+ * by state key in UTF-8 byte order), then it is closed; `close()` releases it early.
+ */
+export interface StateSnapshot<V> extends AsyncIterable<StateSnapshotEntry<V>> {
+  close(): Promise<void>;
+}
+
+/** An entry given to `restore`: a state key and its value, with the key group it was saved in. */
+export interface RestoreEntry<V> {
+  key: string;
+  value: V;
+  /** When given, must equal the key group the key hashes to (else DataError). */
+  keyGroup?: number;
+}
+
 /** Pending writes are flushed once this many are queued. */
 const FLUSH_AT = 1024;
 
@@ -83,7 +118,7 @@ export class KeyedStateStore<V> {
     private readonly opts: StateStoreOptions,
     private readonly tempDir: string | undefined,
   ) {
-    this.maxKeyGroups = opts.maxKeyGroups ?? DEFAULT_MAX_KEY_GROUPS;
+    this.maxKeyGroups = checkMaxKeyGroups(opts.maxKeyGroups ?? DEFAULT_MAX_KEY_GROUPS);
     this.prefixName = `/${opts.name}/`;
   }
 
@@ -189,6 +224,100 @@ export class KeyedStateStore<V> {
     }
     this.pending = new Map();
     await this.db.batch(ops);
+  }
+
+  /** Number of key groups of this store. */
+  get keyGroups(): number {
+    return this.maxKeyGroups;
+  }
+
+  /**
+   * Takes a consistent snapshot: encodes every dirty cache entry and writes it (with queued writes
+   * and deletes) to LevelDB, then opens an iterator, which reads from an implicit LevelDB snapshot
+   * taken at that moment. Once this promise resolves the caller may keep reading and writing the
+   * store; the snapshot still yields the state as of the call. Callers must not call other methods
+   * of the store while this promise is pending.
+   * @returns the entries in key-group order (see StateSnapshot); iterate once, or `close()` it
+   * @throws RuntimeError when LevelDB fails
+   */
+  async snapshot(): Promise<StateSnapshot<V>> {
+    for (const [k, e] of this.cache) {
+      if (!e.dirty) continue;
+      this.pending.set(k, { enc: this.codec.encode(e.v), v: e.v });
+      this.writes++;
+      if (!e.inDb) this.dbEntries++;
+      e.dirty = false;
+      e.inDb = true;
+    }
+    await this.flush();
+    const it = this.db.iterator({ gte: keyGroupPrefix(0), lt: '\uffff' });
+    const name = this.opts.name;
+    const skip = 4 + this.prefixName.length;
+    const codec = this.codec;
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await it.close();
+    };
+    async function* entries(): AsyncGenerator<StateSnapshotEntry<V>> {
+      try {
+        for (;;) {
+          const batch = await it.nextv(1024);
+          if (batch.length === 0) break;
+          for (const [k, v] of batch) {
+            const keyGroup = Number.parseInt(k.slice(0, 4), 16);
+            if (!(keyGroup >= 0) || k.slice(4, skip) !== `/${name}/`)
+              throw new RuntimeError(`state '${name}': unexpected LevelDB key '${k}' in the state database`);
+            yield { keyGroup, state: name, key: k.slice(skip), value: codec.decode(v) };
+          }
+        }
+      } finally {
+        await close();
+      }
+    }
+    const gen = entries();
+    return {
+      [Symbol.asyncIterator]: () => gen,
+      close: async () => {
+        await gen.return(undefined);
+        await close();
+      },
+    };
+  }
+
+  /**
+   * Loads entries into this store, which must be empty (a fresh store). Entries go straight to
+   * LevelDB in batches (the cache starts cold). Entries may come in any order.
+   * @returns the number of entries restored
+   * @throws RuntimeError when the store is not empty; DataError when an entry's `keyGroup` is not
+   *   the key group its key hashes to with this store's key-group count
+   */
+  async restore(entries: AsyncIterable<RestoreEntry<V>> | Iterable<RestoreEntry<V>>): Promise<number> {
+    if (this.cache.size > 0 || this.pending.size > 0 || (await this.db.keys({ limit: 1 }).all()).length > 0)
+      throw new RuntimeError(`state '${this.opts.name}': restore needs an empty state store`);
+    let ops: { type: 'put'; key: string; value: string }[] = [];
+    let n = 0;
+    for await (const e of entries) {
+      const key = this.dbKey(e.key);
+      if (e.keyGroup !== undefined) {
+        const g = Number.parseInt(key.slice(0, 4), 16);
+        if (g !== e.keyGroup)
+          throw new DataError(
+            `state '${this.opts.name}': key ${JSON.stringify(e.key.split('\u0000')[0])} was saved in key group ${e.keyGroup}, but hashes to key group ${g} of ${this.maxKeyGroups}`,
+            'the state was written with another key-group count or hash; rewrite it with the right key groups (a future `kappa state-edit rescale`)',
+          );
+      }
+      ops.push({ type: 'put', key, value: this.codec.encode(e.value) });
+      n++;
+      if (ops.length >= FLUSH_AT) {
+        await this.db.batch(ops);
+        ops = [];
+      }
+    }
+    if (ops.length > 0) await this.db.batch(ops);
+    this.dbEntries += n;
+    return n;
   }
 
   /** Current counters. */

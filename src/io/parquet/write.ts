@@ -132,7 +132,7 @@ function columnValues(type: FieldType, name: string, rows: Record<string, unknow
 }
 
 /** hyparquet-writer Writer that hands each finished row group's bytes to a pending file. */
-class PendingFileWriter extends ByteWriter {
+export class PendingFileWriter extends ByteWriter {
   constructor(private readonly out: PendingFile) {
     super(1 << 16);
   }

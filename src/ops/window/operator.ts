@@ -38,8 +38,19 @@
  * State layout: one state entry per (key, window start) for tumbling and sliding windows, one per
  * key (its list of sessions) for sessions; each entry has exactly one event-time timer (its next
  * firing, early-firing or clean-up time).
+ *
+ * Snapshots (`snapshot`/`restore`, the savepoint format of man/kappa-savepoint.5): state `window`,
+ * one row per window (kind `window` for tumbling and sliding, `session` for sessions: the rows of a
+ * key are its sessions), with `value` = WindowValue; the watermarks, counters and held-back records
+ * go into the operator state (WindowOperatorState).
  */
-import { KappaError, UsageError } from '../../errors.js';
+import { DataError, KappaError, UsageError } from '../../errors.js';
+import {
+  finiteOrNull,
+  type Json,
+  type SavepointEntry,
+  type StateDescriptor,
+} from '../../state/savepoint/format.js';
 import { KeyedStateStore } from '../../state/store.js';
 import { TimerQueue } from '../../state/timers.js';
 import type { Header, Rec, Schema } from '../../stream/protocol.js';
@@ -120,6 +131,50 @@ interface Entry {
   w: Win[];
 }
 
+/**
+ * `value` of a window row in a savepoint: `max_ts` largest event time added (ms); `fired` the final
+ * result was emitted (the window stays for its allowed lateness); `changed` it changed since its
+ * last result; `next_early` the next early-firing time (ms) or null; `acc` the accumulator of each
+ * aggregate by output name, in the aggregate's JSON form (aggregate.ts `encode`: count and sums as
+ * numbers, count_distinct a list of JSON texts, approx_count_distinct a base64 HyperLogLog, …).
+ */
+export interface WindowValue {
+  max_ts: number;
+  fired: boolean;
+  changed: boolean;
+  next_early: number | null;
+  acc: Record<string, Json>;
+}
+
+/** Non-keyed state of a window operator in a savepoint (`operatorState`). */
+export interface WindowOperatorState {
+  /** Input watermark (ms) or null (none yet). */
+  watermark: number | null;
+  /** Last output watermark emitted (ms) or null. */
+  outputWatermark: number | null;
+  peakOpenWindows: number;
+  late: number;
+  updates: number;
+  recordsIn: number;
+  merges: number;
+  /** A record had the `--key` field. */
+  keySeen: boolean;
+  /** Records without the key field held back while no record had it (at most FIRST_BATCH). */
+  held: Rec[];
+}
+
+/** What `WindowOperator.snapshot` returns: the savepoint writer's operator input minus the uid. */
+export interface WindowSnapshot {
+  kind: 'window';
+  states: StateDescriptor[];
+  watermark: number | null;
+  operatorState: Json;
+  entries: AsyncIterable<SavepointEntry>;
+}
+
+/** Name of the window operator's keyed state. */
+export const WINDOW_STATE = 'window';
+
 export class WindowOperator implements Operator {
   private readonly aggs: Aggregator[];
   private readonly inputs: unknown[];
@@ -169,7 +224,7 @@ export class WindowOperator implements Operator {
       {
         dir: this.o.stateDir,
         cacheEntries: this.o.stateCache ?? 100_000,
-        name: 'window',
+        name: WINDOW_STATE,
         maxKeyGroups: this.o.maxKeyGroups,
       },
       {
@@ -513,6 +568,206 @@ export class WindowOperator implements Operator {
       'state spilled': s?.spilled ?? 0,
       'state writes': s?.writes ?? 0,
     };
+  }
+
+  /** The state descriptor of this operator's keyed state (kind and schema recorded in savepoints). */
+  stateDescriptor(): StateDescriptor {
+    const o = this.o;
+    const k = o.key;
+    return {
+      name: WINDOW_STATE,
+      kind: o.window.kind === 'session' ? 'session' : 'window',
+      schema: {
+        window: { ...o.window },
+        allowedLateness: this.lateness,
+        early: o.early ?? null,
+        key:
+          k.kind === 'record' ? 'record key' : k.kind === 'field' ? `field ${k.path}` : `expression ${k.src}`,
+        aggs: o.aggs.map((a) => ({
+          name: a.name,
+          fn: a.fn,
+          field: a.field ?? null,
+          q: a.qText ?? a.q ?? null,
+        })),
+        value: {
+          max_ts: 'epoch ms',
+          fired: 'boolean',
+          changed: 'boolean',
+          next_early: 'epoch ms or null',
+          acc: 'object: aggregate output name -> accumulator JSON',
+        },
+      } as Json,
+    };
+  }
+
+  /**
+   * Takes a consistent snapshot of everything needed to continue exactly: every open window or
+   * session with its accumulators and timer (from a point-in-time snapshot of the state store),
+   * the watermarks, the counters and held-back records. Call it between records (not while a
+   * `record`/`watermark` call is pending); after it resolves the operator may keep processing while
+   * `entries` is still being read.
+   * @returns the operator's part of a savepoint (see writeSavepoint), entries in key-group order
+   */
+  async snapshot(): Promise<WindowSnapshot> {
+    const operatorState: WindowOperatorState = {
+      watermark: finiteOrNull(this.wm),
+      outputWatermark: finiteOrNull(this.lastOutWm),
+      peakOpenWindows: this.peakOpenWindows,
+      late: this.late,
+      updates: this.updates,
+      recordsIn: this.recordsIn,
+      merges: this.merges,
+      keySeen: this.keySeen,
+      held: this.held.map((r) => ({ ...r })),
+    };
+    const snap = await this.store!.snapshot();
+    const aggs = this.aggs;
+    const session = this.o.window.kind === 'session';
+    const nextTime = (e: Entry) => this.nextTime(e);
+    async function* entries(): AsyncGenerator<SavepointEntry> {
+      for await (const s of snap) {
+        const nul = s.key.indexOf('\u0000');
+        const key = s.key.slice(0, nul);
+        const timer = nextTime(s.value);
+        for (const w of s.value.w) {
+          const acc: Record<string, Json> = {};
+          for (let i = 0; i < aggs.length; i++) acc[aggs[i].spec.name] = aggs[i].encode(w.a[i]) as Json;
+          const value: WindowValue = {
+            max_ts: w.m,
+            fired: w.f === 1,
+            changed: w.u === 1,
+            next_early: w.x,
+            acc,
+          };
+          yield {
+            keyGroup: s.keyGroup,
+            state: s.state,
+            key,
+            windowStart: w.s,
+            windowEnd: w.e,
+            timer,
+            value: value as unknown as Json,
+          };
+          if (!session) break;
+        }
+      }
+    }
+    return {
+      kind: 'window',
+      states: [this.stateDescriptor()],
+      watermark: finiteOrNull(this.wm),
+      operatorState: operatorState as unknown as Json,
+      entries: entries(),
+    };
+  }
+
+  /**
+   * Restores a snapshot into this operator: call after `open` and before any record. Window rows
+   * become state entries again (consecutive rows of one key form a key's sessions), each with its
+   * timer (the saved timer, or the entry's next firing time if that is earlier).
+   * @param saved the operator's metadata from the savepoint (`Savepoint.operator(uid)`), its rows
+   *   (`Savepoint.entries(uid)`) and the savepoint's `maxKeyGroups`
+   * @throws DataError when the saved state has another key-group count, is not window state of the
+   *   same window and aggregates, or a row is malformed or in the wrong key group
+   */
+  async restore(saved: {
+    states: StateDescriptor[];
+    operatorState: Json;
+    entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+    maxKeyGroups: number;
+  }): Promise<void> {
+    if (saved.maxKeyGroups !== this.store!.keyGroups)
+      throw new DataError(
+        `savepoint: the state has ${saved.maxKeyGroups} key groups, this window ${this.store!.keyGroups}`,
+        'run with the key-group count of the savepoint, or rewrite the state for the new count (a future `kappa state-edit rescale`)',
+      );
+    const mine = this.stateDescriptor();
+    const theirs = saved.states.find((s) => s.name === WINDOW_STATE);
+    if (!theirs) throw new DataError(`savepoint: no '${WINDOW_STATE}' state for this window operator`);
+    const a = theirs.schema as { window?: unknown; aggs?: unknown; allowedLateness?: unknown };
+    const m = mine.schema as { window: unknown; aggs: unknown; allowedLateness: unknown };
+    for (const f of ['window', 'aggs'] as const)
+      if (theirs.kind !== mine.kind || JSON.stringify(a[f]) !== JSON.stringify(m[f]))
+        throw new DataError(
+          `savepoint: the window state was saved with ${f} ${JSON.stringify(a[f])}, this window has ${JSON.stringify(m[f])}`,
+          'run with the same window and aggregates as the job that took the savepoint',
+        );
+    const st = saved.operatorState as unknown as WindowOperatorState;
+    const aggs = this.aggs;
+    const session = this.o.window.kind === 'session';
+    const self = this;
+    let windows = 0;
+    async function* entries(): AsyncGenerator<{ key: string; value: Entry; keyGroup: number }> {
+      let cur: { key: string; value: Entry; keyGroup: number; timer: number } | undefined;
+      const done = (c: NonNullable<typeof cur>) => {
+        c.value.w.sort((x, y) => x.s - y.s);
+        self.timers.set(c.key, Math.min(c.timer, self.nextTime(c.value)));
+        return { key: c.key, value: c.value, keyGroup: c.keyGroup };
+      };
+      for await (const r of saved.entries) {
+        if (r.state !== WINDOW_STATE)
+          throw new DataError(
+            `savepoint: a row of state '${r.state}', which this window operator does not have`,
+          );
+        const v = r.value as unknown as WindowValue;
+        if (r.windowStart === null || r.windowEnd === null || v === null || typeof v !== 'object' || !v.acc)
+          throw new DataError(
+            `savepoint: window row of key ${r.key} lacks window_start, window_end or value.acc`,
+          );
+        const acc = aggs.map((g) => {
+          const j = v.acc[g.spec.name];
+          if (j === undefined)
+            throw new DataError(`savepoint: window row of key ${r.key} has no accumulator '${g.spec.name}'`);
+          return g.decode(j);
+        });
+        const w: Win = {
+          s: r.windowStart,
+          e: r.windowEnd,
+          m: v.max_ts,
+          a: acc,
+          f: v.fired ? 1 : 0,
+          u: v.changed ? 1 : 0,
+          x: v.next_early ?? null,
+        };
+        windows++;
+        const sk = session ? `${r.key}\u0000s` : `${r.key}\u0000${r.windowStart}`;
+        const timer = r.timer ?? Number.POSITIVE_INFINITY;
+        if (cur && cur.key === sk && session) {
+          cur.value.w.push(w);
+          cur.timer = Math.min(cur.timer, timer);
+          continue;
+        }
+        if (cur) yield done(cur);
+        if (self.timers.has(sk))
+          throw new DataError(
+            session
+              ? `savepoint: the sessions of key ${r.key} are not in consecutive rows`
+              : `savepoint: two rows for key ${r.key} and window_start ${r.windowStart}`,
+          );
+        let k: unknown;
+        try {
+          k = JSON.parse(r.key);
+        } catch {
+          throw new DataError(`savepoint: window row key ${r.key} is not JSON text`);
+        }
+        cur = { key: sk, value: { k, w: [w] }, keyGroup: r.keyGroup, timer };
+      }
+      if (cur) yield done(cur);
+    }
+    await this.store!.restore(entries());
+    this.openWindows = windows;
+    this.wm = st?.watermark ?? Number.NEGATIVE_INFINITY;
+    this.lastOutWm = st?.outputWatermark ?? Number.NEGATIVE_INFINITY;
+    this.peakOpenWindows = Math.max(st?.peakOpenWindows ?? 0, windows);
+    this.late = st?.late ?? 0;
+    this.updates = st?.updates ?? 0;
+    this.recordsIn = st?.recordsIn ?? 0;
+    this.merges = st?.merges ?? 0;
+    this.keySeen = st?.keySeen ?? false;
+    this.held = st?.held ?? [];
+    for (const r of this.held)
+      if (r.value !== null && typeof r.value === 'object' && !Array.isArray(r.value))
+        for (const f of Object.keys(r.value)) if (this.heldFields.size < 50) this.heldFields.add(f);
   }
 
   async close(): Promise<void> {

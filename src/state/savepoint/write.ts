@@ -1,0 +1,288 @@
+/**
+ * Writes a savepoint (format: format.ts, man/kappa-savepoint.5) through the ObjectStore interface,
+ * so the directory may be a local path or an `s3://` prefix.
+ *
+ * Data files are written as pending files (`create` + `commit`, invisible until committed) and
+ * hashed (SHA-256) as their bytes stream out; `_metadata.json`, with every file's hash, is written
+ * last with `put(ifAbsent)`: a savepoint without it is incomplete and readers refuse it, and an
+ * existing savepoint is never overwritten.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { SchemaElement } from 'hyparquet';
+import { ParquetWriter } from 'hyparquet-writer';
+import { RuntimeError, UsageError } from '../../errors.js';
+import '../../io/local.js';
+import { codecSetup, type ParquetCodec, PendingFileWriter, parquetElement } from '../../io/parquet/write.js';
+import '../../io/s3-options.js';
+import { joinUri, type ObjectStore, type PendingFile, storeFor } from '../../io/store.js';
+import { checkMaxKeyGroups, KEY_GROUP_HASH, keyGroupOf } from '../keygroup.js';
+import {
+  DEFAULT_KEY_GROUPS_PER_FILE,
+  dataFileName,
+  type FileMetadata,
+  finiteOrNull,
+  type Json,
+  METADATA_FILE,
+  type OperatorMetadata,
+  SAVEPOINT_FORMAT,
+  SAVEPOINT_FORMAT_VERSION,
+  type SavepointEntry,
+  type SavepointMetadata,
+  type SourceSnapshot,
+  type StateDescriptor,
+  UID_PATTERN,
+} from './format.js';
+
+/** One operator's state to write. */
+export interface OperatorSnapshotInput {
+  /** Stable operator id (`--uid`): the directory name of its files. */
+  uid: string;
+  /** Operator kind, e.g. `window`. */
+  kind: string;
+  states: StateDescriptor[];
+  /** Input watermark (epoch ms); non-finite or absent is written as null. */
+  watermark?: number | null;
+  /** Non-keyed state (JSON). */
+  operatorState?: Json;
+  /**
+   * Keyed state rows in non-decreasing key-group order (as `StateSnapshot` and the operators'
+   * `snapshot()` yield them); each row's key group must be its key's hash.
+   */
+  entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+}
+
+/** What `writeSavepoint` writes. */
+export interface SavepointInput {
+  metadata: {
+    pipeline: string;
+    maxKeyGroups: number;
+    /** Default `savepoint`. */
+    type?: 'savepoint' | 'checkpoint';
+    checkpointId?: number | null;
+    sources?: SourceSnapshot[];
+  };
+  operators: OperatorSnapshotInput[];
+}
+
+export interface WriteSavepointOptions {
+  /** Key groups per data file (default 32): file i holds key groups [i·n, i·n + n − 1]. */
+  keyGroupsPerFile?: number;
+  /** Rows per Parquet row group (default 16384). */
+  rowGroupRows?: number;
+  /** Parquet codec (default `zstd`). */
+  compression?: ParquetCodec;
+}
+
+/** Parquet schema of every state file (see SAVEPOINT_COLUMNS). */
+function stateSchema(): SchemaElement[] {
+  return [
+    { name: 'root', num_children: 7 },
+    { name: 'key_group', type: 'INT32', repetition_type: 'OPTIONAL' },
+    parquetElement('state', 'string'),
+    parquetElement('key', 'string'),
+    parquetElement('window_start', 'timestamp'),
+    parquetElement('window_end', 'timestamp'),
+    parquetElement('timer', 'timestamp'),
+    parquetElement('value', 'string'),
+  ];
+}
+
+/** A pending file that hashes what is written to it. */
+class HashingFile implements PendingFile {
+  readonly hash: Hash = createHash('sha256');
+  constructor(private readonly inner: PendingFile) {}
+  async write(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk);
+    await this.inner.write(chunk);
+  }
+  commit(): Promise<void> {
+    return this.inner.commit();
+  }
+  abort(): Promise<void> {
+    return this.inner.abort();
+  }
+  get bytes(): number {
+    return this.inner.bytes;
+  }
+}
+
+const bigOrNull = (n: number | null): bigint | null => (n === null ? null : BigInt(Math.floor(n)));
+
+/** Writes one operator's files; returns their metadata. */
+async function writeOperator(
+  store: ObjectStore,
+  root: string,
+  op: OperatorSnapshotInput,
+  maxKeyGroups: number,
+  perFile: number,
+  rowGroupRows: number,
+  compression: ParquetCodec,
+): Promise<{ files: FileMetadata[]; entries: number }> {
+  const codec = await codecSetup(compression);
+  const files: FileMetadata[] = [];
+  const stateNames = new Set(op.states.map((s) => s.name));
+  let total = 0;
+  let cur:
+    | {
+        range: number;
+        path: string;
+        file: HashingFile;
+        writer: ParquetWriter;
+        rows: number;
+        buf: SavepointEntry[];
+      }
+    | undefined;
+  let lastGroup = -1;
+
+  const flushRows = async (): Promise<void> => {
+    if (!cur || cur.buf.length === 0) return;
+    const b = cur.buf;
+    cur.buf = [];
+    const columnData = [
+      { name: 'key_group', data: b.map((e) => e.keyGroup) },
+      { name: 'state', data: b.map((e) => e.state) },
+      { name: 'key', data: b.map((e) => e.key) },
+      { name: 'window_start', data: b.map((e) => bigOrNull(e.windowStart)) },
+      { name: 'window_end', data: b.map((e) => bigOrNull(e.windowEnd)) },
+      { name: 'timer', data: b.map((e) => bigOrNull(e.timer)) },
+      { name: 'value', data: b.map((e) => JSON.stringify(e.value)) },
+    ];
+    await cur.writer.write({ columnData: columnData as never, rowGroupSize: b.length });
+    cur.rows += b.length;
+  };
+  const finishFile = async (): Promise<void> => {
+    if (!cur) return;
+    await flushRows();
+    await cur.writer.finish();
+    await cur.file.commit();
+    const first = cur.range * perFile;
+    files.push({
+      path: cur.path,
+      keyGroups: [first, Math.min(first + perFile, maxKeyGroups) - 1],
+      rows: cur.rows,
+      bytes: cur.file.bytes,
+      sha256: cur.file.hash.digest('hex'),
+    });
+    cur = undefined;
+  };
+
+  try {
+    for await (const e of op.entries) {
+      const g = e.keyGroup;
+      if (!Number.isInteger(g) || g < 0 || g >= maxKeyGroups)
+        throw new RuntimeError(
+          `savepoint: operator '${op.uid}': key group ${g} outside 0..${maxKeyGroups - 1}`,
+        );
+      if (g < lastGroup)
+        throw new RuntimeError(
+          `savepoint: operator '${op.uid}': entries out of key-group order (${g} after ${lastGroup})`,
+        );
+      if (keyGroupOf(e.key, maxKeyGroups) !== g)
+        throw new RuntimeError(`savepoint: operator '${op.uid}': key ${e.key} is not in key group ${g}`);
+      if (!stateNames.has(e.state))
+        throw new RuntimeError(`savepoint: operator '${op.uid}': entry of undeclared state '${e.state}'`);
+      lastGroup = g;
+      const range = Math.floor(g / perFile);
+      if (cur && cur.range !== range) await finishFile();
+      if (!cur) {
+        const first = range * perFile;
+        const path = `${op.uid}/${dataFileName(first, Math.min(first + perFile, maxKeyGroups) - 1)}`;
+        const file = new HashingFile(await store.create(joinUri(root, path)));
+        const writer = new ParquetWriter({
+          writer: new PendingFileWriter(file),
+          schema: stateSchema(),
+          codec: codec.codec,
+          compressors: codec.compressors,
+          statistics: true,
+          createdBy: `kappa savepoint format ${SAVEPOINT_FORMAT_VERSION}`,
+        });
+        cur = { range, path, file, writer, rows: 0, buf: [] };
+      }
+      cur.buf.push(e);
+      total++;
+      if (cur.buf.length >= rowGroupRows) await flushRows();
+    }
+    await finishFile();
+  } catch (err) {
+    await cur?.file.abort();
+    throw err;
+  }
+  return { files, entries: total };
+}
+
+/**
+ * Writes a complete savepoint to `uri` (a directory: local path or `s3://bucket/prefix`): per
+ * operator its keyed state as Parquet files split by key-group range (ranges with no entries get no
+ * file), then `_metadata.json` last.
+ * @returns the metadata written
+ * @throws UsageError for a bad uid (see UID_PATTERN), a duplicate uid or a bad option;
+ *   RuntimeError when a savepoint already exists at `uri`, entries are out of key-group order or in
+ *   the wrong key group, or the store fails
+ */
+export async function writeSavepoint(
+  uri: string,
+  input: SavepointInput,
+  opts: WriteSavepointOptions = {},
+): Promise<SavepointMetadata> {
+  const store = storeFor(uri);
+  const maxKeyGroups = checkMaxKeyGroups(input.metadata.maxKeyGroups);
+  const perFile = opts.keyGroupsPerFile ?? DEFAULT_KEY_GROUPS_PER_FILE;
+  if (!Number.isInteger(perFile) || perFile < 1)
+    throw new UsageError(`savepoint: key groups per file must be a positive integer, got ${perFile}`);
+  const rowGroupRows = opts.rowGroupRows ?? 16_384;
+  const seen = new Set<string>();
+  for (const op of input.operators) {
+    if (!UID_PATTERN.test(op.uid))
+      throw new UsageError(
+        `savepoint: operator uid '${op.uid}' is not usable: letters, digits, '.', '_' and '-' only, starting with a letter or digit`,
+      );
+    if (seen.has(op.uid)) throw new UsageError(`savepoint: two operators have the uid '${op.uid}'`);
+    seen.add(op.uid);
+  }
+  const metaUri = joinUri(uri, METADATA_FILE);
+  if (await store.stat(metaUri))
+    throw new RuntimeError(
+      `savepoint ${uri} already exists`,
+      'savepoints are never overwritten: choose a new path',
+    );
+  const operators: OperatorMetadata[] = [];
+  for (const op of input.operators) {
+    const { files, entries } = await writeOperator(
+      store,
+      uri,
+      op,
+      maxKeyGroups,
+      perFile,
+      rowGroupRows,
+      opts.compression ?? 'zstd',
+    );
+    operators.push({
+      uid: op.uid,
+      kind: op.kind,
+      states: op.states,
+      watermark: finiteOrNull(op.watermark),
+      operatorState: op.operatorState ?? null,
+      entries,
+      files,
+    });
+  }
+  const meta: SavepointMetadata = {
+    format: SAVEPOINT_FORMAT,
+    formatVersion: SAVEPOINT_FORMAT_VERSION,
+    type: input.metadata.type ?? 'savepoint',
+    checkpointId: input.metadata.checkpointId ?? null,
+    createdAt: new Date().toISOString(),
+    pipeline: input.metadata.pipeline,
+    maxKeyGroups,
+    keyGroupHash: KEY_GROUP_HASH,
+    keyGroupsPerFile: perFile,
+    sources: (input.metadata.sources ?? []).map((s) => ({ ...s, watermark: finiteOrNull(s.watermark) })),
+    operators,
+  };
+  if (!(await store.put(metaUri, `${JSON.stringify(meta, null, 2)}\n`, { ifAbsent: true })))
+    throw new RuntimeError(
+      `savepoint ${uri} already exists`,
+      'savepoints are never overwritten: choose a new path',
+    );
+  return meta;
+}
