@@ -175,11 +175,19 @@ function memStore(): { log: string[]; files: Map<string, Uint8Array> } {
           log.push(`commit ${uri}`);
         },
         async abort() {},
+        async finish() {
+          throw new RuntimeError('memtest: finish() is not used by savepoints');
+        },
         get bytes() {
           return bytes;
         },
       };
     },
+    async publish() {
+      throw new RuntimeError('memtest: publish() is not used by savepoints');
+    },
+    async discard() {},
+    async *listInProgress() {},
     async put(uri, data, opts) {
       if (opts?.ifAbsent && files.has(uri)) return false;
       files.set(uri, typeof data === 'string' ? utf8(data) : data);

@@ -14,7 +14,7 @@ import { RuntimeError, UsageError } from '../../errors.js';
 import '../../io/local.js';
 import { codecSetup, type ParquetCodec, PendingFileWriter, parquetElement } from '../../io/parquet/write.js';
 import '../../io/s3-options.js';
-import { joinUri, type ObjectStore, type PendingFile, storeFor } from '../../io/store.js';
+import { joinUri, type ObjectStore, type PendingFile, type PendingRecord, storeFor } from '../../io/store.js';
 import { checkMaxKeyGroups, KEY_GROUP_HASH, keyGroupOf } from '../keygroup.js';
 import {
   DEFAULT_KEY_GROUPS_PER_FILE,
@@ -94,6 +94,9 @@ class HashingFile implements PendingFile {
   async write(chunk: Uint8Array): Promise<void> {
     this.hash.update(chunk);
     await this.inner.write(chunk);
+  }
+  finish(): Promise<PendingRecord> {
+    return this.inner.finish();
   }
   commit(): Promise<void> {
     return this.inner.commit();
