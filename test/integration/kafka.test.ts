@@ -471,6 +471,8 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     const bdir = join(tmp.dir, 'broker2');
     const start = spawnSync(KAFKA_SH, ['start', bdir], { encoding: 'utf8' });
     assert.equal(start.status, 0, start.stderr);
+    // Issue 8 item 36: an unquoted heredoc ran the backticks of a comment as a command.
+    assert.doesNotMatch(start.stderr, /command not found/, 'kafka.sh start prints no shell errors');
     const addr = start.stdout.trim();
     try {
       const topic = 'faults';
