@@ -81,7 +81,7 @@ describe('kafka URIs, positions and client options', () => {
     assert.deepEqual(parsePartitionList('3,0,5-7'), [0, 3, 5, 6, 7]);
     assert.throws(() => parsePartitionList('2-1'), UsageError);
   });
-  it('maps -X options to kafkajs settings and rejects unknown keys', () => {
+  it('maps -X options to client settings and rejects unknown keys', () => {
     const o = parseClientOptions([
       'client.id=me',
       'security.protocol=SASL_SSL',
@@ -92,11 +92,11 @@ describe('kafka URIs, positions and client options', () => {
       'isolation.level=read_uncommitted',
       'retries=2',
     ]);
-    assert.equal(o.kafka.clientId, 'me');
-    assert.equal(o.kafka.ssl, true);
-    assert.deepEqual(o.kafka.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p=w' });
-    assert.equal(o.kafka.retry?.retries, 2);
-    assert.deepEqual(o.consumer, { maxWaitTimeInMs: 50, readUncommitted: true });
+    assert.equal(o.clientId, 'me');
+    assert.equal(o.ssl, true);
+    assert.deepEqual(o.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p=w' });
+    assert.equal(o.retry.retries, 2);
+    assert.deepEqual(o.consumer, { maxWaitMs: 50, readUncommitted: true });
     assert.throws(() => parseClientOptions(['linger.mss=5']), UsageError);
     assert.throws(() => parseClientOptions(['retries']), UsageError);
     assert.throws(() => parseClientOptions(['retries=x']), UsageError);
