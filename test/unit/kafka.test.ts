@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
+import { Command } from 'commander';
 import { UsageError } from '../../src/errors.js';
 import type { RowBatch } from '../../src/io/format.js';
 import type {
@@ -11,11 +12,18 @@ import type {
 } from '../../src/io/kafka/adapter.js';
 import { parseClientOptions, parseKafkaUri } from '../../src/io/kafka/client.js';
 import { DeliveryLedger } from '../../src/io/kafka/ledger.js';
+import {
+  KAFKA_SINK_OPTIONS,
+  KAFKA_SOURCE_OPTIONS,
+  withKafkaSinkOptions,
+  withKafkaSourceOptions,
+} from '../../src/io/kafka/options.js';
 import { KeyPartitioner, murmur2, partitionForKey } from '../../src/io/kafka/partitioner.js';
 import { parsePartitionList, parsePosition } from '../../src/io/kafka/positions.js';
 import { KafkaSource, SLICE } from '../../src/io/kafka/source.js';
 import { parseS3Uri } from '../../src/io/s3.js';
 import { SplitWatermarks } from '../../src/time/watermark.js';
+import { sh } from '../helpers.js';
 
 const require = createRequire(import.meta.url);
 // kafkajs's Java-compatible murmur2 (the one its DefaultPartitioner uses): an independent port.
@@ -359,5 +367,29 @@ describe('Kafka source alignment and idleness (scripted reader)', () => {
     await src.close();
     await src.commit();
     assert.deepEqual(commits, []);
+  });
+});
+
+describe('Kafka options: declared lists and -X checked at parse time (issue 8 item 22)', () => {
+  it('the declared option lists are exactly the flags the Kafka source and sink add', () => {
+    const names = (cmd: Command) => cmd.options.map((o) => o.attributeName()).sort();
+    assert.deepEqual(names(withKafkaSourceOptions(new Command())), [...KAFKA_SOURCE_OPTIONS].sort());
+    const sink = names(withKafkaSinkOptions(new Command()));
+    for (const n of KAFKA_SINK_OPTIONS.filter((n) => n !== 'compression')) assert.ok(sink.includes(n), n);
+    assert.deepEqual(sink, KAFKA_SINK_OPTIONS.filter((n) => n !== 'compression').sort());
+  });
+
+  it('an unknown -X key is a usage error listing the known ones, whatever the source or target', async () => {
+    const i = await sh('kappa ingest - -X foo=bar -q', { input: '{"a":1}\n' });
+    assert.equal(i.code, 2, i.stderr);
+    assert.match(i.stderr, /-X foo: unknown client option/);
+    assert.match(i.stderr, /understood: .*security\.protocol/);
+    assert.doesNotMatch(i.stdout, /"a":1/, 'nothing was read');
+    const k = await sh('kappa sink - -X nonsense=1 -q', { input: '{"kappa":1}\n{"end":true}\n' });
+    assert.equal(k.code, 2, k.stderr);
+    assert.match(k.stderr, /-X nonsense: unknown client option/);
+    const v = await sh('kappa ingest - -X retries=many -q', { input: '' });
+    assert.equal(v.code, 2, 'a bad value too');
+    assert.match(v.stderr, /-X retries: expected a non-negative integer/);
   });
 });
