@@ -78,7 +78,7 @@ export function withKafkaSourceOptions(cmd: Command): Command {
   return cmd
     .option(
       '--group <id>',
-      'kafka: consumer group whose offsets are read (--from committed) and committed at a clean end',
+      'kafka: consumer group whose offsets are read (--from committed) and committed after a complete bounded read (never on a signal)',
     )
     .option(
       '--from <pos>',
@@ -89,10 +89,13 @@ export function withKafkaSourceOptions(cmd: Command): Command {
       'kafka: stop position (exclusive), makes the read bounded: latest | ISO time | partition:offset,…',
     )
     .option('--partitions <list>', 'kafka: read only these partitions, e.g. 0,2,4-7')
-    .option('--idle-timeout <dur>', 'kafka: a partition silent this long does not hold the watermark back')
+    .option(
+      '--idle-timeout <dur>',
+      'kafka: a partition silent this long (and not paused by --max-drift) does not hold the watermark back',
+    )
     .option(
       '--max-drift <dur>',
-      'kafka: pause partitions whose watermark is ahead of the slowest by more than this',
+      'kafka: pause partitions whose watermark is ahead of the slowest by more than this (finished and idle partitions do not count)',
     )
     .option('-X <key=value>', X_HELP, collectClientOption);
 }
