@@ -620,6 +620,7 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
     // Issue 8 item 36: an unquoted heredoc ran the backticks of a comment as a command.
     assert.doesNotMatch(start.stderr, /command not found/, 'kafka.sh start prints no shell errors');
     const addr = start.stdout.trim();
+    const children: { kill(): boolean }[] = [];
     try {
       const topic = 'faults';
       const uri = `kafka://${addr}/${topic}`;
@@ -638,6 +639,7 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
       ];
       // An unbounded ingest with a group, and a sink fed slowly, both running when the broker dies.
       const ingest = spawn(KAPPA, ['ingest', uri, '--group', group, '-q', ...fast], { cwd: ROOT });
+      children.push(ingest);
       const sink = spawn(
         KAPPA,
         ['sink', `kafka://${addr}/slow`, '--create-topic', '1', '--linger', '0ms', '-q', ...fast],
@@ -657,12 +659,19 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
       sink.stderr.on('data', (d: Buffer) => {
         sinkErr += d.toString();
       });
+      children.push(sink);
       sink.stdin.on('error', () => {});
       sink.stdin.write('{"kappa":1}\n');
       let i = 0;
       const feeder = setInterval(() => {
         if (!sink.stdin.destroyed) sink.stdin.write(`{"ts":${i},"key":"k","value":{"i":${i++}}}\n`);
       }, 20);
+      children.push({
+        kill: () => {
+          clearInterval(feeder);
+          return true;
+        },
+      });
       const exited = (p: typeof ingest) =>
         new Promise<number>((res) => p.on('close', (code) => res(code ?? -1)));
       const ingestDone = exited(ingest);
@@ -689,6 +698,8 @@ describe('kafka connector (real broker)', { skip: SKIP }, () => {
       for (const p of offsets[0].partitions)
         assert.equal(p.offset, '-1', `partition ${p.partition} not committed`);
     } finally {
+      // A failed assertion must not leave an unbounded ingest running (it kept the runner alive).
+      for (const c of children) c.kill();
       spawnSync(KAFKA_SH, ['stop', bdir]);
     }
   });

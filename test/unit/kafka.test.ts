@@ -356,6 +356,23 @@ describe('Kafka source alignment and idleness (scripted reader)', () => {
     ]);
   });
 
+  it('a fetch of transaction markers only, queued behind records, ends a bounded read at its stop', async () => {
+    const { src, reader, it, commits } = await source([6], { bounded: true, group: 'g' });
+    const first = it.next();
+    await new Promise((r) => setTimeout(r, 10));
+    reader.fetch(0, 0, [1, 2, 3]); // offsets 0..2
+    reader.handlers?.empty(0, 3n, 6n); // offsets 3..5: commit marker, aborted records
+    let records = ((await first).value as RowBatch).rows.length;
+    const deadline = Date.now() + 3000;
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      assert.ok(Date.now() < deadline, `read stuck: ${src.detail()}`);
+      records += r.value.rows.length;
+    }
+    assert.equal(records, 3);
+    await src.commit();
+    assert.deepEqual(commits, [new Map([[0, 6n]])]);
+  });
+
   it('never commits --group offsets of a read that did not complete (signal stop, failure)', async () => {
     const { src, reader, it, commits } = await source([5], { bounded: true, group: 'g' });
     const first = it.next();

@@ -429,27 +429,19 @@ export class KafkaSource implements RecordSource {
     this.reader?.resume(s.partition, s.fetchPos);
   }
 
-  /** Reader callback: offsets [from, to) hold no data record (transaction markers, aborted records). */
+  /**
+   * Reader callback: offsets [from, to) hold no data record (a fetch of transaction markers or
+   * aborted records only). Queued like a fetch without records, so that delivering it moves the
+   * partition past them in order: a bounded read whose stop offset lies just after a marker
+   * finishes instead of waiting for a record that will never come.
+   */
   private onEmpty(partition: number, from: bigint, to: bigint): void {
     const s = this.parts.get(partition);
-    if (!s || s.finished || s.queue.length > 0 || this.closed) return;
-    this.skipEmpty(s, from, to);
-    if (s.next > s.fetchPos) s.fetchPos = s.next;
-    if (s.finished) this.onFinished(s);
-  }
-
-  /**
-   * Offsets [from, to) of a partition are known to hold no data record (transaction commit/abort
-   * markers, aborted transactions): move past them, so a bounded read whose stop offset lies just
-   * after a marker finishes instead of waiting for a record that will never come. Only contiguous
-   * stretches count (`from` must not be beyond what was covered).
-   */
-  private skipEmpty(s: PartitionState, from: bigint, to: bigint): void {
-    if (from > s.next || to <= s.next) return;
-    const end = s.stop !== undefined && to > s.stop ? s.stop : to;
-    this.ledger.cover(s.partition, s.next, end, 0);
-    s.next = end;
-    if (s.stop !== undefined && s.next >= s.stop) s.finished = true;
+    if (!s || s.finished || this.closed || to <= s.fetchPos) return;
+    s.queue.push({ records: [], i: 0, from, end: to });
+    s.fetchPos = to;
+    if (this.fetchedAll(s)) this.stopFetching(s);
+    this.notify();
   }
 
   /** A partition reached its stop offset: stop fetching it and let the others re-align without it. */
@@ -541,6 +533,9 @@ export class KafkaSource implements RecordSource {
     await this.start();
     for (;;) {
       if (this.failure) throw this.failure;
+      // Closed while ingest still reads (a stop by signal): never end as if the input were complete.
+      if (this.closed)
+        throw new RuntimeError(`${this.u.uri}: the read was stopped before its end`, 'nothing was committed');
       const s = this.pick();
       if (s) {
         const { records, cover } = this.slice(s);
