@@ -159,6 +159,32 @@ function retryConfig(o: ClientOptions) {
   };
 }
 
+/** Group coordinator errors that pass once the coordinator has loaded (a fresh or moved coordinator). */
+const COORDINATOR_ERRORS = new Set([
+  'NOT_COORDINATOR',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'COORDINATOR_NOT_AVAILABLE',
+]);
+
+/**
+ * Runs a group request again (up to 20 times, 250 ms apart) while the coordinator reports one of
+ * COORDINATOR_ERRORS: kafkajs's admin does not retry OffsetFetch/OffsetCommit on them, and a
+ * broker that just started answers NOT_COORDINATOR until its offsets topic is loaded. Other
+ * errors (a dead broker) fail at once.
+ */
+async function coordinatorRetry<T>(f: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      const err = e as { type?: string; originalError?: { type?: string } };
+      const type = err.type ?? err.originalError?.type;
+      if (attempt >= 20 || type === undefined || !COORDINATOR_ERRORS.has(type)) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 /** An admin client for the URI's brokers (not yet connected). */
 export function kafkaAdmin(u: KafkaUri, o: ClientOptions, clientId: string): KafkaAdminClient {
   const admin: Admin = new KafkaJs(kafkajsConfig(u, o, clientId)).admin();
@@ -189,16 +215,16 @@ export function kafkaAdmin(u: KafkaUri, o: ClientOptions, clientId: string): Kaf
     },
     async committedOffsets(groupId, topic) {
       const m = new Map<number, bigint>();
-      for (const t of await admin.fetchOffsets({ groupId, topics: [topic] }))
+      for (const t of await coordinatorRetry(() => admin.fetchOffsets({ groupId, topics: [topic] })))
         for (const p of t.partitions) if (BigInt(p.offset) >= 0n) m.set(p.partition, BigInt(p.offset));
       return m;
     },
     async commitOffsets(groupId, topic, offsets) {
       const partitions = [...offsets].map(([partition, o]) => ({ partition, offset: String(o) }));
-      await admin.setOffsets({ groupId, topic, partitions });
+      await coordinatorRetry(() => admin.setOffsets({ groupId, topic, partitions }));
     },
     async deleteGroup(groupId) {
-      await admin.deleteGroups([groupId]);
+      await coordinatorRetry(() => admin.deleteGroups([groupId]));
     },
   };
 }

@@ -51,7 +51,7 @@
  * SIGTERM means. close() is prompt (the reader's shutdown is bounded) and never commits.
  */
 import { randomBytes } from 'node:crypto';
-import { type Location, RuntimeError, UsageError } from '../../errors.js';
+import { KappaError, type Location, RuntimeError, UsageError } from '../../errors.js';
 import type { Provenance } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
 import type { RowBatch } from '../format.js';
@@ -241,9 +241,20 @@ export class KafkaSource implements RecordSource {
     for (const p of chosen)
       if (!all.includes(p))
         throw new UsageError(`--partitions: topic '${topic}' has no partition ${p} (it has ${all.length})`);
-    const bounds = await partitionBounds(this.admin, topic);
-    const start = await resolveStart(this.admin, topic, chosen, from, bounds, this.group);
-    const stop = until ? await resolveStop(this.admin, topic, chosen, until, bounds) : undefined;
+    let bounds: Awaited<ReturnType<typeof partitionBounds>>;
+    let start: Map<number, bigint>;
+    let stop: Map<number, bigint> | undefined;
+    try {
+      bounds = await partitionBounds(this.admin, topic);
+      start = await resolveStart(this.admin, topic, chosen, from, bounds, this.group);
+      stop = until ? await resolveStop(this.admin, topic, chosen, until, bounds) : undefined;
+    } catch (e) {
+      if (e instanceof KappaError) throw e;
+      throw new RuntimeError(
+        `${this.u.uri}: cannot resolve the start and stop offsets${this.group ? ` (group '${this.group}')` : ''}: ${kafkaErrorText(e)}`,
+        'check that the broker is up; nothing was read',
+      );
+    }
     const now = Date.now();
     let total = 0n;
     for (const p of chosen) {
