@@ -159,11 +159,11 @@ function retryConfig(o: ClientOptions) {
   };
 }
 
-/** Group coordinator errors that pass once the coordinator has loaded (a fresh or moved coordinator). */
+/** Group coordinator errors (kafkajs names of codes 14, 15, 16) that pass once the coordinator has loaded. */
 const COORDINATOR_ERRORS = new Set([
-  'NOT_COORDINATOR',
-  'COORDINATOR_LOAD_IN_PROGRESS',
-  'COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
 ]);
 
 /**
