@@ -41,7 +41,7 @@ group.initial.rebalance.delay.ms=0
 # No time-based retention: test records carry event times years in the past (2001 flights,
 # 2024 skew data) as their Kafka timestamps, and the default 7-day retention deleted them at the
 # next retention check (30 s after start, then every 5 min): the log start offset jumped to the
-# end and a later `--from earliest --until latest` read rightly found nothing (the flaky
+# end and a later '--from earliest --until latest' read rightly found nothing (the flaky
 # "zero records, exit 0" of acceptance 3, and acceptance 2 reading an emptied topic).
 log.retention.ms=-1
 share.coordinator.state.topic.replication.factor=1

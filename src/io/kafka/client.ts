@@ -1,8 +1,8 @@
 /**
  * Kafka connection settings shared by the source and the sink: `kafka://host:port[,host:port]/topic`
- * URIs, and `-X key=value` client options (kcat style) mapped to kafkajs configuration.
+ * URIs, and `-X key=value` client options (kcat style), client-neutral (adapter.ts maps them to
+ * the client library).
  */
-import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
 import { UsageError } from '../../errors.js';
 
 /** A parsed `kafka://host:port[,host:port]/topic` URI. */
@@ -13,8 +13,6 @@ export interface KafkaUri {
   /** The URI as given (for messages and provenance). */
   uri: string;
 }
-
-export { collectX, isKafkaUri } from './options.js';
 
 /** Parses `kafka://host:port[,host:port]/topic`. Throws UsageError naming what is missing. */
 export function parseKafkaUri(uri: string): KafkaUri {
@@ -33,16 +31,34 @@ export function parseKafkaUri(uri: string): KafkaUri {
   return { brokers, topic, uri };
 }
 
-/** Client options from `-X key=value` (repeatable), split into the parts kafkajs configures separately. */
+/**
+ * Client options from `-X key=value` (repeatable), client-neutral: adapter.ts maps them to the
+ * Kafka client library. Times in ms, sizes in bytes; unset fields keep the adapter's defaults.
+ */
 export interface ClientOptions {
-  kafka: Partial<KafkaConfig>;
-  /** Consumer config keys (sessionTimeout, minBytes, …). */
-  consumer: Record<string, number | boolean>;
-  /** Producer config keys (maxInFlightRequests, transactionTimeout, …). */
-  producer: Record<string, number>;
-  /** Per-send settings (timeout). */
-  send: { timeout?: number };
+  clientId?: string;
+  connectionTimeoutMs?: number;
+  /** Broker request timeout; also the producer's per-send timeout. */
+  requestTimeoutMs?: number;
+  retry: { retries?: number; initialRetryTimeMs?: number; maxRetryTimeMs?: number };
+  /** TLS on (SSL, SASL_SSL) or off (PLAINTEXT, SASL_PLAINTEXT). */
+  ssl?: boolean;
+  sasl?: { mechanism: SaslMechanism; username?: string; password?: string };
+  consumer: {
+    sessionTimeoutMs?: number;
+    heartbeatIntervalMs?: number;
+    minBytes?: number;
+    maxBytes?: number;
+    maxBytesPerPartition?: number;
+    maxWaitMs?: number;
+    readUncommitted?: boolean;
+    metadataMaxAgeMs?: number;
+  };
+  producer: { transactionTimeoutMs?: number; metadataMaxAgeMs?: number };
 }
+
+/** SASL mechanisms the client supports. */
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
 type Setter = (o: ClientOptions, v: string, key: string) => void;
 
@@ -51,46 +67,44 @@ function int(key: string, v: string): number {
   return Number(v);
 }
 
-function sasl(o: ClientOptions): Record<string, string> {
-  const cur = (o.kafka.sasl ?? { mechanism: 'plain' }) as unknown as Record<string, string>;
-  o.kafka.sasl = cur as unknown as SASLOptions;
-  return cur;
+function sasl(o: ClientOptions): NonNullable<ClientOptions['sasl']> {
+  o.sasl ??= { mechanism: 'plain' };
+  return o.sasl;
 }
 
 /**
- * The `-X` keys kappa understands (Java client / librdkafka names) and the kafkajs setting each
- * maps to. Anything else is a usage error, so a typo is never silently ignored.
+ * The `-X` keys kappa understands (Java client / librdkafka names) and the setting each maps to.
+ * Anything else is a usage error, so a typo is never silently ignored.
  */
 export const CLIENT_OPTION_KEYS: Record<string, Setter> = {
   'client.id': (o, v) => {
-    o.kafka.clientId = v;
+    o.clientId = v;
   },
   'socket.connection.setup.timeout.ms': (o, v, k) => {
-    o.kafka.connectionTimeout = int(k, v);
+    o.connectionTimeoutMs = int(k, v);
   },
   'request.timeout.ms': (o, v, k) => {
-    o.kafka.requestTimeout = int(k, v);
-    o.send.timeout = int(k, v);
+    o.requestTimeoutMs = int(k, v);
   },
   retries: (o, v, k) => {
-    o.kafka.retry = { ...o.kafka.retry, retries: int(k, v) };
+    o.retry.retries = int(k, v);
   },
   'retry.backoff.ms': (o, v, k) => {
-    o.kafka.retry = { ...o.kafka.retry, initialRetryTime: int(k, v) };
+    o.retry.initialRetryTimeMs = int(k, v);
   },
   'retry.backoff.max.ms': (o, v, k) => {
-    o.kafka.retry = { ...o.kafka.retry, maxRetryTime: int(k, v) };
+    o.retry.maxRetryTimeMs = int(k, v);
   },
   'security.protocol': (o, v, k) => {
     const p = v.toUpperCase();
     if (!['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'].includes(p))
       throw new UsageError(`-X ${k}: expected PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL`);
-    o.kafka.ssl = p === 'SSL' || p === 'SASL_SSL';
+    o.ssl = p === 'SSL' || p === 'SASL_SSL';
     if (p.startsWith('SASL')) sasl(o);
   },
   'sasl.mechanism': (o, v, k) => {
     const m = v.toLowerCase();
-    if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(m))
+    if (m !== 'plain' && m !== 'scram-sha-256' && m !== 'scram-sha-512')
       throw new UsageError(`-X ${k}: expected PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512`);
     sasl(o).mechanism = m;
   },
@@ -101,10 +115,10 @@ export const CLIENT_OPTION_KEYS: Record<string, Setter> = {
     sasl(o).password = v;
   },
   'session.timeout.ms': (o, v, k) => {
-    o.consumer.sessionTimeout = int(k, v);
+    o.consumer.sessionTimeoutMs = int(k, v);
   },
   'heartbeat.interval.ms': (o, v, k) => {
-    o.consumer.heartbeatInterval = int(k, v);
+    o.consumer.heartbeatIntervalMs = int(k, v);
   },
   'fetch.min.bytes': (o, v, k) => {
     o.consumer.minBytes = int(k, v);
@@ -116,7 +130,7 @@ export const CLIENT_OPTION_KEYS: Record<string, Setter> = {
     o.consumer.maxBytesPerPartition = int(k, v);
   },
   'fetch.max.wait.ms': (o, v, k) => {
-    o.consumer.maxWaitTimeInMs = int(k, v);
+    o.consumer.maxWaitMs = int(k, v);
   },
   'isolation.level': (o, v, k) => {
     if (v !== 'read_committed' && v !== 'read_uncommitted')
@@ -124,17 +138,17 @@ export const CLIENT_OPTION_KEYS: Record<string, Setter> = {
     o.consumer.readUncommitted = v === 'read_uncommitted';
   },
   'metadata.max.age.ms': (o, v, k) => {
-    o.consumer.metadataMaxAge = int(k, v);
-    o.producer.metadataMaxAge = int(k, v);
+    o.consumer.metadataMaxAgeMs = int(k, v);
+    o.producer.metadataMaxAgeMs = int(k, v);
   },
   'transaction.timeout.ms': (o, v, k) => {
-    o.producer.transactionTimeout = int(k, v);
+    o.producer.transactionTimeoutMs = int(k, v);
   },
 };
 
 /** Parses `-X key=value` pairs. Throws UsageError for malformed pairs and unknown keys. */
 export function parseClientOptions(pairs: string[] | undefined): ClientOptions {
-  const o: ClientOptions = { kafka: {}, consumer: {}, producer: {}, send: {} };
+  const o: ClientOptions = { retry: {}, consumer: {}, producer: {} };
   for (const p of pairs ?? []) {
     const i = p.indexOf('=');
     if (i <= 0) throw new UsageError(`-X '${p}': expected key=value`);
@@ -150,23 +164,7 @@ export function parseClientOptions(pairs: string[] | undefined): ClientOptions {
   return o;
 }
 
-/**
- * A kafkajs client for the URI's brokers. kafkajs's own logging is off except errors, which go to
- * stderr as one line each; kappa reports failures itself.
- */
-export function kafkaClient(u: KafkaUri, opts: ClientOptions, clientId: string): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: u.brokers,
-    connectionTimeout: 5000,
-    requestTimeout: 30000,
-    retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10000 },
-    logLevel: logLevel.NOTHING,
-    ...opts.kafka,
-  });
-}
-
-/** A readable message for a kafkajs error (type and cause chain). */
+/** A readable message for a Kafka client error (type and cause chain). */
 export function kafkaErrorText(e: unknown): string {
   const parts: string[] = [];
   let cur = e as (Error & { cause?: unknown; originalError?: unknown }) | undefined;

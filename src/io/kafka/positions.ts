@@ -12,9 +12,9 @@
  * `committed` needs `--group`; a partition without a committed offset starts at earliest
  * (auto.offset.reset=earliest).
  */
-import type { Admin } from 'kafkajs';
 import { DateTime } from 'luxon';
 import { UsageError } from '../../errors.js';
+import type { KafkaAdminClient } from './adapter.js';
 
 export type PositionSpec =
   | { kind: 'earliest' }
@@ -59,29 +59,23 @@ export function parsePartitionList(v: string): number[] {
 }
 
 /** Low and high watermark (log start and end offsets) per partition. */
-export async function partitionBounds(
-  admin: Admin,
+export function partitionBounds(
+  admin: KafkaAdminClient,
   topic: string,
 ): Promise<Map<number, { low: bigint; high: bigint }>> {
-  const m = new Map<number, { low: bigint; high: bigint }>();
-  for (const p of await admin.fetchTopicOffsets(topic))
-    m.set(p.partition, { low: BigInt(p.low), high: BigInt(p.high) });
-  return m;
+  return admin.offsetBounds(topic);
 }
 
-async function byTime(admin: Admin, topic: string, ms: number, high: Map<number, bigint>) {
+async function byTime(admin: KafkaAdminClient, topic: string, ms: number, high: Map<number, bigint>) {
   const m = new Map<number, bigint>();
-  for (const p of await admin.fetchTopicOffsetsByTimestamp(topic, ms)) {
-    const o = BigInt(p.offset);
-    // -1: no record at or after the time; the position is the log end.
-    m.set(p.partition, o < 0n ? (high.get(p.partition) ?? 0n) : o);
-  }
+  // No record at or after the time: the position is the log end.
+  for (const [p, o] of await admin.offsetsForTime(topic, ms)) m.set(p, o ?? high.get(p) ?? 0n);
   return m;
 }
 
 /** Resolves a start spec to the first offset to read of each partition in `partitions`. */
 export async function resolveStart(
-  admin: Admin,
+  admin: KafkaAdminClient,
   topic: string,
   partitions: number[],
   spec: PositionSpec,
@@ -93,9 +87,7 @@ export async function resolveStart(
   const high = (p: number) => bounds.get(p)?.high ?? 0n;
   if (spec.kind === 'committed') {
     if (!group) throw new UsageError('--from committed needs --group ID');
-    const committed = new Map<number, bigint>();
-    for (const t of await admin.fetchOffsets({ groupId: group, topics: [topic] }))
-      for (const p of t.partitions) if (BigInt(p.offset) >= 0n) committed.set(p.partition, BigInt(p.offset));
+    const committed = await admin.committedOffsets(group, topic);
     for (const p of partitions) {
       const c = committed.get(p);
       out.set(p, c === undefined ? low(p) : c < low(p) ? low(p) : c);
@@ -119,7 +111,7 @@ export async function resolveStart(
 
 /** Resolves a stop spec to the exclusive end offset of each partition. */
 export async function resolveStop(
-  admin: Admin,
+  admin: KafkaAdminClient,
   topic: string,
   partitions: number[],
   spec: PositionSpec,

@@ -1,5 +1,6 @@
 /**
- * The Kafka sink target: `kappa sink kafka://host:port[,host:port]/topic` (kafkajs producer).
+ * The Kafka sink target: `kappa sink kafka://host:port[,host:port]/topic` (the producer of
+ * adapter.ts).
  *
  * - Message key = record key (UTF-8), value = the record's value as JSON (null value: tombstone),
  *   timestamp = event time `ts` (CreateTime), headers = record headers.
@@ -14,16 +15,22 @@
  *   rerun); the summary counts only acknowledged records.
  * - The topic must exist unless `--create-topic PARTITIONS` is given (broker-default replication).
  */
-import type { Admin, CompressionTypes, Message, Producer } from 'kafkajs';
-import { CompressionTypes as Codecs } from 'kafkajs';
 import { ConfigError, RuntimeError, UsageError } from '../../errors.js';
 import type { Header, Rec } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
 import type { RecordSink, SinkOptions } from '../sink.js';
 import {
+  type KafkaAdminClient,
+  kafkaAdmin,
+  type OutRecord,
+  PRODUCER_CODECS,
+  type ProducerCodec,
+  type RecordProducer,
+  recordProducer,
+} from './adapter.js';
+import {
   type ClientOptions,
   type KafkaUri,
-  kafkaClient,
   kafkaErrorText,
   parseClientOptions,
   parseKafkaUri,
@@ -42,9 +49,9 @@ export interface KafkaSinkOptions extends SinkOptions {
 }
 
 class KafkaSink implements RecordSink {
-  private producer: Producer | undefined;
+  private producer: RecordProducer | undefined;
   private partitioner: KeyPartitioner | undefined;
-  private buf: Message[] = [];
+  private buf: OutRecord[] = [];
   private inflight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private error: Error | undefined;
@@ -54,10 +61,10 @@ class KafkaSink implements RecordSink {
   constructor(
     private readonly u: KafkaUri,
     private readonly client: ClientOptions,
-    private readonly admin: Admin,
+    private readonly admin: KafkaAdminClient,
     private readonly batchSize: number,
     private readonly lingerMs: number,
-    private readonly compression: CompressionTypes,
+    private readonly compression: ProducerCodec,
     private readonly createPartitions: number | undefined,
     private readonly topicConfig: { name: string; value: string }[],
   ) {}
@@ -80,25 +87,19 @@ class KafkaSink implements RecordSink {
           'create it first, or pass --create-topic PARTITIONS to let kappa create it',
         );
       try {
-        await this.admin.createTopics({
-          topics: [{ topic, numPartitions: this.createPartitions, configEntries: this.topicConfig }],
-          waitForLeaders: true,
-        });
+        await this.admin.createTopic(topic, this.createPartitions, this.topicConfig);
       } catch (e) {
         throw new RuntimeError(`${this.u.uri}: cannot create topic: ${kafkaErrorText(e)}`);
       }
     }
-    const meta = await this.admin.fetchTopicMetadata({ topics: [topic] });
-    this.partitioner = new KeyPartitioner(meta.topics[0].partitions.length);
-    const kafka = kafkaClient(this.u, this.client, 'kappa-sink');
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // Bounded: kafkajs would retry an idempotent producer forever, hiding a dead broker.
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10000, ...this.client.kafka.retry },
-      ...this.client.producer,
-    });
+    let partitions: number[];
+    try {
+      partitions = await this.admin.partitionIds(topic);
+    } catch (e) {
+      throw new RuntimeError(`${this.u.uri}: cannot read topic metadata: ${kafkaErrorText(e)}`);
+    }
+    this.partitioner = new KeyPartitioner(partitions.length);
+    this.producer = recordProducer(this.u, this.client, 'kappa-sink');
     try {
       await this.producer.connect();
     } catch (e) {
@@ -144,18 +145,11 @@ class KafkaSink implements RecordSink {
     const producer = this.producer;
     if (!producer) throw new RuntimeError(`${this.u.uri}: producer not open`);
     this.inflight = producer
-      .send({
-        topic: this.u.topic,
-        messages,
-        acks: -1,
-        compression: this.compression,
-        timeout: this.client.send.timeout ?? 30000,
-      })
+      .send(this.u.topic, messages, this.compression)
       .then(() => {
         this.acked += messages.length;
         for (const m of messages) {
-          const p = m.partition ?? 0;
-          this.perPartition.set(p, (this.perPartition.get(p) ?? 0) + 1);
+          this.perPartition.set(m.partition, (this.perPartition.get(m.partition) ?? 0) + 1);
         }
       })
       .catch((e: unknown) => {
@@ -176,7 +170,7 @@ class KafkaSink implements RecordSink {
     if (this.inflight) await this.inflight;
     if (this.error) throw this.error;
     await this.producer?.disconnect();
-    await this.admin.disconnect().catch(() => {});
+    await this.admin.disconnect();
     return `${this.acked} records to ${this.u.uri}`;
   }
 
@@ -185,7 +179,7 @@ class KafkaSink implements RecordSink {
     this.buf = [];
     await this.inflight?.catch(() => {});
     await this.producer?.disconnect().catch(() => {});
-    await this.admin.disconnect().catch(() => {});
+    await this.admin.disconnect();
   }
 
   counters(): Record<string, number | string> {
@@ -201,12 +195,11 @@ export async function createKafkaSink(target: string, o: KafkaSinkOptions): Prom
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new UsageError(`--batch-size: expected a positive integer, got '${o.batchSize}'`);
   const lingerMs = parseDuration(o.linger ?? '100ms', '--linger');
-  const codecs: Record<string, CompressionTypes> = { none: Codecs.None, gzip: Codecs.GZIP };
-  const compression = codecs[o.compression ?? 'none'];
-  if (compression === undefined)
+  const compression = (o.compression ?? 'none') as ProducerCodec;
+  if (!PRODUCER_CODECS.includes(compression))
     throw new UsageError(
-      `--compression: '${o.compression}' is not supported`,
-      'kafkajs supports none | gzip without codec plugins',
+      `--compression: '${o.compression}' is not supported for kafka://`,
+      `use ${PRODUCER_CODECS.join(' | ')} (snappy, lz4 and zstd need client codec plugins)`,
     );
   let createPartitions: number | undefined;
   if (o.createTopic !== undefined) {
@@ -221,6 +214,6 @@ export async function createKafkaSink(target: string, o: KafkaSinkOptions): Prom
   });
   if (topicConfig.length > 0 && createPartitions === undefined)
     throw new UsageError('--topic-config applies only with --create-topic');
-  const admin = kafkaClient(u, client, 'kappa-sink').admin();
+  const admin = kafkaAdmin(u, client, 'kappa-sink');
   return new KafkaSink(u, client, admin, batchSize, lingerMs, compression, createPartitions, topicConfig);
 }
