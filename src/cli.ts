@@ -4,13 +4,12 @@
  * SIGINT/SIGTERM: see src/stream/signals.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, KappaError } from './errors.js';
-import { InterruptedError, installSignalHandlers, interruptedBy } from './stream/signals.js';
-import './io/local.js';
 import { ingestCommand } from './commands/ingest.js';
 import { sinkCommand } from './commands/sink.js';
 import { transformCommand } from './commands/transform.js';
 import { windowCommand } from './commands/window.js';
+import { ExitCode, KappaError } from './errors.js';
+import { InterruptedError, installSignalHandlers, interruptedBy } from './stream/signals.js';
 
 export function buildProgram(): Command {
   const program = new Command('kappa')

@@ -11,12 +11,12 @@
 import type { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 
-/** One part of a run that consumes options: a source kind, a sink target, a format. */
+/** One part of a run that consumes options: a source kind or a sink target. */
 export interface OptionConsumer {
-  /** How the error names it, e.g. `kafka://host:port/topic` or `files (x.ndjson)`. */
-  name: string;
+  /** How the error names it, e.g. `kafka://host:port/topic`. */
+  readonly name: string;
   /** Commander attribute names of the options it reads. */
-  options: readonly string[];
+  readonly options: readonly string[];
 }
 
 /**
@@ -41,30 +41,39 @@ export function flagName(cmd: Command, attribute: string): string {
 }
 
 /**
- * Throws UsageError for the first option the user set that nothing consumes.
+ * Throws UsageError for the first option the user set that nothing in this run consumes. An
+ * option that no component of `all` declares belongs to the command itself and always applies;
+ * one that some component declares applies only when a component that declares it was chosen.
  *
  * @param cmd the command, after parsing
- * @param always options the command itself consumes whatever its arguments (e.g. `--quiet`)
- * @param chosen the components this run uses
- * @param others components this run does not use, to say where the option would apply
- * @throws UsageError naming the option, the chosen components and, if any, where it applies
+ * @param chosen the components this run uses (a subset of `all`)
+ * @param all every component the command can use (connectors/index.ts)
+ * @throws UsageError naming the option, the chosen components and where it would apply
  */
 export function assertOptionsApply(
   cmd: Command,
-  always: readonly string[],
   chosen: readonly OptionConsumer[],
-  others: readonly OptionConsumer[] = [],
+  all: readonly OptionConsumer[],
 ): void {
-  const used = new Set<string>(always);
+  const declared = new Set<string>();
+  for (const c of all) for (const o of c.options) declared.add(o);
+  const used = new Set<string>();
   for (const c of chosen) for (const o of c.options) used.add(o);
   for (const name of userSetOptions(cmd)) {
-    if (used.has(name)) continue;
+    if (!declared.has(name) || used.has(name)) continue;
     const flag = flagName(cmd, name);
-    const where = others.filter((c) => c.options.includes(name)).map((c) => c.name);
-    const what = chosen.map((c) => c.name).join(', ') || 'nothing';
-    throw new UsageError(
-      `${flag} does not apply to ${what}`,
-      where.length > 0 ? `${flag} applies to ${where.join(', ')} only` : `remove ${flag}`,
-    );
+    const where = all.filter((c) => !chosen.includes(c) && c.options.includes(name)).map((c) => c.name);
+    const what = chosen.map((c) => c.name).join(', ');
+    throw new UsageError(`${flag} does not apply to ${what}`, `${flag} applies to ${where.join(', ')} only`);
   }
+}
+
+/**
+ * Throws UsageError when the user set `option` but not `needs` (e.g. `--tz` without `--ts-field`).
+ * @param why what `option` is for, for the message
+ */
+export function assertNeeds(cmd: Command, option: string, needs: string, why: string): void {
+  const set = userSetOptions(cmd);
+  if (set.includes(option) && cmd.getOptionValue(needs) === undefined)
+    throw new UsageError(`${flagName(cmd, option)} applies only with ${flagName(cmd, needs)} (${why})`);
 }

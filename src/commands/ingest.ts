@@ -4,18 +4,16 @@
  * (src/stream/source.ts: assignment, watermarks, encoding, flushing, the end line, commit).
  */
 import { Command } from 'commander';
-import { groupSources, type RecordSource, type SourceOptions } from '../io/source.js';
+import { SOURCE_KINDS } from '../connectors/index.js';
+import { withKafkaSourceOptions } from '../connectors/kafka/options.js';
+import { groupSources, type RecordSource, type SourceOptions } from '../connectors/source.js';
+import { withS3Options } from '../storage/s3-options.js';
 import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
 import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
+import { assertNeeds, assertOptionsApply } from './applicable.js';
 import { type CommonOptions, runContext, withCommonOptions } from './common.js';
-import '../io/ndjson.js';
-import '../io/files.js';
-import '../io/parquet/read.js';
-import '../io/csv.js';
-import { withKafkaSourceOptions } from '../io/kafka/options.js';
-import { withS3Options } from '../io/s3-options.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions {
   tsField?: string;
@@ -79,10 +77,18 @@ no end-of-stream line, so downstream stages commit nothing.
 
 See man kappa-ingest, man kappa-stream, man kappa-kafka and man kappa-s3.`,
   );
-  return cmd.action(async (sources: string[], o: IngestOptions) => runIngest(sources, o));
+  return cmd.action(async (sources: string[], o: IngestOptions, c: Command) => runIngest(sources, o, c));
 }
 
-async function runIngest(args: string[], o: IngestOptions): Promise<void> {
+async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promise<void> {
+  const groups = groupSources(args, SOURCE_KINDS);
+  assertOptionsApply(
+    cmd,
+    groups.map((g) => g.kind),
+    SOURCE_KINDS,
+  );
+  assertNeeds(cmd, 'tz', 'tsField', 'the zone of zone-less event times');
+  assertNeeds(cmd, 'tsFormat', 'tsField', 'how the event-time field is written');
   const tsFormat = parseTsFormat(o.tsFormat);
   const tz = checkZone(o.tz);
   await assertDeadLetterNotInput(parseOnError(o.onError), args, o.format !== undefined); // issue 8 item 15
@@ -91,7 +97,7 @@ async function runIngest(args: string[], o: IngestOptions): Promise<void> {
       ? undefined
       : parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
   const sources: RecordSource[] = [];
-  for (const g of groupSources(args)) sources.push(await g.kind.open(g.sources, o));
+  for (const g of groups) sources.push(await g.kind.open(g.sources, o));
   const unit = sources.some((s) => s.progressUnit === 'rows') ? 'rows' : 'bytes';
   const total = unit === 'bytes' ? sources.reduce((n, s) => n + (s.total ?? 0), 0) : undefined;
   const { bad, progress } = runContext('ingest', o, unit, total, true);

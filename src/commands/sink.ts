@@ -4,8 +4,11 @@
  * input, abort (commit nothing partial) on any failure or SIGINT/SIGTERM (exit 130/143).
  */
 import { Command } from 'commander';
+import { SINK_TARGETS } from '../connectors/index.js';
+import { withKafkaSinkOptions } from '../connectors/kafka/options.js';
+import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError, UsageError } from '../errors.js';
-import { createSink, type RecordSink } from '../io/sink.js';
+import { withS3Options } from '../storage/s3-options.js';
 import { readStream } from '../stream/input.js';
 import {
   beforeForcedExit,
@@ -14,11 +17,8 @@ import {
   interruptible,
   throwIfInterrupted,
 } from '../stream/signals.js';
+import { assertNeeds, assertOptionsApply } from './applicable.js';
 import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptions } from './common.js';
-import '../io/stdout.js';
-import '../io/table.js';
-import { withKafkaSinkOptions } from '../io/kafka/options.js';
-import { withS3Options } from '../io/s3-options.js';
 
 interface SinkFlags extends CommonOptions {
   format?: string;
@@ -77,26 +77,16 @@ run's files are repaired (rolled forward or discarded) by the next sink into the
 which every record was bad commits nothing and exits 3.
 See man kappa-sink, man kappa-kafka and man kappa-s3.`,
   );
-  return cmd.action(async (target: string, o: SinkFlags) => runSink(target, o));
+  return cmd.action(async (target: string, o: SinkFlags, c: Command) => runSink(target, o, c));
 }
 
-async function runSink(target: string, o: SinkFlags): Promise<void> {
+async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void> {
+  const kind = sinkTargetFor(target, o, SINK_TARGETS);
+  assertOptionsApply(cmd, [kind], SINK_TARGETS);
+  assertNeeds(cmd, 'tz', 'partitionBy', 'the zone of the time partitions');
   const { bad, progress } = runContext('sink', o);
-  if (target === '-')
-    for (const f of [
-      'partitionBy',
-      'rollSize',
-      'rollRecords',
-      'rollInterval',
-      'compression',
-      'mergeSchema',
-    ] as const)
-      if (o[f] !== undefined)
-        throw new UsageError(
-          `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to files and tables, not to stdout`,
-        );
   const stats = progress.stats;
-  const sink: RecordSink = await createSink(target, {
+  const sink: RecordSink = await kind.create(target, {
     ...o,
     rollSize: o.rollSize === undefined ? undefined : parseBytes(o.rollSize, '--roll-size'),
     rollRecords: parseCount(o.rollRecords, '--roll-records'),

@@ -12,9 +12,9 @@
  */
 import { closeSync, existsSync, openSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { discover } from '../connectors/discover.js';
 import { DataError, formatLocation, type Location, UsageError } from '../errors.js';
-import { discover } from '../io/discover.js';
-import { schemeOf } from '../io/store.js';
+import { schemeOf } from '../storage/store.js';
 
 export type OnErrorPolicy = { mode: 'fail' } | { mode: 'skip' } | { mode: 'dead-letter'; path: string };
 
@@ -76,7 +76,7 @@ function canonical(path: string): string | undefined {
  * Refuses a dead-letter file that the inputs include: the input itself, a file inside an input
  * directory, or a file an input glob matches, including a glob that matches it only once it exists
  * (`ingest 'logs/*.ndjson' --on-error dead-letter=logs/bad.ndjson` would loop from the second run
- * on). The inputs are resolved exactly as the files source resolves them (io/discover.ts); for
+ * on). The inputs are resolved exactly as the files source resolves them (connectors/discover.ts); for
  * the check the dead-letter file is created if missing and removed again. Only local inputs are
  * compared (the dead-letter file is always local); `-`, `s3://` and `kafka://` are skipped.
  * @param inputs the SOURCE arguments of ingest (paths, globs, directories)

@@ -18,7 +18,7 @@
  *   writes the end line and commits nothing.
  */
 import type { Writable } from 'node:stream';
-import type { RecordSource, SourcePosition } from '../io/source.js';
+import type { RecordSource, SourcePosition } from '../connectors/source.js';
 import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
 import type { TsFormat } from '../time/timestamp.js';
 import { SplitWatermarks } from '../time/watermark.js';

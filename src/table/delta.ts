@@ -24,8 +24,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DataError, RuntimeError } from '../errors.js';
-import type { ObjectStore } from '../io/store.js';
-import { joinUri } from '../io/store.js';
+import type { ObjectStore } from '../storage/store.js';
+import { joinUri } from '../storage/store.js';
 import type { FieldType } from '../stream/protocol.js';
 import type { Column } from './schema.js';
 

@@ -3,8 +3,8 @@
  * file and finishes it (footer) without committing it. The table sink decides when files roll and
  * when they become visible.
  */
-import { type CodecSetup, ParquetPartWriter } from '../io/parquet/write.js';
-import type { PendingFile } from '../io/store.js';
+import { type CodecSetup, ParquetPartWriter } from '../formats/parquet/write.js';
+import type { PendingFile } from '../storage/store.js';
 import type { FieldType } from '../stream/protocol.js';
 
 /** Output formats of `kappa sink` for files and tables. */

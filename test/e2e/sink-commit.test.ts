@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import '../../src/io/local.js';
-import { storeFor } from '../../src/io/store.js';
+import '../../src/storage/local.js';
+import { storeFor } from '../../src/storage/store.js';
 import { readDeltaLog } from '../../src/table/delta.js';
 import { sh, tempDir } from '../helpers.js';
 

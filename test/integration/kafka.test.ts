@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { describe } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
-import { partitionForKey } from '../../src/io/kafka/partitioner.js';
-import { SLICE } from '../../src/io/kafka/source.js';
+import { partitionForKey } from '../../src/connectors/kafka/partitioner.js';
+import { SLICE } from '../../src/connectors/kafka/source.js';
 import { FLIGHTS, KAPPA, ROOT, sh, tempDir } from '../helpers.js';
 import {
   after,

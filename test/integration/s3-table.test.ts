@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { S3Store, s3Client, s3Config } from '../../src/io/s3.js';
+import { S3Store, s3Client, s3Config } from '../../src/storage/s3.js';
 import { readDeltaLog } from '../../src/table/delta.js';
 import { sh } from '../helpers.js';
 import { SKIP, s3Endpoint, s3Env, uniqueName } from './servers.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { describe } from 'node:test';
 import { CreateBucketCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ConfigError, RuntimeError } from '../../src/errors.js';
-import { S3Store, s3Client, s3Config } from '../../src/io/s3.js';
+import { S3Store, s3Client, s3Config } from '../../src/storage/s3.js';
 import { sh } from '../helpers.js';
 import { after, before, it, s3Endpoint, s3Env, uniqueName } from './servers.js';
 

@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { csvBatches, csvValue } from '../../src/io/csv.js';
-import type { RowBatch } from '../../src/io/format.js';
-import { LocalStore } from '../../src/io/local.js';
+import { csvBatches, csvValue } from '../../src/formats/csv.js';
+import type { RowBatch } from '../../src/formats/format.js';
 import {
   convertColumn,
   parquetBatches,
   readParquetFooter,
   storeAsyncBuffer,
-} from '../../src/io/parquet/read.js';
-import type { ObjectStore } from '../../src/io/store.js';
+} from '../../src/formats/parquet/read.js';
+import { LocalStore } from '../../src/storage/local.js';
+import type { ObjectStore } from '../../src/storage/store.js';
 import { tempDir } from '../helpers.js';
 
 async function collect(it: AsyncIterable<RowBatch>) {

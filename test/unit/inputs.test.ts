@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { decompressed } from '../../src/io/compression.js';
-import { csvBatches } from '../../src/io/csv.js';
-import type { RowBatch } from '../../src/io/format.js';
-import { jsonArrayBatches } from '../../src/io/ndjson.js';
+import { decompressed } from '../../src/formats/compression.js';
+import { csvBatches } from '../../src/formats/csv.js';
+import type { RowBatch } from '../../src/formats/format.js';
+import { jsonArrayBatches } from '../../src/formats/ndjson.js';
 
 async function collect(it: AsyncIterable<RowBatch>) {
   const out: { row: unknown; where: unknown; raw: string; error?: string }[] = [];

@@ -2,26 +2,26 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
-import { UsageError } from '../../src/errors.js';
-import type { RowBatch } from '../../src/io/format.js';
 import type {
   FetchedBatch,
   KafkaAdminClient,
   PartitionReader,
   ReaderHandlers,
-} from '../../src/io/kafka/adapter.js';
-import { parseClientOptions, parseKafkaUri } from '../../src/io/kafka/client.js';
-import { DeliveryLedger } from '../../src/io/kafka/ledger.js';
+} from '../../src/connectors/kafka/adapter.js';
+import { parseClientOptions, parseKafkaUri } from '../../src/connectors/kafka/client.js';
+import { DeliveryLedger } from '../../src/connectors/kafka/ledger.js';
 import {
   KAFKA_SINK_OPTIONS,
   KAFKA_SOURCE_OPTIONS,
   withKafkaSinkOptions,
   withKafkaSourceOptions,
-} from '../../src/io/kafka/options.js';
-import { KeyPartitioner, murmur2, partitionForKey } from '../../src/io/kafka/partitioner.js';
-import { parsePartitionList, parsePosition } from '../../src/io/kafka/positions.js';
-import { KafkaSource, SLICE } from '../../src/io/kafka/source.js';
-import { parseS3Uri } from '../../src/io/s3.js';
+} from '../../src/connectors/kafka/options.js';
+import { KeyPartitioner, murmur2, partitionForKey } from '../../src/connectors/kafka/partitioner.js';
+import { parsePartitionList, parsePosition } from '../../src/connectors/kafka/positions.js';
+import { KafkaSource, SLICE } from '../../src/connectors/kafka/source.js';
+import { UsageError } from '../../src/errors.js';
+import type { RowBatch } from '../../src/formats/format.js';
+import { parseS3Uri } from '../../src/storage/s3.js';
 import { SplitWatermarks } from '../../src/time/watermark.js';
 import { sh } from '../helpers.js';
 

@@ -8,7 +8,6 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DataError, RuntimeError } from '../../src/errors.js';
-import { type ObjectStore, type PendingFile, registerStore } from '../../src/io/store.js';
 import { toStateKey } from '../../src/ops/keys.js';
 import { ArrayCollector } from '../../src/ops/operator.js';
 import { compilePath } from '../../src/ops/path.js';
@@ -19,6 +18,7 @@ import type { SavepointEntry } from '../../src/state/savepoint/format.js';
 import { openSavepoint } from '../../src/state/savepoint/read.js';
 import { writeSavepoint } from '../../src/state/savepoint/write.js';
 import { KeyedStateStore } from '../../src/state/store.js';
+import { type ObjectStore, type PendingFile, registerStore } from '../../src/storage/store.js';
 import type { Rec } from '../../src/stream/protocol.js';
 import { ROOT, tempDir } from '../helpers.js';
 

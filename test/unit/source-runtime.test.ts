@@ -7,11 +7,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, afterEach, describe, it } from 'node:test';
-import type { RowBatch } from '../../src/io/format.js';
-import { groupSources, type RecordSource, type SourcePosition } from '../../src/io/source.js';
-import '../../src/io/local.js';
-import '../../src/io/ndjson.js';
-import '../../src/io/files.js';
+import { SOURCE_KINDS } from '../../src/connectors/index.js';
+import { groupSources, type RecordSource, type SourcePosition } from '../../src/connectors/source.js';
+import type { RowBatch } from '../../src/formats/format.js';
+import '../../src/storage/local.js';
+import '../../src/formats/ndjson.js';
+import '../../src/connectors/files.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
 import { drawsBar, Progress } from '../../src/stream/progress.js';
 import {
@@ -232,7 +233,10 @@ describe('file source position', () => {
       writeFileSync(f, `${Array.from({ length: n2 }, (_, i) => `{"f":${fi},"i":${i}}`).join('\n')}\n`);
       return { path: f, rows: n2 };
     });
-    const [g] = groupSources(files.map((f) => f.path));
+    const [g] = groupSources(
+      files.map((f) => f.path),
+      SOURCE_KINDS,
+    );
     const src = await g.kind.open(g.sources, {});
     const delivered: { f: number; i: number }[] = [];
     const cuts: { pos: SourcePosition; at: number }[] = [];

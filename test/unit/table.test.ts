@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import '../../src/io/local.js';
-import { storeFor } from '../../src/io/store.js';
+import '../../src/storage/local.js';
+import { storeFor } from '../../src/storage/store.js';
 import {
   columnsFromSchemaString,
   commitActions,

@@ -9,10 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { DataError } from '../../errors.js';
-import '../../io/local.js';
-import { parquetBatches, readParquetFooter, storeAsyncBuffer } from '../../io/parquet/read.js';
-import '../../io/s3-options.js';
-import { joinUri, type ObjectStore, storeFor } from '../../io/store.js';
+import { parquetBatches, readParquetFooter, storeAsyncBuffer } from '../../formats/parquet/read.js';
+import { joinUri, type ObjectStore, storeFor } from '../../storage/store.js';
 import { MAX_KEY_GROUPS_LIMIT } from '../keygroup.js';
 import {
   type FileMetadata,

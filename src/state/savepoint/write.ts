@@ -11,10 +11,19 @@ import { createHash, type Hash } from 'node:crypto';
 import type { SchemaElement } from 'hyparquet';
 import { ParquetWriter } from 'hyparquet-writer';
 import { RuntimeError, UsageError } from '../../errors.js';
-import '../../io/local.js';
-import { codecSetup, type ParquetCodec, PendingFileWriter, parquetElement } from '../../io/parquet/write.js';
-import '../../io/s3-options.js';
-import { joinUri, type ObjectStore, type PendingFile, type PendingRecord, storeFor } from '../../io/store.js';
+import {
+  codecSetup,
+  type ParquetCodec,
+  PendingFileWriter,
+  parquetElement,
+} from '../../formats/parquet/write.js';
+import {
+  joinUri,
+  type ObjectStore,
+  type PendingFile,
+  type PendingRecord,
+  storeFor,
+} from '../../storage/store.js';
 import { checkMaxKeyGroups, KEY_GROUP_HASH, keyGroupOf } from '../keygroup.js';
 import {
   DEFAULT_KEY_GROUPS_PER_FILE,

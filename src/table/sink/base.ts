@@ -2,9 +2,10 @@
  * What the table sink and the single-file sink share: their options, the part-writer setup, and
  * record handling (bad-record policy, schema checks) before a record reaches a file.
  */
+
+import type { RecordSink, SinkOptions } from '../../connectors/sink.js';
 import { DataError, UsageError } from '../../errors.js';
-import { codecSetup } from '../../io/parquet/write.js';
-import type { RecordSink, SinkOptions } from '../../io/sink.js';
+import { codecSetup } from '../../formats/parquet/write.js';
 import type { BadRecords } from '../../stream/badrecords.js';
 import type { Header, Rec } from '../../stream/protocol.js';
 import { OUTPUT_FORMATS, type OutputFormat, type PartWriterOptions } from '../parts.js';

@@ -4,7 +4,7 @@
  * Also the check that the fields named by `--partition-by` exist in the records.
  */
 import { UsageError } from '../../errors.js';
-import type { PendingFile } from '../../io/store.js';
+import type { PendingFile } from '../../storage/store.js';
 import type { FileStats } from '../delta.js';
 import type { PartitionOf, PartitionSpec } from '../partition.js';
 import type { PartWriter } from '../parts.js';

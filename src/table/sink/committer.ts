@@ -42,7 +42,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { RuntimeError } from '../../errors.js';
-import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../io/store.js';
+import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../storage/store.js';
 import { parseDuration } from '../../time/duration.js';
 import {
   commitActions,

@@ -22,7 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DataError, UsageError } from '../../errors.js';
-import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../io/store.js';
+import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../storage/store.js';
 import { formatBytes } from '../../stream/progress.js';
 import type { Barrier, Header, Rec } from '../../stream/protocol.js';
 import { checkZone } from '../../time/timestamp.js';

@@ -5,8 +5,8 @@
  * start-up.
  */
 import type { Command } from 'commander';
-import { registerSinkTarget, type SinkOptions } from '../sink.js';
-import { registerSourceKind, type SourceOptions } from '../source.js';
+import type { SinkOptions, SinkTarget } from '../sink.js';
+import type { SourceKind, SourceOptions } from '../source.js';
 import { parseClientOptions } from './client.js';
 
 /**
@@ -58,17 +58,21 @@ export function collectClientOption(v: string, prev: string[] | undefined): stri
   return collectX(v, prev);
 }
 
-registerSourceKind({
+/** The kafka:// source kind (kafkajs is imported only when it opens). */
+export const kafkaSource: SourceKind = {
   name: 'kafka://host:port/topic',
+  options: KAFKA_SOURCE_OPTIONS,
   claims: isKafkaUri,
   open: async (sources: string[], o: SourceOptions) => (await import('./source.js')).openKafka(sources, o),
-});
+};
 
-registerSinkTarget({
+/** The kafka:// sink target. */
+export const kafkaSink: SinkTarget = {
   name: 'kafka://host:port/topic',
+  options: KAFKA_SINK_OPTIONS,
   claims: isKafkaUri,
   create: async (target: string, o: SinkOptions) => (await import('./sink.js')).createKafkaSink(target, o),
-});
+};
 
 const X_HELP =
   'Kafka client option key=value (repeatable, kcat style), e.g. -X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN; see man kappa-kafka';

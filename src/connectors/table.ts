@@ -7,6 +7,7 @@
  * schema evolution).
  */
 import { UsageError } from '../errors.js';
+import { hasStore, type ObjectStore, type PendingFile, schemeOf, storeFor } from '../storage/store.js';
 import { formatBytes } from '../stream/progress.js';
 import type { Header, Rec } from '../stream/protocol.js';
 import {
@@ -25,8 +26,7 @@ import {
   ROW_GROUP_ROWS,
 } from '../table/sink/base.js';
 import { TableSink } from '../table/sink/index.js';
-import { registerSinkTarget } from './sink.js';
-import { hasStore, type ObjectStore, type PendingFile, schemeOf, storeFor } from './store.js';
+import type { SinkTarget } from './sink.js';
 
 export { type FileSinkOptions, ROW_GROUP_ROWS } from '../table/sink/base.js';
 
@@ -105,14 +105,28 @@ class SingleFileSink extends FileSinkBase {
   }
 }
 
-registerSinkTarget({
+/** One file (`out.parquet`, `out.ndjson`, `out.csv`), local or s3://. */
+export const singleFileSink: SinkTarget = {
   name: 'file (out.parquet, out.ndjson, out.csv)',
+  options: ['format', 'compression', 's3Endpoint'],
   claims: (t) => t !== '-' && hasStore(schemeOf(t)) && extensionFormat(t) !== undefined,
   create: async (t, o) => new SingleFileSink(t, o as FileSinkOptions),
-});
+};
 
-registerSinkTarget({
+/** A table directory with a Delta log, local or s3:// (src/table/sink). */
+export const tableSink: SinkTarget = {
   name: 'table directory (local or s3://)',
+  options: [
+    'format',
+    'partitionBy',
+    'tz',
+    'rollSize',
+    'rollRecords',
+    'rollInterval',
+    'compression',
+    'mergeSchema',
+    's3Endpoint',
+  ],
   claims: (t) => t !== '-' && hasStore(schemeOf(t)),
   create: async (t, o) => new TableSink(t.replace(/\/+$/, ''), o as FileSinkOptions),
-});
+};

@@ -8,9 +8,16 @@
 import { isAbsolute } from 'node:path';
 import { glob } from 'tinyglobby';
 import { UsageError } from '../errors.js';
+import { readerForPath } from '../formats/index.js';
+import {
+  isHiddenPath,
+  joinUri,
+  type ObjectStore,
+  relativeUri,
+  schemeOf,
+  storeFor,
+} from '../storage/store.js';
 import { deltaLiveFiles } from '../table/delta.js';
-import { readerForPath } from './format.js';
-import { isHiddenPath, joinUri, type ObjectStore, relativeUri, schemeOf, storeFor } from './store.js';
 
 export interface InputFile {
   uri: string;

@@ -36,9 +36,9 @@ import {
 } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
+import type { ObjectStore } from '../../storage/store.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
-import { type OpenedFile, type RowBatch, registerFormatReader } from '../format.js';
-import type { ObjectStore } from '../store.js';
+import type { FormatReader, OpenedFile, RowBatch } from '../format.js';
 
 /** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
 const SLICE_ROWS = 8192;
@@ -375,7 +375,8 @@ export async function openParquet(store: ObjectStore, uri: string): Promise<Open
   return { schema: info.schema, batches: parquetBatches(file, uri, info) };
 }
 
-registerFormatReader({
+/** Parquet files (random access: local or s3://, never stdin or a pipe). */
+export const parquetReader: FormatReader = {
   name: 'parquet',
   extensions: ['parquet', 'parq', 'pq'],
   async open(store: ObjectStore | undefined, uri: string): Promise<OpenedFile> {
@@ -383,4 +384,4 @@ registerFormatReader({
       throw new UsageError('Parquet cannot be read from stdin (it needs random access); pass a file path');
     return openParquet(store, uri);
   },
-});
+};

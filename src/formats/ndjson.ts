@@ -12,12 +12,12 @@
  * Compressed files (gzip, zstd) are decompressed on the fly (compression.ts).
  */
 import { DataError } from '../errors.js';
+import type { ObjectStore } from '../storage/store.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches } from '../stream/lines.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
 import { MAX_RECORD_CHARS } from './csv.js';
-import { type OpenedFile, type ReadOptions, type RowBatch, registerFormatReader } from './format.js';
-import type { ObjectStore } from './store.js';
+import type { FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
 
 /**
  * Rows of an NDJSON stream, or of a JSON array when the first non-blank character is `[`.
@@ -284,7 +284,8 @@ async function* countBytes(
   }
 }
 
-registerFormatReader({
+/** NDJSON / JSON Lines (and one JSON array per file), plain or gzip/zstd-compressed. */
+export const ndjsonReader: FormatReader = {
   name: 'ndjson',
   extensions: ['ndjson', 'jsonl', 'json'],
   async open(store: ObjectStore | undefined, uri: string, opts: ReadOptions): Promise<OpenedFile> {
@@ -293,4 +294,4 @@ registerFormatReader({
       batches: ndjsonBatches(decompressed(input, uri), uri === '-' ? 'stdin' : uri, opts.maxLineBytes),
     };
   },
-});
+};

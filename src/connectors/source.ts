@@ -5,8 +5,8 @@
  */
 
 import { UsageError } from '../errors.js';
+import type { RowBatch } from '../formats/format.js';
 import type { Schema } from '../stream/protocol.js';
-import type { RowBatch } from './format.js';
 
 /** Flags of `kappa ingest`, as parsed by commander (camelCase). Kinds read the ones they understand. */
 export interface SourceOptions {
@@ -79,22 +79,24 @@ export interface RecordSource {
 export interface SourceKind {
   name: string;
   claims(source: string): boolean;
+  /**
+   * The `kappa ingest` options this kind reads (commander attribute names, e.g. `maxDrift`): a user
+   * option that no chosen kind reads is a usage error (commands/applicable.ts).
+   */
+  options: readonly string[];
   /** Opens all the SOURCE arguments this kind claimed, as one source. */
   open(sources: string[], opts: SourceOptions): Promise<RecordSource>;
 }
 
-const kinds: SourceKind[] = [];
-
-/** Registers a source kind; earlier registrations win. */
-export function registerSourceKind(k: SourceKind): void {
-  kinds.push(k);
-}
-
 /**
- * Groups SOURCE arguments by kind, keeping argument order within each kind. Throws UsageError when
- * no kind claims an argument.
+ * Groups SOURCE arguments by kind (the first kind of `kinds` that claims an argument wins), keeping
+ * argument order within each kind. `kinds` is the explicit list in connectors/index.ts.
+ * @throws UsageError when no kind claims an argument
  */
-export function groupSources(sources: string[]): { kind: SourceKind; sources: string[] }[] {
+export function groupSources(
+  sources: string[],
+  kinds: readonly SourceKind[],
+): { kind: SourceKind; sources: string[] }[] {
   const groups: { kind: SourceKind; sources: string[] }[] = [];
   for (const s of sources) {
     const k = kinds.find((x) => x.claims(s));

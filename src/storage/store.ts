@@ -13,6 +13,8 @@
  * `listInProgress` finds what crashed writers left (hidden temp files, open multipart uploads).
  */
 import { UsageError } from '../errors.js';
+import { localStore } from './local.js';
+import { s3Store } from './s3-options.js';
 
 export interface StoreEntry {
   /** Full URI or path of the object, in the same form as the listed root. */
@@ -97,9 +99,16 @@ export interface ObjectStore {
   listInProgress(root: string): AsyncIterable<InProgressFile>;
 }
 
-const factories = new Map<string, (uri: string) => ObjectStore>();
+/**
+ * The one explicit list of stores by scheme (docs/architecture.md, "Storage"): local paths
+ * (`file`) and `s3`. Tests may add a scheme with `registerStore`.
+ */
+const factories = new Map<string, (uri: string) => ObjectStore>([
+  ['file', () => localStore],
+  ['s3', () => s3Store],
+]);
 
-/** Registers the store for a scheme such as `s3` (or `file` for local paths). */
+/** Adds a store for another scheme (tests use it for in-memory stores). */
 export function registerStore(scheme: string, factory: (uri: string) => ObjectStore): void {
   factories.set(scheme, factory);
 }

@@ -22,14 +22,7 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RuntimeError } from '../errors.js';
-import {
-  type InProgressFile,
-  type ObjectStore,
-  type PendingFile,
-  type PendingRecord,
-  registerStore,
-  type StoreEntry,
-} from './store.js';
+import type { InProgressFile, ObjectStore, PendingFile, PendingRecord, StoreEntry } from './store.js';
 
 function toPath(uri: string): string {
   return uri.startsWith('file://') ? uri.slice('file://'.length) : uri;
@@ -86,7 +79,7 @@ class LocalPending implements PendingFile {
   }
 
   async commit(): Promise<void> {
-    await local.publish(await this.finish());
+    await localStore.publish(await this.finish());
     this.done = true;
   }
 
@@ -262,5 +255,5 @@ export class LocalStore implements ObjectStore {
   }
 }
 
-const local = new LocalStore();
-registerStore('file', () => local);
+/** The process's local store (plain paths and file://). */
+export const localStore = new LocalStore();

@@ -4,7 +4,7 @@
  */
 import { LineWriter } from '../stream/output.js';
 import type { Rec } from '../stream/protocol.js';
-import { type RecordSink, registerSinkTarget } from './sink.js';
+import type { RecordSink, SinkTarget } from './sink.js';
 
 class StdoutSink implements RecordSink {
   private readonly out = new LineWriter(process.stdout);
@@ -28,8 +28,10 @@ class StdoutSink implements RecordSink {
   }
 }
 
-registerSinkTarget({
+/** `-`: record values as NDJSON on stdout (it reads no options of its own). */
+export const stdoutSink: SinkTarget = {
   name: "'-' (stdout)",
+  options: [],
   claims: (t) => t === '-',
   create: async () => new StdoutSink(),
-});
+};

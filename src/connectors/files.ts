@@ -3,11 +3,12 @@
  * each file read by its format reader, in argument order.
  */
 import { UsageError } from '../errors.js';
+import type { FormatReader, OpenedFile, RowBatch } from '../formats/format.js';
+import { readerByName, readerForPath } from '../formats/index.js';
+import { hasStore, schemeOf } from '../storage/store.js';
 import type { Schema } from '../stream/protocol.js';
 import { discover, type InputFile } from './discover.js';
-import { type FormatReader, type OpenedFile, type RowBatch, readerByName, readerForPath } from './format.js';
-import { type RecordSource, registerSourceKind, type SourceOptions } from './source.js';
-import { hasStore, schemeOf } from './store.js';
+import type { RecordSource, SourceKind, SourceOptions } from './source.js';
 
 async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSource> {
   const forced = o.format ? readerByName(o.format) : undefined;
@@ -27,6 +28,12 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
       );
     return r;
   };
+  // A flag of one format given for inputs of other formats applies to nothing (issue 8 item 22).
+  if (o.delimiter !== undefined && !files.some((f) => ['csv', 'tsv'].includes(readerOf(f).name)))
+    throw new UsageError(
+      '--delimiter applies to CSV and TSV input only, and no input is CSV or TSV',
+      'remove --delimiter, or give --format csv',
+    );
   // Open the first file eagerly so its schema (Parquet) can go into the stream header.
   const first =
     files.length > 0
@@ -106,8 +113,10 @@ function checkTsField(tsField: string | undefined, opened: OpenedFile, f: InputF
   );
 }
 
-registerSourceKind({
+/** The files source kind: `-`, local paths, globs, directories, and object-store URIs. */
+export const filesSource: SourceKind = {
   name: 'files (paths, globs, directories, -)',
+  options: ['format', 'delimiter', 'maxLineBytes', 's3Endpoint'],
   claims: (s) => s === '-' || hasStore(schemeOf(s)),
   open: openFiles,
-});
+};

@@ -19,8 +19,8 @@ import * as zstd from '@bokuweb/zstd-wasm';
 import type { CompressionCodec, SchemaElement } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { UsageError } from '../../errors.js';
+import type { PendingFile } from '../../storage/store.js';
 import type { FieldType } from '../../stream/protocol.js';
-import type { PendingFile } from '../store.js';
 
 /** Values of `--compression`. */
 export const PARQUET_CODECS = ['zstd', 'snappy', 'gzip', 'brotli', 'none'] as const;

@@ -52,9 +52,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KappaError, type Location, RuntimeError, UsageError } from '../../errors.js';
+import type { RowBatch } from '../../formats/format.js';
 import type { Provenance } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
-import type { RowBatch } from '../format.js';
 import type { RecordSource, SourceOptions, SourcePosition } from '../source.js';
 import {
   type FetchedBatch,

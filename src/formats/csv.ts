@@ -26,9 +26,9 @@
  */
 import type { Location } from '../errors.js';
 import { DataError } from '../errors.js';
+import type { ObjectStore } from '../storage/store.js';
 import { decompressed } from './compression.js';
-import { type OpenedFile, type ReadOptions, type RowBatch, registerFormatReader } from './format.js';
-import type { ObjectStore } from './store.js';
+import type { FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
 
 /** A CSV field as a stream value (see the module comment). */
 export function csvValue(s: string, quoted: boolean): string | number | null {
@@ -381,5 +381,7 @@ function openCsv(defaultDelimiter: string) {
   };
 }
 
-registerFormatReader({ name: 'csv', extensions: ['csv'], open: openCsv(',') });
-registerFormatReader({ name: 'tsv', extensions: ['tsv', 'tab'], open: openCsv('\t') });
+/** CSV (RFC 4180, `,` unless --delimiter), plain or gzip/zstd-compressed. */
+export const csvReader: FormatReader = { name: 'csv', extensions: ['csv'], open: openCsv(',') };
+/** TSV (tab unless --delimiter), plain or gzip/zstd-compressed. */
+export const tsvReader: FormatReader = { name: 'tsv', extensions: ['tsv', 'tab'], open: openCsv('\t') };

@@ -2,9 +2,9 @@
  * File formats by name and extension. Each format registers a reader (and, in the sink, a writer)
  * once; ingest and sink pick by `--format` or by the file's extension, never by scattered ifs.
  */
-import { type Location, UsageError } from '../errors.js';
+import type { Location } from '../errors.js';
+import type { ObjectStore } from '../storage/store.js';
 import type { Provenance, Schema } from '../stream/protocol.js';
-import type { ObjectStore } from './store.js';
 
 /** A batch of decoded rows from one file, in file order. */
 export interface RowBatch {
@@ -58,32 +58,4 @@ export interface FormatReader {
   extensions: string[];
   /** Opens one file (or stdin when `uri` is `-`, for text formats). */
   open(store: ObjectStore | undefined, uri: string, opts: ReadOptions): Promise<OpenedFile>;
-}
-
-const readers = new Map<string, FormatReader>();
-
-export function registerFormatReader(r: FormatReader): void {
-  readers.set(r.name, r);
-}
-
-/** Names of the registered reader formats. */
-export function readerFormats(): string[] {
-  return [...readers.keys()];
-}
-
-/** The reader for a `--format` name. Throws UsageError if unknown. */
-export function readerByName(name: string): FormatReader {
-  const r = readers.get(name);
-  if (!r) throw new UsageError(`--format: unknown format '${name}'; known: ${readerFormats().join(', ')}`);
-  return r;
-}
-
-/** The reader for a file name by its extension (ignoring a trailing compression suffix), or undefined. */
-export function readerForPath(uri: string): FormatReader | undefined {
-  const base = uri.split('/').pop() ?? uri;
-  const parts = base.toLowerCase().split('.');
-  for (let i = parts.length - 1; i >= 1; i--) {
-    for (const r of readers.values()) if (r.extensions.includes(parts[i])) return r;
-  }
-  return undefined;
 }

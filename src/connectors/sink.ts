@@ -45,22 +45,23 @@ export interface SinkTarget {
   name: string;
   /** True if this target kind handles `target` (e.g. `-`, `kafka://…`, a path). */
   claims(target: string, opts: SinkOptions): boolean;
+  /**
+   * The `kappa sink` options this target reads (commander attribute names): a user option that the
+   * chosen target does not read is a usage error (commands/applicable.ts).
+   */
+  options: readonly string[];
   create(target: string, opts: SinkOptions): Promise<RecordSink>;
 }
 
-const targets: SinkTarget[] = [];
-
-/** Registers a target kind; earlier registrations win. */
-export function registerSinkTarget(t: SinkTarget): void {
-  targets.push(t);
-}
-
-/** The sink for a target, or UsageError if no kind claims it. */
-export async function createSink(target: string, opts: SinkOptions): Promise<RecordSink> {
+/**
+ * The first target of `targets` (the explicit list in connectors/index.ts) that claims `target`.
+ * @throws UsageError if none claims it
+ */
+export function sinkTargetFor(target: string, opts: SinkOptions, targets: readonly SinkTarget[]): SinkTarget {
   const t = targets.find((k) => k.claims(target, opts));
   if (!t)
     throw new UsageError(
       `cannot write to '${target}': no sink handles it (known: ${targets.map((k) => k.name).join(', ')})`,
     );
-  return t.create(target, opts);
+  return t;
 }

@@ -5,14 +5,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import {
-  type InProgressFile,
-  type ObjectStore,
-  type PendingFile,
-  type PendingRecord,
-  registerStore,
-  type StoreEntry,
-} from './store.js';
+import type { InProgressFile, ObjectStore, PendingFile, PendingRecord, StoreEntry } from './store.js';
 
 /** Settings shared by every S3 store in the process (set from flags before the command runs). */
 export const s3Config: { endpoint?: string } = {};
@@ -79,5 +72,5 @@ class LazyS3Store implements ObjectStore {
   }
 }
 
-const lazy = new LazyS3Store();
-registerStore('s3', () => lazy);
+/** The process's s3:// store; the AWS SDK loads on its first use. */
+export const s3Store: ObjectStore = new LazyS3Store();
