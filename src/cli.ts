@@ -1,6 +1,6 @@
 /**
  * The `kappa` program: one line per subcommand, plus error handling that maps failures to the exit
- * codes in DESIGN.md section 8 (0 ok, 1 runtime, 2 usage, 3 data, 78 config, 130/143 stopped by
+ * codes in src/errors.ts (0 ok, 1 runtime, 2 usage, 3 data, 78 config, 130/143 stopped by
  * SIGINT/SIGTERM: see src/stream/signals.ts).
  */
 import { Command, CommanderError } from 'commander';

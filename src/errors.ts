@@ -1,5 +1,5 @@
 /**
- * Exit codes and error classes shared by every command (DESIGN.md section 8).
+ * Exit codes and error classes shared by every command (man kappa(1), EXIT STATUS).
  *
  * Scripts rely on these codes: 0 success, 1 runtime failure (I/O, broker, S3),
  * 2 usage error, 3 data error (bad records over `--max-bad`, schema conflict),

@@ -1,5 +1,5 @@
 /**
- * "A flag that applies to nothing is an error, not ignored" (DESIGN.md §7, §8).
+ * "A flag that applies to nothing is an error, not ignored" (docs/architecture.md, "Connectors").
  *
  * Every source kind, sink target and format declares the options it consumes (commander attribute
  * names, e.g. `maxDrift` for `--max-drift`). After a command has picked the components its

@@ -1,5 +1,5 @@
 /**
- * Event-time and key assignment at the source (DESIGN.md section 3): reads `--ts-field` and
+ * Event-time and key assignment at the source (docs/architecture.md, "Runtimes"): reads `--ts-field` and
  * `--key-field` from a decoded row and returns the record's `ts` (epoch ms) and `key`.
  */
 import { type TsFormat, timestampParser } from '../time/timestamp.js';

@@ -1,5 +1,5 @@
 /**
- * Key groups (DESIGN.md section 4): every keyed-state entry belongs to a key group, and every state
+ * Key groups (docs/architecture.md, "State"): every keyed-state entry belongs to a key group, and every state
  * key in LevelDB is prefixed with its key group, so state can be split or merged by key-group ranges
  * (as Flink's key groups, `KeyGroupRangeAssignment`), and a savepoint stores state by key-group
  * range (man/kappa-savepoint.5).

@@ -1,6 +1,6 @@
 /**
  * Keyed state on LevelDB (classic-level) with a bounded in-memory LRU cache in front
- * (DESIGN.md section 4).
+ * (docs/architecture.md, "State").
  *
  * - Hot entries live in the cache as plain objects: a hit costs a Map lookup and setting a flag, no
  *   LevelDB round trip and no (de)serialisation. Operators mutate the object and call `put` to mark

@@ -1,7 +1,7 @@
 /**
  * SIGINT / SIGTERM for every command, installed once by `main()` (src/cli.ts).
  *
- * A signal never turns into an end-of-stream line (DESIGN.md §2, issue 8 items 8 and 13). On the
+ * A signal never turns into an end-of-stream line (man kappa-stream(5); issue 8 items 8 and 13). On the
  * first signal the handler records it, restores the terminal at once (progress bars register an
  * `atInterrupt` hook) and wakes whoever waits in `raceInterrupt()`. The running command then
  * stops cooperatively: the source runtime and every stdin reader wrapped with `interruptible()`

@@ -1,5 +1,5 @@
 /**
- * The kappa savepoint format, version 1 (man/kappa-savepoint.5; DESIGN.md section 4): the on-disk
+ * The kappa savepoint format, version 1 (man/kappa-savepoint.5; docs/architecture.md, "State"): the on-disk
  * form of a checkpoint or savepoint, written by `writeSavepoint` (write.ts) and read by
  * `openSavepoint` (read.ts). The upcoming checkpoint commands and `kappa state-edit` use it.
  *
