@@ -5,7 +5,7 @@
 import { UsageError } from '../errors.js';
 import type { FormatReader, OpenedFile, RowBatch } from '../formats/format.js';
 import { readerByName, readerForPath } from '../formats/index.js';
-import { hasStore, schemeOf } from '../storage/store.js';
+import { displayName, hasStore, schemeOf } from '../storage/store.js';
 import type { Schema } from '../stream/protocol.js';
 import { discover, type InputFile } from './discover.js';
 import type { RecordSource, SourceKind, SourceOptions } from './source.js';
@@ -14,18 +14,17 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
   const forced = o.format ? readerByName(o.format) : undefined;
   if (o.delimiter !== undefined && o.delimiter.length !== 1)
     throw new UsageError('--delimiter: expected one character');
-  const files: (InputFile | '-')[] = [];
-  for (const s of sources) {
-    if (s === '-') files.push('-');
-    else files.push(...(await discover([s], forced !== undefined)));
-  }
-  const hasStdin = files.includes('-');
-  const readerOf = (f: InputFile | '-'): FormatReader => {
-    const r = forced ?? (f === '-' ? readerByName('ndjson') : readerForPath(f.uri));
+  const files = await discover(sources, forced !== undefined);
+  const sequential = files.some((f) => f.store.sequential);
+  if (files.filter((f) => f.store.sequential).length > 1)
+    throw new UsageError(
+      `${displayName(files.find((f) => f.store.sequential)!.uri)} is given twice; it can be read once`,
+    );
+  const readerOf = (f: InputFile): FormatReader => {
+    // A stream without a name (stdin) is NDJSON unless --format says otherwise.
+    const r = forced ?? readerForPath(f.uri) ?? (f.store.sequential ? readerByName('ndjson') : undefined);
     if (!r)
-      throw new UsageError(
-        `${f === '-' ? 'stdin' : f.uri}: cannot tell the format from the file name; use --format`,
-      );
+      throw new UsageError(`${displayName(f.uri)}: cannot tell the format from the file name; use --format`);
     return r;
   };
   // A flag of one format given for inputs of other formats applies to nothing (issue 8 item 22).
@@ -37,27 +36,25 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
   // Open the first file eagerly so its schema (Parquet) can go into the stream header.
   const first =
     files.length > 0
-      ? await readerOf(files[0]).open(
-          files[0] === '-' ? undefined : files[0].store,
-          files[0] === '-' ? '-' : files[0].uri,
-          { delimiter: o.delimiter, maxLineBytes: o.maxLineBytes },
-        )
+      ? await readerOf(files[0]).open(files[0].store, files[0].uri, {
+          delimiter: o.delimiter,
+          maxLineBytes: o.maxLineBytes,
+        })
       : undefined;
   if (first) checkTsField(o.tsField, first, files[0]);
   const schema: Schema | undefined = first?.schema ? { ...first.schema } : undefined;
   // Position (see SourcePosition 'files'): index of the file being read, rows of it delivered.
   let posFile = 0;
   let posRows = 0;
-  if (schema && files[0] !== '-')
-    for (const k of Object.keys(files[0].partitionValues)) schema[k] ??= 'string';
+  if (schema) for (const k of Object.keys(files[0].partitionValues)) schema[k] ??= 'string';
   return {
     schema,
-    progressUnit: hasStdin ? 'rows' : 'bytes',
-    total: hasStdin ? undefined : files.reduce((n, f) => n + (f === '-' ? 0 : f.size), 0),
+    progressUnit: sequential ? 'rows' : 'bytes',
+    total: sequential ? undefined : files.reduce((n, f) => n + f.size, 0),
     position: () => ({
       kind: 'files',
       file: posFile,
-      uri: posFile < files.length ? (files[posFile] === '-' ? '-' : (files[posFile] as InputFile).uri) : null,
+      uri: posFile < files.length ? files[posFile].uri : null,
       rows: posRows,
     }),
     async *batches(): AsyncGenerator<RowBatch> {
@@ -69,12 +66,12 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
         const opened =
           fi === 0 && first
             ? first
-            : await readerOf(f).open(f === '-' ? undefined : f.store, f === '-' ? '-' : f.uri, {
+            : await readerOf(f).open(f.store, f.uri, {
                 delimiter: o.delimiter,
                 maxLineBytes: o.maxLineBytes,
               });
         if (fi > 0) checkTsField(o.tsField, opened, f);
-        const pv = f === '-' ? {} : f.partitionValues;
+        const pv = f.partitionValues;
         const pvKeys = Object.keys(pv);
         let last = 0;
         for await (const batch of opened.batches) {
@@ -87,7 +84,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           posRows += batch.rows.length;
           yield batch;
         }
-        bytesBefore += f === '-' ? last : f.size;
+        bytesBefore += f.store.sequential ? last : f.size;
       }
       posFile = files.length;
       posRows = 0;
@@ -102,13 +99,13 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
  * is read.
  * @throws UsageError naming the file and its columns
  */
-function checkTsField(tsField: string | undefined, opened: OpenedFile, f: InputFile | '-'): void {
+function checkTsField(tsField: string | undefined, opened: OpenedFile, f: InputFile): void {
   if (!tsField || !opened.schema) return;
   const top = tsField.split('.')[0];
-  const cols = [...Object.keys(opened.schema), ...(f === '-' ? [] : Object.keys(f.partitionValues))];
+  const cols = [...Object.keys(opened.schema), ...Object.keys(f.partitionValues)];
   if (cols.includes(top)) return;
   throw new UsageError(
-    `--ts-field '${tsField}': ${f === '-' ? 'stdin' : f.uri} has no column '${top}'; its columns are: ${cols.join(', ')}`,
+    `--ts-field '${tsField}': ${displayName(f.uri)} has no column '${top}'; its columns are: ${cols.join(', ')}`,
     'pass one of these columns to --ts-field, or leave it out to use ingestion time',
   );
 }
@@ -117,6 +114,6 @@ function checkTsField(tsField: string | undefined, opened: OpenedFile, f: InputF
 export const filesSource: SourceKind = {
   name: 'files (paths, globs, directories, -)',
   options: ['format', 'delimiter', 'maxLineBytes', 's3Endpoint'],
-  claims: (s) => s === '-' || hasStore(schemeOf(s)),
+  claims: (s) => hasStore(schemeOf(s)),
   open: openFiles,
 };

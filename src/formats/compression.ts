@@ -13,6 +13,7 @@
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { DataError } from '../errors.js';
+import { displayName } from '../storage/store.js';
 
 export type Codec = 'gzip' | 'zstd';
 
@@ -45,7 +46,7 @@ export async function* decompressed(
   input: AsyncIterable<Uint8Array | string>,
   uri: string,
 ): AsyncGenerator<Uint8Array | string> {
-  const name = uri === '-' ? 'stdin' : uri;
+  const name = displayName(uri);
   const it = input[Symbol.asyncIterator]();
   const head: Uint8Array[] = [];
   let have = 0;
@@ -62,7 +63,7 @@ export async function* decompressed(
   }
   const first = Buffer.concat(head);
   const codec = codecForBytes(first);
-  const named = uri === '-' ? undefined : codecForPath(uri);
+  const named = codecForPath(uri);
   if (named && codec !== named && first.length > 0)
     throw new DataError(
       `${name}: the name says ${named} but the data is not ${named}-compressed (first bytes ${first.subarray(0, 4).toString('hex')})`,

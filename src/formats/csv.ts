@@ -26,7 +26,7 @@
  */
 import type { Location } from '../errors.js';
 import { DataError } from '../errors.js';
-import type { ObjectStore } from '../storage/store.js';
+import { displayName, type ObjectStore } from '../storage/store.js';
 import { decompressed } from './compression.js';
 import type { FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
 
@@ -369,12 +369,11 @@ export async function* csvBatches(
 }
 
 function openCsv(defaultDelimiter: string) {
-  return async (store: ObjectStore | undefined, uri: string, opts: ReadOptions): Promise<OpenedFile> => {
-    const input = uri === '-' || !store ? (process.stdin as AsyncIterable<Buffer>) : store.readStream(uri);
+  return async (store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> => {
     return {
       batches: csvBatches(
-        decompressed(input, uri),
-        uri === '-' ? 'stdin' : uri,
+        decompressed(store.readStream(uri), uri),
+        displayName(uri),
         opts.delimiter ?? defaultDelimiter,
       ),
     };

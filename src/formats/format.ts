@@ -56,6 +56,6 @@ export interface FormatReader {
   name: string;
   /** Lower-case extensions without the dot, e.g. `['ndjson', 'jsonl', 'json']`. */
   extensions: string[];
-  /** Opens one file (or stdin when `uri` is `-`, for text formats). */
-  open(store: ObjectStore | undefined, uri: string, opts: ReadOptions): Promise<OpenedFile>;
+  /** Opens one input of `store` (stdin is the `-` of the stdin store; sequential stores have no random access). */
+  open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile>;
 }

@@ -12,7 +12,7 @@
  * Compressed files (gzip, zstd) are decompressed on the fly (compression.ts).
  */
 import { DataError } from '../errors.js';
-import type { ObjectStore } from '../storage/store.js';
+import { displayName, type ObjectStore } from '../storage/store.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches } from '../stream/lines.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
@@ -288,10 +288,9 @@ async function* countBytes(
 export const ndjsonReader: FormatReader = {
   name: 'ndjson',
   extensions: ['ndjson', 'jsonl', 'json'],
-  async open(store: ObjectStore | undefined, uri: string, opts: ReadOptions): Promise<OpenedFile> {
-    const input = uri === '-' || !store ? (process.stdin as AsyncIterable<Buffer>) : store.readStream(uri);
+  async open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> {
     return {
-      batches: ndjsonBatches(decompressed(input, uri), uri === '-' ? 'stdin' : uri, opts.maxLineBytes),
+      batches: ndjsonBatches(decompressed(store.readStream(uri), uri), displayName(uri), opts.maxLineBytes),
     };
   },
 };

@@ -15,6 +15,7 @@
 import { UsageError } from '../errors.js';
 import { localStore } from './local.js';
 import { s3Store } from './s3-options.js';
+import { STDIN_URI, stdinStore } from './stdin.js';
 
 export interface StoreEntry {
   /** Full URI or path of the object, in the same form as the listed root. */
@@ -68,6 +69,8 @@ export interface PendingFile {
 }
 
 export interface ObjectStore {
+  /** True for a store that can only be read once, in order (stdin): no sizes, no random access. */
+  readonly sequential?: boolean;
   /** Lists every object below `root` (recursively), in lexicographic order of URI. */
   list(root: string): AsyncIterable<StoreEntry>;
   /** Size of one object, or undefined if it does not exist. */
@@ -106,6 +109,7 @@ export interface ObjectStore {
 const factories = new Map<string, (uri: string) => ObjectStore>([
   ['file', () => localStore],
   ['s3', () => s3Store],
+  ['stdin', () => stdinStore],
 ]);
 
 /** Adds a store for another scheme (tests use it for in-memory stores). */
@@ -118,8 +122,9 @@ export function hasStore(scheme: string): boolean {
   return factories.has(scheme);
 }
 
-/** The scheme of a URI: `s3` for `s3://b/k`, `file` for plain paths and `file://`. */
+/** The scheme of a URI: `s3` for `s3://b/k`, `stdin` for `-`, `file` for plain paths and `file://`. */
 export function schemeOf(uri: string): string {
+  if (uri === STDIN_URI) return 'stdin';
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri);
   return m ? m[1].toLowerCase() : 'file';
 }
@@ -130,9 +135,14 @@ export function storeFor(uri: string): ObjectStore {
   const f = factories.get(scheme);
   if (!f)
     throw new UsageError(
-      `unknown scheme '${scheme}://' in '${uri}'; known: ${[...factories.keys()].map((k) => (k === 'file' ? 'local paths' : `${k}://`)).join(', ')}`,
+      `unknown scheme '${scheme}://' in '${uri}'; known: ${[...factories.keys()].map((k) => (k === 'file' ? 'local paths' : k === 'stdin' ? "'-' (stdin)" : `${k}://`)).join(', ')}`,
     );
   return f(uri);
+}
+
+/** How messages name an input: `stdin` for `-`, else the URI itself. */
+export function displayName(uri: string): string {
+  return uri === STDIN_URI ? 'stdin' : uri;
 }
 
 /** Joins a URI or path with relative segments using `/`. */

@@ -90,7 +90,7 @@ export async function assertDeadLetterNotInput(
 ): Promise<void> {
   if (policy.mode !== 'dead-letter') return;
   const path = policy.path;
-  const local = inputs.filter((s) => s !== '-' && schemeOf(s) === 'file');
+  const local = inputs.filter((s) => schemeOf(s) === 'file');
   if (local.length === 0) return;
   const created = probe(path);
   let clash: string | undefined;

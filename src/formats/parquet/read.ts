@@ -379,8 +379,8 @@ export async function openParquet(store: ObjectStore, uri: string): Promise<Open
 export const parquetReader: FormatReader = {
   name: 'parquet',
   extensions: ['parquet', 'parq', 'pq'],
-  async open(store: ObjectStore | undefined, uri: string): Promise<OpenedFile> {
-    if (!store || uri === '-')
+  async open(store: ObjectStore, uri: string): Promise<OpenedFile> {
+    if (store.sequential)
       throw new UsageError('Parquet cannot be read from stdin (it needs random access); pass a file path');
     return openParquet(store, uri);
   },
