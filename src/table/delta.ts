@@ -15,7 +15,8 @@
  *   binary->binary, json->string, timestamptz->timestamp, timestamp->timestamp_ntz. A table with a
  *   timestamp_ntz column needs the `timestampNtz` table feature (reader 3 / writer 7); other tables
  *   use minReaderVersion 1 / minWriterVersion 2. Each field's kappa type is kept in its metadata
- *   (`kappa.type`) so appends restore it exactly.
+ *   (`kappa.type`) so appends restore it exactly. Appends to a table keep every existing field as the
+ *   table declares it (another engine's `integer` stays `integer`, written as INT32; see schema.ts).
  * - `metaData.configuration` records the kappa partition spec (`kappa.partitionBy`) and which
  *   partition columns derive from event time (`kappa.eventTimePartitionColumns`): readers of a
  *   kappa table do not add those back into record values.
@@ -27,7 +28,7 @@ import { DataError, RuntimeError } from '../errors.js';
 import type { ObjectStore } from '../io/store.js';
 import { joinUri } from '../io/store.js';
 import type { FieldType } from '../stream/protocol.js';
-import type { Column } from './schema.js';
+import type { Column, DeltaField } from './schema.js';
 
 export const DELTA_LOG_DIR = '_delta_log';
 
@@ -80,13 +81,6 @@ export interface DeltaSnapshot {
   files: Map<string, DeltaAdd>;
 }
 
-interface DeltaField {
-  name: string;
-  type: string | Record<string, unknown>;
-  nullable: boolean;
-  metadata: Record<string, unknown>;
-}
-
 const TO_DELTA: Record<FieldType, string> = {
   string: 'string',
   int64: 'long',
@@ -115,21 +109,38 @@ const FROM_DELTA: Record<string, FieldType> = {
   timestamp_ntz: 'timestamp',
 };
 
-/** The Delta `schemaString` for the table columns plus string time-partition columns. */
+/**
+ * The Delta `schemaString` for the table columns plus string time-partition columns. A column read
+ * from an existing table (`delta`) is written back exactly as the table declared it (type,
+ * nullability, metadata), whichever engine wrote it.
+ */
 export function deltaSchemaString(columns: Column[], timePartitionColumns: string[]): string {
-  const fields: DeltaField[] = columns.map((c) => ({
-    name: c.name,
-    type: TO_DELTA[c.type],
-    nullable: true,
-    metadata: { 'kappa.type': c.type },
-  }));
+  const fields: DeltaField[] = columns.map(
+    (c) =>
+      c.delta ?? {
+        name: c.name,
+        type: TO_DELTA[c.type],
+        nullable: true,
+        metadata: { 'kappa.type': c.type },
+      },
+  );
   for (const p of timePartitionColumns)
     if (!columns.some((c) => c.name === p))
       fields.push({ name: p, type: 'string', nullable: true, metadata: {} });
   return JSON.stringify({ type: 'struct', fields });
 }
 
-/** Table columns (kappa types) from a Delta schemaString, leaving out the given columns. */
+/** Delta integer types kappa writes as Parquet INT32 with a range check, by bit width. */
+const INT_BITS: Record<string, 8 | 16 | 32> = { byte: 8, short: 16, integer: 32 };
+/** Delta primitive types whose values kappa writes exactly as the table declares them. */
+const WRITABLE = new Set([...Object.values(TO_DELTA), 'byte', 'short', 'integer']);
+
+/**
+ * Table columns (kappa types) from a Delta schemaString, leaving out the given columns. Each keeps
+ * its Delta field (`delta`) so that appends write the schema back unchanged; `byte`/`short`/
+ * `integer` columns get `intBits`, types kappa does not write (`float`, `decimal(p,s)`, nested)
+ * get `unwritable`, non-nullable ones `required` (see schema.ts).
+ */
 export function columnsFromSchemaString(schemaString: string, exclude: string[] = []): Column[] {
   const s = JSON.parse(schemaString) as { fields: DeltaField[] };
   const out: Column[] = [];
@@ -142,7 +153,12 @@ export function columnsFromSchemaString(schemaString: string, exclude: string[] 
         : typeof f.type === 'string'
           ? (FROM_DELTA[f.type] ?? (f.type.startsWith('decimal') ? 'decimal' : 'json'))
           : 'json';
-    out.push({ name: f.name, type, declared: false });
+    const c: Column = { name: f.name, type, declared: false, delta: f };
+    if (typeof f.type === 'string' && INT_BITS[f.type]) c.intBits = INT_BITS[f.type];
+    if (typeof f.type !== 'string' || !WRITABLE.has(f.type))
+      c.unwritable = typeof f.type === 'string' ? f.type : String(f.type.type ?? 'a nested type');
+    if (f.nullable === false) c.required = true;
+    out.push(c);
   }
   return out;
 }

@@ -256,6 +256,8 @@ export class TableSink extends FileSinkBase {
     const name = `part-${String(this.seq++).padStart(5, '0')}-${this.runId}.${partExtension(this.writerOpts)}`;
     const rel = partition.path ? `${partition.path}/${name}` : name;
     const pending = await this.store.create(joinUri(this.root, rel));
+    // A Parquet file fixes each column's physical type: no int64 -> float64 widening after this.
+    if (this.writerOpts.format === 'parquet') this.schema.markWritten();
     const columns = this.schema.columns.map((c) => ({ ...c }));
     return {
       rel,
