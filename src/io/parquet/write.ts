@@ -3,7 +3,7 @@
  * object-store file (see store.ts), so memory holds one row group, not the file.
  *
  * Types (kappa FieldType -> Parquet):
- *   string -> BYTE_ARRAY UTF8/STRING; int64 -> INT64 (INT32 INTEGER(bits) for a table's Delta
+ *   string -> BYTE_ARRAY UTF8/STRING; int64 -> INT64 (INT32 INT_8/16/32 for a table's Delta
  *   byte/short/integer column, see ParquetColumn); float64 and decimal -> DOUBLE; boolean -> BOOLEAN;
  *   timestamp -> INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=false) (SQL TIMESTAMP);
  *   timestamptz -> INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=true) (TIMESTAMP WITH TIME ZONE);
@@ -67,8 +67,9 @@ export async function codecSetup(name: string): Promise<CodecSetup> {
 
 /**
  * A column to write: name, kappa type, and for an int64 column of a table whose Delta type is
- * `byte`/`short`/`integer`, its bit width (written as INT32 with the INTEGER(bits, signed)
- * logical type, as Spark writes those types; values are range-checked before they get here).
+ * `byte`/`short`/`integer`, its bit width (written as INT32 with the converted type INT_8/INT_16/
+ * INT_32, which Spark and Delta readers map to those types; values are range-checked before they
+ * get here).
  */
 export interface ParquetColumn {
   name: string;
@@ -79,12 +80,14 @@ export interface ParquetColumn {
 /** The Parquet schema element of one kappa column. */
 export function parquetElement(name: string, type: FieldType, intBits?: 8 | 16 | 32): SchemaElement {
   const e: SchemaElement = { name, repetition_type: 'OPTIONAL' };
+  // Only the converted type (INT_8/16/32), not the INTEGER logical type: hyparquet-writer encodes
+  // IntType.bitWidth with another Thrift type than parquet-format's i8, and parquet-mr (Spark,
+  // Delta Kernel) then fails on the footer ("Required field 'bitWidth' was not found").
   if (type === 'int64' && intBits !== undefined)
     return {
       ...e,
       type: 'INT32',
       converted_type: intBits === 8 ? 'INT_8' : intBits === 16 ? 'INT_16' : 'INT_32',
-      logical_type: { type: 'INTEGER', bitWidth: intBits, isSigned: true },
     };
   switch (type) {
     case 'string':
