@@ -24,7 +24,7 @@
  * cleaned up after a checkpoint is refused with a clear error.
  */
 import { randomUUID } from 'node:crypto';
-import { DataError, RuntimeError } from '../errors.js';
+import { DataError, RuntimeError, UsageError } from '../errors.js';
 import type { ObjectStore } from '../io/store.js';
 import { joinUri } from '../io/store.js';
 import type { FieldType } from '../stream/protocol.js';
@@ -173,6 +173,74 @@ export function requiredProtocol(columns: Column[]): DeltaProtocol {
       writerFeatures: ['timestampNtz'],
     };
   return { minReaderVersion: 1, minWriterVersion: 2 };
+}
+
+/** Writer features whose rules a blind append by kappa keeps (PROTOCOL.md, "Table Features"). */
+const KNOWN_WRITER_FEATURES = new Set(['appendOnly', 'invariants', 'timestampNtz']);
+/** Column metadata keys of writer features kappa does not implement (values it would have to compute or check). */
+const UNSUPPORTED_COLUMN_METADATA = [
+  'delta.invariants',
+  'delta.generationExpression',
+  'delta.identity.start',
+];
+
+/**
+ * Refuses to append to a table whose protocol needs writer features kappa does not implement
+ * (legacy writer versions 3-6: check constraints, generated columns, change data feed, column
+ * mapping, identity columns; writer version 7 with features outside appendOnly, invariants,
+ * timestampNtz) or whose columns carry invariants, generation expressions or identity settings:
+ * a writer must not write to a table whose writer features it does not support (PROTOCOL.md,
+ * "Protocol Evolution").
+ * @throws UsageError naming the table and the feature
+ */
+export function checkWritable(root: string, protocol: DeltaProtocol | undefined, schemaString: string): void {
+  const refuse = (what: string) =>
+    new UsageError(
+      `${root}: the table needs ${what}, which kappa does not implement; kappa appends only to tables it can write correctly`,
+      'write to a new table',
+    );
+  if (protocol) {
+    const w = protocol.minWriterVersion;
+    if (w > 7 || protocol.minReaderVersion > 3) throw refuse(`protocol ${protocol.minReaderVersion}/${w}`);
+    if (w >= 3 && w <= 6)
+      throw refuse(
+        `writer version ${w} (check constraints, change data feed, generated columns, column mapping or identity columns)`,
+      );
+    const other = (w === 7 ? (protocol.writerFeatures ?? []) : []).filter(
+      (f) => !KNOWN_WRITER_FEATURES.has(f),
+    );
+    if (other.length) throw refuse(`the writer feature${other.length === 1 ? '' : 's'} ${other.join(', ')}`);
+  }
+  const fields = (JSON.parse(schemaString) as { fields: DeltaField[] }).fields;
+  for (const f of fields)
+    for (const k of UNSUPPORTED_COLUMN_METADATA)
+      if (f.metadata && k in f.metadata) throw refuse(`'${k}' on column '${f.name}'`);
+}
+
+/**
+ * The protocol to commit: the table's own when it already allows what `required` needs (a protocol
+ * is never lowered or rewritten), else an upgrade that keeps the table's features and adds the
+ * required ones (legacy writer version 2 lists its appendOnly and invariants as features at 7).
+ */
+export function protocolFor(table: DeltaProtocol | undefined, required: DeltaProtocol): DeltaProtocol {
+  if (!table) return required;
+  // A table feature is supported only when listed (features exist at reader 3 / writer 7 only).
+  const readerOk =
+    table.minReaderVersion >= required.minReaderVersion &&
+    (required.readerFeatures ?? []).every((f) => (table.readerFeatures ?? []).includes(f));
+  const writerOk =
+    table.minWriterVersion >= required.minWriterVersion &&
+    (required.writerFeatures ?? []).every((f) => (table.writerFeatures ?? []).includes(f));
+  if (readerOk && writerOk) return table;
+  const union = (a: string[], b: string[] | undefined) => [...new Set([...a, ...(b ?? [])])];
+  const legacyWriter =
+    table.minWriterVersion >= 2 && table.minWriterVersion < 7 ? ['appendOnly', 'invariants'] : [];
+  return {
+    minReaderVersion: Math.max(table.minReaderVersion, required.minReaderVersion),
+    minWriterVersion: Math.max(table.minWriterVersion, required.minWriterVersion),
+    readerFeatures: union(table.readerFeatures ?? [], required.readerFeatures),
+    writerFeatures: union(table.writerFeatures ?? legacyWriter, required.writerFeatures),
+  };
 }
 
 /** `_delta_log/<version zero-padded to 20>.json` under `root`. */

@@ -337,7 +337,8 @@ before(async () => {
      TO '${D.foreign}/part-0.parquet' (FORMAT parquet)`,
   );
   const foreignLog = [
-    { protocol: { minReaderVersion: 1, minWriterVersion: 2 } },
+    // table features: the append must keep this protocol, not lower it to kappa's default 1/2
+    { protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly'] } },
     {
       metaData: {
         id: '9f1c2d3e-0000-4000-8000-000000000001',
@@ -589,6 +590,22 @@ describe('Delta Kernel for Java reads kappa tables', () => {
       `SELECT name, type FROM parquet_schema('${join(D.foreign, decodeURIComponent(added[0]))}') WHERE name = 'id'`,
     );
     assert.deepEqual(types, [{ name: 'id', type: 'INT32' }]);
+  });
+
+  it('(5) a table whose protocol needs writer features kappa does not implement is refused, unchanged', async () => {
+    const dir = join(T, 'foreign-v4');
+    cpSync(D.foreign, dir, { recursive: true });
+    rmSync(join(dir, '_delta_log', `${'1'.padStart(20, '0')}.json`));
+    const v0 = logLines(dir, 0).map((l) =>
+      l.startsWith('{"protocol"')
+        ? JSON.stringify({ protocol: { minReaderVersion: 1, minWriterVersion: 4 } })
+        : l,
+    );
+    writeFileSync(join(dir, '_delta_log', `${'0'.repeat(20)}.json`), `${v0.join('\n')}\n`);
+    const r = await sh(`kappa sink '${dir}' -q < '${plainStream('foreign-v4', FOREIGN_APPEND)}'`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /writer version 4/);
+    assert.deepEqual(readdirSync(join(dir, '_delta_log')).filter((f) => f.endsWith('.json')).length, 1);
   });
 
   it('(5) a value outside an `integer` column of the table is a bad record; nothing is committed', () => {
