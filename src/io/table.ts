@@ -92,8 +92,9 @@ class SingleFileSink extends FileSinkBase {
   private async recover(): Promise<void> {
     // Listed before the marker is read: see the module comment.
     const inProgress: InProgressFile[] = [];
+    const bare = (u: string) => u.replace(/^file:\/\//i, '');
     for await (const f of this.store.listInProgress(this.target))
-      if (f.uri === this.target) inProgress.push(f);
+      if (bare(f.uri) === bare(this.target)) inProgress.push(f);
     const uri = singleFileMarkerUri(this.target);
     const other = await readJson<RunMarker>(this.store, uri);
     if (other && runIsLive(other)) {
