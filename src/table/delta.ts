@@ -15,8 +15,8 @@
  *   binary->binary, json->string, timestamptz->timestamp, timestamp->timestamp_ntz. A table with a
  *   timestamp_ntz column needs the `timestampNtz` table feature (reader 3 / writer 7); other tables
  *   use minReaderVersion 1 / minWriterVersion 2. An append keeps an existing table's protocol
- *   (`protocolFor`) and refuses writer features kappa does not implement (`checkWritable`). Each field's kappa type is kept in its metadata
- *   (`kappa.type`) so appends restore it exactly. Appends to a table keep every existing field as the
+ *   (`protocolFor`) and refuses writer features kappa does not implement (`checkWritable`). Each
+ *   field's kappa type is kept in its metadata (`kappa.type`) so appends restore it exactly. Appends to a table keep every existing field as the
  *   table declares it (another engine's `integer` stays `integer`, written as INT32; see schema.ts).
  * - `metaData.configuration` records the kappa partition spec (`kappa.partitionBy`) and which
  *   partition columns derive from event time (`kappa.eventTimePartitionColumns`): readers of a
