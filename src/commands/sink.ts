@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { SINK_TARGETS } from '../connectors/index.js';
 import { withKafkaSinkOptions } from '../connectors/kafka/options.js';
 import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
-import { DataError, UsageError } from '../errors.js';
+import { DataError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { readStream } from '../stream/input.js';
 import {

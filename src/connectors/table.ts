@@ -5,9 +5,25 @@
  * Single file: one pending file committed at end of input; its columns are fixed by the first row
  * group (128k rows), so a later new field or a widening is a bad record (use a table directory for
  * schema evolution).
+ *
+ * Crash recovery of a single file: before writing, a run writes the hidden marker
+ * `.NAME.kappa-run.json` beside the target (host, pid, process start time; renewed every minute) and
+ * deletes it when it ends. The next run into the same file removes the in-progress copies of the
+ * target (local `.NAME.inprogress-HEX`, an open S3 multipart upload of the key) unless the marker
+ * names a live run (this host: its process exists; another host: renewed within
+ * `KAPPA_RUN_LEASE`), in which case they are left alone with a warning. The in-progress copies are
+ * listed before the marker is read, so a run starting meanwhile is never mistaken for a dead one.
  */
+import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
-import { hasStore, type ObjectStore, type PendingFile, schemeOf, storeFor } from '../storage/store.js';
+import {
+  hasStore,
+  type InProgressFile,
+  type ObjectStore,
+  type PendingFile,
+  schemeOf,
+  storeFor,
+} from '../storage/store.js';
 import { formatBytes } from '../stream/progress.js';
 import type { Header, Rec } from '../stream/protocol.js';
 import {
@@ -25,8 +41,15 @@ import {
   partWriterOptions,
   ROW_GROUP_ROWS,
 } from '../table/sink/base.js';
+import { crashPoint, type RunMarker, RunMarkerFile, readJson, runIsLive } from '../table/sink/committer.js';
 import { TableSink } from '../table/sink/index.js';
 import type { SinkTarget } from './sink.js';
+
+/** The hidden run marker of a single-file target: `.NAME.kappa-run.json` beside it. */
+function singleFileMarkerUri(target: string): string {
+  const slash = target.lastIndexOf('/');
+  return `${target.slice(0, slash + 1)}.${target.slice(slash + 1)}.kappa-run.json`;
+}
 
 export { type FileSinkOptions, ROW_GROUP_ROWS } from '../table/sink/base.js';
 
@@ -38,6 +61,9 @@ class SingleFileSink extends FileSinkBase {
   private buffer: Record<string, unknown>[] = [];
   private file: { pending: PendingFile; writer: PartWriter; schemaVersion: number } | undefined;
   private bytes = 0;
+  /** This run's marker; undefined while another live run holds the target's marker. */
+  private marker: RunMarkerFile | undefined;
+  private recovered = '';
 
   constructor(
     private readonly target: string,
@@ -56,6 +82,32 @@ class SingleFileSink extends FileSinkBase {
   async open(header: Header): Promise<void> {
     this.writerOpts = await partWriterOptions(this.format, this.opts.compression);
     this.schema = new TableSchema(header.schema);
+    await this.recover();
+  }
+
+  /**
+   * Removes what a crashed run into the same file left (see the module comment), then writes this
+   * run's marker. A live run's files and marker are left alone, with a warning.
+   */
+  private async recover(): Promise<void> {
+    // Listed before the marker is read: see the module comment.
+    const inProgress: InProgressFile[] = [];
+    const bare = (u: string) => u.replace(/^file:\/\//i, '');
+    for await (const f of this.store.listInProgress(this.target))
+      if (bare(f.uri) === bare(this.target)) inProgress.push(f);
+    const uri = singleFileMarkerUri(this.target);
+    const other = await readJson<RunMarker>(this.store, uri);
+    if (other && runIsLive(other)) {
+      process.stderr.write(
+        `kappa sink: warning: another kappa sink (pid ${other.pid} on ${other.host}, run ${other.runId}) is writing ${this.target}; its in-progress file is left alone, and the run that commits last wins\n`,
+      );
+      return;
+    }
+    for (const f of inProgress) await f.discard();
+    if (inProgress.length > 0)
+      this.recovered = `removed ${inProgress.length} in-progress file${inProgress.length === 1 ? '' : 's'} of a crashed run`;
+    this.marker = new RunMarkerFile(this.store, uri, randomBytes(8).toString('hex'));
+    await this.marker.start();
   }
 
   protected accept(_r: Rec, value: Record<string, unknown>): void | Promise<void> {
@@ -90,14 +142,18 @@ class SingleFileSink extends FileSinkBase {
     await this.flush();
     const f = this.file!;
     await f.writer.finish();
+    crashPoint('before-commit');
     await f.pending.commit();
     this.bytes = f.pending.bytes;
+    await this.marker?.stop();
+    if (this.recovered) process.stderr.write(`kappa sink: ${this.target}: ${this.recovered}\n`);
     return this.target;
   }
 
   async abort(): Promise<void> {
     await this.file?.pending.abort().catch(() => {});
     this.file = undefined;
+    await this.marker?.stop().catch(() => {});
   }
 
   counters(): Record<string, number | string> {

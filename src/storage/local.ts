@@ -226,9 +226,35 @@ export class LocalStore implements ObjectStore {
     if (rec.store === 'file') await unlink(rec.tmp).catch(() => {});
   }
 
-  /** Hidden `.NAME.inprogress-HEX` files below `root` (each reported under its final name). */
+  /**
+   * Hidden `.NAME.inprogress-HEX` files below `root` (each reported under its final name); when
+   * `root` is not a directory (a single file's path), its own in-progress siblings only.
+   */
   async *listInProgress(root: string): AsyncIterable<InProgressFile> {
     const base = toPath(root);
+    if (
+      !(await stat(base).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
+      let names: string[];
+      try {
+        names = await readdir(dirname(base));
+      } catch {
+        return;
+      }
+      for (const n of names.sort()) {
+        if (INPROGRESS_RE.exec(n)?.[1] !== basename(base)) continue;
+        const p = join(dirname(base), n);
+        const started = await stat(p).then(
+          (s) => s.mtimeMs,
+          () => undefined,
+        );
+        yield { uri: base, started, discard: () => unlink(p).catch(() => {}) };
+      }
+      return;
+    }
     const walk = async function* (dir: string): AsyncGenerator<InProgressFile> {
       let entries: import('node:fs').Dirent[];
       try {

@@ -424,7 +424,10 @@ export class S3Store implements ObjectStore {
       .catch(() => {});
   }
 
-  /** Open multipart uploads below `root` (ListMultipartUploads, following markers). */
+  /**
+   * Open multipart uploads below `root`, or of `root` itself when it names a single file
+   * (ListMultipartUploads, following markers).
+   */
   async *listInProgress(root: string): AsyncIterable<InProgressFile> {
     const loc = parseS3Uri(root);
     const prefix = loc.key.replace(/\/+$/, '');
@@ -436,7 +439,8 @@ export class S3Store implements ObjectStore {
         r = await this.client.send(
           new ListMultipartUploadsCommand({
             Bucket: loc.bucket,
-            Prefix: prefix === '' ? undefined : `${prefix}/`,
+            // The key itself too: a single file's own upload (its root names the file).
+            Prefix: prefix === '' ? undefined : prefix,
             KeyMarker: keyMarker,
             UploadIdMarker: uploadIdMarker,
           }),
@@ -447,6 +451,7 @@ export class S3Store implements ObjectStore {
       for (const u of r.Uploads ?? []) {
         const Key = u.Key ?? '';
         const UploadId = u.UploadId ?? '';
+        if (prefix !== '' && Key !== prefix && !Key.startsWith(`${prefix}/`)) continue;
         yield {
           uri: `s3://${loc.bucket}/${Key}`,
           started: u.Initiated?.getTime(),

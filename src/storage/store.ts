@@ -98,7 +98,10 @@ export interface ObjectStore {
   publish(rec: PendingRecord): Promise<void>;
   /** Discards a finished, unpublished file; no error if it is already gone. */
   discard(rec: PendingRecord): Promise<void>;
-  /** Every in-progress file (hidden local temp file, open S3 multipart upload) below `root`. */
+  /**
+   * Every in-progress file (hidden local temp file, open S3 multipart upload) below `root`, or, when
+   * `root` names a single file, that file's own in-progress copies.
+   */
   listInProgress(root: string): AsyncIterable<InProgressFile>;
 }
 

@@ -14,8 +14,10 @@
  * - Types: string->string, int64->long, float64 and decimal->double, boolean->boolean, date->date,
  *   binary->binary, json->string, timestamptz->timestamp, timestamp->timestamp_ntz. A table with a
  *   timestamp_ntz column needs the `timestampNtz` table feature (reader 3 / writer 7); other tables
- *   use minReaderVersion 1 / minWriterVersion 2. Each field's kappa type is kept in its metadata
- *   (`kappa.type`) so appends restore it exactly.
+ *   use minReaderVersion 1 / minWriterVersion 2. An append keeps an existing table's protocol
+ *   (`protocolFor`) and refuses writer features kappa does not implement (`checkWritable`). Each
+ *   field's kappa type is kept in its metadata (`kappa.type`) so appends restore it exactly. Appends to a table keep every existing field as the
+ *   table declares it (another engine's `integer` stays `integer`, written as INT32; see schema.ts).
  * - `metaData.configuration` records the kappa partition spec (`kappa.partitionBy`) and which
  *   partition columns derive from event time (`kappa.eventTimePartitionColumns`): readers of a
  *   kappa table do not add those back into record values.
@@ -23,11 +25,11 @@
  * cleaned up after a checkpoint is refused with a clear error.
  */
 import { randomUUID } from 'node:crypto';
-import { DataError, RuntimeError } from '../errors.js';
+import { DataError, RuntimeError, UsageError } from '../errors.js';
 import type { ObjectStore } from '../storage/store.js';
 import { joinUri } from '../storage/store.js';
 import type { FieldType } from '../stream/protocol.js';
-import type { Column } from './schema.js';
+import type { Column, DeltaField } from './schema.js';
 
 export const DELTA_LOG_DIR = '_delta_log';
 
@@ -80,13 +82,6 @@ export interface DeltaSnapshot {
   files: Map<string, DeltaAdd>;
 }
 
-interface DeltaField {
-  name: string;
-  type: string | Record<string, unknown>;
-  nullable: boolean;
-  metadata: Record<string, unknown>;
-}
-
 const TO_DELTA: Record<FieldType, string> = {
   string: 'string',
   int64: 'long',
@@ -115,21 +110,38 @@ const FROM_DELTA: Record<string, FieldType> = {
   timestamp_ntz: 'timestamp',
 };
 
-/** The Delta `schemaString` for the table columns plus string time-partition columns. */
+/**
+ * The Delta `schemaString` for the table columns plus string time-partition columns. A column read
+ * from an existing table (`delta`) is written back exactly as the table declared it (type,
+ * nullability, metadata), whichever engine wrote it.
+ */
 export function deltaSchemaString(columns: Column[], timePartitionColumns: string[]): string {
-  const fields: DeltaField[] = columns.map((c) => ({
-    name: c.name,
-    type: TO_DELTA[c.type],
-    nullable: true,
-    metadata: { 'kappa.type': c.type },
-  }));
+  const fields: DeltaField[] = columns.map(
+    (c) =>
+      c.delta ?? {
+        name: c.name,
+        type: TO_DELTA[c.type],
+        nullable: true,
+        metadata: { 'kappa.type': c.type },
+      },
+  );
   for (const p of timePartitionColumns)
     if (!columns.some((c) => c.name === p))
       fields.push({ name: p, type: 'string', nullable: true, metadata: {} });
   return JSON.stringify({ type: 'struct', fields });
 }
 
-/** Table columns (kappa types) from a Delta schemaString, leaving out the given columns. */
+/** Delta integer types kappa writes as Parquet INT32 with a range check, by bit width. */
+const INT_BITS: Record<string, 8 | 16 | 32> = { byte: 8, short: 16, integer: 32 };
+/** Delta primitive types whose values kappa writes exactly as the table declares them. */
+const WRITABLE = new Set([...Object.values(TO_DELTA), 'byte', 'short', 'integer']);
+
+/**
+ * Table columns (kappa types) from a Delta schemaString, leaving out the given columns. Each keeps
+ * its Delta field (`delta`) so that appends write the schema back unchanged; `byte`/`short`/
+ * `integer` columns get `intBits`, types kappa does not write (`float`, `decimal(p,s)`, nested)
+ * get `unwritable`, non-nullable ones `required` (see schema.ts).
+ */
 export function columnsFromSchemaString(schemaString: string, exclude: string[] = []): Column[] {
   const s = JSON.parse(schemaString) as { fields: DeltaField[] };
   const out: Column[] = [];
@@ -142,7 +154,12 @@ export function columnsFromSchemaString(schemaString: string, exclude: string[] 
         : typeof f.type === 'string'
           ? (FROM_DELTA[f.type] ?? (f.type.startsWith('decimal') ? 'decimal' : 'json'))
           : 'json';
-    out.push({ name: f.name, type, declared: false });
+    const c: Column = { name: f.name, type, declared: false, delta: f };
+    if (typeof f.type === 'string' && INT_BITS[f.type]) c.intBits = INT_BITS[f.type];
+    if (typeof f.type !== 'string' || !WRITABLE.has(f.type))
+      c.unwritable = typeof f.type === 'string' ? f.type : String(f.type.type ?? 'a nested type');
+    if (f.nullable === false) c.required = true;
+    out.push(c);
   }
   return out;
 }
@@ -157,6 +174,74 @@ export function requiredProtocol(columns: Column[]): DeltaProtocol {
       writerFeatures: ['timestampNtz'],
     };
   return { minReaderVersion: 1, minWriterVersion: 2 };
+}
+
+/** Writer features whose rules a blind append by kappa keeps (PROTOCOL.md, "Table Features"). */
+const KNOWN_WRITER_FEATURES = new Set(['appendOnly', 'invariants', 'timestampNtz']);
+/** Column metadata keys of writer features kappa does not implement (values it would have to compute or check). */
+const UNSUPPORTED_COLUMN_METADATA = [
+  'delta.invariants',
+  'delta.generationExpression',
+  'delta.identity.start',
+];
+
+/**
+ * Refuses to append to a table whose protocol needs writer features kappa does not implement
+ * (legacy writer versions 3-6: check constraints, generated columns, change data feed, column
+ * mapping, identity columns; writer version 7 with features outside appendOnly, invariants,
+ * timestampNtz) or whose columns carry invariants, generation expressions or identity settings:
+ * a writer must not write to a table whose writer features it does not support (PROTOCOL.md,
+ * "Protocol Evolution").
+ * @throws UsageError naming the table and the feature
+ */
+export function checkWritable(root: string, protocol: DeltaProtocol | undefined, schemaString: string): void {
+  const refuse = (what: string) =>
+    new UsageError(
+      `${root}: the table needs ${what}, which kappa does not implement; kappa appends only to tables it can write correctly`,
+      'write to a new table',
+    );
+  if (protocol) {
+    const w = protocol.minWriterVersion;
+    if (w > 7 || protocol.minReaderVersion > 3) throw refuse(`protocol ${protocol.minReaderVersion}/${w}`);
+    if (w >= 3 && w <= 6)
+      throw refuse(
+        `writer version ${w} (check constraints, change data feed, generated columns, column mapping or identity columns)`,
+      );
+    const other = (w === 7 ? (protocol.writerFeatures ?? []) : []).filter(
+      (f) => !KNOWN_WRITER_FEATURES.has(f),
+    );
+    if (other.length) throw refuse(`the writer feature${other.length === 1 ? '' : 's'} ${other.join(', ')}`);
+  }
+  const fields = (JSON.parse(schemaString) as { fields: DeltaField[] }).fields;
+  for (const f of fields)
+    for (const k of UNSUPPORTED_COLUMN_METADATA)
+      if (f.metadata && k in f.metadata) throw refuse(`'${k}' on column '${f.name}'`);
+}
+
+/**
+ * The protocol to commit: the table's own when it already allows what `required` needs (a protocol
+ * is never lowered or rewritten), else an upgrade that keeps the table's features and adds the
+ * required ones (legacy writer version 2 lists its appendOnly and invariants as features at 7).
+ */
+export function protocolFor(table: DeltaProtocol | undefined, required: DeltaProtocol): DeltaProtocol {
+  if (!table) return required;
+  // A table feature is supported only when listed (features exist at reader 3 / writer 7 only).
+  const readerOk =
+    table.minReaderVersion >= required.minReaderVersion &&
+    (required.readerFeatures ?? []).every((f) => (table.readerFeatures ?? []).includes(f));
+  const writerOk =
+    table.minWriterVersion >= required.minWriterVersion &&
+    (required.writerFeatures ?? []).every((f) => (table.writerFeatures ?? []).includes(f));
+  if (readerOk && writerOk) return table;
+  const union = (a: string[], b: string[] | undefined) => [...new Set([...a, ...(b ?? [])])];
+  const legacyWriter =
+    table.minWriterVersion >= 2 && table.minWriterVersion < 7 ? ['appendOnly', 'invariants'] : [];
+  return {
+    minReaderVersion: Math.max(table.minReaderVersion, required.minReaderVersion),
+    minWriterVersion: Math.max(table.minWriterVersion, required.minWriterVersion),
+    readerFeatures: union(table.readerFeatures ?? [], required.readerFeatures),
+    writerFeatures: union(table.writerFeatures ?? legacyWriter, required.writerFeatures),
+  };
 }
 
 /** `_delta_log/<version zero-padded to 20>.json` under `root`. */

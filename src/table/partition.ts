@@ -8,6 +8,12 @@
  * and Spark escape partition values (`FileUtils.escapePathName`): control characters and
  * `"#%'*\/:=?\\\x7F{[]^` become `%XX`; null and the empty string become `__HIVE_DEFAULT_PARTITION__`.
  *
+ * An empty-string field value is a null partition value, as Delta specifies (PROTOCOL.md,
+ * "Partition Value Serialization": an empty string for any type is a null partition value) and as
+ * Spark writes it (its Empty2Null on partition columns): `partitionValues` get null, and
+ * `partitionOf` sets the record's field to null too, so the data file, the Delta view, the Hive
+ * glob view and kappa's own table reader all read null.
+ *
  * Hot path: the time part of the path is cached per time bucket (the finest unit in the pattern),
  * so 3M records cost one Map lookup each in UTC, not one date formatting each.
  */
@@ -208,7 +214,10 @@ export class Partitioner {
     return { start: start.toMillis(), end, path: parts.join('/'), values };
   }
 
-  /** The partition of a record with event time `ts` (epoch ms) and value `value`. */
+  /**
+   * The partition of a record with event time `ts` (epoch ms) and value `value`. A partition field
+   * holding the empty string is set to null in `value` (see the module comment).
+   */
   partitionOf(ts: number, value: Record<string, unknown>): PartitionOf {
     const b = this.bucket(ts);
     if (this.fieldSegs.length === 0 && b) return { path: b.path, values: b.values, end: b.end };
@@ -220,7 +229,11 @@ export class Partitioner {
         values[s.column] = v;
         parts.push(`${s.column}=${escapePartitionValue(v)}`);
       } else {
-        const v = partitionValueString(value[s.field]);
+        let v = partitionValueString(value[s.field]);
+        if (v === '') {
+          value[s.field] = null;
+          v = null;
+        }
         values[s.column] = v;
         parts.push(`${s.column}=${v === null ? HIVE_DEFAULT_PARTITION : escapePartitionValue(v)}`);
       }

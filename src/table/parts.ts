@@ -3,9 +3,8 @@
  * file and finishes it (footer) without committing it. The table sink decides when files roll and
  * when they become visible.
  */
-import { type CodecSetup, ParquetPartWriter } from '../formats/parquet/write.js';
+import { type CodecSetup, type ParquetColumn, ParquetPartWriter } from '../formats/parquet/write.js';
 import type { PendingFile } from '../storage/store.js';
-import type { FieldType } from '../stream/protocol.js';
 
 /** Output formats of `kappa sink` for files and tables. */
 export const OUTPUT_FORMATS = ['parquet', 'ndjson', 'csv'] as const;
@@ -33,10 +32,10 @@ export function partExtension(o: PartWriterOptions): string {
   return o.format;
 }
 
-/** Creates the writer of one part file with the given columns. */
+/** Creates the writer of one part file with the given columns (`intBits`: see ParquetColumn). */
 export function createPartWriter(
   out: PendingFile,
-  columns: { name: string; type: FieldType }[],
+  columns: ParquetColumn[],
   o: PartWriterOptions,
 ): PartWriter {
   switch (o.format) {

@@ -7,13 +7,21 @@
  * - An undeclared field gets its type from the first non-null value: integer number -> int64,
  *   other number -> float64, string -> string, boolean -> boolean, object or array -> json.
  * - The only widening is int64 -> float64, and only for inferred fields (JSON does not tell `1` from
- *   `1.0`); a declared int64 receiving 1.5 is a conflict. Anything else (a string in an int64 column,
- *   a number in a string column, …) is a conflict: never coerced silently.
+ *   `1.0`) while no Parquet data file of the run holds the column yet (rows still buffered); a
+ *   declared int64 receiving 1.5 is a conflict, and so is an int64 column that a Parquet file of
+ *   this run already stores as INT64 (`written`): one table column has one physical type, and Delta
+ *   readers (Delta Kernel) fail on INT64 data under a `double` column. Anything else (a string in an
+ *   int64 column, a number in a string column, …) is a conflict: never coerced silently.
  * - A new field adds a nullable column; rows without it hold null.
  * - Appending to an existing table (its columns `committed`): a new field is a conflict unless the
  *   run allows schema merging (`--merge-schema`, Delta's `mergeSchema`); a committed int64 (Delta
  *   `long`) column is never widened to float64, because Delta's typeWidening table feature does not
  *   cover long -> double (PROTOCOL.md, "Type Widening": only byte/short/int -> double).
+ * - A committed column keeps the table's Delta type exactly (`delta`, the field as the table's
+ *   schemaString has it), also in tables written by other engines: a `byte`/`short`/`integer`
+ *   column takes integers of its range only (written as Parquet INT32, `intBits`); a type kappa does
+ *   not write (`float`, `decimal(p,s)`, struct, array, map: `unwritable`) takes only null; a
+ *   non-nullable column (`required`) takes no null.
  */
 import type { FieldType, Schema } from '../stream/protocol.js';
 
@@ -24,6 +32,28 @@ export interface Column {
   declared: boolean;
   /** True when the column is in a committed table version (its type is fixed). */
   committed?: boolean;
+  /**
+   * True when a Parquet data file of this run was started with the column (its physical type is
+   * fixed for the run: an int64 column is not widened any more).
+   */
+  written?: boolean;
+  /** The field as an existing table's Delta schemaString declares it; kept verbatim on append. */
+  delta?: DeltaField;
+  /** Delta `byte`/`short`/`integer` column: values must fit a signed integer of this many bits; stored as Parquet INT32. */
+  intBits?: 8 | 16 | 32;
+  /** The table's Delta type when kappa cannot write it faithfully (e.g. `decimal(10,2)`): only null fits. */
+  unwritable?: string;
+  /** The table's column is not nullable (`nullable: false`): a null or missing value is a conflict. */
+  required?: boolean;
+}
+
+/** A struct field of a Delta schemaString (PROTOCOL.md, "Schema Serialization Format"). */
+export interface DeltaField {
+  name: string;
+  /** A primitive type name (`long`, `integer`, `decimal(10,2)`, …) or a nested type object. */
+  type: string | Record<string, unknown>;
+  nullable: boolean;
+  metadata: Record<string, unknown>;
 }
 
 /** Outcome of checking one record against the schema. */
@@ -75,6 +105,11 @@ export function misfit(type: FieldType, v: unknown): string | undefined {
   }
 }
 
+/** The Delta type name of a column for messages (`integer`, `long`, …). */
+function deltaTypeName(c: Column): string {
+  return typeof c.delta?.type === 'string' ? c.delta.type : c.type === 'int64' ? 'long' : c.type;
+}
+
 function describe(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
@@ -94,8 +129,12 @@ export class TableSchema {
   /** When false (an append without `--merge-schema`), a new field is a conflict. */
   allowNew = true;
 
+  /** Columns that take no null (`required`). */
+  private readonly required: Column[] = [];
+
   constructor(declared?: Schema, existing?: Column[]) {
     for (const c of existing ?? []) this.add({ ...c, committed: true });
+    for (const c of this.columns) if (c.required) this.required.push(c);
     for (const [name, type] of Object.entries(declared ?? {})) {
       const c = this.byName.get(name);
       if (c) c.declared = true;
@@ -121,6 +160,12 @@ export class TableSchema {
   check(value: Record<string, unknown>): CheckResult {
     let pendingNew: Column[] | undefined;
     let pendingWiden: Column[] | undefined;
+    for (const c of this.required)
+      if (value[c.name] === null || value[c.name] === undefined)
+        return {
+          ok: false,
+          reason: `field '${c.name}' is ${value[c.name] === null ? 'null' : 'missing'}, but the table's column is not nullable`,
+        };
     for (const k in value) {
       const v = value[k];
       if (v === null || v === undefined) continue;
@@ -130,13 +175,33 @@ export class TableSchema {
         pendingNew.push({ name: k, type: inferType(v), declared: false });
         continue;
       }
+      if (c.unwritable !== undefined)
+        return {
+          ok: false,
+          reason: `field '${k}': the table's column is ${c.unwritable}, a type kappa does not write; leave the field out (null) or write to another table`,
+        };
       const why = misfit(c.type, v);
-      if (why === undefined) continue;
+      if (why === undefined) {
+        if (c.intBits !== undefined) {
+          const max = 2 ** (c.intBits - 1);
+          if ((v as number) < -max || (v as number) >= max)
+            return {
+              ok: false,
+              reason: `field '${k}': ${describe(v)} does not fit the table's ${deltaTypeName(c)} column (${c.intBits}-bit, ${-max}..${max - 1}); an append keeps the table's types`,
+            };
+        }
+        continue;
+      }
       if (c.type === 'int64' && !c.declared && typeof v === 'number') {
         if (c.committed)
           return {
             ok: false,
-            reason: `field '${k}': ${describe(v)} would widen the table's column from long to double, which Delta's typeWidening does not allow; write it to a new table or keep the values integral`,
+            reason: `field '${k}': ${describe(v)} would widen the table's column from ${deltaTypeName(c)} to double, which kappa does not do (Delta's typeWidening has no long -> double, and kappa does not enable the feature); write it to a new table or keep the values integral`,
+          };
+        if (c.written)
+          return {
+            ok: false,
+            reason: `field '${k}': ${describe(v)} would widen the column from int64 to float64, but a Parquet data file of this run was already written with it as int64, and Delta does not widen long to double; declare the field float64 in the stream header (kappa-stream(5)) or keep its values integral`,
           };
         pendingWiden ??= [];
         pendingWiden.push(c);
@@ -161,6 +226,11 @@ export class TableSchema {
     if (pendingWiden) this.version++;
     for (const c of pendingNew ?? []) if (!this.byName.has(c.name)) this.add(c);
     return { ok: true, changed: true };
+  }
+
+  /** Marks every current column written (a Parquet data file was started with these columns). */
+  markWritten(): void {
+    for (const c of this.columns) c.written = true;
   }
 
   /** Marks every column committed (after a log version with this schema was written). */

@@ -7,7 +7,7 @@
  * All tables are written first and read in one JVM (start-up costs seconds).
  */
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -97,6 +97,8 @@ const D = {
   droppedAdd: join(T, 'dropped-add'),
   badStats: join(T, 'bad-stats'),
   missingFile: join(T, 'missing-file'),
+  foreign: join(T, 'foreign'),
+  foreignBad: join(T, 'foreign-bad'),
 };
 
 // Special partition values: Hive escaping, null and the empty string (both __HIVE_DEFAULT_PARTITION__).
@@ -135,6 +137,35 @@ const WIDEN: Values[] = [
   { t: 1700000000000, id: 1, x: 1 },
   { t: 1700000000001, id: 2, x: 1.5 },
 ];
+
+/**
+ * A table "written by another engine": a Parquet file DuckDB writes (id INTEGER = Delta `integer`,
+ * INT32 in Parquet) under a hand-made Delta log, then appended to by kappa.
+ */
+const FOREIGN_SCHEMA_STRING = JSON.stringify({
+  type: 'struct',
+  fields: [
+    { name: 'id', type: 'integer', nullable: true, metadata: {} },
+    { name: 'name', type: 'string', nullable: true, metadata: {} },
+  ],
+});
+const FOREIGN_V0: Values[] = [
+  { id: 1, name: 'a' },
+  { id: -7, name: null },
+];
+const FOREIGN_APPEND: Values[] = [
+  { id: 2, name: 'b' },
+  { id: 2147483647, name: null },
+  { id: -2147483648, name: 'c' },
+];
+
+/** A kappa stream of `values` (event time 0), without a header schema. */
+function plainStream(name: string, values: Values[]): string {
+  const p = join(T, `${name}.stream`);
+  const lines = ['{"kappa":1}', ...values.map((v) => JSON.stringify({ ts: 0, key: null, value: v }))];
+  writeFileSync(p, `${[...lines, '{"end":true}'].join('\n')}\n`);
+  return p;
+}
 
 const TYPED_SCHEMA = {
   tn: 'timestamp',
@@ -226,6 +257,8 @@ function matches(v: unknown, [, op, lit]: KernelFilter): boolean {
 
 /** The `kappa sink` run of the int64 -> float64 widening case. */
 let widenRun: RunResult | undefined;
+/** The append of an out-of-range value to the foreign table's `integer` column. */
+let foreignBadRun: RunResult | undefined;
 /** Data file (relative path, decoded) whose add action was removed in the dropped-add copy. */
 let droppedPath = '';
 /** What Kernel read, by table spec, in the order of SPECS. */
@@ -244,6 +277,8 @@ const SPECS: TableSpec[] = [
   D.killed,
   D.droppedAdd,
   D.missingFile,
+  D.foreign,
+  D.foreignBad,
   ...SKIPPING.map(([dir, filter]) => ({ dir, filter })),
   BAD_STATS_SPEC,
 ];
@@ -293,6 +328,51 @@ before(async () => {
 
   // (4) Typed columns, with nulls.
   await sink(streamFile('typed', TYPED, 'tn', TYPED_SCHEMA), D.typed, '--roll-records 1');
+
+  // (5) A table another engine wrote, with an `integer` column: kappa appends keep its types.
+  mkdirSync(D.foreign, { recursive: true });
+  await db.run(
+    `COPY (SELECT id::INTEGER AS id, name::VARCHAR AS name FROM read_json('${valuesFile('foreign-0', FOREIGN_V0)}',
+           format = 'newline_delimited', columns = {id: 'INTEGER', name: 'VARCHAR'}))
+     TO '${D.foreign}/part-0.parquet' (FORMAT parquet)`,
+  );
+  const foreignLog = [
+    // table features: the append must keep this protocol, not lower it to kappa's default 1/2
+    { protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly'] } },
+    {
+      metaData: {
+        id: '9f1c2d3e-0000-4000-8000-000000000001',
+        format: { provider: 'parquet', options: {} },
+        schemaString: FOREIGN_SCHEMA_STRING,
+        partitionColumns: [],
+        configuration: {},
+        createdTime: 1700000000000,
+      },
+    },
+    {
+      add: {
+        path: 'part-0.parquet',
+        partitionValues: {},
+        size: statSync(join(D.foreign, 'part-0.parquet')).size,
+        modificationTime: 1700000000000,
+        dataChange: true,
+      },
+    },
+    { commitInfo: { timestamp: 1700000000000, operation: 'WRITE', engineInfo: 'hand-made' } },
+  ];
+  mkdirSync(join(D.foreign, '_delta_log'));
+  writeFileSync(
+    join(D.foreign, '_delta_log', `${'0'.repeat(20)}.json`),
+    `${foreignLog.map((a) => JSON.stringify(a)).join('\n')}\n`,
+  );
+  cpSync(D.foreign, D.foreignBad, { recursive: true });
+  await sink(plainStream('foreign-1', FOREIGN_APPEND), D.foreign);
+  foreignBadRun = await sh(
+    `kappa sink '${D.foreignBad}' -q < '${plainStream('foreign-bad', [
+      { id: 3, name: 'ok' },
+      { id: 2147483648, name: 'x' },
+    ])}'`,
+  );
 
   // Failures after a commit (section B's crash cases build on these): an append whose upstream was
   // cut off (no end line), and an append whose whole pipeline was killed with SIGKILL while the sink
@@ -398,12 +478,31 @@ describe('Delta Kernel for Java reads kappa tables', () => {
     assert.deepEqual(canonicalRows(rows), canonicalRows(expected));
   });
 
-  it('(1) an empty-string field partition value reads as null, as its __HIVE_DEFAULT_PARTITION__ directory says', {
-    todo: 'kappa writes partitionValues {"k":""} for a file under k=__HIVE_DEFAULT_PARTITION__; Delta Kernel reads "" while Hive-style readers read null (Spark writes null there); src/table/partition.ts could write null',
-  }, () => {
+  it('(1) an empty-string field partition value reads as null, as its __HIVE_DEFAULT_PARTITION__ directory says', async () => {
+    // Delta (PROTOCOL.md "Partition Value Serialization": an empty string is a null partition value)
     const row = table(D.special).rows.find((r) => r.id === 3n);
     assert.ok(row);
     assert.equal(row.k, null);
+    const log = logLines(D.special, 0)
+      .map((l) => JSON.parse(l) as { add?: { partitionValues: Record<string, string | null> } })
+      .filter((a) => a.add);
+    assert.ok(log.some((a) => a.add?.partitionValues.k === null && a.add.partitionValues.n === '-5'));
+    assert.ok(!log.some((a) => a.add?.partitionValues.k === ''), 'no "" partition value in the log');
+    // the glob view (DuckDB, Hive partitioning) reads the same null
+    const glob = await duck(
+      `SELECT k FROM read_parquet('${D.special}/**/*.parquet', hive_partitioning = true) WHERE id = 3`,
+    );
+    assert.deepEqual(glob, [{ k: null }]);
+    // and kappa's own table reader (ingest of the table directory) too
+    const r = await sh(`kappa ingest '${D.special}' -q`);
+    assert.equal(r.code, 0, r.stderr);
+    const rec = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{"ts"'))
+      .map((l) => (JSON.parse(l) as { value: Values }).value)
+      .find((v) => v.id === 3);
+    assert.ok(rec, r.stdout);
+    assert.equal(rec.k, null);
   });
 
   it('(2) two appends: version 1 reads both, version 0 only the first (time travel)', async () => {
@@ -457,23 +556,64 @@ describe('Delta Kernel for Java reads kappa tables', () => {
     assert.deepEqual(canonicalRows(t.rows), canonicalRows(expected));
   });
 
-  it('(3) int64 -> float64 widening across rolled files: refused, or read back by Kernel', {
-    todo: 'kappa widens, keeping INT64 in the files written before; the table says double and Delta Kernel fails (ParquetDecodingException): Delta has no long->double type widening (issue 8 item 12)',
-  }, () => {
+  it('(3) int64 -> float64 widening across rolled files: refused as a bad record once a file holds the column as INT64', () => {
     assert.ok(widenRun);
     const i = SPECS.indexOf(D.widen);
-    if (widenRun.code !== 0) {
-      // refused: a bad record under --on-error fail, and nothing committed
-      assert.equal(widenRun.code, 3, widenRun.stderr);
-      assert.ok(got[i] instanceof DeltaKernelError);
-      return;
-    }
+    // refused: a bad record under --on-error fail (exit 3, naming the line), and nothing committed
+    assert.equal(widenRun.code, 3, widenRun.stderr);
+    assert.match(widenRun.stderr, /line 3/);
+    assert.match(widenRun.stderr, /field 'x'.*1\.5.*int64.*float64.*already written/s);
+    assert.ok(got[i] instanceof DeltaKernelError, 'nothing committed: no table');
+  });
+
+  it('(5) appending to a table another engine wrote keeps its `integer` column (INT32 files, same schema string)', async () => {
+    const t = table(D.foreign);
+    assert.equal(t.version, 1);
     assert.deepEqual(
-      table(D.widen)
-        .rows.map((r) => r.x)
-        .sort(),
-      [1, 1.5],
+      t.schema.map((f) => [f.name, f.type]),
+      [
+        ['id', 'integer'],
+        ['name', 'string'],
+      ],
     );
+    const expected = await duck(
+      `SELECT id, name FROM read_json('${valuesFile('foreign', [...FOREIGN_V0, ...FOREIGN_APPEND])}',
+         format = 'newline_delimited', columns = {id: 'INTEGER', name: 'VARCHAR'})`,
+    );
+    assert.deepEqual(canonicalRows(t.rows), canonicalRows(expected));
+    // the append wrote no metaData action: the schema string is the other engine's, unchanged
+    const v1 = logLines(D.foreign, 1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(!v1.some((a) => a.metaData || a.protocol), 'version 1 changes neither metaData nor protocol');
+    const added = v1.flatMap((a) => (a.add ? [(a.add as { path: string }).path] : []));
+    assert.equal(added.length, 1);
+    const types = await duck(
+      `SELECT name, type FROM parquet_schema('${join(D.foreign, decodeURIComponent(added[0]))}') WHERE name = 'id'`,
+    );
+    assert.deepEqual(types, [{ name: 'id', type: 'INT32' }]);
+  });
+
+  it('(5) a table whose protocol needs writer features kappa does not implement is refused, unchanged', async () => {
+    const dir = join(T, 'foreign-v4');
+    cpSync(D.foreign, dir, { recursive: true });
+    rmSync(join(dir, '_delta_log', `${'1'.padStart(20, '0')}.json`));
+    const v0 = logLines(dir, 0).map((l) =>
+      l.startsWith('{"protocol"')
+        ? JSON.stringify({ protocol: { minReaderVersion: 1, minWriterVersion: 4 } })
+        : l,
+    );
+    writeFileSync(join(dir, '_delta_log', `${'0'.repeat(20)}.json`), `${v0.join('\n')}\n`);
+    const r = await sh(`kappa sink '${dir}' -q < '${plainStream('foreign-v4', FOREIGN_APPEND)}'`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /writer version 4/);
+    assert.deepEqual(readdirSync(join(dir, '_delta_log')).filter((f) => f.endsWith('.json')).length, 1);
+  });
+
+  it('(5) a value outside an `integer` column of the table is a bad record; nothing is committed', () => {
+    assert.ok(foreignBadRun);
+    assert.equal(foreignBadRun.code, 3, foreignBadRun.stderr);
+    assert.match(foreignBadRun.stderr, /line 3.*field 'id'.*2147483648.*integer/s);
+    assert.equal(table(D.foreignBad).version, 0);
+    assert.equal(table(D.foreignBad).rows.length, FOREIGN_V0.length);
   });
 
   it('(4) typed columns: timestamp_ntz, timestamp, date, long, double, string, boolean, binary, json, nulls', async () => {

@@ -339,6 +339,66 @@ describe('kappa sink: single files', () => {
     }
   });
 
+  it('a crashed single-file sink leaves its hidden in-progress file; the next run into the file removes it', async () => {
+    const dir = join(T, 'single-crash');
+    const f = join(dir, 'out.parquet');
+    const input = (n: number) =>
+      [
+        '{"kappa":1}',
+        ...Array.from({ length: n }, (_, i) => JSON.stringify({ ts: i, key: null, value: { i } })),
+        '{"end":true}',
+      ].join('\n');
+    let r = await sh(`mkdir -p '${dir}' && kappa sink '${f}' -q || exit $?`, {
+      input: input(100),
+      env: { KAPPA_TEST_CRASH_AT: 'before-commit' },
+    });
+    assert.equal(r.code, 137, `killed by SIGKILL: ${r.stderr}`);
+    const hidden = () => readdirSync(dir).filter((e) => e.startsWith('.'));
+    assert.ok(
+      hidden().some((e) => /^\.out\.parquet\.inprogress-/.test(e)),
+      `the crash left an in-progress file: ${hidden()}`,
+    );
+    assert.ok(!existsSync(f), 'nothing visible after the crash');
+    r = await sh(`kappa sink '${f}'`, { input: input(7) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /removed 1 in-progress file/);
+    assert.deepEqual(hidden(), [], 'no in-progress file or run marker remains');
+    assert.deepEqual(await q(`SELECT count(*), sum(i) FROM '${f}'`), [[7n, 21n]]);
+  });
+
+  it('a single-file sink leaves the in-progress file of a live run into the same file alone', async () => {
+    const dir = join(T, 'single-live');
+    const f = join(dir, 'out.ndjson');
+    // A live run that has written its first 128k rows: its file is in progress while stdin stays open.
+    const n = 128 * 1024 + 1;
+    let rows = '';
+    for (let i = 0; i < n; i++) rows += `{"ts":0,"key":null,"value":{"i":${i}}}\n`;
+    const live = spawn(KAPPA, ['sink', f, '-q'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let liveErr = '';
+    live.stderr.on('data', (c) => {
+      liveErr += c;
+    });
+    const closed = new Promise<number | null>((res) => live.on('close', res));
+    live.stdin.write(`{"kappa":1}\n${rows}`);
+    const inProgress = () =>
+      existsSync(dir) && readdirSync(dir).some((e) => e.startsWith('.out.ndjson.inprogress-'));
+    for (let i = 0; i < 300 && !inProgress(); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(inProgress(), `the live run has a file in progress: ${liveErr}`);
+    const r = await sh(`kappa sink '${f}' -q`, {
+      input: '{"kappa":1}\n{"ts":0,"key":null,"value":{"i":-1}}\n{"end":true}\n',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /another kappa sink .* is writing/);
+    assert.ok(inProgress(), 'the live run keeps its in-progress file');
+    live.stdin.end('{"end":true}\n');
+    assert.equal(await closed, 0, liveErr);
+    assert.equal(readFileSync(f, 'utf8').split('\n').filter(Boolean).length, n);
+    assert.deepEqual(
+      readdirSync(dir).filter((e) => e.startsWith('.')),
+      [],
+    );
+  });
+
   it('writes CSV by extension with a header row and RFC 4180 quoting', async () => {
     const f = join(T, 'one.csv');
     writeFileSync(join(T, 'csv-in.ndjson'), '{"a":1,"b":"x,y"}\n{"a":2,"b":"q\\"r"}\n');

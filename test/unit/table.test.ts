@@ -14,6 +14,7 @@ import {
   encodeDeltaPath,
   FileStats,
   newMetaData,
+  protocolFor,
   requiredProtocol,
 } from '../../src/table/delta.js';
 import { escapePartitionValue, Partitioner, parsePartitionSpec } from '../../src/table/partition.js';
@@ -42,6 +43,14 @@ describe('partition spec', () => {
     assert.deepEqual(a.values, { dt: '2001-01-02', hr: '23', c: 'a/b:c' });
     assert.equal(a.end, Date.UTC(2001, 0, 3));
     assert.equal(p.partitionOf(ts + 1, { c: null }).path, 'dt=2001-01-03/hr=00/c=__HIVE_DEFAULT_PARTITION__');
+  });
+  it('an empty-string field is a null partition value (Delta, Spark), in the row too', () => {
+    const p = new Partitioner(parsePartitionSpec('{c}'));
+    const row: Record<string, unknown> = { c: '', n: 1 };
+    const r = p.partitionOf(0, row);
+    assert.equal(r.path, 'c=__HIVE_DEFAULT_PARTITION__');
+    assert.deepEqual(r.values, { c: null });
+    assert.deepEqual(row, { c: null, n: 1 });
   });
   it('uses the given zone, also across DST', () => {
     const p = new Partitioner(parsePartitionSpec('dt=%Y-%m-%d'), 'America/New_York');
@@ -100,6 +109,79 @@ describe('table schema', () => {
     s.frozen = true;
     assert.equal(s.check({ a: 'x' }).ok, true);
     assert.equal(s.check({ b: 1 }).ok, false);
+  });
+});
+
+describe("another engine's table: appends keep its Delta types", () => {
+  const foreign = JSON.stringify({
+    type: 'struct',
+    fields: [
+      { name: 'b', type: 'byte', nullable: true, metadata: {} },
+      { name: 'h', type: 'short', nullable: true, metadata: { comment: 'x' } },
+      { name: 'i', type: 'integer', nullable: false, metadata: {} },
+      { name: 'f', type: 'float', nullable: true, metadata: {} },
+      { name: 'd', type: 'decimal(10,2)', nullable: true, metadata: {} },
+      { name: 's', type: { type: 'struct', fields: [] }, nullable: true, metadata: {} },
+    ],
+  });
+
+  it('byte/short/integer take their range only; float, decimal and nested take only null; not-null needs a value', () => {
+    const s = new TableSchema(undefined, columnsFromSchemaString(foreign));
+    assert.deepEqual(s.check({ b: -128, h: 32767, i: -2147483648 }), { ok: true, changed: false });
+    for (const bad of [{ b: 128, i: 1 }, { h: -32769, i: 1 }, { i: 2147483648 }, { i: 1.5 }])
+      assert.equal(s.check(bad).ok, false, JSON.stringify(bad));
+    const why = (v: Record<string, unknown>) => {
+      const r = s.check(v);
+      return r.ok ? '' : r.reason;
+    };
+    assert.match(why({ i: 1, f: 1.5 }), /'f'.*float/);
+    assert.match(why({ i: 1, d: 1.25 }), /'d'.*decimal\(10,2\)/);
+    assert.match(why({ i: 1, s: {} }), /'s'.*struct/);
+    assert.match(why({ b: 1 }), /'i' is missing.*not nullable/);
+    assert.match(why({ i: null }), /'i' is null.*not nullable/);
+    assert.equal(s.check({ i: 7, f: null, d: null, s: null }).ok, true);
+  });
+
+  it('the schema string is written back exactly; new columns are added in kappa form', () => {
+    const cols = columnsFromSchemaString(foreign);
+    assert.equal(deltaSchemaString(cols, []), foreign);
+    const s = new TableSchema(undefined, cols);
+    assert.equal(s.check({ i: 1, extra: 'x' }).ok, true);
+    const out = JSON.parse(deltaSchemaString(s.columns, [])) as { fields: unknown[] };
+    assert.deepEqual(out.fields.slice(0, 6), JSON.parse(foreign).fields);
+    assert.deepEqual(out.fields[6], {
+      name: 'extra',
+      type: 'string',
+      nullable: true,
+      metadata: { 'kappa.type': 'string' },
+    });
+  });
+
+  it('an int64 column a Parquet file of the run holds is not widened any more', () => {
+    const s = new TableSchema();
+    assert.equal(s.check({ x: 1 }).ok, true);
+    s.markWritten();
+    const r = s.check({ x: 1.5 });
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.reason, /already written with it as int64/);
+    assert.equal(s.get('x')?.type, 'int64');
+  });
+
+  it('the protocol is kept when it allows what kappa needs, upgraded (keeping its features) when not', () => {
+    const t = { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly'] };
+    assert.equal(protocolFor(t, { minReaderVersion: 1, minWriterVersion: 2 }), t);
+    const ntz = requiredProtocol([{ name: 'x', type: 'timestamp', declared: true }]);
+    assert.deepEqual(protocolFor(t, ntz), {
+      minReaderVersion: 3,
+      minWriterVersion: 7,
+      readerFeatures: ['timestampNtz'],
+      writerFeatures: ['appendOnly', 'timestampNtz'],
+    });
+    assert.deepEqual(protocolFor({ minReaderVersion: 1, minWriterVersion: 2 }, ntz).writerFeatures, [
+      'appendOnly',
+      'invariants',
+      'timestampNtz',
+    ]);
   });
 });
 

@@ -90,6 +90,7 @@ export async function resolveStart(
     const committed = await admin.committedOffsets(group, topic);
     for (const p of partitions) {
       const c = committed.get(p);
+      // biome-ignore lint/complexity/useMathMinMax: offsets are bigint, which Math.max does not take
       out.set(p, c === undefined ? low(p) : c < low(p) ? low(p) : c);
     }
     return out;

@@ -3,7 +3,8 @@
  * object-store file (see store.ts), so memory holds one row group, not the file.
  *
  * Types (kappa FieldType -> Parquet):
- *   string -> BYTE_ARRAY UTF8/STRING; int64 -> INT64; float64 and decimal -> DOUBLE; boolean -> BOOLEAN;
+ *   string -> BYTE_ARRAY UTF8/STRING; int64 -> INT64 (INT32 INT_8/16/32 for a table's Delta
+ *   byte/short/integer column, see ParquetColumn); float64 and decimal -> DOUBLE; boolean -> BOOLEAN;
  *   timestamp -> INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=false) (SQL TIMESTAMP);
  *   timestamptz -> INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=true) (TIMESTAMP WITH TIME ZONE);
  *   date -> INT32 DATE; binary (base64 text in the stream) -> BYTE_ARRAY; json -> BYTE_ARRAY JSON.
@@ -64,9 +65,30 @@ export async function codecSetup(name: string): Promise<CodecSetup> {
   }
 }
 
+/**
+ * A column to write: name, kappa type, and for an int64 column of a table whose Delta type is
+ * `byte`/`short`/`integer`, its bit width (written as INT32 with the converted type INT_8/INT_16/
+ * INT_32, which Spark and Delta readers map to those types; values are range-checked before they
+ * get here).
+ */
+export interface ParquetColumn {
+  name: string;
+  type: FieldType;
+  intBits?: 8 | 16 | 32;
+}
+
 /** The Parquet schema element of one kappa column. */
-export function parquetElement(name: string, type: FieldType): SchemaElement {
+export function parquetElement(name: string, type: FieldType, intBits?: 8 | 16 | 32): SchemaElement {
   const e: SchemaElement = { name, repetition_type: 'OPTIONAL' };
+  // Only the converted type (INT_8/16/32), not the INTEGER logical type: hyparquet-writer encodes
+  // IntType.bitWidth with another Thrift type than parquet-format's i8, and parquet-mr (Spark,
+  // Delta Kernel) then fails on the footer ("Required field 'bitWidth' was not found").
+  if (type === 'int64' && intBits !== undefined)
+    return {
+      ...e,
+      type: 'INT32',
+      converted_type: intBits === 8 ? 'INT_8' : intBits === 16 ? 'INT_16' : 'INT_32',
+    };
   switch (type) {
     case 'string':
       return { ...e, type: 'BYTE_ARRAY', converted_type: 'UTF8', logical_type: { type: 'STRING' } };
@@ -102,8 +124,17 @@ export function parquetElement(name: string, type: FieldType): SchemaElement {
 const DAY_MS = 86_400_000;
 
 /** Converts stream values of one column to what hyparquet-writer expects for its element. */
-function columnValues(type: FieldType, name: string, rows: Record<string, unknown>[]): unknown[] {
+function columnValues(
+  type: FieldType,
+  name: string,
+  rows: Record<string, unknown>[],
+  intBits?: number,
+): unknown[] {
   const out = new Array<unknown>(rows.length);
+  if (type === 'int64' && intBits !== undefined) {
+    for (let i = 0; i < rows.length; i++) out[i] = rows[i][name] ?? null;
+    return out;
+  }
   for (let i = 0; i < rows.length; i++) {
     const v = rows[i][name];
     if (v === null || v === undefined) {
@@ -156,22 +187,22 @@ export class PendingFileWriter extends ByteWriter {
 export class ParquetPartWriter {
   private readonly writer: ParquetWriter;
   private readonly fileWriter: PendingFileWriter;
-  private readonly columns: { name: string; type: FieldType }[];
+  private readonly columns: ParquetColumn[];
   rows = 0;
 
   constructor(
     readonly out: PendingFile,
-    columns: { name: string; type: FieldType }[],
+    columns: ParquetColumn[],
     codec: CodecSetup,
     createdBy = 'kappa',
   ) {
-    this.columns = columns.map((c) => ({ name: c.name, type: c.type }));
+    this.columns = columns.map((c) => ({ name: c.name, type: c.type, intBits: c.intBits }));
     this.fileWriter = new PendingFileWriter(out);
     this.writer = new ParquetWriter({
       writer: this.fileWriter,
       schema: [
         { name: 'root', num_children: this.columns.length },
-        ...this.columns.map((c) => parquetElement(c.name, c.type)),
+        ...this.columns.map((c) => parquetElement(c.name, c.type, c.intBits)),
       ],
       codec: codec.codec,
       compressors: codec.compressors,
@@ -190,7 +221,7 @@ export class ParquetPartWriter {
     if (rows.length === 0) return;
     const columnData = this.columns.map((c) => ({
       name: c.name,
-      data: columnValues(c.type, c.name, rows) as never[],
+      data: columnValues(c.type, c.name, rows, c.intBits) as never[],
     }));
     await this.writer.write({ columnData, rowGroupSize: rows.length });
     this.rows += rows.length;

@@ -140,12 +140,68 @@ function alive(m: RunMarker): boolean {
   return start === undefined || start === m.pidStart;
 }
 
+/**
+ * True when the run of marker `m` may still be running: on this host, its process exists (same pid
+ * and start time); on another host, its marker was renewed within the lease (`KAPPA_RUN_LEASE`).
+ */
+export function runIsLive(m: RunMarker, now = Date.now()): boolean {
+  if (m.host === hostname()) return alive(m);
+  return now - (m.updated ?? m.started) <= leaseMs();
+}
+
+/**
+ * A run marker object at `uri` for one run, renewed every minute while the run lives (the lease
+ * that `runIsLive` checks for runs on other hosts). Used by the single-file sink; the committer
+ * keeps its own under `_kappa/runs/`.
+ */
+export class RunMarkerFile {
+  private marker: RunMarker | undefined;
+  private renew: NodeJS.Timeout | undefined;
+  private renewing: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly store: ObjectStore,
+    readonly uri: string,
+    readonly runId: string,
+  ) {}
+
+  /** Writes the marker and starts renewing it. */
+  async start(): Promise<void> {
+    const now = Date.now();
+    this.marker = {
+      runId: this.runId,
+      host: hostname(),
+      pid: process.pid,
+      pidStart: processStart(process.pid),
+      started: now,
+      updated: now,
+    };
+    await this.store.put(this.uri, JSON.stringify(this.marker));
+    const m = this.marker;
+    this.renew = setInterval(() => {
+      m.updated = Date.now();
+      this.renewing = this.store.put(this.uri, JSON.stringify(m)).catch(() => {});
+    }, RENEW_MS);
+    this.renew.unref();
+  }
+
+  /** Stops renewing and deletes the marker if this run wrote it (no error if it is gone). */
+  async stop(): Promise<void> {
+    clearInterval(this.renew);
+    this.renew = undefined;
+    if (!this.marker) return;
+    this.marker = undefined;
+    await this.renewing; // a renewal in flight must not write the marker back after the delete
+    await this.store.delete(this.uri);
+  }
+}
+
 /** The run id in a part file name `part-NNNNN-RUNID.ext`, or undefined. */
 export function runIdOfPart(uri: string): string | undefined {
   return /(?:^|\/)part-\d+-([0-9a-f]{16})\.[^/]*$/.exec(uri)?.[1];
 }
 
-async function readJson<T>(store: ObjectStore, uri: string): Promise<T | undefined> {
+export async function readJson<T>(store: ObjectStore, uri: string): Promise<T | undefined> {
   try {
     return JSON.parse(new TextDecoder().decode(await store.read(uri))) as T;
   } catch {

@@ -27,13 +27,16 @@ import { formatBytes } from '../../stream/progress.js';
 import type { Barrier, Header, Rec } from '../../stream/protocol.js';
 import { checkZone } from '../../time/timestamp.js';
 import {
+  checkWritable,
   columnsFromSchemaString,
   type DeltaAction,
   type DeltaMetaData,
+  type DeltaProtocol,
   type DeltaSnapshot,
   deltaSchemaString,
   FileStats,
   newMetaData,
+  protocolFor,
   readDeltaLog,
   requiredProtocol,
 } from '../delta.js';
@@ -78,6 +81,8 @@ export class TableSink extends FileSinkBase {
   private readonly successDone = new Set<string>();
   private committedSchemaString: string | undefined;
   private committedProtocol: string | undefined;
+  /** The table's protocol as last committed (never lowered: see protocolFor). */
+  private tableProtocol: DeltaProtocol | undefined;
   private metaData: DeltaMetaData | undefined;
   private filesCommitted = 0;
   private bytesCommitted = 0;
@@ -145,7 +150,9 @@ export class TableSink extends FileSinkBase {
       existing = columnsFromSchemaString(md.schemaString, timeCols);
       this.checkHeaderAgainst(existing, header);
       this.committedSchemaString = md.schemaString;
+      checkWritable(this.root, snap.protocol, md.schemaString);
       this.committedProtocol = JSON.stringify(snap.protocol);
+      this.tableProtocol = snap.protocol;
       this.lastVersion = snap.version;
     } else {
       if (snap) this.snapshot = snap;
@@ -256,6 +263,8 @@ export class TableSink extends FileSinkBase {
     const name = `part-${String(this.seq++).padStart(5, '0')}-${this.runId}.${partExtension(this.writerOpts)}`;
     const rel = partition.path ? `${partition.path}/${name}` : name;
     const pending = await this.store.create(joinUri(this.root, rel));
+    // A Parquet file fixes each column's physical type: no int64 -> float64 widening after this.
+    if (this.writerOpts.format === 'parquet') this.schema.markWritten();
     const columns = this.schema.columns.map((c) => ({ ...c }));
     return {
       rel,
@@ -338,7 +347,7 @@ export class TableSink extends FileSinkBase {
     const isNew = this.lastVersion < 0;
     const timeCols = this.spec?.timeColumns ?? [];
     const schemaString = deltaSchemaString(this.schema.columns, timeCols);
-    const protocol = requiredProtocol(this.schema.columns);
+    const protocol = protocolFor(this.tableProtocol, requiredProtocol(this.schema.columns));
     const protocolChanged = JSON.stringify(protocol) !== this.committedProtocol;
     const schemaChanged = schemaString !== this.committedSchemaString;
     if (files.length === 0 && !isNew && !schemaChanged) {
@@ -393,6 +402,7 @@ export class TableSink extends FileSinkBase {
     this.metaData = metaData;
     this.committedSchemaString = schemaString;
     this.committedProtocol = JSON.stringify(protocol);
+    this.tableProtocol = protocol;
     this.schema.markCommitted();
     this.filesCommitted += files.length;
     for (const f of files) {
