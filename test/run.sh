@@ -21,4 +21,4 @@ if [ -n "${KAPPA_TEST_FILTER:-}" ]; then mapfile -t files < <(printf '%s\n' "${f
 # The independent Delta reader (Delta Kernel for Java) that tests importing test/delta.ts compare
 # tables with; built from Maven Central once per clone (test/delta-kernel/target/, gitignored).
 if grep -Elq "from '(\.\./)+delta\.js'" "${files[@]}" /dev/null; then test/delta-kernel/build.sh; fi
-node --test --test-reporter=spec --test-concurrency="${KAPPA_TEST_CONCURRENCY:-2}" "${files[@]}"
+node --test --test-timeout="${KAPPA_TEST_TIMEOUT_MS:-600000}" --test-reporter=spec --test-concurrency="${KAPPA_TEST_CONCURRENCY:-2}" "${files[@]}"
