@@ -5,7 +5,9 @@
  * Kernel must read exactly the rows DuckDB reads from the table directory (the committed rows:
  * glob reader = log, asserted by sink-commit.test.ts) and exactly the hand-computed row set. Before
  * the repair, where the protocol promises it (killed before the log entry was written), Kernel
- * must read the previous version exactly.
+ * must read the previous version exactly; killed after it (during the renames, step 4), Kernel
+ * must fail on the file not yet renamed instead of returning partial rows (kappa-sink(1),
+ * "Commits").
  */
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
@@ -35,8 +37,10 @@ type Case = {
   name: string;
   /** The table after the repairing run. */
   out: string;
-  /** A copy of the table taken right after the crash (only where Kernel must read it). */
+  /** A copy of the table taken right after the crash. */
   crashed?: string;
+  /** Whether the killed commit's log entry was written (killed in step 4 of the protocol). */
+  committed?: boolean;
   /** `i` values committed after the repair. */
   want: bigint[];
   /** `i` values of the previous version (what Kernel reads before the repair). */
@@ -66,17 +70,15 @@ describe('kappa sink crash cases: Delta Kernel reads what DuckDB computes as com
         env: { KAPPA_TEST_CRASH_AT: point },
       });
       assert.equal(r.code, 137, `killed by SIGKILL: ${r.stderr}`);
-      let crashed: string | undefined;
-      if (!committed) {
-        crashed = `${out}-crashed`;
-        cpSync(out, crashed, { recursive: true });
-      }
+      const crashed = `${out}-crashed`;
+      cpSync(out, crashed, { recursive: true });
       r = await sh(`kappa sink '${out}' -q`, { input: stream(10, 3000) });
       assert.equal(r.code, 0, r.stderr);
       cases.push({
         name: `append killed at ${point}`,
         out,
         crashed,
+        committed,
         want: [...range(0, 2000), ...(committed ? range(2000, 230) : []), ...range(3000, 10)],
         previous: committed ? undefined : range(0, 2000),
       });
@@ -139,7 +141,9 @@ describe('kappa sink crash cases: Delta Kernel reads what DuckDB computes as com
     let checked = 0;
     for (const c of cases) {
       if (!c.crashed) continue;
-      const k = kernel(n++);
+      const k = got[n++];
+      if (c.committed) continue;
+      if (k instanceof DeltaKernelError) assert.fail(k.message);
       checked++;
       assert.equal(k.version, 0, `${c.name}: the snapshot is still version 0`);
       assert.deepEqual(ids(k.rows), c.previous, `${c.name}: Kernel reads exactly version 0`);
@@ -154,5 +158,22 @@ describe('kappa sink crash cases: Delta Kernel reads what DuckDB computes as com
       );
     }
     assert.equal(checked, 2, 'before-commit and before-log');
+  });
+
+  it('killed after the log entry: before the repair Kernel fails on a file not yet renamed, never partial rows', () => {
+    let n = cases.length;
+    let checked = 0;
+    for (const c of cases) {
+      if (!c.crashed) continue;
+      const k = got[n++];
+      if (!c.committed) continue;
+      checked++;
+      assert.ok(
+        k instanceof DeltaKernelError,
+        `${c.name}: Kernel must not return rows (got ${JSON.stringify(k instanceof DeltaKernelError ? k.message : k.rows.length)})`,
+      );
+      assert.match(k.javaError, /part-\d{5}-[0-9a-f]+\.zstd\.parquet does not exist/, c.name);
+    }
+    assert.equal(checked, 2, 'after-log and mid-rename');
   });
 });
