@@ -1,11 +1,13 @@
 /**
  * Every non-Kafka flag of `kappa ingest`, each at the CLI level on small hand-computed data: each
- * test fails when its flag is ignored (issue 8 item 23). The Kafka flags (--group, --from, --until,
- * --partitions, --idle-timeout, --max-drift, -X) are covered by test/integration/kafka.test.ts and
- * --s3-endpoint by test/integration/s3.test.ts (they need the test servers).
+ * test fails when its flag is ignored (issue 8 item 23). -X is checked against a fake broker (a TCP
+ * listener that captures the client's first request). The other Kafka flags (--group, --from,
+ * --until, --partitions, --max-drift) are covered by test/integration/kafka.test.ts and
+ * --s3-endpoint by test/integration/s3-table.test.ts (they need the test servers).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sh, tempDir } from '../helpers.js';
@@ -169,5 +171,35 @@ describe('kappa ingest flags (each fails when ignored)', () => {
       records(r.stdout).map((x) => x.value?.v),
       [1, 3],
     );
+  });
+
+  it('-X key=value: the Kafka client option reaches the broker (client.id in the first request)', async () => {
+    // A fake broker: accept one connection, keep the bytes of the first request, then hang up.
+    // Every Kafka request header carries the client id (Kafka protocol, "Request Header").
+    const seen: Buffer[] = [];
+    const server = createServer((sock) => {
+      sock.once('data', (d: Buffer) => {
+        seen.push(d);
+        sock.destroy();
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const { port } = server.address() as { port: number };
+    try {
+      const probe = 'kappa-x-flag-probe';
+      const first = async (flags: string) => {
+        seen.length = 0;
+        const r = await sh(
+          `timeout 60 kappa ingest kafka://127.0.0.1:${port}/t --until latest -q -X retries=0 ${flags}`,
+        );
+        assert.equal(r.code, 1, `the fake broker fails the read: ${r.stderr}`);
+        assert.ok(seen.length > 0, 'kappa connected to the fake broker');
+        return Buffer.concat(seen).toString('latin1');
+      };
+      assert.ok((await first(`-X client.id=${probe}`)).includes(probe), 'the request names -X client.id');
+      assert.ok(!(await first('')).includes(probe), 'without -X the default client id');
+    } finally {
+      server.close();
+    }
   });
 });
