@@ -1,14 +1,14 @@
 /**
  * Every non-Kafka flag of `kappa ingest`, each at the CLI level on small hand-computed data: each
  * test fails when its flag is ignored (issue 8 item 23). -X is checked against a fake broker (a TCP
- * listener that captures the client's first request) and --s3-endpoint against a fake S3 (an HTTP
- * server answering ListObjectsV2 and GetObject for one object). The other Kafka flags (--group,
+ * listener that captures the client's first request: the bytes a real kafkajs client sends);
+ * --s3-endpoint by the S3 integration tests against S3Proxy (test/integration/s3*.test.ts, which
+ * reach it only through the flag). The other Kafka flags (--group,
  * --from, --until, --partitions, --max-drift) are covered by test/integration/kafka.test.ts (they
  * need the test broker).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -200,60 +200,6 @@ describe('kappa ingest flags (each fails when ignored)', () => {
       };
       assert.ok((await first(`-X client.id=${probe}`)).includes(probe), 'the request names -X client.id');
       assert.ok(!(await first('')).includes(probe), 'without -X the default client id');
-    } finally {
-      server.close();
-    }
-  });
-
-  it('--s3-endpoint: s3:// is read from that endpoint (path-style)', async () => {
-    // A fake S3 holding s3://bkt/in/a.ndjson: ListObjectsV2 (GET /bkt?list-type=2…) and GetObject.
-    const body = '{"v":1}\n{"v":2}\n';
-    const paths: string[] = [];
-    const server = createHttpServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      paths.push(`${req.method} ${url.pathname}`);
-      if (/^\/bkt\/?$/.test(url.pathname) && url.searchParams.get('list-type') === '2') {
-        res.setHeader('content-type', 'application/xml');
-        res.end(
-          '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-            '<Name>bkt</Name><Prefix>in/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>' +
-            `<Contents><Key>in/a.ndjson</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>"e"</ETag><Size>${body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>` +
-            '</ListBucketResult>',
-        );
-      } else if (url.pathname === '/bkt/in/a.ndjson') {
-        res.setHeader('content-length', String(body.length));
-        res.setHeader('last-modified', 'Mon, 01 Jan 2024 00:00:00 GMT');
-        res.setHeader('etag', '"e"');
-        res.end(req.method === 'HEAD' ? undefined : body);
-      } else {
-        res.statusCode = 404;
-        res.setHeader('content-type', 'application/xml');
-        res.end(
-          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>no</Message></Error>',
-        );
-      }
-    });
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    const { port } = server.address() as { port: number };
-    // Dummy credentials; no endpoint in the environment, so only the flag points at the fake S3.
-    const env = {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_REGION: 'us-east-1',
-      AWS_ENDPOINT_URL: '',
-      AWS_ENDPOINT_URL_S3: '',
-      AWS_MAX_ATTEMPTS: '1',
-    };
-    try {
-      const r = await sh(
-        `timeout 60 kappa ingest s3://bkt/in/ --s3-endpoint http://127.0.0.1:${port} --ts-field v -q`,
-        { env },
-      );
-      assert.equal(r.code, 0, `${r.stderr}\nrequests: ${paths.join(', ')}`);
-      assert.deepEqual(
-        records(r.stdout).map((x) => x.value?.v),
-        [1, 2],
-      );
     } finally {
       server.close();
     }
