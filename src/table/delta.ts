@@ -59,9 +59,24 @@ export interface DeltaAdd {
 
 export interface DeltaRemove {
   path: string;
+  /** Epoch ms. */
   deletionTimestamp?: number;
   dataChange: boolean;
+  /** True when partitionValues and size are given (PROTOCOL.md "Add File and Remove File"). */
+  extendedFileMetadata?: boolean;
+  partitionValues?: Record<string, string | null>;
+  /** Bytes. */
+  size?: number;
 }
+
+/**
+ * A conflict check on one winning commit (the actions of a version another writer wrote first):
+ * returns why this commit must not land after it, or undefined when it may be retried after it.
+ */
+export type WinnerCheck = (won: Record<string, unknown>[], version: number) => string | undefined;
+
+/** A commit refused because a winning commit conflicts with it (see `WinnerCheck`); nothing of it was written. */
+export class CommitConflictError extends RuntimeError {}
 
 export type DeltaAction =
   | { protocol: DeltaProtocol }
@@ -289,6 +304,8 @@ export const MAX_COMMIT_ATTEMPTS = 20;
  *   commit fails (two concurrent first writers: the second sees the first's metaData and fails);
  * - a winner that only added or removed files does not touch what a blind append read, so the same
  *   actions are retried at the version after the last winner.
+ * - a winner that `check` (optional) objects to aborts the commit with CommitConflictError (compaction:
+ *   a winner that removed one of its input files);
  * - a winner that carries this commit's own `commitId` (`kappa.commitId` in commitInfo) is this
  *   commit, written by an earlier attempt whose response was lost: its version is returned.
  * Bounded to MAX_COMMIT_ATTEMPTS attempts.
@@ -303,6 +320,7 @@ export async function commitActions(
   snapshot: DeltaSnapshot,
   actions: DeltaAction[],
   commitId?: string,
+  check?: WinnerCheck,
 ): Promise<number> {
   const body = `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`;
   let version = snapshot.version + 1;
@@ -326,6 +344,9 @@ export async function commitActions(
           'run the sink again: it appends to the new table state (or fails on an incompatible one)',
         );
       }
+      const why = check?.(won, version);
+      if (why !== undefined)
+        throw new CommitConflictError(`${root}: concurrent commit conflict at version ${version}: ${why}`);
       version++;
     }
   }

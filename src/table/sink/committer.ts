@@ -52,6 +52,7 @@ import {
   type DeltaSnapshot,
   encodeDeltaPath,
   readCommit,
+  type WinnerCheck,
 } from '../delta.js';
 
 /** Hidden directory of kappa's own commit bookkeeping below a table root. */
@@ -302,7 +303,7 @@ export class Committer {
   /**
    * Commits `files` in one new log version after `snapshot.version` (steps 1-5 of the module
    * comment). `actions(adds)` builds the version's actions around the add actions; `commitInfo`
-   * gets `kappa.commitId` here.
+   * gets `kappa.commitId` here. `check` is passed to commitActions (conflicts with winning commits).
    * @returns the version written
    * @throws RuntimeError on a conflict or storage failure; nothing of the commit is visible then
    */
@@ -310,6 +311,7 @@ export class Committer {
     snapshot: DeltaSnapshot,
     files: CommitFile[],
     actions: (adds: DeltaAdd[]) => DeltaAction[],
+    check?: WinnerCheck,
   ): Promise<number> {
     const recorded: { rel: string; record: PendingRecord }[] = [];
     for (const f of files) recorded.push({ rel: f.rel, record: await f.pending.finish() });
@@ -338,7 +340,7 @@ export class Committer {
     let version: number;
     try {
       await this.checkMarker();
-      version = await commitActions(this.store, this.root, snapshot, all, commitId);
+      version = await commitActions(this.store, this.root, snapshot, all, commitId, check);
     } catch (e) {
       // A storage error may hide a write that happened (a lost response): look before discarding.
       const landed = await this.committedAt(pending).catch(() => undefined);
