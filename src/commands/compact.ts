@@ -24,6 +24,7 @@ interface CompactFlags {
   orderBy?: string;
   tsField?: string;
   commitEvery: string;
+  logCheckpointInterval: string;
   quiet?: boolean;
   [flag: string]: unknown;
 }
@@ -49,6 +50,11 @@ export function compactCommand(): Command {
       'event-time column rows are ordered by (default: the first timestamp or date column)',
     )
     .option('--commit-every <n>', 'partitions per Delta commit (progress survives an interruption)', '16')
+    .option(
+      '--log-checkpoint-interval <n>',
+      'write a Delta log checkpoint after every N-th table version (0: never)',
+      '10',
+    )
     .option('-q, --quiet', 'no summary on stderr');
   withS3Options(cmd).addHelpText(
     'after',
@@ -97,6 +103,7 @@ async function runCompact(table: string, f: CompactFlags): Promise<void> {
       orderBy: f.orderBy,
       tsField: f.tsField,
       commitEvery,
+      checkpointInterval: parseCount(f.logCheckpointInterval, '--log-checkpoint-interval') ?? 10,
     },
     (line) => process.stdout.write(`${line}\n`),
   );

@@ -61,6 +61,8 @@ export interface CompactOptions {
   tsField?: string;
   /** Partitions per commit (`--commit-every`, default 16). */
   commitEvery: number;
+  /** `--log-checkpoint-interval` (default 10): a log checkpoint after every version that is a multiple. */
+  checkpointInterval: number;
 }
 
 /** What a run did, for the summary line and tests. */
@@ -144,11 +146,11 @@ export async function compactTable(
     );
   const runId = randomBytes(8).toString('hex');
   const committer = new Committer(store, root, runId);
+  committer.checkpointInterval = o.checkpointInterval;
   if (!o.dryRun) res.recovery = await committer.recover();
   res.version = first.version;
   if (o.vacuum) {
-    const snap = (await readDeltaLog(store, root)) ?? first;
-    const tomb = await readTombstones(store, root, snap.version, new Set(snap.files.keys()));
+    const tomb = await readTombstones(store, root);
     if (!o.dryRun) res.deleted = await deleteExpired(store, root, tomb, o.retainMs);
     return res;
   }
@@ -220,7 +222,7 @@ export async function compactTable(
     if (!o.dryRun) {
       const snap = (await readDeltaLog(store, root)) ?? first;
       res.version = snap.version;
-      const tomb = await readTombstones(store, root, snap.version, new Set(snap.files.keys()));
+      const tomb = await readTombstones(store, root);
       const d = await deleteExpired(store, root, tomb, o.retainMs);
       res.deleted.files += d.files;
       res.deleted.bytes += d.bytes;
@@ -333,7 +335,12 @@ async function compactBatch(
   res.version = version;
   res.commits++;
   crashPoint('compact-before-delete');
-  if (o.retainMs === 0) for (const f of inputs) await store.delete(joinUri(root, decodePath(f.path)));
+  if (o.retainMs === 0)
+    for (const f of inputs) {
+      await store.delete(joinUri(root, decodePath(f.path)));
+      res.deleted.files++;
+      res.deleted.bytes += f.size;
+    }
   res.partitions += plans.length;
   for (const p of plans) for (const b of p.bins) count(res, p, b);
   res.filesAfter += outputs.length;

@@ -15,26 +15,15 @@ export interface Tombstone {
 }
 
 /**
- * Every `remove` of versions 0..`version` whose path is not live at `version`.
- * @param live paths (as in the log) of the live files at `version`
+ * Every removed file of the table (its `remove` tombstones, from the newest checkpoint and the JSON
+ * versions after it) whose path is not live again.
  */
-export async function readTombstones(
-  store: ObjectStore,
-  root: string,
-  version: number,
-  live: Set<string>,
-): Promise<Tombstone[]> {
-  const out = new Map<string, Tombstone>();
-  for (let v = 0; v <= version; v++) {
-    if (!(await store.stat(commitUri(root, v)))) continue;
-    const actions = (await readCommit(store, root, v)) ?? [];
-    for (const a of actions) {
-      const r = a.remove as DeltaRemove | undefined;
-      if (!r || live.has(r.path)) continue;
-      out.set(r.path, { path: r.path, deletionTimestamp: r.deletionTimestamp ?? 0 });
-    }
-  }
-  return [...out.values()];
+export async function readTombstones(store: ObjectStore, root: string): Promise<Tombstone[]> {
+  const s = await readDeltaState(store, root);
+  return [...(s?.removes.values() ?? [])].map((r) => ({
+    path: r.path,
+    deletionTimestamp: r.deletionTimestamp ?? 0,
+  }));
 }
 
 /**

@@ -45,6 +45,7 @@ import { RuntimeError } from '../../errors.js';
 import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../storage/store.js';
 import { parseDuration } from '../../time/duration.js';
 import {
+  checkpointIfDue,
   commitActions,
   commitIdOf,
   type DeltaAction,
@@ -172,6 +173,8 @@ export class Committer {
   private renew: NodeJS.Timeout | undefined;
   /** The commit in flight, if any: once its log version exists it must be rolled forward, not aborted. */
   private inFlight: { pending: PendingCommit; logged: boolean } | undefined;
+  /** A Delta log checkpoint is written after committing every version that is a multiple of this. */
+  checkpointInterval = 10;
 
   constructor(
     private readonly store: ObjectStore,
@@ -353,6 +356,7 @@ export class Committer {
     this.inFlight.logged = true;
     crashPoint('after-log');
     await this.publishInFlight();
+    await checkpointIfDue(this.store, this.root, version, this.checkpointInterval);
     return version;
   }
 
