@@ -36,22 +36,25 @@ describe('Delta log checkpoints', () => {
   it('acceptance 6: after 25 commits a log checkpoint exists, kappa reads from it, Delta Kernel reads the table', async () => {
     const t = join(T, 'cp');
     const src = join(T, 'cp.ndjson');
-    const lines: string[] = [];
-    for (let i = 0; i < 40; i++)
-      lines.push(
-        JSON.stringify({
-          ts: `2024-03-0${1 + (i % 3)}T10:00:${String(i).padStart(2, '0')}Z`,
-          id: i,
-          v: i * 1.5,
-        }),
-      );
-    writeFileSync(src, `${lines.join('\n')}\n`);
-    const r = await sh(
-      `for i in $(seq 25); do kappa ingest '${src}' --ts-field ts -q | kappa sink '${t}' --partition-by 'dt=%Y-%m-%d' -q || exit 1; done`,
-    );
+    // 25 checkpoint barriers in one kappa stream: the sink commits one log version at each.
+    const values: Record<string, unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const ts = Date.UTC(2024, 2, 1 + (i % 3), 10, 0, i);
+      values.push({ ts: new Date(ts).toISOString(), id: i, v: i * 1.5 });
+    }
+    writeFileSync(src, `${values.map((v) => JSON.stringify(v)).join('\n')}\n`);
+    const stream = ['{"kappa":1}'];
+    for (let b = 0; b < 25; b++) {
+      for (const v of values)
+        stream.push(JSON.stringify({ ts: Date.parse(v.ts as string), key: null, value: v }));
+      stream.push(JSON.stringify({ barrier: { id: b, positions: {} } }));
+    }
+    stream.push('{"end":true}');
+    writeFileSync(join(T, 'cp.kappa'), `${stream.join('\n')}\n`);
+    const r = await sh(`kappa sink '${t}' --partition-by 'dt=%Y-%m-%d' -q < '${join(T, 'cp.kappa')}'`);
     assert.equal(r.code, 0, r.stderr);
     const logDir = join(t, '_delta_log');
-    const cps = readdirSync(logDir).filter((f) => f.includes('checkpoint'));
+    const cps = readdirSync(logDir).filter((f) => f.endsWith('.checkpoint.parquet'));
     assert.deepEqual(cps.sort(), [
       '00000000000000000010.checkpoint.parquet',
       '00000000000000000020.checkpoint.parquet',
@@ -64,7 +67,7 @@ describe('Delta log checkpoints', () => {
     const types = Object.fromEntries(d.getRows().map((x) => [String(x[0]), String(x[1])]));
     assert.deepEqual(Object.keys(types).sort(), ['add', 'metaData', 'protocol', 'remove', 'txn']);
     assert.match(types.add, /partitionValues MAP\(VARCHAR, VARCHAR\).*stats VARCHAR/);
-    assert.match(types.metaData, /partitionColumns VARCHAR\[\].*configuration MAP\(VARCHAR, VARCHAR\)/);
+    assert.match(types.metaData, /partitionColumns VARCHAR\[\].*"configuration" MAP\(VARCHAR, VARCHAR\)/);
     assert.equal(
       await scalar(
         `SELECT count(*) FROM '${join(logDir, '00000000000000000020.checkpoint.parquet')}' WHERE add IS NOT NULL`,

@@ -6,7 +6,7 @@
  * crashed writers are the committer's recovery (src/table/sink/committer.ts, `recover`).
  */
 import { joinUri, type ObjectStore } from '../../storage/store.js';
-import { commitUri, type DeltaRemove, decodeDeltaPath, readCommit } from '../delta.js';
+import { decodeDeltaPath, readDeltaState } from '../delta.js';
 
 /** A removed file: its log path and when it was removed (epoch ms). */
 export interface Tombstone {
