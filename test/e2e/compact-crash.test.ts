@@ -44,7 +44,7 @@ async function diff(a: string, b: string): Promise<number> {
 }
 
 const glob = (dir: string): string =>
-  `SELECT ${COLS} FROM read_parquet('${dir}/**/*.parquet', hive_partitioning=true)`;
+  `SELECT ${COLS} FROM read_parquet('${dir}/*=*/**/*.parquet', hive_partitioning=true)`;
 
 before(async () => {
   db = await (await DuckDBInstance.create(':memory:')).connect();
