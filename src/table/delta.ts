@@ -250,7 +250,15 @@ export async function readDeltaState(
   versions.sort((a, b) => a.version - b.version);
   checkpoints.sort((a, b) => b - a);
   let snap: CheckpointState = { version: -1, files: new Map(), removes: new Map(), txns: new Map() };
-  if (checkpoints.length > 0) snap = await readCheckpoint(store, root, checkpoints[0]);
+  // The newest readable checkpoint; an unreadable one (a torn write by another tool) is skipped.
+  for (const cp of checkpoints) {
+    try {
+      snap = await readCheckpoint(store, root, cp);
+      break;
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+    }
+  }
   const todo = versions.filter((v) => v.version > snap.version);
   if (todo.length === 0) return snap;
   if (todo[0].version !== snap.version + 1)

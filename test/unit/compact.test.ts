@@ -70,3 +70,44 @@ describe('rewrite order and keep-latest-by', () => {
     );
   });
 });
+
+describe('compaction commit conflicts (commitActions with a WinnerCheck)', () => {
+  it('a winner that removed an input aborts the commit; a winner that only added files is retried after', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { storeFor } = await import('../../src/storage/store.js');
+    const { commitActions, CommitConflictError, readDeltaLog } = await import('../../src/table/delta.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kappa-compact-unit-'));
+    try {
+      const store = storeFor(dir);
+      const base = { version: -1, files: new Map() };
+      const a = (path: string) => ({ add: add(path, 10) });
+      await commitActions(store, dir, base, [a('dt=2001-01-01/x'), a('dt=2001-01-01/y')]);
+      const snap0 = (await readDeltaLog(store, dir))!;
+      const inputs = new Set(['dt=2001-01-01/x', 'dt=2001-01-01/y']);
+      const check = (won: Record<string, unknown>[]) =>
+        won.some((w) => inputs.has((w.remove as { path?: string } | undefined)?.path ?? ''))
+          ? 'removed an input'
+          : undefined;
+      // A concurrent append (version 1) wins: the compaction lands at version 2.
+      await commitActions(store, dir, snap0, [a('dt=2001-01-01/z')]);
+      const compaction = [
+        { remove: { path: 'dt=2001-01-01/x', dataChange: false } },
+        { remove: { path: 'dt=2001-01-01/y', dataChange: false } },
+        a('dt=2001-01-01/xy'),
+      ];
+      assert.equal(await commitActions(store, dir, snap0, compaction, undefined, check), 2);
+      // A second compaction planned on version 1 loses to version 2, which removed its inputs.
+      const snap1 = { ...snap0, version: 1 };
+      await assert.rejects(
+        commitActions(store, dir, snap1, compaction, undefined, check),
+        (e: unknown) =>
+          e instanceof CommitConflictError && /version 2: removed an input/.test((e as Error).message),
+      );
+      assert.equal((await readDeltaLog(store, dir))!.version, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
