@@ -29,6 +29,7 @@ interface CompactFlags {
   [flag: string]: unknown;
 }
 
+/** The `kappa compact` subcommand (flags, help text, action). */
 export function compactCommand(): Command {
   const cmd = new Command('compact')
     .description('merge the small files of a kappa table atomically (Delta commit), and vacuum removed files')

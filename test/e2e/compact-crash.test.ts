@@ -80,6 +80,21 @@ describe('kappa compact crash safety', () => {
       // Until the merged files are published, glob readers see exactly the old rows.
       if (p === 'compact-after-rewrite' || p === 'before-log' || p === 'after-log')
         assert.equal(await diff(`SELECT ${COLS} FROM '${SRC}'`, glob(t)), 0, p);
+      if (p === 'compact-after-rewrite') {
+        // --vacuum alone removes the dead run's in-progress files (and commits nothing).
+        assert.ok(
+          walk(t).some((f) => f.includes('inprogress')),
+          'the killed run left in-progress files',
+        );
+        const v = await sh(`kappa compact '${t}' --vacuum`);
+        assert.equal(v.code, 0, v.stderr);
+        assert.match(v.stderr, /removed \d+ in-progress file\(s\) of crashed writers/);
+        assert.deepEqual(
+          walk(t).filter((f) => f.includes('inprogress')),
+          [],
+        );
+        assert.equal(await diff(`SELECT ${COLS} FROM '${SRC}'`, glob(t)), 0, p);
+      }
       const again = await sh(`kappa compact '${t}' ${flags}`);
       assert.equal(again.code, 0, `${p}: ${again.stderr}`);
       if (p === 'before-log') assert.match(again.stderr, /discarded 1 uncommitted/, p);
