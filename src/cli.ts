@@ -4,6 +4,7 @@
  * SIGINT/SIGTERM: see src/stream/signals.ts).
  */
 import { Command, CommanderError } from 'commander';
+import { compactCommand } from './commands/compact.js';
 import { ingestCommand } from './commands/ingest.js';
 import { sinkCommand } from './commands/sink.js';
 import { transformCommand } from './commands/transform.js';
@@ -34,6 +35,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configurati
   program.addCommand(sinkCommand());
   program.addCommand(transformCommand());
   program.addCommand(windowCommand());
+  program.addCommand(compactCommand());
   return program;
 }
 

@@ -21,14 +21,22 @@
  * - `metaData.configuration` records the kappa partition spec (`kappa.partitionBy`) and which
  *   partition columns derive from event time (`kappa.eventTimePartitionColumns`): readers of a
  *   kappa table do not add those back into record values.
- * Checkpoints (`*.checkpoint.parquet`) are not written; reading a log whose early JSON versions were
- * cleaned up after a checkpoint is refused with a clear error.
+ * Checkpoints (`NNN.checkpoint.parquet`, delta-checkpoint.ts) are written every 10th version by the
+ * committers (`checkpointIfDue`); the reader starts from the newest one.
  */
 import { randomUUID } from 'node:crypto';
 import { DataError, RuntimeError, UsageError } from '../errors.js';
 import type { ObjectStore } from '../storage/store.js';
 import { joinUri } from '../storage/store.js';
 import type { FieldType } from '../stream/protocol.js';
+import {
+  applyActions,
+  type CheckpointState,
+  checkpointVersionOf,
+  DEFAULT_CHECKPOINT_INTERVAL,
+  readCheckpoint,
+  writeCheckpoint,
+} from './delta-checkpoint.js';
 import type { Column, DeltaField } from './schema.js';
 
 export const DELTA_LOG_DIR = '_delta_log';
@@ -61,9 +69,24 @@ export interface DeltaAdd {
 
 export interface DeltaRemove {
   path: string;
+  /** Epoch ms. */
   deletionTimestamp?: number;
   dataChange: boolean;
+  /** True when partitionValues and size are given (PROTOCOL.md "Add File and Remove File"). */
+  extendedFileMetadata?: boolean;
+  partitionValues?: Record<string, string | null>;
+  /** Bytes. */
+  size?: number;
 }
+
+/**
+ * A conflict check on one winning commit (the actions of a version another writer wrote first):
+ * returns why this commit must not land after it, or undefined when it may be retried after it.
+ */
+export type WinnerCheck = (won: Record<string, unknown>[], version: number) => string | undefined;
+
+/** A commit refused because a winning commit conflicts with it (see `WinnerCheck`); nothing of it was written. */
+export class CommitConflictError extends RuntimeError {}
 
 export type DeltaAction =
   | { protocol: DeltaProtocol }
@@ -266,53 +289,113 @@ const COMMIT_RE = /\/(\d{20})\.json$/;
 
 /**
  * Reads the log under `root`. Returns undefined when the table has no `_delta_log`.
+ * Starts from the newest checkpoint (`NNN.checkpoint.parquet`, delta-checkpoint.ts) when there is
+ * one, then applies the JSON versions after it.
  * @throws DataError when a log file is not valid JSON lines or versions are missing
  */
 export async function readDeltaLog(store: ObjectStore, root: string): Promise<DeltaSnapshot | undefined> {
+  const s = await readDeltaState(store, root);
+  if (!s) return undefined;
+  const snap: DeltaSnapshot = { version: s.version, files: s.files };
+  if (s.protocol) snap.protocol = s.protocol;
+  if (s.metaData) snap.metaData = s.metaData;
+  return snap;
+}
+
+/**
+ * The full table state (live files, tombstones, txns) at the latest version, or at `upTo`; starts
+ * from the newest checkpoint at or below it. Undefined when the table has no `_delta_log`.
+ * @throws DataError when a log file is not valid JSON lines, versions are missing, or the log
+ *   starts after version 0 without a checkpoint
+ */
+export async function readDeltaState(
+  store: ObjectStore,
+  root: string,
+  upTo = Number.POSITIVE_INFINITY,
+): Promise<CheckpointState | undefined> {
   const logDir = joinUri(root, DELTA_LOG_DIR);
   const versions: { version: number; uri: string }[] = [];
+  const checkpoints: number[] = [];
   let any = false;
   try {
     for await (const e of store.list(logDir)) {
       any = true;
       const m = COMMIT_RE.exec(e.uri);
-      if (m) versions.push({ version: Number(m[1]), uri: e.uri });
+      if (m) {
+        if (Number(m[1]) <= upTo) versions.push({ version: Number(m[1]), uri: e.uri });
+        continue;
+      }
+      const cp = checkpointVersionOf(e.uri);
+      if (cp !== undefined && cp <= upTo) checkpoints.push(cp);
     }
   } catch {
     return undefined;
   }
   if (!any) return undefined;
   versions.sort((a, b) => a.version - b.version);
-  const snap: DeltaSnapshot = { version: -1, files: new Map() };
-  if (versions.length === 0) return snap;
-  if (versions[0].version !== 0)
+  checkpoints.sort((a, b) => b - a);
+  let snap: CheckpointState = { version: -1, files: new Map(), removes: new Map(), txns: new Map() };
+  // The newest readable checkpoint; an unreadable one (a torn write by another tool) is skipped.
+  for (const cp of checkpoints) {
+    try {
+      snap = await readCheckpoint(store, root, cp);
+      break;
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+    }
+  }
+  const todo = versions.filter((v) => v.version > snap.version);
+  if (todo.length === 0) return snap;
+  if (todo[0].version !== snap.version + 1)
     throw new DataError(
-      `${logDir}: the log starts at version ${versions[0].version} (earlier versions were replaced by a checkpoint); kappa reads JSON logs only`,
+      snap.version < 0
+        ? `${logDir}: the log starts at version ${todo[0].version} and has no checkpoint before it (earlier versions were cleaned up)`
+        : `${logDir}: version ${snap.version + 1} after checkpoint ${snap.version} is missing (found ${todo[0].version})`,
     );
-  for (const { version, uri } of versions) {
+  for (const { version, uri } of todo) {
     if (version !== snap.version + 1)
       throw new DataError(`${logDir}: version ${snap.version + 1} is missing (found ${version})`);
     const text = new TextDecoder().decode(await store.read(uri));
+    const actions: Record<string, unknown>[] = [];
     let lineNo = 0;
     for (const line of text.split('\n')) {
       lineNo++;
       if (line.trim() === '') continue;
-      let a: Record<string, unknown>;
       try {
-        a = JSON.parse(line) as Record<string, unknown>;
+        actions.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
         throw new DataError(`${uri} line ${lineNo}: not valid JSON`);
       }
-      if (a.protocol) snap.protocol = a.protocol as DeltaProtocol;
-      else if (a.metaData) snap.metaData = a.metaData as DeltaMetaData;
-      else if (a.add) {
-        const add = a.add as DeltaAdd;
-        snap.files.set(add.path, add);
-      } else if (a.remove) snap.files.delete((a.remove as DeltaRemove).path);
     }
-    snap.version = version;
+    applyActions(snap, actions, version);
   }
   return snap;
+}
+
+/**
+ * Writes a log checkpoint of `version` when it is a positive multiple of `interval` (Spark's
+ * rule; default 10). Call after the version's commit succeeded. A failure to write it does not
+ * touch the table (a checkpoint is an optimisation): it is reported on stderr, not thrown.
+ * @returns true when a checkpoint was written
+ */
+export async function checkpointIfDue(
+  store: ObjectStore,
+  root: string,
+  version: number,
+  interval = DEFAULT_CHECKPOINT_INTERVAL,
+): Promise<boolean> {
+  if (interval <= 0 || version <= 0 || version % interval !== 0) return false;
+  try {
+    const state = await readDeltaState(store, root, version);
+    if (!state || state.version !== version) return false;
+    await writeCheckpoint(store, root, state);
+    return true;
+  } catch (e) {
+    process.stderr.write(
+      `kappa: warning: ${root}: could not write the log checkpoint of version ${version}: ${(e as Error).message}\n`,
+    );
+    return false;
+  }
 }
 
 /** A new table's metaData action. */
@@ -374,6 +457,8 @@ export const MAX_COMMIT_ATTEMPTS = 20;
  *   commit fails (two concurrent first writers: the second sees the first's metaData and fails);
  * - a winner that only added or removed files does not touch what a blind append read, so the same
  *   actions are retried at the version after the last winner.
+ * - a winner that `check` (optional) objects to aborts the commit with CommitConflictError (compaction:
+ *   a winner that removed one of its input files);
  * - a winner that carries this commit's own `commitId` (`kappa.commitId` in commitInfo) is this
  *   commit, written by an earlier attempt whose response was lost: its version is returned.
  * Bounded to MAX_COMMIT_ATTEMPTS attempts.
@@ -388,6 +473,7 @@ export async function commitActions(
   snapshot: DeltaSnapshot,
   actions: DeltaAction[],
   commitId?: string,
+  check?: WinnerCheck,
 ): Promise<number> {
   const body = `${actions.map((a) => JSON.stringify(a)).join('\n')}\n`;
   let version = snapshot.version + 1;
@@ -411,6 +497,9 @@ export async function commitActions(
           'run the sink again: it appends to the new table state (or fails on an incompatible one)',
         );
       }
+      const why = check?.(won, version);
+      if (why !== undefined)
+        throw new CommitConflictError(`${root}: concurrent commit conflict at version ${version}: ${why}`);
       version++;
     }
   }

@@ -45,6 +45,7 @@ import { RuntimeError } from '../../errors.js';
 import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../storage/store.js';
 import { parseDuration } from '../../time/duration.js';
 import {
+  checkpointIfDue,
   commitActions,
   commitIdOf,
   type DeltaAction,
@@ -52,6 +53,7 @@ import {
   type DeltaSnapshot,
   encodeDeltaPath,
   readCommit,
+  type WinnerCheck,
 } from '../delta.js';
 
 /** Hidden directory of kappa's own commit bookkeeping below a table root. */
@@ -227,6 +229,8 @@ export class Committer {
   private renew: NodeJS.Timeout | undefined;
   /** The commit in flight, if any: once its log version exists it must be rolled forward, not aborted. */
   private inFlight: { pending: PendingCommit; logged: boolean } | undefined;
+  /** A Delta log checkpoint is written after committing every version that is a multiple of this. */
+  checkpointInterval = 10;
 
   constructor(
     private readonly store: ObjectStore,
@@ -358,7 +362,7 @@ export class Committer {
   /**
    * Commits `files` in one new log version after `snapshot.version` (steps 1-5 of the module
    * comment). `actions(adds)` builds the version's actions around the add actions; `commitInfo`
-   * gets `kappa.commitId` here.
+   * gets `kappa.commitId` here. `check` is passed to commitActions (conflicts with winning commits).
    * @returns the version written
    * @throws RuntimeError on a conflict or storage failure; nothing of the commit is visible then
    */
@@ -366,6 +370,7 @@ export class Committer {
     snapshot: DeltaSnapshot,
     files: CommitFile[],
     actions: (adds: DeltaAdd[]) => DeltaAction[],
+    check?: WinnerCheck,
   ): Promise<number> {
     const recorded: { rel: string; record: PendingRecord }[] = [];
     for (const f of files) recorded.push({ rel: f.rel, record: await f.pending.finish() });
@@ -394,7 +399,7 @@ export class Committer {
     let version: number;
     try {
       await this.checkMarker();
-      version = await commitActions(this.store, this.root, snapshot, all, commitId);
+      version = await commitActions(this.store, this.root, snapshot, all, commitId, check);
     } catch (e) {
       // A storage error may hide a write that happened (a lost response): look before discarding.
       const landed = await this.committedAt(pending).catch(() => undefined);
@@ -407,6 +412,7 @@ export class Committer {
     this.inFlight.logged = true;
     crashPoint('after-log');
     await this.publishInFlight();
+    await checkpointIfDue(this.store, this.root, version, this.checkpointInterval);
     return version;
   }
 
