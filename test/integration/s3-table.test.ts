@@ -4,12 +4,12 @@
  * completed or aborted by the next run; a failed run aborts every upload it opened.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import { CreateBucketCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { S3Store, s3Client, s3Config } from '../../src/storage/s3.js';
 import { readDeltaLog } from '../../src/table/delta.js';
 import { sh } from '../helpers.js';
-import { SKIP, s3Endpoint, s3Env, uniqueName } from './servers.js';
+import { after, before, it, s3Endpoint, s3Env, uniqueName } from './servers.js';
 
 /** A kappa stream of `n` records `{i, pad}` (about 100 bytes each as NDJSON). */
 function gen(n: number, from = 0, end = true): string {
@@ -17,7 +17,7 @@ function gen(n: number, from = 0, end = true): string {
   return `awk 'BEGIN{print "{\\"kappa\\":1}"; for(i=${from};i<${from + n};i++) printf "{\\"ts\\":%d,\\"key\\":null,\\"value\\":{\\"i\\":%d,\\"pad\\":\\"${pad}\\"}}\\n", i, i; ${end ? 'print "{\\"end\\":true}"' : ''}}'`;
 }
 
-describe('table sink on S3: crashes and aborts (S3Proxy)', { skip: SKIP }, () => {
+describe('table sink on S3: crashes and aborts (S3Proxy)', () => {
   const bucket = uniqueName('kappa-table');
   let store: S3Store;
   const saved = { ...process.env };

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { KAPPA, ROOT, tempDir } from '../helpers.js';
-import { kafkaAddr, SKIP, uniqueName } from './servers.js';
+import { after, before, it, kafkaAddr, uniqueName } from './servers.js';
 
-describe('SIGTERM of a Kafka ingest (real broker)', { skip: SKIP }, () => {
+describe('SIGTERM of a Kafka ingest (real broker)', () => {
   let tmp: { dir: string; cleanup: () => void };
   let broker: string;
   let topic: string;

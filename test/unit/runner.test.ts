@@ -26,7 +26,8 @@ describe('test runner hygiene', () => {
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const total = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(r.stdout)?.[1]);
-    assert.equal(total('skipped'), declared, 'skipped total');
+    // At least one per `it(` line (a test declared in a loop counts once here, more than once there).
+    assert.ok(total('skipped') >= declared, `skipped total ${total('skipped')} >= ${declared} declared`);
     assert.equal(total('pass'), 0);
     assert.equal(total('fail'), 0);
   });
