@@ -502,5 +502,20 @@ Examples:
       },
     ),
   );
+  // No verb, or one that is not a verb: a usage error (exit 2), not the help text with exit 0.
+  cmd
+    .argument('[verb]')
+    .allowExcessArguments(true)
+    .action((v: string | undefined, _o: unknown, self: Command) => {
+      if (v === 'help') {
+        const sub = cmd.commands.find((c) => c.name() === self.args[1]);
+        (sub ?? cmd).outputHelp();
+        return;
+      }
+      throw new UsageError(
+        v === undefined ? 'state-edit: give a VERB' : `state-edit: '${v}' is not a verb`,
+        `verbs: ${cmd.commands.map((c) => c.name()).join(', ')}; run 'kappa state-edit --help'`,
+      );
+    });
   return cmd;
 }

@@ -130,7 +130,10 @@ describe('kappa state-edit verbs', () => {
     assert.equal((await ks(`delete ${sp} --operator window-1 --key K1`)).code, 2);
     const e2 = await ks(`delete ${sp} -o ${sp} --operator window-1 --key K1`);
     assert.equal(e2.code, 2, 'never in place');
-    assert.equal((await ks(`frobnicate ${sp}`)).code, 2);
+    const nv = await ks(`frobnicate ${sp}`);
+    assert.equal(nv.code, 2);
+    assert.match(nv.stderr, /'frobnicate' is not a verb/);
+    assert.equal((await ks('')).code, 2, 'no verb');
     const e3 = await ks(`read ${sp} --operator nope`);
     assert.equal(e3.code, 2);
     assert.match(e3.stderr, /no operator 'nope' \(it has: window-1, dedupe-1\)/);

@@ -111,10 +111,10 @@ export function formatInspect(r: InspectReport): string {
   l.push(
     `  pipeline ${r.pipeline}, ${r.maxKeyGroups} key groups (${r.keyGroupsPerFile} per file), ${r.bytes} bytes`,
   );
-  l.push(`sources: ${r.sources.length === 0 ? 'none' : ''}`);
+  l.push(r.sources.length === 0 ? 'sources: none' : 'sources:');
   for (const s of r.sources)
     l.push(`  ${s.uid}: positions ${JSON.stringify(s.positions)}, watermark ${time(s.watermark)}`);
-  l.push(`operators: ${r.operators.length === 0 ? 'none' : ''}`);
+  l.push(r.operators.length === 0 ? 'operators: none' : 'operators:');
   for (const o of r.operators) {
     l.push(
       `  ${o.uid} (${o.kind}): ${o.entries} entries, ${o.files} files, ${o.bytes} bytes, watermark ${time(o.watermark)}`,
