@@ -6,7 +6,7 @@
  * restored into a new WindowOperator to show it still runs.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ArrayCollector } from '../../src/ops/operator.js';
@@ -306,9 +306,16 @@ describe('kappa state-edit verbs', () => {
 
   it('migrate: a value that no longer fits window state is refused (exit 3); value state takes any JSON', async () => {
     const d = t.dir;
-    const m = await ks(`migrate ${sp} -o ${d}/m1 --operator window-1 --map '({...r.value, acc: {n: 1}})'`);
+    // Fails at a key of the second file (key groups 32..63), after the first file was written.
+    const keys = Array.from({ length: KEYS }, (_, k) => `K${k}`);
+    const late = keys.find((k) => keyGroupOf(JSON.stringify(k), 64) >= 32);
+    assert.ok(late && keys.some((k) => keyGroupOf(JSON.stringify(k), 64) < 32));
+    const m = await ks(
+      `migrate ${sp} -o ${d}/m1 --operator window-1 --map 'key === "${late}" ? ({...r.value, acc: {n: 1}}) : r.value'`,
+    );
     assert.equal(m.code, 3);
     assert.match(m.stderr, /does not fit state 'window'/);
+    assert.equal(existsSync(`${d}/m1`), false, 'a failed edit leaves no partial savepoint behind');
     const v = await ks(
       `migrate ${sp} -o ${d}/m2 --operator dedupe-1 --map '({first_seen: r.value.first, v: 2})'`,
     );

@@ -3,7 +3,8 @@
  * per-operator watermarks, state descriptors, operator state), operators only in one of them, and
  * per operator the entries added, removed and changed (by identity: state, key, window start; a
  * change is a different value, window end or timer), with counts and the first few of each.
- * Key groups are not compared per entry (they follow from the key and the key-group count).
+ * Key groups are not compared per entry (they follow from the key and the key-group count). Both
+ * sides' entries of one operator are held in memory at a time.
  */
 import { canonicalJson } from '../keygroup.js';
 import type { SavepointEntry } from '../savepoint/format.js';

@@ -4,7 +4,7 @@
  * SHA-256 checksums, `_metadata.json` last) with the source's pipeline, type, checkpoint id and
  * key groups per file, unless the edit says otherwise.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { UsageError } from '../../errors.js';
 import { schemeOf, storeFor } from '../../storage/store.js';
 import type { OperatorMetadata, SavepointMetadata, SourceSnapshot } from '../savepoint/format.js';
@@ -62,7 +62,26 @@ export function copyOperator(sp: Savepoint, op: OperatorMetadata): OperatorSnaps
 }
 
 /**
- * Writes the edited copy of `sp` to `out`.
+ * Removes what a failed edit wrote below `out` (which did not exist before: checkNewOutput), so the
+ * same command can be rerun once the cause is fixed. Errors while cleaning up are ignored.
+ */
+export async function removeOutput(out: string): Promise<void> {
+  try {
+    if (schemeOf(out) === 'file') {
+      rmSync(out.replace(/^file:\/\//, ''), { recursive: true, force: true });
+      return;
+    }
+    const store = storeFor(out);
+    const uris: string[] = [];
+    for await (const o of store.list(out)) uris.push(o.uri);
+    for (const u of uris) await store.delete(u);
+  } catch {
+    // best effort: the error that made the edit fail is the one to report
+  }
+}
+
+/**
+ * Writes the edited copy of `sp` to `out`; on failure removes what it wrote (removeOutput).
  * @returns the copy's metadata
  * @throws UsageError when an operator to copy does not exist in the source; what writeSavepoint
  *   throws (an existing output, entries in the wrong key group or order)
@@ -82,18 +101,23 @@ export async function writeEdited(
     const { from: _from, ...rest } = e;
     return { ...(copy as OperatorSnapshotInput), ...rest };
   });
-  return writeSavepoint(
-    out,
-    {
-      metadata: {
-        pipeline: m.pipeline,
-        maxKeyGroups: edit.maxKeyGroups ?? m.maxKeyGroups,
-        type: m.type,
-        checkpointId: m.checkpointId,
-        sources: edit.sources ?? m.sources,
+  try {
+    return await writeSavepoint(
+      out,
+      {
+        metadata: {
+          pipeline: m.pipeline,
+          maxKeyGroups: edit.maxKeyGroups ?? m.maxKeyGroups,
+          type: m.type,
+          checkpointId: m.checkpointId,
+          sources: edit.sources ?? m.sources,
+        },
+        operators: ops,
       },
-      operators: ops,
-    },
-    { keyGroupsPerFile: m.keyGroupsPerFile },
-  );
+      { keyGroupsPerFile: m.keyGroupsPerFile },
+    );
+  } catch (e) {
+    await removeOutput(out);
+    throw e;
+  }
 }
