@@ -125,6 +125,10 @@ function verb(name: string, desc: string): Command {
 const withOut = (c: Command) =>
   c.requiredOption('-o, --output <new-savepoint>', 'where to write the new savepoint (must not exist)');
 
+/**
+ * The `state-edit` command with one subcommand per verb (the module comment lists the exit codes).
+ * Every verb takes the savepoint first; changing verbs require `-o NEW_SAVEPOINT`.
+ */
 export function stateEditCommand(): Command {
   const cmd = new Command('state-edit')
     .description('savepoint surgery: inspect, read, write, delete, migrate, rescale, rekey, diff, validate')
