@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { compactCommand } from './commands/compact.js';
 import { ingestCommand } from './commands/ingest.js';
 import { sinkCommand } from './commands/sink.js';
+import { stateEditCommand } from './commands/state-edit.js';
 import { transformCommand } from './commands/transform.js';
 import { windowCommand } from './commands/window.js';
 import { ExitCode, KappaError } from './errors.js';
@@ -36,6 +37,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configurati
   program.addCommand(transformCommand());
   program.addCommand(windowCommand());
   program.addCommand(compactCommand());
+  program.addCommand(stateEditCommand());
   return program;
 }
 

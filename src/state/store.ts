@@ -305,7 +305,7 @@ export class KeyedStateStore<V> {
         if (g !== e.keyGroup)
           throw new DataError(
             `state '${this.opts.name}': key ${JSON.stringify(e.key.split('\u0000')[0])} was saved in key group ${e.keyGroup}, but hashes to key group ${g} of ${this.maxKeyGroups}`,
-            'the state was written with another key-group count or hash; rewrite it with the right key groups (a future `kappa state-edit rescale`)',
+            'the state was written with another key-group count or hash; rewrite it with the right key groups: `kappa state-edit rescale SP -o NEW --max-key-groups N`',
           );
       }
       ops.push({ type: 'put', key, value: this.codec.encode(e.value) });

@@ -679,7 +679,7 @@ export class WindowOperator implements Operator {
     if (saved.maxKeyGroups !== this.store!.keyGroups)
       throw new DataError(
         `savepoint: the state has ${saved.maxKeyGroups} key groups, this window ${this.store!.keyGroups}`,
-        'run with the key-group count of the savepoint, or rewrite the state for the new count (a future `kappa state-edit rescale`)',
+        'run with the key-group count of the savepoint, or rewrite the state for the new count with `kappa state-edit rescale SP -o NEW --max-key-groups N`',
       );
     const mine = this.stateDescriptor();
     const theirs = saved.states.find((s) => s.name === WINDOW_STATE);

@@ -105,8 +105,13 @@ async function verifyFile(store: ObjectStore, uri: string, f: FileMetadata): Pro
 
 const numOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
 
-/** Rows of one data file, checked against its key-group range. */
-async function* fileEntries(
+/**
+ * Rows of one data file, checked against its key-group range (used by `Savepoint.entries` and by
+ * `kappa state-edit validate`, which reads file by file).
+ * @throws DataError when the file is missing or unreadable, lacks a column, a row is outside the
+ *   file's key-group range or out of order, or a `value` is not JSON
+ */
+export async function* readFileEntries(
   store: ObjectStore,
   uri: string,
   f: FileMetadata,
@@ -188,7 +193,7 @@ export async function openSavepoint(uri: string, opts: OpenSavepointOptions = {}
           `savepoint ${uri} has no operator '${uid}' (it has: ${[...byUid.keys()].join(', ') || 'none'})`,
         );
       const files = [...op.files].sort((a, b) => a.keyGroups[0] - b.keyGroups[0]);
-      for (const f of files) yield* fileEntries(store, uri, f);
+      for (const f of files) yield* readFileEntries(store, uri, f);
     },
   };
 }

@@ -82,8 +82,8 @@ export interface WriteSavepointOptions {
   compression?: ParquetCodec;
 }
 
-/** Parquet schema of every state file (see SAVEPOINT_COLUMNS). */
-function stateSchema(): SchemaElement[] {
+/** Parquet schema of every state file (see SAVEPOINT_COLUMNS); also `kappa state-edit read --format parquet`. */
+export function stateSchema(): SchemaElement[] {
   return [
     { name: 'root', num_children: 7 },
     { name: 'key_group', type: 'INT32', repetition_type: 'OPTIONAL' },
