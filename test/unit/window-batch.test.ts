@@ -44,12 +44,20 @@ interface Outcome {
 }
 
 /** Runs one operator over the steps, by rows (`record` over recordsOf) or by batches (`batch`). */
-async function run(opts: WindowOptions, steps: Step[], mode: 'rows' | 'batch'): Promise<Outcome> {
+async function run(
+  opts: WindowOptions,
+  steps: Step[],
+  mode: 'rows' | 'batch',
+  failOnLate = false,
+): Promise<Outcome> {
   const late: Rec[] = [];
   const held: { rec: Rec; reason: string }[] = [];
   const op = new WindowOperator({
     ...opts,
-    onLate: (r) => late.push(r),
+    onLate: (r) => {
+      late.push(r);
+      if (failOnLate) throw new Error(`late record at ${r.ts}`);
+    },
     onBad: (rec, reason) => held.push({ rec, reason }),
   });
   const out = new ArrayCollector();
@@ -77,14 +85,20 @@ async function run(opts: WindowOptions, steps: Step[], mode: 'rows' | 'batch'): 
           }
         }
     }
-    // The state itself (accumulators, max event time, flags, timers), spilled entries included.
-    stats = { writes: op.counters()['state writes'], reads: (op as unknown as StoreOf).store.stats().reads };
-    const snap = await op.snapshot();
-    for await (const e of snap.entries) state.push(e);
-    await op.end(out);
   } catch (e) {
     error = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
   }
+  // The state itself (accumulators, max event time, flags, timers), spilled entries included; also
+  // after a failure in the middle of a batch.
+  stats = { writes: op.counters()['state writes'], reads: (op as unknown as StoreOf).store.stats().reads };
+  const snap = await op.snapshot();
+  for await (const e of snap.entries) state.push(e);
+  if (error === undefined)
+    try {
+      await op.end(out);
+    } catch (e) {
+      error = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
+    }
   const c = op.counters();
   await op.close();
   return {
@@ -214,7 +228,8 @@ for (const [wname, window] of Object.entries(WINDOWS))
           fc.constantFrom(0, 10 * MIN, 60 * MIN),
           fc.constantFrom(undefined, 20 * MIN),
           fc.constantFrom(1, 3, 1000),
-          async (steps, key, aggs, allowedLateness, early, stateCache) => {
+          fc.boolean(),
+          async (steps, key, aggs, allowedLateness, early, stateCache, failOnLate) => {
             const opts: WindowOptions = {
               window,
               key: KEYS[key],
@@ -223,8 +238,8 @@ for (const [wname, window] of Object.entries(WINDOWS))
               early,
               stateCache,
             };
-            const rows = await run(opts, steps, 'rows');
-            const cols = await run(opts, steps, 'batch');
+            const rows = await run(opts, steps, 'rows', failOnLate);
+            const cols = await run(opts, steps, 'batch', failOnLate);
             assert.deepStrictEqual({ ...cols, stats: undefined }, { ...rows, stats: undefined });
           },
         ),

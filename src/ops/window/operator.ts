@@ -369,97 +369,101 @@ export class WindowOperator implements Operator {
     const inputs = this.inputs;
     const fieldGet = key.kind === 'field' ? key.get : undefined;
     const ts = b.ts;
-    for (let i = 0; i < b.length; i++) {
-      // Held-back records without the key field are reported by `record` (firstKeyed).
-      let slow = !this.keySeen && this.held.length > 0;
-      let code = codes[i];
-      if (!slow && code < 0) {
-        if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) slow = true;
-        code = nullCode;
-      }
-      const t = ts[i];
-      const last = t - mod(t - offset, slide);
-      if (!slow) {
-        let first = last;
-        while (first - slide > t - size) first -= slide;
-        // One of its windows is complete (late firing) or purged (late record): the row path.
-        if (first + size - 1 <= this.wm) slow = true;
-      }
-      if (!slow)
-        for (let j = 0; j < na; j++) {
-          if (mode[j] !== M_GENERIC) continue;
-          const c = cols[j];
-          let v = c !== undefined ? c.get(i) : getters[j]!(b.value(i));
-          if (v === undefined) v = null;
-          if (v !== null && aggs[j].numeric && typeof v !== 'number') {
-            slow = true; // a bad row: `record` throws the row path's BadRecordError
-            break;
+    try {
+      for (let i = 0; i < b.length; i++) {
+        // Held-back records without the key field are reported by `record` (firstKeyed).
+        let slow = !this.keySeen && this.held.length > 0;
+        let code = codes[i];
+        if (!slow && code < 0) {
+          if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) slow = true;
+          code = nullCode;
+        }
+        const t = ts[i];
+        const last = t - mod(t - offset, slide);
+        if (!slow) {
+          let first = last;
+          while (first - slide > t - size) first -= slide;
+          // One of its windows is complete (late firing) or purged (late record): the row path.
+          if (first + size - 1 <= this.wm) slow = true;
+        }
+        if (!slow)
+          for (let j = 0; j < na; j++) {
+            if (mode[j] !== M_GENERIC) continue;
+            const c = cols[j];
+            let v = c !== undefined ? c.get(i) : getters[j]!(b.value(i));
+            if (v === undefined) v = null;
+            if (v !== null && aggs[j].numeric && typeof v !== 'number') {
+              slow = true; // a bad row: `record` throws the row path's BadRecordError
+              break;
+            }
+            inputs[j] = v;
           }
-          inputs[j] = v;
+        if (slow) {
+          await this.endRun(run);
+          await this.rowOfBatch(b, i, out, bad);
+          continue;
         }
-      if (slow) {
-        await this.endRun(run);
-        await this.rowOfBatch(b, i, out, bad);
-        continue;
-      }
-      this.recordsIn++;
-      this.keySeen = true;
-      for (let s = last; s > t - size; s -= slide) {
-        let g = run.table.find(code, s);
-        if (g < 0) {
-          const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyCol.get(i));
-          g = typeof r === 'number' ? r : await r;
-        }
-        const base = g * na;
-        const { acc0, acc1, has, mixed } = run;
-        for (let j = 0; j < na; j++) {
-          switch (mode[j]) {
-            case M_COUNT:
-              acc0[base + j]++;
-              break;
-            case M_COUNTF:
-              if (!cols[j]!.isNull(i)) acc0[base + j]++;
-              break;
-            case M_SUM: {
-              const v = f64[j]![i];
-              if (!Number.isNaN(v)) acc0[base + j] += v;
-              break;
-            }
-            case M_AVG: {
-              const v = f64[j]![i];
-              if (!Number.isNaN(v)) {
-                acc0[base + j] += v;
-                acc1[base + j]++;
+        this.recordsIn++;
+        this.keySeen = true;
+        for (let s = last; s > t - size; s -= slide) {
+          let g = run.table.find(code, s);
+          if (g < 0) {
+            const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyCol.get(i));
+            g = typeof r === 'number' ? r : await r;
+          }
+          const base = g * na;
+          const { acc0, acc1, has, mixed } = run;
+          for (let j = 0; j < na; j++) {
+            switch (mode[j]) {
+              case M_COUNT:
+                acc0[base + j]++;
+                break;
+              case M_COUNTF:
+                if (!cols[j]!.isNull(i)) acc0[base + j]++;
+                break;
+              case M_SUM: {
+                const v = f64[j]![i];
+                if (!Number.isNaN(v)) acc0[base + j] += v;
+                break;
               }
-              break;
-            }
-            case M_MIN:
-            case M_MAX: {
-              const v = f64[j]![i];
-              if (Number.isNaN(v)) break;
-              if (mixed[base + j]) {
-                const win = run.wins[g];
-                win.a[j] = aggs[j].add(win.a[j], v, t);
-              } else if (!has[base + j] || (mode[j] === M_MIN ? v < acc0[base + j] : v > acc0[base + j])) {
-                acc0[base + j] = v;
-                has[base + j] = 1;
+              case M_AVG: {
+                const v = f64[j]![i];
+                if (!Number.isNaN(v)) {
+                  acc0[base + j] += v;
+                  acc1[base + j]++;
+                }
+                break;
               }
-              break;
-            }
-            case M_GENERIC: {
-              const v = inputs[j];
-              if (v !== null) {
-                const win = run.wins[g];
-                win.a[j] = aggs[j].add(win.a[j], v, t);
+              case M_MIN:
+              case M_MAX: {
+                const v = f64[j]![i];
+                if (Number.isNaN(v)) break;
+                if (mixed[base + j]) {
+                  const win = run.wins[g];
+                  win.a[j] = aggs[j].add(win.a[j], v, t);
+                } else if (!has[base + j] || (mode[j] === M_MIN ? v < acc0[base + j] : v > acc0[base + j])) {
+                  acc0[base + j] = v;
+                  has[base + j] = 1;
+                }
+                break;
               }
-              break;
+              case M_GENERIC: {
+                const v = inputs[j];
+                if (v !== null) {
+                  const win = run.wins[g];
+                  win.a[j] = aggs[j].add(win.a[j], v, t);
+                }
+                break;
+              }
             }
           }
+          if (t > run.maxTs[g]) run.maxTs[g] = t;
         }
-        if (t > run.maxTs[g]) run.maxTs[g] = t;
       }
+    } finally {
+      // Also when a row throws (e.g. the fail policy for late records): rows before it are in state.
+      await this.endRun(run);
     }
-    await this.endRun(run);
   }
 
   /** Row `i` of a batch through `record`; a BadRecordError goes to `bad`. */
