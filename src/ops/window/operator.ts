@@ -39,6 +39,13 @@
  * key (its list of sessions) for sessions; each entry has exactly one event-time timer (its next
  * firing, early-firing or clean-up time).
  *
+ * Batches (`batch`, issue 14): the same semantics column-wise for tumbling and sliding windows
+ * keyed by the record key or a top-level string or number field; one hash lookup per row on
+ * (key code, window start) within a run of rows, typed accumulators for count/sum/avg/min/max,
+ * state entries touched once per run. Sessions, expression keys and dotted key paths take the row
+ * path per batch; late rows, rows of fired windows, rows without the key field and bad rows take
+ * it per row (see `batch`).
+ *
  * Snapshots (`snapshot`/`restore`, the savepoint format of man/kappa-savepoint.5): state `window`,
  * one row per window (kind `window` for tumbling and sliding, `session` for sessions: the rows of a
  * key are its sessions), with `value` = WindowValue; the watermarks, counters and held-back records
