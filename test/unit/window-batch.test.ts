@@ -64,7 +64,6 @@ async function run(
   const bad: { rec: Rec; reason: string }[] = [];
   let error: string | undefined;
   const state: unknown[] = [];
-  let stats: { writes: number; reads: number } | undefined;
   await op.open({ kappa: 1 });
   try {
     for (const s of steps) {
@@ -90,7 +89,10 @@ async function run(
   }
   // The state itself (accumulators, max event time, flags, timers), spilled entries included; also
   // after a failure in the middle of a batch.
-  stats = { writes: op.counters()['state writes'], reads: (op as unknown as StoreOf).store.stats().reads };
+  const stats = {
+    writes: op.counters()['state writes'],
+    reads: (op as unknown as StoreOf).store.stats().reads,
+  };
   const snap = await op.snapshot();
   for await (const e of snap.entries) state.push(e);
   if (error === undefined)
