@@ -39,6 +39,13 @@
  * key (its list of sessions) for sessions; each entry has exactly one event-time timer (its next
  * firing, early-firing or clean-up time).
  *
+ * Batches (`batch`, issue 14): the same semantics column-wise for tumbling and sliding windows
+ * keyed by the record key or a top-level string or number field; one hash lookup per row on
+ * (key code, window start) within a run of rows, typed accumulators for count/sum/avg/min/max,
+ * state entries touched once per run. Sessions, expression keys and dotted key paths take the row
+ * path per batch; late rows, rows of fired windows, rows without the key field and bad rows take
+ * it per row (see `batch`).
+ *
  * Snapshots (`snapshot`/`restore`, the savepoint format of man/kappa-savepoint.5): state `window`,
  * one row per window (kind `window` for tumbling and sliding, `session` for sessions: the rows of a
  * key are its sessions), with `value` = WindowValue; the watermarks, counters and held-back records
@@ -53,12 +60,14 @@ import {
 } from '../../state/savepoint/format.js';
 import { KeyedStateStore } from '../../state/store.js';
 import { TimerQueue } from '../../state/timers.js';
+import type { Column, RecordBatch } from '../../stream/batch.js';
 import type { Header, Rec, Schema } from '../../stream/protocol.js';
 import type { CompiledExpr } from '../expr.js';
 import { toRecordKey, toStateKey } from '../keys.js';
-import { BadRecordError, type Collector, type Operator } from '../operator.js';
+import { BadRecordError, type BadRow, type Collector, type Operator } from '../operator.js';
 import type { Getter } from '../path.js';
 import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
+import { ensureF64, ensureU8, GroupTable, keyCodes, numericValues } from './columnar.js';
 
 /** Window kind and sizes (all in ms). */
 export type WindowSpec =
@@ -202,6 +211,8 @@ export class WindowOperator implements Operator {
   private keySeen = false;
   /** Records without the `--key` field held back while `keySeen` is false. */
   private held: Rec[] = [];
+  /** The batch path's run state (reused across batches). */
+  private run: Run | undefined;
   private readonly heldFields = new Set<string>();
 
   constructor(private readonly o: WindowOptions) {
@@ -317,6 +328,339 @@ export class WindowOperator implements Operator {
     if (lateSome) this.toLate(r);
     if (pending) return pending.then(() => this.maybeFlush());
     return this.maybeFlush();
+  }
+
+  /**
+   * Columnar path (Operator.batch): the same results, late records, bad rows and counters as
+   * `record` over `recordsOf(b)`, computed column-wise where it applies:
+   * - tumbling and sliding windows keyed by the record key or a top-level field whose column is a
+   *   string (dictionary codes) or a number column (`int64`/`float64`, see columnar.ts
+   *   `keyCodes`); sessions, expression keys, dotted key paths and other key types take the row
+   *   path for the whole batch (sessions merge per key and gain little from columns);
+   * - per run of rows, a hash on (key code, window start) maps each row to its window's state
+   *   entry, looked up once per run (not per row); count, count(f), and sum/avg/min/max of a
+   *   trusted numeric column update Float64Array accumulators in row order (so sums are the same
+   *   doubles as row by row) and are written back to the entry when the run ends; other aggregates
+   *   (first/last, count_distinct, quantiles, values of json or mixed columns, dotted fields) call
+   *   the aggregator on the entry per row, with values read from the column (no row object);
+   * - a row goes through `record` (ending the run: accumulators are written back first) when it
+   *   would do more than add to open windows: while no record had the `--key` field yet, when its
+   *   key field is missing, when one of its windows is complete or past its allowed lateness
+   *   (late records, late firings), or when a numeric aggregate's value is not a number (a bad
+   *   row). `BadRecordError` from `record` goes to `bad`.
+   * State stays in the keyed state store (cache and spill to LevelDB unchanged): a run holds at most
+   * one reference per window it touched, and the store is flushed as in the row path.
+   */
+  async batch(b: RecordBatch, out: Collector, bad: BadRow): Promise<void> {
+    const w = this.o.window;
+    const key = this.o.key;
+    let keyCol: Column | undefined;
+    if (w.kind !== 'session') {
+      if (key.kind === 'record') keyCol = b.key;
+      else if (key.kind === 'field' && !key.path.includes('.')) keyCol = b.column(key.path);
+    }
+    const kc = keyCol && keyCodes(keyCol);
+    if (w.kind === 'session' || keyCol === undefined || kc === undefined) {
+      for (let i = 0; i < b.length; i++) await this.rowOfBatch(b, i, out, bad);
+      return;
+    }
+    const size = w.size;
+    const slide = w.kind === 'tumbling' ? w.size : w.slide;
+    const offset = w.offset ?? 0;
+    const codes = kc.codes;
+    const nullCode = kc.values.length;
+    const run = this.bindRun(b, nullCode + 1);
+    const { mode, f64, cols, getters } = run;
+    const aggs = this.aggs;
+    const na = aggs.length;
+    const inputs = this.inputs;
+    const fieldGet = key.kind === 'field' ? key.get : undefined;
+    const ts = b.ts;
+    try {
+      for (let i = 0; i < b.length; i++) {
+        // Held-back records without the key field are reported by `record` (firstKeyed).
+        let slow = !this.keySeen && this.held.length > 0;
+        let code = codes[i];
+        if (!slow && code < 0) {
+          if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) slow = true;
+          code = nullCode;
+        }
+        const t = ts[i];
+        const last = t - mod(t - offset, slide);
+        if (!slow) {
+          let first = last;
+          while (first - slide > t - size) first -= slide;
+          // One of its windows is complete (late firing) or purged (late record): the row path.
+          if (first + size - 1 <= this.wm) slow = true;
+        }
+        if (!slow)
+          for (let j = 0; j < na; j++) {
+            if (mode[j] !== M_GENERIC) continue;
+            const c = cols[j];
+            let v = c !== undefined ? c.get(i) : getters[j]!(b.value(i));
+            if (v === undefined) v = null;
+            if (v !== null && aggs[j].numeric && typeof v !== 'number') {
+              slow = true; // a bad row: `record` throws the row path's BadRecordError
+              break;
+            }
+            inputs[j] = v;
+          }
+        if (slow) {
+          await this.endRun(run);
+          await this.rowOfBatch(b, i, out, bad);
+          continue;
+        }
+        this.recordsIn++;
+        this.keySeen = true;
+        for (let s = last; s > t - size; s -= slide) {
+          let g = run.table.find(code, s);
+          if (g < 0) {
+            const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyCol.get(i));
+            g = typeof r === 'number' ? r : await r;
+          }
+          const base = g * na;
+          const { acc0, acc1, has, mixed } = run;
+          for (let j = 0; j < na; j++) {
+            switch (mode[j]) {
+              case M_COUNT:
+                acc0[base + j]++;
+                break;
+              case M_COUNTF:
+                if (!cols[j]!.isNull(i)) acc0[base + j]++;
+                break;
+              case M_SUM: {
+                const v = f64[j]![i];
+                if (!Number.isNaN(v)) acc0[base + j] += v;
+                break;
+              }
+              case M_AVG: {
+                const v = f64[j]![i];
+                if (!Number.isNaN(v)) {
+                  acc0[base + j] += v;
+                  acc1[base + j]++;
+                }
+                break;
+              }
+              case M_MIN:
+              case M_MAX: {
+                const v = f64[j]![i];
+                if (Number.isNaN(v)) break;
+                if (mixed[base + j]) {
+                  const win = run.wins[g];
+                  win.a[j] = aggs[j].add(win.a[j], v, t);
+                } else if (!has[base + j] || (mode[j] === M_MIN ? v < acc0[base + j] : v > acc0[base + j])) {
+                  acc0[base + j] = v;
+                  has[base + j] = 1;
+                }
+                break;
+              }
+              case M_GENERIC: {
+                const v = inputs[j];
+                if (v !== null) {
+                  const win = run.wins[g];
+                  win.a[j] = aggs[j].add(win.a[j], v, t);
+                }
+                break;
+              }
+            }
+          }
+          if (t > run.maxTs[g]) run.maxTs[g] = t;
+        }
+      }
+    } finally {
+      // Also when a row throws (e.g. the fail policy for late records): rows before it are in state.
+      await this.endRun(run);
+    }
+  }
+
+  /** Row `i` of a batch through `record`; a BadRecordError goes to `bad`. */
+  private async rowOfBatch(b: RecordBatch, i: number, out: Collector, bad: BadRow): Promise<void> {
+    const r: Rec = { ts: b.ts[i], key: (b.key.get(i) as string | null) ?? null, value: b.value(i) };
+    const p = b.prov?.(i);
+    if (p !== undefined) r.prov = p;
+    const h = b.headers?.(i);
+    if (h !== undefined) r.headers = h;
+    try {
+      await this.record(r, out);
+    } catch (e) {
+      if (e instanceof BadRecordError) bad(i, e.message);
+      else throw e;
+    }
+  }
+
+  /** How each aggregate reads batch `b` (see `batch`), and an empty run. */
+  private bindRun(b: RecordBatch, keys: number): Run {
+    const aggs = this.aggs;
+    const na = aggs.length;
+    const mode = new Uint8Array(na);
+    const f64: (Float64Array | undefined)[] = new Array(na);
+    const cols: (Column | undefined)[] = new Array(na);
+    const getters: (Getter | undefined)[] = new Array(na);
+    for (let j = 0; j < na; j++) {
+      const g = aggs[j];
+      const field = g.spec.field;
+      if (field === undefined) {
+        mode[j] = M_COUNT;
+        continue;
+      }
+      if (field.includes('.')) {
+        mode[j] = M_GENERIC;
+        getters[j] = g.get;
+        continue;
+      }
+      const col = b.column(field);
+      if (col === undefined) {
+        mode[j] = M_SKIP; // no row of the batch has the field: every input is null
+        continue;
+      }
+      cols[j] = col;
+      const fn = g.spec.fn;
+      const typed =
+        fn === 'sum' || fn === 'avg' || fn === 'min' || fn === 'max' ? numericValues(col) : undefined;
+      if (fn === 'count') mode[j] = M_COUNTF;
+      else if (typed !== undefined) {
+        f64[j] = typed;
+        mode[j] = fn === 'sum' ? M_SUM : fn === 'avg' ? M_AVG : fn === 'min' ? M_MIN : M_MAX;
+      } else mode[j] = M_GENERIC;
+    }
+    const run = this.run ?? {
+      table: new GroupTable(),
+      entries: [],
+      wins: [],
+      sks: [],
+      maxTs: new Float64Array(64),
+      acc0: new Float64Array(64 * na),
+      acc1: new Float64Array(64 * na),
+      has: new Uint8Array(64 * na),
+      mixed: new Uint8Array(64 * na),
+      mode,
+      f64,
+      cols,
+      getters,
+      keyStrs: [],
+    };
+    this.run = run;
+    run.mode = mode;
+    run.f64 = f64;
+    run.cols = cols;
+    run.getters = getters;
+    run.keyStrs = new Array(keys);
+    return run;
+  }
+
+  /**
+   * Opens the group of (key code, window start) in the current run: finds or creates the window's
+   * state entry (loading it from LevelDB when it was spilled), registers it and its timer as
+   * `addTo` does for a record, and copies its accumulators into the run's typed arrays.
+   */
+  private openGroup(run: Run, code: number, s: number, t: number, keyVal: unknown): number | Promise<number> {
+    let keyStr = run.keyStrs[code];
+    if (keyStr === undefined) {
+      keyStr = toStateKey(keyVal);
+      run.keyStrs[code] = keyStr;
+    }
+    const sk = `${keyStr}\u0000${s}`;
+    const store = this.store!;
+    const e = store.getCached(sk);
+    if (e === undefined && this.timers.has(sk))
+      return store.load(sk).then((x) => this.initGroup(run, code, s, t, keyVal, sk, x));
+    return this.initGroup(run, code, s, t, keyVal, sk, e);
+  }
+
+  private initGroup(
+    run: Run,
+    code: number,
+    s: number,
+    t: number,
+    keyVal: unknown,
+    sk: string,
+    e: Entry | undefined,
+  ): number | Promise<number> {
+    const store = this.store!;
+    const existed = e !== undefined;
+    const size = (this.o.window as { size: number }).size;
+    if (e === undefined) e = { k: keyVal, w: [this.newWin(s, s + size, t)] };
+    const win = e.w[0];
+    store.put(sk, e, existed);
+    this.timers.set(sk, this.nextTime(e));
+    const g = run.table.add(code, s);
+    const na = this.aggs.length;
+    const n = (g + 1) * na;
+    run.acc0 = ensureF64(run.acc0, n);
+    run.acc1 = ensureF64(run.acc1, n);
+    run.has = ensureU8(run.has, n);
+    run.mixed = ensureU8(run.mixed, n);
+    run.maxTs = ensureF64(run.maxTs, g + 1);
+    run.entries[g] = e;
+    run.wins[g] = win;
+    run.sks[g] = sk;
+    run.maxTs[g] = win.m;
+    const base = g * na;
+    for (let j = 0; j < na; j++) {
+      const a = win.a[j];
+      run.has[base + j] = 0;
+      run.mixed[base + j] = 0;
+      switch (run.mode[j]) {
+        case M_COUNT:
+        case M_COUNTF:
+        case M_SUM:
+          run.acc0[base + j] = a as number;
+          break;
+        case M_AVG:
+          run.acc0[base + j] = (a as [number, number])[0];
+          run.acc1[base + j] = (a as [number, number])[1];
+          break;
+        case M_MIN:
+        case M_MAX:
+          if (typeof a === 'number') {
+            run.acc0[base + j] = a;
+            run.has[base + j] = 1;
+          } else if (a !== null) run.mixed[base + j] = 1; // e.g. a string from earlier records
+          break;
+      }
+    }
+    if (store.needsFlush) return store.flush().then(() => g);
+    return g;
+  }
+
+  /** Ends the current run: writes the typed accumulators back to their state entries. */
+  private async endRun(run: Run): Promise<void> {
+    const n = run.table.size;
+    if (n === 0) return;
+    const na = this.aggs.length;
+    const store = this.store!;
+    for (let g = 0; g < n; g++) {
+      const win = run.wins[g];
+      const base = g * na;
+      for (let j = 0; j < na; j++) {
+        switch (run.mode[j]) {
+          case M_COUNT:
+          case M_COUNTF:
+          case M_SUM:
+            win.a[j] = run.acc0[base + j];
+            break;
+          case M_AVG: {
+            const x = win.a[j] as [number, number];
+            x[0] = run.acc0[base + j];
+            x[1] = run.acc1[base + j];
+            break;
+          }
+          case M_MIN:
+          case M_MAX:
+            if (!run.mixed[base + j]) win.a[j] = run.has[base + j] ? run.acc0[base + j] : null;
+            break;
+        }
+      }
+      win.m = run.maxTs[g];
+      win.u = 1;
+      // The entry may have been evicted (and spilled) during the run: this puts the live object back.
+      store.put(run.sks[g], run.entries[g], true);
+    }
+    run.table.reset();
+    run.entries.length = 0;
+    run.wins.length = 0;
+    run.sks.length = 0;
+    if (store.needsFlush) await store.flush();
   }
 
   private toLate(r: Rec): void {
@@ -775,6 +1119,43 @@ export class WindowOperator implements Operator {
     this.store = undefined;
     await s?.close();
   }
+}
+
+/** How an aggregate reads a batch (`WindowOperator.batch`). */
+const M_SKIP = 0; // the batch has no such field: every input is null
+const M_COUNT = 1; // count(*)
+const M_COUNTF = 2; // count(f): non-null rows of the column
+const M_SUM = 3; // sum, avg, min, max of a trusted numeric column (Float64Array)
+const M_AVG = 4;
+const M_MIN = 5;
+const M_MAX = 6;
+const M_GENERIC = 7; // the aggregator's own add, with the value from the column (or the row for a dotted path)
+
+/**
+ * A run of rows of the batch path: the groups (windows) it touched, with their state entries and
+ * typed accumulators (index group * aggregates + aggregate), and how each aggregate reads the batch.
+ */
+interface Run {
+  table: GroupTable;
+  entries: Entry[];
+  wins: Win[];
+  sks: string[];
+  /** Largest event time of each group. */
+  maxTs: Float64Array;
+  /** count, sum, avg's sum, min/max value. */
+  acc0: Float64Array;
+  /** avg's count. */
+  acc1: Float64Array;
+  /** min/max has a value. */
+  has: Uint8Array;
+  /** min/max held a non-number before the run: updated through the aggregator instead. */
+  mixed: Uint8Array;
+  mode: Uint8Array;
+  f64: (Float64Array | undefined)[];
+  cols: (Column | undefined)[];
+  getters: (Getter | undefined)[];
+  /** State-key text of each key code of the current batch. */
+  keyStrs: (string | undefined)[];
 }
 
 /** keyOf's answer for a record without the `--key` field. */

@@ -1,0 +1,178 @@
+/**
+ * Column helpers for the window operator's batch path (`WindowOperator.batch`, issue 14): trusted
+ * typed views of batch columns, per-batch key codes, and the open-addressing hash from
+ * (key code, window start) to a group id that the batch path keeps per run of rows (the design of
+ * the columnar prototype in research/performance.md section 3: an `Int32Array` hash on
+ * (key code, window start) and `Float64Array` accumulators).
+ */
+import { ArrayColumn, type Column } from '../../stream/batch.js';
+
+/**
+ * The values of a numeric column as a Float64Array (NaN = null), when every non-null value is a
+ * JS number in the row form too (so aggregating the array gives what aggregating the rows gives).
+ * Only `int64` and `float64` columns qualify (timestamps and decimals may be carried as text in
+ * rows). An array-backed column (`ArrayColumn`, whose declared type may disagree with its values)
+ * is checked value by value; other implementations (Arrow) are trusted to hold what they declare.
+ * @returns the array, or undefined when the column does not qualify
+ */
+export function numericValues(col: Column): Float64Array | undefined {
+  if (col.type !== 'int64' && col.type !== 'float64') return undefined;
+  const f = col.float64();
+  if (f === undefined) return undefined;
+  if (col instanceof ArrayColumn)
+    for (let i = 0; i < col.length; i++) {
+      const v = col.get(i);
+      if (v !== null && typeof v !== 'number') return undefined;
+    }
+  return f;
+}
+
+/**
+ * Dictionary codes of a string column (-1 = null), when every non-null value is a JS string in the
+ * row form too (see `numericValues` for which columns are checked).
+ * @returns codes and the string of each code, or undefined when the column does not qualify
+ */
+export function stringCodes(col: Column): { codes: Int32Array; values: readonly string[] } | undefined {
+  if (col.type !== 'string') return undefined;
+  const d = col.dictionary();
+  if (d === undefined) return undefined;
+  if (col instanceof ArrayColumn)
+    for (let i = 0; i < col.length; i++) {
+      const v = col.get(i);
+      if (v !== null && typeof v !== 'string') return undefined;
+    }
+  return d;
+}
+
+/**
+ * Per-batch key codes of a key column: `codes[i]` (-1 where the key is null or missing) indexes
+ * `values`, the key value of each code. String columns use their dictionary; numeric columns are
+ * coded here (one Map lookup per row, numbers compared by SameValueZero, which matches their state
+ * key: `toStateKey(-0) === toStateKey(0)`).
+ * @returns undefined for other column types (the caller takes the row path)
+ */
+export function keyCodes(col: Column): { codes: Int32Array; values: readonly unknown[] } | undefined {
+  const d = stringCodes(col);
+  if (d !== undefined) return d;
+  const f = numericValues(col);
+  if (f === undefined) return undefined;
+  const codes = new Int32Array(f.length);
+  const index = new Map<number, number>();
+  const values: number[] = [];
+  for (let i = 0; i < f.length; i++) {
+    const v = f[i];
+    if (Number.isNaN(v)) {
+      codes[i] = -1;
+      continue;
+    }
+    let c = index.get(v);
+    if (c === undefined) {
+      c = values.length;
+      index.set(v, c);
+      values.push(col.get(i) as number);
+    }
+    codes[i] = c;
+  }
+  return { codes, values };
+}
+
+/**
+ * An open-addressing hash table (linear probing, power-of-two size, load factor <= 1/2) from
+ * (key code: int32, window start: integer ms) to a dense group id 0..size-1. `reset()` empties it
+ * in O(groups) so one table serves every run of a batch.
+ */
+export class GroupTable {
+  private slots: Int32Array;
+  private mask: number;
+  /** Key code of each group. */
+  private codes: Int32Array;
+  /** Window start (ms) of each group. */
+  private starts: Float64Array;
+  /** Slot of each group (for reset). */
+  private at: Int32Array;
+  /** Number of groups. */
+  size = 0;
+
+  constructor(capacity = 1024) {
+    let n = 16;
+    while (n < capacity * 2) n *= 2;
+    this.slots = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    this.codes = new Int32Array(n >> 1);
+    this.starts = new Float64Array(n >> 1);
+    this.at = new Int32Array(n >> 1);
+  }
+
+  private static hash(code: number, start: number): number {
+    const lo = start | 0;
+    const hi = (start / 4294967296) | 0;
+    let h = Math.imul(code ^ 0x5bd1e995, 0x9e3779b1) ^ lo;
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ hi;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  /** The group of (code, start), or -1. */
+  find(code: number, start: number): number {
+    let i = GroupTable.hash(code, start) & this.mask;
+    for (;;) {
+      const g = this.slots[i];
+      if (g < 0) return -1;
+      if (this.codes[g] === code && this.starts[g] === start) return g;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** Adds (code, start), which must not be present; returns its new group id. */
+  add(code: number, start: number): number {
+    if ((this.size + 1) * 2 > this.slots.length) this.grow();
+    const g = this.size++;
+    this.codes[g] = code;
+    this.starts[g] = start;
+    this.place(g);
+    return g;
+  }
+
+  /** Empties the table (group ids restart at 0). */
+  reset(): void {
+    for (let g = 0; g < this.size; g++) this.slots[this.at[g]] = -1;
+    this.size = 0;
+  }
+
+  private place(g: number): void {
+    let i = GroupTable.hash(this.codes[g], this.starts[g]) & this.mask;
+    while (this.slots[i] >= 0) i = (i + 1) & this.mask;
+    this.slots[i] = g;
+    this.at[g] = i;
+  }
+
+  private grow(): void {
+    const n = this.slots.length * 2;
+    this.slots = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    const codes = new Int32Array(n >> 1);
+    codes.set(this.codes);
+    this.codes = codes;
+    const starts = new Float64Array(n >> 1);
+    starts.set(this.starts);
+    this.starts = starts;
+    this.at = new Int32Array(n >> 1);
+    for (let g = 0; g < this.size; g++) this.place(g);
+  }
+}
+
+/** A Float64Array grown (copied, doubled) to hold at least `n` elements. */
+export function ensureF64(a: Float64Array, n: number): Float64Array {
+  if (a.length >= n) return a;
+  const b = new Float64Array(Math.max(n, a.length * 2));
+  b.set(a);
+  return b;
+}
+
+/** A Uint8Array grown (copied, doubled) to hold at least `n` elements. */
+export function ensureU8(a: Uint8Array, n: number): Uint8Array {
+  if (a.length >= n) return a;
+  const b = new Uint8Array(Math.max(n, a.length * 2));
+  b.set(a);
+  return b;
+}

@@ -1,0 +1,431 @@
+/**
+ * The window operator's columnar path (`WindowOperator.batch`, issue 14) against its row path:
+ * `batch(b)` must give exactly what `record` gives over `recordsOf(b)` — the same results in the
+ * same order, watermarks, late records, bad rows (with reasons), held-back records and counters —
+ * for every window kind, key kind and aggregate set, on shuffled input split into random batches.
+ * The row path itself is checked against an independent reference in window.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { CompiledExpr } from '../../src/ops/expr.js';
+import { ArrayCollector, BadRecordError } from '../../src/ops/operator.js';
+import { compilePath } from '../../src/ops/path.js';
+import { parseAggs } from '../../src/ops/window/aggregate.js';
+import { GroupTable } from '../../src/ops/window/columnar.js';
+import {
+  type KeySpec,
+  WindowOperator,
+  type WindowOptions,
+  type WindowSpec,
+} from '../../src/ops/window/operator.js';
+import { batchFromRecords, type RecordBatch, recordsOf } from '../../src/stream/batch.js';
+import type { Rec } from '../../src/stream/protocol.js';
+
+const MIN = 60_000;
+
+/** The operator's private state store, for its LevelDB read counter. */
+type StoreOf = { store: { stats(): { reads: number } } };
+
+type Step = { recs: Rec[] } | { wm: number };
+
+interface Outcome {
+  records: Rec[];
+  watermarks: number[];
+  late: Rec[];
+  bad: { rec: Rec; reason: string }[];
+  held: { rec: Rec; reason: string }[];
+  state: unknown[];
+  /** LevelDB traffic (not compared: it depends on the order entries are touched). */
+  stats?: { writes: number; reads: number };
+  counters: Record<string, number>;
+  extra: { recordsIn: number; merges: number; openWindows: number; peak: number };
+  error?: string;
+}
+
+/** Runs one operator over the steps, by rows (`record` over recordsOf) or by batches (`batch`). */
+async function run(
+  opts: WindowOptions,
+  steps: Step[],
+  mode: 'rows' | 'batch',
+  failOnLate = false,
+): Promise<Outcome> {
+  const late: Rec[] = [];
+  const held: { rec: Rec; reason: string }[] = [];
+  const op = new WindowOperator({
+    ...opts,
+    onLate: (r) => {
+      late.push(r);
+      if (failOnLate) throw new Error(`late record at ${r.ts}`);
+    },
+    onBad: (rec, reason) => held.push({ rec, reason }),
+  });
+  const out = new ArrayCollector();
+  const bad: { rec: Rec; reason: string }[] = [];
+  let error: string | undefined;
+  const state: unknown[] = [];
+  await op.open({ kappa: 1 });
+  try {
+    for (const s of steps) {
+      if ('wm' in s) {
+        await op.watermark(s.wm, out);
+        continue;
+      }
+      const b: RecordBatch = batchFromRecords(s.recs);
+      const recs = recordsOf(b);
+      if (mode === 'batch') await op.batch(b, out, (row, reason) => bad.push({ rec: recs[row], reason }));
+      else
+        for (const r of recs) {
+          try {
+            await op.record(r, out);
+          } catch (e) {
+            if (!(e instanceof BadRecordError)) throw e;
+            bad.push({ rec: r, reason: e.message });
+          }
+        }
+    }
+  } catch (e) {
+    error = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
+  }
+  // The state itself (accumulators, max event time, flags, timers), spilled entries included; also
+  // after a failure in the middle of a batch.
+  const stats = {
+    writes: op.counters()['state writes'],
+    reads: (op as unknown as StoreOf).store.stats().reads,
+  };
+  const snap = await op.snapshot();
+  for await (const e of snap.entries) state.push(e);
+  if (error === undefined)
+    try {
+      await op.end(out);
+    } catch (e) {
+      error = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
+    }
+  const c = op.counters();
+  await op.close();
+  return {
+    records: out.records,
+    watermarks: out.watermarks,
+    late,
+    bad,
+    held,
+    state,
+    stats,
+    // State cache counters depend on the order entries are touched; results must not.
+    counters: { late: c.late, updates: c.updates, 'open windows': c['open windows'] },
+    extra: {
+      recordsIn: op.recordsIn,
+      merges: op.merges,
+      openWindows: op.openWindows,
+      peak: op.peakOpenWindows,
+    },
+    error,
+  };
+}
+
+/**
+ * An outcome as the stream carries it (JSON text), LevelDB traffic left out. Both paths may turn a
+ * -0 into 0 where state round-trips through LevelDB (JSON), depending on which entries the cache
+ * evicted when: the same number on the NDJSON wire.
+ */
+const wire = (o: Outcome): unknown => JSON.parse(JSON.stringify({ ...o, stats: undefined }));
+
+const KEYS: Record<string, KeySpec> = {
+  field: { kind: 'field', path: 'k', get: compilePath('k') },
+  record: { kind: 'record' },
+  nested: { kind: 'field', path: 'n.k', get: compilePath('n.k') },
+  expr: { kind: 'expr', src: 'r.k', fn: ((v: { k?: unknown }) => v.k) as CompiledExpr },
+};
+
+const AGG_SETS = [
+  // the columnar accumulators
+  'count, count(v), sum(v), avg(v), min(v), max(v)',
+  // the aggregator's own add per row, values from the columns
+  'first(v), last(s), count_distinct(v) as cd, approx_count_distinct(s) as acd, median(v), quantile_disc(v, 0.9) as qd, approx_quantile(v, 0.5) as aq, min(s) as mins, max(s) as maxs',
+  // both, and a dotted field (read from the row)
+  'count, sum(v), max(v), last(v), p90(v), avg(n.x) as anx, count(n.x) as cnx',
+  // min/max that accept strings: typed in some batches, over a string accumulator in others
+  'min(v), max(v), count',
+];
+
+const WINDOWS: Record<string, WindowSpec> = {
+  tumbling: { kind: 'tumbling', size: 60 * MIN },
+  'tumbling+offset': { kind: 'tumbling', size: 60 * MIN, offset: 7 * MIN },
+  sliding: { kind: 'sliding', size: 120 * MIN, slide: 30 * MIN },
+  session: { kind: 'session', gap: 30 * MIN, maxSession: 180 * MIN },
+};
+
+/** A value field: mostly numbers (integers and doubles, -0 included), some null, missing or text. */
+const valueArb = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: -5, max: 20 }) },
+  { weight: 4, arbitrary: fc.double({ min: -1e6, max: 1e6, noNaN: true }) },
+  { weight: 1, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.constant('x') },
+);
+
+/**
+ * A key field of one of three domains (strings: dictionary codes; numbers: coded per batch; mixed:
+ * a json column, the row path), or null, or missing (a bad record for a field key).
+ */
+const KEY_DOMAINS: Record<string, unknown[]> = {
+  str: ['a', 'b', 'c'],
+  num: [1, 2, 1.5, -0, 0],
+  mixed: ['a', 1, 'b'],
+};
+const keyArb = fc.oneof(
+  { weight: 12, arbitrary: fc.integer({ min: 0, max: 4 }) },
+  { weight: 1, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constant(undefined) },
+);
+
+const stepsArb = fc
+  .record({
+    recs: fc.array(
+      fc.record({
+        k: keyArb,
+        rk: fc.constantFrom<string | null>('a', 'b', null),
+        t: fc.integer({ min: 0, max: 600 }),
+        v: valueArb,
+        s: fc.oneof(fc.constantFrom<unknown>('p', 'q', 'r'), fc.integer({ min: 0, max: 3 })),
+        nx: fc.option(fc.integer({ min: 0, max: 9 })),
+        jitter: fc.integer({ min: 0, max: 90 }),
+        cut: fc.integer({ min: 0, max: 4 }),
+      }),
+      { maxLength: 60 },
+    ),
+    bound: fc.constantFrom(0, 20, 60),
+    every: fc.integer({ min: 1, max: 12 }),
+    domain: fc.constantFrom(...Object.keys(KEY_DOMAINS)),
+  })
+  .map(({ recs, bound, every, domain }) => {
+    const dom = KEY_DOMAINS[domain];
+    const sorted = [...recs].sort((a, b) => a.t + a.jitter - (b.t + b.jitter));
+    const steps: Step[] = [];
+    let cur: Rec[] = [];
+    let max = Number.NEGATIVE_INFINITY;
+    const flush = () => {
+      if (cur.length > 0) steps.push({ recs: cur });
+      cur = [];
+    };
+    sorted.forEach((x, i) => {
+      const ts = x.t * MIN + (i % 3); // ties in event time too
+      const value: Record<string, unknown> = { s: x.s };
+      if (x.k !== undefined) value.k = x.k === null ? null : dom[x.k % dom.length];
+      if (x.v !== undefined) value.v = x.v;
+      if (x.nx !== null) value.n = { x: x.nx, k: value.k ?? 'z' };
+      cur.push({ ts, key: x.rk, value });
+      max = Math.max(max, ts);
+      if (x.cut === 0) flush(); // random batch sizes
+      if (i % every === every - 1) {
+        flush();
+        steps.push({ wm: max - bound * MIN - 1 });
+      }
+    });
+    flush();
+    return steps;
+  });
+
+for (const [wname, window] of Object.entries(WINDOWS))
+  describe(`window batch = rows (${wname})`, () => {
+    it('gives the same results, order, late records, bad rows and counters for any key, aggregates, lateness, early firing and cache size', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          stepsArb,
+          fc.constantFrom(...Object.keys(KEYS)),
+          fc.constantFrom(...AGG_SETS),
+          fc.constantFrom(0, 10 * MIN, 60 * MIN),
+          fc.constantFrom(undefined, 20 * MIN),
+          fc.constantFrom(1, 3, 1000),
+          fc.boolean(),
+          async (steps, key, aggs, allowedLateness, early, stateCache, failOnLate) => {
+            const opts: WindowOptions = {
+              window,
+              key: KEYS[key],
+              aggs: parseAggs(aggs),
+              allowedLateness,
+              early,
+              stateCache,
+            };
+            const rows = await run(opts, steps, 'rows', failOnLate);
+            const cols = await run(opts, steps, 'batch', failOnLate);
+            assert.deepStrictEqual(wire(cols), wire(rows));
+          },
+        ),
+        { numRuns: 100 },
+      );
+    });
+  });
+
+describe('window batch path', () => {
+  for (const [even, odd, type] of [
+    [7, 8, 'int64'],
+    ['a', 'b', 'string'],
+  ] as const)
+    it(`takes the columnar path for a ${type} key with numeric aggregates (no row object is read)`, async () => {
+      // A batch whose value(i) throws: only the columns may be read.
+      const recs: Rec[] = [];
+      for (let i = 0; i < 1000; i++)
+        recs.push({ ts: i * MIN, key: null, value: { k: i % 2 ? odd : even, v: i % 10, w: i / 4 } });
+      const base = batchFromRecords(recs);
+      const b: RecordBatch = {
+        ...base,
+        value: () => {
+          throw new Error('row materialised');
+        },
+      };
+      assert.equal(base.column('k')?.type, type);
+      const op = new WindowOperator({
+        window: { kind: 'tumbling', size: 60 * MIN },
+        key: { kind: 'field', path: 'k', get: compilePath('k') },
+        aggs: parseAggs('count, sum(v), avg(w), min(v), max(w)'),
+      });
+      await op.open({ kappa: 1 });
+      const out = new ArrayCollector();
+      await op.batch(b, out, () => assert.fail('no bad rows'));
+      await op.end(out);
+      await op.close();
+      // 1000 minutes = 17 hours (the last one partial), two keys each.
+      assert.equal(out.records.length, 34);
+      const first = out.records.find((r) => (r.value as { k: unknown }).k === even && r.ts === 60 * MIN - 1);
+      // rows 0,2,…,58 of hour 0
+      const rows = Array.from({ length: 30 }, (_, j) => 2 * j);
+      assert.deepEqual(first?.value, {
+        window_start: 0,
+        window_end: 60 * MIN,
+        k: even,
+        count: 30,
+        sum_v: rows.reduce((acc, i) => acc + (i % 10), 0),
+        avg_w: rows.reduce((acc, i) => acc + i / 4, 0) / 30,
+        min_v: 0,
+        max_w: 58 / 4,
+      });
+    });
+
+  it('spills to LevelDB and reads spilled windows back in the middle of a batch, as the row path does', async () => {
+    // 1500 keys x 4 hours with a cache of 100 entries: windows are evicted, spilled (write batches
+    // of 1024 are flushed during a run) and loaded again by later batches.
+    const recs: Rec[] = [];
+    let seed = 7;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 4294967296;
+    };
+    for (let i = 0; i < 12_000; i++)
+      recs.push({
+        ts: Math.floor((i / 12_000) * 4 * 60 * MIN + rnd() * 20 * MIN),
+        key: null,
+        value: { k: `key${Math.floor(rnd() * 1500)}`, v: Math.round(rnd() * 1000) / 8 },
+      });
+    const steps: Step[] = [];
+    for (let i = 0; i < recs.length; i += 2000) {
+      const part = recs.slice(i, i + 2000);
+      steps.push({ recs: part });
+      steps.push({ wm: Math.max(...part.map((r) => r.ts)) });
+    }
+    const opts: WindowOptions = {
+      window: { kind: 'sliding', size: 60 * MIN, slide: 30 * MIN },
+      key: { kind: 'field', path: 'k', get: compilePath('k') },
+      aggs: parseAggs('count, sum(v), avg(v), max(v), last(v), count_distinct(v) as cd'),
+      allowedLateness: 5 * MIN,
+      stateCache: 100,
+    };
+    const rows = await run(opts, steps, 'rows');
+    const cols = await run(opts, steps, 'batch');
+    assert.ok(cols.records.length > 5_000);
+    assert.ok(cols.late.length > 0);
+    assert.ok(cols.stats && cols.stats.writes > 2000 && cols.stats.reads > 500, JSON.stringify(cols.stats));
+    assert.deepStrictEqual(wire(cols), wire(rows));
+  });
+
+  it('GroupTable maps (code, start) pairs to dense ids across growth and reset', () => {
+    const t = new GroupTable(2);
+    const ids = new Map<string, number>();
+    for (let c = 0; c < 50; c++)
+      for (let s = 0; s < 40; s++) {
+        const start = 1.7e12 + s * 3_600_000;
+        assert.equal(t.find(c, start), -1);
+        ids.set(`${c}/${s}`, t.add(c, start));
+      }
+    assert.equal(t.size, 2000);
+    for (let c = 0; c < 50; c++)
+      for (let s = 0; s < 40; s++) assert.equal(t.find(c, 1.7e12 + s * 3_600_000), ids.get(`${c}/${s}`));
+    t.reset();
+    assert.equal(t.size, 0);
+    assert.equal(t.find(3, 1.7e12), -1);
+    assert.equal(t.add(3, 1.7e12), 0);
+  });
+});
+
+/**
+ * Micro-measurement (not asserted; set KAPPA_WINDOW_BENCH=1): records/s of `batch` against
+ * `record` on 1M generated records, count/avg/max per key per hour, batches of 8192.
+ */
+describe('window batch micro-measurement', { skip: process.env.KAPPA_WINDOW_BENCH !== '1' }, () => {
+  it('prints records/s of batch and record', async () => {
+    const N = 1_000_000;
+    const keys = Array.from({ length: 300 }, (_, i) => `K${i}`);
+    let seed = 42;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 4294967296;
+    };
+    const recs: Rec[] = new Array(N);
+    for (let i = 0; i < N; i++)
+      recs[i] = {
+        ts: 1.7e12 + Math.floor(i * 36) + Math.floor(rnd() * 60_000),
+        key: null,
+        value: { origin: keys[Math.floor(rnd() * keys.length)], delay: Math.round(rnd() * 300 - 30) },
+      };
+    const opts = (): WindowOptions => ({
+      window: { kind: 'tumbling', size: 3_600_000 },
+      key: { kind: 'field', path: 'origin', get: compilePath('origin') },
+      aggs: parseAggs('count, avg(delay), max(delay)'),
+    });
+    const makeBatches = () => {
+      const bs: RecordBatch[] = [];
+      for (let i = 0; i < N; i += 8192) bs.push(batchFromRecords(recs.slice(i, i + 8192)));
+      return bs;
+    };
+    const out = { record() {}, watermark() {} };
+    const time = async (f: (op: WindowOperator) => Promise<void>) => {
+      const op = new WindowOperator(opts());
+      await op.open({ kappa: 1 });
+      const t0 = performance.now();
+      await f(op);
+      await op.end(out);
+      const ms = performance.now() - t0;
+      await op.close();
+      return ms;
+    };
+    const byRows = async (op: WindowOperator) => {
+      for (let i = 0; i < N; i++) {
+        const p = op.record(recs[i], out);
+        if (p) await p;
+        if (i % 8192 === 8191) await op.watermark(recs[i].ts - 120_000, out);
+      }
+    };
+    const byBatches = (batches: RecordBatch[]) => async (op: WindowOperator) => {
+      for (const b of batches) {
+        await op.batch(b, out, () => {});
+        await op.watermark(b.ts[b.length - 1] - 120_000, out);
+      }
+    };
+    // Best of 3 rounds (the machine is shared): by rows; by batches whose columns (dictionary
+    // codes, Float64Array) are built inside the timing, as from a row source; by the same batches
+    // again, columns ready, as Arrow batches come.
+    let rowMs = Number.POSITIVE_INFINITY;
+    let colMs = Number.POSITIVE_INFINITY;
+    let prepMs = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 3; round++) {
+      rowMs = Math.min(rowMs, await time(byRows));
+      const batches = makeBatches();
+      colMs = Math.min(colMs, await time(byBatches(batches)));
+      prepMs = Math.min(prepMs, await time(byBatches(batches)));
+    }
+    const rate = (ms: number) => `${(((N / ms) * 1000) / 1e6).toFixed(2)} M records/s (${ms.toFixed(0)} ms)`;
+    console.log(`record: ${rate(rowMs)}`);
+    console.log(`batch, columns built in the loop: ${rate(colMs)}`);
+    console.log(`batch, columns ready: ${rate(prepMs)}`);
+  });
+});
