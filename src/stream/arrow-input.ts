@@ -41,7 +41,8 @@ class Chunks {
 /**
  * Pumps a version-2 stream into `consumer`. `first` is the first chunk already read (it starts
  * with the continuation marker). Records go to `consumer.batch` when the consumer takes batches,
- * else one by one to `consumer.record` (with the record's 1-based position as its "line").
+ * else one by one to `consumer.record` (with the line the record would have in the version-1 encoding of the same stream, so that
+ * bad-record messages name the same place whatever the encoding).
  * @throws DataError (exit 3) for a malformed stream, another protocol version, data after the end
  *   event, an incompatible concatenated part; RuntimeError (exit 1) when the stream is cut off
  */
@@ -60,6 +61,7 @@ export async function readArrowStream(
   let part = 1;
   let lastWm = Number.NEGATIVE_INFINITY;
   let recNo = 0;
+  let line = 0; // the line the last event would have in the version-1 encoding of the stream
   let offset = 0; // stream byte offset of the buffer's start (for messages)
   const bad = (why: string) => new DataError(`${name} byte ${offset}: ${why}`);
   const run = async (p: void | Promise<void>) => {
@@ -95,6 +97,7 @@ export async function readArrowStream(
         if (h.kappa !== 2)
           throw bad(`stream protocol version ${JSON.stringify(h.kappa)} in an Arrow stream (expected 2)`);
         schemaMsg = m.bytes.slice();
+        if (header === undefined || ended) line++;
         if (header === undefined) {
           header = h.schema ? { kappa: PROTOCOL_VERSION, schema: h.schema } : { kappa: PROTOCOL_VERSION };
           await run(consumer.header(header));
@@ -114,13 +117,15 @@ export async function readArrowStream(
         } catch (e) {
           throw bad((e as Error).message);
         }
+        if (d.kind !== 'records') line++;
         switch (d.kind) {
           case 'records':
-            if (consumer.batch) await run(consumer.batch(d.batch, recNo + 1));
+            if (consumer.batch) await run(consumer.batch(d.batch, line + 1));
             else
               for (let i = 0; i < d.batch.length; i++)
-                await run(consumer.record(d.batch.rec(i), recNo + i + 1));
+                await run(consumer.record(d.batch.rec(i), line + i + 1));
             recNo += d.batch.length;
+            line += d.batch.length;
             break;
           case 'watermark':
             if (d.watermark > lastWm) {

@@ -632,7 +632,7 @@ export class ArrowEncoder {
       add(p.name.startsWith('$') ? `$${p.name}` : p.name, arrowType(p), vals, md);
     }
     if (lacks.some((l) => l !== undefined)) {
-      const m = lacks.map((l) => (l === undefined ? null : JSON.stringify(l)));
+      const m = Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l)));
       columns[missCol] = columnFromArray(m, utf8());
     }
     const metadata = new Map([

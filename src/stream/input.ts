@@ -43,8 +43,8 @@ export interface StreamConsumer {
   record(r: Rec, line: number, raw?: string): void | Promise<void>;
   /**
    * Records of a version-2 (Arrow) stream, a batch at a time, when the consumer takes batches
-   * (else they come one by one through `record`). `first` is the 1-based position of the batch's
-   * first record in the stream.
+   * (else they come one by one through `record`). `first` is the line the batch's first record
+   * would have in the version-1 encoding of the stream (records follow on consecutive lines).
    */
   batch?(b: RecordBatch, first: number): void | Promise<void>;
   /** A watermark greater than every watermark before it (non-advancing ones are not passed on). */
