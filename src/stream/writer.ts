@@ -101,6 +101,11 @@ export class NdjsonStreamWriter implements StreamWriter {
 
 /** Records gathered from row producers before they are encoded as one Arrow batch. */
 export const ARROW_BATCH_ROWS = 65_536;
+/**
+ * How long (ms) gathered records may wait for more before they are encoded and written anyway
+ * (Kafka's linger.ms): a live stream with no watermarks must not stall below a full batch.
+ */
+export const ARROW_LINGER_MS = 100;
 const CHUNK = 64 * 1024;
 
 /** Version 2: an Arrow IPC stream (arrow.ts). */
@@ -113,6 +118,7 @@ export class ArrowStreamWriter implements StreamWriter {
   private bytes = 0;
   private closed = false;
   private failure: Error | undefined;
+  private linger: NodeJS.Timeout | undefined;
 
   constructor(private readonly out: Writable) {
     out.on('error', (err: NodeJS.ErrnoException) => {
@@ -138,6 +144,10 @@ export class ArrowStreamWriter implements StreamWriter {
     }
   }
   private encodePending(): void {
+    if (this.linger) {
+      clearTimeout(this.linger);
+      this.linger = undefined;
+    }
     if (this.pending.length === 0) return;
     const recs = this.pending;
     this.pending = [];
@@ -146,6 +156,11 @@ export class ArrowStreamWriter implements StreamWriter {
   record(r: Rec): void {
     this.pending.push(r);
     if (this.pending.length >= ARROW_BATCH_ROWS) this.encodePending();
+    else if (!this.linger) {
+      // A destination error resurfaces at the next flush.
+      this.linger = setTimeout(() => void this.flush().catch(() => {}), ARROW_LINGER_MS);
+      this.linger.unref();
+    }
   }
   batch(b: RecordBatch): void {
     this.encodePending();

@@ -10,7 +10,7 @@ import { RuntimeError } from '../../src/errors.js';
 import type { RecordBatch } from '../../src/stream/batch.js';
 import { readStream, type StreamConsumer } from '../../src/stream/input.js';
 import type { Barrier, Header, Rec } from '../../src/stream/protocol.js';
-import { openStreamWriter } from '../../src/stream/writer.js';
+import { ARROW_LINGER_MS, openStreamWriter } from '../../src/stream/writer.js';
 
 type Ev = { header: Header } | { record: Rec } | { watermark: number } | { barrier: Barrier } | { end: true };
 
@@ -153,6 +153,27 @@ describe('stream protocol version 2 (Arrow IPC)', () => {
     assert.deepEqual([d.values[d.codes[0]], d.values[d.codes[1]]], ['a', 'b']);
     assert.deepEqual(b.value(3), { s: 'b', i: 3, f: 1.5, big: 3 });
     assert.equal(b.key.get(4), 'k1');
+  });
+
+  it('writes gathered records after ARROW_LINGER_MS without waiting for a full batch (live streams)', async () => {
+    const pt = new PassThrough();
+    const chunks: Buffer[] = [];
+    pt.on('data', (c: Buffer) => chunks.push(c));
+    const w = openStreamWriter(pt, 'arrow');
+    w.header(HEADER);
+    w.record({ ts: 1, key: null, value: { s: 'a' } });
+    await w.flushIfFull();
+    assert.equal(chunks.length, 0);
+    await new Promise((r) => setTimeout(r, ARROW_LINGER_MS * 3));
+    assert.ok(chunks.length > 0, 'the record was written');
+    w.endEvent();
+    await w.close();
+    const { events } = await read(Buffer.concat(chunks));
+    assert.deepEqual(events, [
+      { header: HEADER },
+      { record: { ts: 1, key: null, value: { s: 'a' } } },
+      { end: true },
+    ]);
   });
 
   it('reads concatenated version-2 streams as one, with one end', async () => {
