@@ -306,6 +306,17 @@ export class ArrowRecordBatch implements RecordBatch {
     return m == null ? undefined : (JSON.parse(m as string) as string[]);
   }
 
+  /** True when record i's value lacks field `f` (a missing field, not a null one). */
+  lacks(i: number, f: string): boolean {
+    return this.missing(i)?.includes(f) === true;
+  }
+
+  /** Record i's value when it is not a JSON object (an array, a number, null…), else undefined. */
+  nonObjectValue(i: number): unknown {
+    const raw = this.valueCol?.at(i);
+    return raw == null ? undefined : JSON.parse(raw as string);
+  }
+
   value(i: number): Record<string, unknown> {
     const o: Record<string, unknown> = {};
     const miss = this.missing(i);
@@ -463,7 +474,7 @@ export class ArrowEncoder {
   /** Encodes a batch of records; returns the bytes to write (empty for an empty batch). */
   batch(b: RecordBatch): Uint8Array[] {
     if (b.length === 0) return [];
-    const exact = (b as Partial<ArrowRecordBatch>).rec ? (b as ArrowRecordBatch) : undefined;
+    const exact = b instanceof ArrowRecordBatch ? b : undefined;
     const valueCache = new Map<number, Record<string, unknown>>();
     const src: Source = {
       n: b.length,
@@ -471,12 +482,13 @@ export class ArrowEncoder {
       key: (i) => (b.key.get(i) as string | null) ?? null,
       prov: (i) => b.prov?.(i),
       headers: (i) => b.headers?.(i),
-      nonObject: (i) => (exact ? nonObjectOf(exact.rec(i).value) : undefined),
+      nonObject: (i) => exact?.nonObjectValue(i),
       fields: b.fields.map((name) => {
         const col = b.column(name) as Column;
         return { name, type: col.type, col };
       }),
       absent(i, f) {
+        if (exact) return exact.lacks(i, f);
         let v = valueCache.get(i);
         if (!v) {
           v = b.value(i);

@@ -73,7 +73,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
           stats.recordsIn += b.length;
           current = undefined;
           currentRaw = undefined;
-          const exact = (b as { rec?: (i: number) => Rec }).rec?.bind(b);
+          const exact = b.rec?.bind(b);
           const recAt = (i: number): Rec => (exact ? exact(i) : recordsOf(b)[i]);
           if (op.batch) {
             await op.batch(b, collector, (row, reason) =>

@@ -155,6 +155,24 @@ describe('stream protocol version 2 (Arrow IPC)', () => {
     assert.equal(b.key.get(4), 'k1');
   });
 
+  it('re-encodes decoded batches (Collector.batch) without changing a record, in either encoding', async () => {
+    const v2 = await write(EVENTS, 'arrow');
+    const want = (await read(v2)).events;
+    const { batches } = await read(v2, 1 << 20, true);
+    for (const format of ['arrow', 'ndjson'] as const) {
+      const pt = new PassThrough();
+      const chunks: Buffer[] = [];
+      pt.on('data', (c: Buffer) => chunks.push(c));
+      const w = openStreamWriter(pt, format);
+      w.header(HEADER);
+      for (const b of batches) w.batch(b);
+      w.endEvent();
+      await w.close();
+      const got = (await read(Buffer.concat(chunks))).events;
+      assert.deepEqual(got, [want[0], ...want.filter((e) => 'record' in e), { end: true }], format);
+    }
+  });
+
   it('writes gathered records after ARROW_LINGER_MS without waiting for a full batch (live streams)', async () => {
     const pt = new PassThrough();
     const chunks: Buffer[] = [];
