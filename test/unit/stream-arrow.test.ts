@@ -7,9 +7,13 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { RuntimeError } from '../../src/errors.js';
+import type { Collector, Operator } from '../../src/ops/operator.js';
+import { BadRecords } from '../../src/stream/badrecords.js';
 import type { RecordBatch } from '../../src/stream/batch.js';
 import { readStream, type StreamConsumer } from '../../src/stream/input.js';
+import { Progress } from '../../src/stream/progress.js';
 import type { Barrier, Header, Rec } from '../../src/stream/protocol.js';
+import { runOperator } from '../../src/stream/run.js';
 import { ARROW_LINGER_MS, openStreamWriter } from '../../src/stream/writer.js';
 
 type Ev = { header: Header } | { record: Rec } | { watermark: number } | { barrier: Barrier } | { end: true };
@@ -171,6 +175,45 @@ describe('stream protocol version 2 (Arrow IPC)', () => {
       const got = (await read(Buffer.concat(chunks))).events;
       assert.deepEqual(got, [want[0], ...want.filter((e) => 'record' in e), { end: true }], format);
     }
+  });
+
+  it('runOperator hands version-2 input to Operator.batch when the operator has one, else rows', async () => {
+    const v2 = await write(EVENTS, 'arrow');
+    const want = (await read(v2)).events;
+    const run = async (withBatch: boolean) => {
+      const seen = { batches: 0, rows: 0 };
+      const op: Operator = {
+        open: (h) => h,
+        record(r: Rec, out: Collector) {
+          seen.rows++;
+          out.record(r);
+        },
+        watermark: (wm, out) => out.watermark(wm),
+        end: () => {},
+      };
+      if (withBatch)
+        op.batch = (b, out) => {
+          seen.batches++;
+          out.batch?.(b);
+        };
+      const pt = new PassThrough();
+      const chunks: Buffer[] = [];
+      pt.on('data', (c: Buffer) => chunks.push(c));
+      await runOperator(op, {
+        input: pieces(v2, 100),
+        output: pt as unknown as NodeJS.WritableStream & PassThrough,
+        bad: new BadRecords(),
+        progress: new Progress('transform', true, 'rows'),
+      });
+      return { seen, out: Buffer.concat(chunks) };
+    };
+    const b = await run(true);
+    assert.deepEqual(b.seen, { batches: 2, rows: 0 }); // two segments: the schema grew
+    const r = await run(false);
+    assert.deepEqual(r.seen, { batches: 0, rows: 8 });
+    assert.equal(b.out[0], 0x7b); // a test's output stream is not a pipe to kappa: NDJSON
+    assert.deepEqual((await read(b.out)).events, want);
+    assert.deepEqual((await read(r.out)).events, (await read(b.out)).events);
   });
 
   it('writes gathered records after ARROW_LINGER_MS without waiting for a full batch (live streams)', async () => {
