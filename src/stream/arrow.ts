@@ -278,10 +278,10 @@ export class ArrowRecordBatch implements RecordBatch {
     if (tv) for (let i = 0; i < ts.length; i++) ts[i] = Number(tv[i]);
     this.ts = ts;
     this.key = new ArrowColumn('string', 'text', table.getChild(KEY));
-    this.provCol = table.getChild(PROV);
-    this.headersCol = table.getChild(HEADERS);
-    this.valueCol = table.getChild(VALUE);
-    this.missingCol = table.getChild(MISSING);
+    this.provCol = table.getChild(PROV) ?? null;
+    this.headersCol = table.getChild(HEADERS) ?? null;
+    this.valueCol = table.getChild(VALUE) ?? null;
+    this.missingCol = table.getChild(MISSING) ?? null;
     if (this.provCol && this.provCol.nullCount < this.length)
       this.prov = (i) => jsonAt(this.provCol, i) as Provenance | undefined;
     if (this.headersCol && this.headersCol.nullCount < this.length)
@@ -467,6 +467,7 @@ interface Source {
  */
 export class ArrowEncoder {
   private signature: string | undefined;
+  private optional = { prov: false, headers: false, value: false, missing: false };
   private plans: Plan[] = [];
   /** @param schema the stream's header schema (carried in the schema metadata) */
   constructor(private readonly schema: Schema | undefined) {}
@@ -575,28 +576,15 @@ export class ArrowEncoder {
       plans.push({ name: f.name, kappaType: f.type, enc });
     }
     // A control row keeps the segment's columns.
-    if (s.event !== undefined && this.signature !== undefined) plans.splice(0, plans.length, ...this.plans);
-    const signature = JSON.stringify(plans.map((p) => [p.name, p.kappaType, p.enc]));
-    const out: Uint8Array[] = [];
-    const newSegment = signature !== this.signature;
-    if (newSegment && this.signature !== undefined) out.push(EOS);
-    this.signature = signature;
-    this.plans = plans;
+    const control = s.event !== undefined && this.signature !== undefined;
+    if (control) plans.splice(0, plans.length, ...this.plans);
 
-    const fields: Field[] = [];
-    const columns: FColumn<unknown>[] = [];
-    const add = (name: string, type: DataType, values: unknown[], metadata?: Map<string, string>) => {
-      fields.push({ name, type, nullable: true, metadata: metadata ?? new Map() });
-      columns.push(columnFromArray(values, type));
-    };
-    const ev: (string | null)[] = new Array(n).fill(s.event ?? null);
-    add(EVENT, utf8(), ev);
     const ts: (number | null)[] = new Array(n);
     const key: (string | null)[] = new Array(n);
     const prov: (string | null)[] = new Array(n);
     const headers: (string | null)[] = new Array(n);
     const value: (string | null)[] = new Array(n);
-    const missing: (string | null)[] = new Array(n).fill(null);
+    const has = { prov: false, headers: false, value: false, missing: false };
     for (let i = 0; i < n; i++) {
       ts[i] = s.ts(i);
       key[i] = s.key(i);
@@ -606,16 +594,13 @@ export class ArrowEncoder {
       headers[i] = h === undefined ? null : JSON.stringify(h);
       const v = s.nonObject(i);
       value[i] = v === undefined ? null : JSON.stringify(v);
+      if (p !== undefined) has.prov = true;
+      if (h !== undefined) has.headers = true;
+      if (v !== undefined) has.value = true;
     }
-    add(TS, timestamp(TimeUnit.MILLISECOND, 'UTC'), ts);
-    add(KEY, utf8(), key);
-    add(PROV, utf8(), prov);
-    add(HEADERS, utf8(), headers);
-    add(VALUE, utf8(), value);
-    const missCol = fields.length;
-    add(MISSING, utf8(), missing);
     const lacks: (string[] | undefined)[] = new Array(n);
     const byName = new Map(s.fields.map((f) => [f.name, f]));
+    const valueCols: { name: string; type: DataType; vals: unknown[]; md: Map<string, string> }[] = [];
     for (const p of plans) {
       const f = byName.get(p.name);
       const vals: unknown[] = new Array(n);
@@ -626,6 +611,7 @@ export class ArrowEncoder {
             const l = lacks[i] ?? [];
             l.push(p.name);
             lacks[i] = l;
+            has.missing = true;
           }
           continue;
         }
@@ -641,12 +627,38 @@ export class ArrowEncoder {
       }
       const md = new Map([['kappa.type', p.kappaType]]);
       if (p.enc === 'json') md.set('kappa.encoding', 'json');
-      add(p.name.startsWith('$') ? `$${p.name}` : p.name, arrowType(p), vals, md);
+      valueCols.push({ name: p.name.startsWith('$') ? `$${p.name}` : p.name, type: arrowType(p), vals, md });
     }
-    if (lacks.some((l) => l !== undefined)) {
-      const m = Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l)));
-      columns[missCol] = columnFromArray(m, utf8());
-    }
+    // $prov, $headers, $value and $missing are there only when a row needs them (they would cost
+    // 4 bytes of offsets per row each); a control row keeps the segment's set.
+    if (control) Object.assign(has, this.optional);
+    const signature = JSON.stringify([plans.map((p) => [p.name, p.kappaType, p.enc]), has]);
+    const out: Uint8Array[] = [];
+    const newSegment = signature !== this.signature;
+    if (newSegment && this.signature !== undefined) out.push(EOS);
+    this.signature = signature;
+    this.plans = plans;
+    this.optional = { ...has };
+
+    const fields: Field[] = [];
+    const columns: FColumn<unknown>[] = [];
+    const add = (name: string, type: DataType, values: unknown[], metadata?: Map<string, string>) => {
+      fields.push({ name, type, nullable: true, metadata: metadata ?? new Map() });
+      columns.push(columnFromArray(values, type));
+    };
+    add(EVENT, utf8(), new Array(n).fill(s.event ?? null));
+    add(TS, timestamp(TimeUnit.MILLISECOND, 'UTC'), ts);
+    add(KEY, utf8(), key);
+    if (has.prov) add(PROV, utf8(), prov);
+    if (has.headers) add(HEADERS, utf8(), headers);
+    if (has.value) add(VALUE, utf8(), value);
+    if (has.missing)
+      add(
+        MISSING,
+        utf8(),
+        Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l))),
+      );
+    for (const c of valueCols) add(c.name, c.type, c.vals, c.md);
     const metadata = new Map([
       ['kappa', JSON.stringify({ kappa: ARROW_PROTOCOL_VERSION, schema: this.schema })],
     ]);
