@@ -31,12 +31,14 @@
  * a new segment is the next part of a concatenated stream.
  */
 import {
+  Batch,
   bool,
   columnFromArray,
   type DataType,
   dictionary,
   type Column as FColumn,
   type Field,
+  Column as FlechetteColumn,
   float64 as f64Type,
   int32,
   int64,
@@ -600,13 +602,22 @@ export class ArrowEncoder {
     }
     const lacks: (string[] | undefined)[] = new Array(n);
     const byName = new Map(s.fields.map((f) => [f.name, f]));
-    const valueCols: { name: string; type: DataType; vals: unknown[]; md: Map<string, string> }[] = [];
+    const valueCols: {
+      name: string;
+      type: DataType;
+      vals: unknown[];
+      md: Map<string, string>;
+      col?: FColumn<unknown>;
+    }[] = [];
     for (const p of plans) {
       const f = byName.get(p.name);
-      const vals: unknown[] = new Array(n);
+      const numeric = p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp';
+      const vals: unknown[] = numeric ? [] : new Array(n);
+      const cells: (number | string | null)[] = numeric ? new Array(n) : [];
       for (let i = 0; i < n; i++) {
         if (!f || s.event !== undefined || f.col.isNull(i)) {
-          vals[i] = null;
+          if (numeric) cells[i] = null;
+          else vals[i] = null;
           if (f && s.event === undefined && s.nonObject(i) === undefined && s.absent(i, p.name)) {
             const l = lacks[i] ?? [];
             l.push(p.name);
@@ -616,18 +627,19 @@ export class ArrowEncoder {
           continue;
         }
         const v = f.col.get(i);
-        vals[i] =
-          p.enc === 'json'
-            ? JSON.stringify(v)
-            : p.enc === 'int64'
-              ? BigInt(v as number | string)
-              : p.enc === 'timestamp'
-                ? BigInt(v as number)
-                : v;
+        if (numeric) cells[i] = v as number | string;
+        else vals[i] = p.enc === 'json' ? JSON.stringify(v) : v;
       }
       const md = new Map([['kappa.type', p.kappaType]]);
       if (p.enc === 'json') md.set('kappa.encoding', 'json');
-      valueCols.push({ name: p.name.startsWith('$') ? `$${p.name}` : p.name, type: arrowType(p), vals, md });
+      const type = arrowType(p);
+      valueCols.push({
+        name: p.name.startsWith('$') ? `$${p.name}` : p.name,
+        type,
+        vals,
+        md,
+        col: numeric ? numericColumn(type, cells, p.enc === 'float64') : undefined,
+      });
     }
     // $prov, $headers, $value and $missing are there only when a row needs them (they would cost
     // 4 bytes of offsets per row each); a control row keeps the segment's set.
@@ -642,12 +654,19 @@ export class ArrowEncoder {
 
     const fields: Field[] = [];
     const columns: FColumn<unknown>[] = [];
-    const add = (name: string, type: DataType, values: unknown[], metadata?: Map<string, string>) => {
+    const add = (
+      name: string,
+      type: DataType,
+      values: unknown[],
+      metadata?: Map<string, string>,
+      col?: FColumn<unknown>,
+    ) => {
       fields.push({ name, type, nullable: true, metadata: metadata ?? new Map() });
-      columns.push(columnFromArray(values, type));
+      columns.push(col ?? columnFromArray(values, type));
     };
     add(EVENT, utf8(), new Array(n).fill(s.event ?? null));
-    add(TS, timestamp(TimeUnit.MILLISECOND, 'UTC'), ts);
+    const tsType = timestamp(TimeUnit.MILLISECOND, 'UTC');
+    add(TS, tsType, [], undefined, numericColumn(tsType, ts, false));
     add(KEY, utf8(), key);
     if (has.prov) add(PROV, utf8(), prov);
     if (has.headers) add(HEADERS, utf8(), headers);
@@ -658,7 +677,7 @@ export class ArrowEncoder {
         utf8(),
         Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l))),
       );
-    for (const c of valueCols) add(c.name, c.type, c.vals, c.md);
+    for (const c of valueCols) add(c.name, c.type, c.vals, c.md, c.col);
     const metadata = new Map([
       ['kappa', JSON.stringify({ kappa: ARROW_PROTOCOL_VERSION, schema: this.schema })],
     ]);
@@ -674,6 +693,63 @@ export class ArrowEncoder {
     }
     return out;
   }
+}
+
+const TWO32 = 4294967296;
+
+/**
+ * A float64 or 64-bit integer (int64, timestamp) column built straight into a typed array, with a
+ * validity bitmap: no BigInt per value for integers within ±(2^53 - 1) (the two 32-bit halves are
+ * written through an Int32Array view, little-endian); decimal strings (int64 beyond that) go
+ * through BigInt, exactly.
+ */
+function numericColumn(
+  type: DataType,
+  cells: readonly (number | string | null)[],
+  float: boolean,
+): FColumn<unknown> {
+  const n = cells.length;
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  let values: Float64Array | BigInt64Array;
+  if (float) {
+    const a = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = cells[i];
+      if (v === null) nulls++;
+      else {
+        a[i] = v as number;
+        validity[i >> 3] |= 1 << (i & 7);
+      }
+    }
+    values = a;
+  } else {
+    const a = new BigInt64Array(n);
+    const w = new Int32Array(a.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = cells[i];
+      if (v === null) {
+        nulls++;
+        continue;
+      }
+      validity[i >> 3] |= 1 << (i & 7);
+      if (typeof v === 'string') a[i] = BigInt(v);
+      else {
+        const hi = Math.floor(v / TWO32);
+        w[2 * i] = (v - hi * TWO32) | 0;
+        w[2 * i + 1] = hi;
+      }
+    }
+    values = a;
+  }
+  const batch = new Batch<unknown>({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity: nulls > 0 ? validity : new Uint8Array(0),
+    values,
+  });
+  return new FlechetteColumn<unknown>([batch], type);
 }
 
 function nonObjectOf(v: unknown): unknown {
