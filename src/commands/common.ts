@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { BadRecords, parseOnError } from '../stream/badrecords.js';
+import { parseStreamFormat, setStreamFormat } from '../stream/negotiate.js';
 import { Progress } from '../stream/progress.js';
 
 export interface CommonOptions {
@@ -15,8 +16,21 @@ export interface CommonOptions {
   maxLineBytes?: number;
 }
 
-/** Adds `--quiet`, `--on-error`, `--max-bad` and `--max-line-bytes` to a command. */
+/**
+ * Adds `--quiet`, `--on-error`, `--max-bad` and `--max-line-bytes` to a command, and
+ * `--stream-format` to every command that writes a stream (all but sink; negotiate.ts).
+ */
 export function withCommonOptions(cmd: Command): Command {
+  if (cmd.name() !== 'sink')
+    cmd.option(
+      '--stream-format <fmt>',
+      'encoding of the output stream: auto (Arrow IPC when a kappa stage reads stdout, else NDJSON) | ndjson | arrow (default: $KAPPA_STREAM_FORMAT, else auto)',
+      (v: string) => {
+        const f = parseStreamFormat(v);
+        setStreamFormat(f);
+        return f;
+      },
+    );
   return cmd
     .option('-q, --quiet', 'no progress bar and no summary on stderr')
     .option('--on-error <policy>', 'bad records: fail | skip | dead-letter=PATH', 'fail')

@@ -54,6 +54,11 @@ export interface RecordBatch {
   prov?(i: number): Provenance | undefined;
   /** Record i's headers (Kafka), if any. */
   headers?(i: number): Record<string, string> | undefined;
+  /**
+   * Record i exactly as the stream carries it (also a value that is not an object, which
+   * `value(i)` cannot give). Optional: `recordsOf` uses it when present (Arrow-backed batches).
+   */
+  rec?(i: number): Rec;
 }
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['int64', 'float64', 'timestamp', 'timestamptz', 'decimal']);
@@ -216,6 +221,10 @@ export function batchFromRecords(recs: readonly Rec[], schema?: Schema): RecordB
  */
 export function recordsOf(b: RecordBatch): Rec[] {
   const out: Rec[] = new Array(b.length);
+  if (b.rec) {
+    for (let i = 0; i < b.length; i++) out[i] = b.rec(i);
+    return out;
+  }
   for (let i = 0; i < b.length; i++) {
     const r: Rec = { ts: b.ts[i], key: (b.key.get(i) as string | null) ?? null, value: b.value(i) };
     const p = b.prov?.(i);

@@ -16,6 +16,8 @@
  *   with another type.
  */
 import { DataError, RuntimeError } from '../errors.js';
+import { readArrowStream } from './arrow-input.js';
+import type { RecordBatch } from './batch.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches } from './lines.js';
 import {
   type Barrier,
@@ -39,6 +41,12 @@ export interface StreamConsumer {
    *   unchanged record without re-serialising it)
    */
   record(r: Rec, line: number, raw?: string): void | Promise<void>;
+  /**
+   * Records of a version-2 (Arrow) stream, a batch at a time, when the consumer takes batches
+   * (else they come one by one through `record`). `first` is the line the batch's first record
+   * would have in the version-1 encoding of the stream (records follow on consecutive lines).
+   */
+  batch?(b: RecordBatch, first: number): void | Promise<void>;
   /** A watermark greater than every watermark before it (non-advancing ones are not passed on). */
   watermark(wm: number): void | Promise<void>;
   barrier(b: Barrier): void | Promise<void>;
@@ -80,6 +88,40 @@ export async function readStream(
   o: ReadStreamOptions = {},
 ): Promise<void> {
   const name = o.name ?? 'stdin';
+  // The first bytes tell the version: `{` (NDJSON, version 1) or 0xFFFFFFFF (Arrow IPC, version 2).
+  const it = input[Symbol.asyncIterator]();
+  let head: Buffer | string | undefined;
+  for (;;) {
+    const n = await it.next();
+    if (n.done) break;
+    if (n.value.length > 0) {
+      head = n.value;
+      break;
+    }
+  }
+  if (head !== undefined && typeof head !== 'string' && head[0] === 0xff)
+    return readArrowStream(head, it, consumer, name);
+  const first0 = head;
+  const rest: AsyncIterable<Buffer | string> = {
+    async *[Symbol.asyncIterator]() {
+      if (first0 !== undefined) yield first0;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    },
+  };
+  return readNdjsonStream(rest, consumer, o, name);
+}
+
+/** The version-1 (NDJSON) reader of `readStream`. */
+async function readNdjsonStream(
+  input: AsyncIterable<Buffer | string>,
+  consumer: StreamConsumer,
+  o: ReadStreamOptions,
+  name: string,
+): Promise<void> {
   let first: Header | undefined; // the first header (undefined: none seen yet)
   let part = 1; // 1-based part of a concatenated stream
   let endLine = 0; // line of the last end line not yet acted on (0: none pending)

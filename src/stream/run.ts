@@ -5,19 +5,12 @@
 
 import { BadRecordError, type Collector, type Operator } from '../ops/operator.js';
 import type { BadRecords } from './badrecords.js';
+import { type RecordBatch, recordsOf } from './batch.js';
 import { readStream } from './input.js';
-import { LineWriter } from './output.js';
 import type { Progress } from './progress.js';
-import {
-  type Barrier,
-  END_LINE,
-  encodeBarrier,
-  encodeHeader,
-  encodeRecord,
-  encodeWatermark,
-  type Rec,
-} from './protocol.js';
+import { type Barrier, encodeRecord, type Rec } from './protocol.js';
 import { interruptible, throwIfInterrupted } from './signals.js';
+import { openStreamWriter } from './writer.js';
 
 export interface RunOptions {
   input?: AsyncIterable<Buffer | string>;
@@ -42,7 +35,7 @@ export interface RunOptions {
  * output buffer bounded by awaiting it every few thousand records.
  */
 export async function runOperator(op: Operator, opts: RunOptions): Promise<void> {
-  const out = new LineWriter(opts.output ?? process.stdout);
+  const out = openStreamWriter(opts.output);
   const stats = opts.progress.stats;
   // The input record being processed and its line: an operator that emits that very object
   // (unchanged: operators never mutate their input) gets its original line re-emitted verbatim.
@@ -51,14 +44,18 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
   let lastStats = Date.now();
   const collector: Collector = {
     record(r: Rec) {
-      out.line(r === current && currentRaw !== undefined ? currentRaw : encodeRecord(r));
+      out.record(r, r === current ? currentRaw : undefined);
       stats.recordsOut++;
     },
+    batch(b: RecordBatch) {
+      out.batch(b);
+      stats.recordsOut += b.length;
+    },
     watermark(wm: number) {
-      out.line(encodeWatermark(wm));
+      out.watermark(wm);
     },
     barrier(b: Barrier) {
-      out.line(encodeBarrier(b));
+      out.barrier(b);
     },
     drain() {
       return out.flushIfFull();
@@ -69,7 +66,31 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
       opts.input ?? interruptible(process.stdin),
       {
         async header(h) {
-          out.line(encodeHeader(await op.open(h)));
+          out.header(await op.open(h));
+        },
+        async batch(b, first) {
+          // Version-2 input: the operator's columnar path when it has one, else row by row.
+          stats.recordsIn += b.length;
+          current = undefined;
+          currentRaw = undefined;
+          const exact = b.rec?.bind(b);
+          const recAt = (i: number): Rec => (exact ? exact(i) : recordsOf(b)[i]);
+          if (op.batch) {
+            await op.batch(b, collector, (row, reason) =>
+              opts.bad.report({ source: 'stdin', line: first + row }, reason, encodeRecord(recAt(row))),
+            );
+            return;
+          }
+          const recs = exact ? undefined : recordsOf(b);
+          for (let i = 0; i < b.length; i++) {
+            const r = recs ? recs[i] : recAt(i);
+            try {
+              const p = op.record(r, collector);
+              if (p) await p.catch((e) => handleBad(e, r, first + i));
+            } catch (e) {
+              handleBad(e, r, first + i);
+            }
+          }
         },
         record(r, line, raw) {
           stats.recordsIn++;
@@ -91,7 +112,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
         async end() {
           await op.end(collector);
           throwIfInterrupted(); // a signal never turns into an end line
-          out.line(END_LINE);
+          out.endEvent();
         },
         async afterBatch() {
           opts.progress.update(stats.recordsIn);
@@ -110,7 +131,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
       },
       { maxLineBytes: opts.maxLineBytes },
     );
-    await out.end();
+    await out.close();
   } finally {
     if (op.counters) Object.assign(stats.extra, op.counters());
     await op.close?.();

@@ -23,10 +23,10 @@ import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
 import type { TsFormat } from '../time/timestamp.js';
 import { SplitWatermarks } from '../time/watermark.js';
 import type { BadRecords } from './badrecords.js';
-import { LineWriter } from './output.js';
 import type { Progress } from './progress.js';
-import { END_LINE, encodeHeader, encodeRecord, encodeWatermark, type Schema } from './protocol.js';
+import { PROTOCOL_VERSION, type Schema } from './protocol.js';
 import { InterruptedError, interruptedBy, raceInterrupt, type StopSignal } from './signals.js';
+import { openStreamWriter } from './writer.js';
 
 /** How long (ms) records may wait in the output buffer while the source has nothing new. */
 export const LINGER_MS = 100;
@@ -67,7 +67,7 @@ export interface SourceSpec {
 export async function runSource(spec: SourceSpec): Promise<string> {
   const { sources, bad, progress } = spec;
   const stats = progress.stats;
-  const out = new LineWriter(spec.output ?? process.stdout);
+  const out = openStreamWriter(spec.output);
   const warn =
     spec.warn ?? ((m: string) => process.stderr.write(`kappa ${progress.command}: warning: ${m}\n`));
   const schema = sources.find((s) => s.schema)?.schema;
@@ -100,7 +100,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
   };
 
   try {
-    out.line(encodeHeader({ kappa: 1, schema }));
+    out.header({ kappa: PROTOCOL_VERSION, schema });
     for (let si = 0; si < sources.length; si++) {
       const src = sources[si];
       const it = src.batches()[Symbol.asyncIterator]();
@@ -159,11 +159,10 @@ export async function runSource(spec: SourceSpec): Promise<string> {
             }
             if (batch.nativeKey && !spec.keyField) key = batch.nativeKey(i);
             wms[si].observe(split, ts);
-            out.line(
-              encodeRecord(
-                { ts, key, value: row, prov: batch.prov?.(i), headers: batch.headers?.(i) },
-                rawIsJson ? batch.raw(i) : undefined,
-              ),
+            out.record(
+              { ts, key, value: row, prov: batch.prov?.(i), headers: batch.headers?.(i) },
+              undefined,
+              rawIsJson ? batch.raw(i) : undefined,
             );
             stats.recordsOut++;
           }
@@ -172,7 +171,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           const w = combined(wms, finished);
           if (w > emitted && Number.isFinite(w)) {
             emitted = w;
-            out.line(encodeWatermark(w));
+            out.watermark(w);
           }
           src.onWatermarks?.(wms[si].perSplit(), wms[si].current());
           spec.onPositions?.(sources.map((s) => s.position?.()));
@@ -194,8 +193,8 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     }
     // Every source reached its end: only now may the end line (watermark +infinity) go out.
     stopIfInterrupted();
-    out.line(END_LINE);
-    await out.end();
+    out.endEvent();
+    await out.close();
     if (!out.isClosed) for (const s of sources) await s.commit?.();
     return out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {

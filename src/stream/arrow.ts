@@ -1,0 +1,767 @@
+/**
+ * Protocol version 2 of the kappa stream: an Arrow IPC stream (man/kappa-stream.5, "VERSION 2";
+ * issue 14), and the Arrow-backed RecordBatch (batch.ts) its reader hands out.
+ *
+ * Library: @uwdata/flechette 2.6.0 (measured against apache-arrow 21.2.0 in bench/ANALYSIS.md,
+ * "Arrow library"): it decodes 4x faster and imports in less time. flechette only encodes and
+ * decodes whole IPC buffers, so this module frames the byte stream into messages itself (the
+ * Arrow IPC encapsulated message format: 0xFFFFFFFF, int32 metadata length, a flatbuffer `Message`
+ * whose `bodyLength` gives the body size; https://arrow.apache.org/docs/format/Columnar.html#ipc-streaming-format).
+ *
+ * Layout of every record batch (the columns of one stream segment):
+ * - `$event`  utf8, null for a record; on a control row the version-1 line of the event
+ *             (`{"watermark":N}`, `{"barrier":{…}}`, `{"end":true}`). Control rows travel alone in
+ *             one-row batches, so a batch of records has no non-null `$event`.
+ * - `$ts`     timestamp[ms, UTC], the record's event time.
+ * - `$key`    utf8, the record key (null: no key).
+ * - `$prov`, `$headers`  utf8 JSON text of the provenance / headers, null when absent.
+ * - `$value`  utf8 JSON text of a value that is not a JSON object (null otherwise).
+ * - `$missing` utf8 JSON array of the value fields the record lacks (null: it has them all), so
+ *             that a missing field and a field that is null stay different, as in version 1.
+ * - one column per top-level value field, by its kappa type (field metadata `kappa.type`):
+ *   string -> dictionary<int32, utf8>, int64 -> int64, float64/decimal -> float64, boolean -> bool,
+ *   timestamp -> timestamp[ms], timestamptz -> timestamp[ms, UTC], everything else (and a column
+ *   whose values do not fit its type) -> utf8 JSON text (field metadata `kappa.encoding` = `json`).
+ *   A value field whose name starts with `$` is written as `$` + its name.
+ * The schema's custom metadata `kappa` holds the header, `{"kappa":2,"schema":{…}}`.
+ *
+ * A batch whose fields or column types differ from the current segment's starts a new segment: the
+ * writer closes the IPC stream (end-of-stream marker) and starts another with a new schema message
+ * (its metadata `kappa` holds the same header). Readers continue over it; after an `end` control row
+ * a new segment is the next part of a concatenated stream.
+ */
+import {
+  Batch,
+  bool,
+  columnFromArray,
+  type DataType,
+  dictionary,
+  type Column as FColumn,
+  type Field,
+  Column as FlechetteColumn,
+  float64 as f64Type,
+  int32,
+  int64,
+  Table,
+  type Table as TableType,
+  TimeUnit,
+  Type,
+  tableFromIPC,
+  tableToIPC,
+  timestamp,
+  utf8,
+} from '@uwdata/flechette';
+import type { Column, RecordBatch } from './batch.js';
+import type { FieldType, Provenance, Rec, Schema } from './protocol.js';
+
+/** Version number of the Arrow encoding in the header (`{"kappa":2,…}`). */
+export const ARROW_PROTOCOL_VERSION = 2;
+
+/** The IPC continuation marker that starts every message: the first bytes of a version-2 stream. */
+export const CONTINUATION = 0xffffffff;
+
+/** The end-of-stream marker of an IPC stream (continuation + zero metadata length). */
+export const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+/** Reserved column names (value fields starting with `$` get one more `$`). */
+export const EVENT = '$event';
+const TS = '$ts';
+const KEY = '$key';
+const PROV = '$prov';
+const HEADERS = '$headers';
+const VALUE = '$value';
+const MISSING = '$missing';
+const RESERVED = [EVENT, TS, KEY, PROV, HEADERS, VALUE, MISSING] as const;
+
+/** Largest int64 that a JS number holds exactly (Number.MAX_SAFE_INTEGER, 2^53 - 1). */
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Arrow message kinds (flatbuffer `MessageHeader`). */
+export const MessageKind = { Schema: 1, DictionaryBatch: 2, RecordBatch: 3 } as const;
+
+/** One framed IPC message: its kind and its bytes (continuation, metadata and body). */
+export interface IpcMessage {
+  kind: number;
+  bytes: Uint8Array;
+  /** Dictionary id of a DictionaryBatch message. */
+  dictId?: number;
+}
+
+/**
+ * Reads one message at `pos` of `buf`. When `buf` does not yet hold all of it, returns `{ need }`,
+ * the bytes from `pos` needed to go on (at least); `message` is null for the end-of-stream marker.
+ * @throws Error when the bytes are not an IPC message (no continuation marker)
+ */
+export function frameMessage(
+  buf: Uint8Array,
+  pos: number,
+): { message: IpcMessage | null; size: number } | { need: number } {
+  if (buf.length - pos < 8) return { need: 8 };
+  const dv = new DataView(buf.buffer, buf.byteOffset + pos, buf.length - pos);
+  if (dv.getUint32(0, true) !== CONTINUATION)
+    throw new Error('not an Arrow IPC message (no continuation marker 0xFFFFFFFF)');
+  const metaLen = dv.getInt32(4, true);
+  if (metaLen === 0) return { message: null, size: 8 };
+  if (metaLen < 0) throw new Error(`invalid Arrow IPC metadata length ${metaLen}`);
+  if (buf.length - pos < 8 + metaLen) return { need: 8 + metaLen };
+  // flatbuffer Message table: root offset, vtable; fields 1 header_type (u8), 2 header (offset),
+  // 3 bodyLength (i64).
+  const m = 8;
+  const table = m + dv.getUint32(m, true);
+  const vtable = table - dv.getInt32(table, true);
+  const vlen = dv.getUint16(vtable, true);
+  const field = (i: number): number => {
+    const o = 4 + 2 * i;
+    return o < vlen ? dv.getUint16(vtable + o, true) : 0;
+  };
+  const kind = field(1) ? dv.getUint8(table + field(1)) : 0;
+  const bodyLen = field(3) ? Number(dv.getBigInt64(table + field(3), true)) : 0;
+  const size = 8 + metaLen + bodyLen;
+  if (buf.length - pos < size) return { need: size };
+  let dictId: number | undefined;
+  if (kind === MessageKind.DictionaryBatch && field(2)) {
+    const h = table + field(2) + dv.getUint32(table + field(2), true);
+    const hv = h - dv.getInt32(h, true);
+    const idOff = dv.getUint16(hv, true) > 4 ? dv.getUint16(hv + 4, true) : 0;
+    dictId = idOff ? Number(dv.getBigInt64(h + idOff, true)) : 0;
+  }
+  return { message: { kind, bytes: buf.subarray(pos, pos + size), dictId }, size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading: Arrow-backed batches.
+
+/** A control event carried by a `$event` row. */
+export type ControlEvent =
+  | { kind: 'watermark'; watermark: number }
+  | { kind: 'barrier'; barrier: { id: number; positions?: Record<string, unknown> } }
+  | { kind: 'end' };
+
+type Enc = 'string' | 'int64' | 'float64' | 'boolean' | 'timestamp' | 'json' | 'text';
+
+/** A column over one flechette column of a decoded batch. */
+class ArrowColumn implements Column {
+  private f64: Float64Array | null | undefined;
+  private dict: { codes: Int32Array; values: readonly string[] } | undefined;
+  constructor(
+    readonly type: FieldType,
+    private readonly enc: Enc,
+    private readonly col: FColumn<unknown>,
+  ) {}
+
+  get length(): number {
+    return this.col.length;
+  }
+
+  isNull(i: number): boolean {
+    return this.col.at(i) === null;
+  }
+
+  get(i: number): unknown {
+    const v = this.col.at(i);
+    if (v === null) return null;
+    switch (this.enc) {
+      case 'int64': {
+        const b = v as bigint;
+        return b >= -SAFE && b <= SAFE ? Number(b) : b.toString();
+      }
+      case 'timestamp':
+        return Number(v as bigint);
+      case 'json':
+        return JSON.parse(v as string);
+      default:
+        return v;
+    }
+  }
+
+  float64(): Float64Array | undefined {
+    if (this.f64 === undefined) this.f64 = this.toFloat64() ?? null;
+    return this.f64 ?? undefined;
+  }
+
+  private toFloat64(): Float64Array | undefined {
+    if (this.enc !== 'int64' && this.enc !== 'float64' && this.enc !== 'timestamp') return undefined;
+    const batch = this.col.data[0];
+    const n = this.col.length;
+    if (!batch) return new Float64Array(0);
+    const validity = batch.nullCount > 0 ? batch.validity : undefined;
+    if (this.enc === 'float64') {
+      const vals = batch.values as Float64Array;
+      if (!validity) return vals;
+      const a = Float64Array.from(vals);
+      for (let i = 0; i < n; i++) if (!((validity[i >> 3] >> (i & 7)) & 1)) a[i] = Number.NaN;
+      return a;
+    }
+    const vals = batch.values as BigInt64Array;
+    const a = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      if (validity && !((validity[i >> 3] >> (i & 7)) & 1)) {
+        a[i] = Number.NaN;
+        continue;
+      }
+      const b = vals[i];
+      // Values beyond ±(2^53 - 1) would be rounded: no Float64Array view then (callers use get()).
+      if (b > SAFE || b < -SAFE) return undefined;
+      a[i] = Number(b);
+    }
+    return a;
+  }
+
+  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
+    if (this.enc !== 'string') return undefined;
+    if (!this.dict) {
+      const batch = this.col.data[0] as unknown as
+        | { values: Int32Array; dictionary: FColumn<string>; validity: Uint8Array; nullCount: number }
+        | undefined;
+      if (!batch) {
+        this.dict = { codes: new Int32Array(0), values: [] };
+        return this.dict;
+      }
+      const codes = Int32Array.from(batch.values);
+      if (batch.nullCount > 0)
+        for (let i = 0; i < codes.length; i++) if (!((batch.validity[i >> 3] >> (i & 7)) & 1)) codes[i] = -1;
+      this.dict = { codes, values: batch.dictionary.toArray() as string[] };
+    }
+    return this.dict;
+  }
+}
+
+/** Reads optional JSON text column value i. */
+function jsonAt(col: FColumn<unknown> | null, i: number): unknown {
+  const v = col?.at(i);
+  return v == null ? undefined : JSON.parse(v as string);
+}
+
+/** Encoding of a value column from its Arrow type and field metadata. */
+function encOf(f: Field): Enc {
+  if (f.metadata?.get('kappa.encoding') === 'json') return 'json';
+  switch (f.type.typeId) {
+    case Type.Dictionary:
+      return 'string';
+    case Type.Int:
+      return 'int64';
+    case Type.Float:
+      return 'float64';
+    case Type.Bool:
+      return 'boolean';
+    case Type.Timestamp:
+      return 'timestamp';
+    case Type.Utf8:
+      return 'text';
+    default:
+      return 'json';
+  }
+}
+
+/**
+ * A RecordBatch over one decoded Arrow record batch (no control rows). Numeric columns are the
+ * Arrow buffers themselves (float64) or one conversion pass (int64, timestamps); string columns
+ * keep their dictionary codes. `rec(i)` gives record i exactly as version 1 would carry it.
+ */
+export class ArrowRecordBatch implements RecordBatch {
+  readonly length: number;
+  readonly ts: Float64Array;
+  readonly key: Column;
+  readonly fields: readonly string[];
+  private readonly cols = new Map<string, ArrowColumn>();
+  private readonly provCol: FColumn<unknown> | null;
+  private readonly headersCol: FColumn<unknown> | null;
+  private readonly valueCol: FColumn<unknown> | null;
+  private readonly missingCol: FColumn<unknown> | null;
+  readonly prov?: (i: number) => Provenance | undefined;
+  readonly headers?: (i: number) => Record<string, string> | undefined;
+
+  /** @param table one decoded record batch of a version-2 stream (columns as in this module's doc) */
+  constructor(table: TableType) {
+    this.length = table.numRows;
+    const tsCol = table.getChild(TS);
+    const ts = new Float64Array(this.length);
+    const tv = tsCol.data[0]?.values as BigInt64Array | undefined;
+    if (tv) for (let i = 0; i < ts.length; i++) ts[i] = Number(tv[i]);
+    this.ts = ts;
+    this.key = new ArrowColumn('string', 'text', table.getChild(KEY));
+    this.provCol = table.getChild(PROV) ?? null;
+    this.headersCol = table.getChild(HEADERS) ?? null;
+    this.valueCol = table.getChild(VALUE) ?? null;
+    this.missingCol = table.getChild(MISSING) ?? null;
+    if (this.provCol && this.provCol.nullCount < this.length)
+      this.prov = (i) => jsonAt(this.provCol, i) as Provenance | undefined;
+    if (this.headersCol && this.headersCol.nullCount < this.length)
+      this.headers = (i) => jsonAt(this.headersCol, i) as Record<string, string> | undefined;
+    const fields: string[] = [];
+    table.schema.fields.forEach((f, idx) => {
+      if ((RESERVED as readonly string[]).includes(f.name)) return;
+      const name = f.name.startsWith('$$') ? f.name.slice(1) : f.name;
+      const kt = (f.metadata?.get('kappa.type') as FieldType | undefined) ?? 'json';
+      fields.push(name);
+      this.cols.set(name, new ArrowColumn(kt, encOf(f), table.getChildAt(idx)));
+    });
+    this.fields = fields;
+  }
+
+  column(name: string): Column | undefined {
+    return this.cols.get(name);
+  }
+
+  private missing(i: number): readonly string[] | undefined {
+    const m = this.missingCol?.at(i);
+    return m == null ? undefined : (JSON.parse(m as string) as string[]);
+  }
+
+  /** True when record i's value lacks field `f` (a missing field, not a null one). */
+  lacks(i: number, f: string): boolean {
+    return this.missing(i)?.includes(f) === true;
+  }
+
+  /** Record i's value when it is not a JSON object (an array, a number, null…), else undefined. */
+  nonObjectValue(i: number): unknown {
+    const raw = this.valueCol?.at(i);
+    return raw == null ? undefined : JSON.parse(raw as string);
+  }
+
+  value(i: number): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    const miss = this.missing(i);
+    for (const f of this.fields) {
+      if (miss?.includes(f)) continue;
+      o[f] = (this.cols.get(f) as ArrowColumn).get(i);
+    }
+    return o;
+  }
+
+  /** Record i as version 1 carries it (a value that is not an object included). */
+  rec(i: number): Rec {
+    const raw = this.valueCol?.at(i);
+    const r: Rec = {
+      ts: this.ts[i],
+      key: (this.key.get(i) as string | null) ?? null,
+      value: raw == null ? this.value(i) : JSON.parse(raw as string),
+    };
+    const p = this.prov?.(i);
+    if (p !== undefined) r.prov = p;
+    const h = this.headers?.(i);
+    if (h !== undefined) r.headers = h;
+    return r;
+  }
+}
+
+/** What one decoded record-batch message holds: records, or one control event. */
+export type DecodedBatch = { kind: 'records'; batch: ArrowRecordBatch } | ControlEvent;
+
+/**
+ * Decodes one record batch message given its segment's schema message and dictionaries.
+ * @throws Error for a malformed batch or a control row that is not a control event
+ */
+export function decodeBatch(
+  schema: Uint8Array,
+  dicts: Iterable<Uint8Array>,
+  batch: Uint8Array,
+): DecodedBatch {
+  const table = tableFromIPC([schema, ...dicts, batch], { useBigInt: true });
+  const ev = table.getChild(EVENT);
+  if (!ev) throw new Error(`not a kappa version-2 stream: the batch has no ${EVENT} column`);
+  if (ev.nullCount === table.numRows || table.numRows === 0)
+    return { kind: 'records', batch: new ArrowRecordBatch(table) };
+  if (table.numRows !== 1) throw new Error(`a control batch must have one row, got ${table.numRows}`);
+  const o = JSON.parse(ev.at(0) as string) as Record<string, unknown>;
+  if (typeof o.watermark === 'number') return { kind: 'watermark', watermark: o.watermark };
+  if (typeof o.barrier === 'object' && o.barrier !== null)
+    return { kind: 'barrier', barrier: o.barrier as { id: number } };
+  if (o.end === true) return { kind: 'end' };
+  throw new Error(`unknown control event ${JSON.stringify(o).slice(0, 80)}`);
+}
+
+/** The kappa header in a schema message's custom metadata (`kappa` key). */
+export function headerOfSchema(schemaMsg: Uint8Array): { kappa: number; schema?: Schema } {
+  const t = tableFromIPC([schemaMsg, EOS]);
+  const h = t.schema.metadata?.get('kappa');
+  if (h === undefined) throw new Error('the Arrow schema has no "kappa" metadata: not a kappa stream');
+  return JSON.parse(h) as { kappa: number; schema?: Schema };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+interface Plan {
+  name: string;
+  kappaType: FieldType;
+  enc: Enc;
+}
+
+const TEXT_TYPES: ReadonlySet<FieldType> = new Set(['date', 'binary']);
+
+/** The Arrow encoding a kappa-typed column's values fit (first choice, checked by `fits`). */
+function preferred(t: FieldType): Enc {
+  switch (t) {
+    case 'string':
+      return 'string';
+    case 'int64':
+      return 'int64';
+    case 'float64':
+    case 'decimal':
+      return 'float64';
+    case 'boolean':
+      return 'boolean';
+    case 'timestamp':
+    case 'timestamptz':
+      return 'timestamp';
+    default:
+      return TEXT_TYPES.has(t) ? 'text' : 'json';
+  }
+}
+
+function fits(enc: Enc, v: unknown): boolean {
+  switch (enc) {
+    case 'string':
+    case 'text':
+      return typeof v === 'string';
+    case 'int64':
+      return (
+        (typeof v === 'number' && Number.isSafeInteger(v)) ||
+        (typeof v === 'string' && /^-?\d{1,19}$/.test(v))
+      );
+    case 'float64':
+      return typeof v === 'number';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'timestamp':
+      return typeof v === 'number' && Number.isInteger(v);
+    default:
+      return true;
+  }
+}
+
+function arrowType(p: Plan): DataType {
+  switch (p.enc) {
+    case 'string':
+      return dictionary(utf8(), int32());
+    case 'int64':
+      return int64();
+    case 'float64':
+      return f64Type();
+    case 'boolean':
+      return bool();
+    case 'timestamp':
+      return timestamp(TimeUnit.MILLISECOND, p.kappaType === 'timestamptz' ? 'UTC' : null);
+    default:
+      return utf8();
+  }
+}
+
+/** The cells of the rows to encode: a batch, plus the per-row facts only records have. */
+interface Source {
+  n: number;
+  ts(i: number): number | null;
+  key(i: number): string | null;
+  prov(i: number): Provenance | undefined;
+  headers(i: number): Record<string, string> | undefined;
+  /** JSON value of a record whose value is not an object, else undefined. */
+  nonObject(i: number): unknown;
+  fields: readonly { name: string; type: FieldType; col: Column }[];
+  /** Fields of row i absent from its value (only asked for null cells). */
+  absent(i: number, f: string): boolean;
+  event?: string;
+}
+
+/**
+ * Encodes batches and control events as a version-2 stream: a sequence of IPC messages. Stateful:
+ * it remembers the current segment's columns and starts a new segment when they change.
+ */
+export class ArrowEncoder {
+  private signature: string | undefined;
+  private optional = { prov: false, headers: false, value: false, missing: false };
+  private plans: Plan[] = [];
+  /** @param schema the stream's header schema (carried in the schema metadata) */
+  constructor(private readonly schema: Schema | undefined) {}
+
+  /** Encodes a batch of records; returns the bytes to write (empty for an empty batch). */
+  batch(b: RecordBatch): Uint8Array[] {
+    if (b.length === 0) return [];
+    const exact = b instanceof ArrowRecordBatch ? b : undefined;
+    const valueCache = new Map<number, Record<string, unknown>>();
+    const src: Source = {
+      n: b.length,
+      ts: (i) => b.ts[i],
+      key: (i) => (b.key.get(i) as string | null) ?? null,
+      prov: (i) => b.prov?.(i),
+      headers: (i) => b.headers?.(i),
+      nonObject: (i) => exact?.nonObjectValue(i),
+      fields: b.fields.map((name) => {
+        const col = b.column(name) as Column;
+        return { name, type: col.type, col };
+      }),
+      absent(i, f) {
+        if (exact) return exact.lacks(i, f);
+        let v = valueCache.get(i);
+        if (!v) {
+          v = b.value(i);
+          valueCache.set(i, v);
+        }
+        return !Object.hasOwn(v, f);
+      },
+    };
+    return this.encode(src);
+  }
+
+  /** Encodes records (row operators, row sources): values need not be objects. */
+  records(recs: readonly Rec[], fromBatch: (r: readonly Rec[]) => RecordBatch): Uint8Array[] {
+    if (recs.length === 0) return [];
+    const b = fromBatch(recs);
+    const src: Source = {
+      n: recs.length,
+      ts: (i) => recs[i].ts,
+      key: (i) => recs[i].key ?? null,
+      prov: (i) => recs[i].prov,
+      headers: (i) => recs[i].headers,
+      nonObject: (i) => nonObjectOf(recs[i].value),
+      fields: b.fields.map((name) => {
+        const col = b.column(name) as Column;
+        return { name, type: col.type, col };
+      }),
+      absent(i, f) {
+        const v = recs[i].value;
+        return v === null || typeof v !== 'object' || !Object.hasOwn(v, f);
+      },
+    };
+    return this.encode(src);
+  }
+
+  /** Encodes one control event (the version-1 line of a watermark, barrier or end event). */
+  control(line: string): Uint8Array[] {
+    const fields = this.plans.map((p) => ({ name: p.name, type: p.kappaType, col: NULL1 }));
+    return this.encode({
+      n: 1,
+      ts: () => null,
+      key: () => null,
+      prov: () => undefined,
+      headers: () => undefined,
+      nonObject: () => undefined,
+      fields,
+      absent: () => false,
+      event: line,
+    });
+  }
+
+  /** The end-of-stream marker closing the current segment (write it after the end event). */
+  finish(): Uint8Array[] {
+    if (this.signature === undefined) return [];
+    this.signature = undefined;
+    return [EOS];
+  }
+
+  private encode(s: Source): Uint8Array[] {
+    const n = s.n;
+    // Plan each value field's encoding: the current segment's when its values fit.
+    const current = new Map(this.plans.map((p) => [p.name, p]));
+    const plans: Plan[] = [];
+    for (const f of s.fields) {
+      const prev = current.get(f.name);
+      const cands: Enc[] = [];
+      if (prev && prev.kappaType === f.type) cands.push(prev.enc);
+      cands.push(preferred(f.type), 'json');
+      let enc: Enc = 'json';
+      for (const c of cands) {
+        let ok = true;
+        if (c !== 'json')
+          for (let i = 0; i < n; i++) {
+            if (f.col.isNull(i)) continue;
+            if (!fits(c, f.col.get(i))) {
+              ok = false;
+              break;
+            }
+          }
+        if (ok) {
+          enc = c;
+          break;
+        }
+      }
+      plans.push({ name: f.name, kappaType: f.type, enc });
+    }
+    // A control row keeps the segment's columns.
+    const control = s.event !== undefined && this.signature !== undefined;
+    if (control) plans.splice(0, plans.length, ...this.plans);
+
+    const ts: (number | null)[] = new Array(n);
+    const key: (string | null)[] = new Array(n);
+    const prov: (string | null)[] = new Array(n);
+    const headers: (string | null)[] = new Array(n);
+    const value: (string | null)[] = new Array(n);
+    const has = { prov: false, headers: false, value: false, missing: false };
+    for (let i = 0; i < n; i++) {
+      ts[i] = s.ts(i);
+      key[i] = s.key(i);
+      const p = s.prov(i);
+      prov[i] = p === undefined ? null : JSON.stringify(p);
+      const h = s.headers(i);
+      headers[i] = h === undefined ? null : JSON.stringify(h);
+      const v = s.nonObject(i);
+      value[i] = v === undefined ? null : JSON.stringify(v);
+      if (p !== undefined) has.prov = true;
+      if (h !== undefined) has.headers = true;
+      if (v !== undefined) has.value = true;
+    }
+    const lacks: (string[] | undefined)[] = new Array(n);
+    const byName = new Map(s.fields.map((f) => [f.name, f]));
+    const valueCols: {
+      name: string;
+      type: DataType;
+      vals: unknown[];
+      md: Map<string, string>;
+      col?: FColumn<unknown>;
+    }[] = [];
+    for (const p of plans) {
+      const f = byName.get(p.name);
+      const numeric = p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp';
+      const vals: unknown[] = numeric ? [] : new Array(n);
+      const cells: (number | string | null)[] = numeric ? new Array(n) : [];
+      for (let i = 0; i < n; i++) {
+        if (!f || s.event !== undefined || f.col.isNull(i)) {
+          if (numeric) cells[i] = null;
+          else vals[i] = null;
+          if (f && s.event === undefined && s.nonObject(i) === undefined && s.absent(i, p.name)) {
+            const l = lacks[i] ?? [];
+            l.push(p.name);
+            lacks[i] = l;
+            has.missing = true;
+          }
+          continue;
+        }
+        const v = f.col.get(i);
+        if (numeric) cells[i] = v as number | string;
+        else vals[i] = p.enc === 'json' ? JSON.stringify(v) : v;
+      }
+      const md = new Map([['kappa.type', p.kappaType]]);
+      if (p.enc === 'json') md.set('kappa.encoding', 'json');
+      const type = arrowType(p);
+      valueCols.push({
+        name: p.name.startsWith('$') ? `$${p.name}` : p.name,
+        type,
+        vals,
+        md,
+        col: numeric ? numericColumn(type, cells, p.enc === 'float64') : undefined,
+      });
+    }
+    // $prov, $headers, $value and $missing are there only when a row needs them (they would cost
+    // 4 bytes of offsets per row each); a control row keeps the segment's set.
+    if (control) Object.assign(has, this.optional);
+    const signature = JSON.stringify([plans.map((p) => [p.name, p.kappaType, p.enc]), has]);
+    const out: Uint8Array[] = [];
+    const newSegment = signature !== this.signature;
+    if (newSegment && this.signature !== undefined) out.push(EOS);
+    this.signature = signature;
+    this.plans = plans;
+    this.optional = { ...has };
+
+    const fields: Field[] = [];
+    const columns: FColumn<unknown>[] = [];
+    const add = (
+      name: string,
+      type: DataType,
+      values: unknown[],
+      metadata?: Map<string, string>,
+      col?: FColumn<unknown>,
+    ) => {
+      fields.push({ name, type, nullable: true, metadata: metadata ?? new Map() });
+      columns.push(col ?? columnFromArray(values, type));
+    };
+    add(EVENT, utf8(), new Array(n).fill(s.event ?? null));
+    const tsType = timestamp(TimeUnit.MILLISECOND, 'UTC');
+    add(TS, tsType, [], undefined, numericColumn(tsType, ts, false));
+    add(KEY, utf8(), key);
+    if (has.prov) add(PROV, utf8(), prov);
+    if (has.headers) add(HEADERS, utf8(), headers);
+    if (has.value) add(VALUE, utf8(), value);
+    if (has.missing)
+      add(
+        MISSING,
+        utf8(),
+        Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l))),
+      );
+    for (const c of valueCols) add(c.name, c.type, c.vals, c.md, c.col);
+    const metadata = new Map([
+      ['kappa', JSON.stringify({ kappa: ARROW_PROTOCOL_VERSION, schema: this.schema })],
+    ]);
+    const table = new Table({ fields, metadata }, columns);
+    const bytes = tableToIPC(table, { format: 'stream' }) as Uint8Array;
+    // Keep the schema message only at the start of a segment; drop the table's own EOS.
+    let pos = 0;
+    while (pos < bytes.length) {
+      const f = frameMessage(bytes, pos);
+      if ('need' in f) throw new Error('internal: flechette wrote an incomplete IPC message');
+      if (f.message && (f.message.kind !== MessageKind.Schema || newSegment)) out.push(f.message.bytes);
+      pos += f.size;
+    }
+    return out;
+  }
+}
+
+const TWO32 = 4294967296;
+
+/**
+ * A float64 or 64-bit integer (int64, timestamp) column built straight into a typed array, with a
+ * validity bitmap: no BigInt per value for integers within ±(2^53 - 1) (the two 32-bit halves are
+ * written through an Int32Array view, little-endian); decimal strings (int64 beyond that) go
+ * through BigInt, exactly.
+ */
+function numericColumn(
+  type: DataType,
+  cells: readonly (number | string | null)[],
+  float: boolean,
+): FColumn<unknown> {
+  const n = cells.length;
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  let values: Float64Array | BigInt64Array;
+  if (float) {
+    const a = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = cells[i];
+      if (v === null) nulls++;
+      else {
+        a[i] = v as number;
+        validity[i >> 3] |= 1 << (i & 7);
+      }
+    }
+    values = a;
+  } else {
+    const a = new BigInt64Array(n);
+    const w = new Int32Array(a.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = cells[i];
+      if (v === null) {
+        nulls++;
+        continue;
+      }
+      validity[i >> 3] |= 1 << (i & 7);
+      if (typeof v === 'string') a[i] = BigInt(v);
+      else {
+        const hi = Math.floor(v / TWO32);
+        w[2 * i] = (v - hi * TWO32) | 0;
+        w[2 * i + 1] = hi;
+      }
+    }
+    values = a;
+  }
+  const batch = new Batch<unknown>({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity: nulls > 0 ? validity : new Uint8Array(0),
+    values,
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+function nonObjectOf(v: unknown): unknown {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? undefined : v;
+}
+
+/** A one-row all-null column (the value columns of a control row). */
+const NULL1: Column = {
+  type: 'json',
+  length: 1,
+  get: () => null,
+  isNull: () => true,
+  float64: () => undefined,
+  dictionary: () => undefined,
+};

@@ -1,0 +1,131 @@
+/**
+ * Which encoding a stage writes its stream in (man/kappa-stream.5, "ENCODING NEGOTIATION"):
+ * `--stream-format` if given, else `KAPPA_STREAM_FORMAT`, else `auto`: version 2 (Arrow IPC) only
+ * when the process reading stdout is a kappa stage that reads a stream, else version 1 (NDJSON).
+ *
+ * Detection (Linux): stdout must be a pipe (`/proc/self/fd/1` -> `pipe:[INODE]`). Among the
+ * processes of our process group (a shell pipeline's stages share one), the one holding the same
+ * pipe open for reading (`/proc/PID/fdinfo/FD` flags with O_ACCMODE = O_RDONLY) is the reader. It is
+ * a kappa stage when its command line (`/proc/PID/cmdline`) has an argument whose file name is
+ * `kappa` (bin/kappa, an npm bin link) or that ends in `dist/src/cli.js`, followed by a command that
+ * reads a stream: transform, window, sink, join, run. When the reader is still a shell that has not
+ * exec'd node yet, detection looks again for up to 50 ms. Anything else (a file, a terminal, jq,
+ * another OS, an unreadable /proc) gets NDJSON.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+
+export type StreamFormat = 'auto' | 'ndjson' | 'arrow';
+
+const FORMATS: readonly StreamFormat[] = ['auto', 'ndjson', 'arrow'];
+
+/** Commands whose stdin is a kappa stream (they accept version 2). */
+const STREAM_READERS = new Set(['transform', 'window', 'sink', 'join', 'run']);
+
+let requested: StreamFormat | undefined;
+
+/** Parses a `--stream-format` / `KAPPA_STREAM_FORMAT` value. @throws UsageError for another value */
+export function parseStreamFormat(v: string, where = '--stream-format'): StreamFormat {
+  if ((FORMATS as readonly string[]).includes(v)) return v as StreamFormat;
+  throw new UsageError(`${where}: expected auto, ndjson or arrow, got '${v}'`);
+}
+
+/** Records `--stream-format` for this process (set while the command line is parsed). */
+export function setStreamFormat(f: StreamFormat | undefined): void {
+  requested = f;
+}
+
+/** The requested format: the flag, else KAPPA_STREAM_FORMAT, else auto. @throws UsageError */
+export function requestedStreamFormat(): StreamFormat {
+  if (requested) return requested;
+  const env = process.env.KAPPA_STREAM_FORMAT;
+  return env ? parseStreamFormat(env, 'KAPPA_STREAM_FORMAT') : 'auto';
+}
+
+/**
+ * The encoding to write on stdout: 'arrow' or 'ndjson' (see the module doc).
+ * @param toStdout false for another destination (a test's stream): auto means NDJSON there
+ */
+export function resolveStreamFormat(toStdout = true): 'ndjson' | 'arrow' {
+  const f = requestedStreamFormat();
+  if (f !== 'auto') return f;
+  return toStdout && stdoutReaderIsKappa() ? 'arrow' : 'ndjson';
+}
+
+/** True when the process reading our stdout pipe is a kappa stage reading a stream (Linux /proc). */
+export function stdoutReaderIsKappa(): boolean {
+  let link: string;
+  try {
+    link = readlinkSync('/proc/self/fd/1');
+  } catch {
+    return false;
+  }
+  if (!/^pipe:\[\d+\]$/.test(link)) return false;
+  const deadline = Date.now() + 50;
+  for (;;) {
+    const r = pipeReader(link);
+    if (r === undefined) return false;
+    const verdict = isKappaStage(r);
+    if (verdict !== 'not yet') return verdict;
+    if (Date.now() >= deadline) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
+}
+
+function pgrpOf(pid: string): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses: split after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of the process in our process group that has `link` (pipe:[N]) open for reading. */
+function pipeReader(link: string): string | undefined {
+  const self = String(process.pid);
+  const group = pgrpOf('self');
+  if (group === undefined) return undefined;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && d !== self);
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    if (pgrpOf(pid) !== group) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+        const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1');
+        const flags = Number.parseInt(/flags:\s*([0-7]+)/.exec(info)?.[1] ?? '1', 8);
+        if ((flags & 3) === 0) return pid;
+      } catch {}
+    }
+  }
+  return undefined;
+}
+
+/** true/false, or 'not yet' while the process still runs a shell or `env` before exec'ing node. */
+function isKappaStage(pid: string): boolean | 'not yet' {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < argv.length - 1; i++) {
+    const a = argv[i];
+    if (a === 'kappa' || a.endsWith('/kappa') || a.endsWith('dist/src/cli.js'))
+      return STREAM_READERS.has(argv[i + 1]);
+  }
+  const exe = (argv[0] ?? '').split('/').pop() ?? '';
+  return /^(sh|bash|dash|zsh|ksh|env)$/.test(exe) ? 'not yet' : false;
+}

@@ -1,0 +1,221 @@
+/**
+ * Stream writers: one interface over the two encodings of the kappa stream (man/kappa-stream.5):
+ * NDJSON (version 1, `NdjsonStreamWriter`, over LineWriter) and Arrow IPC (version 2,
+ * `ArrowStreamWriter`). `openStreamWriter` picks the encoding (negotiate.ts).
+ *
+ * Both buffer their output, write whole lines / whole IPC messages only, honour back-pressure
+ * (`flushIfFull`, `flush`) and go quiet on EPIPE (`isClosed`), like LineWriter.
+ */
+import type { Writable } from 'node:stream';
+import { ArrowEncoder } from './arrow.js';
+import { batchFromRecords, type RecordBatch, recordsOf } from './batch.js';
+import { resolveStreamFormat } from './negotiate.js';
+import { LineWriter } from './output.js';
+import {
+  type Barrier,
+  END_LINE,
+  encodeBarrier,
+  encodeHeader,
+  encodeRecord,
+  encodeWatermark,
+  type Header,
+  PROTOCOL_VERSION,
+  type Rec,
+  type Schema,
+} from './protocol.js';
+
+/** Writes one kappa stream. */
+export interface StreamWriter {
+  readonly format: 'ndjson' | 'arrow';
+  /** Writes the header (its version is the writer's). Must come first. */
+  header(h: Header): void;
+  /**
+   * Appends one record. `rawLine`: the record's exact version-1 line (a record re-emitted
+   * unchanged); `rawValue`: the value's exact JSON text. NDJSON writes them instead of serialising.
+   */
+  record(r: Rec, rawLine?: string, rawValue?: string): void;
+  /** Appends a batch of records (Arrow: encoded as is, without row objects). */
+  batch(b: RecordBatch): void;
+  watermark(wm: number): void;
+  barrier(b: Barrier): void;
+  /** Writes the end event (the stream's last). */
+  endEvent(): void;
+  /** Writes buffered output once it holds at least a chunk, waiting for drain when needed. */
+  flushIfFull(): Promise<void>;
+  /** Writes everything buffered (pending records included) and waits for drain if needed. */
+  flush(): Promise<void>;
+  /** Flushes and waits until the destination accepted everything. */
+  close(): Promise<void>;
+  /** True once the reader went away (EPIPE). */
+  readonly isClosed: boolean;
+}
+
+/**
+ * Opens a writer on `out` (default stdout) in the negotiated encoding.
+ * @param format force an encoding (tests); default: `resolveStreamFormat()`
+ */
+export function openStreamWriter(out?: Writable, format?: 'ndjson' | 'arrow'): StreamWriter {
+  const f = format ?? resolveStreamFormat(out === undefined || out === process.stdout);
+  const dest = out ?? process.stdout;
+  return f === 'arrow' ? new ArrowStreamWriter(dest) : new NdjsonStreamWriter(dest);
+}
+
+/** Version 1: one JSON object per line. */
+export class NdjsonStreamWriter implements StreamWriter {
+  readonly format = 'ndjson';
+  readonly lines: LineWriter;
+  constructor(out: Writable) {
+    this.lines = new LineWriter(out);
+  }
+  header(h: Header): void {
+    this.lines.line(encodeHeader({ ...h, kappa: PROTOCOL_VERSION }));
+  }
+  record(r: Rec, rawLine?: string, rawValue?: string): void {
+    this.lines.line(rawLine ?? encodeRecord(r, rawValue));
+  }
+  batch(b: RecordBatch): void {
+    for (const r of recordsOf(b)) this.lines.line(encodeRecord(r));
+  }
+  watermark(wm: number): void {
+    this.lines.line(encodeWatermark(wm));
+  }
+  barrier(b: Barrier): void {
+    this.lines.line(encodeBarrier(b));
+  }
+  endEvent(): void {
+    this.lines.line(END_LINE);
+  }
+  flushIfFull(): Promise<void> {
+    return this.lines.flushIfFull();
+  }
+  flush(): Promise<void> {
+    return this.lines.flush();
+  }
+  close(): Promise<void> {
+    return this.lines.end();
+  }
+  get isClosed(): boolean {
+    return this.lines.isClosed;
+  }
+}
+
+/** Records gathered from row producers before they are encoded as one Arrow batch. */
+export const ARROW_BATCH_ROWS = 65_536;
+/**
+ * How long (ms) gathered records may wait for more before they are encoded and written anyway
+ * (Kafka's linger.ms): a live stream with no watermarks must not stall below a full batch.
+ */
+export const ARROW_LINGER_MS = 100;
+const CHUNK = 64 * 1024;
+
+/** Version 2: an Arrow IPC stream (arrow.ts). */
+export class ArrowStreamWriter implements StreamWriter {
+  readonly format = 'arrow';
+  private encoder: ArrowEncoder | undefined;
+  private schema: Schema | undefined;
+  private pending: Rec[] = [];
+  private bufs: Uint8Array[] = [];
+  private bytes = 0;
+  private closed = false;
+  private failure: Error | undefined;
+  private linger: NodeJS.Timeout | undefined;
+
+  constructor(private readonly out: Writable) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+      else this.failure = err;
+    });
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
+  header(h: Header): void {
+    this.schema = h.schema;
+    this.encoder = new ArrowEncoder(h.schema);
+  }
+  private enc(): ArrowEncoder {
+    if (!this.encoder) throw new Error('internal: stream writer used before its header');
+    return this.encoder;
+  }
+  private put(parts: Uint8Array[]): void {
+    for (const p of parts) {
+      this.bufs.push(p);
+      this.bytes += p.length;
+    }
+  }
+  private encodePending(): void {
+    if (this.linger) {
+      clearTimeout(this.linger);
+      this.linger = undefined;
+    }
+    if (this.pending.length === 0) return;
+    const recs = this.pending;
+    this.pending = [];
+    this.put(this.enc().records(recs, (r) => batchFromRecords(r, this.schema)));
+  }
+  record(r: Rec): void {
+    this.pending.push(r);
+    if (this.pending.length >= ARROW_BATCH_ROWS) this.encodePending();
+    else if (!this.linger) {
+      // A destination error resurfaces at the next flush.
+      this.linger = setTimeout(() => void this.flush().catch(() => {}), ARROW_LINGER_MS);
+      this.linger.unref();
+    }
+  }
+  batch(b: RecordBatch): void {
+    this.encodePending();
+    this.put(this.enc().batch(b));
+  }
+  watermark(wm: number): void {
+    this.encodePending();
+    this.put(this.enc().control(encodeWatermark(wm)));
+  }
+  barrier(b: Barrier): void {
+    this.encodePending();
+    this.put(this.enc().control(encodeBarrier(b)));
+  }
+  endEvent(): void {
+    this.encodePending();
+    const e = this.enc();
+    this.put(e.control(END_LINE));
+    this.put(e.finish());
+  }
+  async flushIfFull(): Promise<void> {
+    if (this.bytes >= CHUNK) await this.write();
+  }
+  async flush(): Promise<void> {
+    this.encodePending();
+    await this.write();
+  }
+  private async write(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.closed) {
+      this.bufs = [];
+      this.bytes = 0;
+      return;
+    }
+    if (this.bytes === 0) return;
+    const data = Buffer.concat(this.bufs);
+    this.bufs = [];
+    this.bytes = 0;
+    const ok = this.out.write(data);
+    if (!ok && !this.closed)
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.out.off('drain', done);
+          this.out.off('error', done);
+          this.out.off('close', done);
+          resolve();
+        };
+        this.out.on('drain', done);
+        this.out.on('error', done);
+        this.out.on('close', done);
+      });
+    if (this.failure) throw this.failure;
+  }
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.closed) return;
+    await new Promise<void>((resolve) => this.out.write('', () => resolve()));
+  }
+}
