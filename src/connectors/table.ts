@@ -17,6 +17,12 @@
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import {
+  createPartWriter,
+  type OutputFormat,
+  type PartWriter,
+  type PartWriterOptions,
+} from '../formats/index.js';
+import {
   hasStore,
   type InProgressFile,
   type ObjectStore,
@@ -26,12 +32,6 @@ import {
 } from '../storage/store.js';
 import { formatBytes } from '../stream/progress.js';
 import type { Header, Rec } from '../stream/protocol.js';
-import {
-  createPartWriter,
-  type OutputFormat,
-  type PartWriter,
-  type PartWriterOptions,
-} from '../table/parts.js';
 import { TableSchema } from '../table/schema.js';
 import {
   extensionFormat,

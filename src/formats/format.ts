@@ -1,6 +1,8 @@
 /**
- * File formats by name and extension. Each format registers a reader (and, in the sink, a writer)
- * once; ingest and sink pick by `--format` or by the file's extension, never by scattered ifs.
+ * File formats by name and extension. Each format registers a reader (FORMAT_READERS) and, if
+ * kappa can write it, a writer (FORMAT_WRITERS, src/formats/writers.ts) once, in
+ * src/formats/index.ts; ingest and sink pick by `--format` or by the file's extension, never by
+ * scattered ifs.
  */
 import type { Location } from '../errors.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -58,4 +60,22 @@ export interface FormatReader {
   extensions: string[];
   /** Opens one input of `store` (stdin is the `-` of the stdin store; sequential stores have no random access). */
   open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile>;
+}
+
+/**
+ * Min, max and null count of one column of a written file, values in their stream forms (the
+ * kappa-stream.5 encoding): numbers for int64/float64/decimal, epoch ms for timestamp and
+ * timestamptz, `YYYY-MM-DD` for date, the string itself for string. No min/max for boolean, json
+ * and binary, nor for a column that held only nulls.
+ */
+export interface ColumnStats {
+  min?: number | string;
+  max?: number | string;
+  nullCount: number;
+}
+
+/** Statistics of one written file: row count and per-column stats, keyed by column name. */
+export interface FileColumnStats {
+  numRecords: number;
+  columns: Record<string, ColumnStats>;
 }

@@ -26,6 +26,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DataError, RuntimeError, UsageError } from '../errors.js';
+import type { FileColumnStats } from '../formats/format.js';
 import type { ObjectStore } from '../storage/store.js';
 import { joinUri } from '../storage/store.js';
 import type { FieldType } from '../stream/protocol.js';
@@ -508,7 +509,11 @@ export async function commitActions(
   );
 }
 
-/** Per-column statistics of one data file, for `add.stats`. */
+/**
+ * Per-column statistics of one data file, for `add.stats` (Delta PROTOCOL.md "Per-file
+ * Statistics"): numRecords, minValues/maxValues (not for boolean, json, binary), nullCount. Parquet
+ * files take them from the writer (`setFrom`), text files gather them row by row (`add`).
+ */
 export class FileStats {
   numRecords = 0;
   private readonly min: Record<string, number | string> = {};
@@ -519,7 +524,26 @@ export class FileStats {
     for (const c of columns) this.nulls[c.name] = 0;
   }
 
-  /** Adds one row (values already type-checked). */
+  /**
+   * Replaces the counts with statistics a format writer computed while writing the file (Parquet
+   * column chunks, see PartWriter.columnStats); `toJSON` then gives the same JSON as `add` over the
+   * same rows, except that strings are ordered by UTF-8 bytes (Parquet's and Delta's order) where
+   * `add` compares UTF-16 code units. Min/max of boolean, json and binary columns are ignored.
+   */
+  setFrom(s: FileColumnStats): void {
+    this.numRecords = s.numRecords;
+    for (const c of this.columns) {
+      const cs = s.columns[c.name];
+      this.nulls[c.name] = cs?.nullCount ?? 0;
+      delete this.min[c.name];
+      delete this.max[c.name];
+      if (!cs || c.type === 'json' || c.type === 'binary' || c.type === 'boolean') continue;
+      if (cs.min !== undefined) this.min[c.name] = cs.min;
+      if (cs.max !== undefined) this.max[c.name] = cs.max;
+    }
+  }
+
+  /** Adds one row (values already type-checked). Text formats only: Parquet files use `setFrom`. */
   add(row: Record<string, unknown>): void {
     this.numRecords++;
     for (const c of this.columns) {

@@ -9,7 +9,8 @@
  *   timestamptz -> INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=true) (TIMESTAMP WITH TIME ZONE);
  *   date -> INT32 DATE; binary (base64 text in the stream) -> BYTE_ARRAY; json -> BYTE_ARRAY JSON.
  * Every column is OPTIONAL (nullable). Column statistics (min/max/null count) are written by
- * hyparquet-writer for every column chunk.
+ * hyparquet-writer for every column chunk; `ParquetPartWriter.columnStats` aggregates them per file
+ * (the table sink's Delta `add.stats`), so no second pass over the rows is needed.
  *
  * Codecs: snappy is built into hyparquet-writer; gzip and brotli use node:zlib; zstd uses
  * @bokuweb/zstd-wasm (Node 20 has no zstd in zlib). LZ4 is not offered: no maintained LZ4 block
@@ -22,6 +23,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { UsageError } from '../../errors.js';
 import type { PendingFile } from '../../storage/store.js';
 import type { FieldType } from '../../stream/protocol.js';
+import type { ColumnStats, FileColumnStats } from '../format.js';
 
 /** Values of `--compression`. */
 export const PARQUET_CODECS = ['zstd', 'snappy', 'gzip', 'brotli', 'none'] as const;
@@ -231,4 +233,53 @@ export class ParquetPartWriter {
   async finish(): Promise<void> {
     await this.writer.finish();
   }
+
+  /**
+   * Per-file statistics taken from the column-chunk statistics hyparquet-writer computed while
+   * writing (`row_groups[].columns[].meta_data.statistics`, before footer truncation of long
+   * strings), aggregated over the row groups written so far and converted back to stream forms
+   * (see ColumnStats): INT64 bigint -> number (exact: the values came from JSON numbers), DATE
+   * days -> `YYYY-MM-DD`, timestamps stay epoch ms. Strings are ordered by UTF-8 bytes, as Parquet
+   * and Delta order them. No min/max for boolean, json and binary.
+   */
+  columnStats(): FileColumnStats {
+    type Raw = number | bigint | string;
+    const lo: (Raw | undefined)[] = this.columns.map(() => undefined);
+    const hi: (Raw | undefined)[] = this.columns.map(() => undefined);
+    const nulls: number[] = this.columns.map(() => 0);
+    for (const rg of this.writer.row_groups) {
+      for (let i = 0; i < this.columns.length; i++) {
+        const c = this.columns[i];
+        const st = rg.columns[i]?.meta_data?.statistics;
+        if (!st) throw new Error(`parquet writer kept no statistics for column '${c.name}'`);
+        nulls[i] += Number(st.null_count ?? 0n);
+        if (c.type === 'boolean' || c.type === 'json' || c.type === 'binary') continue;
+        const a = st.min_value as Raw | undefined;
+        const b = st.max_value as Raw | undefined;
+        if (a !== undefined && a !== null && (lo[i] === undefined || compareStat(a, lo[i]!) < 0)) lo[i] = a;
+        if (b !== undefined && b !== null && (hi[i] === undefined || compareStat(b, hi[i]!) > 0)) hi[i] = b;
+      }
+    }
+    const columns: Record<string, ColumnStats> = {};
+    this.columns.forEach((c, i) => {
+      const cs: ColumnStats = { nullCount: nulls[i] };
+      if (lo[i] !== undefined) cs.min = streamForm(c.type, lo[i]!);
+      if (hi[i] !== undefined) cs.max = streamForm(c.type, hi[i]!);
+      columns[c.name] = cs;
+    });
+    return { numRecords: this.rows, columns };
+  }
+}
+
+/** A column-chunk statistic as hyparquet-writer keeps it, in its stream form. */
+function streamForm(type: FieldType, v: number | bigint | string): number | string {
+  if (typeof v === 'bigint') return Number(v);
+  if (type === 'date' && typeof v === 'number') return new Date(v * DAY_MS).toISOString().slice(0, 10);
+  return v;
+}
+
+/** Orders numbers numerically and strings by UTF-8 bytes (code points), as Parquet does. */
+function compareStat(a: number | bigint | string, b: number | bigint | string): number {
+  if (typeof a === 'string' && typeof b === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -8,11 +8,11 @@
  * Memory: the rows of one bin (at most `--target-size` bytes of compressed input) are held at once.
  */
 import { DataError, UsageError } from '../../errors.js';
+import { partExtension } from '../../formats/index.js';
 import { parquetBatches, readParquetFooter, storeAsyncBuffer } from '../../formats/parquet/read.js';
 import { codecSetup, type ParquetCodec, ParquetPartWriter } from '../../formats/parquet/write.js';
 import { joinUri, type ObjectStore, type PendingFile } from '../../storage/store.js';
 import { decodeDeltaPath, FileStats } from '../delta.js';
-import { partExtension } from '../parts.js';
 import type { Column } from '../schema.js';
 import { ROW_GROUP_ROWS } from '../sink/base.js';
 import type { Bin } from './plan.js';
@@ -144,9 +144,9 @@ export async function rewriteBin(
     for (let i = 0; i < ordered.length; i += ROW_GROUP_ROWS) {
       const group = ordered.slice(i, i + ROW_GROUP_ROWS);
       await w.writeRowGroup(group);
-      for (const r of group) stats.add(r);
     }
     await w.finish();
+    stats.setFrom(w.columnStats());
   } catch (e) {
     await pending.abort().catch(() => {});
     throw e;

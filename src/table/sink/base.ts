@@ -5,10 +5,10 @@
 
 import type { RecordSink, SinkOptions } from '../../connectors/sink.js';
 import { DataError, UsageError } from '../../errors.js';
+import { type OutputFormat, type PartWriterOptions, writerByName } from '../../formats/index.js';
 import { codecSetup } from '../../formats/parquet/write.js';
 import type { BadRecords } from '../../stream/badrecords.js';
 import type { Header, Rec } from '../../stream/protocol.js';
-import { OUTPUT_FORMATS, type OutputFormat, type PartWriterOptions } from '../parts.js';
 import { TableSchema } from '../schema.js';
 
 /** Rows per Parquet row group (and per write to a text file). */
@@ -45,9 +45,7 @@ export async function partWriterOptions(
 /** The output format named by `--format`, or `fallback`. @throws UsageError for an unknown name */
 export function formatOf(name: string | undefined, fallback: OutputFormat): OutputFormat {
   if (name === undefined) return fallback;
-  if (!(OUTPUT_FORMATS as readonly string[]).includes(name))
-    throw new UsageError(`--format: expected one of ${OUTPUT_FORMATS.join(', ')}, got '${name}'`);
-  return name as OutputFormat;
+  return writerByName(name).name;
 }
 
 const EXT_FORMAT: Record<string, OutputFormat> = {

@@ -4,10 +4,10 @@
  * Also the check that the fields named by `--partition-by` exist in the records.
  */
 import { UsageError } from '../../errors.js';
+import type { PartWriter } from '../../formats/index.js';
 import type { PendingFile } from '../../storage/store.js';
 import type { FileStats } from '../delta.js';
 import type { PartitionOf, PartitionSpec } from '../partition.js';
-import type { PartWriter } from '../parts.js';
 
 /** A part file being written. */
 export interface OpenFile {

@@ -22,6 +22,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DataError, UsageError } from '../../errors.js';
+import {
+  createPartWriter,
+  type OutputFormat,
+  type PartWriterOptions,
+  partExtension,
+} from '../../formats/index.js';
 import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../storage/store.js';
 import { formatBytes } from '../../stream/progress.js';
 import type { Barrier, Header, Rec } from '../../stream/protocol.js';
@@ -41,7 +47,6 @@ import {
   requiredProtocol,
 } from '../delta.js';
 import { Partitioner, type PartitionOf, type PartitionSpec, parsePartitionSpec } from '../partition.js';
-import { createPartWriter, type OutputFormat, type PartWriterOptions, partExtension } from '../parts.js';
 import { type Column, TableSchema } from '../schema.js';
 import { FileSinkBase, type FileSinkOptions, formatOf, partWriterOptions, ROW_GROUP_ROWS } from './base.js';
 import { type Bucket, type FinishedFile, type OpenFile, PartitionFieldCheck } from './buckets.js';
@@ -253,7 +258,8 @@ export class TableSink extends FileSinkBase {
       st.buffer = [];
       this.buffered -= rows.length;
       await f.writer.writeRows(rows);
-      for (const r of rows) f.stats.add(r);
+      // Parquet computes its own column statistics (taken at roll); text formats need a pass.
+      if (!f.writer.columnStats) for (const r of rows) f.stats.add(r);
       f.rows += rows.length;
     }
     if (checkRoll && st.file && this.rolling.full(st.file.writer.bytes, st.file.rows)) await this.roll(st);
@@ -283,6 +289,7 @@ export class TableSink extends FileSinkBase {
     if (!f) return;
     st.file = undefined;
     await f.writer.finish();
+    if (f.writer.columnStats) f.stats.setFrom(f.writer.columnStats());
     this.finished.push({ rel: f.rel, pending: f.pending, partition: st.partition, stats: f.stats });
   }
 
