@@ -79,8 +79,8 @@ export function windowCommand(): Command {
     .option('--state <dir>', 'keyed state directory (LevelDB; default: a temp dir removed on exit)')
     .option(
       '--state-cache <n>',
-      'state entries (windows; for sessions: keys) kept in memory before spilling to LevelDB',
-      '100000',
+      'state entries (windows; for sessions: keys) kept in memory before spilling to LevelDB (about 1 KB each)',
+      '1000000',
     )
     .option(
       '--max-key-groups <n>',
