@@ -11,6 +11,30 @@ import type { Writable } from 'node:stream';
 
 const CHUNK = 64 * 1024;
 
+/**
+ * Writes `data` and, when the destination's buffer is full, waits for 'drain' (or for its end:
+ * 'error'/'close', so a reader that went away never leaves the writer waiting).
+ * @param closed whether the destination is known to be gone (EPIPE): then nothing is awaited
+ */
+export async function writeWithBackPressure(
+  out: Writable,
+  data: string | Uint8Array,
+  closed: () => boolean,
+): Promise<void> {
+  if (out.write(data) || closed()) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('error', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('error', done);
+    out.on('close', done);
+  });
+}
+
 export class LineWriter {
   private buf = '';
   private closed = false;
@@ -51,20 +75,7 @@ export class LineWriter {
     if (this.buf.length === 0) return;
     const data = this.buf;
     this.buf = '';
-    const ok = this.out.write(data);
-    if (!ok && !this.closed) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.out.off('drain', done);
-          this.out.off('error', done);
-          this.out.off('close', done);
-          resolve();
-        };
-        this.out.on('drain', done);
-        this.out.on('error', done);
-        this.out.on('close', done);
-      });
-    }
+    await writeWithBackPressure(this.out, data, () => this.closed);
     if (this.failure) throw this.failure;
   }
 

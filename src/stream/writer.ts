@@ -10,7 +10,7 @@ import type { Writable } from 'node:stream';
 import { ArrowEncoder } from './arrow.js';
 import { batchFromRecords, type RecordBatch, recordsOf } from './batch.js';
 import { resolveStreamFormat } from './negotiate.js';
-import { LineWriter } from './output.js';
+import { LineWriter, writeWithBackPressure } from './output.js';
 import {
   type Barrier,
   END_LINE,
@@ -198,19 +198,7 @@ export class ArrowStreamWriter implements StreamWriter {
     const data = Buffer.concat(this.bufs);
     this.bufs = [];
     this.bytes = 0;
-    const ok = this.out.write(data);
-    if (!ok && !this.closed)
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.out.off('drain', done);
-          this.out.off('error', done);
-          this.out.off('close', done);
-          resolve();
-        };
-        this.out.on('drain', done);
-        this.out.on('error', done);
-        this.out.on('close', done);
-      });
+    await writeWithBackPressure(this.out, data, () => this.closed);
     if (this.failure) throw this.failure;
   }
   async close(): Promise<void> {

@@ -72,6 +72,19 @@ export interface RunMarker {
   updated?: number;
 }
 
+/** The marker of this process's run `runId`, started and renewed now. */
+function newRunMarker(runId: string): RunMarker {
+  const now = Date.now();
+  return {
+    runId,
+    host: hostname(),
+    pid: process.pid,
+    pidStart: processStart(process.pid),
+    started: now,
+    updated: now,
+  };
+}
+
 /** How long a run marker stays valid without renewal: `KAPPA_RUN_LEASE` (a duration), default 1h. */
 function leaseMs(): number {
   const v = process.env.KAPPA_RUN_LEASE;
@@ -169,15 +182,7 @@ export class RunMarkerFile {
 
   /** Writes the marker and starts renewing it. */
   async start(): Promise<void> {
-    const now = Date.now();
-    this.marker = {
-      runId: this.runId,
-      host: hostname(),
-      pid: process.pid,
-      pidStart: processStart(process.pid),
-      started: now,
-      updated: now,
-    };
+    this.marker = newRunMarker(this.runId);
     await this.store.put(this.uri, JSON.stringify(this.marker));
     const m = this.marker;
     this.renew = setInterval(() => {
@@ -331,15 +336,7 @@ export class Committer {
 
   /** Writes this run's marker (and renews it every minute); call before creating any file. */
   async start(): Promise<void> {
-    const now = Date.now();
-    this.marker = {
-      runId: this.runId,
-      host: hostname(),
-      pid: process.pid,
-      pidStart: processStart(process.pid),
-      started: now,
-      updated: now,
-    };
+    this.marker = newRunMarker(this.runId);
     await this.store.put(this.markerUri(this.runId), JSON.stringify(this.marker));
     this.markerWritten = true;
     this.renew = setInterval(() => {
