@@ -164,36 +164,46 @@ export function batchFromRecords(recs: readonly Rec[], schema?: Schema): RecordB
   const n = recs.length;
   const ts = new Float64Array(n);
   const keys: (string | null)[] = new Array(n);
+  // One pass over the records: each field's values go straight into its own array (hot path of
+  // every row source writing the binary stream; no Object.entries, no second scan per column).
   const order: string[] = [];
-  const types = new Map<string, FieldType | undefined>();
+  const index = new Map<string, number>();
+  const values: unknown[][] = [];
+  const inferred: (FieldType | undefined)[] = [];
   for (let i = 0; i < n; i++) {
     const r = recs[i];
     ts[i] = r.ts;
     keys[i] = r.key ?? null;
     const v = r.value;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
-    for (const [f, x] of Object.entries(v as Record<string, unknown>)) {
-      if (!types.has(f)) {
+    const obj = v as Record<string, unknown>;
+    for (const f in obj) {
+      let k = index.get(f);
+      if (k === undefined) {
+        k = order.length;
+        index.set(f, k);
         order.push(f);
-        types.set(f, undefined);
+        values.push(new Array(n));
+        inferred.push(undefined);
       }
-      if (!schema?.[f]) types.set(f, unify(types.get(f), typeOfValue(x)));
+      const x = obj[f];
+      values[k][i] = x;
+      if (x != null) {
+        const t = inferred[k];
+        if (t !== 'json') inferred[k] = unify(t, typeOfValue(x));
+      }
     }
   }
   const fields = schema
-    ? [...Object.keys(schema).filter((f) => types.has(f)), ...order.filter((f) => !schema[f])]
+    ? [...Object.keys(schema).filter((f) => index.has(f)), ...order.filter((f) => !schema[f])]
     : order;
   const columns = new Map<string, Column>();
   const column = (name: string): Column | undefined => {
-    if (!types.has(name)) return undefined;
+    const k = index.get(name);
+    if (k === undefined) return undefined;
     let c = columns.get(name);
     if (!c) {
-      const vals = new Array<unknown>(n);
-      for (let i = 0; i < n; i++) {
-        const v = recs[i].value;
-        vals[i] = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[name] : undefined;
-      }
-      c = new ArrayColumn(schema?.[name] ?? types.get(name) ?? 'json', vals);
+      c = new ArrayColumn(schema?.[name] ?? inferred[k] ?? 'json', values[k]);
       columns.set(name, c);
     }
     return c;

@@ -8,7 +8,7 @@
  * pipe open for reading (`/proc/PID/fdinfo/FD` flags with O_ACCMODE = O_RDONLY) is the reader. It is
  * a kappa stage when its command line (`/proc/PID/cmdline`) has an argument whose file name is
  * `kappa` (bin/kappa, an npm bin link) or that ends in `dist/src/cli.js`, followed by a command that
- * reads a stream: transform, window, sink, join, run. When the reader is still a shell that has not
+ * reads a stream and works on batches: window, sink, join, run (not transform, see STREAM_READERS). When the reader is still a shell that has not
  * exec'd node yet, detection looks again for up to 50 ms. Anything else (a file, a terminal, jq,
  * another OS, an unreadable /proc) gets NDJSON.
  */
@@ -19,8 +19,14 @@ export type StreamFormat = 'auto' | 'ndjson' | 'arrow';
 
 const FORMATS: readonly StreamFormat[] = ['auto', 'ndjson', 'arrow'];
 
-/** Commands whose stdin is a kappa stream (they accept version 2). */
-const STREAM_READERS = new Set(['transform', 'window', 'sink', 'join', 'run']);
+/**
+ * Commands that get version 2 under `auto`: they read a stream and gain from batches. `transform`
+ * reads version 2 too (given `--stream-format arrow`) but still works row by row and re-emits an
+ * unchanged NDJSON line as is, so for it Arrow only adds encoding and decoding: measured on 1M
+ * flights, `ingest | transform --filter … --select …` took 2.5 s with NDJSON and 3.3 s with Arrow,
+ * while `ingest | window … | sink -` on 3M took 15.4 s with NDJSON and 9.7 s with Arrow.
+ */
+const STREAM_READERS = new Set(['window', 'sink', 'join', 'run']);
 
 let requested: StreamFormat | undefined;
 

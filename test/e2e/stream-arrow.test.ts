@@ -33,7 +33,14 @@ describe('stream protocol version 2 between kappa stages', () => {
   it('auto picks Arrow when a kappa stage reads stdout, NDJSON for jq, wc, a file (and the flag/env win)', async () => {
     const toKappa = await sh(`${NEGOTIATE} | kappa sink - -q; true`);
     assert.match(toKappa.stderr, /format=arrow/);
-    for (const reader of ['wc -l', 'jq -c .', `cat > ${t.dir}/x`, 'kappa ingest - -q > /dev/null'])
+    assert.match((await sh(`${NEGOTIATE} | kappa window --tumbling 1h -q; true`)).stderr, /format=arrow/);
+    for (const reader of [
+      'wc -l',
+      'jq -c .',
+      `cat > ${t.dir}/x`,
+      'kappa ingest - -q > /dev/null',
+      'kappa transform -q > /dev/null',
+    ])
       assert.match((await sh(`${NEGOTIATE} | ${reader}; true`)).stderr, /format=ndjson/, reader);
     assert.match(
       (await sh(`${NEGOTIATE} | wc -l`, { env: { KAPPA_STREAM_FORMAT: 'arrow' } })).stderr,
