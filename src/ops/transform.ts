@@ -167,7 +167,8 @@ export class TransformOperator implements Operator {
             return dup ? null : r;
           };
           this.fns.push((r) => {
-            const k = `${name}\u0000${toStateKey(f(r.value, r.key, r.ts, r))}`;
+            // The dedupe key first: the store takes the key group from the part before the NUL.
+            const k = `${toStateKey(f(r.value, r.key, r.ts, r))}\u0000${name}`;
             const kept = this.store!.getCached(k);
             if (kept === undefined && timers.has(k)) return this.store!.load(k).then((v) => decide(r, k, v));
             return decide(r, k, kept);

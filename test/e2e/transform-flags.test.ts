@@ -227,6 +227,16 @@ describe('kappa transform flags (each fails when ignored)', () => {
     assert.equal(await spilled(join(t.dir, 'state-big'), ''), 0, 'default: 100000 keys stay in memory');
   });
 
+  it('dedupe state is spread over key groups by the dedupe key (not one group per dedupe step)', async () => {
+    const dir = join(t.dir, 'state-groups');
+    assert.ok((await spilled(dir, '--state-cache 1')) >= 1000);
+    const db = new ClassicLevel<string, string>(dir);
+    const groups = new Set<string>();
+    for await (const k of db.keys()) groups.add(k.slice(0, 4));
+    await db.close();
+    assert.ok(groups.size > 64, `3000 keys land in many of the 128 key groups, got ${groups.size}`);
+  });
+
   it('-q/--quiet: no summary on stderr', async () => {
     const loud = await tr("--filter 'true'", three, { quiet: false });
     assert.equal(loud.code, 0, loud.stderr);
