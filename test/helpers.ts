@@ -2,7 +2,7 @@
  * Test helpers: run the real `kappa` binary (compiled) as a user would, alone or in a shell pipeline.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,4 +58,16 @@ export function parseLines<T = unknown>(text: string): T[] {
     .split('\n')
     .filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as T);
+}
+
+/** Every file below `dir` as sorted relative paths, hidden ones included ([] when `dir` is missing). */
+export function walkFiles(dir: string, rel = ''): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...walkFiles(join(dir, e.name), r));
+    else out.push(r);
+  }
+  return out.sort();
 }

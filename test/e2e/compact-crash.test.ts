@@ -5,12 +5,12 @@
  * Kernel for Java over the log. A small table (5 days of flights, 50 rows per file) keeps it fast.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync } from 'node:fs';
+import { cpSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { readDeltaTables } from '../delta.js';
-import { FLIGHTS, sh, tempDir } from '../helpers.js';
+import { FLIGHTS, sh, tempDir, walkFiles as walk } from '../helpers.js';
 
 let db: DuckDBConnection;
 const tmp = tempDir('kappa-compact-crash-');
@@ -18,17 +18,6 @@ const T = tmp.dir;
 const SRC = join(T, 'src.parquet');
 const BASE = join(T, 'base');
 const COLS = 'date, delay, distance, origin, destination';
-
-function walk(dir: string, rel = ''): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walk(join(dir, e.name), r));
-    else out.push(r);
-  }
-  return out.sort();
-}
 
 function dataFiles(dir: string): string[] {
   return walk(dir).filter((f) => f.endsWith('.parquet') && !f.split('/').some((s) => /^[._]/.test(s)));

@@ -9,12 +9,12 @@
  * the file and partition counts are the same order.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { readDeltaTables } from '../delta.js';
-import { FLIGHTS, sh, tempDir } from '../helpers.js';
+import { FLIGHTS, sh, tempDir, walkFiles as walk } from '../helpers.js';
 
 let db: DuckDBConnection;
 const tmp = tempDir('kappa-compact-');
@@ -23,18 +23,6 @@ const SRC = join(T, 'src.parquet');
 const SRC2 = join(T, 'src2.parquet');
 const BASE = join(T, 'base');
 const COLS = 'date, delay, distance, origin, destination';
-
-/** Every file below `dir` (relative paths), including hidden ones. */
-function walk(dir: string, rel = ''): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walk(join(dir, e.name), r));
-    else out.push(r);
-  }
-  return out.sort();
-}
 
 /** Visible data files (what a glob reader sees). */
 function dataFiles(dir: string): string[] {

@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import '../../src/storage/local.js';
 import { storeFor } from '../../src/storage/store.js';
 import { readDeltaLog } from '../../src/table/delta.js';
-import { sh, tempDir } from '../helpers.js';
+import { sh, tempDir, walkFiles as walk } from '../helpers.js';
 
 let db: DuckDBConnection;
 const tmp = tempDir('kappa-commit-');
@@ -24,18 +24,6 @@ before(async () => {
   db = await (await DuckDBInstance.create(':memory:')).connect();
 });
 after(() => tmp.cleanup());
-
-/** Every file below `dir` (relative paths), including hidden ones. */
-function walk(dir: string, rel = ''): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walk(join(dir, e.name), r));
-    else out.push(r);
-  }
-  return out.sort();
-}
 
 /** Rows a glob reader sees: DuckDB over `T/**\/*.parquet` with hive partitioning (0 without files). */
 async function globRows(out: string): Promise<number> {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { FLIGHTS, KAPPA, ROOT, sh, tempDir } from '../helpers.js';
+import { FLIGHTS, KAPPA, ROOT, sh, tempDir, walkFiles as walk } from '../helpers.js';
 
 let db: DuckDBConnection;
 const tmp = tempDir('kappa-sink-');
@@ -15,18 +15,6 @@ const T = tmp.dir;
 
 async function q(sql: string): Promise<unknown[][]> {
   return (await db.runAndReadAll(sql)).getRows();
-}
-
-/** Every file below `dir` (relative paths), including hidden ones. */
-function walk(dir: string, rel = ''): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walk(join(dir, e.name), r));
-    else out.push(r);
-  }
-  return out.sort();
 }
 
 const visibleData = (dir: string) =>
