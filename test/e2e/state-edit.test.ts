@@ -10,12 +10,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { WindowSpec } from '../../src/ops/window/operator.js';
+import { entriesToParquet } from '../../src/state/edit/read.js';
 import { keyGroupOf } from '../../src/state/keygroup.js';
 import type { SavepointEntry, SavepointMetadata } from '../../src/state/savepoint/format.js';
 import { openSavepoint } from '../../src/state/savepoint/read.js';
-import { stateSchema } from '../../src/state/savepoint/write.js';
 import type { Rec } from '../../src/stream/protocol.js';
 import { parseLines, sh, tempDir } from '../helpers.js';
 import {
@@ -184,21 +183,7 @@ describe('kappa state-edit on a savepoint of session windows over flights', () =
     for (let n = 0; keyGroupOf(JSON.stringify(alien), 128) === entries[0].keyGroup; n++) alien = `XYZ${n}`;
     const wrongKey = JSON.stringify(alien);
     entries[0] = { ...entries[0], key: wrongKey };
-    const big = (n: number | null) => (n === null ? null : BigInt(n));
-    const buf = new Uint8Array(
-      parquetWriteBuffer({
-        schema: stateSchema(),
-        columnData: [
-          { name: 'key_group', data: entries.map((e) => e.keyGroup) },
-          { name: 'state', data: entries.map((e) => e.state) },
-          { name: 'key', data: entries.map((e) => e.key) },
-          { name: 'window_start', data: entries.map((e) => big(e.windowStart)) },
-          { name: 'window_end', data: entries.map((e) => big(e.windowEnd)) },
-          { name: 'timer', data: entries.map((e) => big(e.timer)) },
-          { name: 'value', data: entries.map((e) => JSON.stringify(e.value)) },
-        ] as never,
-      }),
-    );
+    const buf = entriesToParquet(entries);
     writeFileSync(join(bad, fs[2].path), buf);
     const { createHash } = await import('node:crypto');
     fs[2].sha256 = createHash('sha256').update(buf).digest('hex');
