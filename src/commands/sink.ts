@@ -10,6 +10,7 @@ import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { readStream } from '../stream/input.js';
+import type { StopInfo } from '../stream/protocol.js';
 import {
   beforeForcedExit,
   InterruptedError,
@@ -98,6 +99,7 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
   const unregister = beforeForcedExit(() => sink.abort());
   try {
     let where = '';
+    let stoppedAt: StopInfo | undefined;
     await readStream(
       interruptible(process.stdin),
       {
@@ -117,6 +119,10 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
             );
           where = await sink.commit();
         },
+        stop(st) {
+          // Stop-with-savepoint: the sink committed on the savepoint's barrier; nothing more is final.
+          stoppedAt = st;
+        },
         async afterBatch() {
           progress.update(stats.recordsIn);
           await sink.afterBatch?.();
@@ -129,7 +135,10 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
       },
       { maxLineBytes: o.maxLineBytes },
     );
-    status = sink.closed ? 'stopped (downstream closed)' : `done, wrote ${where}`;
+    if (stoppedAt) {
+      await sink.abort();
+      status = `stopped with savepoint ${stoppedAt.savepoint}`;
+    } else status = sink.closed ? 'stopped (downstream closed)' : `done, wrote ${where}`;
     stats.recordsOut = stats.recordsIn - bad.count;
   } catch (e) {
     await sink.abort().catch(() => {});

@@ -9,6 +9,7 @@
 
 import { UsageError } from '../errors.js';
 import type { Barrier, Header, Rec } from '../stream/protocol.js';
+import type { JsonValue } from './source.js';
 
 /** Options common to all targets, as parsed from flags. Targets read the ones they understand. */
 export interface SinkOptions {
@@ -16,9 +17,27 @@ export interface SinkOptions {
   [flag: string]: unknown;
 }
 
+/**
+ * What a sink needs to commit exactly once per checkpoint (given when the pipeline checkpoints:
+ * the header carries a pipeline id; see src/checkpoint/).
+ */
+export interface SinkCheckpointContext {
+  /**
+   * Stable per pipeline and sink across restarts: `<pipeline id>.<sink uid>`. The table sink's
+   * Delta `txn` appId; the Kafka sink's transactional.id (and the key of its progress records).
+   */
+  appId: string;
+  /** The checkpoint id the pipeline restored from (`--resume`, `--from-savepoint`), or null. */
+  restoredCheckpoint: number | null;
+}
+
 export interface RecordSink {
-  /** Receives the stream header (schema) before any record. */
-  open(header: Header): Promise<void>;
+  /**
+   * Receives the stream header (schema) before any record; `ctx` when the pipeline checkpoints.
+   * With `ctx`, the sink commits only on barriers (one atomic commit per epoch, tagged with the
+   * barrier id) and at the end, and skips an epoch whose id it finds already committed.
+   */
+  open(header: Header, ctx?: SinkCheckpointContext): Promise<void>;
   /**
    * Buffers or writes one record. A record the target cannot take (e.g. a schema conflict) goes to
    * the bad-record policy passed in the options as `bad`.
@@ -31,8 +50,19 @@ export interface RecordSink {
   readonly closed?: boolean;
   /** Watermark: may finalise partitions (`_SUCCESS`) or roll time-based files. */
   watermark(wm: number): void | Promise<void>;
-  /** Checkpoint barrier: commit what was written so far with the source positions. */
+  /**
+   * Checkpoint barrier: commit the records of epoch `b.id` (those since the previous barrier)
+   * atomically, tagged with `b.id` (Delta `txn` action version; Kafka progress record in the same
+   * transaction), so a probe (`SinkTarget.committedEpoch`) can tell afterwards whether it happened.
+   */
   barrier?(b: Barrier): Promise<void>;
+  /**
+   * What `SinkTarget.committedEpoch` needs to find this sink's last committed epoch (JSON; e.g. the
+   * table URI and appId). Written to the checkpoint directory before the barrier's commit, so that
+   * a checkpoint whose commit happened but whose `_metadata.json` was not yet written (a crash in
+   * between) is recognised as complete on `--resume`.
+   */
+  commitDescriptor?(): JsonValue;
   /** End of input: commit everything. Returns a short description of where the output went. */
   commit(): Promise<string>;
   /** Failure: discard uncommitted output. */
@@ -51,6 +81,12 @@ export interface SinkTarget {
    */
   options: readonly string[];
   create(target: string, opts: SinkOptions): Promise<RecordSink>;
+  /**
+   * The newest epoch (barrier id) a sink described by `descriptor` (its `commitDescriptor()`)
+   * committed, or null when it committed none. Reads only the target (Delta log `txn` actions;
+   * the Kafka progress topic, read_committed).
+   */
+  committedEpoch?(descriptor: JsonValue): Promise<number | null>;
 }
 
 /**

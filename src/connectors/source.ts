@@ -15,6 +15,15 @@ export interface SourceOptions {
   maxLineBytes?: number;
   /** `--ts-field`: a source with a schema (Parquet) checks that the column exists before reading. */
   tsField?: string;
+  /**
+   * Restore: start reading right after this position (what `RecordSource.position()` returned at a
+   * checkpoint barrier), so the rows delivered are exactly those after it. Kafka: seek each
+   * partition to its next offset; files: skip the files before `file` and the rows of `file`
+   * before `rows` (seeking by byte offset / row group where the position carries one).
+   * @throws DataError when the position does not match the inputs (another file list, a file that
+   *   changed size) — never silently start elsewhere
+   */
+  startAt?: SourcePosition;
   [flag: string]: unknown;
 }
 

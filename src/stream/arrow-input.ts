@@ -9,7 +9,7 @@
 import { DataError, RuntimeError } from '../errors.js';
 import { decodeBatch, frameMessage, headerOfSchema, MessageKind } from './arrow.js';
 import type { StreamConsumer } from './input.js';
-import { type Header, PROTOCOL_VERSION } from './protocol.js';
+import { type Header, PROTOCOL_VERSION, type StopInfo } from './protocol.js';
 
 /** Accumulates byte chunks; concatenates only what a message needs. */
 class Chunks {
@@ -58,6 +58,7 @@ export async function readArrowStream(
   let schemaMsg: Uint8Array | undefined;
   const dicts = new Map<number, Uint8Array>();
   let ended = false; // an end event was read (acted on at EOF unless another part follows)
+  let stopped: StopInfo | undefined; // a stop event was read: nothing may follow
   let part = 1;
   let lastWm = Number.NEGATIVE_INFINITY;
   let recNo = 0;
@@ -99,7 +100,9 @@ export async function readArrowStream(
         schemaMsg = m.bytes.slice();
         if (header === undefined || ended) line++;
         if (header === undefined) {
-          header = h.schema ? { kappa: PROTOCOL_VERSION, schema: h.schema } : { kappa: PROTOCOL_VERSION };
+          header = { kappa: PROTOCOL_VERSION };
+          if (h.schema) header.schema = h.schema;
+          if (h.pipeline) header.pipeline = h.pipeline;
           await run(consumer.header(header));
         } else if (ended) {
           checkSchema(header, h, bad);
@@ -111,6 +114,7 @@ export async function readArrowStream(
       } else if (m.kind === MessageKind.RecordBatch) {
         if (schemaMsg === undefined) throw bad('an Arrow record batch before its schema');
         if (ended) throw bad('data after the end-of-stream event without a new stream part');
+        if (stopped) throw bad('data after the stop event');
         let d: ReturnType<typeof decodeBatch>;
         try {
           d = decodeBatch(schemaMsg, dicts.values(), m.bytes);
@@ -139,6 +143,10 @@ export async function readArrowStream(
           case 'end':
             ended = true;
             break;
+          case 'stop':
+            stopped = d.stop;
+            ended = true;
+            break;
         }
       }
       buf.drop(f.size);
@@ -157,7 +165,8 @@ export async function readArrowStream(
       `${name}: stream cut off after ${recNo} records (byte ${offset}): ${buf.length > 0 ? 'its last Arrow message is incomplete' : 'it stopped without its end-of-stream event'}; the upstream stage failed or was killed; nothing was committed`,
       'see the upstream stage’s error above',
     );
-  await run(consumer.end());
+  if (stopped) await run(consumer.stop(stopped));
+  else await run(consumer.end());
 }
 
 function checkSchema(first: Header, next: Header, bad: (why: string) => DataError): void {

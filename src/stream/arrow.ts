@@ -52,7 +52,16 @@ import {
   utf8,
 } from '@uwdata/flechette';
 import type { Column, RecordBatch } from './batch.js';
-import type { FieldType, Provenance, Rec, Schema } from './protocol.js';
+import type {
+  Barrier,
+  FieldType,
+  Header,
+  PipelineInfo,
+  Provenance,
+  Rec,
+  Schema,
+  StopInfo,
+} from './protocol.js';
 
 /** Version number of the Arrow encoding in the header (`{"kappa":2,…}`). */
 export const ARROW_PROTOCOL_VERSION = 2;
@@ -134,8 +143,9 @@ export function frameMessage(
 /** A control event carried by a `$event` row. */
 export type ControlEvent =
   | { kind: 'watermark'; watermark: number }
-  | { kind: 'barrier'; barrier: { id: number; positions?: Record<string, unknown> } }
-  | { kind: 'end' };
+  | { kind: 'barrier'; barrier: Barrier }
+  | { kind: 'end' }
+  | { kind: 'stop'; stop: StopInfo };
 
 type Enc = 'string' | 'int64' | 'float64' | 'boolean' | 'timestamp' | 'json' | 'text';
 
@@ -366,17 +376,18 @@ export function decodeBatch(
   const o = JSON.parse(ev.at(0) as string) as Record<string, unknown>;
   if (typeof o.watermark === 'number') return { kind: 'watermark', watermark: o.watermark };
   if (typeof o.barrier === 'object' && o.barrier !== null)
-    return { kind: 'barrier', barrier: o.barrier as { id: number } };
+    return { kind: 'barrier', barrier: o.barrier as Barrier };
   if (o.end === true) return { kind: 'end' };
+  if (typeof o.stop === 'object' && o.stop !== null) return { kind: 'stop', stop: o.stop as StopInfo };
   throw new Error(`unknown control event ${JSON.stringify(o).slice(0, 80)}`);
 }
 
 /** The kappa header in a schema message's custom metadata (`kappa` key). */
-export function headerOfSchema(schemaMsg: Uint8Array): { kappa: number; schema?: Schema } {
+export function headerOfSchema(schemaMsg: Uint8Array): Header {
   const t = tableFromIPC([schemaMsg, EOS]);
   const h = t.schema.metadata?.get('kappa');
   if (h === undefined) throw new Error('the Arrow schema has no "kappa" metadata: not a kappa stream');
-  return JSON.parse(h) as { kappa: number; schema?: Schema };
+  return JSON.parse(h) as Header;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,8 +482,14 @@ export class ArrowEncoder {
   private signature: string | undefined;
   private optional = { prov: false, headers: false, value: false, missing: false };
   private plans: Plan[] = [];
-  /** @param schema the stream's header schema (carried in the schema metadata) */
-  constructor(private readonly schema: Schema | undefined) {}
+  /**
+   * @param schema the stream's header schema (carried in the schema metadata)
+   * @param pipeline the header's pipeline info (carried there too)
+   */
+  constructor(
+    private readonly schema: Schema | undefined,
+    private readonly pipeline?: PipelineInfo,
+  ) {}
 
   /** Encodes a batch of records; returns the bytes to write (empty for an empty batch). */
   batch(b: RecordBatch): Uint8Array[] {
@@ -679,7 +696,10 @@ export class ArrowEncoder {
       );
     for (const c of valueCols) add(c.name, c.type, c.vals, c.md, c.col);
     const metadata = new Map([
-      ['kappa', JSON.stringify({ kappa: ARROW_PROTOCOL_VERSION, schema: this.schema })],
+      [
+        'kappa',
+        JSON.stringify({ kappa: ARROW_PROTOCOL_VERSION, schema: this.schema, pipeline: this.pipeline }),
+      ],
     ]);
     const table = new Table({ fields, metadata }, columns);
     const bytes = tableToIPC(table, { format: 'stream' }) as Uint8Array;

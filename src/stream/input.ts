@@ -7,8 +7,9 @@
  * - After the header, a line that is not a valid stream line (not JSON, an invalid `ts`, nested
  *   deeper than MAX_JSON_DEPTH, longer than `maxLineBytes`) is a bad record: the consumer's `bad`
  *   callback applies the stage's `--on-error` policy with the line number.
- * - The stream must end with an `end` line; EOF without it, or an incomplete last line, means the
- *   upstream stage failed ("stream cut off at line N", exit 1).
+ * - The stream must end with an `end` line or a `stop` line (stop-with-savepoint); EOF without
+ *   either, or an incomplete last line, means the upstream stage failed ("stream cut off at line
+ *   N", exit 1). Nothing may follow a stop line.
  * - Concatenated streams (`cat a.kappa b.kappa`): an `end` line followed by a header continues the
  *   stream. The first part's end is not forwarded; watermarks are forwarded only when they advance
  *   (so they never go backwards); barriers of the later parts are dropped (a checkpoint belongs to
@@ -29,6 +30,7 @@ import {
   ProtocolError,
   type Rec,
   recordProblem,
+  type StopInfo,
   type StreamEvent,
 } from './protocol.js';
 
@@ -52,6 +54,11 @@ export interface StreamConsumer {
   barrier(b: Barrier): void | Promise<void>;
   /** Clean end of stream (watermark +infinity). */
   end(): void | Promise<void>;
+  /**
+   * The stream ended with a stop line (stop-with-savepoint): not a finished input. The consumer
+   * forwards it (or, a sink, exits after its savepoint commit) without firing anything.
+   */
+  stop(s: StopInfo): void | Promise<void>;
   /**
    * A line after the header that is not a valid stream line: apply the `--on-error` policy (throw
    * to fail). `raw` is the line (for an over-long line: its first 1024 characters). Without this
@@ -125,6 +132,7 @@ async function readNdjsonStream(
   let first: Header | undefined; // the first header (undefined: none seen yet)
   let part = 1; // 1-based part of a concatenated stream
   let endLine = 0; // line of the last end line not yet acted on (0: none pending)
+  let stopped: { line: number; stop: StopInfo } | undefined; // the stop line, once seen
   let lastWm = Number.NEGATIVE_INFINITY;
   let lastLine = 0;
   const bad = async (line: number, reason: string, raw: string): Promise<void> => {
@@ -153,6 +161,11 @@ async function readNdjsonStream(
         );
         continue;
       }
+      if (stopped)
+        throw new DataError(
+          `${name} line ${no}: data after the stop line (line ${stopped.line}): ${preview(line)}`,
+          'a stream that stopped with a savepoint ends with its stop line',
+        );
       if (batch.unterminated && i === lines.length - 1 && !isEndLine(line))
         throw cutOff(name, no, 'its last line is incomplete (no newline)');
       // Fast path: records written by kappa start with {"ts":
@@ -242,6 +255,9 @@ async function readNdjsonStream(
           // Acted on at EOF, unless a header follows (concatenation).
           endLine = no;
           continue;
+        case 'stop':
+          stopped = { line: no, stop: ev.stop };
+          continue;
       }
       if (p) await p;
     }
@@ -256,6 +272,11 @@ async function readNdjsonStream(
       `${name}: no input: expected a kappa stream; the upstream stage failed or wrote nothing; nothing was committed`,
       WRAP_HINT,
     );
+  if (stopped) {
+    const p = consumer.stop(stopped.stop);
+    if (p) await p;
+    return;
+  }
   if (endLine === 0) throw cutOff(name, lastLine, 'it stopped without its end-of-stream line');
   const p = consumer.end();
   if (p) await p;
@@ -264,7 +285,8 @@ async function readNdjsonStream(
 /** True for an end line (a writer's last line; hand-written streams may lack its newline). */
 function isEndLine(line: string): boolean {
   try {
-    return decodeLine(line).kind === 'end';
+    const k = decodeLine(line).kind;
+    return k === 'end' || k === 'stop';
   } catch {
     return false;
   }

@@ -6,8 +6,12 @@
  * - header     `{"kappa":1,"schema":{"date":"timestamp",…}}`   first line of every stream
  * - record     `{"ts":<epoch ms>,"key":<string|null>,"value":<any>,"prov":{…},"headers":{…}}`
  * - watermark  `{"watermark":<epoch ms>}`   no record with ts <= watermark follows (Flink's meaning)
- * - barrier    `{"barrier":{"id":<n>,"positions":{…}}}`   checkpoint marker (aligned checkpoints)
+ * - barrier    `{"barrier":{"id":<n>,"type":"checkpoint","path":…,"sources":[…],"operators":[…]}}`
+ *              checkpoint or savepoint marker (aligned checkpoints; see src/checkpoint/)
  * - end        `{"end":true}`   the producer finished cleanly; implies watermark +infinity
+ * - stop       `{"stop":{"savepoint":<uri>,"checkpoint":<n>}}`   the producer stopped with a savepoint
+ *              (stop-with-savepoint): the stream ends here, but NOT as a finished input — windows do
+ *              not fire, nothing is published as final; every stage exits 0 after forwarding it
  *
  * A stream that stops without an `end` line was cut off (the upstream process failed): readers
  * treat that as an error and commit nothing, so a crash upstream is never mistaken for a finished batch.
@@ -36,9 +40,32 @@ export type FieldType =
 /** Header schema: top-level value field name -> type. Nested structs and lists are `json`. */
 export type Schema = Record<string, FieldType>;
 
+/**
+ * Pipeline identity and checkpoint context, carried in the header from stage to stage (written by
+ * the source when checkpointing is on, extended by every stage). See src/checkpoint/.
+ */
+export interface PipelineInfo {
+  /** The pipeline's uid (from `<checkpoint-dir>/_pipeline.json`). */
+  id: string;
+  /** The checkpoint directory (URI) every stage writes its part of each checkpoint under. */
+  checkpointDir: string;
+  /** 0-based position of the stage that wrote this header (the source is 0). */
+  stage: number;
+  /** `--uid` of every stage so far, source first. */
+  uids: string[];
+  /** Key groups of all keyed state of the pipeline (`--max-key-groups`, default 128). */
+  maxKeyGroups?: number;
+  /**
+   * The snapshot every stage restores from (`--resume`: the newest complete checkpoint;
+   * `--from-savepoint`), or absent for a fresh start. `path` is the snapshot directory (URI).
+   */
+  restore?: { path: string; checkpointId: number | null; type: 'checkpoint' | 'savepoint' };
+}
+
 export interface Header {
   kappa: number;
   schema?: Schema;
+  pipeline?: PipelineInfo;
 }
 
 /** Where a record came from. */
@@ -58,9 +85,42 @@ export interface Rec {
   headers?: Record<string, string>;
 }
 
+/** Position and watermark of one source when it emitted a barrier (as in the savepoint format). */
+export interface BarrierSource {
+  uid: string;
+  /** Opaque per source kind (see connectors/source.ts `SourcePosition`). */
+  positions: unknown;
+  /** Epoch ms, or null when the source had emitted no watermark. */
+  watermark: number | null;
+}
+
+/**
+ * A checkpoint barrier (aligned checkpoints, as Flink's). Every stage that holds state writes its
+ * snapshot for checkpoint `id` under `path` before forwarding the barrier and appends its uid to
+ * `operators`; the sink commits epoch `id` (the records since the previous barrier) and the last
+ * stage writes `<path>/_metadata.json`, which makes the checkpoint complete.
+ */
 export interface Barrier {
+  /** Checkpoint id N: increasing within a checkpoint directory. */
   id: number;
+  /** `checkpoint` (periodic, retained N at a time) or `savepoint` (kept); default checkpoint. */
+  type?: 'checkpoint' | 'savepoint';
+  /** Snapshot directory (URI) of this checkpoint or savepoint. */
+  path?: string;
+  /** The sources' positions and watermarks at the barrier. */
+  sources?: BarrierSource[];
+  /** Uids of the stages upstream that wrote a state snapshot under `path` for this barrier. */
+  operators?: string[];
+  /** Legacy (no checkpoint dir): the sources' positions, for information only. */
   positions?: Record<string, unknown>;
+}
+
+/** Payload of a stop line: where the savepoint taken right before it is. */
+export interface StopInfo {
+  /** The savepoint directory (URI). */
+  savepoint: string;
+  /** Its checkpoint id. */
+  checkpoint: number;
 }
 
 export type StreamEvent =
@@ -68,11 +128,15 @@ export type StreamEvent =
   | { kind: 'record'; record: Rec }
   | { kind: 'watermark'; watermark: number }
   | { kind: 'barrier'; barrier: Barrier }
-  | { kind: 'end' };
+  | { kind: 'end' }
+  | { kind: 'stop'; stop: StopInfo };
 
 /** Serialises a header line (no trailing newline). */
 export function encodeHeader(h: Header): string {
-  return JSON.stringify(h.schema ? { kappa: h.kappa, schema: h.schema } : { kappa: h.kappa });
+  const o: Header = { kappa: h.kappa };
+  if (h.schema) o.schema = h.schema;
+  if (h.pipeline) o.pipeline = h.pipeline;
+  return JSON.stringify(o);
 }
 
 /**
@@ -96,6 +160,11 @@ export function encodeBarrier(b: Barrier): string {
 }
 
 export const END_LINE = '{"end":true}';
+
+/** Serialises a stop line (no trailing newline). */
+export function encodeStop(s: StopInfo): string {
+  return JSON.stringify({ stop: s });
+}
 
 /** Largest |ts| in epoch ms: ±8.64e15, the range of ECMAScript dates (±100,000,000 days). */
 export const MAX_TS = 8.64e15;
@@ -195,9 +264,11 @@ export function decodeLine(line: string): StreamEvent {
   if ('barrier' in obj && typeof obj.barrier === 'object' && obj.barrier !== null)
     return { kind: 'barrier', barrier: obj.barrier as Barrier };
   if (obj.end === true) return { kind: 'end' };
+  if ('stop' in obj && typeof obj.stop === 'object' && obj.stop !== null)
+    return { kind: 'stop', stop: obj.stop as StopInfo };
   if ('kappa' in obj && typeof obj.kappa === 'number')
     return { kind: 'header', header: obj as unknown as Header };
   throw new ProtocolError(
-    'not a kappa stream line (no "ts"+"value", "watermark", "barrier", "end" or "kappa" key)',
+    'not a kappa stream line (no "ts"+"value", "watermark", "barrier", "end", "stop" or "kappa" key)',
   );
 }

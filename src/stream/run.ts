@@ -114,6 +114,10 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
           throwIfInterrupted(); // a signal never turns into an end line
           out.endEvent();
         },
+        stop(st) {
+          // Stop-with-savepoint: forward the stop line without firing anything.
+          out.stopEvent(st);
+        },
         async afterBatch() {
           opts.progress.update(stats.recordsIn);
           if (opts.statsEveryMs && op.counters && Date.now() - lastStats >= opts.statsEveryMs) {

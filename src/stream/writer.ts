@@ -17,11 +17,13 @@ import {
   encodeBarrier,
   encodeHeader,
   encodeRecord,
+  encodeStop,
   encodeWatermark,
   type Header,
   PROTOCOL_VERSION,
   type Rec,
   type Schema,
+  type StopInfo,
 } from './protocol.js';
 
 /** Writes one kappa stream. */
@@ -40,6 +42,8 @@ export interface StreamWriter {
   barrier(b: Barrier): void;
   /** Writes the end event (the stream's last). */
   endEvent(): void;
+  /** Writes the stop event (stop-with-savepoint; the stream's last, instead of the end event). */
+  stopEvent(s: StopInfo): void;
   /** Writes buffered output once it holds at least a chunk, waiting for drain when needed. */
   flushIfFull(): Promise<void>;
   /** Writes everything buffered (pending records included) and waits for drain if needed. */
@@ -84,6 +88,9 @@ export class NdjsonStreamWriter implements StreamWriter {
   }
   endEvent(): void {
     this.lines.line(END_LINE);
+  }
+  stopEvent(s: StopInfo): void {
+    this.lines.line(encodeStop(s));
   }
   flushIfFull(): Promise<void> {
     return this.lines.flushIfFull();
@@ -131,7 +138,7 @@ export class ArrowStreamWriter implements StreamWriter {
   }
   header(h: Header): void {
     this.schema = h.schema;
-    this.encoder = new ArrowEncoder(h.schema);
+    this.encoder = new ArrowEncoder(h.schema, h.pipeline);
   }
   private enc(): ArrowEncoder {
     if (!this.encoder) throw new Error('internal: stream writer used before its header');
@@ -178,6 +185,12 @@ export class ArrowStreamWriter implements StreamWriter {
     this.encodePending();
     const e = this.enc();
     this.put(e.control(END_LINE));
+    this.put(e.finish());
+  }
+  stopEvent(s: StopInfo): void {
+    this.encodePending();
+    const e = this.enc();
+    this.put(e.control(encodeStop(s)));
     this.put(e.finish());
   }
   async flushIfFull(): Promise<void> {

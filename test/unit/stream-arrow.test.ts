@@ -12,11 +12,17 @@ import { BadRecords } from '../../src/stream/badrecords.js';
 import type { RecordBatch } from '../../src/stream/batch.js';
 import { readStream, type StreamConsumer } from '../../src/stream/input.js';
 import { Progress } from '../../src/stream/progress.js';
-import type { Barrier, Header, Rec } from '../../src/stream/protocol.js';
+import type { Barrier, Header, Rec, StopInfo } from '../../src/stream/protocol.js';
 import { runOperator } from '../../src/stream/run.js';
 import { ARROW_LINGER_MS, openStreamWriter } from '../../src/stream/writer.js';
 
-type Ev = { header: Header } | { record: Rec } | { watermark: number } | { barrier: Barrier } | { end: true };
+type Ev =
+  | { header: Header }
+  | { record: Rec }
+  | { watermark: number }
+  | { barrier: Barrier }
+  | { end: true }
+  | { stop: StopInfo };
 
 const HEADER: Header = { kappa: 1, schema: { s: 'string', i: 'int64', t: 'timestamptz' } };
 const EVENTS: Ev[] = [
@@ -86,6 +92,9 @@ async function read(
     },
     end: () => {
       events.push({ end: true });
+    },
+    stop: (st) => {
+      events.push({ stop: st });
     },
   };
   if (batches) c.batch = (bb) => void got.push(bb);

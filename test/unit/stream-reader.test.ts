@@ -34,6 +34,7 @@ function collect(withBad = true): { c: StreamConsumer; seen: Seen } {
     watermark: (wm) => void seen.events.push(`watermark ${wm}`),
     barrier: (b) => void seen.events.push(`barrier ${b.id}`),
     end: () => void seen.events.push('end'),
+    stop: (st) => void seen.events.push(`stop ${st.checkpoint}`),
   };
   if (withBad) c.bad = (line, reason, raw) => void seen.bad.push({ line, reason, raw });
   return { c, seen };
