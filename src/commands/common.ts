@@ -2,10 +2,15 @@
  * Flags and plumbing shared by every command: `--quiet`, `--on-error`, `--max-bad`, and the
  * end-of-run summary. Commands stay thin: parse flags, build source -> operators -> sink, run.
  */
+import { readdirSync } from 'node:fs';
 import type { Command } from 'commander';
+import { type CheckpointFlags, checkpointSettings } from '../checkpoint/options.js';
+import type { SinkPart } from '../checkpoint/snapshot.js';
+import { StageCheckpointer } from '../checkpoint/stage.js';
+import { SINK_TARGETS } from '../connectors/index.js';
 import { UsageError } from '../errors.js';
 import { BadRecords, parseOnError } from '../stream/badrecords.js';
-import { parseStreamFormat, setStreamFormat } from '../stream/negotiate.js';
+import { parseStreamFormat, setStreamFormat, stdoutReader } from '../stream/negotiate.js';
 import { Progress } from '../stream/progress.js';
 
 export interface CommonOptions {
@@ -93,4 +98,55 @@ export function runContext(
     parseCount(o.maxBad, '--max-bad') ?? Number.POSITIVE_INFINITY,
   );
   return { bad, progress: new Progress(command, o.quiet ?? false, unit, total, source) };
+}
+
+/**
+ * The checkpoint runtime of a stage after the source (src/checkpoint/stage.ts) from its flags: a
+ * sink is always the last stage; another stage is last when its stdout is positively not read by a
+ * kappa stage (a file, a terminal, jq), decided once at the first completion.
+ * @throws UsageError for bad checkpoint flags
+ */
+export function stageCheckpointer(command: string, flags: CheckpointFlags, sink = false): StageCheckpointer {
+  let last: boolean | undefined = sink ? true : undefined;
+  return new StageCheckpointer(
+    command,
+    checkpointSettings(flags),
+    () => {
+      last ??= stdoutReader() === 'other';
+      return last;
+    },
+    (m) => process.stderr.write(`kappa ${command}: ${m}\n`),
+  );
+}
+
+/**
+ * Asks the sink target named in a sink part which epoch it committed last (for `--resume` after a
+ * crash between a sink's commit and the checkpoint's completion).
+ */
+export function probeSinkCommit(part: SinkPart): Promise<number | null | undefined> {
+  const t = SINK_TARGETS.find((x) => x.name === part.target);
+  return t?.committedEpoch ? t.committedEpoch(part.descriptor) : Promise.resolve(undefined);
+}
+
+/**
+ * `--state DIR`: a directory that already holds state is only used with `--resume` or
+ * `--from-savepoint` (which replace its content with the restored snapshot): never silently reused,
+ * never silently wiped.
+ * @throws UsageError for a non-empty directory without either
+ */
+export function assertStateDirUsable(dir: string | undefined, flags: CheckpointFlags): void {
+  if (dir === undefined) return;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return; // missing: created at open
+  }
+  if (entries.length === 0) return;
+  const s = checkpointSettings(flags);
+  if (s.resume || s.fromSavepoint !== undefined) return;
+  throw new UsageError(
+    `--state ${dir} is not empty (it holds the state of an earlier run)`,
+    'give --resume to restore the newest checkpoint into it (its content is replaced), or point --state at an empty directory',
+  );
 }

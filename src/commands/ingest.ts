@@ -4,6 +4,12 @@
  * (src/stream/source.ts: assignment, watermarks, encoding, flushing, the end line, commit).
  */
 import { Command } from 'commander';
+import {
+  type SourceCheckpointFlags,
+  withCheckpointOptions,
+  withSourceCheckpointOptions,
+} from '../checkpoint/options.js';
+import { prepareSourceCheckpointing } from '../checkpoint/source.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
 import { withKafkaSourceOptions } from '../connectors/kafka/options.js';
 import { groupSources, type RecordSource, type SourceOptions } from '../connectors/source.js';
@@ -13,9 +19,9 @@ import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
 import { assertNeeds, assertOptionsApply } from './applicable.js';
-import { type CommonOptions, runContext, withCommonOptions } from './common.js';
+import { type CommonOptions, probeSinkCommit, runContext, withCommonOptions } from './common.js';
 
-interface IngestOptions extends CommonOptions, SourceOptions {
+interface IngestOptions extends CommonOptions, SourceOptions, SourceCheckpointFlags {
   tsField?: string;
   tsFormat?: string;
   tz: string;
@@ -56,6 +62,7 @@ export function ingestCommand(): Command {
       'watermark lag behind the largest event time seen, e.g. 5s, 10m (default: files and stdin emit no watermark before the end of input, so nothing is late; kafka:// 0ms per partition)',
     );
   withS3Options(withKafkaSourceOptions(cmd));
+  withSourceCheckpointOptions(withCheckpointOptions(cmd));
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -71,11 +78,17 @@ Examples:
   kappa ingest kafka://localhost:9092/rides --from earliest --until latest --ts-field pickup_at
   kappa ingest kafka://localhost:9092/rides --group etl --idle-timeout 1m --max-drift 10m
 
+Resumable (man kappa-checkpoints):
+  export KAPPA_CHECKPOINT_DIR=/var/lib/kappa/rides KAPPA_RESUME=1
+  kappa ingest kafka://localhost:9092/rides --checkpoint-interval 30s | kappa window … | kappa sink s3://lake/rides/
+  kill -TERM <ingest pid>     # stop with a savepoint; restart later with --from-savepoint PATH
+
 Without --max-out-of-orderness, files and stdin emit no watermark before the end of input (batch
 semantics: unsorted input gives the batch answer). SIGINT/SIGTERM stop ingest with exit 130/143 and
-no end-of-stream line, so downstream stages commit nothing.
+no end-of-stream line, so downstream stages commit nothing; with a checkpoint dir the first signal
+stops the pipeline with a savepoint instead (every stage exits 0; a second signal aborts).
 
-See man kappa-ingest, man kappa-stream, man kappa-kafka and man kappa-s3.`,
+See man kappa-ingest, man kappa-stream, man kappa-kafka, man kappa-s3 and man kappa-checkpoints.`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions, c: Command) => runIngest(sources, o, c));
 }
@@ -96,8 +109,11 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
     o.maxOutOfOrderness === undefined
       ? undefined
       : parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
+  const note = (m: string) => process.stderr.write(`kappa ingest: ${m}\n`);
+  const checkpoint = await prepareSourceCheckpointing('ingest', o, probeSinkCommit, note);
   const sources: RecordSource[] = [];
-  for (const g of groups) sources.push(await g.kind.open(g.sources, o));
+  for (const g of groups)
+    sources.push(await g.kind.open(g.sources, { ...o, startAt: checkpoint?.startAt(sources.length) }));
   const unit = sources.some((s) => s.progressUnit === 'rows') ? 'rows' : 'bytes';
   const total = unit === 'bytes' ? sources.reduce((n, s) => n + (s.total ?? 0), 0) : undefined;
   const { bad, progress } = runContext('ingest', o, unit, total, true);
@@ -112,6 +128,7 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
       maxOutOfOrdernessMs: bound,
       bad,
       progress,
+      checkpoint,
     });
   } finally {
     bad.close();

@@ -3,25 +3,36 @@
  * s3://) or a Kafka topic. Glue only: pick the target kind, pump the stream, commit at end of
  * input, abort (commit nothing partial) on any failure or SIGINT/SIGTERM (exit 130/143).
  */
+
 import { Command } from 'commander';
+import { type CheckpointFlags, withCheckpointOptions } from '../checkpoint/options.js';
 import { SINK_TARGETS } from '../connectors/index.js';
 import { withKafkaSinkOptions } from '../connectors/kafka/options.js';
 import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
+import type { Json } from '../state/savepoint/format.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { readStream } from '../stream/input.js';
 import type { StopInfo } from '../stream/protocol.js';
 import {
   beforeForcedExit,
+  deferFirstSignal,
   InterruptedError,
   interruptedBy,
   interruptible,
   throwIfInterrupted,
 } from '../stream/signals.js';
 import { assertNeeds, assertOptionsApply } from './applicable.js';
-import { type CommonOptions, parseBytes, parseCount, runContext, withCommonOptions } from './common.js';
+import {
+  type CommonOptions,
+  parseBytes,
+  parseCount,
+  runContext,
+  stageCheckpointer,
+  withCommonOptions,
+} from './common.js';
 
-interface SinkFlags extends CommonOptions {
+interface SinkFlags extends CommonOptions, CheckpointFlags {
   format?: string;
   partitionBy?: string;
   tz?: string;
@@ -60,6 +71,7 @@ export function sinkCommand(): Command {
       'Parquet: zstd | snappy | gzip | brotli | none (default: zstd); kafka: none | gzip (default: none)',
     );
   withS3Options(withKafkaSinkOptions(cmd));
+  withCheckpointOptions(cmd);
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -76,7 +88,10 @@ watermark passes its end; files are visible only after commit (end of input or c
 Appends keep the table's partitioning and column types; new columns need --merge-schema. A crashed
 run's files are repaired (rolled forward or discarded) by the next sink into the table. A run in
 which every record was bad commits nothing and exits 3.
-See man kappa-sink, man kappa-kafka and man kappa-s3.`,
+In a checkpointing pipeline (man kappa-checkpoints) a table or Kafka sink commits once per
+checkpoint, exactly once across restarts (a Delta txn action; a Kafka transaction with a progress
+record); stdout is at-least-once.
+See man kappa-sink, man kappa-kafka, man kappa-s3 and man kappa-checkpoints.`,
   );
   return cmd.action(async (target: string, o: SinkFlags, c: Command) => runSink(target, o, c));
 }
@@ -85,6 +100,7 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
   const kind = sinkTargetFor(target, o, SINK_TARGETS);
   assertOptionsApply(cmd, [kind], SINK_TARGETS);
   assertNeeds(cmd, 'tz', 'partitionBy', 'the zone of the time partitions');
+  const checkpoint = stageCheckpointer('sink', o, true);
   const { bad, progress } = runContext('sink', o);
   const stats = progress.stats;
   const sink: RecordSink = await kind.create(target, {
@@ -97,19 +113,37 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
   // Should the run not stop by itself after a signal (blocked on a slow target), the forced exit
   // still discards what is uncommitted.
   const unregister = beforeForcedExit(() => sink.abort());
+  let undefer = () => {};
   try {
     let where = '';
     let stoppedAt: StopInfo | undefined;
     await readStream(
       interruptible(process.stdin),
       {
-        header: (h) => sink.open(h),
+        async header(h) {
+          const pipeline = checkpoint.onHeader(h, false);
+          await sink.open(h, checkpoint.sinkContext());
+          if (pipeline) {
+            await checkpoint.restore();
+            undefer = deferFirstSignal((sig) =>
+              process.stderr.write(
+                `kappa sink: ${sig}: waiting for the source's savepoint (send it again to abort)\n`,
+              ),
+            );
+          }
+        },
         record(r, line) {
           stats.recordsIn++;
           return sink.write(r, line);
         },
         watermark: (wm) => sink.watermark(wm),
-        barrier: (b) => sink.barrier?.(b),
+        async barrier(b) {
+          // The sink's commit of epoch b.id is the checkpoint's commit point; its descriptor goes
+          // into the checkpoint first, so that --resume can ask the target after a crash in between.
+          await checkpoint.sinkPart(b, kind.name, sink.commitDescriptor?.() as Json | undefined);
+          await sink.barrier?.(b);
+          await checkpoint.complete(b);
+        },
         async end() {
           throwIfInterrupted(); // a signal that arrived with the end line in the same chunk
           if (stats.recordsIn > 0 && bad.count >= stats.recordsIn)
@@ -150,6 +184,7 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
       );
     throw e;
   } finally {
+    undefer();
     unregister();
     bad.close();
     stats.bad = bad.count;

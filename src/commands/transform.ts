@@ -3,15 +3,24 @@
  * applied in the order given on the command line. Glue only: the steps are the TransformOperator
  * (src/ops/transform.ts), run between stdin and stdout by runOperator.
  */
+
 import { Command } from 'commander';
+import { type CheckpointFlags, withCheckpointOptions } from '../checkpoint/options.js';
 import { UsageError } from '../errors.js';
 import { loadModules } from '../ops/expr.js';
 import { parseFieldList, parseRenames, TransformOperator, type TransformStep } from '../ops/transform.js';
 import { runOperator } from '../stream/run.js';
 import { parseDuration } from '../time/duration.js';
-import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
+import {
+  assertStateDirUsable,
+  type CommonOptions,
+  parseCount,
+  runContext,
+  stageCheckpointer,
+  withCommonOptions,
+} from './common.js';
 
-interface TransformFlags extends CommonOptions {
+interface TransformFlags extends CommonOptions, CheckpointFlags {
   module?: string[];
   within?: string;
   maxOutOfOrderness?: string;
@@ -80,6 +89,7 @@ export function transformCommand(): Command {
     )
     .option('--state <dir>', 'dedupe state directory (LevelDB; default: a temp dir removed on exit)')
     .option('--state-cache <n>', 'dedupe keys kept in memory before spilling to LevelDB', '100000');
+  withCheckpointOptions(cmd);
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -111,6 +121,8 @@ async function runTransform(steps: TransformStep[], o: TransformFlags): Promise<
   if (!hasDedupe && o.within !== undefined) throw new UsageError('--within applies only to --dedupe');
   if (o.maxOutOfOrderness !== undefined && !steps.some((s) => s.kind === 'ts'))
     throw new UsageError('--max-out-of-orderness applies only after --ts');
+  assertStateDirUsable(o.state, o);
+  const checkpoint = stageCheckpointer('transform', o);
   const scope = await loadModules(o.module ?? []);
   const op = new TransformOperator({
     steps,
@@ -124,8 +136,7 @@ async function runTransform(steps: TransformStep[], o: TransformFlags): Promise<
   const { bad, progress } = runContext('transform', o);
   let status = 'failed';
   try {
-    await runOperator(op, { bad, progress, maxLineBytes: o.maxLineBytes });
-    status = 'done';
+    status = await runOperator(op, { bad, progress, maxLineBytes: o.maxLineBytes, checkpoint });
   } finally {
     bad.close();
     progress.finish(status);

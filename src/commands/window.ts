@@ -3,7 +3,9 @@
  * WindowOperator (src/ops/window/operator.ts) between stdin and stdout, the late-record policy
  * (`--late-output` side output, `--on-late fail|drop`) and the state/summary counters.
  */
+
 import { Command } from 'commander';
+import { type CheckpointFlags, withCheckpointOptions } from '../checkpoint/options.js';
 import { DataError, UsageError } from '../errors.js';
 import { compileExpr } from '../ops/expr.js';
 import { compilePath } from '../ops/path.js';
@@ -14,9 +16,16 @@ import { encodeRecord, type Rec } from '../stream/protocol.js';
 import { runOperator } from '../stream/run.js';
 import { SideOutput, withSideOutputs } from '../stream/side-output.js';
 import { formatDuration, parseDuration } from '../time/duration.js';
-import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
+import {
+  assertStateDirUsable,
+  type CommonOptions,
+  parseCount,
+  runContext,
+  stageCheckpointer,
+  withCommonOptions,
+} from './common.js';
 
-interface WindowFlags extends CommonOptions {
+interface WindowFlags extends CommonOptions, CheckpointFlags {
   key?: string;
   tumbling?: string;
   sliding?: string;
@@ -88,6 +97,7 @@ export function windowCommand(): Command {
       String(DEFAULT_MAX_KEY_GROUPS),
     )
     .option('--stats-every <dur>', 'print open-state counters on stderr this often (wall time), e.g. 10s');
+  withCheckpointOptions(cmd);
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -174,6 +184,8 @@ async function runWindow(o: WindowFlags): Promise<void> {
     throw new UsageError('--on-late applies without --late-output only (late records go to the file)');
   const lateness =
     o.allowedLateness === undefined ? 0 : parseDuration(o.allowedLateness, '--allowed-lateness');
+  assertStateDirUsable(o.state, o);
+  const checkpoint = stageCheckpointer('window', o);
   const { bad, progress } = runContext('window', o);
   const late =
     o.lateOutput === undefined ? undefined : await SideOutput.create(o.lateOutput, '--late-output');
@@ -194,13 +206,13 @@ async function runWindow(o: WindowFlags): Promise<void> {
   });
   let status = 'failed';
   try {
-    await runOperator(withSideOutputs(op, late ? [late] : []), {
+    status = await runOperator(withSideOutputs(op, late ? [late] : []), {
       bad,
       progress,
       statsEveryMs,
       maxLineBytes: o.maxLineBytes,
+      checkpoint,
     });
-    status = 'done';
   } finally {
     bad.close();
     // A failed run keeps what was written, without the end line (readers see it was cut off).

@@ -8,8 +8,34 @@
  * LevelDB); the runtime waits for it before the next event. An operator signals a bad record by
  * throwing `BadRecordError`; the runtime applies the `--on-error` policy.
  */
+
+import type { Json, SavepointEntry, StateDescriptor } from '../state/savepoint/format.js';
 import { type RecordBatch, recordsOf } from '../stream/batch.js';
 import type { Barrier, Header, Rec } from '../stream/protocol.js';
+
+/** What `Operator.snapshot` returns: the savepoint writer's operator input minus the uid. */
+export interface OperatorStateSnapshot {
+  /** Operator kind, e.g. `window`. */
+  kind: string;
+  states: StateDescriptor[];
+  /** Input watermark (epoch ms) or null. */
+  watermark: number | null;
+  /** Non-keyed state. */
+  operatorState: Json;
+  /** Keyed state rows in key-group order. */
+  entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+  /** Key groups of the operator's state store. */
+  maxKeyGroups: number;
+}
+
+/** What `Operator.restore` gets: one operator's part of a savepoint. */
+export interface SavedOperatorState {
+  states: StateDescriptor[];
+  operatorState: Json;
+  entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+  /** Key groups of the savepoint. */
+  maxKeyGroups: number;
+}
 
 export interface Collector {
   record(r: Rec): void;
@@ -48,6 +74,18 @@ export interface Operator {
   watermark(wm: number, out: Collector): void | Promise<void>;
   /** Checkpoint barrier: snapshot state, then forward. Default: forward. */
   barrier?(b: Barrier, out: Collector): void | Promise<void>;
+  /**
+   * A consistent snapshot of the operator's state (stateful operators only), taken between events
+   * when a checkpoint barrier arrives; the runtime writes it in the savepoint format
+   * (src/checkpoint/snapshot.ts) before it forwards the barrier.
+   */
+  snapshot?(): Promise<OperatorStateSnapshot>;
+  /**
+   * Loads a snapshot: called after `open` and before any record when the pipeline restores
+   * (`--resume`, `--from-savepoint`).
+   * @throws DataError when the saved state does not fit this operator (other window, key groups)
+   */
+  restore?(saved: SavedOperatorState): Promise<void>;
   /** End of input (watermark +infinity): emit everything still held. */
   end(out: Collector): void | Promise<void>;
   /** Named counters for the run summary and periodic stats (e.g. open windows, late records). */

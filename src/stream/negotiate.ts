@@ -121,17 +121,65 @@ function pipeReader(link: string): string | undefined {
 
 /** true/false, or 'not yet' while the process still runs a shell or `env` before exec'ing node. */
 function isKappaStage(pid: string): boolean | 'not yet' {
+  const c = kappaCommandOf(pid);
+  return c === 'not yet' ? c : c !== undefined && STREAM_READERS.has(c);
+}
+
+/**
+ * The kappa command (`window`, `sink`, …) process `pid` runs, undefined when it does not run kappa,
+ * or 'not yet' while it still runs a shell or `env` before exec'ing node.
+ */
+function kappaCommandOf(pid: string): string | undefined | 'not yet' {
   let argv: string[];
   try {
     argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch {
-    return false;
+    return undefined;
   }
   for (let i = 0; i < argv.length - 1; i++) {
     const a = argv[i];
-    if (a === 'kappa' || a.endsWith('/kappa') || a.endsWith('dist/src/cli.js'))
-      return STREAM_READERS.has(argv[i + 1]);
+    if (a === 'kappa' || a.endsWith('/kappa') || a.endsWith('dist/src/cli.js')) return argv[i + 1] ?? '';
   }
   const exe = (argv[0] ?? '').split('/').pop() ?? '';
-  return /^(sh|bash|dash|zsh|ksh|env)$/.test(exe) ? 'not yet' : false;
+  return /^(sh|bash|dash|zsh|ksh|env)$/.test(exe) ? 'not yet' : undefined;
+}
+
+/**
+ * Who reads our stdout: `kappa` (a kappa stage of any command, found as in the module doc),
+ * `other` (stdout is a file or terminal, or the pipe's reader is positively another program) or
+ * `unknown` (no /proc, a socket, the reader not found). The checkpoint runtime uses it to decide
+ * whether this stage is the last of a pipeline: only an `other` answer makes it so.
+ */
+export function stdoutReader(): 'kappa' | 'other' | 'unknown' {
+  let link: string;
+  try {
+    link = readlinkSync('/proc/self/fd/1');
+  } catch {
+    return 'unknown';
+  }
+  if (!/^pipe:\[\d+\]$/.test(link)) return link.startsWith('socket:') ? 'unknown' : 'other';
+  const deadline = Date.now() + 50;
+  for (;;) {
+    const r = pipeReader(link);
+    if (r === undefined) return 'unknown';
+    const c = kappaCommandOf(r);
+    if (c !== 'not yet') return c === undefined ? 'other' : 'kappa';
+    if (Date.now() >= deadline) return 'unknown';
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
+}
+
+/**
+ * Whether some process of our process group still holds our stdout pipe open for reading: false
+ * once every downstream stage exited; undefined when stdout is not a pipe or /proc is unreadable.
+ */
+export function stdoutPipeHasReader(): boolean | undefined {
+  let link: string;
+  try {
+    link = readlinkSync('/proc/self/fd/1');
+  } catch {
+    return undefined;
+  }
+  if (!/^pipe:\[\d+\]$/.test(link)) return undefined;
+  return pipeReader(link) !== undefined;
 }

@@ -53,8 +53,8 @@ export interface PipelineInfo {
   stage: number;
   /** `--uid` of every stage so far, source first. */
   uids: string[];
-  /** Key groups of all keyed state of the pipeline (`--max-key-groups`, default 128). */
-  maxKeyGroups?: number;
+  /** Complete checkpoints to keep (`--retain-checkpoints` of the source); the last stage prunes. */
+  retainCheckpoints?: number;
   /**
    * The snapshot every stage restores from (`--resume`: the newest complete checkpoint;
    * `--from-savepoint`), or absent for a fresh start. `path` is the snapshot directory (URI).

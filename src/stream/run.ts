@@ -3,13 +3,14 @@
  * stream-to-stream command (transform, window, join) uses.
  */
 
+import type { StageCheckpointer } from '../checkpoint/stage.js';
 import { BadRecordError, type Collector, type Operator } from '../ops/operator.js';
 import type { BadRecords } from './badrecords.js';
 import { type RecordBatch, recordsOf } from './batch.js';
 import { readStream } from './input.js';
 import type { Progress } from './progress.js';
 import { type Barrier, encodeRecord, type Rec } from './protocol.js';
-import { interruptible, throwIfInterrupted } from './signals.js';
+import { deferFirstSignal, interruptible, throwIfInterrupted } from './signals.js';
 import { openStreamWriter } from './writer.js';
 
 export interface RunOptions {
@@ -21,10 +22,16 @@ export interface RunOptions {
   statsEveryMs?: number;
   /** `--max-line-bytes`: longest input line in bytes (default 64 MiB); longer lines are bad records. */
   maxLineBytes?: number;
+  /**
+   * Checkpointing (src/checkpoint/stage.ts): restores the operator from the snapshot the source
+   * chose, snapshots it on every barrier before forwarding, completes checkpoints at the last stage.
+   */
+  checkpoint?: StageCheckpointer;
 }
 
 /**
- * Pumps stdin through `op` to stdout. Bad records (BadRecordError from the operator, and lines the
+ * Pumps stdin through `op` to stdout; resolves with the summary status (`done`, or `stopped with
+ * savepoint PATH` after a stop line). Bad records (BadRecordError from the operator, and lines the
  * reader rejects: invalid `ts`, too deep, too long, not JSON) go through the `--on-error` policy;
  * the record's text is what a dead-letter file receives. Resolves when the end line is written, or
  * early (quietly) when the downstream reader went away.
@@ -34,9 +41,12 @@ export interface RunOptions {
  * an operator emitting many records from one event (a watermark firing 200k windows) keeps the
  * output buffer bounded by awaiting it every few thousand records.
  */
-export async function runOperator(op: Operator, opts: RunOptions): Promise<void> {
+export async function runOperator(op: Operator, opts: RunOptions): Promise<string> {
+  let status = 'done';
   const out = openStreamWriter(opts.output);
   const stats = opts.progress.stats;
+  const ck = opts.checkpoint;
+  let undefer = () => {};
   // The input record being processed and its line: an operator that emits that very object
   // (unchanged: operators never mutate their input) gets its original line re-emitted verbatim.
   let current: Rec | undefined;
@@ -66,7 +76,17 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
       opts.input ?? interruptible(process.stdin),
       {
         async header(h) {
-          out.header(await op.open(h));
+          const pipeline = ck?.onHeader(h, op.snapshot !== undefined);
+          const oh = await op.open(h);
+          out.header(pipeline ? { ...oh, pipeline } : oh);
+          if (pipeline && ck) {
+            await ck.restore(op);
+            undefer = deferFirstSignal((sig) =>
+              process.stderr.write(
+                `kappa ${opts.progress.command}: ${sig}: waiting for the source's savepoint (send it again to abort)\n`,
+              ),
+            );
+          }
         },
         async batch(b, first) {
           // Version-2 input: the operator's columnar path when it has one, else row by row.
@@ -106,8 +126,14 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
         watermark(wm) {
           return op.watermark(wm, collector);
         },
-        barrier(b) {
-          return op.barrier ? op.barrier(b, collector) : collector.barrier?.(b);
+        async barrier(b) {
+          const fwd = ck ? await ck.barrier(b, op.snapshot ? () => op.snapshot!() : undefined) : b;
+          if (op.barrier) await op.barrier(fwd, collector);
+          else collector.barrier?.(fwd);
+          if (ck?.active && fwd.path) {
+            await out.flush();
+            await ck.complete(fwd);
+          }
         },
         async end() {
           await op.end(collector);
@@ -117,6 +143,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
         stop(st) {
           // Stop-with-savepoint: forward the stop line without firing anything.
           out.stopEvent(st);
+          status = `stopped with savepoint ${st.savepoint}`;
         },
         async afterBatch() {
           opts.progress.update(stats.recordsIn);
@@ -136,7 +163,9 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<void>
       { maxLineBytes: opts.maxLineBytes },
     );
     await out.close();
+    return status;
   } finally {
+    undefer();
     if (op.counters) Object.assign(stats.extra, op.counters());
     await op.close?.();
     stats.bad = opts.bad.count;

@@ -129,6 +129,8 @@ export function withSideOutputs(op: Operator, sides: readonly SideOutput[]): Ope
     },
   };
   if (op.barrier) wrapped.barrier = (b, out) => op.barrier!(b, out);
+  if (op.snapshot) wrapped.snapshot = () => op.snapshot!();
+  if (op.restore) wrapped.restore = (saved) => op.restore!(saved);
   if (op.counters) wrapped.counters = () => op.counters!();
   if (op.close) wrapped.close = () => op.close!();
   return wrapped;

@@ -47,6 +47,28 @@ const cleanups = new Set<() => Promise<void>>();
 let installed = false;
 let commandName = 'kappa';
 
+let deferral: ((sig: StopSignal) => void) | undefined;
+let deferredSignal: StopSignal | undefined;
+
+/**
+ * Stop-with-savepoint (checkpointing pipelines, man kappa-checkpoints.7): from now on the first
+ * SIGINT/SIGTERM does not interrupt the run; it calls `onSignal` instead (the source takes a
+ * savepoint and ends the stream with a stop line; a later stage keeps going until that stop line
+ * arrives). A second signal interrupts as usual. Returns a function that undoes the deferral.
+ */
+export function deferFirstSignal(onSignal: (sig: StopSignal) => void): () => void {
+  deferral = onSignal;
+  if (deferredSignal) onSignal(deferredSignal);
+  return () => {
+    if (deferral === onSignal) deferral = undefined;
+  };
+}
+
+/** The deferred first signal (stop-with-savepoint requested), or undefined. */
+export function stopRequestedBy(): StopSignal | undefined {
+  return deferredSignal;
+}
+
 /** The signal that stopped this run, or undefined while none arrived. */
 export function interruptedBy(): StopSignal | undefined {
   return received;
@@ -144,6 +166,12 @@ export function installSignalHandlers(command?: string): void {
   if (installed) return;
   installed = true;
   const handler = (sig: StopSignal) => {
+    if (!received && deferral && !deferredSignal) {
+      // Stop-with-savepoint: the first signal asks for a savepoint instead of interrupting.
+      deferredSignal = sig;
+      deferral(sig);
+      return;
+    }
     if (received) {
       // Second signal: the user insists.
       runImmediate();
@@ -180,6 +208,8 @@ async function forcedExit(sig: StopSignal): Promise<void> {
 /** Test hook: forget a received signal (unit tests run several scenarios in one process). */
 export function resetInterruptForTests(): void {
   received = undefined;
+  deferredSignal = undefined;
+  deferral = undefined;
   waiters.clear();
 }
 

@@ -18,14 +18,26 @@
  *   writes the end line and commits nothing.
  */
 import type { Writable } from 'node:stream';
+import { completeSnapshot } from '../checkpoint/snapshot.js';
+import type { SourceCheckpointer } from '../checkpoint/source.js';
 import type { RecordSource, SourcePosition } from '../connectors/source.js';
+import { RuntimeError } from '../errors.js';
 import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
+import { METADATA_FILE } from '../state/savepoint/format.js';
+import { joinUri, storeFor } from '../storage/store.js';
 import type { TsFormat } from '../time/timestamp.js';
 import { SplitWatermarks } from '../time/watermark.js';
 import type { BadRecords } from './badrecords.js';
+import { stdoutPipeHasReader, stdoutReader } from './negotiate.js';
 import type { Progress } from './progress.js';
-import { PROTOCOL_VERSION, type Schema } from './protocol.js';
-import { InterruptedError, interruptedBy, raceInterrupt, type StopSignal } from './signals.js';
+import { type Header, PROTOCOL_VERSION, type Schema } from './protocol.js';
+import {
+  deferFirstSignal,
+  InterruptedError,
+  interruptedBy,
+  raceInterrupt,
+  type StopSignal,
+} from './signals.js';
 import { openStreamWriter } from './writer.js';
 
 /** How long (ms) records may wait in the output buffer while the source has nothing new. */
@@ -56,7 +68,16 @@ export interface SourceSpec {
    * (undefined for a source that tracks none). The checkpoint barrier will carry these.
    */
   onPositions?: (positions: (SourcePosition | undefined)[]) => void;
+  /**
+   * Checkpointing (src/checkpoint/source.ts): the header carries the pipeline info, barriers go out
+   * every `--checkpoint-interval`, and the first SIGINT/SIGTERM, `--stop-at` or (with
+   * `--savepoint-at-end`) the end of input stop the stream with a savepoint and a stop line.
+   */
+  checkpoint?: SourceCheckpointer;
 }
+
+/** How often (ms) the source looks whether the last stage completed a savepoint it waits for. */
+const SAVEPOINT_POLL_MS = 100;
 
 /**
  * Runs the sources to the end of input (or until the reader of stdout goes away). Resolves with
@@ -99,8 +120,48 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     if (sig) throw interrupted(sig);
   };
 
+  const ck = spec.checkpoint;
+  let stopRequested = false;
+  const undefer = ck
+    ? deferFirstSignal((sig) => {
+        stopRequested = true;
+        warn(`${sig}: stopping with a savepoint (send it again to abort without one)`);
+      })
+    : () => {};
+  // The source is the last stage when nothing of kappa reads its stdout (`ingest … > file`).
+  let last: boolean | undefined;
+  const isLast = () => {
+    last ??= stdoutReader() === 'other';
+    return last;
+  };
+  const positions = () => sources.map((s) => s.position?.());
+  /** Ends the stream with a savepoint barrier and a stop line; resolves once the savepoint is complete. */
+  const stopWithSavepoint = async (): Promise<string> => {
+    if (!ck) throw new Error('internal: savepoint without checkpointing');
+    const b = await ck.barrier('savepoint', positions(), emitted);
+    out.barrier(b);
+    out.stopEvent({ savepoint: b.path as string, checkpoint: b.id });
+    await out.close();
+    const path = b.path as string;
+    if (isLast()) await completeSnapshot(path, []);
+    else await waitForSnapshot(path);
+    process.stderr.write(`kappa ${progress.command}: savepoint ${path}\n`);
+    return `stopped with savepoint ${path}`;
+  };
+  const checkpointNow = async (): Promise<void> => {
+    if (!ck) return;
+    const b = await ck.barrier('checkpoint', positions(), emitted);
+    out.barrier(b);
+    if (isLast()) {
+      await out.flush();
+      await completeSnapshot(b.path as string, []);
+    }
+  };
+
   try {
-    out.header({ kappa: PROTOCOL_VERSION, schema });
+    const h: Header = { kappa: PROTOCOL_VERSION, schema };
+    if (ck) h.pipeline = ck.header();
+    out.header(h);
     for (let si = 0; si < sources.length; si++) {
       const src = sources[si];
       const it = src.batches()[Symbol.asyncIterator]();
@@ -114,6 +175,8 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           }, LINGER_MS);
           // Race the source against a signal: a source waiting for data (stdin held open, a FIFO)
           // must not keep a stopped run alive.
+          // A stop-with-savepoint request waits for the pending batch: its rows may already count
+          // in the source's position, so they must go out before the savepoint barrier.
           const next = await raceInterrupt(it.next());
           clearTimeout(linger);
           const lingerDone = lingered ? await raceInterrupt(lingered) : undefined;
@@ -183,6 +246,11 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           const flushed = await raceInterrupt(rows.length === 0 ? out.flush() : out.flushIfFull());
           if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
           if (out.isClosed) break;
+          if (ck) {
+            if (stopRequested || (ck.stopAt !== undefined && emitted >= ck.stopAt))
+              return await stopWithSavepoint();
+            if (ck.due()) await checkpointNow();
+          }
         }
       } finally {
         // Stop a source left early (downstream closed, failure, signal); a no-op after its end.
@@ -193,12 +261,34 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     }
     // Every source reached its end: only now may the end line (watermark +infinity) go out.
     stopIfInterrupted();
+    if (ck?.savepointAtEnd && !out.isClosed) return await stopWithSavepoint();
     out.endEvent();
     await out.close();
     if (!out.isClosed) for (const s of sources) await s.commit?.();
     return out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {
+    undefer();
     await Promise.all(sources.map((s) => s.close().catch(() => {})));
+  }
+}
+
+/**
+ * Waits until the last stage completed the snapshot at `path` (`_metadata.json`).
+ * @throws RuntimeError when every reader of stdout exited without completing it
+ * @throws InterruptedError on another signal
+ */
+async function waitForSnapshot(path: string): Promise<void> {
+  const meta = joinUri(path, METADATA_FILE);
+  const store = storeFor(meta);
+  for (;;) {
+    if (await store.stat(meta)) return;
+    if (stdoutPipeHasReader() === false && !(await store.stat(meta)))
+      throw new RuntimeError(
+        `the pipeline's last stage exited without completing savepoint ${path}; it is not usable`,
+        'see the downstream stages’ errors above',
+      );
+    const r = await raceInterrupt(new Promise((res) => setTimeout(res, SAVEPOINT_POLL_MS)));
+    if (r instanceof InterruptedError) throw r;
   }
 }
 

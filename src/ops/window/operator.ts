@@ -179,6 +179,8 @@ export interface WindowSnapshot {
   watermark: number | null;
   operatorState: Json;
   entries: AsyncIterable<SavepointEntry>;
+  /** Key groups of the state store. */
+  maxKeyGroups: number;
 }
 
 /** Name of the window operator's keyed state. */
@@ -1002,6 +1004,7 @@ export class WindowOperator implements Operator {
       watermark: finiteOrNull(this.wm),
       operatorState: operatorState as unknown as Json,
       entries: entries(),
+      maxKeyGroups: this.store!.keyGroups,
     };
   }
 

@@ -223,6 +223,43 @@ async function writeOperator(
 }
 
 /**
+ * Writes one operator's part of a savepoint or checkpoint to `uri` (its `<uid>/kg-*.parquet` files)
+ * and returns its `_metadata.json` entry, without writing `_metadata.json`: each stage of a
+ * pipeline writes its own part (src/checkpoint/snapshot.ts), the last one assembles the metadata.
+ * @throws UsageError for a bad uid; RuntimeError as writeSavepoint
+ */
+export async function writeOperatorState(
+  uri: string,
+  op: OperatorSnapshotInput,
+  maxKeyGroups: number,
+  opts: WriteSavepointOptions = {},
+): Promise<OperatorMetadata> {
+  if (!UID_PATTERN.test(op.uid))
+    throw new UsageError(
+      `savepoint: operator uid '${op.uid}' is not usable: letters, digits, '.', '_' and '-' only, starting with a letter or digit`,
+    );
+  const perFile = opts.keyGroupsPerFile ?? DEFAULT_KEY_GROUPS_PER_FILE;
+  const { files, entries } = await writeOperator(
+    storeFor(uri),
+    uri,
+    op,
+    checkMaxKeyGroups(maxKeyGroups),
+    perFile,
+    opts.rowGroupRows ?? 16_384,
+    opts.compression ?? 'zstd',
+  );
+  return {
+    uid: op.uid,
+    kind: op.kind,
+    states: op.states,
+    watermark: finiteOrNull(op.watermark),
+    operatorState: op.operatorState ?? null,
+    entries,
+    files,
+  };
+}
+
+/**
  * Writes a complete savepoint to `uri` (a directory: local path or `s3://bucket/prefix`): per
  * operator its keyed state as Parquet files split by key-group range (ranges with no entries get no
  * file), then `_metadata.json` last.

@@ -1,0 +1,271 @@
+/**
+ * Checkpointing at the source stage (ingest, replay): where a run starts (`--resume`,
+ * `--from-savepoint`), the pipeline info its header carries, and the barriers it emits
+ * (`--checkpoint-interval`, stop-with-savepoint). The source decides for the whole pipeline: the
+ * snapshot to restore and the checkpoint ids travel downstream in the header and the barriers, so
+ * every stage restores the same checkpoint even while a sink completes another one.
+ */
+import type { SourcePosition } from '../connectors/source.js';
+import { DataError, UsageError } from '../errors.js';
+import { finiteOrNull, type SavepointMetadata } from '../state/savepoint/format.js';
+import { openSavepoint } from '../state/savepoint/read.js';
+import { joinUri } from '../storage/store.js';
+import type { Barrier, PipelineInfo } from '../stream/protocol.js';
+import { parseDuration } from '../time/duration.js';
+import {
+  checkpointUri,
+  DEFAULT_RETAIN_CHECKPOINTS,
+  listCheckpoints,
+  pipelineId,
+  savepointUri,
+} from './layout.js';
+import { checkpointSettings, type SourceCheckpointFlags } from './options.js';
+import {
+  completeSnapshot,
+  operatorPartUids,
+  readSinkParts,
+  type SinkPart,
+  writeBarrierPart,
+} from './snapshot.js';
+
+/** A snapshot to restore from. */
+export interface RestorePoint {
+  /** The snapshot directory (URI). */
+  path: string;
+  checkpointId: number | null;
+  type: 'checkpoint' | 'savepoint';
+  metadata: SavepointMetadata;
+}
+
+/**
+ * The newest epoch the sink described by a sink part committed (`SinkTarget.committedEpoch`), or
+ * null; undefined when no target can answer for it. Built by the command from connectors/index.ts.
+ */
+export type SinkProbe = (part: SinkPart) => Promise<number | null | undefined>;
+
+/**
+ * The newest complete checkpoint in `dir`. A checkpoint without `_metadata.json` whose every sink
+ * reports the epoch committed (a crash between the sink's commit and the completion) is completed
+ * from its parts first and chosen: its output is already in the sink, so restoring an older one
+ * would write it twice.
+ * @param note prints one informational line
+ */
+export async function findRestorePoint(
+  dir: string,
+  probe: SinkProbe,
+  note: (m: string) => void,
+): Promise<RestorePoint | undefined> {
+  const all = await listCheckpoints(dir);
+  for (let i = all.length - 1; i >= 0; i--) {
+    const c = all[i];
+    if (!c.complete) {
+      const sinks = await readSinkParts(c.uri);
+      if (sinks.length === 0) continue;
+      let committed = true;
+      for (const s of sinks) {
+        const e = await probe(s);
+        if (e === undefined || e === null || e < c.id) committed = false;
+      }
+      if (!committed) continue;
+      await completeSnapshot(c.uri, await operatorPartUids(c.uri));
+      note(
+        `checkpoint ${c.id} was committed by the sink but not marked complete (a crash in between): completed it`,
+      );
+    }
+    const sp = await openSavepoint(c.uri);
+    return { path: c.uri, checkpointId: c.id, type: 'checkpoint', metadata: sp.metadata };
+  }
+  return undefined;
+}
+
+/** The checkpoint state of a source stage for one run. */
+export class SourceCheckpointer {
+  private nextId: number;
+  constructor(
+    /** The checkpoint directory. */
+    readonly dir: string,
+    /** The source stage's uid. */
+    readonly uid: string,
+    /** The pipeline's uid. */
+    readonly pipeline: string,
+    /** Where stop-with-savepoint writes. */
+    readonly savepointDir: string,
+    /** `--checkpoint-interval` in ms, or undefined for none. */
+    readonly intervalMs: number | undefined,
+    /** Complete checkpoints kept. */
+    readonly retain: number,
+    /** What this run restored from, if anything. */
+    readonly restore: RestorePoint | undefined,
+    firstId: number,
+    /** `--savepoint-at-end`. */
+    readonly savepointAtEnd: boolean,
+    /** `--stop-at` in epoch ms. */
+    readonly stopAt: number | undefined,
+  ) {
+    this.nextId = firstId;
+  }
+
+  private lastBarrierAt = Date.now();
+
+  /** The uid of source `i` of this stage: the stage uid for the first, `<uid>.<i>` for others. */
+  sourceUid(i: number): string {
+    return i === 0 ? this.uid : `${this.uid}.${i}`;
+  }
+
+  /**
+   * Where source `i` starts: its position in the restored snapshot, or undefined for a fresh start.
+   * @throws UsageError when the snapshot has no position for it (another pipeline's savepoint, a
+   *   renamed source)
+   */
+  startAt(i: number): SourcePosition | undefined {
+    if (!this.restore) return undefined;
+    const uid = this.sourceUid(i);
+    const s = this.restore.metadata.sources.find((x) => x.uid === uid);
+    if (!s)
+      throw new UsageError(
+        `${this.restore.path} has no position for source '${uid}' (it has: ${this.restore.metadata.sources.map((x) => x.uid).join(', ') || 'none'})`,
+        'give the source the --uid it had, or rewrite the savepoint with `kappa state-edit set-positions`',
+      );
+    if (s.positions === null) return undefined;
+    if (typeof s.positions !== 'object' || Array.isArray(s.positions) || !('kind' in s.positions))
+      throw new DataError(`${this.restore.path}: the position of source '${uid}' is not a source position`);
+    return s.positions as unknown as SourcePosition;
+  }
+
+  /** The pipeline info the source's header carries. */
+  header(): PipelineInfo {
+    const p: PipelineInfo = { id: this.pipeline, checkpointDir: this.dir, stage: 0, uids: [this.uid] };
+    p.retainCheckpoints = this.retain;
+    if (this.restore)
+      p.restore = {
+        path: this.restore.path,
+        checkpointId: this.restore.checkpointId,
+        type: this.restore.type,
+      };
+    return p;
+  }
+
+  /** True when a periodic checkpoint is due. */
+  due(now = Date.now()): boolean {
+    return this.intervalMs !== undefined && now - this.lastBarrierAt >= this.intervalMs;
+  }
+
+  /**
+   * Starts checkpoint (or savepoint) N: writes the source's part, then returns the barrier to emit.
+   * @param positions each source's position after the records already written
+   * @param watermark the watermark emitted so far (epoch ms; -Infinity for none)
+   */
+  async barrier(
+    type: 'checkpoint' | 'savepoint',
+    positions: (SourcePosition | undefined)[],
+    watermark: number,
+  ): Promise<Barrier> {
+    const id = this.nextId++;
+    this.lastBarrierAt = Date.now();
+    const path = type === 'savepoint' ? savepointUri(this.savepointDir, id) : checkpointUri(this.dir, id);
+    const sources = positions.map((p, i) => ({
+      uid: this.sourceUid(i),
+      positions: (p ?? null) as SavepointMetadata['sources'][number]['positions'],
+      watermark: finiteOrNull(watermark),
+    }));
+    await writeBarrierPart(path, {
+      id,
+      type,
+      pipeline: this.pipeline,
+      sources,
+      createdAt: new Date().toISOString(),
+    });
+    return { id, type, path, sources, operators: [] };
+  }
+}
+
+/**
+ * Sets up checkpointing for a source stage from its flags and the environment, or returns
+ * undefined when the pipeline does not checkpoint (no checkpoint dir).
+ * @param command the command name (the default uid is `<command>-0`)
+ * @throws UsageError for a checkpoint flag without a checkpoint dir, a bad duration or count;
+ *   DataError / RuntimeError for a damaged checkpoint dir or savepoint
+ */
+export async function prepareSourceCheckpointing(
+  command: string,
+  flags: SourceCheckpointFlags,
+  probe: SinkProbe,
+  note: (m: string) => void,
+): Promise<SourceCheckpointer | undefined> {
+  const s = checkpointSettings(flags);
+  const needsDir: [unknown, string][] = [
+    [flags.checkpointInterval, '--checkpoint-interval'],
+    [flags.savepointDir, '--savepoint-dir'],
+    [flags.savepointAtEnd, '--savepoint-at-end'],
+    [flags.stopAt, '--stop-at'],
+    [flags.retainCheckpoints, '--retain-checkpoints'],
+    [flags.resume, '--resume'],
+    [flags.fromSavepoint, '--from-savepoint'],
+    [flags.uid, '--uid'],
+  ];
+  if (!s.dir) {
+    const given = needsDir.filter(([v]) => v !== undefined && v !== false).map(([, f]) => f);
+    if (given.length > 0)
+      throw new UsageError(
+        `${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} a checkpoint directory`,
+        'give --checkpoint-dir DIR (or export KAPPA_CHECKPOINT_DIR=DIR for the whole pipeline)',
+      );
+    return undefined;
+  }
+  const intervalMs =
+    flags.checkpointInterval === undefined
+      ? undefined
+      : parseDuration(flags.checkpointInterval, '--checkpoint-interval');
+  if (intervalMs !== undefined && intervalMs <= 0)
+    throw new UsageError('--checkpoint-interval must be positive, e.g. 10s');
+  let retain = DEFAULT_RETAIN_CHECKPOINTS;
+  if (flags.retainCheckpoints !== undefined) {
+    if (!/^\d+$/.test(flags.retainCheckpoints) || Number(flags.retainCheckpoints) < 1)
+      throw new UsageError(
+        `--retain-checkpoints: expected a count of at least 1, got '${flags.retainCheckpoints}'`,
+      );
+    retain = Number(flags.retainCheckpoints);
+  }
+  let stopAt: number | undefined;
+  if (flags.stopAt !== undefined) {
+    stopAt = Date.parse(flags.stopAt);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(flags.stopAt) || Number.isNaN(stopAt))
+      throw new UsageError(
+        `--stop-at: '${flags.stopAt}' is not an ISO 8601 time`,
+        'for Kafka offsets use --until P:OFFSET,… with --savepoint-at-end',
+      );
+  }
+  const pipeline = (await pipelineId(s.dir, true)) as string;
+  let restore: RestorePoint | undefined;
+  if (s.fromSavepoint !== undefined) {
+    const sp = await openSavepoint(s.fromSavepoint);
+    restore = {
+      path: s.fromSavepoint,
+      checkpointId: sp.metadata.checkpointId,
+      type: sp.metadata.type,
+      metadata: sp.metadata,
+    };
+    note(`restoring from savepoint ${s.fromSavepoint}`);
+  } else if (s.resume) {
+    restore = await findRestorePoint(s.dir, probe, note);
+    note(
+      restore
+        ? `resuming from checkpoint ${restore.checkpointId} (${restore.path})`
+        : `no complete checkpoint in ${s.dir}: starting fresh`,
+    );
+  }
+  const ids = (await listCheckpoints(s.dir)).map((c) => c.id);
+  const firstId = Math.max(0, restore?.checkpointId ?? 0, ...ids) + 1;
+  return new SourceCheckpointer(
+    s.dir,
+    s.uid ?? `${command}-0`,
+    pipeline,
+    flags.savepointDir ?? joinUri(s.dir, 'savepoints'),
+    intervalMs,
+    retain,
+    restore,
+    firstId,
+    flags.savepointAtEnd === true,
+    stopAt,
+  );
+}
