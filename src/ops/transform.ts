@@ -22,13 +22,21 @@
  * the watermark passes `seen + within - 1`: no later record can then be a duplicate.
  */
 
-import { KappaError } from '../errors.js';
+import { DataError, KappaError } from '../errors.js';
+import { DEFAULT_MAX_KEY_GROUPS } from '../state/keygroup.js';
+import { finiteOrNull, type SavepointEntry } from '../state/savepoint/format.js';
 import { KeyedStateStore } from '../state/store.js';
 import { TimerQueue } from '../state/timers.js';
 import type { Header, Rec, Schema } from '../stream/protocol.js';
 import { type CompiledExpr, compileExpr, type ExprScope } from './expr.js';
 import { toRecordKey, toStateKey } from './keys.js';
-import { BadRecordError, type Collector, type Operator } from './operator.js';
+import {
+  BadRecordError,
+  type Collector,
+  type Operator,
+  type OperatorStateSnapshot,
+  type SavedOperatorState,
+} from './operator.js';
 import { compilePath } from './path.js';
 
 /** One step of the chain, as given on the command line. */
@@ -209,6 +217,100 @@ export class TransformOperator implements Operator {
       }
     }
     this.retimed = seenTs;
+    if (this.dedupes.length > 0 || this.retimed) {
+      this.snapshot = () => this.takeSnapshot();
+      this.restore = (saved) => this.restoreState(saved);
+    }
+  }
+
+  /**
+   * Snapshot of the dedupe state (one `value` state per `--dedupe` step, named `dedupe0`, `dedupe1`,
+   * …: per dedupe key the event time of the newest record kept, with its expiry timer) and of the
+   * re-timing watermark generator; present only when the transform keeps state (`--dedupe`, `--ts`).
+   */
+  snapshot?: () => Promise<OperatorStateSnapshot>;
+  /** Restores what `snapshot` wrote (after `open`, before any record). */
+  restore?: (saved: SavedOperatorState) => Promise<void>;
+
+  private async takeSnapshot(): Promise<OperatorStateSnapshot> {
+    const within = this.o.within ?? 0;
+    const snap = this.store ? await this.store.snapshot() : undefined;
+    async function* entries(): AsyncGenerator<SavepointEntry> {
+      if (!snap) return;
+      for await (const e of snap) {
+        const nul = e.key.lastIndexOf('\u0000');
+        yield {
+          keyGroup: e.keyGroup,
+          state: e.key.slice(nul + 1),
+          key: e.key.slice(0, nul),
+          windowStart: null,
+          windowEnd: null,
+          timer: e.value + within - 1,
+          value: e.value,
+        };
+      }
+    }
+    const steps = this.o.steps.filter((x) => x.kind === 'dedupe');
+    return {
+      kind: 'transform',
+      states: this.dedupes.map((d, i) => ({
+        name: d.name,
+        kind: 'value' as const,
+        schema: {
+          dedupe: (steps[i] as { expr: string }).expr,
+          within,
+          value: 'epoch ms of the newest record kept for the key; the key expires at value + within - 1',
+        },
+      })),
+      watermark: finiteOrNull(this.lastInWm),
+      operatorState: {
+        maxTs: finiteOrNull(this.maxTs),
+        outputWatermark: finiteOrNull(this.lastWm),
+        duplicates: this.duplicates,
+      },
+      entries: entries(),
+      maxKeyGroups: this.store?.keyGroups ?? DEFAULT_MAX_KEY_GROUPS,
+    };
+  }
+
+  private async restoreState(saved: SavedOperatorState): Promise<void> {
+    const names = new Map(this.dedupes.map((d) => [d.name, d]));
+    for (const st of saved.states)
+      if (!names.has(st.name))
+        throw new DataError(
+          `savepoint: transform state '${st.name}' has no --dedupe step here (this transform has ${this.dedupes.length})`,
+          'run with the same --dedupe steps as the job that took the savepoint',
+        );
+    if (this.store && saved.maxKeyGroups !== this.store.keyGroups)
+      throw new DataError(
+        `savepoint: the dedupe state has ${saved.maxKeyGroups} key groups, this transform ${this.store.keyGroups}`,
+        'rewrite the state with `kappa state-edit rescale SP -o NEW --max-key-groups N`',
+      );
+    const within = this.o.within ?? 0;
+    const store = this.store;
+    async function* rows(): AsyncGenerator<{ key: string; value: number; keyGroup: number }> {
+      for await (const e of saved.entries) {
+        const d = names.get(e.state);
+        if (!d)
+          throw new DataError(`savepoint: a row of state '${e.state}', which this transform does not have`);
+        if (typeof e.value !== 'number')
+          throw new DataError(
+            `savepoint: dedupe row of key ${e.key} has value ${JSON.stringify(e.value)}, not epoch ms`,
+          );
+        const key = `${e.key}\u0000${e.state}`;
+        d.timers.set(key, e.value + within - 1);
+        yield { key, value: e.value, keyGroup: e.keyGroup };
+      }
+    }
+    if (store) await store.restore(rows());
+    const os = (saved.operatorState ?? {}) as {
+      maxTs?: number | null;
+      outputWatermark?: number | null;
+      duplicates?: number;
+    };
+    this.maxTs = os.maxTs ?? Number.NEGATIVE_INFINITY;
+    this.lastWm = os.outputWatermark ?? Number.NEGATIVE_INFINITY;
+    this.duplicates = os.duplicates ?? 0;
   }
 
   async open(h: Header): Promise<Header> {
