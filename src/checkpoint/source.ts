@@ -101,6 +101,8 @@ export class SourceCheckpointer {
     readonly savepointAtEnd: boolean,
     /** `--stop-at` in epoch ms. */
     readonly stopAt: number | undefined,
+    /** Prints one informational line. */
+    private readonly note: (m: string) => void,
   ) {
     this.nextId = firstId;
   }
@@ -113,19 +115,23 @@ export class SourceCheckpointer {
   }
 
   /**
-   * Where source `i` starts: its position in the restored snapshot, or undefined for a fresh start.
-   * @throws UsageError when the snapshot has no position for it (another pipeline's savepoint, a
-   *   renamed source)
+   * Where source `i` starts: its position in the restored snapshot, or undefined for a fresh start
+   * (no snapshot, or a source the snapshot does not know: a new source uid starts from its
+   * beginning, as a new operator does in Flink — how a job bootstrapped from history with
+   * `--savepoint-at-end` goes on with another input).
+   * @throws DataError when the saved position is not a source position
    */
   startAt(i: number): SourcePosition | undefined {
     if (!this.restore) return undefined;
     const uid = this.sourceUid(i);
     const s = this.restore.metadata.sources.find((x) => x.uid === uid);
-    if (!s)
-      throw new UsageError(
-        `${this.restore.path} has no position for source '${uid}' (it has: ${this.restore.metadata.sources.map((x) => x.uid).join(', ') || 'none'})`,
-        'give the source the --uid it had, or rewrite the savepoint with `kappa state-edit set-positions`',
+    if (!s) {
+      const others = this.restore.metadata.sources.map((x) => x.uid);
+      this.note(
+        `${this.restore.path} has no position for source '${uid}'${others.length ? ` (it has: ${others.join(', ')})` : ''}: it reads from its beginning`,
       );
+      return undefined;
+    }
     if (s.positions === null) return undefined;
     if (typeof s.positions !== 'object' || Array.isArray(s.positions) || !('kind' in s.positions))
       throw new DataError(`${this.restore.path}: the position of source '${uid}' is not a source position`);
@@ -267,5 +273,6 @@ export async function prepareSourceCheckpointing(
     firstId,
     flags.savepointAtEnd === true,
     stopAt,
+    note,
   );
 }
