@@ -144,14 +144,18 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
           await sink.barrier?.(b);
           await checkpoint.complete(b);
         },
-        async end() {
+        async end(final) {
           throwIfInterrupted(); // a signal that arrived with the end line in the same chunk
           if (stats.recordsIn > 0 && bad.count >= stats.recordsIn)
             throw new DataError(
               `all ${stats.recordsIn} records were bad (${bad.policy.mode === 'dead-letter' ? `written to ${bad.policy.path}` : 'skipped'}); nothing committed`,
               'fix the cause the bad-record messages name; --on-error does not turn a run without any good record into a success',
             );
-          where = await sink.commit();
+          // The final checkpoint (end of input) commits with the rest of the output.
+          if (final)
+            await checkpoint.sinkPart(final, kind.name, sink.commitDescriptor?.() as Json | undefined);
+          where = await sink.commit(final);
+          if (final) await checkpoint.complete(final);
         },
         stop(st) {
           // Stop-with-savepoint: the sink committed on the savepoint's barrier; nothing more is final.

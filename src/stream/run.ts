@@ -135,10 +135,14 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
             await ck.complete(fwd);
           }
         },
-        async end() {
+        async end(final) {
           await op.end(collector);
           throwIfInterrupted(); // a signal never turns into an end line
-          out.endEvent();
+          out.endEvent(final);
+          if (final && ck?.active) {
+            await out.flush();
+            await ck.complete(final);
+          }
         },
         stop(st) {
           // Stop-with-savepoint: forward the stop line without firing anything.

@@ -262,8 +262,12 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     // Every source reached its end: only now may the end line (watermark +infinity) go out.
     stopIfInterrupted();
     if (ck?.savepointAtEnd && !out.isClosed) return await stopWithSavepoint();
-    out.endEvent();
+    // With checkpoints the end line carries the final checkpoint (positions at the end, no open
+    // state), so that --resume after a finished run has nothing left to do.
+    const final = ck && !out.isClosed ? await ck.barrier('checkpoint', positions(), emitted) : undefined;
+    out.endEvent(final);
     await out.close();
+    if (final && isLast()) await completeSnapshot(final.path as string, []);
     if (!out.isClosed) for (const s of sources) await s.commit?.();
     return out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {

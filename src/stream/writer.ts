@@ -13,8 +13,8 @@ import { resolveStreamFormat } from './negotiate.js';
 import { LineWriter, writeWithBackPressure } from './output.js';
 import {
   type Barrier,
-  END_LINE,
   encodeBarrier,
+  encodeEnd,
   encodeHeader,
   encodeRecord,
   encodeStop,
@@ -40,8 +40,8 @@ export interface StreamWriter {
   batch(b: RecordBatch): void;
   watermark(wm: number): void;
   barrier(b: Barrier): void;
-  /** Writes the end event (the stream's last). */
-  endEvent(): void;
+  /** Writes the end event (the stream's last), with the final checkpoint when there is one. */
+  endEvent(final?: Barrier): void;
   /** Writes the stop event (stop-with-savepoint; the stream's last, instead of the end event). */
   stopEvent(s: StopInfo): void;
   /** Writes buffered output once it holds at least a chunk, waiting for drain when needed. */
@@ -86,8 +86,8 @@ export class NdjsonStreamWriter implements StreamWriter {
   barrier(b: Barrier): void {
     this.lines.line(encodeBarrier(b));
   }
-  endEvent(): void {
-    this.lines.line(END_LINE);
+  endEvent(final?: Barrier): void {
+    this.lines.line(encodeEnd(final));
   }
   stopEvent(s: StopInfo): void {
     this.lines.line(encodeStop(s));
@@ -181,10 +181,10 @@ export class ArrowStreamWriter implements StreamWriter {
     this.encodePending();
     this.put(this.enc().control(encodeBarrier(b)));
   }
-  endEvent(): void {
+  endEvent(final?: Barrier): void {
     this.encodePending();
     const e = this.enc();
-    this.put(e.control(END_LINE));
+    this.put(e.control(encodeEnd(final)));
     this.put(e.finish());
   }
   stopEvent(s: StopInfo): void {
