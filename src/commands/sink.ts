@@ -6,11 +6,11 @@
 import { Command } from 'commander';
 import { SINK_TARGETS } from '../connectors/index.js';
 import { withKafkaSinkOptions } from '../connectors/kafka/options.js';
-import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
+import { type RecordSink, type SinkCheckpointContext, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { readStream } from '../stream/input.js';
-import type { StopInfo } from '../stream/protocol.js';
+import type { Header, StopInfo } from '../stream/protocol.js';
 import {
   beforeForcedExit,
   InterruptedError,
@@ -103,7 +103,7 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
     await readStream(
       interruptible(process.stdin),
       {
-        header: (h) => sink.open(h),
+        header: (h) => sink.open(h, headerCheckpointContext(h)),
         record(r, line) {
           stats.recordsIn++;
           return sink.write(r, line);
@@ -156,4 +156,15 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
     Object.assign(stats.extra, sink.counters?.() ?? {});
     progress.finish(status);
   }
+}
+
+/**
+ * Interim (until the checkpoint core wires `--uid` and restore): the sink's checkpoint context
+ * from a header that carries pipeline info, appId `<pipeline id>.sink-<stage + 1>` (this sink's
+ * position), restored checkpoint from `pipeline.restore`; undefined without pipeline info.
+ */
+function headerCheckpointContext(h: Header): SinkCheckpointContext | undefined {
+  const p = h.pipeline;
+  if (!p) return undefined;
+  return { appId: `${p.id}.sink-${p.stage + 1}`, restoredCheckpoint: p.restore?.checkpointId ?? null };
 }
