@@ -16,6 +16,13 @@
  * the table's (`kappa.partitionBy`); a new column needs `--merge-schema`; a committed column's type
  * never changes (see schema.ts). Before writing, crashed runs' leftovers are repaired (committer.ts).
  *
+ * Checkpointing pipelines (`open(header, ctx)`): one Delta version per barrier, written even for an
+ * empty epoch, with `txn {appId: ctx.appId, version: barrier id, lastUpdated}` (PROTOCOL.md
+ * "Transaction Identifiers"); files rolled between barriers wait for the barrier (Flink's
+ * OnCheckpointRollingPolicy commit rule). An epoch whose id is at most the table's txn version for
+ * the appId (read at open) is discarded at its barrier: an earlier run committed it. Every commit's
+ * commitInfo carries `kappa.kafkaOffsets` for its Kafka records (KafkaOffsets).
+ *
  * Records: each record's `value` (a JSON object) is one row; `ts` and `key` are not stored as extra
  * columns (re-derive them on ingest with `--ts-field` / `--key-field`). Field partition columns are
  * kept in the data files too, so ingest restores their original types.
@@ -171,10 +178,6 @@ export class TableSink extends FileSinkBase {
   /** The id of the last barrier seen (or the restored checkpoint's): the last epoch's predecessor. */
   private lastBarrier: number | null = null;
   private readonly skipped: number[] = [];
-  /** Ids of the epochs skipped as already committed. */
-  get skippedEpochs(): readonly number[] {
-    return this.skipped;
-  }
   /** Kafka next offsets of the records since the last commit (`kappa.kafkaOffsets`). */
   private readonly offsets = new KafkaOffsets();
 
@@ -599,6 +602,11 @@ export class TableSink extends FileSinkBase {
       written: formatBytes(this.bytesCommitted),
       ...(this.skipped.length ? { 'epochs skipped (already committed)': this.skipped.length } : {}),
     };
+  }
+
+  /** Ids (barrier ids) of the epochs skipped as already committed. */
+  get skippedEpochs(): readonly number[] {
+    return this.skipped;
   }
 
   /** `{kind: 'table', table: <root URI>, appId}` for `tableSink.committedEpoch`; null without ctx. */
