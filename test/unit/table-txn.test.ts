@@ -220,6 +220,38 @@ describe('table sink: one Delta commit per checkpoint, exactly once', () => {
     assert.equal(k(6).txnVersion, null);
   });
 
+  it('a concurrent commit of the same appId (a second run of the same pipeline sink) is a conflict', async () => {
+    const dir = join(tmp.dir, 'race');
+    await run(dir, [...recs(0, 2), { barrier: 1 }], { ctx: ctx(), end: true });
+    const s = new TableSink(dir, {});
+    await s.open(HEADER, ctx(1));
+    for (const r of recs(2, 2)) await s.write(r);
+    // Another run with the same appId commits epoch 2 first (version 1 is taken).
+    const other = new TableSink(dir, {});
+    await other.open(HEADER, ctx(1));
+    for (const r of recs(2, 2)) await other.write(r);
+    await other.barrier({ id: 2 });
+    await other.commit();
+    await assert.rejects(
+      s.barrier({ id: 2 }),
+      /another run of the same pipeline sink \(pipe-1\.sink-2\) committed its epoch 2/,
+    );
+    await s.abort();
+    assert.deepEqual(await duckIds(dir), range(0, 4), 'the losing run left nothing visible');
+    // A different appId's concurrent commit is no conflict (a blind append after it).
+    const a = new TableSink(dir, {});
+    await a.open(HEADER, { appId: 'x.sink-1', restoredCheckpoint: null });
+    await a.write(recs(9, 1)[0]);
+    const b = new TableSink(dir, {});
+    await b.open(HEADER, { appId: 'y.sink-1', restoredCheckpoint: null });
+    await b.write(recs(10, 1)[0]);
+    await b.barrier({ id: 1 });
+    await a.barrier({ id: 1 });
+    await a.commit();
+    await b.commit();
+    assert.deepEqual(await duckIds(dir), [...range(0, 4), 9, 10]);
+  });
+
   it('a single file cannot take part in a checkpointing pipeline: usage error pointing to a table dir', async () => {
     const s = await singleFileSink.create(join(tmp.dir, 'out.parquet'), {});
     await assert.rejects(s.open(HEADER, ctx()), (e: Error) => {

@@ -48,12 +48,14 @@ import {
   type DeltaMetaData,
   type DeltaProtocol,
   type DeltaSnapshot,
+  type DeltaTxn,
   deltaSchemaString,
   FileStats,
   newMetaData,
   protocolFor,
   readDeltaLog,
   requiredProtocol,
+  type WinnerCheck,
 } from '../delta.js';
 import { Partitioner, type PartitionOf, type PartitionSpec, parsePartitionSpec } from '../partition.js';
 import { type Column, TableSchema } from '../schema.js';
@@ -134,6 +136,21 @@ export class KafkaOffsets {
     }
     return out;
   }
+}
+
+/**
+ * A WinnerCheck (delta.ts) for a checkpointing sink: a concurrent commit that carries a `txn` of
+ * the same appId was written by another run of the same pipeline sink, whose epochs this run's
+ * would duplicate or contradict (Delta's ConflictChecker fails a transaction whose appId a winner
+ * wrote: ConcurrentTransactionException).
+ */
+function sameAppCheck(appId: string): WinnerCheck {
+  return (won) => {
+    const t = won.find((a) => (a.txn as DeltaTxn | undefined)?.appId === appId)?.txn as DeltaTxn | undefined;
+    return t
+      ? `another run of the same pipeline sink (${appId}) committed its epoch ${t.version} meanwhile; run one sink per pipeline and table`
+      : undefined;
+  };
 }
 
 /** Rows buffered across all open partitions before the largest buffer is written out. */
@@ -544,6 +561,7 @@ export class TableSink extends FileSinkBase {
         });
         return actions;
       },
+      this.ctx ? sameAppCheck(this.ctx.appId) : undefined,
     );
     this.committing = committing;
     try {
