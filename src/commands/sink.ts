@@ -88,9 +88,11 @@ watermark passes its end; files are visible only after commit (end of input or c
 Appends keep the table's partitioning and column types; new columns need --merge-schema. A crashed
 run's files are repaired (rolled forward or discarded) by the next sink into the table. A run in
 which every record was bad commits nothing and exits 3.
-In a checkpointing pipeline (man kappa-checkpoints) a table or Kafka sink commits once per
-checkpoint, exactly once across restarts (a Delta txn action; a Kafka transaction with a progress
-record); stdout is at-least-once.
+In a checkpointing pipeline a table commits one Delta version per checkpoint (a txn action tagged
+with the checkpoint id) and skips an epoch it already committed; a Kafka sink commits one
+transaction per checkpoint; stdout is at-least-once; a single file cannot checkpoint (exit 2). Commits of Kafka records note the next offset per topic partition
+(commitInfo kappa.kafkaOffsets), e.g.
+  kappa ingest kafka://localhost:9092/flights --until latest | kappa sink archive/ --partition-by 'dt=%Y-%m-%d'
 See man kappa-sink, man kappa-kafka, man kappa-s3 and man kappa-checkpoints.`,
   );
   return cmd.action(async (target: string, o: SinkFlags, c: Command) => runSink(target, o, c));
