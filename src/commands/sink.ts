@@ -103,7 +103,15 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
     await readStream(
       interruptible(process.stdin),
       {
-        header: (h) => sink.open(h),
+        // Until the checkpoint core passes the context, derive it from the header (issue 9).
+        header: (h) =>
+          sink.open(
+            h,
+            h.pipeline && {
+              appId: `${h.pipeline.id}.sink-${h.pipeline.stage + 1}`,
+              restoredCheckpoint: h.pipeline.restore?.checkpointId ?? null,
+            },
+          ),
         record(r, line) {
           stats.recordsIn++;
           return sink.write(r, line);
