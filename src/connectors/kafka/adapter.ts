@@ -31,7 +31,7 @@ import {
   type Admin,
   AssignerProtocol,
   CompressionTypes as Codecs,
-  ConfigResourceTypes,
+  type ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   Kafka as KafkaJs,
@@ -243,9 +243,7 @@ export function kafkaAdmin(u: KafkaUri, o: ClientOptions, clientId: string): Kaf
         const { brokers } = await admin.describeCluster();
         if (brokers.length === 0) return undefined;
         const res = await admin.describeConfigs({
-          resources: [
-            { type: ConfigResourceTypes.BROKER, name: String(brokers[0].nodeId), configNames: [name] },
-          ],
+          resources: [{ type: BROKER_RESOURCE, name: String(brokers[0].nodeId), configNames: [name] }],
           includeSynonyms: false,
         });
         return res.resources[0]?.configEntries.find((e) => e.configName === name)?.configValue ?? undefined;
@@ -256,6 +254,12 @@ export function kafkaAdmin(u: KafkaUri, o: ClientOptions, clientId: string): Kaf
   };
   return client;
 }
+
+/**
+ * DescribeConfigs resource type BROKER (4 in the Kafka protocol); kafkajs's `ConfigResourceTypes`
+ * enum is not a named export of its CommonJS module under ESM.
+ */
+const BROKER_RESOURCE = 4 as ConfigResourceTypes;
 
 /** The kafkajs assigner that gives every chosen partition to the first member (sorted by id). */
 function firstMemberAssigner(topic: string, chosen: number[]) {
