@@ -128,10 +128,15 @@ describe('Kafka sink: one transaction per checkpoint epoch (real broker)', () =>
   }
   const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
 
-  before(() => {
+  before(async () => {
     broker = kafkaAddr();
     kafka = new Kafka({ brokers: [broker], logLevel: logLevel.NOTHING });
     tmp = tempDir('kappa-txn-');
+    // Created up front so that the checking consumers can subscribe before the sink writes.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
   });
   after(() => tmp?.cleanup());
 
