@@ -82,6 +82,8 @@ Examples:
   kappa ingest data.csv --ts-field ts | kappa sink out.parquet --compression snappy
   kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay
   kappa ingest flights.parquet --ts-field date --key-field origin | kappa sink kafka://localhost:9092/flights
+  # checkpointed pipeline: one Kafka transaction per epoch, progress records in _kappa-progress
+  kappa ingest kafka://b:9092/in --checkpoint-interval 10s | kappa sink kafka://b:9092/out --transaction-timeout 2m
 
 A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
 watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
