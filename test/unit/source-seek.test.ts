@@ -228,6 +228,14 @@ describe('files source: resume at a position (startAt)', () => {
       (mid.line as number) > (mid.rows as number) + 1,
       'line counts the header and the multi-line records',
     );
+    // A resume reads the header, then seeks: the records before the offset are not read.
+    const rest = await read([p], { startAt: mid });
+    const buf = Buffer.from(text);
+    buf.fill(0x0a, 'id,g,s\n'.length, mid.byte as number);
+    writeFileSync(p, buf);
+    const seeked = await read([p], { startAt: mid });
+    assert.deepEqual(seeked.rows, rest.rows);
+    assert.ok(rest.rows.length > 0);
   });
 
   it('Parquet with several row groups: rowGroup/row positions; whole groups before it are not read', async () => {
