@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { AsyncBuffer } from 'hyparquet';
 import { filesSource } from '../../src/connectors/files.js';
+import { resumeOffsets } from '../../src/connectors/kafka/source.js';
 import type { SourceOptions, SourcePosition } from '../../src/connectors/source.js';
 import { DataError, UsageError } from '../../src/errors.js';
 import { parquetBatches, readParquetFooter, storeAsyncBuffer } from '../../src/formats/parquet/read.js';
@@ -150,7 +151,7 @@ describe('files source: resume at a position (startAt)', () => {
     writeFileSync(p, text);
     const whole = await duck(`SELECT id::INTEGER AS id, g::INTEGER AS g, s FROM read_json('${p}')`, F);
     const pos = await checkSplits([p], {}, whole, F, SEED);
-    const mid = pos.find((x) => typeof x.byte === 'number' && (x.byte as number) > 0);
+    const mid = pos.find((x) => (x.byte as number) > 0 && (x.byte as number) < (x.size as number));
     assert.ok(mid, 'some position carries a byte offset');
     // The byte offset is the start of the line numbered `line`.
     const before = Buffer.from(text)
@@ -169,6 +170,7 @@ describe('files source: resume at a position (startAt)', () => {
     const seeked = await read([p], { startAt: mid });
     assert.deepEqual(seeked.rows, rest.rows);
     assert.deepEqual(seeked.lines, rest.lines);
+    assert.ok(rest.rows.length > 0);
   });
 
   it('NDJSON: a bad line after the resume point is reported with its line in the file', async () => {
@@ -224,7 +226,7 @@ describe('files source: resume at a position (startAt)', () => {
     );
     assert.deepEqual(whole, canon(rows, F));
     const pos = await checkSplits([p], {}, whole, F, SEED + 3);
-    const mid = pos.find((x) => (x.byte as number) > 0);
+    const mid = pos.find((x) => (x.byte as number) > 0 && (x.byte as number) < (x.size as number));
     assert.ok(mid);
     assert.ok(
       Buffer.from(text)
@@ -336,5 +338,59 @@ describe('files source: resume at a position (startAt)', () => {
       assert.match((e as UsageError).hint ?? '', /re-readable source/);
       return true;
     });
+  });
+});
+
+describe('kafka source: start offsets from a saved position (resumeOffsets)', () => {
+  const bounds = new Map([
+    [0, { low: 10n, high: 100n }],
+    [1, { low: 0n, high: 50n }],
+    [2, { low: 5n, high: 9n }],
+  ]);
+  const pos = (next: Record<string, string>): SourcePosition => ({ kind: 'kafka', topic: 't', next });
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
+
+  it('listed partitions start at their next offset, others (added since) at the log start', () => {
+    const m = resumeOffsets(
+      pos({ 0: '42', 1: '50' }),
+      'kafka://b/t',
+      't',
+      [0, 1, 2],
+      [0, 1, 2],
+      bounds,
+      false,
+      warn,
+    );
+    assert.deepEqual(
+      [...m],
+      [
+        [0, 42n],
+        [1, 50n],
+        [2, 5n],
+      ],
+    );
+  });
+
+  it('a partition that no longer exists, another topic, an offset past the log end: DataError', () => {
+    const f = (p: SourcePosition) => () =>
+      resumeOffsets(p, 'kafka://b/t', 't', [0, 1, 2], [0, 1, 2], bounds, false, warn);
+    assert.throws(f(pos({ 3: '0' })), /partition 3 of the saved position no longer exists/);
+    assert.throws(f({ kind: 'kafka', topic: 'u', next: {} }), DataError);
+    assert.throws(f({ kind: 'files', file: 0 }), DataError);
+    assert.throws(f(pos({ 1: '51' })), /beyond the log end 50/);
+    assert.throws(f(pos({ 1: '-1' })), DataError);
+  });
+
+  it('an offset below the log start: DataError, or a warning with the number lost under --on-error skip', () => {
+    assert.throws(
+      () => resumeOffsets(pos({ 0: '4' }), 'kafka://b/t', 't', [0, 1, 2], [0], bounds, false, warn),
+      /6 records were deleted by retention/,
+    );
+    warnings.length = 0;
+    const m = resumeOffsets(pos({ 0: '4' }), 'kafka://b/t', 't', [0, 1, 2], [0], bounds, true, warn);
+    assert.equal(m.get(0), 10n);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /6 records were deleted .*resuming at 10/);
   });
 });

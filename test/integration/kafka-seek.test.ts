@@ -1,0 +1,110 @@
+/**
+ * Issue 9, "sources seek to its positions", against the real broker: a Kafka source read part of
+ * the way, its position taken (through JSON, as a barrier carries it) and opened again with
+ * `startAt`, delivers exactly the rest; a partition added since starts at its earliest offset; a
+ * partition that no longer exists, and records deleted by retention, are DataErrors (the latter a
+ * warning with --on-error skip).
+ */
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import { openKafka } from '../../src/connectors/kafka/source.js';
+import type { SourceOptions, SourcePosition } from '../../src/connectors/source.js';
+import { DataError } from '../../src/errors.js';
+import { after, before, it, kafkaAddr, uniqueName } from './servers.js';
+
+/** Reads the topic to its current end (or `maxRows` rows), returning the value ids and the position. */
+async function read(
+  uri: string,
+  opts: SourceOptions,
+  maxRows = Number.POSITIVE_INFINITY,
+): Promise<{ ids: number[]; pos: SourcePosition }> {
+  const src = await openKafka([uri], { until: 'latest', ...opts });
+  const ids: number[] = [];
+  try {
+    if (maxRows > 0)
+      for await (const b of src.batches()) {
+        for (const r of b.rows) ids.push((r as { id: number }).id);
+        if (ids.length >= maxRows) break;
+      }
+    return { ids, pos: JSON.parse(JSON.stringify(src.position?.())) as SourcePosition };
+  } finally {
+    await src.close();
+  }
+}
+
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+
+describe('kafka source: resume at a position (startAt)', () => {
+  let kafka: Kafka;
+  before(() => {
+    kafka = new Kafka({ brokers: [kafkaAddr()], clientId: 'kappa-seek-test', logLevel: logLevel.NOTHING });
+  });
+  after(() => undefined);
+
+  async function produce(topic: string, ids: number[], partition?: number): Promise<void> {
+    const p = kafka.producer();
+    await p.connect();
+    try {
+      await p.send({
+        topic,
+        messages: ids.map((id) => ({
+          key: `k${id % 13}`,
+          value: JSON.stringify({ id }),
+          partition: partition ?? id % 3,
+        })),
+      });
+    } finally {
+      await p.disconnect();
+    }
+  }
+
+  it('consume part, take the position, reopen with startAt: exactly the rest; new partitions from earliest', async () => {
+    const topic = uniqueName('seek');
+    const uri = `kafka://${kafkaAddr()}/${topic}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] }],
+      });
+      await produce(topic, range(0, 3000));
+      const a = await read(uri, {}, 1000);
+      assert.ok(a.ids.length >= 1000 && a.ids.length < 3000, `read part: ${a.ids.length}`);
+      assert.equal(a.pos.kind, 'kafka');
+      // --from latest is overridden by the position.
+      const b = await read(uri, { startAt: a.pos, from: 'latest' });
+      assert.deepEqual(sorted([...a.ids, ...b.ids]), range(0, 3000), 'every record exactly once');
+      // More records, and a partition added since the checkpoint: it starts at its earliest offset.
+      await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
+      await produce(topic, range(3000, 3100));
+      await produce(topic, range(3100, 3150), 3);
+      const c = await read(uri, { startAt: b.pos });
+      assert.deepEqual(sorted(c.ids), range(3000, 3150));
+      // A listed partition that no longer exists.
+      const gone = { ...c.pos, next: { ...(c.pos.next as Record<string, string>), '7': '0' } };
+      await assert.rejects(read(uri, { startAt: gone }), (e: unknown) => {
+        assert.ok(e instanceof DataError, String(e));
+        assert.match((e as Error).message, /partition 7 .*no longer exists/);
+        return true;
+      });
+      // Records deleted by retention before they were read: DataError, or a warning with skip.
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '500' }] });
+      const early = { ...a.pos, next: { ...(a.pos.next as Record<string, string>), '0': '100' } };
+      await assert.rejects(read(uri, { startAt: early }), (e: unknown) => {
+        assert.ok(e instanceof DataError, String(e));
+        assert.match(
+          (e as Error).message,
+          /partition 0: .*below the log start 500: 400 records were deleted/,
+        );
+        return true;
+      });
+      const d = await read(uri, { startAt: early, onError: 'skip' });
+      const p0 = d.ids.filter((id) => id < 3000 && id % 3 === 0);
+      assert.equal(Math.min(...p0), 1500, 'partition 0 resumes at its log start (offset 500 holds id 1500)');
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
