@@ -3,6 +3,7 @@
  * each file read by its format reader, in argument order.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { DataError, UsageError } from '../errors.js';
 import type {
   FileOffset,
@@ -16,7 +17,7 @@ import { readerByName, readerForPath } from '../formats/index.js';
 import { displayName, hasStore, schemeOf } from '../storage/store.js';
 import type { Schema } from '../stream/protocol.js';
 import { discover, type InputFile } from './discover.js';
-import type { RecordSource, SourceKind, SourceOptions, SourcePosition } from './source.js';
+import type { JsonValue, RecordSource, SourceKind, SourceOptions, SourcePosition } from './source.js';
 
 async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSource> {
   const forced = o.format ? readerByName(o.format) : undefined;
@@ -42,7 +43,9 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
       'remove --delimiter, or give --format csv',
     );
   const listing = listingDigest(files);
+  if (o.startAt) await checkReReadable(files);
   const start = o.startAt ? resumePoint(o.startAt, files, listing) : { file: 0, at: undefined };
+  if (start.at) await checkMtime(o.startAt?.mtime, files[start.file]);
   const readOpts = (fi: number): ReadOptions => ({
     delimiter: o.delimiter,
     maxLineBytes: o.maxLineBytes,
@@ -62,6 +65,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
   let posFile = start.file;
   let posRows = start.at?.rows ?? 0;
   let posNext: FileOffset | undefined = start.at ? offsetOf(start.at) : undefined;
+  let posMtime: number | undefined;
   if (schema) for (const k of Object.keys(files[0].partitionValues)) schema[k] ??= 'string';
   return {
     schema,
@@ -78,6 +82,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
         listing,
       };
       if (f && !f.store.sequential) p.size = f.size;
+      if (f && posMtime !== undefined) p.mtime = posMtime;
       if (f && posNext) for (const [k, v] of Object.entries(posNext)) if (v !== undefined) p[k] = v;
       return p;
     },
@@ -90,6 +95,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           posNext = undefined;
         }
         const f = files[fi];
+        posMtime = await localMtime(f);
         const opened = fi === 0 && first ? first : await readerOf(f).open(f.store, f.uri, readOpts(fi));
         if (fi > 0 || !first) checkTsField(o.tsField, opened, f);
         const pv = f.partitionValues;
@@ -114,6 +120,53 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
     },
     async close() {},
   };
+}
+
+/** Last modification time (ms, integer) of a local regular file, else undefined (a cheap stat). */
+async function localMtime(f: InputFile): Promise<number | undefined> {
+  if (f.store.sequential || schemeOf(f.uri) !== 'file') return undefined;
+  try {
+    const st = await stat(f.uri.startsWith('file://') ? f.uri.slice('file://'.length) : f.uri);
+    return st.isFile() ? Math.floor(st.mtimeMs) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A resumed read needs inputs it can read again: stdin, named pipes and devices (listed with size
+ * 0) cannot be.
+ * @throws UsageError naming the first such input
+ */
+async function checkReReadable(files: readonly InputFile[]): Promise<void> {
+  for (const f of files) {
+    let pipe = f.store.sequential === true;
+    if (!pipe && f.size === 0 && schemeOf(f.uri) === 'file')
+      pipe = await stat(f.uri.startsWith('file://') ? f.uri.slice('file://'.length) : f.uri).then(
+        (st) => !st.isFile(),
+        () => false,
+      );
+    if (pipe)
+      throw new UsageError(
+        `cannot resume reading ${displayName(f.uri)}: stdin, pipes and devices cannot be read again`,
+        'a resumable pipeline needs a re-readable source: pass the input as a file path',
+      );
+  }
+}
+
+/**
+ * The file a read resumes in must have the modification time saved in the position (when one was
+ * saved: local files).
+ * @throws DataError naming the file
+ */
+async function checkMtime(saved: JsonValue | undefined, f: InputFile): Promise<void> {
+  if (typeof saved !== 'number') return;
+  const now = await localMtime(f);
+  if (now !== undefined && now !== saved)
+    throw new DataError(
+      `cannot resume in ${displayName(f.uri)}: it was modified since the checkpoint (mtime ${new Date(saved).toISOString()} then, ${new Date(now).toISOString()} now)`,
+      'restore the inputs as they were at the checkpoint (with their modification times), or start without --resume',
+    );
 }
 
 /** The seek fields of a position (those a reader takes in `ReadOptions.startAt`). */

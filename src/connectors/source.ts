@@ -34,13 +34,14 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  * Where a source stands after the batches delivered so far, as a JSON-serialisable object (no
  * bigint, no Map): reading again from this position delivers exactly the rows after them.
  * Shapes (the `kind` field tells them apart):
- * - files: `{ kind: 'files', file, uri, rows, count, listing, size?, byte?, line?, rowGroup?, row? }`:
+ * - files: `{ kind: 'files', file, uri, rows, count, listing, size?, mtime?, byte?, line?, rowGroup?, row? }`:
  *   files `0 … file-1` (in listing order) were read completely; of file `file` (named `uri`), the
  *   first `rows` rows were delivered (bad rows included). Flink's FileSource
  *   `CheckpointedPosition` with records-to-skip. After the last file, `file` equals the number of
  *   files and `uri` is null. `count` is the number of input files and `listing` a digest of the
- *   listing (sha256 over each file's URI and size, 16 hex digits), `size` the bytes of file `file`:
- *   a resume against other inputs is a DataError. Where the next unread row of file `file` starts,
+ *   listing (sha256 over each file's URI and size, 16 hex digits), `size` the bytes of file `file`
+ *   and `mtime` its modification time (epoch ms, local files only): a resume against other inputs
+ *   is a DataError. Where the next unread row of file `file` starts,
  *   so a resume seeks instead of re-reading:
  *   - NDJSON lines, CSV/TSV: `byte`, the offset in the file's (decompressed) bytes, and `line`,
  *     its 1-based line number (line numbers in messages stay the file's own);

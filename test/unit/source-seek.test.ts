@@ -5,7 +5,8 @@
  * once. A changed input is a DataError; stdin cannot be resumed.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -167,6 +168,7 @@ describe('files source: resume at a position (startAt)', () => {
     const buf = Buffer.from(text);
     buf.fill(0x20, 0, mid.byte as number);
     writeFileSync(p, buf);
+    utimesSync(p, new Date(mid.mtime as number), new Date(mid.mtime as number));
     const seeked = await read([p], { startAt: mid });
     assert.deepEqual(seeked.rows, rest.rows);
     assert.deepEqual(seeked.lines, rest.lines);
@@ -243,6 +245,7 @@ describe('files source: resume at a position (startAt)', () => {
     const buf = Buffer.from(text);
     buf.fill(0x0a, 'id,g,s\n'.length, mid.byte as number);
     writeFileSync(p, buf);
+    utimesSync(p, new Date(mid.mtime as number), new Date(mid.mtime as number));
     const seeked = await read([p], { startAt: mid });
     assert.deepEqual(seeked.rows, rest.rows);
     assert.ok(rest.rows.length > 0);
@@ -314,6 +317,26 @@ describe('files source: resume at a position (startAt)', () => {
     await assert.rejects(read([p], { startAt: a.pos }), (e: unknown) => {
       assert.ok(e instanceof DataError, String(e));
       assert.match((e as Error).message, /ch\.ndjson.*bytes at the checkpoint/);
+      return true;
+    });
+    // Same size, another modification time: the file was rewritten.
+    const q = join(tmp.dir, 'ch-m.ndjson');
+    writeFileSync(
+      q,
+      `${genRows(40_000)
+        .map((x) => JSON.stringify(x))
+        .join('\n')}\n`,
+    );
+    const m = await read([q], {}, 1);
+    assert.equal(typeof m.pos.mtime, 'number');
+    utimesSync(q, new Date((m.pos.mtime as number) + 5000), new Date((m.pos.mtime as number) + 5000));
+    await assert.rejects(read([q], { startAt: m.pos }), /ch-m\.ndjson: it was modified since the checkpoint/);
+    // A named pipe cannot be read again.
+    const fifo = join(tmp.dir, 'in.ndjson');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(read([fifo], { startAt: m.pos }), (e: unknown) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match((e as Error).message, /in\.ndjson.*cannot be read again/);
       return true;
     });
     const dir = join(tmp.dir, 'ch2');
