@@ -114,6 +114,17 @@ async function checkSplits(
     assert.deepEqual(canon([...a.rows, ...b.rows], fields), whole, msg);
     assert.deepEqual([...a.lines, ...b.lines], full.lines, `line numbers stay the file's own (${msg})`);
     assert.deepEqual(b.pos, full.pos, msg);
+    // A resumed read's own positions continue counting: resuming from one of them again gives the rest.
+    const b1 = await read(sources, { ...opts, startAt: a.pos }, 1);
+    if (b1.pos.file === a.pos.file && b1.rows.length > 0)
+      assert.equal(b1.pos.rows, (a.pos.rows as number) + b1.rows.length, msg);
+    const b2 = await read(sources, { ...opts, startAt: b1.pos });
+    assert.deepEqual(
+      canon([...b1.rows, ...b2.rows], fields),
+      canon(b.rows, fields),
+      `resumed twice (${msg})`,
+    );
+    assert.deepEqual([...b1.lines, ...b2.lines], b.lines, msg);
     seen.push(a.pos);
   }
   return seen;
