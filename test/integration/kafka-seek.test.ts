@@ -3,15 +3,19 @@
  * the way, its position taken (through JSON, as a barrier carries it) and opened again with
  * `startAt`, delivers exactly the rest; a partition added since starts at its earliest offset; a
  * partition that no longer exists, and records deleted by retention, are DataErrors (the latter a
- * warning with --on-error skip).
+ * warning with --on-error skip). Also the files source on s3:// (a resume reads ranges from the
+ * saved byte offset).
  */
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
+import { filesSource } from '../../src/connectors/files.js';
 import { openKafka } from '../../src/connectors/kafka/source.js';
 import type { SourceOptions, SourcePosition } from '../../src/connectors/source.js';
 import { DataError } from '../../src/errors.js';
-import { after, before, it, kafkaAddr, uniqueName } from './servers.js';
+import { S3Store, s3Client, s3Config } from '../../src/storage/s3.js';
+import { after, before, it, kafkaAddr, s3Endpoint, s3Env, uniqueName } from './servers.js';
 
 /** Reads the topic to its current end (or `maxRows` rows), returning the value ids and the position. */
 async function read(
@@ -106,5 +110,54 @@ describe('kafka source: resume at a position (startAt)', () => {
     } finally {
       await admin.disconnect();
     }
+  });
+});
+
+describe('files source on s3://: resume at a position (ranged reads from the byte offset)', () => {
+  const bucket = uniqueName('kappa-seek');
+  const saved = { ...process.env };
+  before(async () => {
+    Object.assign(process.env, s3Env());
+    s3Config.endpoint = s3Endpoint();
+    await s3Client().send(new CreateBucketCommand({ Bucket: bucket }));
+  });
+  after(() => {
+    process.env = saved;
+    s3Config.endpoint = undefined;
+  });
+
+  it('NDJSON and CSV objects: rows before + after the position = the object, each once', async () => {
+    const store = new S3Store();
+    const n = 40_000;
+    const ids = range(0, n);
+    const pad = 'x'.repeat(60);
+    await store.put(
+      `s3://${bucket}/in/a.ndjson`,
+      `${ids.map((id) => JSON.stringify({ id, pad })).join('\n')}\n`,
+    );
+    await store.put(
+      `s3://${bucket}/in/b.csv`,
+      `id,pad\n${ids.map((id) => `${n + id},"${pad}"`).join('\n')}\n`,
+    );
+    const uri = `s3://${bucket}/in/`;
+    const src = await filesSource.open([uri], {});
+    const before: number[] = [];
+    let pos: SourcePosition | undefined;
+    for await (const b of src.batches()) {
+      for (const r of b.rows) before.push((r as { id: number }).id);
+      const p = src.position?.() as SourcePosition;
+      // Stop inside the CSV object, past its first batch (so the position has a byte offset).
+      if (p.file === 1 && (p.byte as number) > 0) {
+        pos = JSON.parse(JSON.stringify(p)) as SourcePosition;
+        break;
+      }
+    }
+    await src.close();
+    assert.ok(pos && (pos.rows as number) < n, `a position inside b.csv: ${JSON.stringify(pos)}`);
+    const again = await filesSource.open([uri], { startAt: pos });
+    const rest: number[] = [];
+    for await (const b of again.batches()) for (const r of b.rows) rest.push((r as { id: number }).id);
+    await again.close();
+    assert.deepEqual([...before, ...rest], range(0, 2 * n));
   });
 });
