@@ -42,8 +42,18 @@ const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => 
 
 describe('kafka source: resume at a position (startAt)', () => {
   let kafka: Kafka;
-  before(() => {
+  before(async () => {
     kafka = new Kafka({ brokers: [kafkaAddr()], clientId: 'kappa-seek-test', logLevel: logLevel.NOTHING });
+    // On a fresh broker the first group lookup creates __consumer_offsets; kafkajs' admin retries
+    // until the coordinator is up, whereas the source's fetch consumer (restartOnFailure false)
+    // would crash with "Consumer group was not initialized" (seen once here).
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.describeGroups([uniqueName('warm-up')]);
+    } finally {
+      await admin.disconnect();
+    }
   });
   after(() => undefined);
 
