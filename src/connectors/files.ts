@@ -89,13 +89,15 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
     async *batches(): AsyncGenerator<RowBatch> {
       let bytesBefore = 0;
       for (let fi = start.file; fi < files.length; fi++) {
+        const f = files[fi];
+        const mtime = await localMtime(f);
+        // The position moves to the next file all at once (position() may be asked at any await).
         posFile = fi;
+        posMtime = mtime;
         if (fi !== start.file) {
           posRows = 0;
           posNext = undefined;
         }
-        const f = files[fi];
-        posMtime = await localMtime(f);
         const opened = fi === 0 && first ? first : await readerOf(f).open(f.store, f.uri, readOpts(fi));
         if (fi > 0 || !first) checkTsField(o.tsField, opened, f);
         const pv = f.partitionValues;
@@ -117,6 +119,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
       posFile = files.length;
       posRows = 0;
       posNext = undefined;
+      posMtime = undefined;
     },
     async close() {},
   };
