@@ -1,0 +1,65 @@
+/**
+ * `kappa run 'A | B | C'` (issue 14): the stages fused in one process give what DuckDB computes, a
+ * failing stage cuts the rest off with its exit code, and shell features are refused.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { splitPipeline } from '../../src/commands/run.js';
+import { sh, tempDir } from '../helpers.js';
+import { duck } from './flights-data.js';
+
+describe('kappa run', () => {
+  const t = tempDir('kappa-run-');
+  const input = join(t.dir, 'ev.ndjson');
+  before(() => {
+    const lines: string[] = [];
+    let x = 7;
+    for (let i = 0; i < 20_000; i++) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      lines.push(JSON.stringify({ t: 1_700_000_000_000 + i * 997, k: `k${x % 13}`, v: (x % 1000) / 10 }));
+    }
+    writeFileSync(input, `${lines.join('\n')}\n`);
+  });
+  after(() => t.cleanup());
+
+  it('a fused ingest | window | sink equals DuckDB’s aggregation', async () => {
+    const out = join(t.dir, 'out');
+    const r = await sh(
+      `kappa run "ingest '${input}' --ts-field t --max-out-of-orderness 1s | window --key k --tumbling 1h --agg 'count, sum(v)' | sink '${out}' --format parquet"`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const got = await duck(
+      `SELECT k, epoch_ms(window_start::TIMESTAMP) AS ws, count::BIGINT AS n, round(sum_v, 6) AS s FROM read_parquet('${out}/**/*.parquet') ORDER BY k, ws`,
+    );
+    const want = await duck(
+      `SELECT k, (t // 3600000) * 3600000 AS ws, count(*)::BIGINT AS n, round(sum(v), 6) AS s FROM read_json('${input}') GROUP BY ALL ORDER BY k, ws`,
+    );
+    assert.ok(want.length > 50);
+    assert.deepEqual(got, want);
+  });
+
+  it('a failing stage fails the run with its exit code and commits nothing', async () => {
+    const out = join(t.dir, 'bad');
+    const r = await sh(
+      `kappa run "ingest '${input}' --ts-field t | transform --filter 'r.nope.x > 0' | sink '${out}'"`,
+    );
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /stage 2 \(transform\) failed/);
+    const ls = await sh(`ls '${out}/_delta_log' 2>/dev/null | wc -l`);
+    assert.equal(ls.stdout.trim(), '0');
+  });
+
+  it('splits like a shell and refuses what only a shell can do', async () => {
+    assert.deepEqual(splitPipeline(`kappa ingest 'a b.json' --ts-field "$T" | sink -`, { T: 'ts' }), [
+      ['ingest', 'a b.json', '--ts-field', 'ts'],
+      ['sink', '-'],
+    ]);
+    assert.throws(() => splitPipeline('ingest a | sink - > x'), /'>'/);
+    assert.throws(() => splitPipeline('ingest *.json | sink -'), /glob/);
+    const r = await sh(`kappa run 'window --key k --tumbling 1h | sink -'`);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /first stage must be a source/);
+  });
+});
