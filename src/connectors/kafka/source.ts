@@ -259,9 +259,26 @@ export class KafkaSource implements RecordSource {
     let stop: Map<number, bigint> | undefined;
     try {
       bounds = await partitionBounds(this.admin, topic);
-      start = resume
-        ? resumeOffsets(resume.pos, this.u.uri, topic, all, chosen, bounds, resume.skipLost, resume.warn)
-        : await resolveStart(this.admin, topic, chosen, from, bounds, this.group);
+      // A position set to a time (`kappa state-edit set-positions SP --source UID 2026-06-01T00:00Z`)
+      // starts at the first record at or after it, as --from TIME does.
+      const atTime =
+        resume &&
+        resume.pos.kind === 'kafka' &&
+        typeof resume.pos.timestamp === 'number' &&
+        resume.pos.next == null
+          ? resume.pos.timestamp
+          : undefined;
+      start =
+        resume && atTime === undefined
+          ? resumeOffsets(resume.pos, this.u.uri, topic, all, chosen, bounds, resume.skipLost, resume.warn)
+          : await resolveStart(
+              this.admin,
+              topic,
+              chosen,
+              atTime === undefined ? from : { kind: 'time', ms: atTime },
+              bounds,
+              this.group,
+            );
       stop = until ? await resolveStop(this.admin, topic, chosen, until, bounds) : undefined;
     } catch (e) {
       if (e instanceof KappaError) throw e;
