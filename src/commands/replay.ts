@@ -21,12 +21,14 @@ import { checkZone, parseTsFormat } from '../time/timestamp.js';
 import { assertNeeds } from './applicable.js';
 import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
 
-interface ReplayOptions extends CommonOptions, SourceOptions {
+interface ReplayOptions extends CommonOptions {
+  /** Restore position (checkpoint core, SourceOptions.startAt). */
+  startAt?: SourceOptions['startAt'];
   from?: string;
   to?: string;
   layout?: string;
   tz: string;
-  tsField?: string;
+  tsField?: string[];
   tsFormat?: string;
   keyField?: string;
   extraPartitions?: string;
@@ -62,7 +64,8 @@ export function replayCommand(): Command {
     .option('--tz <zone>', 'time zone of partition paths, --from/--to and zone-less times (IANA name)', 'UTC')
     .option(
       '--ts-field <path>',
-      'event-time field (dotted path); default: the event-time column the table declares (its first timestamp column)',
+      'event-time field (dotted path), for every SOURCE, or NAME=path for one (repeatable); default: the event-time column the table declares (its first timestamp column)',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option(
       '--ts-format <fmt>',

@@ -10,6 +10,7 @@
  * `dt=%Y-%m-%d`. A partition's [start, end) is its time values parsed with the spec's patterns in
  * `--tz`, plus one unit of its finest directive.
  */
+import { existsSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { hivePartitionValues } from '../connectors/discover.js';
 import { DataError, UsageError } from '../errors.js';
@@ -52,17 +53,33 @@ export interface Archive {
 export interface ArchiveOptions {
   layout?: string;
   tz: string;
-  tsField?: string;
+  /** `--ts-field` values (`FIELD` or `NAME=FIELD`, see tsFieldFor). */
+  tsField?: string[];
   tsFormat: TsFormat;
 }
 
-/** Splits `NAME=SOURCE` (NAME a plain word, not a path or URI) from SOURCE. */
+/**
+ * Splits `NAME=SOURCE` (NAME a plain word) from SOURCE. An argument that is itself an existing local
+ * path (a directory named `dt=2024-01-01`) is a SOURCE without a name.
+ */
 export function splitNamed(arg: string): { name: string; source: string } {
   const m = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.+)$/.exec(arg);
-  // `dt=2024-01-01` alone is a path, not a name: a named source must not itself look like a partition dir.
-  if (m && !/^\d/.test(m[2]) && (m[2].includes('/') || m[2].includes(':') || m[2].startsWith('.')))
-    return { name: m[1], source: m[2] };
+  if (m && (m[2].includes('://') || !existsSync(arg))) return { name: m[1], source: m[2] };
   return { name: arg, source: arg };
+}
+
+/**
+ * The event-time field of source `name` from the `--ts-field` values: `NAME=FIELD` for one
+ * source, a bare `FIELD` for every source not named.
+ */
+export function tsFieldFor(values: readonly string[] | undefined, name: string): string | undefined {
+  let all: string | undefined;
+  for (const v of values ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.+)$/.exec(v);
+    if (m && m[1] === name) return m[2];
+    if (!m) all = v;
+  }
+  return all;
 }
 
 /**
@@ -120,7 +137,7 @@ export async function openArchive(arg: string, index: number, o: ArchiveOptions)
     const r = readerForPath(raws[0].uri);
     if (r?.name === 'parquet') schema = (await r.open(store, raws[0].uri, {})).schema;
   }
-  const tsField = o.tsField ?? declaredTs ?? firstTimeColumn(schema);
+  const tsField = tsFieldFor(o.tsField, name) ?? declaredTs ?? firstTimeColumn(schema);
   if (!tsField)
     throw new UsageError(
       `${source}: the table declares no event-time column (no timestamp column, no kappa.eventTimeField)`,
