@@ -193,7 +193,9 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
   let handover: HandoverSource | undefined;
   if (o.then) {
     const u = parseKafkaUri(o.then);
-    const recorded = archives.length === 1 ? recordedStart(archives[0].kafkaOffsets, u.topic) : undefined;
+    // The archive that recorded offsets of this topic (the table a sink wrote from it).
+    const holder = archives.find((a) => recordedStart(a.kafkaOffsets, u.topic));
+    const recorded = holder ? recordedStart(holder.kafkaOffsets, u.topic) : undefined;
     const start: HandoverStart = recorded
       ? { kind: 'offsets', offsets: recorded }
       : {
@@ -210,8 +212,8 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
         const { openKafka } = await import('../connectors/kafka/source.js');
         return openKafka([thenUri], { from: pos, until: o.until, X: o.X });
       },
-      tsField: archives[0].tsField,
-      tsFormat: archives[0].tsFormat,
+      tsField: (holder ?? archives[0]).tsField,
+      tsFormat: (holder ?? archives[0]).tsFormat,
       tz,
       note: (m) => {
         if (!o.quiet) process.stderr.write(`kappa replay: ${m}\n`);
