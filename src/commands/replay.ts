@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { parseKafkaUri } from '../connectors/kafka/client.js';
 import { collectClientOption, isKafkaUri } from '../connectors/kafka/options.js';
-import type { RecordSource, SourceOptions } from '../connectors/source.js';
+import type { RecordSource, SourceOptions, SourcePosition } from '../connectors/source.js';
 import { UsageError } from '../errors.js';
 import { type Archive, openArchive } from '../replay/archive.js';
 import { HandoverSource, type HandoverStart, recordedStart } from '../replay/handover.js';
@@ -175,12 +175,19 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
   const names = archives.map((a) => a.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UsageError(`source '${dup}' is given twice`);
+  // A position of `--then` runs holds the archive's and the topic's (HandoverSource.position).
+  const resumeAt = o.startAt;
+  const handed = resumeAt?.kind === 'replay-then-kafka';
+  const archiveStart = handed ? (resumeAt?.archive as SourcePosition | undefined) : resumeAt;
+  const topicStart = handed && resumeAt?.kafka ? (resumeAt.kafka as SourcePosition) : undefined;
+  if (handed && !o.then)
+    throw new UsageError('the position to resume from is of a run with --then; give the same --then');
   const replay = new ReplaySource({
     archives,
     range: { from, to, extra },
     maxRate,
     maxLineBytes: o.maxLineBytes,
-    startAt: o.startAt,
+    startAt: archiveStart,
   });
   const { bad, progress } = runContext(
     'replay',
@@ -210,7 +217,8 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
       start,
       openTopic: async (pos) => {
         const { openKafka } = await import('../connectors/kafka/source.js');
-        return openKafka([thenUri], { from: pos, until: o.until, X: o.X });
+        // Resumed after the hand-over: the topic continues at its own position (startAt).
+        return openKafka([thenUri], { from: pos, until: o.until, X: o.X, startAt: topicStart });
       },
       tsField: (holder ?? archives[0]).tsField,
       tsFormat: (holder ?? archives[0]).tsFormat,

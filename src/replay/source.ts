@@ -81,6 +81,11 @@ export class ReplaySource implements RecordSource {
     const s = spec.archives.map((a) => JSON.stringify(a.schema ?? null));
     if (spec.archives.length > 0 && s.every((x) => x === s[0]) && spec.archives[0].schema)
       this.schema = { ...spec.archives[0].schema };
+    // Non-time partition values become string fields (as `kappa ingest` adds Hive fields).
+    if (this.schema)
+      for (const e of this.epochs)
+        for (const p of e.parts)
+          for (const f of p.files) for (const k of Object.keys(f.fields)) this.schema[k] ??= 'string';
     this.counts = spec.archives.map((a) => ({ name: a.name, partitions: 0, records: 0, outside: 0 }));
     if (spec.startAt) this.seek(spec.startAt);
   }

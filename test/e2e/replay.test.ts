@@ -250,3 +250,42 @@ describe('kappa replay: forward skew, rate limit, statistics (acceptance 4)', ()
     }
   });
 });
+
+describe('kappa replay: memory bounded by one partition (acceptance 2)', () => {
+  const t = tempDir('kappa-replay-rss-');
+  after(() => t.cleanup());
+
+  /** An hourly Parquet table of `days` days (one row every 2 s) written by DuckDB, no Delta log. */
+  async function generate(dir: string, days: number): Promise<void> {
+    const db = await DuckDBInstance.create();
+    const c = await db.connect();
+    const ts = `TIMESTAMP '2024-01-01' + INTERVAL (i * 2) SECOND`;
+    await c.run(`COPY (SELECT ${ts} AS ts, 'k' || (i % 50) AS k, i % 97 AS v,
+        strftime(${ts}, '%Y-%m-%d') AS dt, strftime(${ts}, '%H') AS hr
+      FROM range(${days * 43_200}) t(i)) TO '${dir}' (FORMAT PARQUET, PARTITION_BY (dt, hr))`);
+    c.closeSync();
+  }
+
+  /** Peak RSS (KiB) of replay and of window over the table, and the window count. */
+  async function peak(dir: string): Promise<{ replay: number; window: number; windows: number }> {
+    const r = await sh(
+      `/usr/bin/time -f '%M' -o ${dir}.rss1 kappa replay ${dir} -q | /usr/bin/time -f '%M' -o ${dir}.rss2 kappa window --key k --tumbling 1h --agg 'count, sum(v)' -q | kappa sink - -q | wc -l`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const kib = (f: string) => Number(readFileSync(f, 'utf8').trim().split('\n').pop());
+    return { replay: kib(`${dir}.rss1`), window: kib(`${dir}.rss2`), windows: Number(r.stdout.trim()) };
+  }
+
+  it('peak RSS of replay and of window grows less than 1.5x when the archive grows 10x', async () => {
+    const small = join(t.dir, 'd1');
+    const big = join(t.dir, 'd10');
+    await generate(small, 1);
+    await generate(big, 10);
+    const a = await peak(small);
+    const b = await peak(big);
+    assert.equal(a.windows, 24 * 50);
+    assert.equal(b.windows, 240 * 50);
+    assert.ok(b.replay < 1.5 * a.replay, `replay ${a.replay} KiB -> ${b.replay} KiB`);
+    assert.ok(b.window < 1.5 * a.window, `window ${a.window} KiB -> ${b.window} KiB`);
+  });
+});
