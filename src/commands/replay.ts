@@ -11,14 +11,14 @@ import { parseKafkaUri } from '../connectors/kafka/client.js';
 import { collectClientOption, isKafkaUri } from '../connectors/kafka/options.js';
 import type { RecordSource, SourceOptions, SourcePosition } from '../connectors/source.js';
 import { UsageError } from '../errors.js';
-import { type Archive, openArchive } from '../replay/archive.js';
+import { type Archive, openArchive, splitNamed } from '../replay/archive.js';
 import { HandoverSource, type HandoverStart, recordedStart } from '../replay/handover.js';
 import { ReplaySource } from '../replay/source.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
-import { assertNeeds } from './applicable.js';
+import { assertNeeds, userSetOptions } from './applicable.js';
 import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
 
 interface ReplayOptions extends CommonOptions {
@@ -147,6 +147,11 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
   for (const opt of ['until', 'overlap', 'offsetFields', 'X'])
     assertNeeds(cmd, opt, 'then', 'they configure the Kafka hand-over');
   assertNeeds(cmd, 'tsFormat', 'tsField', 'how the event-time field is written');
+  if (
+    userSetOptions(cmd).includes('s3Endpoint') &&
+    !args.some((a) => splitNamed(a).source.startsWith('s3://'))
+  )
+    throw new UsageError('--s3-endpoint applies to s3:// SOURCEs only, and none is given');
   if (o.then !== undefined && !isKafkaUri(o.then))
     throw new UsageError(
       `--then: '${o.then}' is not a kafka:// topic`,
