@@ -147,6 +147,7 @@ export class ReplaySource implements RecordSource {
     // Bytes of what a resume skips count as done.
     for (let ei = 0; ei < this.pos.epoch; ei++)
       for (const p of this.epochs[ei].parts) for (const f of p.files) bytesBefore += f.size;
+    let prefetch: { uri: string; opened: Promise<OpenedFile> } | undefined;
     for (let ei = this.pos.epoch; ei < this.epochs.length; ei++) {
       const e = this.epochs[ei];
       for (let pj = ei === this.pos.epoch ? this.pos.part : 0; pj < e.parts.length; pj++) {
@@ -159,7 +160,15 @@ export class ReplaySource implements RecordSource {
           const f = part.files[fk];
           let skip = resuming && fk === this.pos.file ? this.pos.rows : 0;
           this.pos = { epoch: ei, part: pj, file: fk, rows: skip };
-          const opened = await openFile(a, f.uri, this.spec.maxLineBytes);
+          // The next file is opened (Parquet: footer read) while this one is read.
+          const opening =
+            prefetch?.uri === f.uri ? prefetch.opened : openFile(a, f.uri, this.spec.maxLineBytes);
+          const nx = this.fileAfter(ei, pj, fk);
+          prefetch = nx
+            ? { uri: nx.uri, opened: openFile(archives[nx.source], nx.uri, this.spec.maxLineBytes) }
+            : undefined;
+          prefetch?.opened.catch(() => {}); // a failure surfaces when that file is read
+          const opened = await opening;
           const fieldKeys = Object.keys(f.fields);
           let lastBytes = 0;
           for await (const b of opened.batches) {
@@ -216,6 +225,18 @@ export class ReplaySource implements RecordSource {
       if (e.watermark > this.wm) this.wm = e.watermark;
       yield this.view(undefined, [], [], new Map(), false, '', bytesBefore);
     }
+  }
+
+  /** The file read after file `fk` of partition `pj` of epoch `ei`, with its source index. */
+  private fileAfter(ei: number, pj: number, fk: number): { uri: string; source: number } | undefined {
+    for (let e = ei; e < this.epochs.length; e++) {
+      const parts = this.epochs[e].parts;
+      for (let p = e === ei ? pj : 0; p < parts.length; p++) {
+        const k = e === ei && p === pj ? fk + 1 : 0;
+        if (k < parts[p].files.length) return { uri: parts[p].files[k].uri, source: parts[p].source };
+      }
+    }
+    return undefined;
   }
 
   /** Rows `idx` of `b` as a batch of the replay split, with their event times and provenance. */
