@@ -193,6 +193,7 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
     maxRate,
     maxLineBytes: o.maxLineBytes,
     startAt: archiveStart,
+    openEnd: o.then !== undefined,
   });
   const { bad, progress } = runContext(
     'replay',

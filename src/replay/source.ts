@@ -51,6 +51,11 @@ export interface ReplaySpec {
   maxLineBytes?: number;
   /** Resume right after this position (see the module comment). */
   startAt?: SourcePosition;
+  /**
+   * The archive's newest partition may still be filling (`--then`: the topic continues it): no
+   * watermark after the last epoch, so topic records of that partition are not late.
+   */
+  openEnd?: boolean;
   /** Clock and sleep (ms), injectable for tests. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -73,6 +78,9 @@ export class ReplaySource implements RecordSource {
       spec.archives.flatMap((a) => a.partitions),
       spec.range,
     );
+    const n = this.epochs.length;
+    if (spec.openEnd && n > 0)
+      this.epochs[n - 1].watermark = n > 1 ? this.epochs[n - 2].watermark : -Infinity;
     this.total = this.epochs.reduce(
       (n, e) => n + e.parts.reduce((m, p) => m + p.files.reduce((k, f) => k + f.size, 0), 0),
       0,
