@@ -13,7 +13,7 @@ import type { RowBatch } from '../../src/formats/format.js';
 import '../../src/storage/local.js';
 import { parseRate } from '../../src/commands/replay.js';
 import { openArchive, splitNamed, tsFieldFor } from '../../src/replay/archive.js';
-import { offsetsText, recordedStart } from '../../src/replay/handover.js';
+import { HandoverSource, offsetsText, recordedStart } from '../../src/replay/handover.js';
 import { type PlanPartition, planEpochs } from '../../src/replay/plan.js';
 import { ReplaySource } from '../../src/replay/source.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
@@ -223,6 +223,95 @@ describe('replay source: position and resume', () => {
     await assert.rejects(
       source({ kind: 'replay', epoch: 1, start: 0, part: 0, file: 0, uri: null, rows: 0 }),
       /cannot resume replay/,
+    );
+  });
+});
+
+describe('hand-over (fake topic)', () => {
+  const t = tempDir('kappa-replay-handover-');
+  after(() => t.cleanup());
+  // Archive: hour 0 and 1 with rows {p, o, ts}: partition 0 offsets 0..3 archived.
+  for (let h = 0; h < 2; h++) {
+    const dir = join(t.dir, 'dt=2024-01-01', `hr=0${h}`);
+    mkdirSync(dir, { recursive: true });
+    const rows = [0, 1].map((i) => JSON.stringify({ p: 0, o: h * 2 + i, ts: T0 + h * H + i * 1000 }));
+    writeFileSync(join(dir, 'part-0.ndjson'), `${rows.join('\n')}\n`);
+  }
+
+  /** A topic of one partition holding offsets `from…7` ({p, o, ts}), as the Kafka source delivers them. */
+  function topic(from: number): RecordSource {
+    const offs = [...Array(8 - from).keys()].map((i) => from + i);
+    const row = (o: number) => ({ p: 0, o, ts: T0 + H + 30 * 60_000 + o * 1000 });
+    return {
+      progressUnit: 'rows',
+      defaultMaxOutOfOrdernessMs: 0,
+      splits: () => ['kafka partition 0'],
+      async *batches() {
+        yield {
+          rows: offs.map(row),
+          where: () => ({ source: 'kafka' }),
+          raw: () => '',
+          split: 'kafka partition 0',
+          nativeTs: () => 0, // the Kafka timestamp: replaced by the archive's event-time field
+          prov: (i) => ({ source: 'kafka://x/t', partition: 0, offset: String(offs[i]) }),
+        };
+      },
+      async close() {},
+    };
+  }
+
+  async function handover(o: {
+    offsets: boolean;
+    fields: boolean;
+  }): Promise<{ lines: Record<string, unknown>[]; from: string[] }> {
+    const a = await openArchive(t.dir, 0, { tz: 'UTC', tsField: ['ts'], tsFormat: 'epoch-ms' });
+    const replay = new ReplaySource({
+      archives: [a],
+      range: { from: -Infinity, to: Infinity, extra: 0 },
+      openEnd: true,
+    });
+    const from: string[] = [];
+    const h = new HandoverSource({
+      replay,
+      topic: 't',
+      start: o.offsets
+        ? { kind: 'offsets', offsets: { '0': '4' } }
+        : { kind: 'time', overlapMs: 2000, offsetFields: o.fields ? ['p', 'o'] : undefined },
+      openTopic: async (pos) => {
+        from.push(pos);
+        return topic(o.offsets ? 4 : 2);
+      },
+      tsField: 'ts',
+      tsFormat: 'epoch-ms',
+      tz: 'UTC',
+      note: () => {},
+    });
+    return { lines: await run(h), from };
+  }
+
+  it('offsets: the topic starts at the recorded offsets; archive first, every offset once', async () => {
+    const { lines, from } = await handover({ offsets: true, fields: false });
+    assert.deepEqual(from, ['0:4']);
+    const recs = lines.filter((l) => 'ts' in l) as { value: { o: number }; ts: number }[];
+    assert.deepEqual(
+      recs.map((r) => r.value.o),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
+    // Watermarks: end of hour 0, none for the open hour 1, then the topic's (max ts − 1).
+    const wms = lines.filter((l) => 'watermark' in l).map((l) => l.watermark);
+    assert.deepEqual(wms, [T0 + H - 1, T0 + H + 30 * 60_000 + 7000 - 1]);
+  });
+
+  it('timestamp fallback: starts at the largest event time minus --overlap and drops archived (partition, offset)', async () => {
+    const { lines, from } = await handover({ offsets: false, fields: true });
+    assert.deepEqual(from, [new Date(T0 + H + 1000 - 2000).toISOString()]);
+    const os = lines.filter((l) => 'ts' in l).map((l) => (l.value as { o: number }).o);
+    assert.deepEqual(os, [0, 1, 2, 3, 4, 5, 6, 7]);
+    const dup = await handover({ offsets: false, fields: false });
+    assert.equal(
+      dup.lines.filter((l) => 'ts' in l).length,
+      10,
+      'without --offset-fields the overlap comes twice',
     );
   });
 });
