@@ -36,6 +36,13 @@ export interface RowBatch {
    * watermark per split and emits the minimum. Files leave it undefined (one split for all).
    */
   split?: string;
+  /**
+   * An explicit watermark (epoch ms) of the batch's split after this batch: the source knows that
+   * no later row of the split has an event time at or below it (replay: a partition's end − 1 ms).
+   * A batch that sets it (even to -Infinity) does not move the split's watermark by the event
+   * times of its rows: the split's watermark is only what the source states.
+   */
+  watermark?: number;
   /** Native event time of row i in epoch ms (e.g. the Kafka record timestamp), used without --ts-field. */
   nativeTs?(i: number): number | undefined;
   /** Native key of row i (e.g. the Kafka message key), used without --key-field. */

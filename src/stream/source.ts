@@ -222,7 +222,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
               key = a.key;
             }
             if (batch.nativeKey && !spec.keyField) key = batch.nativeKey(i);
-            wms[si].observe(split, ts);
+            if (batch.watermark === undefined) wms[si].observe(split, ts);
             out.record(
               { ts, key, value: row, prov: batch.prov?.(i), headers: batch.headers?.(i) },
               undefined,
@@ -230,6 +230,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
             );
             stats.recordsOut++;
           }
+          if (batch.watermark !== undefined) wms[si].raiseTo(split, batch.watermark); // replay
           if (src.idleSplits) wms[si].setIdle(src.idleSplits());
           wms[si].advance();
           const w = combined(wms, finished);

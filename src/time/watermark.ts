@@ -6,6 +6,8 @@
 export class BoundedOutOfOrderness {
   private maxTs = Number.NEGATIVE_INFINITY;
   private emitted = Number.NEGATIVE_INFINITY;
+  /** An explicit watermark set by the source (`raiseTo`); the watermark is never below it. */
+  private floor = Number.NEGATIVE_INFINITY;
 
   /**
    * @param boundMs the out-of-orderness bound in ms (0: Flink's forMonotonousTimestamps);
@@ -20,7 +22,15 @@ export class BoundedOutOfOrderness {
 
   /** Current watermark (ms), or -Infinity before the first record (always, with an infinite bound). */
   current(): number {
-    return this.maxTs - this.boundMs - 1;
+    return Math.max(this.maxTs - this.boundMs - 1, this.floor);
+  }
+
+  /**
+   * Raises the watermark to at least `wm` (ms): an explicit watermark from a source that knows no
+   * later record is at or below it (replay: a partition's end − 1 ms). Never lowers it.
+   */
+  raiseTo(wm: number): void {
+    if (wm > this.floor) this.floor = wm;
   }
 
   /** Returns the watermark if it advanced since the last call that returned one, else undefined. */
@@ -60,6 +70,12 @@ export class SplitWatermarks {
       this.splits.set(split, g);
     }
     g.observe(ts);
+  }
+
+  /** Raises one split's watermark to at least `wm` (ms; see BoundedOutOfOrderness.raiseTo). */
+  raiseTo(split: string, wm: number): void {
+    this.addSplit(split);
+    this.splits.get(split)?.raiseTo(wm);
   }
 
   /** Current watermark of each split (ms; -Infinity before its first record). */
