@@ -19,7 +19,7 @@ import { storeFor } from '../storage/store.js';
 import type { BadRecords } from '../stream/badrecords.js';
 import type { Rec, Schema } from '../stream/protocol.js';
 import { runOperator } from '../stream/run.js';
-import { SideOutput, withSideOutputs } from '../stream/side-output.js';
+import { SideOutput } from '../stream/side-output.js';
 import { interruptible } from '../stream/signals.js';
 import { runTwoInputs } from '../stream/two-inputs.js';
 import { readDeltaLog } from '../table/delta.js';
@@ -47,7 +47,15 @@ interface JoinFlags extends CommonOptions {
   maxKeyGroups: string;
 }
 
-const EVENT_OPTIONS = ['allowedLateness', 'lateOutput', 'onLate', 'idleTimeout', 'state', 'stateCache', 'maxKeyGroups'];
+const EVENT_OPTIONS = [
+  'allowedLateness',
+  'lateOutput',
+  'onLate',
+  'idleTimeout',
+  'state',
+  'stateCache',
+  'maxKeyGroups',
+];
 /** The join modes as option consumers: a flag of another mode is a usage error (exit 2). */
 const MODES: Record<'interval' | 'asof' | 'lookup', OptionConsumer> = {
   interval: { name: 'an interval join (--within/--between)', options: EVENT_OPTIONS },
@@ -60,7 +68,9 @@ const LATE_HINT =
 
 export function joinCommand(): Command {
   const cmd = new Command('join')
-    .description('joins the stream on stdin with a second input: interval, as-of (temporal) or lookup join on event time')
+    .description(
+      'joins the stream on stdin with a second input: interval, as-of (temporal) or lookup join on event time',
+    )
     .requiredOption(
       '--right <src>',
       'the right input: a kappa stream in a file, FIFO or process substitution (<(kappa ingest …)); with --lookup, anything kappa ingest reads (Parquet/CSV/NDJSON, local or s3://, a Delta table)',
@@ -86,7 +96,10 @@ export function joinCommand(): Command {
       '--allowed-lateness <dur>',
       'rows this far behind the watermark still join (the output watermark is held back by as much)',
     )
-    .option('--late-output <path>', 'write rows later than the allowed lateness here (a kappa stream side output)')
+    .option(
+      '--late-output <path>',
+      'write rows later than the allowed lateness here (a kappa stream side output)',
+    )
     .option(
       '--on-late <policy>',
       'without --late-output: fail (default: exit 3 at the first late row) | drop (count and drop them)',
@@ -96,10 +109,17 @@ export function joinCommand(): Command {
       'leave an input without events this long (wall time) out of the watermark; never a paused input',
     )
     .option('--version-retention <dur>', '--as-of: keep right versions this much longer than needed')
-    .option('--refresh <dur>', '--lookup: reload the table this often (a Delta table: when its version changed)')
+    .option(
+      '--refresh <dur>',
+      '--lookup: reload the table this often (a Delta table: when its version changed)',
+    )
     .option('--right-format <fmt>', '--lookup: format of the table (as kappa ingest --format)')
     .option('--state <dir>', 'keyed state directory (LevelDB; default: a temp dir removed on exit)')
-    .option('--state-cache <n>', 'state entries (join key × side) kept in memory before spilling to LevelDB', '100000')
+    .option(
+      '--state-cache <n>',
+      'state entries (join key × side) kept in memory before spilling to LevelDB',
+      '100000',
+    )
     .option(
       '--max-key-groups <n>',
       'key groups of the state (murmur3 of the join key mod N)',
@@ -160,23 +180,40 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
       throw new UsageError(`--between: expected LOWER,UPPER (e.g. -1h,2h), got '${o.between}'`);
     lower = signedDuration(parts[0], '--between lower');
     upper = signedDuration(parts[1], '--between upper');
-    if (lower > upper) throw new UsageError(`--between: the lower bound is above the upper one in '${o.between}'`);
+    if (lower > upper)
+      throw new UsageError(`--between: the lower bound is above the upper one in '${o.between}'`);
   }
-  const lateness = o.allowedLateness === undefined ? 0 : parseDuration(o.allowedLateness, '--allowed-lateness');
-  const idleTimeoutMs = o.idleTimeout === undefined ? undefined : parseDuration(o.idleTimeout, '--idle-timeout');
+  const lateness =
+    o.allowedLateness === undefined ? 0 : parseDuration(o.allowedLateness, '--allowed-lateness');
+  const idleTimeoutMs =
+    o.idleTimeout === undefined ? undefined : parseDuration(o.idleTimeout, '--idle-timeout');
   const stateCache = parseCount(o.stateCache, '--state-cache')!;
   if (stateCache < 1) throw new UsageError('--state-cache must be at least 1');
   const maxKeyGroups = parseCount(o.maxKeyGroups, '--max-key-groups')!;
   if (maxKeyGroups < 1 || maxKeyGroups > 65536) throw new UsageError('--max-key-groups must be 1..65536');
-  const late = o.lateOutput === undefined ? undefined : await SideOutput.create(o.lateOutput, '--late-output');
+  const late =
+    o.lateOutput === undefined ? undefined : await SideOutput.create(o.lateOutput, '--late-output');
   const right = openRight(o.right);
   let lateCount = 0;
   const onLate = (side: Side, r: Rec, wm: number): void => {
     lateCount++;
-    if (late) late.record({ ...r, headers: { ...(r.headers ?? {}), 'kappa-join-side': side === 0 ? 'left' : 'right' } });
+    if (late)
+      late.record({
+        ...r,
+        headers: { ...(r.headers ?? {}), 'kappa-join-side': side === 0 ? 'left' : 'right' },
+      });
     else if (o.onLate !== 'drop') throw lateError(side, r, wm, lateness, lateCount, o.right);
   };
-  const common = { on, type, suffix: o.suffix, allowedLateness: lateness, onLate, stateDir: o.state, stateCache, maxKeyGroups };
+  const common = {
+    on,
+    type,
+    suffix: o.suffix,
+    allowedLateness: lateness,
+    onLate,
+    stateDir: o.state,
+    stateCache,
+    maxKeyGroups,
+  };
   const op =
     mode === 'interval'
       ? new IntervalJoinOperator({ ...common, lower, upper })
@@ -231,11 +268,17 @@ function openRight(path: string): ReadStream {
 }
 
 /** Reads the whole lookup table through the ingest connectors: its row values and schema. */
-async function loadTable(src: string, format: string | undefined, bad: BadRecords): Promise<{ rows: unknown[]; schema?: Schema }> {
+async function loadTable(
+  src: string,
+  format: string | undefined,
+  bad: BadRecords,
+): Promise<{ rows: unknown[]; schema?: Schema }> {
   const groups = groupSources([src], SOURCE_KINDS);
   const g = groups[0];
   if (g.kind.name.startsWith('kafka'))
-    throw new UsageError(`--right ${src}: a lookup table must be finite (files, s3://, a Delta table), not a Kafka topic`);
+    throw new UsageError(
+      `--right ${src}: a lookup table must be finite (files, s3://, a Delta table), not a Kafka topic`,
+    );
   const source = await g.kind.open(g.sources, { format });
   const rows: unknown[] = [];
   try {
@@ -260,7 +303,8 @@ async function runLookup(
   progress: ReturnType<typeof runContext>['progress'],
 ): Promise<void> {
   let table = await loadTable(o.right, o.rightFormat, bad);
-  const build = () => new LookupJoinOperator({ on, type, rows: table.rows, schema: table.schema, suffix: o.suffix });
+  const build = () =>
+    new LookupJoinOperator({ on, type, rows: table.rows, schema: table.schema, suffix: o.suffix });
   let op = build();
   const refreshMs = o.refresh === undefined ? undefined : parseDuration(o.refresh, '--refresh');
   if (refreshMs !== undefined && refreshMs <= 0) throw new UsageError('--refresh must be positive');
@@ -284,7 +328,11 @@ async function runLookup(
             op = next;
             progress.stats.extra['table reloads'] = Number(progress.stats.extra['table reloads'] ?? 0) + 1;
           })()
-            .catch((e) => process.stderr.write(`kappa join: --refresh: reloading ${o.right} failed, keeping the loaded table: ${(e as Error).message}\n`))
+            .catch((e) =>
+              process.stderr.write(
+                `kappa join: --refresh: reloading ${o.right} failed, keeping the loaded table: ${(e as Error).message}\n`,
+              ),
+            )
             .finally(() => {
               reloading = false;
             });
@@ -324,7 +372,14 @@ async function deltaVersion(src: string): Promise<number | undefined> {
 }
 
 /** The error of the default late policy: the first late row fails the run (exit 3). */
-function lateError(side: Side, r: Rec, wm: number, lateness: number, count: number, rightName: string): DataError {
+function lateError(
+  side: Side,
+  r: Rec,
+  wm: number,
+  lateness: number,
+  count: number,
+  rightName: string,
+): DataError {
   const input = side === 0 ? 'stdin (left)' : `${rightName} (right)`;
   const where = r.prov?.source
     ? ` (${r.prov.source}${r.prov.partition !== undefined ? ` partition ${r.prov.partition}` : ''}${r.prov.offset !== undefined ? ` offset ${r.prov.offset}` : ''})`

@@ -68,7 +68,8 @@ interface InputState {
 export function mergeBarriers(a: Barrier, b: Barrier): Barrier {
   const m: Barrier = { ...a };
   if (a.sources || b.sources) m.sources = [...(a.sources ?? []), ...(b.sources ?? [])];
-  if (a.operators || b.operators) m.operators = [...new Set([...(a.operators ?? []), ...(b.operators ?? [])])];
+  if (a.operators || b.operators)
+    m.operators = [...new Set([...(a.operators ?? []), ...(b.operators ?? [])])];
   if (a.positions || b.positions) m.positions = { ...(a.positions ?? {}), ...(b.positions ?? {}) };
   return m;
 }
@@ -84,8 +85,22 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
   const stats = opts.progress.stats;
   const now = Date.now();
   const inputs: [InputState, InputState] = [
-    { name: opts.leftName ?? 'stdin', wm: Number.NEGATIVE_INFINITY, ended: false, paused: false, idle: false, lastActive: now },
-    { name: opts.rightName ?? 'right', wm: Number.NEGATIVE_INFINITY, ended: false, paused: false, idle: false, lastActive: now },
+    {
+      name: opts.leftName ?? 'stdin',
+      wm: Number.NEGATIVE_INFINITY,
+      ended: false,
+      paused: false,
+      idle: false,
+      lastActive: now,
+    },
+    {
+      name: opts.rightName ?? 'right',
+      wm: Number.NEGATIVE_INFINITY,
+      ended: false,
+      paused: false,
+      idle: false,
+      lastActive: now,
+    },
   ];
   const collector: Collector = {
     record(r: Rec) {
@@ -249,12 +264,18 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
       async watermark(wm) {
         touch(i);
         me.wm = wm;
+        wake(); // the other input may be waiting for this one to catch up
         await serial(advance);
         // Back-pressure: ahead of the other input? Wait until it catches up (or cannot).
         me.paused = true;
         try {
           await until(
-            () => other.wm >= me.wm || other.ended || other.stop !== undefined || other.idle || other.barrier !== undefined,
+            () =>
+              other.wm >= me.wm ||
+              other.ended ||
+              other.stop !== undefined ||
+              other.idle ||
+              other.barrier !== undefined,
           );
         } finally {
           me.paused = false;

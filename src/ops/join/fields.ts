@@ -69,7 +69,9 @@ export function keyExtractor(paths: readonly string[]): (value: unknown) => stri
 
 /** A record value as an object of fields: objects as they are, anything else as `{value: v}`. */
 function fieldsOf(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : { value: v };
 }
 
 /**

@@ -83,7 +83,8 @@ export class LookupJoinOperator implements Operator {
   async batch(b: RecordBatch, out: Collector, _bad: BadRow): Promise<void> {
     const keyCol = this.o.on.left.length === 1 ? b.column(this.o.on.left[0]) : undefined;
     const dict = keyCol?.dictionary();
-    const recAt = (i: number): Rec => (b.rec ? b.rec(i) : { ts: b.ts[i], key: b.key.get(i) as string | null, value: b.value(i) });
+    const recAt = (i: number): Rec =>
+      b.rec ? b.rec(i) : { ts: b.ts[i], key: b.key.get(i) as string | null, value: b.value(i) };
     if (dict === undefined) {
       for (let i = 0; i < b.length; i++) {
         const p = this.record(recAt(i), out);

@@ -387,7 +387,7 @@ export class IntervalJoinOperator extends EventJoin {
           changed = true;
         }
         this.stats.joined++;
-        const ts = lt > rt ? lt : rt;
+        const ts = Math.max(lt, rt);
         if (side === 0) await this.emit(out, ts, rk, m.merge(r.value, row.v));
         else await this.emit(out, ts, row.k, m.merge(row.v, r.value));
       }
