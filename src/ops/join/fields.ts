@@ -82,23 +82,30 @@ function fieldsOf(v: unknown): Record<string, unknown> {
 export class Merger {
   private readonly leftNames: ReadonlySet<string> | undefined;
   private readonly leftPad: Record<string, null>;
+  /** Without a left schema: the left field names seen so far (pads and renames right-only rows). */
+  private readonly leftSeen: Set<string> | undefined;
   private readonly rightPad: Record<string, null>;
 
   /**
    * @param leftSchema schema of the left input (header), if any
    * @param rightSchema schema of the right input, if any
    * @param suffix appended to colliding right field names (`--suffix`, default `_right`)
+   * @param rightFields the right side's field names for null padding, when it has no schema (a
+   *   lookup table read from CSV or NDJSON: the union of its rows' fields); default: the schema's
    */
   constructor(
     leftSchema: Schema | undefined,
     private readonly rightSchema: Schema | undefined,
     private readonly suffix: string,
+    rightFields?: readonly string[],
   ) {
     this.leftNames = leftSchema ? new Set(Object.keys(leftSchema)) : undefined;
+    this.leftSeen = leftSchema ? undefined : new Set();
     this.leftPad = {};
     for (const f of Object.keys(leftSchema ?? {})) this.leftPad[f] = null;
     this.rightPad = {};
-    for (const f of Object.keys(rightSchema ?? {})) this.rightPad[this.rightName(f, this.leftPad)] = null;
+    for (const f of rightFields ?? Object.keys(rightSchema ?? {}))
+      this.rightPad[this.rightName(f, this.leftPad)] = null;
   }
 
   private rightName(f: string, left: Record<string, unknown>): string {
@@ -106,9 +113,15 @@ export class Merger {
     return taken ? f + this.suffix : f;
   }
 
+  private see(l: Record<string, unknown>): void {
+    const seen = this.leftSeen;
+    if (seen) for (const f in l) if (!seen.has(f)) seen.add(f);
+  }
+
   /** The merged value of a matched pair. */
   merge(left: unknown, right: unknown): Record<string, unknown> {
     const l = fieldsOf(left);
+    this.see(l);
     const out: Record<string, unknown> = { ...l };
     const r = fieldsOf(right);
     for (const f in r) out[this.rightName(f, l)] = r[f];
@@ -118,16 +131,21 @@ export class Merger {
   /** The value of an unmatched left row: its fields, the right schema's fields null. */
   padLeft(left: unknown): Record<string, unknown> {
     const l = fieldsOf(left);
+    this.see(l);
     const out: Record<string, unknown> = { ...l };
     for (const f in this.rightPad) if (!(f in out)) out[f] = null;
     return out;
   }
 
-  /** The value of an unmatched right row: the left schema's fields null, then its (renamed) fields. */
+  /**
+   * The value of an unmatched right row: the left schema's fields null (without a left schema: the
+   * left fields seen so far), then its fields, renamed where a left field has the name.
+   */
   padRight(right: unknown): Record<string, unknown> {
     const out: Record<string, unknown> = { ...this.leftPad };
+    if (this.leftSeen) for (const f of this.leftSeen) out[f] = null;
     const r = fieldsOf(right);
-    for (const f in r) out[this.rightName(f, this.leftPad)] = r[f];
+    for (const f in r) out[this.rightName(f, out)] = r[f];
     return out;
   }
 

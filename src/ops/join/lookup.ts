@@ -30,6 +30,7 @@ export class LookupJoinOperator implements Operator {
   private readonly leftKey: (v: unknown) => string | undefined;
   private merger: Merger | undefined;
   private sinceDrain = 0;
+  private fields: string[] | undefined;
   readonly stats = { in: 0, joined: 0, padded: 0, tableRows: 0, tableKeys: 0 };
 
   constructor(private readonly o: LookupJoinOptions) {
@@ -42,12 +43,19 @@ export class LookupJoinOperator implements Operator {
       if (l) l.push(v);
       else this.index.set(k, [v]);
     }
+    if (!o.schema) {
+      // No schema (CSV, NDJSON): the union of the table's field names pads unmatched rows.
+      const names = new Set<string>();
+      for (const v of o.rows)
+        if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const f in v) names.add(f);
+      this.fields = [...names];
+    }
     this.stats.tableRows = o.rows.length;
     this.stats.tableKeys = this.index.size;
   }
 
   open(h: Header): Header {
-    this.merger = new Merger(h.schema, this.o.schema, this.o.suffix ?? '_right');
+    this.merger = new Merger(h.schema, this.o.schema, this.o.suffix ?? '_right', this.fields);
     const out: Header = { kappa: h.kappa };
     const s = this.merger.schema(h.schema);
     if (s) out.schema = s;
