@@ -358,61 +358,97 @@ export class IntervalJoinOperator extends EventJoin {
     return (side === 0 ? t + this.upper : t - this.lower) + this.lateness;
   }
 
-  async record(side: Side, r: Rec, out: Collector): Promise<void> {
+  /**
+   * Probes the other side's rows of the key, emits the pairs, then stores the row (or, when no later
+   * row can match it any more, emits it padded at once). Synchronous unless a state entry must be
+   * read from LevelDB, the output must drain or the state store must flush (hot path: no promise).
+   */
+  record(side: Side, r: Rec, out: Collector): void | Promise<void> {
     if (side === 0) this.stats.leftIn++;
     else this.stats.rightIn++;
     if (this.isLate(side, r)) return;
-    const m = this.merger!;
     const key = this.keyOf[side](r.value);
-    const rk = r.key ?? null;
     if (key === undefined) {
-      if (padsSide(this.o.type, side)) {
-        this.stats.padded++;
-        await this.emit(out, r.ts, rk, side === 0 ? m.padLeft(r.value) : m.padRight(r.value));
-      }
-      return;
+      if (!padsSide(this.o.type, side)) return;
+      const m = this.merger!;
+      this.stats.padded++;
+      return this.emit(out, r.ts, r.key ?? null, side === 0 ? m.padLeft(r.value) : m.padRight(r.value));
     }
-    const other = `${key}\u0000${side === 0 ? 'R' : 'L'}`;
-    const ob = await this.bucket(other);
+    const ob = this.cachedOrLoad(`${key}\u0000${side === 0 ? 'R' : 'L'}`);
+    if (ob instanceof Promise) return ob.then((b) => this.probe(side, r, key, b, out));
+    return this.probe(side, r, key, ob, out);
+  }
+
+  /** A state entry from memory, or a promise of it when it may be in LevelDB only. */
+  private cachedOrLoad(sk: string): Bucket | undefined | Promise<Bucket | undefined> {
+    const b = this.store!.getCached(sk);
+    if (b !== undefined || !this.timers.has(sk)) return b;
+    return this.store!.load(sk);
+  }
+
+  private probe(
+    side: Side,
+    r: Rec,
+    key: string,
+    ob: Bucket | undefined,
+    out: Collector,
+  ): void | Promise<void> {
+    const m = this.merger!;
+    const rk = r.key ?? null;
     let matched = false;
+    let drain: Promise<void> | undefined;
     if (ob !== undefined) {
       let changed = false;
+      const lo = this.lower;
+      const hi = this.upper;
       for (const row of ob.r) {
         const lt = side === 0 ? r.ts : row.t;
         const rt = side === 0 ? row.t : r.ts;
-        if (rt < lt + this.lower || rt > lt + this.upper) continue;
+        if (rt < lt + lo || rt > lt + hi) continue;
         matched = true;
         if (row.m !== 1) {
           row.m = 1;
           changed = true;
         }
         this.stats.joined++;
-        const ts = Math.max(lt, rt);
-        if (side === 0) await this.emit(out, ts, rk, m.merge(r.value, row.v));
-        else await this.emit(out, ts, row.k, m.merge(row.v, r.value));
+        const ts = lt > rt ? lt : rt;
+        const p =
+          side === 0
+            ? this.emit(out, ts, rk, m.merge(r.value, row.v))
+            : this.emit(out, ts, row.k, m.merge(row.v, r.value));
+        if (p) drain = p;
       }
-      if (changed) this.store!.put(other, ob, true);
+      if (changed) this.store!.put(`${key}\u0000${side === 0 ? 'R' : 'L'}`, ob, true);
     }
     const exp = this.expiry(side, r.ts);
     if (exp <= this.wm) {
       // No later non-late row can match it: it is done now.
       if (!matched && padsSide(this.o.type, side)) {
         this.stats.padded++;
-        await this.emit(out, r.ts, rk, side === 0 ? m.padLeft(r.value) : m.padRight(r.value));
+        const p = this.emit(out, r.ts, rk, side === 0 ? m.padLeft(r.value) : m.padRight(r.value));
+        if (p) drain = p;
       }
-      return;
+      return drain;
     }
     const own = `${key}\u0000${side === 0 ? 'L' : 'R'}`;
-    const existed = this.timers.has(own);
-    const b = (await this.bucket(own)) ?? { r: [] };
     const row: Row = { t: r.ts, k: rk, v: r.value };
     if (matched) row.m = 1;
-    b.r.push(row);
+    const b = this.cachedOrLoad(own);
+    if (b instanceof Promise) return b.then((x) => this.append(own, x, row, exp)).then(() => drain);
+    const f = this.append(own, b, row, exp);
+    return f && drain ? f.then(() => drain) : (f ?? drain);
+  }
+
+  /** Appends `row` to the entry `sk` (existing bucket `b`, if any) and moves its timer to `exp` if earlier. */
+  private append(sk: string, b: Bucket | undefined, row: Row, exp: number): void | Promise<void> {
     const store = this.store!;
-    store.put(own, b, existed);
-    const t = this.timers.get(own);
-    if (t === undefined || exp < t) this.timers.set(own, exp);
-    if (store.needsFlush) await store.flush();
+    const existed = this.timers.has(sk);
+    if (b === undefined) b = { r: [row] };
+    else b.r.push(row);
+    store.put(sk, b, existed);
+    const t = this.timers.get(sk);
+    if (t === undefined || exp < t) this.timers.set(sk, exp);
+    if (store.needsFlush) return store.flush();
   }
 
   async watermark(wm: number, out: Collector): Promise<void> {
