@@ -5,7 +5,7 @@
  * finite table read once through the connectors of `kappa ingest`). Late rows go to
  * `--late-output` (a side output), are dropped and counted (`--on-late drop`), or fail the run.
  */
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createReadStream, type ReadStream, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { assertOptionsApply, type OptionConsumer } from '../commands/applicable.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
@@ -262,6 +262,18 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
 
 /** Opens the right input of an interval or as-of join (a kappa stream: file, FIFO, /dev/fd/N). */
 function openRight(path: string): ReadStream {
+  if (path === '-')
+    throw new UsageError(
+      '--right -: standard input is the left input; give the right one as a file, FIFO or <(…)',
+    );
+  try {
+    statSync(path);
+  } catch (e) {
+    throw new UsageError(
+      `--right ${path}: cannot open it: ${(e as Error).message}`,
+      'give a kappa stream file, a FIFO or <(kappa ingest …)',
+    );
+  }
   const s = createReadStream(path);
   s.on('error', () => {}); // reported by the reader (readStream rethrows the stream's error)
   return s;

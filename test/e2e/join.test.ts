@@ -247,5 +247,10 @@ describe('kappa join (DuckDB as the oracle)', () => {
       const r = await sh(`kappa join --right /dev/null ${args} < /dev/null`);
       assert.equal(r.code, 2, `${args}: ${r.stderr}`);
     }
+    for (const right of ['-', `${d}/no-such-file.kappa`]) {
+      const r = await sh(`kappa join --right ${right} --on k --within 1h < /dev/null`);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /--right/);
+    }
   });
 });
