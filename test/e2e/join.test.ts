@@ -5,10 +5,13 @@
  * (ASOF JOIN), and `join | window` without late results. Plus the late-row policy and flag errors.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { FLIGHTS, parseLines, sh, tempDir, VEGA } from '../helpers.js';
+import { FLIGHTS, KAPPA, parseLines, sh, tempDir, VEGA } from '../helpers.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const HOUR = 3_600_000;
 
@@ -251,6 +254,70 @@ describe('kappa join (DuckDB as the oracle)', () => {
       const r = await sh(`kappa join --right ${right} --on k --within 1h < /dev/null`);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /--right/);
+    }
+  });
+});
+
+describe('kappa join --lookup from a Delta table, --refresh', () => {
+  it('reloads the table when its Delta version changed: rows read after the reload join the new rows', async () => {
+    const t = tempDir('kappa-join-refresh-');
+    try {
+      const table = `${t.dir}/dim`;
+      const load = async (line: string) => {
+        const r = await sh(`echo '${line}' | kappa ingest - -q 2>/dev/null | kappa sink ${table}/ -q`);
+        assert.equal(r.code, 0, r.stderr);
+      };
+      await load('{"k":"a","v":1}');
+      const run = async (refresh: boolean, k: string, v: number): Promise<{ out: string; err: string }> => {
+        const child = spawn(
+          KAPPA,
+          [
+            'join',
+            '--right',
+            table,
+            '--on',
+            'k',
+            '--lookup',
+            '--type',
+            'left',
+            '--stream-format',
+            'ndjson',
+            ...(refresh ? ['--refresh', '100ms'] : []),
+          ],
+          { stdio: ['pipe', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+        });
+        child.stderr.on('data', (b: Buffer) => {
+          err += b.toString();
+        });
+        const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+        const write = (s: string) =>
+          new Promise<void>((resolve, reject) => child.stdin.write(s, (e) => (e ? reject(e) : resolve())));
+        // 256 KiB of non-matching rows: the write completes only once the join reads its input,
+        // which it does after loading the table (a pipe holds 64 KiB).
+        const filler = `${JSON.stringify({ ts: 1, key: null, value: { k: 'zzz', pad: 'x'.repeat(200) } })}\n`;
+        await write(`{"kappa":1}\n${filler.repeat(1200)}`);
+        await load(JSON.stringify({ k, v })); // a new Delta version
+        await sleep(1500);
+        await write(`{"ts":2,"key":null,"value":{"k":"${k}"}}\n{"end":true}\n`);
+        child.stdin.end();
+        await closed;
+        return { out, err };
+      };
+      const on = await run(true, 'b', 2);
+      const matched = (text: string) =>
+        parseLines<{ ts?: number; value?: { v?: number | null } }>(text).find((l) => l.ts === 2)?.value?.v;
+      assert.equal(matched(on.out), 2, on.err);
+      assert.match(on.err, /\b1 table reloads\b/);
+      // Without --refresh the table is the one loaded at the start: the new key is not there.
+      const off = await run(false, 'c', 3);
+      assert.equal(matched(off.out), null, off.err);
+    } finally {
+      t.cleanup();
     }
   });
 });

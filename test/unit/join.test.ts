@@ -336,6 +336,25 @@ describe('as-of join (src/ops/join/operator.ts)', () => {
   });
 });
 
+describe('as-of join --version-retention', () => {
+  it('keeps versions that much older than the newest one at or below the watermark', async () => {
+    const op = new AsOfJoinOperator({ on: parseOn('k'), type: 'left', versionRetention: 10 });
+    await op.open({ kappa: 1 }, { kappa: 1 });
+    const out = new CheckingCollector();
+    for (let t = 0; t < 100; t++) await op.record(1, { ts: t, value: { k: 'a', v: t } }, out);
+    await op.watermark(98, out);
+    const snap = await op.snapshot();
+    const entries = [];
+    for await (const e of snap.entries) entries.push(e);
+    const kept = (entries[0].value as { rows: { t: number }[] }).rows.map((r) => r.t);
+    assert.deepEqual(
+      kept,
+      Array.from({ length: 12 }, (_, i) => 88 + i),
+    );
+    await op.close();
+  });
+});
+
 describe('lookup join (src/ops/join/lookup.ts)', () => {
   it('the columnar path gives what the row path gives; left join pads missing keys, inner drops them', async () => {
     const table = [

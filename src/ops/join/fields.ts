@@ -149,9 +149,12 @@ export class Merger {
     return out;
   }
 
-  /** The output schema: the left schema, then the right one with renamed collisions. */
+  /**
+   * The output schema: the left schema, then the right one with renamed collisions. Undefined
+   * without a left schema (which right names collide is then known per row only).
+   */
   schema(left: Schema | undefined): Schema | undefined {
-    if (!left && !this.rightSchema) return undefined;
+    if (!left) return undefined;
     const out: Schema = { ...(left ?? {}) };
     for (const [f, t] of Object.entries(this.rightSchema ?? {})) out[this.rightName(f, out)] = t;
     return out;
