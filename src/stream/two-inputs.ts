@@ -148,8 +148,10 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
       waiters.splice(i, 1);
     }
   };
-  const until = (cond: () => boolean): void | Promise<void> => {
+  const until = (test: () => boolean): void | Promise<void> => {
     if (failed !== undefined) throw failed;
+    // The downstream reader went away: nothing to wait for (the readers stop at their next line).
+    const cond = () => out.isClosed || test();
     if (cond()) return;
     return new Promise<void>((resolve, reject) => waiters.push({ cond, resolve, reject }));
   };
@@ -341,10 +343,13 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
     wake();
   };
   const read = (i: Side, input: AsyncIterable<Buffer | string>) =>
-    readStream(input, consumer(i), { name: inputs[i].name, maxLineBytes: opts.maxLineBytes }).catch((e) => {
-      fail(e);
-      throw e;
-    });
+    readStream(input, consumer(i), { name: inputs[i].name, maxLineBytes: opts.maxLineBytes }).then(
+      () => wake(), // an input that stopped early (downstream gone) releases the other's waits
+      (e) => {
+        fail(e);
+        throw e;
+      },
+    );
   try {
     await Promise.all([read(0, opts.left ?? interruptible(process.stdin)), read(1, opts.right)]);
     await tail;

@@ -169,6 +169,8 @@ abstract class EventJoin implements TwoInputOperator {
 
   abstract record(side: Side, r: Rec, out: Collector): void | Promise<void>;
   abstract watermark(wm: number, out: Collector): void | Promise<void>;
+  /** The timer of a state entry of `side` holding `b` (epoch ms; +infinity: none due). */
+  protected abstract timerOf(side: Side, b: Bucket): number;
   /** The output watermark for input watermark `wm`. */
   protected abstract outputWatermark(wm: number): number;
   /** The schema part of this operator's state descriptors. */
@@ -249,17 +251,20 @@ abstract class EventJoin implements TwoInputOperator {
    */
   async snapshot(): Promise<JoinSnapshot> {
     const snap = await this.store!.snapshot();
-    const timers = this.timers;
+    // The timer is derived from the entry's rows (as of the snapshot), not read from the live
+    // timer queue, which moves on while the entries are read.
+    const timerOf = (side: Side, b: Bucket) => this.timerOf(side, b);
     async function* entries(): AsyncGenerator<SavepointEntry> {
       for await (const s of snap) {
         const nul = s.key.lastIndexOf('\u0000');
+        const left = s.key.endsWith('L');
         yield {
           keyGroup: s.keyGroup,
-          state: s.key.endsWith('L') ? JOIN_LEFT_STATE : JOIN_RIGHT_STATE,
+          state: left ? JOIN_LEFT_STATE : JOIN_RIGHT_STATE,
           key: s.key.slice(0, nul),
           windowStart: null,
           windowEnd: null,
-          timer: finiteOrNull(timers.get(s.key)),
+          timer: finiteOrNull(timerOf(left ? 0 : 1, s.value)),
           value: { rows: s.value.r } as unknown as Json,
         };
       }
@@ -303,6 +308,7 @@ abstract class EventJoin implements TwoInputOperator {
         'run with the same join mode, bounds and key as the job that took the savepoint',
       );
     const timers = this.timers;
+    const timerOf = (side: Side, b: Bucket) => this.timerOf(side, b);
     async function* entries(): AsyncGenerator<{ key: string; value: Bucket; keyGroup: number }> {
       for await (const e of saved.entries) {
         const side = e.state === JOIN_LEFT_STATE ? 'L' : e.state === JOIN_RIGHT_STATE ? 'R' : undefined;
@@ -310,8 +316,9 @@ abstract class EventJoin implements TwoInputOperator {
         if (side === undefined || !Array.isArray(rows))
           throw new DataError(`savepoint: a row of state '${e.state}' for key ${e.key} is not join state`);
         const sk = `${e.key}\u0000${side}`;
-        timers.set(sk, e.timer ?? Number.POSITIVE_INFINITY);
-        yield { key: sk, value: { r: rows as Row[] }, keyGroup: e.keyGroup };
+        const b: Bucket = { r: rows as Row[] };
+        timers.set(sk, Math.min(e.timer ?? Number.POSITIVE_INFINITY, timerOf(side === 'L' ? 0 : 1, b)));
+        yield { key: sk, value: b, keyGroup: e.keyGroup };
       }
     }
     await store.restore(entries());
@@ -351,6 +358,12 @@ export class IntervalJoinOperator extends EventJoin {
 
   protected outputWatermark(wm: number): number {
     return wm - this.delay;
+  }
+
+  protected timerOf(side: Side, b: Bucket): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const row of b.r) t = Math.min(t, this.expiry(side, row.t));
+    return t;
   }
 
   /** Cleanup time of a row of `side` with ts `t`: no later non-late row of the other side can match it. */
@@ -514,6 +527,13 @@ export class AsOfJoinOperator extends EventJoin {
 
   protected outputWatermark(wm: number): number {
     return wm - this.lateness;
+  }
+
+  protected timerOf(side: Side, b: Bucket): number {
+    if (side === 1) return this.cleanupTime(b);
+    let t = Number.POSITIVE_INFINITY;
+    for (const row of b.r) t = Math.min(t, row.t);
+    return t;
   }
 
   /** When the oldest kept version of a right bucket can go: the watermark passed the next one. */
