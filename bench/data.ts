@@ -3,7 +3,8 @@
  * - flights: `node_modules/vega-datasets/data/flights-3m.parquet` (3M rows, sorted by `date`)
  *   converted by DuckDB to NDJSON and CSV with `date` as ISO-8601 UTC text (`2001-01-01T00:01:00Z`),
  *   plus prefixes of it (first N rows, same order) for smaller sizes;
- * - rides: the seeded synthetic generator (`bench/gen.ts`, seed 42) at each size.
+ * - rides: the seeded synthetic generator (`bench/gen.ts`, seed 42) at each size;
+ * - join inputs: rides and their fares (`bench/gen-join.ts`, seed 42), for scenario 8.
  * Files are written under a temporary name and renamed when complete, so an interrupted run never
  * leaves a truncated input behind.
  */
@@ -11,6 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from '
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { writeRides } from './gen.js';
+import { writeJoinInputs } from './gen-join.js';
 
 /** `3m`, `100k`, `1m` … for a record count. */
 export function sizeLabel(n: number): string {
@@ -91,4 +93,20 @@ export async function prepareRides(dataDir: string, count: number): Promise<stri
       closeSync(fd);
     }
   });
+}
+
+/**
+ * Rides and fares of the join scenario (about `records` records in both files together): the
+ * rides path (`$IN`); the fares are beside it, `…-fares.ndjson` for `…-rides.ndjson`.
+ */
+export async function prepareJoin(dataDir: string, records: number): Promise<string> {
+  mkdirSync(dataDir, { recursive: true });
+  const rides = join(dataDir, `join-${sizeLabel(records)}-rides.ndjson`);
+  const fares = join(dataDir, `join-${sizeLabel(records)}-fares.ndjson`);
+  if (existsSync(rides) && existsSync(fares)) return rides;
+  process.stderr.write(`bench: preparing ${rides} and ${fares}\n`);
+  writeJoinInputs(records, `${rides}.tmp`, `${fares}.tmp`);
+  renameSync(`${fares}.tmp`, fares);
+  renameSync(`${rides}.tmp`, rides);
+  return rides;
 }

@@ -73,6 +73,8 @@ export interface Profile {
   kafka: number;
   /** Scenario 6 synthetic sizes. */
   s6: number[];
+  /** Scenario 8 (interval join) sizes: rides + fares records. */
+  s8: number[];
 }
 
 /** Sizes: `full` is the issue's; `small` is a quick smoke test of the harness itself. */
@@ -83,6 +85,7 @@ export const PROFILES: Record<string, Profile> = {
     flights: 3_000_000,
     kafka: 1_000_000,
     s6: [1_000_000, 3_000_000, 10_000_000],
+    s8: [2_000_000, 10_000_000],
   },
   small: {
     name: 'small',
@@ -90,6 +93,7 @@ export const PROFILES: Record<string, Profile> = {
     flights: 100_000,
     kafka: 20_000,
     s6: [10_000, 30_000, 100_000],
+    s8: [20_000],
   },
 };
 
@@ -549,5 +553,47 @@ export function scenario6(ridesPath: string, count: number): Scenario {
       { ndjson: ridesPath, key: 'zone', ts: 'event_time', field: 'fare', fieldType: 'DOUBLE' },
       ['duckdb-ndjson', 'polars-ndjson', 'flink'],
     ),
+  };
+}
+
+/**
+ * Scenario 8 (issue 12): an interval join of rides with the fares paid within 2 h, inner, on the
+ * ride id; fares shuffled within 5 min. kappa: `ingest rides | join --right <(ingest fares) |
+ * sink`; the fares' ingest runs in a process substitution, so its RSS is not in the sum. DuckDB:
+ * the same join in SQL over both NDJSON files. State stays bounded when cleanup works: peak RSS
+ * at 10M ~ at 2M.
+ */
+export function scenarioJoin(ridesPath: string, count: number): Scenario {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for bash
+  const fares = '"${IN%-rides.ndjson}-fares.ndjson"';
+  const norm: Normalizer = { kind: 'records', fields: ['ride_id', 'fare_id'] };
+  const ingest = (f: string) => `kappa ingest ${f} --ts-field event_time --max-out-of-orderness 5m -q`;
+  return {
+    id: `8-${sizeLabel(count)}`,
+    group: 8,
+    title: `interval join: rides with fares within 2h on ride_id (inner), ${sizeLabel(count)} records`,
+    records: count,
+    input: ridesPath,
+    target: 'peak RSS flat in the input size (state cleaned as the watermark passes)',
+    tools: [
+      {
+        name: 'kappa',
+        kappa: true,
+        stages: [
+          ingest('"$IN"'),
+          `kappa join --right <(${ingest(fares)}) --on ride_id --within 2h -q`,
+          'kappa sink - -q',
+        ],
+        normalize: norm,
+      },
+      {
+        name: 'duckdb-ndjson',
+        stages: [
+          `${DUCK} "COPY (SELECT r.ride_id, f.fare_id FROM read_json('$IN') r JOIN read_json(${fares.replace(/"/g, "'")}) f ON r.ride_id = f.ride_id AND f.event_time BETWEEN r.event_time AND r.event_time + INTERVAL 2 HOUR) TO '$OUT' (FORMAT json)"`,
+        ],
+        outputIsFile: true,
+        normalize: norm,
+      },
+    ],
   };
 }

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { compactCommand } from './commands/compact.js';
 import { ingestCommand } from './commands/ingest.js';
+import { joinCommand } from './commands/join.js';
 import { replayCommand } from './commands/replay.js';
 import { runCommand } from './commands/run.js';
 import { sinkCommand } from './commands/sink.js';
@@ -40,6 +41,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configurati
   program.addCommand(windowCommand());
   program.addCommand(compactCommand());
   program.addCommand(stateEditCommand());
+  program.addCommand(joinCommand());
   program.addCommand(replayCommand());
   program.addCommand(runCommand(buildProgram));
   return program;

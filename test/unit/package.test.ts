@@ -100,7 +100,7 @@ describe('package', () => {
         `man/${f}`,
         readFileSync(join(ROOT, 'man', f), 'utf8'),
       ]),
-      ...['ingest', 'transform', 'window', 'sink'].map((c): [string, string] => [
+      ...['ingest', 'transform', 'window', 'join', 'sink'].map((c): [string, string] => [
         `kappa ${c} --help`,
         execFileSync(join(ROOT, 'bin', 'kappa'), [c, '--help'], { encoding: 'utf8' }),
       ]),
