@@ -5,11 +5,18 @@
  * Kafka topic (`--then`). Glue only: flags -> archives (src/replay/archive.ts) -> the replay source
  * (src/replay/source.ts, handover.ts) -> `runSource` (src/stream/source.ts).
  */
+
 import { Command } from 'commander';
 import { DateTime } from 'luxon';
+import {
+  type SourceCheckpointFlags,
+  withCheckpointOptions,
+  withSourceCheckpointOptions,
+} from '../checkpoint/options.js';
+import { prepareSourceCheckpointing } from '../checkpoint/source.js';
 import { parseKafkaUri } from '../connectors/kafka/client.js';
 import { collectClientOption, isKafkaUri } from '../connectors/kafka/options.js';
-import type { RecordSource, SourceOptions, SourcePosition } from '../connectors/source.js';
+import type { RecordSource, SourcePosition } from '../connectors/source.js';
 import { UsageError } from '../errors.js';
 import { type Archive, openArchive, splitNamed } from '../replay/archive.js';
 import { HandoverSource, type HandoverStart, recordedStart } from '../replay/handover.js';
@@ -19,11 +26,9 @@ import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
 import { assertNeeds, userSetOptions } from './applicable.js';
-import { type CommonOptions, parseCount, runContext, withCommonOptions } from './common.js';
+import { type CommonOptions, parseCount, probeSinkCommit, runContext, withCommonOptions } from './common.js';
 
-interface ReplayOptions extends CommonOptions {
-  /** Restore position (checkpoint core, SourceOptions.startAt). */
-  startAt?: SourceOptions['startAt'];
+interface ReplayOptions extends CommonOptions, SourceCheckpointFlags {
   from?: string;
   to?: string;
   layout?: string;
@@ -98,6 +103,7 @@ export function replayCommand(): Command {
     )
     .option('-X <key=value>', 'with --then: Kafka client option (see man kappa-kafka)', collectClientOption);
   withS3Options(cmd);
+  withSourceCheckpointOptions(withCheckpointOptions(cmd));
   withCommonOptions(cmd).addHelpText(
     'after',
     `
@@ -107,6 +113,9 @@ Examples:
   kappa replay lake/events --layout 'date=%Y%m%d/hour=%H' --ts-field event_time --from 2024-05-01T00:00
   kappa replay lake/clicks --from 2024-05-01 --to 2024-05-02 --extra-partitions 1 --max-rate 50000/s
   kappa replay lake/clicks --from 2024-05-01 --then kafka://localhost:9092/clicks | kappa window …
+
+  # bootstrap a live job: state from the archive, then start the live job from the savepoint
+  kappa replay lake/clicks --from 2024-01-01 --to 2024-06-01 --checkpoint-dir ck/ --savepoint-at-end | kappa window … --checkpoint-dir ck/ | kappa sink …
 
   # cron, every day at 01:30: recompute yesterday, catching records that landed one hour late
   30 1 * * * kappa replay lake/clicks --from "$(date -u -d yesterday +\\%F)" --to "$(date -u +\\%F)" --extra-partitions 1 -q | kappa window --key page --tumbling 1h --agg count -q | kappa sink lake/clicks_hourly -q
@@ -180,8 +189,10 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
   const names = archives.map((a) => a.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UsageError(`source '${dup}' is given twice`);
+  const note = (m: string) => process.stderr.write(`kappa replay: ${m}\n`);
+  const checkpoint = await prepareSourceCheckpointing('replay', o, probeSinkCommit, note);
   // A position of `--then` runs holds the archive's and the topic's (HandoverSource.position).
-  const resumeAt = o.startAt;
+  const resumeAt = checkpoint?.startAt(0);
   const handed = resumeAt?.kind === 'replay-then-kafka';
   const archiveStart = handed ? (resumeAt?.archive as SourcePosition | undefined) : resumeAt;
   const topicStart = handed && resumeAt?.kafka ? (resumeAt.kafka as SourcePosition) : undefined;
@@ -245,6 +256,7 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
       bad,
       progress,
       warn: (m) => process.stderr.write(`kappa replay: warning: ${m}\n`),
+      checkpoint,
     });
   } finally {
     bad.close();

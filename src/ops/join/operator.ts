@@ -424,7 +424,7 @@ export class IntervalJoinOperator extends EventJoin {
           changed = true;
         }
         this.stats.joined++;
-        const ts = lt > rt ? lt : rt;
+        const ts = Math.max(lt, rt);
         const p =
           side === 0
             ? this.emit(out, ts, rk, m.merge(r.value, row.v))
