@@ -6,6 +6,7 @@
  * to stage as objects, without encoding. Everything else — flags, checkpoints, signals, summaries,
  * exit codes — is the stages' own.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'shell-quote';
 import { KappaError, UsageError } from '../errors.js';
@@ -100,6 +101,27 @@ export async function runPipeline(text: string, build: () => Command): Promise<v
   throw error;
 }
 
+/**
+ * The pipeline text of a `kappa run -f FILE`: lines joined with spaces (a trailing backslash
+ * continues a line as in a shell), lines whose first non-blank character is `#` left out.
+ * @throws UsageError when the file cannot be read
+ */
+export function readPipelineFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `kappa run -f ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
+  }
+  return text
+    .split('\n')
+    .filter((l) => !l.trimStart().startsWith('#'))
+    .map((l) => l.replace(/\\\s*$/, ''))
+    .join(' ');
+}
+
 /** `kappa run`. */
 export function runCommand(build: () => Command): Command {
   return new Command('run')
@@ -114,6 +136,7 @@ export function runCommand(build: () => Command): Command {
 Examples:
   kappa run "ingest flights.parquet --ts-field date | window --key origin --tumbling 1h --agg 'count, avg(dep_delay)' | sink out/ --partition-by 'dt=%Y-%m-%d'"
   kappa run 'ingest kafka://localhost:9092/rides --checkpoint-dir ck/ | transform --filter "r.fare > 0" | sink s3://lake/rides/'
+  kappa run -f /etc/kappa/rides.kappa        # the same text in a file (cron)
 
 Each stage behaves exactly as it does in a shell pipeline (same flags, checkpoints, signals, summary
 line); only the pipes are gone: records pass from stage to stage as objects in one process. A shell
@@ -122,5 +145,9 @@ The pipeline text is split as a shell would ($VAR, quotes); redirections, ';', '
 globs are refused. Exit code: the first stage that failed.
 See man kappa-run.`,
     )
-    .action(async (pipeline: string) => runPipeline(pipeline, build));
+    .action(async (pipeline: string | undefined, o: { file?: string }) => {
+      if ((pipeline === undefined) === (o.file === undefined))
+        throw new UsageError('give the pipeline as an argument or with -f FILE (one of them)');
+      return runPipeline(pipeline ?? readPipelineFile(o.file as string), build);
+    });
 }

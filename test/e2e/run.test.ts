@@ -40,6 +40,21 @@ describe('kappa run', () => {
     assert.deepEqual(got, want);
   });
 
+  it('gives the piped form’s output byte for byte, also from a file (-f)', async () => {
+    const stages = `ingest '${input}' --ts-field t --max-out-of-orderness 1s | window --key k --tumbling 1h --agg 'count, sum(v)' | sink -`;
+    const piped = await sh(stages.replace(/(^|\| )/g, '$1kappa '));
+    assert.equal(piped.code, 0, piped.stderr);
+    const fused = await sh(`kappa run "${stages}"`);
+    assert.equal(fused.code, 0, fused.stderr);
+    assert.ok(piped.stdout.split('\n').length > 50);
+    assert.equal(fused.stdout, piped.stdout);
+    const job = join(t.dir, 'job.kappa');
+    writeFileSync(job, `# hourly counts\n${stages.replace(' | window', ' \\\n  | window')}\n`);
+    const fromFile = await sh(`kappa run -f '${job}'`);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(fromFile.stdout, piped.stdout);
+  });
+
   it('a failing stage fails the run with its exit code and commits nothing', async () => {
     const out = join(t.dir, 'bad');
     const r = await sh(
