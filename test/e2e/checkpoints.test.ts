@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { SavepointMetadata } from '../../src/state/savepoint/format.js';
@@ -144,13 +144,13 @@ describe('checkpoints: stop with savepoint', () => {
   for (const how of ['SIGTERM to the source', 'SIGINT to the process group'] as const) {
     it(`${how}: every stage exits 0, the savepoint is complete, fired windows are in the table, open ones in the savepoint (DuckDB)`, async () => {
       const t = tempDir('kappa-ck-stop-');
+      writeInput(join(t.dir, 'in.ndjson'), 300_000); // long enough not to end before the signal
       const p = spawnGroup(
         `{ echo $BASHPID > ingest.pid; exec ${INGEST} --checkpoint-interval 200ms; } | ${WINDOW} | kappa sink out --format parquet`,
         { KAPPA_CHECKPOINT_DIR: join(t.dir, 'ck') },
         t.dir,
       );
       try {
-        writeInput(join(t.dir, 'in.ndjson'), 300_000); // long enough not to end before the signal
         await waitFor(() => someCheckpointComplete(join(t.dir, 'ck')), 90_000, 'a complete checkpoint');
         if (how === 'SIGTERM to the source')
           process.kill(Number(readFileSync(join(t.dir, 'ingest.pid'), 'utf8')), 'SIGTERM');
@@ -164,7 +164,7 @@ describe('checkpoints: stop with savepoint', () => {
         assert.ok(m, r.stderr);
         for (const stage of ['ingest', 'window', 'sink'])
           assert.match(r.stderr, new RegExp(`kappa ${stage}: stopped with savepoint`), r.stderr);
-        const sp = join(t.dir, m[1]);
+        const sp = resolve(t.dir, m[1]);
         const meta = JSON.parse(readFileSync(join(sp, '_metadata.json'), 'utf8')) as SavepointMetadata;
         assert.equal(meta.type, 'savepoint');
         assert.deepEqual(
@@ -205,13 +205,13 @@ describe('checkpoints: stop with savepoint', () => {
   it('[needs seek] --from-savepoint on the same input gives the table of an uninterrupted run (every window exactly once)', async () => {
     const t = tempDir('kappa-ck-resume-');
     const env = { KAPPA_CHECKPOINT_DIR: join(t.dir, 'ck') };
+    writeInput(join(t.dir, 'in.ndjson'), 100_000);
     const p = spawnGroup(
       `{ echo $BASHPID > ingest.pid; exec ${INGEST} --checkpoint-interval 200ms; } | ${WINDOW} | kappa sink out --format parquet`,
       env,
       t.dir,
     );
     try {
-      writeInput(join(t.dir, 'in.ndjson'), 100_000);
       await waitFor(() => someCheckpointComplete(join(t.dir, 'ck')), 90_000, 'a complete checkpoint');
       process.kill(Number(readFileSync(join(t.dir, 'ingest.pid'), 'utf8')), 'SIGTERM');
       const r = await p.done;
@@ -263,7 +263,7 @@ describe('checkpoints: --savepoint-at-end bootstrap and dedupe across a savepoin
       );
       assert.equal(h.code, 0, h.stderr);
       const sp = /kappa ingest: savepoint (\S+)/.exec(h.stderr)?.[1] ?? '';
-      assert.ok(existsSync(join(t.dir, sp, '_metadata.json')), h.stderr);
+      assert.ok(existsSync(resolve(t.dir, sp, '_metadata.json')), h.stderr);
       const l = await sh(`${ing('june.ndjson', 'live')} | ${WINDOW} | kappa sink live --format parquet`, {
         cwd: t.dir,
         env: { ...env, KAPPA_FROM_SAVEPOINT: sp },
@@ -306,7 +306,9 @@ describe('checkpoints: --savepoint-at-end bootstrap and dedupe across a savepoin
       });
       assert.equal(r1.code, 0, r1.stderr);
       const sp = /kappa ingest: savepoint (\S+)/.exec(r1.stderr)?.[1] ?? '';
-      const meta = JSON.parse(readFileSync(join(t.dir, sp, '_metadata.json'), 'utf8')) as SavepointMetadata;
+      const meta = JSON.parse(
+        readFileSync(resolve(t.dir, sp, '_metadata.json'), 'utf8'),
+      ) as SavepointMetadata;
       assert.deepEqual(
         meta.operators.map((o) => [o.uid, o.kind, o.entries]),
         [['transform-1', 'transform', 500]],

@@ -26,6 +26,7 @@ import {
 } from '../../src/checkpoint/snapshot.js';
 import { findRestorePoint, type SinkProbe } from '../../src/checkpoint/source.js';
 import { UsageError } from '../../src/errors.js';
+import { validateSavepoint } from '../../src/state/edit/validate.js';
 import { keyGroupOf } from '../../src/state/keygroup.js';
 import type { SavepointEntry } from '../../src/state/savepoint/format.js';
 import { openSavepoint } from '../../src/state/savepoint/read.js';
@@ -334,5 +335,23 @@ describe('checkpoint flags', () => {
       UsageError,
     );
     assert.throws(() => checkpointSettings({ uid: 'a/b' }, {}), /--uid 'a\/b'/);
+  });
+});
+
+describe('checkpoints and state-edit validate', () => {
+  it('a complete checkpoint validates: its _parts/ directory is not an orphan', async () => {
+    const t = tempDir();
+    try {
+      const path = await completeCheckpoint(t.dir, 1);
+      await writeSinkPart(path, { uid: 'sink-2', target: 'table', descriptor: null });
+      assert.ok(walkFiles(path).some((f) => f.startsWith(`${PARTS_DIR}/`)));
+      assert.deepEqual(await validateSavepoint(path), []);
+      writeFileSync(join(path, 'transform-1', 'stray.parquet'), 'x');
+      assert.deepEqual(await validateSavepoint(path), [
+        'file transform-1/stray.parquet is not listed in _metadata.json (an orphan file)',
+      ]);
+    } finally {
+      t.cleanup();
+    }
   });
 });
