@@ -65,6 +65,8 @@ export interface KernelTable {
   files: number;
   /** Live data files in the snapshot. */
   totalFiles: number;
+  /** With `txn` in the spec: Kernel's latest transaction version of that appId (null: none). */
+  txnVersion?: number | null;
 }
 
 /** Kernel could not read a table (the Java exception's class and message). */
@@ -86,7 +88,15 @@ export class DeltaKernelError extends Error {
  * and skip files by their `add.stats`; it still returns every row of the files it keeps, so a test
  * filters the rows itself and a missing row means the log's partition values or stats are wrong.
  */
-export type TableSpec = string | { dir: string; version?: number; filter?: KernelFilter };
+export type TableSpec =
+  | string
+  | {
+      dir: string;
+      version?: number;
+      filter?: KernelFilter;
+      /** An appId: Kernel reports its latest txn version (`KernelTable.txnVersion`). */
+      txn?: string;
+    };
 
 /** A predicate for Kernel's partition pruning and data skipping: `[column, op, value]`. */
 export type KernelFilter = [column: string, op: '=' | '<' | '<=' | '>' | '>=', value: string];
@@ -98,6 +108,7 @@ type Line =
       version: number;
       schema: { fields: KernelField[] };
       partitionColumns: string[];
+      txn?: { appId: string; version: number | null };
     }
   | { kind: 'row'; table: string; value: Record<string, KernelValue> }
   | { kind: 'end'; table: string; rows: number; files: number; totalFiles: number }
@@ -143,6 +154,7 @@ export function readDeltaTables(
     else {
       if (s.version !== undefined) args.push('--version', String(s.version));
       if (s.filter) args.push('--filter', ...s.filter);
+      if (s.txn !== undefined) args.push('--txn', s.txn);
       args.push(s.dir);
     }
   }
@@ -187,6 +199,7 @@ function parseOutput(text: string, n: number, stderr: string): (KernelTable | De
           version: line.version,
           schema: line.schema.fields,
           partitionColumns: line.partitionColumns,
+          ...(line.txn ? { txnVersion: line.txn.version } : {}),
           rows: [],
           files: 0,
           totalFiles: 0,

@@ -12,6 +12,7 @@ import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
 import type { Json } from '../state/savepoint/format.js';
 import { withS3Options } from '../storage/s3-options.js';
+import { stageInput } from '../stream/direct.js';
 import { readStream } from '../stream/input.js';
 import type { StopInfo } from '../stream/protocol.js';
 import {
@@ -82,15 +83,19 @@ Examples:
   kappa ingest data.csv --ts-field ts | kappa sink out.parquet --compression snappy
   kappa ingest flights.parquet --ts-field date | kappa sink -  | jq .delay
   kappa ingest flights.parquet --ts-field date --key-field origin | kappa sink kafka://localhost:9092/flights
+  # checkpointed pipeline: one Kafka transaction per epoch, progress records in _kappa-progress
+  kappa ingest kafka://b:9092/in --checkpoint-interval 10s | kappa sink kafka://b:9092/out --transaction-timeout 2m
 
 A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
 watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
 Appends keep the table's partitioning and column types; new columns need --merge-schema. A crashed
 run's files are repaired (rolled forward or discarded) by the next sink into the table. A run in
 which every record was bad commits nothing and exits 3.
-In a checkpointing pipeline (man kappa-checkpoints) a table or Kafka sink commits once per
-checkpoint, exactly once across restarts (a Delta txn action; a Kafka transaction with a progress
-record); stdout is at-least-once.
+In a checkpointing pipeline a table commits one Delta version per checkpoint (a txn action tagged
+with the checkpoint id) and skips an epoch it already committed; a Kafka sink commits one
+transaction per checkpoint; stdout is at-least-once; a single file cannot checkpoint (exit 2). Commits of Kafka records note the next offset per topic partition
+(commitInfo kappa.kafkaOffsets), e.g.
+  kappa ingest kafka://localhost:9092/flights --until latest | kappa sink archive/ --partition-by 'dt=%Y-%m-%d'
 See man kappa-sink, man kappa-kafka, man kappa-s3 and man kappa-checkpoints.`,
   );
   return cmd.action(async (target: string, o: SinkFlags, c: Command) => runSink(target, o, c));
@@ -118,7 +123,7 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
     let where = '';
     let stoppedAt: StopInfo | undefined;
     await readStream(
-      interruptible(process.stdin),
+      interruptible(stageInput()),
       {
         async header(h) {
           const pipeline = checkpoint.onHeader(h, false);
@@ -144,14 +149,18 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
           await sink.barrier?.(b);
           await checkpoint.complete(b);
         },
-        async end() {
+        async end(final) {
           throwIfInterrupted(); // a signal that arrived with the end line in the same chunk
           if (stats.recordsIn > 0 && bad.count >= stats.recordsIn)
             throw new DataError(
               `all ${stats.recordsIn} records were bad (${bad.policy.mode === 'dead-letter' ? `written to ${bad.policy.path}` : 'skipped'}); nothing committed`,
               'fix the cause the bad-record messages name; --on-error does not turn a run without any good record into a success',
             );
-          where = await sink.commit();
+          // The final checkpoint (end of input) commits with the rest of the output.
+          if (final)
+            await checkpoint.sinkPart(final, kind.name, sink.commitDescriptor?.() as Json | undefined);
+          where = await sink.commit(final);
+          if (final) await checkpoint.complete(final);
         },
         stop(st) {
           // Stop-with-savepoint: the sink committed on the savepoint's barrier; nothing more is final.

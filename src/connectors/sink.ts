@@ -63,8 +63,12 @@ export interface RecordSink {
    * between) is recognised as complete on `--resume`.
    */
   commitDescriptor?(): JsonValue;
-  /** End of input: commit everything. Returns a short description of where the output went. */
-  commit(): Promise<string>;
+  /**
+   * End of input: commit everything. Returns a short description of where the output went.
+   * `final`: in a checkpointing pipeline, the final checkpoint: the commit is tagged with its id
+   * like a barrier's, so that `committedEpoch` reports it.
+   */
+  commit(final?: Barrier): Promise<string>;
   /** Failure: discard uncommitted output. */
   abort(): Promise<void>;
   /** Extra counters for the summary line (files, partitions, …). */

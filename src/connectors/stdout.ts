@@ -1,6 +1,8 @@
 /**
  * `kappa sink -`: writes each record's value as one JSON line on stdout, for jq and friends.
- * Timestamps stay epoch milliseconds as they travel in the stream.
+ * Timestamps stay epoch milliseconds as they travel in the stream. At-least-once in a
+ * checkpointing pipeline: a barrier flushes stdout, but lines written after the last completed
+ * checkpoint are written again after a `--resume` (no commit descriptor: nothing to probe).
  */
 import { LineWriter } from '../stream/output.js';
 import type { Rec } from '../stream/protocol.js';
@@ -14,6 +16,10 @@ class StdoutSink implements RecordSink {
   }
   afterBatch(): Promise<void> {
     return this.out.flushIfFull();
+  }
+  /** Checkpoint barrier: flushes every line of the epoch to stdout (at-least-once). */
+  async barrier(): Promise<void> {
+    await this.out.flush();
   }
   watermark(): void {}
   async commit(): Promise<string> {

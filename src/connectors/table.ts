@@ -15,7 +15,7 @@
  * listed before the marker is read, so a run starting meanwhile is never mistaken for a dead one.
  */
 import { randomBytes } from 'node:crypto';
-import { UsageError } from '../errors.js';
+import { DataError, UsageError } from '../errors.js';
 import {
   createPartWriter,
   type OutputFormat,
@@ -32,6 +32,7 @@ import {
 } from '../storage/store.js';
 import { formatBytes } from '../stream/progress.js';
 import type { Header, Rec } from '../stream/protocol.js';
+import { txnVersion } from '../table/delta.js';
 import { TableSchema } from '../table/schema.js';
 import {
   extensionFormat,
@@ -43,7 +44,8 @@ import {
 } from '../table/sink/base.js';
 import { crashPoint, type RunMarker, RunMarkerFile, readJson, runIsLive } from '../table/sink/committer.js';
 import { TableSink } from '../table/sink/index.js';
-import type { SinkTarget } from './sink.js';
+import type { SinkCheckpointContext, SinkTarget } from './sink.js';
+import type { JsonValue } from './source.js';
 
 /** The hidden run marker of a single-file target: `.NAME.kappa-run.json` beside it. */
 function singleFileMarkerUri(target: string): string {
@@ -79,7 +81,16 @@ class SingleFileSink extends FileSinkBase {
         );
   }
 
-  async open(header: Header): Promise<void> {
+  /**
+   * @throws UsageError with a checkpoint context: one file can only be committed at the end of
+   *   input, so a barrier cannot commit an epoch (use a table directory)
+   */
+  async open(header: Header, ctx?: SinkCheckpointContext): Promise<void> {
+    if (ctx)
+      throw new UsageError(
+        `${this.target}: a single file cannot be committed per checkpoint (it becomes visible only at the end of input), so it cannot take part in a checkpointing pipeline (${ctx.appId})`,
+        `write to a table directory instead (e.g. '${this.target.replace(/\.[a-z]+$/i, '')}/'), whose Delta log commits one version per checkpoint`,
+      );
     this.writerOpts = await partWriterOptions(this.format, this.opts.compression);
     this.schema = new TableSchema(header.schema);
     await this.recover();
@@ -185,4 +196,28 @@ export const tableSink: SinkTarget = {
   ],
   claims: (t) => t !== '-' && hasStore(schemeOf(t)),
   create: async (t, o) => new TableSink(t.replace(/\/+$/, ''), o as FileSinkOptions),
+  committedEpoch: tableCommittedEpoch,
 };
+
+/**
+ * The newest epoch a checkpointing table sink committed: the version of the `txn` action of the
+ * descriptor's appId in the table's Delta log (local or s3://, read from its newest log
+ * checkpoint), or null when there is none (or no table yet).
+ * @param d `{kind: 'table', table: <root URI>, appId}` (TableSink.commitDescriptor)
+ * @throws DataError for a descriptor of another shape or an unreadable log
+ */
+export async function tableCommittedEpoch(d: JsonValue): Promise<number | null> {
+  if (
+    d === null ||
+    typeof d !== 'object' ||
+    Array.isArray(d) ||
+    d.kind !== 'table' ||
+    typeof d.table !== 'string' ||
+    typeof d.appId !== 'string'
+  )
+    throw new DataError(
+      `not a table sink commit descriptor: ${JSON.stringify(d)}`,
+      'the checkpoint directory holds a descriptor written by another sink kind or version',
+    );
+  return txnVersion(storeFor(d.table), d.table, d.appId);
+}

@@ -9,7 +9,7 @@
 import { DataError, RuntimeError } from '../errors.js';
 import { decodeBatch, frameMessage, headerOfSchema, MessageKind } from './arrow.js';
 import type { StreamConsumer } from './input.js';
-import { type Header, PROTOCOL_VERSION, type StopInfo } from './protocol.js';
+import { type Barrier, type Header, PROTOCOL_VERSION, type StopInfo } from './protocol.js';
 
 /** Accumulates byte chunks; concatenates only what a message needs. */
 class Chunks {
@@ -59,6 +59,7 @@ export async function readArrowStream(
   const dicts = new Map<number, Uint8Array>();
   let ended = false; // an end event was read (acted on at EOF unless another part follows)
   let stopped: StopInfo | undefined; // a stop event was read: nothing may follow
+  let final: Barrier | undefined; // the final checkpoint the first part's end event carries
   let part = 1;
   let lastWm = Number.NEGATIVE_INFINITY;
   let recNo = 0;
@@ -142,6 +143,7 @@ export async function readArrowStream(
             break;
           case 'end':
             ended = true;
+            if (part === 1) final = d.final;
             break;
           case 'stop':
             stopped = d.stop;
@@ -166,7 +168,7 @@ export async function readArrowStream(
       'see the upstream stage’s error above',
     );
   if (stopped) await run(consumer.stop(stopped));
-  else await run(consumer.end());
+  else await run(consumer.end(final));
 }
 
 function checkSchema(first: Header, next: Header, bad: (why: string) => DataError): void {

@@ -144,7 +144,7 @@ export function frameMessage(
 export type ControlEvent =
   | { kind: 'watermark'; watermark: number }
   | { kind: 'barrier'; barrier: Barrier }
-  | { kind: 'end' }
+  | { kind: 'end'; final?: Barrier }
   | { kind: 'stop'; stop: StopInfo };
 
 type Enc = 'string' | 'int64' | 'float64' | 'boolean' | 'timestamp' | 'json' | 'text';
@@ -377,7 +377,10 @@ export function decodeBatch(
   if (typeof o.watermark === 'number') return { kind: 'watermark', watermark: o.watermark };
   if (typeof o.barrier === 'object' && o.barrier !== null)
     return { kind: 'barrier', barrier: o.barrier as Barrier };
-  if (o.end === true) return { kind: 'end' };
+  if (o.end === true)
+    return typeof o.checkpoint === 'object' && o.checkpoint !== null
+      ? { kind: 'end', final: o.checkpoint as Barrier }
+      : { kind: 'end' };
   if (typeof o.stop === 'object' && o.stop !== null) return { kind: 'stop', stop: o.stop as StopInfo };
   throw new Error(`unknown control event ${JSON.stringify(o).slice(0, 80)}`);
 }

@@ -19,6 +19,7 @@
 import { DataError, RuntimeError } from '../errors.js';
 import { readArrowStream } from './arrow-input.js';
 import type { RecordBatch } from './batch.js';
+import { DirectChannel } from './direct.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches } from './lines.js';
 import {
   type Barrier,
@@ -52,8 +53,11 @@ export interface StreamConsumer {
   /** A watermark greater than every watermark before it (non-advancing ones are not passed on). */
   watermark(wm: number): void | Promise<void>;
   barrier(b: Barrier): void | Promise<void>;
-  /** Clean end of stream (watermark +infinity). */
-  end(): void | Promise<void>;
+  /**
+   * Clean end of stream (watermark +infinity). `final`: the final checkpoint the end line carries
+   * in a checkpointing pipeline (protocol.ts `encodeEnd`).
+   */
+  end(final?: Barrier): void | Promise<void>;
   /**
    * The stream ended with a stop line (stop-with-savepoint): not a finished input. The consumer
    * forwards it (or, a sink, exits after its savepoint commit) without firing anything.
@@ -90,10 +94,12 @@ const WRAP_HINT = 'to process raw JSON lines, wrap them first: `… | kappa inge
  * @param o the input's name for messages and the line length limit
  */
 export async function readStream(
-  input: AsyncIterable<Buffer | string>,
+  input: AsyncIterable<Buffer | string> | DirectChannel,
   consumer: StreamConsumer,
   o: ReadStreamOptions = {},
 ): Promise<void> {
+  // A stage fused by `kappa run`: the events come from the upstream stage's writer (direct.ts).
+  if (input instanceof DirectChannel) return input.attach(consumer);
   const name = o.name ?? 'stdin';
   // The first bytes tell the version: `{` (NDJSON, version 1) or 0xFFFFFFFF (Arrow IPC, version 2).
   const it = input[Symbol.asyncIterator]();
@@ -133,6 +139,7 @@ async function readNdjsonStream(
   let part = 1; // 1-based part of a concatenated stream
   let endLine = 0; // line of the last end line not yet acted on (0: none pending)
   let stopped: { line: number; stop: StopInfo } | undefined; // the stop line, once seen
+  let final: Barrier | undefined; // the final checkpoint of the first part's end line
   let lastWm = Number.NEGATIVE_INFINITY;
   let lastLine = 0;
   const bad = async (line: number, reason: string, raw: string): Promise<void> => {
@@ -254,6 +261,7 @@ async function readNdjsonStream(
         case 'end':
           // Acted on at EOF, unless a header follows (concatenation).
           endLine = no;
+          if (part === 1) final = ev.final;
           continue;
         case 'stop':
           stopped = { line: no, stop: ev.stop };
@@ -278,7 +286,7 @@ async function readNdjsonStream(
     return;
   }
   if (endLine === 0) throw cutOff(name, lastLine, 'it stopped without its end-of-stream line');
-  const p = consumer.end();
+  const p = consumer.end(final);
   if (p) await p;
 }
 

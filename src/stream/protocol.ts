@@ -8,7 +8,8 @@
  * - watermark  `{"watermark":<epoch ms>}`   no record with ts <= watermark follows (Flink's meaning)
  * - barrier    `{"barrier":{"id":<n>,"type":"checkpoint","path":…,"sources":[…],"operators":[…]}}`
  *              checkpoint or savepoint marker (aligned checkpoints; see src/checkpoint/)
- * - end        `{"end":true}`   the producer finished cleanly; implies watermark +infinity
+ * - end        `{"end":true}`   the producer finished cleanly; implies watermark +infinity; in a
+ *              checkpointing pipeline `{"end":true,"checkpoint":{…barrier…}}`: the final checkpoint
  * - stop       `{"stop":{"savepoint":<uri>,"checkpoint":<n>}}`   the producer stopped with a savepoint
  *              (stop-with-savepoint): the stream ends here, but NOT as a finished input — windows do
  *              not fire, nothing is published as final; every stage exits 0 after forwarding it
@@ -128,7 +129,7 @@ export type StreamEvent =
   | { kind: 'record'; record: Rec }
   | { kind: 'watermark'; watermark: number }
   | { kind: 'barrier'; barrier: Barrier }
-  | { kind: 'end' }
+  | { kind: 'end'; final?: Barrier }
   | { kind: 'stop'; stop: StopInfo };
 
 /** Serialises a header line (no trailing newline). */
@@ -160,6 +161,15 @@ export function encodeBarrier(b: Barrier): string {
 }
 
 export const END_LINE = '{"end":true}';
+
+/**
+ * Serialises an end line; `final`, in a checkpointing pipeline, is the final checkpoint (taken
+ * after the end of input: positions at the end, no open state), committed by the sink with the
+ * rest of the output so that a `--resume` after a finished run has nothing left to do.
+ */
+export function encodeEnd(final?: Barrier): string {
+  return final ? JSON.stringify({ end: true, checkpoint: final }) : END_LINE;
+}
 
 /** Serialises a stop line (no trailing newline). */
 export function encodeStop(s: StopInfo): string {
@@ -263,7 +273,10 @@ export function decodeLine(line: string): StreamEvent {
     return { kind: 'watermark', watermark: obj.watermark };
   if ('barrier' in obj && typeof obj.barrier === 'object' && obj.barrier !== null)
     return { kind: 'barrier', barrier: obj.barrier as Barrier };
-  if (obj.end === true) return { kind: 'end' };
+  if (obj.end === true)
+    return typeof obj.checkpoint === 'object' && obj.checkpoint !== null
+      ? { kind: 'end', final: obj.checkpoint as Barrier }
+      : { kind: 'end' };
   if ('stop' in obj && typeof obj.stop === 'object' && obj.stop !== null)
     return { kind: 'stop', stop: obj.stop as StopInfo };
   if ('kappa' in obj && typeof obj.kappa === 'number')

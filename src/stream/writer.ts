@@ -9,12 +9,13 @@
 import type { Writable } from 'node:stream';
 import { ArrowEncoder } from './arrow.js';
 import { batchFromRecords, type RecordBatch, recordsOf } from './batch.js';
+import { stageOutput } from './direct.js';
 import { resolveStreamFormat } from './negotiate.js';
 import { LineWriter, writeWithBackPressure } from './output.js';
 import {
   type Barrier,
-  END_LINE,
   encodeBarrier,
+  encodeEnd,
   encodeHeader,
   encodeRecord,
   encodeStop,
@@ -28,7 +29,7 @@ import {
 
 /** Writes one kappa stream. */
 export interface StreamWriter {
-  readonly format: 'ndjson' | 'arrow';
+  readonly format: 'ndjson' | 'arrow' | 'direct';
   /** Writes the header (its version is the writer's). Must come first. */
   header(h: Header): void;
   /**
@@ -40,8 +41,8 @@ export interface StreamWriter {
   batch(b: RecordBatch): void;
   watermark(wm: number): void;
   barrier(b: Barrier): void;
-  /** Writes the end event (the stream's last). */
-  endEvent(): void;
+  /** Writes the end event (the stream's last), with the final checkpoint when there is one. */
+  endEvent(final?: Barrier): void;
   /** Writes the stop event (stop-with-savepoint; the stream's last, instead of the end event). */
   stopEvent(s: StopInfo): void;
   /** Writes buffered output once it holds at least a chunk, waiting for drain when needed. */
@@ -59,6 +60,9 @@ export interface StreamWriter {
  * @param format force an encoding (tests); default: `resolveStreamFormat()`
  */
 export function openStreamWriter(out?: Writable, format?: 'ndjson' | 'arrow'): StreamWriter {
+  // A stage fused by `kappa run` hands its events to the next stage directly (direct.ts).
+  const direct = out === undefined ? stageOutput() : undefined;
+  if (direct) return direct.writer();
   const f = format ?? resolveStreamFormat(out === undefined || out === process.stdout);
   const dest = out ?? process.stdout;
   return f === 'arrow' ? new ArrowStreamWriter(dest) : new NdjsonStreamWriter(dest);
@@ -86,8 +90,8 @@ export class NdjsonStreamWriter implements StreamWriter {
   barrier(b: Barrier): void {
     this.lines.line(encodeBarrier(b));
   }
-  endEvent(): void {
-    this.lines.line(END_LINE);
+  endEvent(final?: Barrier): void {
+    this.lines.line(encodeEnd(final));
   }
   stopEvent(s: StopInfo): void {
     this.lines.line(encodeStop(s));
@@ -181,10 +185,10 @@ export class ArrowStreamWriter implements StreamWriter {
     this.encodePending();
     this.put(this.enc().control(encodeBarrier(b)));
   }
-  endEvent(): void {
+  endEvent(final?: Barrier): void {
     this.encodePending();
     const e = this.enc();
-    this.put(e.control(END_LINE));
+    this.put(e.control(encodeEnd(final)));
     this.put(e.finish());
   }
   stopEvent(s: StopInfo): void {

@@ -1,8 +1,10 @@
 /**
  * The table commit log, in the Delta Lake transaction-log format (delta-io/delta PROTOCOL.md):
  * `_delta_log/NNNNNNNNNNNNNNNNNNNN.json` files (version zero-padded to 20 digits), each a list of
- * newline-delimited actions. kappa writes `protocol`, `metaData`, `add` and `commitInfo`; it reads
- * `add` and `remove` to find the live files (action reconciliation: adds minus removes, by path).
+ * newline-delimited actions. kappa writes `protocol`, `metaData`, `add`, `txn` and `commitInfo`; it
+ * reads `add` and `remove` to find the live files (action reconciliation: adds minus removes, by
+ * path) and `txn` for the newest version per appId (PROTOCOL.md, "Transaction Identifiers": the
+ * table sink tags each checkpoint's commit with `{appId, version: checkpoint id}`).
  *
  * - Commits are created with put-if-absent (the protocol's mutual exclusion requirement), with the
  *   protocol's conflict checks on a lost race (`commitActions`). The data files they add are
@@ -104,6 +106,18 @@ export interface DeltaSnapshot {
   metaData?: DeltaMetaData;
   /** Live files by (encoded) path. */
   files: Map<string, DeltaAdd>;
+  /**
+   * Newest `txn` action per appId (PROTOCOL.md "Transaction Identifiers": the latest version of
+   * each application wins). Absent when not read.
+   */
+  txns?: Map<string, DeltaTxn>;
+}
+
+/** A `txn` action: the newest committed `version` of application `appId`; lastUpdated in epoch ms. */
+export interface DeltaTxn {
+  appId: string;
+  version: number;
+  lastUpdated?: number;
 }
 
 const TO_DELTA: Record<FieldType, string> = {
@@ -297,7 +311,7 @@ const COMMIT_RE = /\/(\d{20})\.json$/;
 export async function readDeltaLog(store: ObjectStore, root: string): Promise<DeltaSnapshot | undefined> {
   const s = await readDeltaState(store, root);
   if (!s) return undefined;
-  const snap: DeltaSnapshot = { version: s.version, files: s.files };
+  const snap: DeltaSnapshot = { version: s.version, files: s.files, txns: s.txns };
   if (s.protocol) snap.protocol = s.protocol;
   if (s.metaData) snap.metaData = s.metaData;
   return snap;
@@ -397,6 +411,17 @@ export async function checkpointIfDue(
     );
     return false;
   }
+}
+
+/**
+ * The newest `txn` version that application `appId` committed to the Delta table at `root` (local
+ * or any object store), or null when the table has none for it or does not exist. Reads the log
+ * from its newest checkpoint (readDeltaState).
+ * @throws DataError when the log is unreadable (see readDeltaState)
+ */
+export async function txnVersion(store: ObjectStore, root: string, appId: string): Promise<number | null> {
+  const s = await readDeltaState(store, root);
+  return s?.txns.get(appId)?.version ?? null;
 }
 
 /** A new table's metaData action. */

@@ -15,6 +15,11 @@
  *   `pause(p)` stops fetching p; `resume(p, offset)` fetches p again from `offset`.
  * - {@link RecordProducer}: sends batches of records to explicit partitions (idempotent,
  *   acks=all, one request in flight).
+ * - {@link TransactionalProducer}: the same inside Kafka transactions (one open at a time), with
+ *   kappa's own retry of CONCURRENT_TRANSACTIONS and other retriable errors around the
+ *   transactional calls ({@link txnRetry}).
+ * - {@link readPartitionCommitted}: reads one partition read_committed up to its last stable
+ *   offset (the Kafka sink's progress topic).
  *
  * kafkajs details handled here: the fetch position of a batch (`fetchedOffset`, not in kafkajs's
  * typings), batches that held only transaction markers or aborted records (kafkajs does not call
@@ -26,6 +31,7 @@ import {
   type Admin,
   AssignerProtocol,
   CompressionTypes as Codecs,
+  type ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   Kafka as KafkaJs,
@@ -33,6 +39,7 @@ import {
   logLevel,
   type Producer,
   type SASLOptions,
+  type Transaction,
 } from 'kafkajs';
 import type { ClientOptions, KafkaUri } from './client.js';
 
@@ -112,6 +119,11 @@ export interface KafkaAdminClient {
   /** Commits `offsets` (next offset to read, per partition) for a group that has no members. */
   commitOffsets(group: string, topic: string, offsets: ReadonlyMap<number, bigint>): Promise<void>;
   deleteGroup(group: string): Promise<void>;
+  /**
+   * A broker config value (e.g. `transaction.max.timeout.ms`) of the first broker the cluster
+   * describes, or undefined when it cannot be read (ACLs, old broker). Never throws.
+   */
+  brokerConfig?(name: string): Promise<string | undefined>;
 }
 
 /** A record to send to an explicit partition. `timestamp`: epoch ms as a decimal string. */
@@ -188,7 +200,7 @@ async function coordinatorRetry<T>(f: () => Promise<T>): Promise<T> {
 /** An admin client for the URI's brokers (not yet connected). */
 export function kafkaAdmin(u: KafkaUri, o: ClientOptions, clientId: string): KafkaAdminClient {
   const admin: Admin = new KafkaJs(kafkajsConfig(u, o, clientId)).admin();
-  return {
+  const client: KafkaAdminClient = {
     connect: () => admin.connect(),
     disconnect: () => admin.disconnect().catch(() => {}),
     listTopics: () => admin.listTopics(),
@@ -226,8 +238,28 @@ export function kafkaAdmin(u: KafkaUri, o: ClientOptions, clientId: string): Kaf
     async deleteGroup(groupId) {
       await coordinatorRetry(() => admin.deleteGroups([groupId]));
     },
+    async brokerConfig(name) {
+      try {
+        const { brokers } = await admin.describeCluster();
+        if (brokers.length === 0) return undefined;
+        const res = await admin.describeConfigs({
+          resources: [{ type: BROKER_RESOURCE, name: String(brokers[0].nodeId), configNames: [name] }],
+          includeSynonyms: false,
+        });
+        return res.resources[0]?.configEntries.find((e) => e.configName === name)?.configValue ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
   };
+  return client;
 }
+
+/**
+ * DescribeConfigs resource type BROKER (4 in the Kafka protocol); kafkajs's `ConfigResourceTypes`
+ * enum is not a named export of its CommonJS module under ESM.
+ */
+const BROKER_RESOURCE = 4 as ConfigResourceTypes;
 
 /** The kafkajs assigner that gives every chosen partition to the first member (sorted by id). */
 function firstMemberAssigner(topic: string, chosen: number[]) {
@@ -293,7 +325,11 @@ export function partitionReader(
         retry: { ...retryConfig(o), restartOnFailure: async () => false },
       });
       consumer = cons;
-      cons.on(cons.events.CRASH, (ev) => h.error(ev.payload.error));
+      let crash: Error | undefined;
+      cons.on(cons.events.CRASH, (ev) => {
+        crash = ev.payload.error;
+        h.error(ev.payload.error);
+      });
       cons.on(cons.events.END_BATCH_PROCESS, (ev) => {
         const e = ev.payload;
         if (e.batchSize === 0 && e.firstOffset !== null && e.topic === topic)
@@ -329,7 +365,12 @@ export function partitionReader(
           }
         },
       });
-      for (const [partition, offset] of positions) cons.seek({ topic, partition, offset: String(offset) });
+      try {
+        for (const [partition, offset] of positions) cons.seek({ topic, partition, offset: String(offset) });
+      } catch (e) {
+        // A consumer that crashed while joining has no group left to seek in: report why it crashed.
+        throw crash ?? e;
+      }
     },
     pause(partition) {
       consumer?.pause([{ topic, partitions: [partition] }]);
@@ -394,4 +435,202 @@ export function recordProducer(u: KafkaUri, o: ClientOptions, clientId: string):
     },
     disconnect: () => producer.disconnect(),
   };
+}
+
+/**
+ * A transactional producer (idempotent, acks=all, one request in flight) on one stable
+ * transactional.id. Kafka's protocol (KIP-98): the first {@link TransactionalProducer.begin}
+ * sends InitProducerId for the id, which bumps the producer epoch, fences any other producer with
+ * the same id and aborts the transaction it left open; then one transaction at a time:
+ * `begin`, `send`…, `commit` or `abort`. Methods throw {@link TxnFencedError} when another
+ * producer took the id over, and the client's errors otherwise (after {@link txnRetry}).
+ */
+export interface TransactionalProducer {
+  connect(): Promise<void>;
+  /** Starts a transaction (the first call fences the id's previous producer). */
+  begin(): Promise<void>;
+  /** Sends `records` in the open transaction; resolves when the broker acknowledged them. */
+  send(topic: string, records: OutRecord[], compression: ProducerCodec): Promise<void>;
+  /** Commits the open transaction (EndTxn commit); its records become visible to read_committed. */
+  commit(): Promise<void>;
+  /** Aborts the open transaction, if any (EndTxn abort). */
+  abort(): Promise<void>;
+  /** True while a transaction is open. */
+  readonly inTransaction: boolean;
+  disconnect(): Promise<void>;
+}
+
+/** Another producer with the same transactional.id took over (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH). */
+export class TxnFencedError extends Error {}
+
+/** Broker errors (kafkajs type names) after which a transactional call may simply be repeated. */
+const TXN_RETRIABLE = new Set([
+  'CONCURRENT_TRANSACTIONS',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR',
+  'GROUP_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'REQUEST_TIMED_OUT',
+  'NOT_ENOUGH_REPLICAS',
+  'NOT_LEADER_FOR_PARTITION',
+]);
+
+/** Errors that mean the transactional.id belongs to another producer now. */
+const TXN_FENCED = new Set([
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_EPOCH',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+]);
+
+function errorType(e: unknown): string | undefined {
+  const err = e as { type?: string; originalError?: { type?: string }; cause?: { type?: string } };
+  return err?.type ?? err?.originalError?.type ?? err?.cause?.type;
+}
+
+/**
+ * Runs a transactional call again, with exponential backoff (50 ms doubling up to 2 s, for at most
+ * `budgetMs`), while it fails with CONCURRENT_TRANSACTIONS or another retriable error: kafkajs
+ * retries CONCURRENT_TRANSACTIONS in InitProducerId and produce, not in AddOffsetsToTxn or around
+ * back-to-back transactions (tulios/kafkajs#1068, #1315). Fencing errors become
+ * {@link TxnFencedError} at once; other errors are rethrown.
+ */
+export async function txnRetry<T>(f: () => Promise<T>, budgetMs = 30000): Promise<T> {
+  const t0 = Date.now();
+  for (let wait = 50; ; wait = Math.min(wait * 2, 2000)) {
+    try {
+      return await f();
+    } catch (e) {
+      const type = errorType(e);
+      if (type !== undefined && TXN_FENCED.has(type)) throw new TxnFencedError(String(type), { cause: e });
+      const retriable =
+        (type !== undefined && TXN_RETRIABLE.has(type)) || (e as { retriable?: boolean }).retriable;
+      if (!retriable || Date.now() - t0 + wait > budgetMs) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/**
+ * A {@link TransactionalProducer} on kafkajs for `transactionalId`; `transactionTimeoutMs` is the
+ * broker-side transaction.timeout.ms (a transaction open longer is aborted by the coordinator).
+ */
+export function transactionalProducer(
+  u: KafkaUri,
+  o: ClientOptions,
+  clientId: string,
+  transactionalId: string,
+  transactionTimeoutMs: number,
+): TransactionalProducer {
+  const producer: Producer = new KafkaJs(kafkajsConfig(u, o, clientId)).producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    transactionalId,
+    transactionTimeout: transactionTimeoutMs,
+    retry: retryConfig(o),
+    ...(o.producer.metadataMaxAgeMs !== undefined && { metadataMaxAge: o.producer.metadataMaxAgeMs }),
+  });
+  const codecs = { none: Codecs.None, gzip: Codecs.GZIP } as const;
+  let txn: Transaction | undefined;
+  const open = (): Transaction => {
+    if (!txn) throw new Error('no open transaction');
+    return txn;
+  };
+  return {
+    connect: () => producer.connect(),
+    get inTransaction() {
+      return txn !== undefined;
+    },
+    async begin() {
+      txn = await txnRetry(() => producer.transaction());
+    },
+    async send(topic, records, compression) {
+      const t = open();
+      await txnRetry(() =>
+        t.send({
+          topic,
+          messages: records,
+          acks: -1,
+          compression: codecs[compression],
+          timeout: o.requestTimeoutMs ?? 30000,
+        }),
+      );
+    },
+    async commit() {
+      const t = open();
+      await txnRetry(() => t.commit());
+      txn = undefined;
+    },
+    async abort() {
+      const t = txn;
+      if (!t) return;
+      txn = undefined;
+      if (t.isActive()) await txnRetry(() => t.abort());
+    },
+    disconnect: () => producer.disconnect(),
+  };
+}
+
+/**
+ * Reads partition `partition` of `topic` read_committed from its log start to its last stable
+ * offset (ListOffsets read_committed) and returns its data records in offset order. Bounded by
+ * `timeoutMs`: throws an Error naming the brokers when it cannot finish in time.
+ */
+export async function readPartitionCommitted(
+  brokers: string[],
+  o: ClientOptions,
+  topic: string,
+  partition: number,
+  timeoutMs: number,
+): Promise<FetchedRecord[]> {
+  const u: KafkaUri = { brokers, topic, uri: `kafka://${brokers.join(',')}/${topic}` };
+  const admin = kafkaAdmin(u, o, 'kappa-progress');
+  let lo: bigint;
+  let end: bigint;
+  try {
+    await admin.connect();
+    const b = (await admin.offsetBounds(topic)).get(partition);
+    if (!b) throw new Error(`${topic} has no partition ${partition}`);
+    lo = b.low;
+    end = b.high; // read_committed ListOffsets: the last stable offset
+  } finally {
+    await admin.disconnect();
+  }
+  if (end <= lo) return [];
+  const group = `kappa-progress-${process.pid}-${Date.now().toString(36)}`;
+  const reader = partitionReader(
+    u,
+    { ...o, consumer: { ...o.consumer, readUncommitted: false } },
+    'kappa-progress',
+    group,
+  );
+  const out: FetchedRecord[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms reading ${topic} from ${brokers.join(',')}`)),
+        timeoutMs,
+      );
+      reader
+        .start(new Map([[partition, lo]]), {
+          batch(b) {
+            for (const r of b.records) if (BigInt(r.offset) < end) out.push(r);
+            if (b.endOffset >= end) resolve();
+            return undefined;
+          },
+          empty(_p, _from, to) {
+            if (to >= end) resolve();
+          },
+          error: reject,
+        })
+        .catch(reject);
+    });
+  } finally {
+    clearTimeout(timer);
+    await reader.close();
+  }
+  return out;
 }

@@ -36,6 +36,8 @@ export const KAFKA_SINK_OPTIONS = [
   'compression',
   'createTopic',
   'topicConfig',
+  'progressTopic',
+  'transactionTimeout',
   'X',
 ] as const;
 
@@ -72,6 +74,7 @@ export const kafkaSink: SinkTarget = {
   options: KAFKA_SINK_OPTIONS,
   claims: isKafkaUri,
   create: async (target: string, o: SinkOptions) => (await import('./sink.js')).createKafkaSink(target, o),
+  committedEpoch: async (descriptor) => (await import('./sink.js')).committedEpochKafka(descriptor),
 };
 
 const X_HELP =
@@ -117,6 +120,15 @@ export function withKafkaSinkOptions(cmd: Command): Command {
       '--topic-config <key=value>',
       'kafka: topic config for --create-topic, repeatable, e.g. retention.ms=-1 for historical event times',
       collectX,
+    )
+    .option(
+      '--progress-topic <name>',
+      'kafka, checkpointed pipelines: topic of the per-epoch progress records (created compacted, 1 partition)',
+      '_kappa-progress',
+    )
+    .option(
+      '--transaction-timeout <dur>',
+      'kafka, checkpointed pipelines: Kafka transaction timeout, above the checkpoint interval and at most the broker transaction.max.timeout.ms (default 60s, or the broker maximum if lower)',
     )
     .option('-X <key=value>', X_HELP, collectClientOption);
 }

@@ -3,7 +3,7 @@
  * record handling (bad-record policy, schema checks) before a record reaches a file.
  */
 
-import type { RecordSink, SinkOptions } from '../../connectors/sink.js';
+import type { RecordSink, SinkCheckpointContext, SinkOptions } from '../../connectors/sink.js';
 import { DataError, UsageError } from '../../errors.js';
 import { type OutputFormat, type PartWriterOptions, writerByName } from '../../formats/index.js';
 import { codecSetup } from '../../formats/parquet/write.js';
@@ -77,7 +77,7 @@ export abstract class FileSinkBase implements RecordSink {
     this.bad = opts.bad;
   }
 
-  abstract open(header: Header): Promise<void>;
+  abstract open(header: Header, ctx?: SinkCheckpointContext): Promise<void>;
   abstract watermark(wm: number): void | Promise<void>;
   abstract commit(): Promise<string>;
   abstract abort(): Promise<void>;

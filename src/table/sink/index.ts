@@ -16,11 +16,20 @@
  * the table's (`kappa.partitionBy`); a new column needs `--merge-schema`; a committed column's type
  * never changes (see schema.ts). Before writing, crashed runs' leftovers are repaired (committer.ts).
  *
+ * Checkpointing pipelines (`open(header, ctx)`): one Delta version per barrier, written even for an
+ * empty epoch, with `txn {appId: ctx.appId, version: barrier id, lastUpdated}` (PROTOCOL.md
+ * "Transaction Identifiers"); files rolled between barriers wait for the barrier (Flink's
+ * OnCheckpointRollingPolicy commit rule). An epoch whose id is at most the table's txn version for
+ * the appId (read at open) is discarded at its barrier: an earlier run committed it. Every commit's
+ * commitInfo carries `kappa.kafkaOffsets` for its Kafka records (KafkaOffsets).
+ *
  * Records: each record's `value` (a JSON object) is one row; `ts` and `key` are not stored as extra
  * columns (re-derive them on ingest with `--ts-field` / `--key-field`). Field partition columns are
  * kept in the data files too, so ingest restores their original types.
  */
 import { randomBytes } from 'node:crypto';
+import type { SinkCheckpointContext } from '../../connectors/sink.js';
+import type { JsonValue } from '../../connectors/source.js';
 import { DataError, UsageError } from '../../errors.js';
 import {
   createPartWriter,
@@ -39,12 +48,14 @@ import {
   type DeltaMetaData,
   type DeltaProtocol,
   type DeltaSnapshot,
+  type DeltaTxn,
   deltaSchemaString,
   FileStats,
   newMetaData,
   protocolFor,
   readDeltaLog,
   requiredProtocol,
+  type WinnerCheck,
 } from '../delta.js';
 import { Partitioner, type PartitionOf, type PartitionSpec, parsePartitionSpec } from '../partition.js';
 import { type Column, TableSchema } from '../schema.js';
@@ -60,6 +71,86 @@ function specKey(spec: PartitionSpec): string {
   return spec.segments
     .map((g) => (g.kind === 'time' ? `${g.column}=${g.pattern}` : `${g.column}={${g.field}}`))
     .join('/');
+}
+
+/**
+ * The appId of the end-of-input marker `txn` action of a checkpointing sink `appId`: its version is
+ * the checkpoint id the last epoch followed (see TableSink.commit).
+ */
+export function endTxnAppId(appId: string): string {
+  return `${appId}.end`;
+}
+
+/**
+ * The topic of a Kafka record's provenance `source` (`kafka://HOST:PORT/topic`, optionally with a
+ * `?query`), or the source text itself when it is not a kafka:// URI (a bare topic name).
+ */
+export function topicOf(source: string): string {
+  const m = /^kafka:\/\/[^/]*\/([^?#]+)/i.exec(source);
+  return m ? decodeURIComponent(m[1]) : source;
+}
+
+/**
+ * Next offsets per topic partition of the Kafka records one commit holds (issue 11): for each
+ * record whose provenance names a partition and an integer offset, keeps one past the highest
+ * offset. `toJSON()` gives `{"<topic>": {"<partition>": "<next offset>"}}` (offsets as decimal
+ * strings: int64), the value of the commitInfo key `kappa.kafkaOffsets` that `kappa replay --then`
+ * starts the live topic from.
+ */
+export class KafkaOffsets {
+  private readonly next = new Map<string, Map<number, bigint>>();
+
+  /** Adds one record; ignores records without a Kafka-like provenance (partition + offset). */
+  add(r: Rec): void {
+    const p = r.prov;
+    if (!p || p.source === undefined || p.partition === undefined || p.offset === undefined) return;
+    // File sources give line/row numbers as JS numbers; Kafka offsets travel as decimal strings.
+    if (typeof p.offset !== 'string' || !/^\d+$/.test(p.offset)) return;
+    const topic = topicOf(p.source);
+    let parts = this.next.get(topic);
+    if (!parts) {
+      parts = new Map();
+      this.next.set(topic, parts);
+    }
+    const n = BigInt(p.offset) + 1n;
+    const cur = parts.get(p.partition);
+    if (cur === undefined || n > cur) parts.set(p.partition, n);
+  }
+
+  get empty(): boolean {
+    return this.next.size === 0;
+  }
+
+  clear(): void {
+    this.next.clear();
+  }
+
+  /** `{"<topic>": {"<partition>": "<next offset>"}}`, topics and partitions in ascending order. */
+  toJSON(): Record<string, Record<string, string>> {
+    const out: Record<string, Record<string, string>> = {};
+    for (const topic of [...this.next.keys()].sort()) {
+      const parts = this.next.get(topic)!;
+      const o: Record<string, string> = {};
+      for (const p of [...parts.keys()].sort((a, b) => a - b)) o[String(p)] = String(parts.get(p));
+      out[topic] = o;
+    }
+    return out;
+  }
+}
+
+/**
+ * A WinnerCheck (delta.ts) for a checkpointing sink: a concurrent commit that carries a `txn` of
+ * the same appId was written by another run of the same pipeline sink, whose epochs this run's
+ * would duplicate or contradict (Delta's ConflictChecker fails a transaction whose appId a winner
+ * wrote: ConcurrentTransactionException).
+ */
+function sameAppCheck(appId: string): WinnerCheck {
+  return (won) => {
+    const t = won.find((a) => (a.txn as DeltaTxn | undefined)?.appId === appId)?.txn as DeltaTxn | undefined;
+    return t
+      ? `another run of the same pipeline sink (${appId}) committed its epoch ${t.version} meanwhile; run one sink per pipeline and table`
+      : undefined;
+  };
 }
 
 /** Rows buffered across all open partitions before the largest buffer is written out. */
@@ -97,6 +188,15 @@ export class TableSink extends FileSinkBase {
   private recovered = '';
   /** The commit in progress, awaited by abort(). */
   private committing: Promise<number> | undefined;
+  /** Set when the pipeline checkpoints: commits happen on barriers only, tagged with a `txn`. */
+  private ctx: SinkCheckpointContext | undefined;
+  /** The table's newest `txn` version for ctx.appId when opened: epochs up to it are skipped. */
+  private committedTxn: number | null = null;
+  /** The id of the last barrier seen (or the restored checkpoint's): the last epoch's predecessor. */
+  private lastBarrier: number | null = null;
+  private readonly skipped: number[] = [];
+  /** Kafka next offsets of the records since the last commit (`kappa.kafkaOffsets`). */
+  private readonly offsets = new KafkaOffsets();
 
   constructor(
     private readonly root: string,
@@ -110,7 +210,15 @@ export class TableSink extends FileSinkBase {
     if (opts.partitionBy !== undefined) this.spec = parsePartitionSpec(opts.partitionBy);
   }
 
-  async open(header: Header): Promise<void> {
+  /**
+   * Repairs crashed runs' leftovers, reads the table (schema, partitioning, protocol, `txn`s) and
+   * checks the stream header against it. With `ctx` (the pipeline checkpoints), each barrier
+   * commits one Delta version with `txn {appId: ctx.appId, version: barrier id}`, and an epoch
+   * whose id is at most the table's txn version for ctx.appId is skipped (already committed).
+   * @throws UsageError / DataError when the stream cannot append to the table
+   */
+  async open(header: Header, ctx?: SinkCheckpointContext): Promise<void> {
+    this.ctx = ctx;
     this.writerOpts = await partWriterOptions(this.format, this.opts.compression);
     const rec = await this.committer.recover();
     const did: string[] = [];
@@ -123,6 +231,10 @@ export class TableSink extends FileSinkBase {
         `kappa sink: warning: ${this.root}: runs on other hosts have files in progress (${rec.foreignRuns.join('; ')}); left alone\n`,
       );
     const snap = await readDeltaLog(this.store, this.root);
+    if (ctx) {
+      this.committedTxn = snap?.txns?.get(ctx.appId)?.version ?? null;
+      this.lastBarrier = ctx.restoredCheckpoint;
+    }
     let existing: Column[] | undefined;
     if (snap?.metaData) {
       const md = snap.metaData;
@@ -208,6 +320,7 @@ export class TableSink extends FileSinkBase {
   }
 
   protected accept(r: Rec, value: Record<string, unknown>): void | Promise<void> {
+    this.offsets.add(r);
     this.fieldCheck.add(value);
     const partition = this.partitioner ? this.partitioner.partitionOf(r.ts, value) : { path: '', values: {} };
     let st = this.parts.get(partition.path);
@@ -329,18 +442,63 @@ export class TableSink extends FileSinkBase {
       }
   }
 
+  /**
+   * Checkpoint barrier: finishes every open file and commits the epoch's files in one Delta
+   * version. With a checkpoint context, the version is written even without files and carries
+   * `txn {appId, version: b.id, lastUpdated}`; an epoch with `b.id` at most the table's txn version
+   * for appId (committed by an earlier run) is discarded instead (its files deleted) and reported
+   * in the summary as skipped.
+   */
   async barrier(b: Barrier): Promise<void> {
     this.fieldCheck.firstBatchDone();
     await this.rollAll();
+    if (this.ctx) {
+      this.lastBarrier = b.id;
+      if (this.committedTxn !== null && b.id <= this.committedTxn) {
+        await this.discardEpoch();
+        this.skipped.push(b.id);
+        process.stderr.write(
+          `kappa sink: ${this.root}: skipped epoch ${b.id}: already committed (the table's txn version for ${this.ctx.appId} is ${this.committedTxn})\n`,
+        );
+        return;
+      }
+    }
     await this.commitPending({ checkpointId: b.id });
   }
 
-  async commit(): Promise<string> {
+  /** Drops the finished files of the epoch (never committed) and its offsets. */
+  private async discardEpoch(): Promise<void> {
+    const files = this.finished;
+    this.finished = [];
+    this.offsets.clear();
+    await Promise.all(files.map((f) => f.pending.abort().catch(() => {})));
+  }
+
+  /**
+   * End of input: commits everything not yet committed in one last Delta version. With a
+   * checkpoint context and records after the last barrier K, that version carries
+   * `txn {appId: "<appId>.end", version: K}` and commitInfo `kappa.endOfInput: true`,
+   * `kappa.afterCheckpoint: K`: recognisable as "the epoch after checkpoint K, up to the end", but
+   * not an epoch id, so the appId's own txn version (and the skipping of epochs by it) is
+   * unchanged, and a later run whose barrier K+1 sits elsewhere is never mistaken for it. That
+   * last epoch is at-least-once. A checkpointing source's end line carries its final checkpoint
+   * (`final`): then the last version is the final epoch, `txn {appId, version: final.id}`, exactly
+   * once like every other.
+   * @returns where the output went, for the summary
+   */
+  async commit(final?: Barrier): Promise<string> {
     this.fieldCheck.firstBatchDone();
     this.wm = Number.POSITIVE_INFINITY;
     crashPoint('before-commit');
     await this.rollAll();
-    await this.commitPending({});
+    if (this.ctx && final) {
+      // The source's final checkpoint: the last epoch is an epoch like the others (exactly once).
+      this.lastBarrier = final.id;
+      if (this.committedTxn !== null && final.id <= this.committedTxn) {
+        await this.discardEpoch();
+        this.skipped.push(final.id);
+      } else await this.commitPending({ checkpointId: final.id, end: true });
+    } else await this.commitPending({ end: true });
     await this.committer.close();
     for (const w of this.fieldCheck.warnings()) process.stderr.write(`kappa sink: warning: ${w}\n`);
     if (this.recovered) process.stderr.write(`kappa sink: ${this.root}: ${this.recovered}\n`);
@@ -349,15 +507,29 @@ export class TableSink extends FileSinkBase {
   }
 
   /** Commits finished files in one Delta log version (committer.ts), then writes `_SUCCESS` files. */
-  private async commitPending(info: { checkpointId?: number }): Promise<void> {
+  private async commitPending(info: { checkpointId?: number; end?: boolean }): Promise<void> {
     const files = this.finished;
+    const txns: DeltaAction[] = [];
+    const now = Date.now();
+    if (this.ctx && info.checkpointId !== undefined)
+      txns.push({ txn: { appId: this.ctx.appId, version: info.checkpointId, lastUpdated: now } });
+    // End of input after at least one checkpoint: record which checkpoint the last epoch followed.
+    if (
+      this.ctx &&
+      info.end &&
+      info.checkpointId === undefined &&
+      this.lastBarrier !== null &&
+      files.length > 0
+    )
+      txns.push({ txn: { appId: endTxnAppId(this.ctx.appId), version: this.lastBarrier, lastUpdated: now } });
+    const offsets = this.offsets.empty ? undefined : this.offsets.toJSON();
     const isNew = this.lastVersion < 0;
     const timeCols = this.spec?.timeColumns ?? [];
     const schemaString = deltaSchemaString(this.schema.columns, timeCols);
     const protocol = protocolFor(this.tableProtocol, requiredProtocol(this.schema.columns));
     const protocolChanged = JSON.stringify(protocol) !== this.committedProtocol;
     const schemaChanged = schemaString !== this.committedSchemaString;
-    if (files.length === 0 && !isNew && !schemaChanged) {
+    if (files.length === 0 && !isNew && !schemaChanged && txns.length === 0) {
       await this.writeSuccessFiles();
       return;
     }
@@ -386,6 +558,7 @@ export class TableSink extends FileSinkBase {
         if (isNew || protocolChanged) actions.push({ protocol });
         if (metaData !== this.metaData || isNew) actions.push({ metaData: metaData! });
         for (const add of adds) actions.push({ add });
+        actions.push(...txns);
         actions.push({
           commitInfo: {
             timestamp: Date.now(),
@@ -394,10 +567,15 @@ export class TableSink extends FileSinkBase {
             isBlindAppend: !(isNew || schemaChanged || protocolChanged),
             engineInfo: 'kappa/0.1.0',
             ...(info.checkpointId !== undefined ? { 'kappa.checkpointId': info.checkpointId } : {}),
+            ...(this.ctx && info.end
+              ? { 'kappa.endOfInput': true, 'kappa.afterCheckpoint': this.lastBarrier }
+              : {}),
+            ...(offsets ? { 'kappa.kafkaOffsets': offsets } : {}),
           },
         });
         return actions;
       },
+      this.ctx ? sameAppCheck(this.ctx.appId) : undefined,
     );
     this.committing = committing;
     try {
@@ -406,6 +584,7 @@ export class TableSink extends FileSinkBase {
       this.committing = undefined;
     }
     this.finished = [];
+    this.offsets.clear();
     this.metaData = metaData;
     this.committedSchemaString = schemaString;
     this.committedProtocol = JSON.stringify(protocol);
@@ -453,6 +632,18 @@ export class TableSink extends FileSinkBase {
       files: this.filesCommitted,
       ...(this.spec ? { partitions: this.partitionsWritten.size } : {}),
       written: formatBytes(this.bytesCommitted),
+      ...(this.skipped.length ? { 'epochs skipped (already committed)': this.skipped.length } : {}),
     };
+  }
+
+  /** Ids (barrier ids) of the epochs skipped as already committed. */
+  get skippedEpochs(): readonly number[] {
+    return this.skipped;
+  }
+
+  /** `{kind: 'table', table: <root URI>, appId}` for `tableSink.committedEpoch`; null without ctx. */
+  commitDescriptor(): JsonValue {
+    if (!this.ctx) return null;
+    return { kind: 'table', table: this.root, appId: this.ctx.appId };
   }
 }

@@ -61,7 +61,10 @@ import org.apache.hadoop.conf.Configuration;
  * read path, io.delta:delta-kernel-defaults) and prints what it sees as NDJSON on stdout.
  *
  * <p>Usage: {@code java -cp 'target/classes:target/lib/*' kappa.test.DeltaRead [--version N]
- * [--filter COLUMN OP VALUE] DIR ...}. Options apply to the next DIR only. {@code --version N}
+ * [--filter COLUMN OP VALUE] [--txn APPID] DIR ...}. Options apply to the next DIR only.
+ * {@code --txn APPID} adds to the snapshot line {@code "txn":{"appId":APPID,"version":N|null}}, the
+ * latest transaction version of that application (Snapshot.getLatestTransactionVersion, PROTOCOL.md
+ * "Transaction Identifiers"). {@code --version N}
  * reads that version (time travel) instead of the latest. {@code --filter} gives Kernel a
  * predicate (OP one of = &lt; &lt;= &gt; &gt;=; VALUE parsed by the column's type: long/integer,
  * double, string, boolean, date YYYY-MM-DD, timestamp as ISO-8601 instant with Z, timestamp_ntz as
@@ -73,7 +76,7 @@ import org.apache.hadoop.conf.Configuration;
  *
  * <ul>
  *   <li>{@code {"kind":"snapshot","table":DIR,"version":N,"schema":<Delta schema JSON>,
- *       "partitionColumns":[...]}}
+ *       "partitionColumns":[...]}} (plus "txn" with --txn)
  *   <li>{@code {"kind":"row","table":DIR,"value":{column: value, ...}}} for every live row, the
  *       partition columns included (Kernel puts the partition values back into each row).
  *   <li>{@code {"kind":"end","table":DIR,"rows":N,"files":F,"totalFiles":T}}: F scan files read
@@ -110,7 +113,13 @@ public final class DeltaRead {
     boolean failed = false;
     Long version = null;
     String[] filter = null;
+    String txn = null;
     for (int i = 0; i < args.length; i++) {
+      if (args[i].equals("--txn")) {
+        if (i + 1 >= args.length) usage("--txn needs an application id");
+        txn = args[++i];
+        continue;
+      }
       if (args[i].equals("--version")) {
         if (i + 1 >= args.length) usage("--version needs a number");
         version = Long.parseLong(args[++i]);
@@ -125,7 +134,7 @@ public final class DeltaRead {
       }
       String dir = args[i];
       try {
-        readTable(engine, dir, version, filter, g, out);
+        readTable(engine, dir, version, filter, txn, g, out);
       } catch (Exception | LinkageError e) {
         failed = true;
         g.writeStartObject();
@@ -137,6 +146,7 @@ public final class DeltaRead {
       }
       version = null;
       filter = null;
+      txn = null;
     }
     g.flush();
     out.flush();
@@ -199,7 +209,13 @@ public final class DeltaRead {
    * Scan.transformPhysicalData adds partition values and applies deletion vectors / column mapping.
    */
   private static void readTable(
-      Engine engine, String dir, Long version, String[] filter, JsonGenerator g, OutputStream out)
+      Engine engine,
+      String dir,
+      Long version,
+      String[] filter,
+      String txn,
+      JsonGenerator g,
+      OutputStream out)
       throws IOException {
     SnapshotBuilder b = TableManager.loadSnapshot(dir);
     if (version != null) b = b.atVersion(version);
@@ -215,6 +231,14 @@ public final class DeltaRead {
     g.writeArrayFieldStart("partitionColumns");
     for (String c : snapshot.getPartitionColumnNames()) g.writeString(c);
     g.writeEndArray();
+    if (txn != null) {
+      g.writeObjectFieldStart("txn");
+      g.writeStringField("appId", txn);
+      java.util.Optional<Long> v = snapshot.getLatestTransactionVersion(engine, txn);
+      if (v.isPresent()) g.writeNumberField("version", v.get());
+      else g.writeNullField("version");
+      g.writeEndObject();
+    }
     g.writeEndObject();
     line(g, out);
 
