@@ -5,9 +5,9 @@
  * from the savepoint, `--savepoint-at-end` bootstrap under a new source uid, dedupe state across a
  * savepoint, retention, and the usage errors of the checkpoint flags.
  *
- * Tests marked [needs seek] resume with the SAME input and need sources that seek to the saved
- * position (src/connectors/files.ts `startAt`); until that is merged a resumed file source re-reads
- * its input from the start and those tests fail.
+ * Tests marked [needs seek] resume with the SAME input: they need sources that start at the saved
+ * position (src/connectors/files.ts `startAt`); without it a resumed file source re-reads its input
+ * from the start (the window stage then fails on late records).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -415,12 +415,12 @@ describe('checkpoints: savepoint surgery round trip (issue 10 acceptance 1)', ()
     const t = tempDir('kappa-ck-surgery-');
     const con = await (await DuckDBInstance.create()).connect();
     const GAP = 30 * MINUTE;
-    // Bursts of 100 records 3 minutes apart, 2 hours between bursts: per key (every 21 minutes
-    // within a burst) one session per burst.
+    // Bursts of 100 records 3 minutes apart, 31 more minutes between bursts: per key (every 21
+    // minutes within a burst) one session per burst, and sessions are open at almost every moment.
     const lines: string[] = [];
     const n = 60_000;
     for (let i = 0; i < n; i++) {
-      const ts = T0 + i * 3 * MINUTE + Math.floor(i / 100) * 2 * HOUR;
+      const ts = T0 + i * 3 * MINUTE + Math.floor(i / 100) * 31 * MINUTE;
       lines.push(JSON.stringify({ i, t: new Date(ts).toISOString(), k: `k${i % 7}`, v: (i * 37) % 1000 }));
     }
     writeFileSync(join(t.dir, 'in.ndjson'), `${lines.join('\n')}\n`);
@@ -475,6 +475,13 @@ describe('checkpoints: savepoint surgery round trip (issue 10 acceptance 1)', ()
          FROM ks GROUP BY k, sid2`,
       );
       assert.ok(want.length > 100);
+      // The edits matter: sessions of k3 and of other keys were open at the stop.
+      const open = await rows(
+        con,
+        `${base} SELECT count(*) FILTER (WHERE k = 'k3') AS k3, count(*) AS n FROM o`,
+      );
+      assert.equal(Number(open[0].k3), 1, 'k3 had an open session at the stop');
+      assert.match(r2.stderr, new RegExp(`restored ${Number(open[0].n) - 1} state entries of 'window-1'`));
       assert.deepEqual(
         await tableWindows(con, join(t.dir, 'out')),
         want.map((x) => `${x.k} ${x.ws} ${x.n} ${x.s}`).sort(),
