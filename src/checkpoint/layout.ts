@@ -18,7 +18,7 @@
  * crashed run's half-written checkpoint is never reused.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { METADATA_FILE } from '../state/savepoint/format.js';
 import { joinUri, relativeUri, schemeOf, storeFor } from '../storage/store.js';
@@ -87,6 +87,8 @@ export interface CheckpointListing {
 
 /** Lists the checkpoints in `dir`, oldest first. */
 export async function listCheckpoints(dir: string): Promise<CheckpointListing[]> {
+  // A local directory that does not exist yet holds no checkpoints (object stores list nothing).
+  if (schemeOf(dir) === 'file' && !existsSync(dir.replace(/^file:\/\//, ''))) return [];
   const store = storeFor(dir);
   const byId = new Map<number, CheckpointListing>();
   for await (const e of store.list(dir)) {

@@ -103,7 +103,11 @@ Examples:
   kappa transform --map '({...r, late: r.delay > 15})' --rename destination=dest
   kappa transform --key 'r.origin' --flat-map 'r.tags' --module ./helpers.js --filter 'isHub(r.origin)'
   kappa transform --ts 'Date.parse(r.arrival)' --max-out-of-orderness 1h
-  kappa transform --dedupe 'r.event_id' --within 10m --on-error dead-letter=bad.ndjson`,
+  kappa transform --dedupe 'r.event_id' --within 10m --on-error dead-letter=bad.ndjson
+  KAPPA_CHECKPOINT_DIR=ck KAPPA_RESUME=1 sh -c 'kappa ingest f.ndjson --ts-field t --checkpoint-interval 10s | kappa transform --dedupe r.id --within 1h > out.kappa'
+
+With a checkpoint dir the --dedupe keys are in every checkpoint and restored with --resume /
+--from-savepoint (man kappa-checkpoints).`,
   );
   return cmd.action(async (o: TransformFlags) => {
     const run = [...steps];

@@ -110,7 +110,11 @@ Examples:
   kappa ingest flights.parquet --ts-field date | kappa window --key origin --tumbling 1h --agg 'count, avg(delay), max(delay)' | kappa sink -
   kappa window --key user --sliding 2h,30m --agg 'count, p99(latency) as p99, approx_quantile(latency, 0.5)' --allowed-lateness 10m --late-output late.kappa
   kappa window --key user --session 30m --max-session 1d --agg 'count, first(page), last(page)'
-  kappa window --key 'r.origin + "-" + r.destination' --tumbling 1d --offset 5h --emit early:1h`,
+  kappa window --key 'r.origin + "-" + r.destination' --tumbling 1d --offset 5h --emit early:1h
+  KAPPA_CHECKPOINT_DIR=ck KAPPA_RESUME=1 sh -c 'kappa ingest f.ndjson --ts-field t --checkpoint-interval 10s | kappa window --key k --tumbling 1h --agg count | kappa sink out/'
+
+With a checkpoint dir (from the source's header) open windows are in every checkpoint and restored
+with --resume / --from-savepoint; a stop with savepoint fires nothing (man kappa-checkpoints).`,
   );
   return cmd.action(async (o: WindowFlags) => runWindow(o));
 }

@@ -12,7 +12,7 @@ import {
   rescaleEntries,
   upsertEntries,
 } from '../../src/state/edit/keyed.js';
-import { parsePositions, parseTime, setWatermark } from '../../src/state/edit/metadata.js';
+import { parsePositions, parseTime, setPositions, setWatermark } from '../../src/state/edit/metadata.js';
 import { checkEntry, collect, entryExpr, lineToEntry, parseKeyArg } from '../../src/state/edit/model.js';
 import { keyGroupOf } from '../../src/state/keygroup.js';
 import type { SavepointEntry, SavepointMetadata, StateDescriptor } from '../../src/state/savepoint/format.js';
@@ -169,5 +169,36 @@ describe('state-edit: keyed edits', () => {
     assert.deepEqual(e.operators, [
       { uid: 'w', watermark: 5000, operatorState: { watermark: 5000, outputWatermark: 4900, late: 0 } },
     ]);
+  });
+});
+
+describe('state-edit set-positions', () => {
+  const meta = (positions: unknown) =>
+    ({
+      sources: [
+        { uid: 'ingest-0', positions, watermark: 7 },
+        { uid: 'other', positions: { kind: 'files', file: 1, uri: null, rows: 0 }, watermark: null },
+      ],
+      operators: [],
+    }) as unknown as SavepointMetadata;
+
+  it("replaces only `next` of a Kafka source's position with a partition map, keeping kind and topic", () => {
+    const m = meta({ kind: 'kafka', topic: 'rides', next: { '0': '10', '1': '20' } });
+    const e = setPositions(m, 'ingest-0', parsePositions('0:1200,1:980'));
+    assert.deepEqual(e.sources, [
+      {
+        uid: 'ingest-0',
+        positions: { kind: 'kafka', topic: 'rides', next: { '0': '1200', '1': '980' } },
+        watermark: 7,
+      },
+      m.sources[1],
+    ]);
+  });
+
+  it('takes JSON positions (files) as they are, and names the sources when the uid is unknown', () => {
+    const m = meta({ kind: 'files', file: 0, uri: 'a.ndjson', rows: 5 });
+    const p = { kind: 'files', file: 0, uri: 'a.ndjson', rows: 0 };
+    assert.deepEqual(setPositions(m, 'ingest-0', p).sources?.[0].positions, p);
+    assert.throws(() => setPositions(m, 'nope', p), /no source 'nope' \(it has: ingest-0, other\)/);
   });
 });

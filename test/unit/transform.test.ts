@@ -7,6 +7,7 @@ import { compileExpr, loadModules } from '../../src/ops/expr.js';
 import { ArrayCollector, BadRecordError } from '../../src/ops/operator.js';
 import { TransformOperator, type TransformStep } from '../../src/ops/transform.js';
 import { keyGroupOf } from '../../src/state/keygroup.js';
+import type { SavepointEntry } from '../../src/state/savepoint/format.js';
 import { KeyedStateStore } from '../../src/state/store.js';
 import type { Rec } from '../../src/stream/protocol.js';
 import { tempDir } from '../helpers.js';
@@ -271,5 +272,82 @@ describe('keyed state store', () => {
     const g = keyGroupOf('driver-42');
     assert.ok(g >= 0 && g < 128);
     assert.equal(keyGroupOf('driver-42'), g);
+  });
+});
+
+describe('transform snapshot/restore (checkpoints)', () => {
+  it('a restored dedupe state drops the duplicates of records kept before the snapshot, and expires as before', async () => {
+    const steps: TransformStep[] = [{ kind: 'dedupe', expr: 'r.id' }];
+    const header = { kappa: 1, schema: { id: 'string' } } as const;
+    // One uninterrupted run is the expectation; the second run snapshots after `cut` events and a
+    // new operator restored from that snapshot takes the rest.
+    const events: Ev[] = [];
+    for (let i = 0; i < 120; i++) {
+      events.push(rec(i * 10, { id: `k${i % 17}` }));
+      if (i % 20 === 19) events.push({ wm: i * 10 - 300 });
+    }
+    const within = 400;
+    const whole = await run(steps, events, { within, stateCache: 4 });
+    for (const cut of [1, 40, 77, events.length - 1]) {
+      const a = new TransformOperator({ steps, within, stateCache: 4 });
+      const out = new ArrayCollector();
+      await a.open(header);
+      const feed = async (op: TransformOperator, evs: Ev[]) => {
+        for (const e of evs) {
+          if ('wm' in e) await op.watermark(e.wm, out);
+          else await op.record(e, out);
+        }
+      };
+      await feed(a, events.slice(0, cut));
+      assert.ok(a.snapshot && a.restore, 'a transform with --dedupe is stateful');
+      const snap = await a.snapshot();
+      const saved: SavepointEntry[] = [];
+      for await (const e of snap.entries) saved.push(e);
+      await a.close();
+      assert.equal(snap.kind, 'transform');
+      assert.deepEqual(
+        snap.states.map((s) => s.name),
+        ['dedupe0'],
+      );
+      for (const e of saved) {
+        assert.equal(e.state, 'dedupe0');
+        assert.equal(e.keyGroup, keyGroupOf(e.key, snap.maxKeyGroups), `key group of ${e.key}`);
+        assert.equal(e.timer, (e.value as number) + within - 1);
+      }
+      const b = new TransformOperator({ steps, within, stateCache: 4 });
+      await b.open(header);
+      await b.restore?.({
+        states: snap.states,
+        operatorState: snap.operatorState,
+        entries: saved,
+        maxKeyGroups: snap.maxKeyGroups,
+      });
+      await feed(b, events.slice(cut));
+      await b.end(out);
+      const counters = b.counters();
+      await b.close();
+      assert.deepEqual(out.records, whole.out.records, `cut at ${cut}`);
+      assert.equal(counters.duplicates, whole.counters.duplicates, `cut at ${cut}`);
+    }
+  });
+
+  it('refuses a snapshot with dedupe state this transform does not have', async () => {
+    const op = new TransformOperator({ steps: [{ kind: 'dedupe', expr: 'r.id' }], within: 10 });
+    await op.open({ kappa: 1 });
+    await assert.rejects(
+      op.restore!({
+        states: [{ name: 'dedupe1', kind: 'value', schema: {} }],
+        operatorState: null,
+        entries: [],
+        maxKeyGroups: 128,
+      }),
+      /dedupe1/,
+    );
+    await op.close();
+  });
+
+  it('a stateless transform has no snapshot', () => {
+    const op = new TransformOperator({ steps: [{ kind: 'filter', expr: 'true' }] });
+    assert.equal(op.snapshot, undefined);
   });
 });

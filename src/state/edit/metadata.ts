@@ -72,8 +72,21 @@ export function parsePositions(text: string): Json {
   );
 }
 
+/** True for a partition-to-offset map as `parsePositions` makes of `p:offset,…`. */
+function isOffsetMap(v: Json): v is Record<string, string> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.keys(v).length > 0 &&
+    Object.entries(v).every(([p, o]) => /^\d+$/.test(p) && typeof o === 'string' && /^\d+$/.test(o))
+  );
+}
+
 /**
- * The copy with source `uid`'s positions replaced.
+ * The copy with source `uid`'s positions replaced. A Kafka source's position is
+ * `{kind: 'kafka', topic, next: {"<p>": "<offset>"}}` (src/connectors/source.ts `SourcePosition`):
+ * a partition map given for it replaces `next` and keeps the rest, so the source can still read it.
  * @throws UsageError when there is no such source
  */
 export function setPositions(m: SavepointMetadata, uid: string, positions: Json): SavepointEdit {
@@ -81,7 +94,22 @@ export function setPositions(m: SavepointMetadata, uid: string, positions: Json)
     throw new UsageError(
       `the savepoint has no source '${uid}' (it has: ${m.sources.map((s) => s.uid).join(', ') || 'none'})`,
     );
-  return { sources: m.sources.map((s): SourceSnapshot => (s.uid === uid ? { ...s, positions } : s)) };
+  const merged = (old: Json): Json => {
+    if (
+      isOffsetMap(positions) &&
+      typeof old === 'object' &&
+      old !== null &&
+      !Array.isArray(old) &&
+      old.kind === 'kafka'
+    )
+      return { ...old, next: positions };
+    return positions;
+  };
+  return {
+    sources: m.sources.map(
+      (s): SourceSnapshot => (s.uid === uid ? { ...s, positions: merged(s.positions) } : s),
+    ),
+  };
 }
 
 /**

@@ -5,6 +5,7 @@
  * key-group range or of an undeclared state, row counts against `_metadata.json`.
  */
 import { createHash } from 'node:crypto';
+import { PARTS_DIR } from '../../checkpoint/layout.js';
 import { KappaError } from '../../errors.js';
 import { joinUri, relativeUri, storeFor } from '../../storage/store.js';
 import { keyGroupOf } from '../keygroup.js';
@@ -83,6 +84,9 @@ export async function validateSavepoint(uri: string): Promise<string[]> {
   }
   for await (const o of store.list(uri)) {
     const rel = relativeUri(uri, o.uri);
+    // A checkpoint's `_parts/` holds what its stages wrote before `_metadata.json` assembled it
+    // (src/checkpoint/snapshot.ts): part of the checkpoint protocol, not of the savepoint format.
+    if (rel.startsWith(`${PARTS_DIR}/`)) continue;
     if (!listed.has(rel)) problems.push(`file ${rel} is not listed in ${METADATA_FILE} (an orphan file)`);
   }
   return problems;

@@ -76,7 +76,10 @@ export interface StateDescriptor {
 /** Position and watermark of one source at the snapshot. */
 export interface SourceSnapshot {
   uid: string;
-  /** Opaque per source kind: Kafka `{partition: nextOffset}`, files `{file: position}`. */
+  /**
+   * The source's position (`SourcePosition` of src/connectors/source.ts): Kafka
+   * `{kind: "kafka", topic, next: {"<p>": "<offset>"}}`, files `{kind: "files", file, uri, rows}`.
+   */
   positions: Json;
   /** Epoch ms, or null when the source had emitted no watermark. */
   watermark: number | null;
