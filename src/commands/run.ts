@@ -127,8 +127,12 @@ export function runCommand(build: () => Command): Command {
   return new Command('run')
     .description('run a pipeline of kappa stages fused in one process (no encoding between stages)')
     .argument(
-      '<pipeline>',
+      '[pipeline]',
       "the stages, separated by '|', each a kappa command with its flags, quoted as in a shell",
+    )
+    .option(
+      '-f, --file <path>',
+      'read the pipeline from a file (for cron: lines joined, # comment lines ignored)',
     )
     .addHelpText(
       'after',

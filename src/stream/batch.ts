@@ -44,7 +44,7 @@ export interface RecordBatch {
   readonly ts: Float64Array;
   /** Record keys (string or null per record, as in the stream). */
   readonly key: Column;
-  /** Names of the value's top-level fields present in this batch, in schema order. */
+  /** Names of the value's top-level fields present in this batch, in the order the records have them (first seen). */
   readonly fields: readonly string[];
   /** The column of a value field, or undefined when no record of the batch has it. */
   column(name: string): Column | undefined;
@@ -194,9 +194,10 @@ export function batchFromRecords(recs: readonly Rec[], schema?: Schema): RecordB
       }
     }
   }
-  const fields = schema
-    ? [...Object.keys(schema).filter((f) => index.has(f)), ...order.filter((f) => !schema[f])]
-    : order;
+  // The records' own field order (first seen), not the schema's: a value read back from a batch
+  // has its fields in the order the operator built them, as the NDJSON encoding keeps them, so
+  // the two encodings (and `kappa run`) give the same bytes downstream.
+  const fields = order;
   const columns = new Map<string, Column>();
   const column = (name: string): Column | undefined => {
     const k = index.get(name);
