@@ -48,6 +48,12 @@ describe('kappa run', () => {
     assert.equal(fused.code, 0, fused.stderr);
     assert.ok(piped.stdout.split('\n').length > 50);
     assert.equal(fused.stdout, piped.stdout);
+    // The three forms of issue 14: Arrow pipes (negotiated above), NDJSON pipes, fused.
+    const ndjson = await sh(stages.replace(/(^|\| )/g, '$1kappa '), {
+      env: { KAPPA_STREAM_FORMAT: 'ndjson' },
+    });
+    assert.equal(ndjson.code, 0, ndjson.stderr);
+    assert.equal(ndjson.stdout, piped.stdout);
     const job = join(t.dir, 'job.kappa');
     writeFileSync(job, `# hourly counts\n${stages.replace(' | window', ' \\\n  | window')}\n`);
     const fromFile = await sh(`kappa run -f '${job}'`);
