@@ -72,8 +72,8 @@ export function withSourceCheckpointOptions(cmd: Command): Command {
       'at the end of a bounded input take a savepoint and stop instead of ending the stream (windows do not fire): bootstraps a live job from history',
     )
     .option(
-      '--stop-at <time>',
-      'stop with a savepoint once the watermark reaches this time (ISO 8601); for Kafka offsets use --until with --savepoint-at-end',
+      '--stop-at <time|offsets>',
+      'stop with a savepoint once the watermark reaches this time (ISO 8601), or, for kafka://, once every partition reached PARTITION:OFFSET,…',
     )
     .option('--retain-checkpoints <n>', 'complete checkpoints kept in the checkpoint dir (default: 3)');
 }

@@ -233,12 +233,12 @@ export async function prepareSourceCheckpointing(
     retain = Number(flags.retainCheckpoints);
   }
   let stopAt: number | undefined;
-  if (flags.stopAt !== undefined) {
+  if (flags.stopAt !== undefined && !isOffsetList(flags.stopAt)) {
     stopAt = Date.parse(flags.stopAt);
     if (!/^\d{4}-\d{2}-\d{2}/.test(flags.stopAt) || Number.isNaN(stopAt))
       throw new UsageError(
         `--stop-at: '${flags.stopAt}' is not an ISO 8601 time`,
-        'for Kafka offsets use --until P:OFFSET,… with --savepoint-at-end',
+        'give an ISO time, or Kafka offsets as PARTITION:OFFSET,… (e.g. 0:1200,1:980)',
       );
   }
   const pipeline = (await pipelineId(s.dir, true)) as string;
@@ -275,4 +275,9 @@ export async function prepareSourceCheckpointing(
     stopAt,
     note,
   );
+}
+
+/** True for a Kafka offset list `P:OFFSET,…` (the `--stop-at OFFSETS` form). */
+export function isOffsetList(v: string): boolean {
+  return /^\d+:\d+(,\d+:\d+)*$/.test(v.trim());
 }

@@ -9,10 +9,11 @@ import {
   withCheckpointOptions,
   withSourceCheckpointOptions,
 } from '../checkpoint/options.js';
-import { prepareSourceCheckpointing } from '../checkpoint/source.js';
+import { isOffsetList, prepareSourceCheckpointing } from '../checkpoint/source.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
 import { withKafkaSourceOptions } from '../connectors/kafka/options.js';
 import { groupSources, type RecordSource, type SourceOptions } from '../connectors/source.js';
+import { UsageError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
 import { runSource } from '../stream/source.js';
@@ -95,6 +96,16 @@ See man kappa-ingest, man kappa-stream, man kappa-kafka, man kappa-s3 and man ka
 
 async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promise<void> {
   const groups = groupSources(args, SOURCE_KINDS);
+  // --stop-at OFFSETS: a bounded Kafka read to those offsets that ends with a savepoint.
+  if (o.stopAt !== undefined && isOffsetList(o.stopAt)) {
+    if (!args.every((a) => a.startsWith('kafka://')))
+      throw new UsageError(
+        '--stop-at PARTITION:OFFSET,… applies to kafka:// sources; give an ISO time for files',
+      );
+    if (o.until !== undefined) throw new UsageError('--stop-at OFFSETS and --until exclude each other');
+    o.until = o.stopAt;
+    o.savepointAtEnd = true;
+  }
   assertOptionsApply(
     cmd,
     groups.map((g) => g.kind),
