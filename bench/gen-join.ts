@@ -9,22 +9,10 @@
  * and fares together (rides = RECORDS / 1.95).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { generateRides } from './gen.js';
+import { generateRides, mulberry32 } from './gen.js';
 
 const HOUR = 3_600_000;
 const SHUFFLE_MS = 5 * 60_000;
-
-/** mulberry32, as gen.ts uses. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes about `records` rides + fares (NDJSON) to two files; deterministic for the seed. */
 export function writeJoinInputs(records: number, ridesPath: string, faresPath: string, seed = 42): void {

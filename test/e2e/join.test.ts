@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { mulberry32 } from '../../bench/gen.js';
 import { FLIGHTS, KAPPA, parseLines, sh, tempDir, VEGA } from '../helpers.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -23,18 +24,6 @@ async function duck(sql: string): Promise<unknown[][]> {
   const rows = r.getRowsJson() as unknown[][];
   c.closeSync();
   return rows;
-}
-
-/** A seeded generator of numbers in [0, 1) (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Rows in ts order, then shuffled so that no row is more than `bound` ms behind an earlier one. */

@@ -11,20 +11,11 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { FLIGHTS, parseLines, sh, tempDir } from '../helpers.js';
+import { duck } from './flights-data.js';
 
 const H = 3_600_000;
 const D = 24 * H;
 const T0 = Date.UTC(2024, 0, 1);
-
-async function duck(sql: string): Promise<Record<string, unknown>[]> {
-  const db = await DuckDBInstance.create();
-  const c = await db.connect();
-  await c.run(`CREATE VIEW flights AS SELECT * FROM '${FLIGHTS}'`);
-  const r = await c.runAndReadAll(sql);
-  const rows = r.getRowObjectsJson() as Record<string, unknown>[];
-  c.closeSync();
-  return rows;
-}
 
 interface Line {
   ts?: number;

@@ -10,21 +10,10 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { mulberry32 as rng } from '../../bench/gen.js';
 import { KAPPA, parseLines, ROOT, sh, tempDir } from '../helpers.js';
 
 const HOUR = 3_600_000;
-
-/** A deterministic PRNG (mulberry32), so the shuffle is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every file under `dir`, recursively (relative paths). */
 function walk(dir: string, prefix = ''): string[] {

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { AsyncBuffer } from 'hyparquet';
+import { mulberry32 as rng } from '../../bench/gen.js';
 import { filesSource } from '../../src/connectors/files.js';
 import { resumeOffsets } from '../../src/connectors/kafka/source.js';
 import type { SourceOptions, SourcePosition } from '../../src/connectors/source.js';
@@ -54,18 +55,6 @@ async function read(
     await src.close();
   }
   return out;
-}
-
-/** A deterministic PRNG (mulberry32), so a failing split point can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Rows as comparable JSON with sorted keys and the given fields only. */
