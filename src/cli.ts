@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { compactCommand } from './commands/compact.js';
 import { ingestCommand } from './commands/ingest.js';
+import { runCommand } from './commands/run.js';
 import { sinkCommand } from './commands/sink.js';
 import { stateEditCommand } from './commands/state-edit.js';
 import { transformCommand } from './commands/transform.js';
@@ -38,6 +39,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configurati
   program.addCommand(windowCommand());
   program.addCommand(compactCommand());
   program.addCommand(stateEditCommand());
+  program.addCommand(runCommand(buildProgram));
   return program;
 }
 

@@ -10,6 +10,7 @@ import { StageCheckpointer } from '../checkpoint/stage.js';
 import { SINK_TARGETS } from '../connectors/index.js';
 import { UsageError } from '../errors.js';
 import { BadRecords, parseOnError } from '../stream/badrecords.js';
+import { stageOutput } from '../stream/direct.js';
 import { parseStreamFormat, setStreamFormat, stdoutReader } from '../stream/negotiate.js';
 import { Progress } from '../stream/progress.js';
 
@@ -112,7 +113,7 @@ export function stageCheckpointer(command: string, flags: CheckpointFlags, sink 
     command,
     checkpointSettings(flags),
     () => {
-      last ??= stdoutReader() === 'other';
+      last ??= stageOutput() === undefined && stdoutReader() === 'other';
       return last;
     },
     (m) => process.stderr.write(`kappa ${command}: ${m}\n`),

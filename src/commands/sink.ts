@@ -12,6 +12,7 @@ import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
 import type { Json } from '../state/savepoint/format.js';
 import { withS3Options } from '../storage/s3-options.js';
+import { stageInput } from '../stream/direct.js';
 import { readStream } from '../stream/input.js';
 import type { StopInfo } from '../stream/protocol.js';
 import {
@@ -122,7 +123,7 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
     let where = '';
     let stoppedAt: StopInfo | undefined;
     await readStream(
-      interruptible(process.stdin),
+      interruptible(stageInput()),
       {
         async header(h) {
           const pipeline = checkpoint.onHeader(h, false);

@@ -34,12 +34,26 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  * Where a source stands after the batches delivered so far, as a JSON-serialisable object (no
  * bigint, no Map): reading again from this position delivers exactly the rows after them.
  * Shapes (the `kind` field tells them apart):
- * - files: `{ kind: 'files', file, uri, rows }`: files `0 … file-1` (in listing order) were read
- *   completely; of file `file` (named `uri`), the first `rows` rows were delivered (bad rows
- *   included). Flink's FileSource `CheckpointedPosition` with records-to-skip. After the last file,
- *   `file` equals the number of files and `uri` is null.
+ * - files: `{ kind: 'files', file, uri, rows, count, listing, size?, mtime?, byte?, line?, rowGroup?, row? }`:
+ *   files `0 … file-1` (in listing order) were read completely; of file `file` (named `uri`), the
+ *   first `rows` rows were delivered (bad rows included). Flink's FileSource
+ *   `CheckpointedPosition` with records-to-skip. After the last file, `file` equals the number of
+ *   files and `uri` is null. `count` is the number of input files and `listing` a digest of the
+ *   listing (sha256 over each file's URI and size, 16 hex digits), `size` the bytes of file `file`
+ *   and `mtime` its modification time (epoch ms, local files only): a resume against other inputs
+ *   is a DataError. Where the next unread row of file `file` starts,
+ *   so a resume seeks instead of re-reading:
+ *   - NDJSON lines, CSV/TSV: `byte`, the offset in the file's (decompressed) bytes, and `line`,
+ *     its 1-based line number (line numbers in messages stay the file's own);
+ *   - Parquet: `rowGroup` and `row` within it (whole groups before it are not read);
+ *   - JSON array files: none (`rows` are skipped). stdin and pipes cannot be resumed (UsageError).
+ *   A position without them (e.g. before the first batch of a file) resumes by skipping `rows`.
  * - kafka: `{ kind: 'kafka', topic, next: { "<partition>": "<offset>" } }`: the next offset to read
- *   per partition (decimal strings: Kafka offsets are int64), as Kafka commits them.
+ *   per partition (decimal strings: Kafka offsets are int64), as Kafka commits them. On resume
+ *   each listed partition starts there (overriding `--from`), partitions not listed (added since)
+ *   at their earliest offset; a listed partition that no longer exists, or an offset below the log
+ *   start (deleted by retention), is a DataError (the latter only a warning with `--on-error skip`,
+ *   which says how many records were lost).
  */
 export interface SourcePosition {
   kind: string;

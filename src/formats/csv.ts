@@ -29,6 +29,7 @@ import { DataError } from '../errors.js';
 import { displayName, type ObjectStore } from '../storage/store.js';
 import { decompressed } from './compression.js';
 import type { FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
+import { bytesFrom, lineAligned, skipRows } from './seek.js';
 
 /** A CSV field as a stream value (see the module comment). */
 export function csvValue(s: string, quoted: boolean): string | number | null {
@@ -263,24 +264,42 @@ function countLf(t: string, from: number, to: number): number {
 }
 
 /**
- * Parses a byte stream of CSV into RowBatches (one per input chunk), in file order.
+ * Where a resumed CSV read starts: the input holds the file's bytes from `byte` on (the start of a
+ * record, 1-based line `line`), and `header` is the file's (deduplicated) header, read before.
+ */
+export interface CsvStart {
+  byte: number;
+  line: number;
+  header: string[];
+}
+
+/**
+ * Parses a byte stream of CSV into RowBatches (one per input chunk), in file order. Each batch
+ * carries `next`: the byte offset (of the file) and line number where the next unread record
+ * starts, exact when the input comes cut at line ends (`lineAligned`, as the readers feed it).
  * @param source how locations name the input (path or `stdin`)
  * @param delimiter one character
+ * @param start a resumed read (see `CsvStart`): no header is read from `input`
+ * @param onHeader read only the header: called with it, then the iteration ends with no batch
  * @throws DataError when the header itself is unreadable (a quoting error in the first record)
  */
 export async function* csvBatches(
   input: AsyncIterable<Uint8Array | string>,
   source: string,
   delimiter: string,
+  start?: CsvStart,
+  onHeader?: (header: string[]) => void,
 ): AsyncGenerator<RowBatch> {
   const decoder = new TextDecoder('utf-8'); // drops a leading BOM
   const tok = new Tokenizer(delimiter);
-  let header: string[] | undefined;
-  let build: RowBuilder | undefined;
+  let header: string[] | undefined = start?.header;
+  let build: RowBuilder | undefined = header ? rowBuilder(header) : undefined;
   const cells: unknown[] = [];
   let carry = '';
-  let line = 1; // line number of carry's first character
+  let line = start?.line ?? 1; // line number of carry's first character
   let bytes = 0;
+  const byteBase = start?.byte ?? 0;
+  let headerRead = false;
 
   /** Parses the complete records of `text`; returns the batch and the unparsed rest. */
   const parse = (text: string, final: boolean): { batch?: RowBatch; rest: string } => {
@@ -317,6 +336,11 @@ export async function* csvBatches(
         header = dedupeHeader(tok.vals.slice(0, tok.count));
         build = rowBuilder(header);
         p = end;
+        if (onHeader) {
+          onHeader(header);
+          headerRead = true;
+          return { rest: '' };
+        }
         continue;
       }
       let why = tok.error;
@@ -348,6 +372,7 @@ export async function* csvBatches(
         where: (i): Location => ({ source, line: lines[i] }),
         raw: (i) => text.slice(starts[i], ends[i]),
         bytesDone: bytes,
+        next: { byte: byteBase + bytes - Buffer.byteLength(rest), line },
       },
     };
   };
@@ -362,21 +387,50 @@ export async function* csvBatches(
         `${source} line ${line}: a record longer than ${MAX_RECORD_CHARS / 2 ** 20} Mi characters (a quote that is never closed?)`,
         'check the quoting from that line on',
       );
+    if (headerRead) return;
     if (batch) yield batch;
   }
   const { batch } = parse(carry + decoder.decode(), true);
+  if (headerRead) return;
   if (batch) yield batch;
+}
+
+/**
+ * The (deduplicated) header of a CSV byte stream, reading no further than its first record;
+ * undefined for an input with no record.
+ * @throws DataError when the header is unreadable
+ */
+export async function csvHeader(
+  input: AsyncIterable<Uint8Array | string>,
+  source: string,
+  delimiter: string,
+): Promise<string[] | undefined> {
+  let header: string[] | undefined;
+  for await (const _ of csvBatches(input, source, delimiter, undefined, (h) => {
+    header = h;
+  }))
+    break;
+  return header;
 }
 
 function openCsv(defaultDelimiter: string) {
   return async (store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> => {
-    return {
-      batches: csvBatches(
-        decompressed(store.readStream(uri), uri),
-        displayName(uri),
-        opts.delimiter ?? defaultDelimiter,
-      ),
-    };
+    const name = displayName(uri);
+    const delimiter = opts.delimiter ?? defaultDelimiter;
+    const at = opts.startAt;
+    if (at?.byte !== undefined && at.line !== undefined && at.byte > 0) {
+      // Resume: the header from the file's start, then the records from the saved byte offset.
+      const header = await csvHeader(lineAligned(bytesFrom(store, uri, 0)), name, delimiter);
+      if (!header)
+        throw new DataError(
+          `${name}: cannot resume at byte ${at.byte}: the file has no header row now (it changed since the checkpoint)`,
+          'restore the input as it was, or start without --resume',
+        );
+      const start = { byte: at.byte, line: at.line, header };
+      return { batches: csvBatches(lineAligned(bytesFrom(store, uri, at.byte)), name, delimiter, start) };
+    }
+    const all = csvBatches(lineAligned(decompressed(store.readStream(uri), uri)), name, delimiter);
+    return { batches: at && at.rows > 0 ? skipRows(all, at.rows) : all };
   };
 }
 

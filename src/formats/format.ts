@@ -26,6 +26,12 @@ export interface RowBatch {
   /** Bytes of the file consumed after this batch (for progress), if known. */
   bytesDone?: number;
   /**
+   * Where the next unread row of this file starts after this batch, for readers that can seek
+   * (see `FileOffset`); undefined for readers that can only skip rows (JSON arrays). A reader
+   * opened with `ReadOptions.startAt` reports offsets of the whole file (not of the resumed part).
+   */
+  next?: FileOffset;
+  /**
    * The split (watermark unit) the batch belongs to, e.g. `kafka partition 3`. Ingest keeps one
    * watermark per split and emits the minimum. Files leave it undefined (one split for all).
    */
@@ -40,7 +46,33 @@ export interface RowBatch {
   headers?(i: number): Record<string, string> | undefined;
 }
 
+/**
+ * A seekable place inside one file: the start of its next unread row.
+ * - line formats (NDJSON, CSV/TSV): `byte` is the offset in the (decompressed) bytes of the file
+ *   where the row starts (after the previous row's line break) and `line` its 1-based line number;
+ * - Parquet: `rowGroup` index and `row` within that group (`row` 0 of the group after the last
+ *   row of the previous group).
+ */
+export interface FileOffset {
+  byte?: number;
+  line?: number;
+  rowGroup?: number;
+  row?: number;
+}
+
+/** Where to resume reading one file: rows already delivered and, for seekable readers, where. */
+export interface FileStart extends FileOffset {
+  /** Rows (bad rows included) of the file already delivered. */
+  rows: number;
+}
+
 export interface ReadOptions {
+  /**
+   * Resume inside the file: deliver only the rows after this position (`FileStart`). Readers seek
+   * with `byte`/`line` (NDJSON lines, CSV/TSV: the CSV header is still read from the file start)
+   * or `rowGroup`/`row` (Parquet); when those are absent they skip `rows` rows from the start.
+   */
+  startAt?: FileStart;
   /** CSV field delimiter (default `,`). */
   delimiter?: string;
   /** Line-based formats: longest line in bytes (`--max-line-bytes`; default 64 MiB); longer lines are bad rows. */

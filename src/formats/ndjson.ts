@@ -18,16 +18,24 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
 import { MAX_RECORD_CHARS } from './csv.js';
 import type { FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
+import { bytesFrom, lineAligned, skipRows } from './seek.js';
 
 /**
  * Rows of an NDJSON stream, or of a JSON array when the first non-blank character is `[`.
+ * Batches of lines carry `next` (byte offset and line number of the next unread line); batches of
+ * a JSON array carry none.
  * @param source how locations name the input (path or `stdin`)
+ * @param start the input begins at this byte offset and line number of the file (a resumed read:
+ *   `input` holds the bytes from `start.byte` on): the input is read as lines (no array check),
+ *   line numbers and `next` offsets count from there
  */
 export function ndjsonBatches(
   input: AsyncIterable<Uint8Array | string>,
   source: string,
   maxLineBytes = DEFAULT_MAX_LINE_BYTES,
+  start?: { byte: number; line: number },
 ): AsyncIterable<RowBatch> {
+  if (start) return linesOf(input, source, maxLineBytes, start);
   return (async function* () {
     const it = input[Symbol.asyncIterator]();
     const head: (Uint8Array | string)[] = [];
@@ -73,17 +81,25 @@ function firstNonBlank(c: Uint8Array | string): number | undefined {
   return undefined;
 }
 
+/**
+ * Rows of NDJSON lines. The input is cut at line ends (`lineAligned`) so that after each batch the
+ * bytes consumed are exactly the offset of the next line (`next.byte`).
+ * @param start byte offset and 1-based line number in the file of the input's first byte
+ */
 function linesOf(
   input: AsyncIterable<Uint8Array | string>,
   source: string,
   maxLineBytes: number,
+  start: { byte: number; line: number } = { byte: 0, line: 1 },
 ): AsyncIterable<RowBatch> {
   return (async function* () {
     let bytes = 0;
-    for await (const { lines, firstLine, oversized } of lineBatches(
-      countBytes(input, (n) => (bytes += n)),
+    const lineBase = start.line - 1;
+    for await (const { lines, firstLine: first, oversized } of lineBatches(
+      countBytes(lineAligned(input), (n) => (bytes += n)),
       { maxLineBytes },
     )) {
+      const firstLine = first + lineBase;
       const rows: (Record<string, unknown> | undefined)[] = [];
       const lineNos: number[] = [];
       const raws: string[] = [];
@@ -119,6 +135,7 @@ function linesOf(
         raw: (i) => raws[i],
         rawIsJson: true,
         bytesDone: bytes,
+        next: { byte: start.byte + bytes, line: firstLine + lines.length },
       };
     }
   })();
@@ -289,8 +306,15 @@ export const ndjsonReader: FormatReader = {
   name: 'ndjson',
   extensions: ['ndjson', 'jsonl', 'json'],
   async open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> {
-    return {
-      batches: ndjsonBatches(decompressed(store.readStream(uri), uri), displayName(uri), opts.maxLineBytes),
-    };
+    const at = opts.startAt;
+    if (at?.byte !== undefined && at.line !== undefined) {
+      const start = { byte: at.byte, line: at.line };
+      return {
+        batches: ndjsonBatches(bytesFrom(store, uri, at.byte), displayName(uri), opts.maxLineBytes, start),
+      };
+    }
+    const all = ndjsonBatches(decompressed(store.readStream(uri), uri), displayName(uri), opts.maxLineBytes);
+    // A JSON array (or a position without a byte offset): skip the rows already delivered.
+    return { batches: at && at.rows > 0 ? skipRows(all, at.rows) : all };
   },
 };

@@ -19,6 +19,7 @@
 import { DataError, RuntimeError } from '../errors.js';
 import { readArrowStream } from './arrow-input.js';
 import type { RecordBatch } from './batch.js';
+import { DirectChannel } from './direct.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches } from './lines.js';
 import {
   type Barrier,
@@ -93,10 +94,12 @@ const WRAP_HINT = 'to process raw JSON lines, wrap them first: `… | kappa inge
  * @param o the input's name for messages and the line length limit
  */
 export async function readStream(
-  input: AsyncIterable<Buffer | string>,
+  input: AsyncIterable<Buffer | string> | DirectChannel,
   consumer: StreamConsumer,
   o: ReadStreamOptions = {},
 ): Promise<void> {
+  // A stage fused by `kappa run`: the events come from the upstream stage's writer (direct.ts).
+  if (input instanceof DirectChannel) return input.attach(consumer);
   const name = o.name ?? 'stdin';
   // The first bytes tell the version: `{` (NDJSON, version 1) or 0xFFFFFFFF (Arrow IPC, version 2).
   const it = input[Symbol.asyncIterator]();

@@ -7,6 +7,7 @@ import type { StageCheckpointer } from '../checkpoint/stage.js';
 import { BadRecordError, type Collector, type Operator } from '../ops/operator.js';
 import type { BadRecords } from './badrecords.js';
 import { type RecordBatch, recordsOf } from './batch.js';
+import { stageInput } from './direct.js';
 import { readStream } from './input.js';
 import type { Progress } from './progress.js';
 import { type Barrier, encodeRecord, type Rec } from './protocol.js';
@@ -73,7 +74,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
   };
   try {
     await readStream(
-      opts.input ?? interruptible(process.stdin),
+      opts.input ?? interruptible(stageInput()),
       {
         async header(h) {
           const pipeline = ck?.onHeader(h, op.snapshot !== undefined);

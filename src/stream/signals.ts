@@ -47,7 +47,8 @@ const cleanups = new Set<() => Promise<void>>();
 let installed = false;
 let commandName = 'kappa';
 
-let deferral: ((sig: StopSignal) => void) | undefined;
+/** Callbacks of `deferFirstSignal` (several stages fused by `kappa run` may register one each). */
+const deferrals = new Set<(sig: StopSignal) => void>();
 let deferredSignal: StopSignal | undefined;
 
 /**
@@ -57,10 +58,11 @@ let deferredSignal: StopSignal | undefined;
  * arrives). A second signal interrupts as usual. Returns a function that undoes the deferral.
  */
 export function deferFirstSignal(onSignal: (sig: StopSignal) => void): () => void {
-  deferral = onSignal;
+  const f = (sig: StopSignal) => onSignal(sig);
+  deferrals.add(f);
   if (deferredSignal) onSignal(deferredSignal);
   return () => {
-    if (deferral === onSignal) deferral = undefined;
+    deferrals.delete(f);
   };
 }
 
@@ -113,7 +115,11 @@ function wakeWaiters(sig: StopSignal): void {
  * soon as a signal arrives, even while no data comes (a producer that keeps its pipe open). The
  * underlying iterator is then returned (the stream destroyed).
  */
-export function interruptible<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+export function interruptible<T>(source: AsyncIterable<T>): AsyncIterable<T>;
+export function interruptible<T, D>(source: AsyncIterable<T> | D): AsyncIterable<T> | D;
+export function interruptible<T, D>(source: AsyncIterable<T> | D): AsyncIterable<T> | D {
+  // An in-process channel (`kappa run`) is not a byte stream: signals reach its stages directly.
+  if (typeof source !== 'object' || source === null || !(Symbol.asyncIterator in source)) return source;
   return {
     [Symbol.asyncIterator](): AsyncIterator<T> {
       const it = source[Symbol.asyncIterator]();
@@ -166,10 +172,10 @@ export function installSignalHandlers(command?: string): void {
   if (installed) return;
   installed = true;
   const handler = (sig: StopSignal) => {
-    if (!received && deferral && !deferredSignal) {
+    if (!received && deferrals.size > 0 && !deferredSignal) {
       // Stop-with-savepoint: the first signal asks for a savepoint instead of interrupting.
       deferredSignal = sig;
-      deferral(sig);
+      for (const d of [...deferrals]) d(sig);
       return;
     }
     if (received) {
@@ -209,7 +215,7 @@ async function forcedExit(sig: StopSignal): Promise<void> {
 export function resetInterruptForTests(): void {
   received = undefined;
   deferredSignal = undefined;
-  deferral = undefined;
+  deferrals.clear();
   waiters.clear();
 }
 

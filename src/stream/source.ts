@@ -28,6 +28,7 @@ import { joinUri, storeFor } from '../storage/store.js';
 import type { TsFormat } from '../time/timestamp.js';
 import { SplitWatermarks } from '../time/watermark.js';
 import type { BadRecords } from './badrecords.js';
+import { stageOutput } from './direct.js';
 import { stdoutPipeHasReader, stdoutReader } from './negotiate.js';
 import type { Progress } from './progress.js';
 import { type Header, PROTOCOL_VERSION, type Schema } from './protocol.js';
@@ -131,7 +132,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
   // The source is the last stage when nothing of kappa reads its stdout (`ingest … > file`).
   let last: boolean | undefined;
   const isLast = () => {
-    last ??= stdoutReader() === 'other';
+    last ??= stageOutput() === undefined && stdoutReader() === 'other';
     return last;
   };
   const positions = () => sources.map((s) => s.position?.());
@@ -286,7 +287,7 @@ async function waitForSnapshot(path: string): Promise<void> {
   const store = storeFor(meta);
   for (;;) {
     if (await store.stat(meta)) return;
-    if (stdoutPipeHasReader() === false && !(await store.stat(meta)))
+    if (stageOutput() === undefined && stdoutPipeHasReader() === false && !(await store.stat(meta)))
       throw new RuntimeError(
         `the pipeline's last stage exited without completing savepoint ${path}; it is not usable`,
         'see the downstream stages’ errors above',

@@ -9,6 +9,7 @@
 import type { Writable } from 'node:stream';
 import { ArrowEncoder } from './arrow.js';
 import { batchFromRecords, type RecordBatch, recordsOf } from './batch.js';
+import { stageOutput } from './direct.js';
 import { resolveStreamFormat } from './negotiate.js';
 import { LineWriter, writeWithBackPressure } from './output.js';
 import {
@@ -28,7 +29,7 @@ import {
 
 /** Writes one kappa stream. */
 export interface StreamWriter {
-  readonly format: 'ndjson' | 'arrow';
+  readonly format: 'ndjson' | 'arrow' | 'direct';
   /** Writes the header (its version is the writer's). Must come first. */
   header(h: Header): void;
   /**
@@ -59,6 +60,9 @@ export interface StreamWriter {
  * @param format force an encoding (tests); default: `resolveStreamFormat()`
  */
 export function openStreamWriter(out?: Writable, format?: 'ndjson' | 'arrow'): StreamWriter {
+  // A stage fused by `kappa run` hands its events to the next stage directly (direct.ts).
+  const direct = out === undefined ? stageOutput() : undefined;
+  if (direct) return direct.writer();
   const f = format ?? resolveStreamFormat(out === undefined || out === process.stdout);
   const dest = out ?? process.stdout;
   return f === 'arrow' ? new ArrowStreamWriter(dest) : new NdjsonStreamWriter(dest);

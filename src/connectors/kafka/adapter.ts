@@ -325,7 +325,11 @@ export function partitionReader(
         retry: { ...retryConfig(o), restartOnFailure: async () => false },
       });
       consumer = cons;
-      cons.on(cons.events.CRASH, (ev) => h.error(ev.payload.error));
+      let crash: Error | undefined;
+      cons.on(cons.events.CRASH, (ev) => {
+        crash = ev.payload.error;
+        h.error(ev.payload.error);
+      });
       cons.on(cons.events.END_BATCH_PROCESS, (ev) => {
         const e = ev.payload;
         if (e.batchSize === 0 && e.firstOffset !== null && e.topic === topic)
@@ -361,7 +365,12 @@ export function partitionReader(
           }
         },
       });
-      for (const [partition, offset] of positions) cons.seek({ topic, partition, offset: String(offset) });
+      try {
+        for (const [partition, offset] of positions) cons.seek({ topic, partition, offset: String(offset) });
+      } catch (e) {
+        // A consumer that crashed while joining has no group left to seek in: report why it crashed.
+        throw crash ?? e;
+      }
     },
     pause(partition) {
       consumer?.pause([{ topic, partitions: [partition] }]);

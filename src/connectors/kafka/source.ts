@@ -51,7 +51,7 @@
  * SIGTERM means. close() is prompt (the reader's shutdown is bounded) and never commits.
  */
 import { randomBytes } from 'node:crypto';
-import { KappaError, type Location, RuntimeError, UsageError } from '../../errors.js';
+import { DataError, KappaError, type Location, RuntimeError, UsageError } from '../../errors.js';
 import type { RowBatch } from '../../formats/format.js';
 import type { Provenance } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
@@ -90,6 +90,8 @@ export interface KafkaSourceOptions extends SourceOptions {
   partitions?: string;
   idleTimeout?: string;
   maxDrift?: string;
+  /** `--on-error`: with `skip`, a resume below the log start loses the deleted records with a warning. */
+  onError?: string;
   /** `-X key=value` occurrences (commander names a short-only flag by its letter). */
   X?: string[];
 }
@@ -227,8 +229,17 @@ export class KafkaSource implements RecordSource {
     private readonly driftMs: number | undefined,
   ) {}
 
-  /** Resolves partitions and positions; marks empty ranges finished. Throws UsageError/RuntimeError. */
-  async init(partitions: number[] | undefined, from: PositionSpec, until: PositionSpec | undefined) {
+  /**
+   * Resolves partitions and positions; marks empty ranges finished. With `resume` (a saved 'kafka'
+   * position, `SourceOptions.startAt`), the start offsets come from it instead of `from` (see
+   * `resumeOffsets`). Throws UsageError/RuntimeError, DataError for a position that does not fit.
+   */
+  async init(
+    partitions: number[] | undefined,
+    from: PositionSpec,
+    until: PositionSpec | undefined,
+    resume?: { pos: SourcePosition; skipLost: boolean; warn: (m: string) => void },
+  ) {
     const { topic } = this.u;
     let all: number[];
     try {
@@ -248,7 +259,9 @@ export class KafkaSource implements RecordSource {
     let stop: Map<number, bigint> | undefined;
     try {
       bounds = await partitionBounds(this.admin, topic);
-      start = await resolveStart(this.admin, topic, chosen, from, bounds, this.group);
+      start = resume
+        ? resumeOffsets(resume.pos, this.u.uri, topic, all, chosen, bounds, resume.skipLost, resume.warn)
+        : await resolveStart(this.admin, topic, chosen, from, bounds, this.group);
       stop = until ? await resolveStop(this.admin, topic, chosen, until, bounds) : undefined;
     } catch (e) {
       if (e instanceof KappaError) throw e;
@@ -624,6 +637,90 @@ export class KafkaSource implements RecordSource {
   }
 }
 
+/**
+ * The start offset of each partition in `chosen` when resuming at a saved position (SourcePosition
+ * 'kafka'): a listed partition starts at its saved next offset, a partition not listed (added
+ * since the checkpoint) at its earliest offset (log start).
+ * @param all the topic's partitions now; `bounds` their log start and end offsets
+ * @param skipLost `--on-error skip`: an offset below the log start (records deleted by retention)
+ *   starts at the log start with a warning saying how many records were lost, instead of failing
+ * @param warn prints one warning line
+ * @throws DataError when the position is not a 'kafka' position of this topic, has an invalid
+ *   offset, lists a partition that no longer exists, or an offset outside the partition's log
+ *   (below its start without `skipLost`, or beyond its end: the topic was recreated)
+ */
+export function resumeOffsets(
+  pos: SourcePosition,
+  uri: string,
+  topic: string,
+  all: readonly number[],
+  chosen: readonly number[],
+  bounds: ReadonlyMap<number, { low: bigint; high: bigint }>,
+  skipLost: boolean,
+  warn: (m: string) => void,
+): Map<number, bigint> {
+  const again = 'resume from a checkpoint of this topic, or start without --resume';
+  if (pos.kind !== 'kafka')
+    throw new DataError(
+      `${uri}: the saved source position is a '${pos.kind}' position, not a Kafka one`,
+      again,
+    );
+  if (pos.topic !== topic)
+    throw new DataError(
+      `${uri}: the saved position is of topic '${String(pos.topic)}', not '${topic}'`,
+      again,
+    );
+  const next = pos.next;
+  if (next === null || typeof next !== 'object' || Array.isArray(next))
+    throw new DataError(`${uri}: the saved Kafka position has no 'next' offsets`, again);
+  const saved = new Map<number, bigint>();
+  for (const [k, v] of Object.entries(next)) {
+    const ok =
+      /^\d+$/.test(k) &&
+      (typeof v === 'string' ? /^\d+$/.test(v) : Number.isSafeInteger(v) && (v as number) >= 0);
+    if (!ok)
+      throw new DataError(
+        `${uri}: the saved Kafka position has an invalid offset ${JSON.stringify(k)}: ${JSON.stringify(v)}`,
+        again,
+      );
+    const p = Number(k);
+    if (!all.includes(p))
+      throw new DataError(
+        `${uri}: partition ${p} of the saved position no longer exists (topic '${topic}' has ${all.length} partitions)`,
+        again,
+      );
+    saved.set(p, BigInt(v as string | number));
+  }
+  const out = new Map<number, bigint>();
+  for (const p of chosen) {
+    const low = bounds.get(p)?.low ?? 0n;
+    const high = bounds.get(p)?.high ?? 0n;
+    const o = saved.get(p);
+    if (o === undefined) {
+      out.set(p, low);
+      continue;
+    }
+    if (o > high)
+      throw new DataError(
+        `${uri}: partition ${p}: the saved next offset ${o} is beyond the log end ${high} (was the topic recreated?)`,
+        again,
+      );
+    if (o < low) {
+      const lost = `partition ${p}: the saved next offset ${o} is below the log start ${low}: ${low - o} records were deleted by retention before they were read`;
+      if (!skipLost)
+        throw new DataError(
+          `${uri}: ${lost}`,
+          'rerun with --on-error skip to resume at the log start and lose them',
+        );
+      warn(`${uri}: ${lost}; resuming at ${low} (--on-error skip)`);
+      out.set(p, low);
+      continue;
+    }
+    out.set(p, o);
+  }
+  return out;
+}
+
 /** Opens one `kafka://` SOURCE for ingest (registered lazily by options.ts). */
 export async function openKafka(sources: string[], o: KafkaSourceOptions): Promise<RecordSource> {
   if (sources.length !== 1)
@@ -654,7 +751,14 @@ export async function openKafka(sources: string[], o: KafkaSourceOptions): Promi
     driftMs,
   );
   try {
-    await src.init(partitions, from, until);
+    const resume = o.startAt
+      ? {
+          pos: o.startAt,
+          skipLost: o.onError === 'skip',
+          warn: (m: string) => process.stderr.write(`kappa ingest: warning: ${m}\n`),
+        }
+      : undefined;
+    await src.init(partitions, from, until, resume);
   } catch (e) {
     await admin.disconnect();
     throw e;

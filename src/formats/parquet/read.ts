@@ -38,7 +38,7 @@ import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
 import type { ObjectStore } from '../../storage/store.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
-import type { FormatReader, OpenedFile, RowBatch } from '../format.js';
+import type { FileStart, FormatReader, OpenedFile, ReadOptions, RowBatch } from '../format.js';
 
 /** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
 const SLICE_ROWS = 8192;
@@ -262,11 +262,17 @@ export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise
  * `--on-error` policy applies: `fail` stops at its first row naming the group; `skip` and
  * `dead-letter` count every row of the group as bad and go on with the next group. The raw text of
  * such a row is a JSON object naming file, row group, row and reason (the bytes are unreadable).
+ *
+ * Each batch carries `next` (`rowGroup`, `row`: where the next unread row is). With `start`, the
+ * row groups before `start.rowGroup` are skipped without reading them, and the rows of that group
+ * before `start.row` are not delivered.
+ * @throws DataError when `start` lies beyond the file's row groups (the file changed)
  */
 export async function* parquetBatches(
   file: AsyncBuffer,
   uri: string,
   info: ParquetFileInfo,
+  start?: { rowGroup: number; row: number },
 ): AsyncGenerator<RowBatch> {
   const { metadata } = info;
   const tree = parquetSchema(metadata);
@@ -276,9 +282,25 @@ export async function* parquetBatches(
   const build = rowBuilder(names);
   const index = new Map(names.map((n, i) => [n, i]));
   let groupStart = 0;
-  for (let g = 0; g < metadata.row_groups.length; g++) {
+  const groups = metadata.row_groups.length;
+  const g0 = start?.rowGroup ?? 0;
+  if (
+    g0 > groups ||
+    (g0 === groups && (start?.row ?? 0) > 0) ||
+    (g0 < groups && (start?.row ?? 0) > Number(metadata.row_groups[g0].num_rows))
+  )
+    throw new DataError(
+      `${uri}: cannot resume at row group ${g0} row ${start?.row}: the file has ${groups} row groups${g0 < groups ? ` and group ${g0} has ${metadata.row_groups[g0].num_rows} rows` : ''} (it changed since the checkpoint)`,
+      'restore the input as it was, or start without --resume',
+    );
+  for (let g = 0; g < g0; g++) groupStart += Number(metadata.row_groups[g].num_rows);
+  for (let g = g0; g < groups; g++) {
     const groupRows = Number(metadata.row_groups[g].num_rows);
-    if (groupRows === 0) continue;
+    const skip = g === g0 ? (start?.row ?? 0) : 0;
+    if (groupRows === 0 || skip >= groupRows) {
+      groupStart += groupRows;
+      continue;
+    }
     const chunks: ColumnData[][] = names.map(() => []);
     try {
       await parquetRead({
@@ -296,12 +318,21 @@ export async function* parquetBatches(
       });
     } catch (e) {
       if (e instanceof RuntimeError) throw e;
-      yield* corruptGroup(uri, g, groupRows, (e as Error).message, file.byteLength, groupStart, info.numRows);
+      yield* corruptGroup(
+        uri,
+        g,
+        groupRows,
+        (e as Error).message,
+        file.byteLength,
+        groupStart,
+        info.numRows,
+        skip,
+      );
       groupStart += groupRows;
       continue;
     }
     const cols = chunks.map((cs, c) => convertColumn(gather(cs, groupStart, groupRows), types[c], scales[c]));
-    for (let s = 0; s < groupRows; s += SLICE_ROWS) {
+    for (let s = skip; s < groupRows; s += SLICE_ROWS) {
       const e = Math.min(groupRows, s + SLICE_ROWS);
       const rows: Record<string, unknown>[] = new Array(e - s);
       for (let i = s; i < e; i++) rows[i - s] = build(cols, i);
@@ -312,6 +343,7 @@ export async function* parquetBatches(
         where: (i) => ({ source: uri, rowGroup: group, row: first + i }),
         raw: (i) => JSON.stringify(rows[i]),
         bytesDone: Math.round((file.byteLength * (groupStart + e)) / Math.max(1, info.numRows)),
+        next: nextRow(g, e, groupRows),
       };
     }
     groupStart += groupRows;
@@ -327,9 +359,10 @@ function* corruptGroup(
   fileBytes: number,
   groupStart: number,
   numRows: number,
+  skip: number,
 ): Generator<RowBatch> {
   const reason = `row group ${group} cannot be decoded (corrupt or unsupported data): ${message}`;
-  for (let s = 0; s < groupRows; s += SLICE_ROWS) {
+  for (let s = skip; s < groupRows; s += SLICE_ROWS) {
     const e = Math.min(groupRows, s + SLICE_ROWS);
     const rows = new Array<undefined>(e - s).fill(undefined);
     const errors = new Map<number, string>();
@@ -341,8 +374,14 @@ function* corruptGroup(
       where: (i) => ({ source: uri, rowGroup: group, row: first + i }),
       raw: (i) => JSON.stringify({ source: uri, rowGroup: group, row: first + i, error: reason }),
       bytesDone: Math.round((fileBytes * (groupStart + e)) / Math.max(1, numRows)),
+      next: nextRow(group, e, groupRows),
     };
   }
+}
+
+/** The position after row `end` (exclusive) of row group `g`: the next group's start after its last row. */
+function nextRow(g: number, end: number, groupRows: number): { rowGroup: number; row: number } {
+  return end >= groupRows ? { rowGroup: g + 1, row: 0 } : { rowGroup: g, row: end };
 }
 
 /** Puts the decoded chunks of one column into row-group order, as one array of `groupRows` values. */
@@ -364,7 +403,7 @@ function gather(chunks: ColumnData[], groupStart: number, groupRows: number): Ar
  * Opens a Parquet object: stats it, reads the footer, and returns its schema and row batches.
  * @throws RuntimeError when the object cannot be read; DataError when it is not Parquet
  */
-export async function openParquet(store: ObjectStore, uri: string): Promise<OpenedFile> {
+export async function openParquet(store: ObjectStore, uri: string, startAt?: FileStart): Promise<OpenedFile> {
   const st = await store.stat(uri);
   if (!st)
     throw new RuntimeError(
@@ -372,16 +411,36 @@ export async function openParquet(store: ObjectStore, uri: string): Promise<Open
     );
   const file = storeAsyncBuffer(store, uri, st.size);
   const info = await readParquetFooter(file, uri);
-  return { schema: info.schema, batches: parquetBatches(file, uri, info) };
+  return { schema: info.schema, batches: parquetBatches(file, uri, info, resumeRow(info, startAt)) };
+}
+
+/**
+ * The row group and row where a resumed read starts: from the position's `rowGroup`/`row`, or
+ * else from its `rows` count by the row counts of the groups.
+ */
+function resumeRow(
+  info: ParquetFileInfo,
+  at: FileStart | undefined,
+): { rowGroup: number; row: number } | undefined {
+  if (!at) return undefined;
+  if (at.rowGroup !== undefined) return { rowGroup: at.rowGroup, row: at.row ?? 0 };
+  let left = at.rows;
+  const groups = info.metadata.row_groups;
+  for (let g = 0; g < groups.length; g++) {
+    const n = Number(groups[g].num_rows);
+    if (left < n) return { rowGroup: g, row: left };
+    left -= n;
+  }
+  return { rowGroup: groups.length, row: left };
 }
 
 /** Parquet files (random access: local or s3://, never stdin or a pipe). */
 export const parquetReader: FormatReader = {
   name: 'parquet',
   extensions: ['parquet', 'parq', 'pq'],
-  async open(store: ObjectStore, uri: string): Promise<OpenedFile> {
+  async open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> {
     if (store.sequential)
       throw new UsageError('Parquet cannot be read from stdin (it needs random access); pass a file path');
-    return openParquet(store, uri);
+    return openParquet(store, uri, opts.startAt);
   },
 };
