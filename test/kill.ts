@@ -2,7 +2,8 @@
  * Kill harness for the checkpoint acceptance tests (issue 9, acceptance 1 and 2): runs a pipeline
  * of kappa stages as separate processes joined by pipes (as a shell would), SIGKILLs one stage
  * (chosen at random) at a random moment, waits until every stage has exited, and reruns the whole
- * pipeline with `KAPPA_RESUME=1` — at least `kills` times — before letting it run to its end.
+ * pipeline with `KAPPA_RESUME=1` — `kills` times, or until a run reaches the end of the input
+ * before its kill — and then runs it once more to its end.
  *
  * Randomness comes from a seeded PRNG (mulberry32), so a failing seed replays the same choices
  * (the moments still depend on the machine's speed). Every run is bounded in time: a stage still
@@ -48,6 +49,8 @@ export interface RunRecord {
   killAtMs?: number;
   /** Wall time of the run, ms. */
   ms: number;
+  /** The checkpoint id the source said it resumed from (its stderr), or undefined. */
+  resumedFrom?: number;
   exits: StageExit[];
 }
 
@@ -76,6 +79,7 @@ export interface KillOptions {
 /** The outcome: every run, the final one last. */
 export interface KillOutcome {
   runs: RunRecord[];
+  /** SIGKILLs that hit a live stage; fewer than asked when the input ran out first. */
   kills: number;
 }
 
@@ -146,6 +150,12 @@ function spawnPipeline(o: KillOptions): {
   return { procs, errs, done };
 }
 
+/** The checkpoint id in the source's "resuming from checkpoint N" note, if any. */
+function resumedFrom(exits: StageExit[]): number | undefined {
+  const m = /resuming from checkpoint (\d+)/.exec(exits[0]?.stderr ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 function describeExits(exits: StageExit[]): string {
   return exits.map((x) => `--- ${x.name}: exit ${x.code ?? x.signal}\n${x.stderr.trimEnd()}`).join('\n');
 }
@@ -212,6 +222,7 @@ export async function killAndResume(o: KillOptions): Promise<KillOutcome> {
     clearTimeout(timer);
     const rec: RunRecord = {
       run: runs.length + 1,
+      resumedFrom: resumedFrom(exits),
       killed,
       killAtMs: killed === undefined ? undefined : killAtMs,
       ms: Date.now() - start,
@@ -223,11 +234,20 @@ export async function killAndResume(o: KillOptions): Promise<KillOutcome> {
       throw new Error(`run ${rec.run} failed without a kill:\n${describeExits(exits)}`);
     runs.push(rec);
     o.onRun?.(rec);
+    // The pipeline reached the end of its input before the kill: no more kills while it works.
+    if (killed === undefined) break;
   }
+  // The final run: to the end, or (when a run above already finished) a rerun that restores the
+  // final checkpoint and must add nothing.
   const start = Date.now();
   const { procs, errs, done } = spawnPipeline(o);
   const exits = await bounded(done, procs, errs, o.runTimeoutMs, () => 'the final run did not finish');
-  const rec: RunRecord = { run: runs.length + 1, ms: Date.now() - start, exits };
+  const rec: RunRecord = {
+    run: runs.length + 1,
+    resumedFrom: resumedFrom(exits),
+    ms: Date.now() - start,
+    exits,
+  };
   runs.push(rec);
   o.onRun?.(rec);
   if (exits.some((x) => x.code !== 0)) throw new Error(`the final run failed:\n${describeExits(exits)}`);

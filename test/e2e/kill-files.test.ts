@@ -18,7 +18,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { FLIGHTS, tempDir } from '../helpers.js';
 import { killAndResume } from '../kill.js';
 
-const ROWS = 500_000;
+const ROWS = Number(process.env.KAPPA_KILL_ROWS ?? 3_000_000);
 const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** The data files of the table's current snapshot: the log's JSON versions replayed in order. */
@@ -83,16 +83,19 @@ describe('kill test: files -> window -> table, killed and resumed at random (iss
       kills: 10,
       seed,
       minKillMs: 500,
-      maxKillMs: 6000,
+      maxKillMs: 8000,
       exitTimeoutMs: 30_000,
       runTimeoutMs: 120_000,
       deadlineMs: 150_000,
       onRun: (r) =>
         t.diagnostic(
-          `run ${r.run}: ${r.ms} ms, ${r.killed === undefined ? 'not killed' : `killed stage ${r.killed} at ${r.killAtMs} ms`}; exits ${r.exits.map((x) => x.code ?? x.signal).join(' ')}`,
+          `run ${r.run}: ${r.ms} ms, ${r.resumedFrom === undefined ? 'fresh' : `resumed from checkpoint ${r.resumedFrom}`}, ${r.killed === undefined ? 'not killed' : `killed stage ${r.killed} at ${r.killAtMs} ms`}; exits ${r.exits.map((x) => x.code ?? x.signal).join(' ')}`,
         ),
     });
     assert.ok(outcome.kills >= 10, `seed ${seed}: only ${outcome.kills} kills hit a live stage`);
+    // The kills fell after checkpoints: most reruns resumed rather than started over.
+    const resumed = outcome.runs.filter((r) => r.resumedFrom !== undefined).length;
+    assert.ok(resumed >= 5, `seed ${seed}: only ${resumed} runs resumed from a checkpoint`);
 
     assert.ok(existsSync(join(table, '_delta_log')), 'the table exists');
     const files = liveFiles(table);
