@@ -10,7 +10,7 @@
  * its peak; the largest single stage is kept too); CPU is GNU time's `%U` + `%S` (user + system
  * seconds, including waited-for children) of every stage, so a pipeline's critical stage shows.
  * A run is killed (its whole process group) after `BENCH_TIMEOUT` seconds. Environment:
- * `BENCH_SCENARIOS=1,3` (groups 1-7), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
+ * `BENCH_SCENARIOS=1,3` (groups 1-8; 8: checkpoint overhead and savepoints), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
  * `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
  * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`),
  * `BENCH_PYTHON=path/to/python` (the Python with Polars; default bench/data/py/bin/python).
@@ -30,7 +30,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { prepareFlights, prepareRides } from './data.js';
+import { prepareFlights, prepareOpenWindowKeys, prepareRides } from './data.js';
 import { type Canonical, canonicalize, compare } from './normalize.js';
 import { renderResults } from './report.js';
 import {
@@ -46,7 +46,9 @@ import {
   scenario5consume,
   scenario5produce,
   scenario6,
+  scenarioCheckpoint,
   scenarioCsv,
+  scenarioSavepoint,
   type Tool,
 } from './scenarios.js';
 
@@ -371,8 +373,13 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
     }
     case 7:
       return [scenarioCsv(await prepareFlights(ROOT, DATA, p.flights))];
+    case 8: {
+      const d = await prepareFlights(ROOT, DATA, p.flights);
+      const keys = p.name === 'full' ? 1_000_000 : 20_000;
+      return [scenarioCheckpoint(d), scenarioSavepoint(await prepareOpenWindowKeys(DATA, keys), keys)];
+    }
     default:
-      throw new Error(`no scenario ${group} (1-7)`);
+      throw new Error(`no scenario ${group} (1-8)`);
   }
 }
 
@@ -448,7 +455,7 @@ export function machine(): Record<string, string> {
 async function main(): Promise<void> {
   const profile = PROFILES[process.env.BENCH_SIZE ?? 'full'];
   if (!profile) throw new Error(`BENCH_SIZE must be one of ${Object.keys(PROFILES).join(', ')}`);
-  const groups = (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7')
+  const groups = (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8')
     .split(',')
     .filter((s) => s.trim())
     .map(Number);
