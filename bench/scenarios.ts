@@ -638,7 +638,7 @@ export function scenarioSavepoint(keysPath: string, count: number): Scenario {
         kappa: true,
         setup: `rm -rf "$OUT.ck" "$OUT.sp" && : > "$OUT.empty.ndjson" && ${take} && mv "$OUT.ck"/savepoints/savepoint-* "$OUT.sp" && rm -rf "$OUT.ck"`,
         stages: [
-          `kappa ingest "$OUT.empty.ndjson" --ts-field ts --checkpoint-dir "$OUT.ck" --from-savepoint "$OUT.sp" --savepoint-at-end`,
+          `kappa ingest "$OUT.empty.ndjson" --ts-field ts --uid empty --checkpoint-dir "$OUT.ck" --from-savepoint "$OUT.sp" --savepoint-at-end`,
           `${window} --from-savepoint "$OUT.sp"`,
           `kappa sink - --from-savepoint "$OUT.sp"`,
           timing,
