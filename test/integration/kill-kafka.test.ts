@@ -4,7 +4,7 @@
  * killed with SIGKILL at random moments and resumed each time (test/kill.ts); afterwards a
  * read_committed consumer (kafkajs) of the output sees every expected record exactly once.
  *
- * Input: 300,000 keyed records (not 1M: producing 1M with kafkajs takes about 50 s and one pass of
+ * Input: 400,000 keyed records (not 1M: producing 1M with kafkajs takes about 50 s and one pass of
  * the three-stage pipeline about 70 s on the shared 2-core test machine, which with ≥ 10 killed
  * runs would exceed the time the suite grants this test). Produced with kafkajs straight into a
  * 3-partition topic; the expected output is computed here from the record numbers, not by kappa.
@@ -17,7 +17,7 @@ import { tempDir } from '../helpers.js';
 import { killAndResume } from '../kill.js';
 import { after, before, kafkaAddr, SKIP, uniqueName } from './servers.js';
 
-const N = 300_000;
+const N = 400_000;
 const T0 = 1_700_000_000_000;
 const keep = (i: number) => i % 3 !== 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -85,8 +85,8 @@ describe('kill test: kafka -> transform -> kafka, killed and resumed at random (
         env: { KAPPA_CHECKPOINT_DIR: join(tmp.dir, 'checkpoints') },
         kills: 10,
         seed,
-        minKillMs: 800,
-        maxKillMs: 4000,
+        minKillMs: 1000,
+        maxKillMs: 5000,
         exitTimeoutMs: 30_000,
         runTimeoutMs: 120_000,
         deadlineMs: 150_000,
