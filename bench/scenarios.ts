@@ -645,7 +645,7 @@ export function scenarioSavepoint(keysPath: string, count: number): Scenario {
         ],
         outputIsFile: true,
         extras,
-        note: "kappa-restore: empty input, `--from-savepoint` of a savepoint taken (untimed) by kappa-savepoint's pipeline, then `--savepoint-at-end` again so nothing fires: restore time ≈ this − kappa-empty − its take_ms.",
+        note: "kappa-restore: empty input (under a new source uid, so the saved file position does not apply), `--from-savepoint` of a savepoint taken (untimed) by kappa-savepoint's pipeline, then `--savepoint-at-end` again so nothing fires. On the empty input the source writes its barrier part at once, while the window stage is still restoring, so take_ms here spans the restore and the second take: restore ≈ this take_ms − kappa-savepoint's take_ms.",
       },
       {
         name: 'kappa-empty',

@@ -97,6 +97,15 @@ describe('kill test: files -> window -> table, killed and resumed at random (iss
     const resumed = outcome.runs.filter((r) => r.resumedFrom !== undefined).length;
     assert.ok(resumed >= 5, `seed ${seed}: only ${resumed} runs resumed from a checkpoint`);
 
+    // Retention held across the crashes: at most the default 3 complete checkpoints are left.
+    const ckDir = join(tmp.dir, 'checkpoints');
+    const complete = readdirSync(ckDir).filter(
+      (d) => d.startsWith('chk-') && existsSync(join(ckDir, d, '_metadata.json')),
+    );
+    assert.ok(
+      complete.length >= 1 && complete.length <= 3,
+      `complete checkpoints left: ${complete.join(', ')}`,
+    );
     assert.ok(existsSync(join(table, '_delta_log')), 'the table exists');
     const files = liveFiles(table);
     assert.ok(files.length > 0, 'the table has data files');
