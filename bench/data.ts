@@ -110,3 +110,17 @@ export async function prepareJoin(dataDir: string, records: number): Promise<str
   renameSync(`${rides}.tmp`, rides);
   return rides;
 }
+
+/**
+ * Prepares `count` records with distinct keys (`{"ts":"2024-01-01T…Z","k":"key-<i>","v":<i>}`,
+ * all within the first hour of 2024-01-01) as NDJSON: a tumbling 1-day window over them holds
+ * `count` open windows at the end of the input (the savepoint scenario). Returns the path.
+ */
+export async function prepareOpenWindowKeys(dataDir: string, count: number): Promise<string> {
+  mkdirSync(dataDir, { recursive: true });
+  return once(join(dataDir, `keys-${sizeLabel(count)}.ndjson`), (tmp) =>
+    duck([
+      `COPY (SELECT strftime(TIMESTAMP '2024-01-01' + to_milliseconds(i % 3600000), '%Y-%m-%dT%H:%M:%S.%gZ') AS ts, 'key-' || i AS k, i AS v FROM range(${count}) t(i)) TO ${sqlString(tmp)} (FORMAT json)`,
+    ]),
+  );
+}

@@ -10,7 +10,7 @@
  * its peak; the largest single stage is kept too); CPU is GNU time's `%U` + `%S` (user + system
  * seconds, including waited-for children) of every stage, so a pipeline's critical stage shows.
  * A run is killed (its whole process group) after `BENCH_TIMEOUT` seconds. Environment:
- * `BENCH_SCENARIOS=1,3` (groups 1-8), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
+ * `BENCH_SCENARIOS=1,3` (groups 1-9; 8: interval join; 9: checkpoint overhead and savepoints), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
  * `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
  * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`),
  * `BENCH_PYTHON=path/to/python` (the Python with Polars; default bench/data/py/bin/python).
@@ -30,7 +30,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { prepareFlights, prepareJoin, prepareRides } from './data.js';
+import { prepareFlights, prepareJoin, prepareOpenWindowKeys, prepareRides } from './data.js';
 import { type Canonical, canonicalize, compare } from './normalize.js';
 import { renderResults } from './report.js';
 import {
@@ -46,8 +46,10 @@ import {
   scenario5consume,
   scenario5produce,
   scenario6,
+  scenarioCheckpoint,
   scenarioCsv,
   scenarioJoin,
+  scenarioSavepoint,
   type Tool,
 } from './scenarios.js';
 
@@ -377,8 +379,13 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
       for (const n of p.s8) out.push(scenarioJoin(await prepareJoin(DATA, n), n));
       return out;
     }
+    case 9: {
+      const d = await prepareFlights(ROOT, DATA, p.flights);
+      const keys = p.name === 'full' ? 1_000_000 : 20_000;
+      return [scenarioCheckpoint(d), scenarioSavepoint(await prepareOpenWindowKeys(DATA, keys), keys)];
+    }
     default:
-      throw new Error(`no scenario ${group} (1-8)`);
+      throw new Error(`no scenario ${group} (1-9)`);
   }
 }
 
@@ -454,7 +461,7 @@ export function machine(): Record<string, string> {
 async function main(): Promise<void> {
   const profile = PROFILES[process.env.BENCH_SIZE ?? 'full'];
   if (!profile) throw new Error(`BENCH_SIZE must be one of ${Object.keys(PROFILES).join(', ')}`);
-  const groups = (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8')
+  const groups = (process.env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9')
     .split(',')
     .filter((s) => s.trim())
     .map(Number);

@@ -113,6 +113,12 @@ export function evaluateTarget(sc: ScenarioResult): string {
       vs('duckdb', 10, 'within 10x of duckdb');
       checks.push([rps >= 1_000_000, '>= 1M rows/s']);
       break;
+    case 9: {
+      // scenario 9: the checkpointing run against the same pipeline without checkpoints
+      const ck = byName(sc, 'kappa-checkpoint-10s');
+      if (ck) vs('kappa', 1.1, 'checkpoint overhead <= 10 %', ck);
+      break;
+    }
     default:
       return 'see the scaling table';
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: installs the peers (only what is missing), builds kappa and the harness, then runs
 # the scenarios and writes bench/RESULTS.md. See bench/README.md.
-#   BENCH_SCENARIOS=1,3   which scenarios (1-7; default all)
+#   BENCH_SCENARIOS=1,3   which scenarios (1-8; default all)
 #   BENCH_SIZE=small      quick smoke test sizes (default full: the issue's sizes)
 #   BENCH_RUNS=3          timed runs per tool (after one warm-up)
 #   BENCH_TIMEOUT=600     seconds before a run is killed
@@ -10,7 +10,7 @@
 #   BENCH_KAPPA=PATH      the kappa launcher to measure (default bin/kappa of this checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenarios=",${BENCH_SCENARIOS:-1,2,3,4,5,6,7},"
+scenarios=",${BENCH_SCENARIOS:-1,2,3,4,5,6,7,8},"
 want() { [[ "$scenarios" == *",$1,"* ]]; }
 # a peer is wanted unless BENCH_TOOLS (the harness's filter of peer names) excludes it
 tool() { [ -z "${BENCH_TOOLS:-}" ] || [[ "$1" =~ ${BENCH_TOOLS} ]]; }

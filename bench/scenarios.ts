@@ -597,3 +597,116 @@ export function scenarioJoin(ridesPath: string, count: number): Scenario {
     ],
   };
 }
+
+/** Scenario 3's kappa stages (NDJSON flights, tumbling 1 h window per origin, to stdout), optionally checkpointing. */
+function windowPipeline(checkpoint: string): string[] {
+  return [
+    `kappa ingest "$IN" --ts-field date${checkpoint}`,
+    "kappa window --key origin --tumbling 1h --agg 'count, avg(delay), max(delay)'",
+    'kappa sink -',
+  ];
+}
+
+/**
+ * Scenario 9 (issue 9, acceptance 4): checkpointing overhead on scenario 3's pipeline (3M NDJSON
+ * flights, tumbling 1 h window per origin, no watermark before the end, so every window stays
+ * open and each checkpoint snapshots all of them), without and with `--checkpoint-interval 10s`.
+ */
+export function scenarioCheckpoint(data: FlightsData): Scenario {
+  const norm: Normalizer = { kind: 'windows', keyField: 'origin', sizeMs: HOUR_MS };
+  return {
+    id: '9',
+    group: 9,
+    title: `checkpoint overhead: scenario 3's window pipeline, flights ${sizeLabel(data.rows)}, without and with --checkpoint-interval 10s`,
+    records: data.rows,
+    input: data.ndjson,
+    target: 'checkpointing at a 10 s interval costs <= 10 % (issue 9)',
+    tools: [
+      { name: 'kappa', kappa: true, stages: windowPipeline(''), normalize: norm },
+      {
+        name: 'kappa-checkpoint-10s',
+        kappa: true,
+        setup: 'rm -rf "$OUT.ck"',
+        stages: windowPipeline(' --checkpoint-dir "$OUT.ck" --checkpoint-interval 10s'),
+        normalize: norm,
+        note: 'kappa-checkpoint-10s: the same stages with `--checkpoint-dir` and `--checkpoint-interval 10s` on the source: every 10 s the window stage writes all its open windows (Parquet by key group) before forwarding the barrier, and the stdout sink completes the checkpoint.',
+      },
+    ],
+  };
+}
+
+/**
+ * Scenario 9s (issue 9, acceptance 4): taking and restoring a savepoint of `count` open windows
+ * (`count` distinct keys within one day, tumbling 1 day). Tools: `fire` (the windows fire at the end
+ * of input, no checkpointing: the baseline), `savepoint` (`--savepoint-at-end`: the windows go to a
+ * savepoint instead), `restore` (empty input, `--from-savepoint` of that savepoint and
+ * `--savepoint-at-end` again: restore plus a second take) and `empty` (empty input, no restore:
+ * start-up alone). `take_ms` is measured from the savepoint's files (bench/peers/savepoint-timing.mjs).
+ */
+export function scenarioSavepoint(keysPath: string, count: number): Scenario {
+  const window = 'kappa window --key k --tumbling 1d --agg count';
+  const timing = 'node "$ROOT/bench/peers/savepoint-timing.mjs" "$OUT.ck"';
+  const extras = (stdout: string): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const m of stdout.matchAll(/^(take_ms|state_mib) ([\d.]+)$/gm)) out[m[1]] = Number(m[2]);
+    return out;
+  };
+  const take = `kappa ingest "$IN" --ts-field ts --checkpoint-dir "$OUT.ck" --savepoint-at-end -q | ${window} -q | kappa sink - -q > /dev/null`;
+  return {
+    id: `9s-${sizeLabel(count)}`,
+    group: 8,
+    title: `savepoint of ${sizeLabel(count)} open windows: take (--savepoint-at-end) and restore (--from-savepoint)`,
+    records: count,
+    input: keysPath,
+    tools: [
+      {
+        name: 'kappa-fire',
+        kappa: true,
+        stages: [`kappa ingest "$IN" --ts-field ts`, window, 'kappa sink -'],
+        note: `kappa-fire: ${sizeLabel(count)} distinct keys, the windows fire at the end (no checkpointing): the baseline.`,
+      },
+      {
+        name: 'kappa-savepoint',
+        kappa: true,
+        setup: 'rm -rf "$OUT.ck"',
+        stages: [
+          `kappa ingest "$IN" --ts-field ts --checkpoint-dir "$OUT.ck" --savepoint-at-end`,
+          window,
+          'kappa sink -',
+          timing,
+        ],
+        outputIsFile: true,
+        extras,
+        note: "kappa-savepoint: the same input with `--savepoint-at-end`: the open windows go to a savepoint (Parquet by key group) instead of firing; take_ms is from the source's barrier part to `_metadata.json`.",
+      },
+      {
+        name: 'kappa-restore',
+        kappa: true,
+        setup: `rm -rf "$OUT.ck" "$OUT.sp" && : > "$OUT.empty.ndjson" && ${take} && mv "$OUT.ck"/savepoints/savepoint-* "$OUT.sp" && rm -rf "$OUT.ck"`,
+        stages: [
+          `kappa ingest "$OUT.empty.ndjson" --ts-field ts --uid empty --checkpoint-dir "$OUT.ck" --from-savepoint "$OUT.sp" --savepoint-at-end`,
+          `${window} --from-savepoint "$OUT.sp"`,
+          `kappa sink - --from-savepoint "$OUT.sp"`,
+          timing,
+        ],
+        outputIsFile: true,
+        extras,
+        note: "kappa-restore: empty input (under a new source uid, so the saved file position does not apply), `--from-savepoint` of a savepoint taken (untimed) by kappa-savepoint's pipeline, then `--savepoint-at-end` again so nothing fires. On the empty input the source writes its barrier part at once, while the window stage is still restoring, so take_ms here spans the restore and the second take: restore ≈ this take_ms − kappa-savepoint's take_ms.",
+      },
+      {
+        name: 'kappa-empty',
+        kappa: true,
+        setup: 'rm -rf "$OUT.ck" && : > "$OUT.empty.ndjson"',
+        stages: [
+          `kappa ingest "$OUT.empty.ndjson" --ts-field ts --checkpoint-dir "$OUT.ck" --savepoint-at-end`,
+          window,
+          'kappa sink -',
+          timing,
+        ],
+        outputIsFile: true,
+        extras,
+        note: 'kappa-empty: empty input, no restore, `--savepoint-at-end`: the fixed cost of three processes and an empty savepoint.',
+      },
+    ],
+  };
+}

@@ -161,6 +161,17 @@ describe('bench targets', () => {
     assert.equal(evaluateTarget(missed), 'missed: >= 3x jq');
   });
 
+  it('evaluates scenario 9: the checkpointing run within 10 % of the plain one', () => {
+    const sc = (ckMs: number) => ({
+      ...base,
+      id: '9',
+      group: 9,
+      tools: [tool('kappa', 1000, true), { ...tool('kappa-checkpoint-10s', ckMs), kappa: true }],
+    });
+    assert.equal(evaluateTarget(sc(1090)), 'met');
+    assert.equal(evaluateTarget(sc(1400)), 'missed: checkpoint overhead <= 10 %');
+  });
+
   it('says when kappa did not run', () => {
     const k = { ...tool('kappa', 0, true), status: 'failed' as const, samples: [] };
     assert.equal(evaluateTarget({ ...base, group: 4, tools: [k] }), 'not measured (kappa failed)');
