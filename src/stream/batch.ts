@@ -35,6 +35,12 @@ export interface Column {
    * types. Codes are stable within one batch only.
    */
   dictionary(): { codes: Int32Array; values: readonly string[] } | undefined;
+  /**
+   * True when every non-null value is of `type` (no mixed values), so `float64()` and
+   * `dictionary()` give the column exactly and encoders may skip per-value checks. Columns
+   * decoded from typed storage (Parquet) set it; columns over arbitrary JS values leave it unset.
+   */
+  readonly typed?: boolean;
 }
 
 /** A batch of records, column-wise. */
@@ -59,7 +65,18 @@ export interface RecordBatch {
    * `value(i)` cannot give). Optional: `recordsOf` uses it when present (Arrow-backed batches).
    */
   rec?(i: number): Rec;
+  /**
+   * True when every record's value is an object holding every field of `fields` (a null cell is a
+   * null value, never a missing field), as in a batch decoded from a Parquet row group.
+   */
+  readonly complete?: boolean;
 }
+
+/**
+ * The value columns of a batch of rows before event time and key are assigned (what a columnar
+ * file reader produces, `RowBatch.columns`): a `RecordBatch` without `ts` and `key`.
+ */
+export type ValueColumns = Pick<RecordBatch, 'length' | 'fields' | 'column' | 'value' | 'complete'>;
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['int64', 'float64', 'timestamp', 'timestamptz', 'decimal']);
 

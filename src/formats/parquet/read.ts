@@ -26,6 +26,7 @@
  * - TIME                                      -> `int64` in the column's unit
  */
 
+import { tableFromIPC } from '@uwdata/flechette';
 import type { ColumnData, DecodedArray, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
 import {
   type AsyncBuffer,
@@ -37,8 +38,10 @@ import {
 import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
 import type { ObjectStore } from '../../storage/store.js';
+import type { ValueColumns } from '../../stream/batch.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
 import type { FormatReader, OpenedFile, RowBatch } from '../format.js';
+import { columnarField, ParquetColumn } from './columns.js';
 
 /** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
 const SLICE_ROWS = 8192;
@@ -275,10 +278,34 @@ export async function* parquetBatches(
   const scales = tree.children.map((c) => c.element.scale ?? 0);
   const build = rowBuilder(names);
   const index = new Map(names.map((n, i) => [n, i]));
+  const wasm =
+    process.env.KAPPA_PARQUET_DECODER !== 'hyparquet' &&
+    names.length > 0 &&
+    tree.children.every((c, i) => columnarField(c, types[i]))
+      ? await openWasmFile(file)
+      : undefined;
   let groupStart = 0;
   for (let g = 0; g < metadata.row_groups.length; g++) {
     const groupRows = Number(metadata.row_groups[g].num_rows);
     if (groupRows === 0) continue;
+    const bytesAt = (row: number) => Math.round((file.byteLength * row) / Math.max(1, info.numRows));
+    const cols = wasm ? await wasmGroup(wasm, g, groupRows, names, types) : undefined;
+    if (cols) {
+      for (let s = 0; s < groupRows; s += COLUMNAR_SLICE_ROWS) {
+        const e = Math.min(groupRows, s + COLUMNAR_SLICE_ROWS);
+        yield new ColumnarRowBatch(
+          names,
+          cols.map((c) => c.slice(s, e - s)),
+          build,
+          uri,
+          g,
+          s,
+          bytesAt(groupStart + e),
+        );
+      }
+      groupStart += groupRows;
+      continue;
+    }
     const chunks: ColumnData[][] = names.map(() => []);
     try {
       await parquetRead({
@@ -300,21 +327,149 @@ export async function* parquetBatches(
       groupStart += groupRows;
       continue;
     }
-    const cols = chunks.map((cs, c) => convertColumn(gather(cs, groupStart, groupRows), types[c], scales[c]));
+    const values = chunks.map((cs, c) =>
+      convertColumn(gather(cs, groupStart, groupRows), types[c], scales[c]),
+    );
     for (let s = 0; s < groupRows; s += SLICE_ROWS) {
       const e = Math.min(groupRows, s + SLICE_ROWS);
       const rows: Record<string, unknown>[] = new Array(e - s);
-      for (let i = s; i < e; i++) rows[i - s] = build(cols, i);
+      for (let i = s; i < e; i++) rows[i - s] = build(values, i);
       const group = g;
       const first = s;
       yield {
         rows,
         where: (i) => ({ source: uri, rowGroup: group, row: first + i }),
         raw: (i) => JSON.stringify(rows[i]),
-        bytesDone: Math.round((file.byteLength * (groupStart + e)) / Math.max(1, info.numRows)),
+        bytesDone: bytesAt(groupStart + e),
       };
     }
     groupStart += groupRows;
+  }
+  wasm?.free();
+}
+
+/** Rows per yielded batch on the columnar path (one Arrow batch of the version-2 stream each). */
+const COLUMNAR_SLICE_ROWS = 65_536;
+
+type ParquetWasm = typeof import('parquet-wasm');
+type WasmFile = Awaited<ReturnType<ParquetWasm['ParquetFile']['fromFile']>>;
+let wasmModule: Promise<ParquetWasm | undefined> | undefined;
+
+/** parquet-wasm, imported on first use (about 70 ms: it compiles 5 MB of WebAssembly). */
+function loadWasm(): Promise<ParquetWasm | undefined> {
+  wasmModule ??= import('parquet-wasm').catch(() => undefined);
+  return wasmModule;
+}
+
+/**
+ * Opens `file` with parquet-wasm over the same ranged reads as hyparquet (a Blob-like object whose
+ * `slice(a, b).arrayBuffer()` is `file.slice(a, b)`), or undefined when parquet-wasm cannot read
+ * its footer (the row reader then reads the whole file, with its own error messages).
+ */
+async function openWasmFile(file: AsyncBuffer): Promise<WasmFile | undefined> {
+  const pw = await loadWasm();
+  if (!pw) return undefined;
+  const blob = {
+    size: file.byteLength,
+    slice: (a: number, b?: number) => ({ arrayBuffer: async () => file.slice(a, b) }),
+  };
+  try {
+    return await pw.ParquetFile.fromFile(blob as unknown as Blob);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decodes row group `g` with parquet-wasm into one Arrow batch per column, or undefined when it
+ * cannot (corrupt data, an Arrow type `ParquetColumn.of` does not take): the caller then decodes
+ * the group with hyparquet, which gives the row path's values and error locations.
+ */
+async function wasmGroup(
+  pf: WasmFile,
+  g: number,
+  groupRows: number,
+  names: readonly string[],
+  types: readonly FieldType[],
+): Promise<ParquetColumn[] | undefined> {
+  let table: ReturnType<typeof tableFromIPC>;
+  try {
+    const t = await pf.read({ rowGroups: [g], batchSize: groupRows });
+    table = tableFromIPC(t.intoIPCStream(), { useBigInt: true });
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    return undefined;
+  }
+  if (table.numRows !== groupRows) return undefined;
+  const out: ParquetColumn[] = [];
+  for (let c = 0; c < names.length; c++) {
+    const col = table.getChild(names[c]);
+    if (!col || col.data.length !== 1) return undefined;
+    const pc = ParquetColumn.of(
+      types[c],
+      col.data[0] as unknown as Parameters<typeof ParquetColumn.of>[1],
+      0,
+      groupRows,
+    );
+    if (!pc) return undefined;
+    out.push(pc);
+  }
+  return out;
+}
+
+/**
+ * A slice of a row group decoded column-wise: `columns` carries the Arrow-backed columns; `rows`
+ * builds the row objects on first use (and then drops `columns`, so a caller that changes rows,
+ * e.g. adding Hive partition fields, is never bypassed by the columnar path).
+ */
+class ColumnarRowBatch implements RowBatch {
+  columns: ValueColumns | undefined;
+  private built: Record<string, unknown>[] | undefined;
+  readonly bytesDone: number;
+
+  constructor(
+    private readonly names: readonly string[],
+    private readonly cols: readonly ParquetColumn[],
+    private readonly build: RowBuilder,
+    private readonly uri: string,
+    private readonly group: number,
+    private readonly first: number,
+    bytesDone: number,
+  ) {
+    this.bytesDone = bytesDone;
+    const byName = new Map(names.map((n, i) => [n, cols[i]]));
+    const n = cols[0]?.length ?? 0;
+    this.columns = {
+      length: n,
+      fields: names,
+      complete: true,
+      column: (name) => byName.get(name),
+      value: (i) =>
+        this.build(
+          this.cols.map((c) => c.values()),
+          i,
+        ),
+    };
+  }
+
+  get rows(): Record<string, unknown>[] {
+    if (!this.built) {
+      const values = this.cols.map((c) => c.values());
+      const n = this.cols[0]?.length ?? 0;
+      const rows: Record<string, unknown>[] = new Array(n);
+      for (let i = 0; i < n; i++) rows[i] = this.build(values, i);
+      this.built = rows;
+      this.columns = undefined;
+    }
+    return this.built;
+  }
+
+  where(i: number): { source: string; rowGroup: number; row: number } {
+    return { source: this.uri, rowGroup: this.group, row: this.first + i };
+  }
+
+  raw(i: number): string {
+    return JSON.stringify(this.rows[i]);
   }
 }
 
