@@ -81,7 +81,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           }
           last = batch.bytesDone ?? last;
           batch.bytesDone = bytesBefore + last;
-          posRows += batch.rows.length;
+          posRows += batch.columns?.length ?? batch.rows.length; // columns: no row objects built
           yield batch;
         }
         bytesBefore += f.store.sequential ? last : f.size;

@@ -32,6 +32,7 @@
  */
 import {
   Batch,
+  batchType,
   bool,
   columnFromArray,
   type DataType,
@@ -472,6 +473,12 @@ interface Source {
   /** Fields of row i absent from its value (only asked for null cells). */
   absent(i: number, f: string): boolean;
   event?: string;
+  /** Every record has every field and an object value (`RecordBatch.complete`): no $missing, no $value. */
+  complete?: boolean;
+  /** Event times as one array (a batch), instead of `ts(i)` per row. */
+  tsArray?: Float64Array;
+  /** No row has provenance or headers (with `complete`: no per-row facts but the key). */
+  noRowFacts?: boolean;
 }
 
 /**
@@ -507,7 +514,11 @@ export class ArrowEncoder {
         const col = b.column(name) as Column;
         return { name, type: col.type, col };
       }),
+      complete: b.complete === true,
+      noRowFacts: b.prov === undefined && b.headers === undefined,
+      tsArray: b.ts,
       absent(i, f) {
+        if (b.complete) return false;
         if (exact) return exact.lacks(i, f);
         let v = valueCache.get(i);
         if (!v) {
@@ -579,7 +590,8 @@ export class ArrowEncoder {
       let enc: Enc = 'json';
       for (const c of cands) {
         let ok = true;
-        if (c !== 'json')
+        // A typed column (Parquet) holds only values of its type: no per-value check.
+        if (c !== 'json' && !(f.col.typed && c === preferred(f.type)))
           for (let i = 0; i < n; i++) {
             if (f.col.isNull(i)) continue;
             if (!fits(c, f.col.get(i))) {
@@ -604,9 +616,12 @@ export class ArrowEncoder {
     const headers: (string | null)[] = new Array(n);
     const value: (string | null)[] = new Array(n);
     const has = { prov: false, headers: false, value: false, missing: false };
+    // A complete batch without provenance and headers has no per-row facts but its key.
+    const keysOnly = s.complete === true && s.noRowFacts === true;
     for (let i = 0; i < n; i++) {
-      ts[i] = s.ts(i);
+      if (!s.tsArray) ts[i] = s.ts(i);
       key[i] = s.key(i);
+      if (keysOnly) continue;
       const p = s.prov(i);
       prov[i] = p === undefined ? null : JSON.stringify(p);
       const h = s.headers(i);
@@ -629,6 +644,19 @@ export class ArrowEncoder {
     for (const p of plans) {
       const f = byName.get(p.name);
       const numeric = p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp';
+      const fast =
+        f && s.complete && s.event === undefined && f.col.typed ? typedColumn(p, f.col) : undefined;
+      if (fast) {
+        const md = new Map([['kappa.type', p.kappaType]]);
+        valueCols.push({
+          name: p.name.startsWith('$') ? `$${p.name}` : p.name,
+          type: fast.type,
+          vals: [],
+          md,
+          col: fast,
+        });
+        continue;
+      }
       const vals: unknown[] = numeric ? [] : new Array(n);
       const cells: (number | string | null)[] = numeric ? new Array(n) : [];
       for (let i = 0; i < n; i++) {
@@ -681,9 +709,16 @@ export class ArrowEncoder {
       fields.push({ name, type, nullable: true, metadata: metadata ?? new Map() });
       columns.push(col ?? columnFromArray(values, type));
     };
-    add(EVENT, utf8(), new Array(n).fill(s.event ?? null));
+    if (s.event === undefined) add(EVENT, utf8(), [], undefined, nullUtf8(n));
+    else add(EVENT, utf8(), new Array(n).fill(s.event));
     const tsType = timestamp(TimeUnit.MILLISECOND, 'UTC');
-    add(TS, tsType, [], undefined, numericColumn(tsType, ts, false));
+    add(
+      TS,
+      tsType,
+      [],
+      undefined,
+      s.tsArray ? float64Column(tsType, s.tsArray, false) : numericColumn(tsType, ts, false),
+    );
     add(KEY, utf8(), key);
     if (has.prov) add(PROV, utf8(), prov);
     if (has.headers) add(HEADERS, utf8(), headers);
@@ -759,6 +794,107 @@ function numericColumn(
         w[2 * i] = (v - hi * TWO32) | 0;
         w[2 * i + 1] = hi;
       }
+    }
+    values = a;
+  }
+  const batch = new Batch<unknown>({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity: nulls > 0 ? validity : new Uint8Array(0),
+    values,
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/**
+ * The Arrow column of a typed batch column (`Column.typed`) built from its typed arrays: numbers
+ * from `float64()` (NaN: null), strings from `dictionary()` codes; undefined where the column has
+ * no such view (int64 beyond ±2^53, booleans), which the per-value path then encodes.
+ */
+function typedColumn(p: Plan, col: Column): FColumn<unknown> | undefined {
+  if (p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp') {
+    const f = col.float64();
+    return f ? float64Column(arrowType(p), f, p.enc === 'float64') : undefined;
+  }
+  if (p.enc !== 'string') return undefined;
+  const d = col.dictionary();
+  if (!d) return undefined;
+  const n = d.codes.length;
+  let nulls = 0;
+  for (let i = 0; i < n; i++) if (d.codes[i] < 0) nulls++;
+  let codes = d.codes;
+  const validity = new Uint8Array(nulls > 0 ? (n + 7) >> 3 : 0);
+  if (nulls > 0) {
+    codes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = d.codes[i];
+      if (c >= 0) {
+        codes[i] = c;
+        validity[i >> 3] |= 1 << (i & 7);
+      }
+    }
+  }
+  const type = arrowType(p);
+  const values = d.values.length > 0 ? d.values : [''];
+  const DictBatch = batchType(type) as unknown as new (
+    o: object,
+  ) => Batch<unknown> & {
+    setDictionary(c: FColumn<unknown>): Batch<unknown>;
+  };
+  const batch = new DictBatch({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity,
+    values: codes,
+  }).setDictionary(columnFromArray(values as string[], (type as ReturnType<typeof dictionary>).dictionary));
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/** A utf8 column of `n` nulls, built without a builder (the `$event` column of a record batch). */
+function nullUtf8(n: number): FColumn<unknown> {
+  const type = utf8();
+  const B = batchType(type) as unknown as new (o: object) => Batch<unknown>;
+  const batch = new B({
+    length: n,
+    nullCount: n,
+    type,
+    validity: new Uint8Array((n + 7) >> 3),
+    offsets: new Int32Array(n + 1),
+    values: new Uint8Array(0),
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/**
+ * A float64 or 64-bit integer (int64, timestamp) column from a Float64Array (NaN: null), as
+ * `numericColumn` builds it from cells; integers must be within ±(2^53 − 1).
+ */
+function float64Column(type: DataType, f: Float64Array, float: boolean): FColumn<unknown> {
+  const n = f.length;
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  let values: Float64Array | BigInt64Array;
+  if (float) {
+    values = f;
+    for (let i = 0; i < n; i++) {
+      if (Number.isNaN(f[i])) nulls++;
+      else validity[i >> 3] |= 1 << (i & 7);
+    }
+  } else {
+    const a = new BigInt64Array(n);
+    const w = new Int32Array(a.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = f[i];
+      if (Number.isNaN(v)) {
+        nulls++;
+        continue;
+      }
+      validity[i >> 3] |= 1 << (i & 7);
+      const hi = Math.floor(v / TWO32);
+      w[2 * i] = (v - hi * TWO32) | 0;
+      w[2 * i + 1] = hi;
     }
     values = a;
   }
