@@ -404,7 +404,7 @@ async function wasmGroup(
   const out: ParquetColumn[] = [];
   for (let c = 0; c < names.length; c++) {
     const col = table.getChild(names[c]);
-    if (!col || col.data.length !== 1) return undefined;
+    if (col?.data.length !== 1) return undefined;
     const pc = ParquetColumn.of(
       types[c],
       col.data[0] as unknown as Parameters<typeof ParquetColumn.of>[1],
@@ -428,7 +428,7 @@ class ColumnarRowBatch implements RowBatch {
   readonly bytesDone: number;
 
   constructor(
-    private readonly names: readonly string[],
+    names: readonly string[],
     private readonly cols: readonly ParquetColumn[],
     private readonly build: RowBuilder,
     private readonly uri: string,
