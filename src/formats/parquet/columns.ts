@@ -6,7 +6,7 @@
  *
  * Only the column kinds whose values this module reproduces exactly as the hyparquet row reader
  * (read.ts) gives them are handled here; `columnarField` tells which Parquet columns qualify, and
- * `ParquetColumn.of` rejects (returns undefined for) an Arrow type it does not expect, so that the
+ * `DecodedColumn.of` rejects (returns undefined for) an Arrow type it does not expect, so that the
  * reader falls back to the row path for that row group:
  * - Int8/16/32/64 and UInt8/16/32 -> `int64`: numbers; int64 beyond ±(2^53 − 1) as its decimal string
  * - Float32/Float64 -> `float64`: numbers; NaN and ±Infinity are null (JSON has no such numbers)
@@ -86,7 +86,7 @@ type Kind = 'int32' | 'int64' | 'float' | 'bool' | 'utf8' | 'large-utf8' | 'dict
  * `typed` is set: every non-null value is of the column's stream type, so `float64()` and
  * `dictionary()` give the column exactly.
  */
-export class ParquetColumn implements Column {
+export class DecodedColumn implements Column {
   readonly typed = true;
   private f64: Float64Array | null | undefined;
   private dict: { codes: Int32Array; values: readonly string[] } | undefined;
@@ -113,7 +113,7 @@ export class ParquetColumn implements Column {
    * Arrow type is not one this module reproduces exactly (the caller then uses the row reader).
    * @param type the stream type from the Parquet schema (`fieldTypeOf`)
    */
-  static of(type: FieldType, data: ArrowData, start: number, length: number): ParquetColumn | undefined {
+  static of(type: FieldType, data: ArrowData, start: number, length: number): DecodedColumn | undefined {
     const t = data.type;
     let kind: Kind | undefined;
     switch (t.typeId) {
@@ -146,12 +146,12 @@ export class ParquetColumn implements Column {
         kind = type === 'timestamp' || type === 'timestamptz' ? 'timestamp' : undefined;
         break;
     }
-    return kind === undefined ? undefined : new ParquetColumn(type, kind, data, start, length);
+    return kind === undefined ? undefined : new DecodedColumn(type, kind, data, start, length);
   }
 
   /** A view of rows `from .. from + n - 1` of this column (no copy). */
-  slice(from: number, n: number): ParquetColumn {
-    return new ParquetColumn(this.type, this.kind, this.data, this.start + from, n);
+  slice(from: number, n: number): DecodedColumn {
+    return new DecodedColumn(this.type, this.kind, this.data, this.start + from, n);
   }
 
   private validAt(j: number): boolean {

@@ -41,7 +41,7 @@ import type { ObjectStore } from '../../storage/store.js';
 import type { ValueColumns } from '../../stream/batch.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
 import type { FormatReader, OpenedFile, RowBatch } from '../format.js';
-import { columnarField, ParquetColumn } from './columns.js';
+import { columnarField, DecodedColumn } from './columns.js';
 
 /** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
 const SLICE_ROWS = 8192;
@@ -382,7 +382,7 @@ async function openWasmFile(file: AsyncBuffer): Promise<WasmFile | undefined> {
 
 /**
  * Decodes row group `g` with parquet-wasm into one Arrow batch per column, or undefined when it
- * cannot (corrupt data, an Arrow type `ParquetColumn.of` does not take): the caller then decodes
+ * cannot (corrupt data, an Arrow type `DecodedColumn.of` does not take): the caller then decodes
  * the group with hyparquet, which gives the row path's values and error locations.
  */
 async function wasmGroup(
@@ -391,7 +391,7 @@ async function wasmGroup(
   groupRows: number,
   names: readonly string[],
   types: readonly FieldType[],
-): Promise<ParquetColumn[] | undefined> {
+): Promise<DecodedColumn[] | undefined> {
   let table: ReturnType<typeof tableFromIPC>;
   try {
     const t = await pf.read({ rowGroups: [g], batchSize: groupRows });
@@ -401,13 +401,13 @@ async function wasmGroup(
     return undefined;
   }
   if (table.numRows !== groupRows) return undefined;
-  const out: ParquetColumn[] = [];
+  const out: DecodedColumn[] = [];
   for (let c = 0; c < names.length; c++) {
     const col = table.getChild(names[c]);
     if (col?.data.length !== 1) return undefined;
-    const pc = ParquetColumn.of(
+    const pc = DecodedColumn.of(
       types[c],
-      col.data[0] as unknown as Parameters<typeof ParquetColumn.of>[1],
+      col.data[0] as unknown as Parameters<typeof DecodedColumn.of>[1],
       0,
       groupRows,
     );
@@ -429,7 +429,7 @@ class ColumnarRowBatch implements RowBatch {
 
   constructor(
     names: readonly string[],
-    private readonly cols: readonly ParquetColumn[],
+    private readonly cols: readonly DecodedColumn[],
     private readonly build: RowBuilder,
     private readonly uri: string,
     private readonly group: number,
