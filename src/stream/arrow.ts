@@ -160,6 +160,11 @@ class ArrowColumn implements Column {
     private readonly col: FColumn<unknown>,
   ) {}
 
+  /** Values of a column in its own encoding are all of its type; a JSON-text column may mix. */
+  get typed(): boolean {
+    return this.enc !== 'json';
+  }
+
   get length(): number {
     return this.col.length;
   }
@@ -281,6 +286,8 @@ export class ArrowRecordBatch implements RecordBatch {
   private readonly missingCol: FColumn<unknown> | null;
   readonly prov?: (i: number) => Provenance | undefined;
   readonly headers?: (i: number) => Record<string, string> | undefined;
+  /** No record lacks a field and every value is an object (no `$missing`, no `$value` in the batch). */
+  readonly complete: boolean;
 
   /** @param table one decoded record batch of a version-2 stream (columns as in this module's doc) */
   constructor(table: TableType) {
@@ -295,6 +302,9 @@ export class ArrowRecordBatch implements RecordBatch {
     this.headersCol = table.getChild(HEADERS) ?? null;
     this.valueCol = table.getChild(VALUE) ?? null;
     this.missingCol = table.getChild(MISSING) ?? null;
+    this.complete =
+      (!this.missingCol || this.missingCol.nullCount === this.length) &&
+      (!this.valueCol || this.valueCol.nullCount === this.length);
     if (this.provCol && this.provCol.nullCount < this.length)
       this.prov = (i) => jsonAt(this.provCol, i) as Provenance | undefined;
     if (this.headersCol && this.headersCol.nullCount < this.length)
