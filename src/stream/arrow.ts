@@ -202,7 +202,8 @@ class ArrowColumn implements Column {
     if (!batch) return new Float64Array(0);
     const validity = batch.nullCount > 0 ? batch.validity : undefined;
     if (this.enc === 'float64') {
-      const vals = batch.values as Float64Array;
+      // Arrow buffers are padded: the typed array may be longer than the column.
+      const vals = (batch.values as Float64Array).subarray(0, n);
       if (!validity) return vals;
       const a = Float64Array.from(vals);
       for (let i = 0; i < n; i++) if (!((validity[i >> 3] >> (i & 7)) & 1)) a[i] = Number.NaN;
@@ -233,7 +234,7 @@ class ArrowColumn implements Column {
         this.dict = { codes: new Int32Array(0), values: [] };
         return this.dict;
       }
-      const codes = Int32Array.from(batch.values);
+      const codes = Int32Array.from(batch.values.subarray(0, this.col.length));
       if (batch.nullCount > 0)
         for (let i = 0; i < codes.length; i++) if (!((batch.validity[i >> 3] >> (i & 7)) & 1)) codes[i] = -1;
       this.dict = { codes, values: batch.dictionary.toArray() as string[] };
@@ -824,13 +825,14 @@ function numericColumn(
  */
 function typedColumn(p: Plan, col: Column): FColumn<unknown> | undefined {
   if (p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp') {
-    const f = col.float64();
+    const f = col.float64()?.subarray(0, col.length);
     return f ? float64Column(arrowType(p), f, p.enc === 'float64') : undefined;
   }
   if (p.enc !== 'string') return undefined;
-  const d = col.dictionary();
-  if (!d) return undefined;
-  const n = d.codes.length;
+  const dict = col.dictionary();
+  if (!dict) return undefined;
+  const n = col.length;
+  const d = { codes: dict.codes.subarray(0, n), values: dict.values };
   let nulls = 0;
   for (let i = 0; i < n; i++) if (d.codes[i] < 0) nulls++;
   let codes = d.codes;
