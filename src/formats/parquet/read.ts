@@ -363,7 +363,12 @@ export async function* parquetBatches(
       groupStart += groupRows;
     }
   } finally {
-    wasm?.free(); // also when the consumer stops early
+    // Also when the consumer stops early; after a trap the instance may still hold the file.
+    try {
+      if (!wasmBroken) wasm?.free();
+    } catch {
+      // a file still borrowed by a trapped read: left to the (unused) instance
+    }
   }
 }
 
@@ -399,6 +404,49 @@ async function openWasmFile(file: AsyncBuffer): Promise<WasmFile | undefined> {
   }
 }
 
+/** Set once parquet-wasm trapped (a Rust panic on corrupt data): its instance is not used again. */
+let wasmBroken = false;
+
+/**
+ * Awaits a parquet-wasm promise, turning a WebAssembly trap raised outside it into its rejection.
+ * A panic while decoding corrupt pages (RuntimeError: unreachable) is thrown from a wasm-bindgen
+ * callback in a promise job, not through the promise the caller holds: it would surface as an
+ * unhandled rejection or uncaught exception and end the process, and the promise would never
+ * settle. While `p` is pending, such a trap rejects it instead; any other error is re-raised as it
+ * would have been.
+ */
+function guardWasm<T>(p: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onError = (e: unknown) => {
+      if (e instanceof WebAssembly.RuntimeError) {
+        done();
+        reject(e);
+        return;
+      }
+      done();
+      process.nextTick(() => {
+        throw e;
+      });
+    };
+    const done = () => {
+      process.removeListener('uncaughtException', onError);
+      process.removeListener('unhandledRejection', onError);
+    };
+    process.on('uncaughtException', onError);
+    process.on('unhandledRejection', onError);
+    p.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e) => {
+        done();
+        reject(e);
+      },
+    );
+  });
+}
+
 /**
  * Decodes row group `g` with parquet-wasm into one Arrow batch per column, or undefined when it
  * cannot (corrupt data, an Arrow type `DecodedColumn.of` does not take): the caller then decodes
@@ -411,12 +459,14 @@ async function wasmGroup(
   names: readonly string[],
   types: readonly FieldType[],
 ): Promise<DecodedColumn[] | undefined> {
+  if (wasmBroken) return undefined;
   let table: ReturnType<typeof tableFromIPC>;
   try {
-    const t = await pf.read({ rowGroups: [g], batchSize: groupRows });
+    const t = await guardWasm(pf.read({ rowGroups: [g], batchSize: groupRows }));
     table = tableFromIPC(t.intoIPCStream(), { useBigInt: true });
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
+    if (e instanceof WebAssembly.RuntimeError) wasmBroken = true;
     return undefined;
   }
   if (table.numRows !== groupRows) return undefined;
