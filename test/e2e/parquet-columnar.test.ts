@@ -7,7 +7,7 @@
  * with flechette directly (not with kappa's reader).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -129,6 +129,41 @@ describe('columnar Parquet path: Parquet -> binary stream and NDJSON, exactly as
       }
     });
   }
+
+  it('a corrupt row group (a parquet-wasm trap) is read by the row reader: its rows are bad, the others go out as batches', async () => {
+    const good = join(tmp.dir, 'groups.parquet');
+    const bad = join(tmp.dir, 'groups-bad.parquet');
+    await con.run(
+      `COPY (SELECT i AS id, md5(i::VARCHAR) AS h FROM range(0, 30000) r(i)) TO '${good}' (FORMAT parquet, ROW_GROUP_SIZE 10000, COMPRESSION zstd)`,
+    );
+    const md = (
+      await con.runAndReadAll(
+        `SELECT row_group_id, row_group_num_rows, path_in_schema, data_page_offset, total_compressed_size FROM parquet_metadata('${good}') ORDER BY row_group_id`,
+      )
+    ).getRowObjectsJS();
+    const m = md.find((x) => Number(x.row_group_id) === 1 && x.path_in_schema === 'h');
+    assert.ok(m);
+    const mid = Number(m.data_page_offset) + Math.floor(Number(m.total_compressed_size) / 2);
+    const b = readFileSync(good);
+    for (let i = mid; i < mid + 64; i++) b[i] ^= 0xff;
+    writeFileSync(bad, b);
+    const groupRows = md.filter((x) => x.path_in_schema === 'id').map((x) => Number(x.row_group_num_rows));
+    const arrow = join(tmp.dir, 'groups-bad.arrow');
+    const r = await sh(
+      `kappa ingest '${bad}' --ts-field id --stream-format arrow --on-error skip > '${arrow}'`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`${groupRows[1].toLocaleString('en-US')} bad`));
+    const ids = arrowRecords(arrow).map((x) => Number(x.value.id));
+    const want = (
+      await con.runAndReadAll(
+        `SELECT id FROM read_parquet('${good}', file_row_number = true) WHERE file_row_number < ${groupRows[0]} OR file_row_number >= ${groupRows[0] + groupRows[1]} ORDER BY file_row_number`,
+      )
+    )
+      .getRowObjectsJS()
+      .map((x) => Number(x.id));
+    assert.deepEqual(ids, want);
+  });
 
   it('a row group with a bad event time goes through the row path: the bad row is located', async () => {
     const file = join(tmp.dir, 'badts.parquet');
