@@ -10,7 +10,7 @@
  * its peak; the largest single stage is kept too); CPU is GNU time's `%U` + `%S` (user + system
  * seconds, including waited-for children) of every stage, so a pipeline's critical stage shows.
  * A run is killed (its whole process group) after `BENCH_TIMEOUT` seconds. Environment:
- * `BENCH_SCENARIOS=1,3` (groups 1-9; 8: interval join; 9: checkpoint overhead and savepoints), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
+ * `BENCH_SCENARIOS=1,3` (groups 1-9; 8: interval join; 9: checkpoint overhead and savepoints), `BENCH_IDS=2,3t` (scenario ids within them), `BENCH_SIZE=full|small`, `BENCH_RUNS=3`,
  * `BENCH_TIMEOUT=600`, `BENCH_TOOLS=regex` (peers to run; kappa always runs),
  * `BENCH_KAPPA=path/to/bin/kappa` (which kappa to measure; default the checkout's `bin/kappa`),
  * `BENCH_PYTHON=path/to/python` (the Python with Polars; default bench/data/py/bin/python).
@@ -482,6 +482,8 @@ async function main(): Promise<void> {
         : '',
     },
   };
+  // BENCH_IDS=2,3t: only these scenarios of the chosen groups (e.g. 3t without 3).
+  const ids = process.env.BENCH_IDS?.split(',').map((x) => x.trim());
   mkdirSync(RESULTS, { recursive: true });
   for (const g of groups) {
     const scenarios = await scenariosOf(g, profile);
@@ -489,6 +491,7 @@ async function main(): Promise<void> {
     if (g === 5) stop = await startKafka(o.baseEnv, scenarios[0]!.input);
     try {
       for (const sc of scenarios) {
+        if (ids && !ids.includes(sc.id)) continue;
         const res = await runScenario(sc, o);
         writeFileSync(join(RESULTS, `${sc.id}.json`), `${JSON.stringify(res, null, 2)}\n`);
       }

@@ -110,7 +110,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           }
           last = batch.bytesDone ?? last;
           batch.bytesDone = bytesBefore + last;
-          posRows += batch.rows.length;
+          posRows += batch.columns?.length ?? batch.rows.length; // columns: no row objects built
           posNext = batch.next;
           yield batch;
         }

@@ -6,6 +6,7 @@
  */
 import type { Location } from '../errors.js';
 import type { ObjectStore } from '../storage/store.js';
+import type { ValueColumns } from '../stream/batch.js';
 import type { Provenance, Schema } from '../stream/protocol.js';
 
 /** A batch of decoded rows from one file, in file order. */
@@ -51,6 +52,12 @@ export interface RowBatch {
   prov?(i: number): Provenance;
   /** Headers of row i (Kafka headers). */
   headers?(i: number): Record<string, string> | undefined;
+  /**
+   * The same rows column-wise (a columnar reader: Parquet), when the reader has them. Reading
+   * `rows` builds the row objects and clears this (a caller that changes rows gets the row path).
+   * The source runtime writes these columns as they are when every row gets a valid event time.
+   */
+  columns?: ValueColumns;
 }
 
 /**

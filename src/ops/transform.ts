@@ -27,17 +27,21 @@ import { DEFAULT_MAX_KEY_GROUPS } from '../state/keygroup.js';
 import { finiteOrNull, type SavepointEntry } from '../state/savepoint/format.js';
 import { KeyedStateStore } from '../state/store.js';
 import { TimerQueue } from '../state/timers.js';
+import { type RecordBatch, recordsOf } from '../stream/batch.js';
 import type { Header, Rec, Schema } from '../stream/protocol.js';
 import { type CompiledExpr, compileExpr, type ExprScope } from './expr.js';
 import { toRecordKey, toStateKey } from './keys.js';
 import {
   BadRecordError,
+  type BadRow,
   type Collector,
+  emitBatch,
   type Operator,
   type OperatorStateSnapshot,
   type SavedOperatorState,
 } from './operator.js';
 import { compilePath } from './path.js';
+import { type ColumnarChain, columnarChain } from './transform-columns.js';
 
 /** One step of the chain, as given on the command line. */
 export type TransformStep =
@@ -108,6 +112,9 @@ export class TransformOperator implements Operator {
   private readonly dedupes: { timers: TimerQueue; afterTs: boolean; name: string }[] = [];
   /** Records dropped as duplicates. */
   duplicates = 0;
+  /** Columnar path (transform-columns.ts): set when every step has a columnar form. */
+  batch?: (b: RecordBatch, out: Collector, bad: BadRow) => void;
+  private outSchema: Schema | undefined;
 
   constructor(private readonly o: TransformOptions) {
     const scope = o.scope ?? {};
@@ -217,6 +224,8 @@ export class TransformOperator implements Operator {
       }
     }
     this.retimed = seenTs;
+    const chain = columnarChain(o.steps);
+    if (chain) this.batch = (b, out, bad) => this.columnar(chain, b, out, bad);
     if (this.dedupes.length > 0 || this.retimed) {
       this.snapshot = () => this.takeSnapshot();
       this.restore = (saved) => this.restoreState(saved);
@@ -313,13 +322,35 @@ export class TransformOperator implements Operator {
     this.duplicates = os.duplicates ?? 0;
   }
 
+  /** Applies a columnar chain to a complete batch; any other batch goes through the row steps. */
+  private columnar(chain: ColumnarChain, b: RecordBatch, out: Collector, bad: BadRow): void {
+    if (b.complete) {
+      const res = chain.apply(b, this.outSchema, bad, (t) => {
+        if (t > this.maxTs) this.maxTs = t;
+      });
+      if (res.length > 0) emitBatch(out, res);
+      return;
+    }
+    const recs = b.rec ? undefined : recordsOf(b);
+    for (let i = 0; i < b.length; i++) {
+      const r = recs ? recs[i] : (b.rec as (j: number) => Rec)(i);
+      try {
+        void this.run(r, 0, out); // no dedupe step in a columnar chain: synchronous
+      } catch (e) {
+        if (!(e instanceof BadRecordError)) throw e;
+        bad(i, e.message);
+      }
+    }
+  }
+
   async open(h: Header): Promise<Header> {
     if (this.dedupes.length > 0)
       this.store = await KeyedStateStore.open(
         { dir: this.o.stateDir, cacheEntries: this.o.stateCache ?? 100_000, name: 'dedupe' },
         { encode: String, decode: Number },
       );
-    return { kappa: h.kappa, schema: outputSchema(h.schema, this.o.steps) };
+    this.outSchema = outputSchema(h.schema, this.o.steps);
+    return { kappa: h.kappa, schema: this.outSchema };
   }
 
   record(r: Rec, out: Collector): void | Promise<void> {

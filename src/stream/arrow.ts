@@ -32,6 +32,7 @@
  */
 import {
   Batch,
+  batchType,
   bool,
   columnFromArray,
   type DataType,
@@ -159,6 +160,11 @@ class ArrowColumn implements Column {
     private readonly col: FColumn<unknown>,
   ) {}
 
+  /** Values of a column in its own encoding are all of its type; a JSON-text column may mix. */
+  get typed(): boolean {
+    return this.enc !== 'json';
+  }
+
   get length(): number {
     return this.col.length;
   }
@@ -196,7 +202,8 @@ class ArrowColumn implements Column {
     if (!batch) return new Float64Array(0);
     const validity = batch.nullCount > 0 ? batch.validity : undefined;
     if (this.enc === 'float64') {
-      const vals = batch.values as Float64Array;
+      // Arrow buffers are padded: the typed array may be longer than the column.
+      const vals = (batch.values as Float64Array).subarray(0, n);
       if (!validity) return vals;
       const a = Float64Array.from(vals);
       for (let i = 0; i < n; i++) if (!((validity[i >> 3] >> (i & 7)) & 1)) a[i] = Number.NaN;
@@ -227,7 +234,7 @@ class ArrowColumn implements Column {
         this.dict = { codes: new Int32Array(0), values: [] };
         return this.dict;
       }
-      const codes = Int32Array.from(batch.values);
+      const codes = Int32Array.from(batch.values.subarray(0, this.col.length));
       if (batch.nullCount > 0)
         for (let i = 0; i < codes.length; i++) if (!((batch.validity[i >> 3] >> (i & 7)) & 1)) codes[i] = -1;
       this.dict = { codes, values: batch.dictionary.toArray() as string[] };
@@ -280,6 +287,8 @@ export class ArrowRecordBatch implements RecordBatch {
   private readonly missingCol: FColumn<unknown> | null;
   readonly prov?: (i: number) => Provenance | undefined;
   readonly headers?: (i: number) => Record<string, string> | undefined;
+  /** No record lacks a field and every value is an object (no `$missing`, no `$value` in the batch). */
+  readonly complete: boolean;
 
   /** @param table one decoded record batch of a version-2 stream (columns as in this module's doc) */
   constructor(table: TableType) {
@@ -294,6 +303,9 @@ export class ArrowRecordBatch implements RecordBatch {
     this.headersCol = table.getChild(HEADERS) ?? null;
     this.valueCol = table.getChild(VALUE) ?? null;
     this.missingCol = table.getChild(MISSING) ?? null;
+    this.complete =
+      (!this.missingCol || this.missingCol.nullCount === this.length) &&
+      (!this.valueCol || this.valueCol.nullCount === this.length);
     if (this.provCol && this.provCol.nullCount < this.length)
       this.prov = (i) => jsonAt(this.provCol, i) as Provenance | undefined;
     if (this.headersCol && this.headersCol.nullCount < this.length)
@@ -475,6 +487,12 @@ interface Source {
   /** Fields of row i absent from its value (only asked for null cells). */
   absent(i: number, f: string): boolean;
   event?: string;
+  /** Every record has every field and an object value (`RecordBatch.complete`): no $missing, no $value. */
+  complete?: boolean;
+  /** Event times as one array (a batch), instead of `ts(i)` per row. */
+  tsArray?: Float64Array;
+  /** No row has provenance or headers (with `complete`: no per-row facts but the key). */
+  noRowFacts?: boolean;
 }
 
 /**
@@ -510,7 +528,11 @@ export class ArrowEncoder {
         const col = b.column(name) as Column;
         return { name, type: col.type, col };
       }),
+      complete: b.complete === true,
+      noRowFacts: b.prov === undefined && b.headers === undefined,
+      tsArray: b.ts,
       absent(i, f) {
+        if (b.complete) return false;
         if (exact) return exact.lacks(i, f);
         let v = valueCache.get(i);
         if (!v) {
@@ -582,7 +604,8 @@ export class ArrowEncoder {
       let enc: Enc = 'json';
       for (const c of cands) {
         let ok = true;
-        if (c !== 'json')
+        // A typed column (Parquet) holds only values of its type: no per-value check.
+        if (c !== 'json' && !(f.col.typed && c === preferred(f.type)))
           for (let i = 0; i < n; i++) {
             if (f.col.isNull(i)) continue;
             if (!fits(c, f.col.get(i))) {
@@ -607,9 +630,12 @@ export class ArrowEncoder {
     const headers: (string | null)[] = new Array(n);
     const value: (string | null)[] = new Array(n);
     const has = { prov: false, headers: false, value: false, missing: false };
+    // A complete batch without provenance and headers has no per-row facts but its key.
+    const keysOnly = s.complete === true && s.noRowFacts === true;
     for (let i = 0; i < n; i++) {
-      ts[i] = s.ts(i);
+      if (!s.tsArray) ts[i] = s.ts(i);
       key[i] = s.key(i);
+      if (keysOnly) continue;
       const p = s.prov(i);
       prov[i] = p === undefined ? null : JSON.stringify(p);
       const h = s.headers(i);
@@ -632,6 +658,19 @@ export class ArrowEncoder {
     for (const p of plans) {
       const f = byName.get(p.name);
       const numeric = p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp';
+      const fast =
+        f && s.complete && s.event === undefined && f.col.typed ? typedColumn(p, f.col) : undefined;
+      if (fast) {
+        const md = new Map([['kappa.type', p.kappaType]]);
+        valueCols.push({
+          name: p.name.startsWith('$') ? `$${p.name}` : p.name,
+          type: fast.type,
+          vals: [],
+          md,
+          col: fast,
+        });
+        continue;
+      }
       const vals: unknown[] = numeric ? [] : new Array(n);
       const cells: (number | string | null)[] = numeric ? new Array(n) : [];
       for (let i = 0; i < n; i++) {
@@ -684,9 +723,16 @@ export class ArrowEncoder {
       fields.push({ name, type, nullable: true, metadata: metadata ?? new Map() });
       columns.push(col ?? columnFromArray(values, type));
     };
-    add(EVENT, utf8(), new Array(n).fill(s.event ?? null));
+    if (s.event === undefined) add(EVENT, utf8(), [], undefined, nullUtf8(n));
+    else add(EVENT, utf8(), new Array(n).fill(s.event));
     const tsType = timestamp(TimeUnit.MILLISECOND, 'UTC');
-    add(TS, tsType, [], undefined, numericColumn(tsType, ts, false));
+    add(
+      TS,
+      tsType,
+      [],
+      undefined,
+      s.tsArray ? float64Column(tsType, s.tsArray, false) : numericColumn(tsType, ts, false),
+    );
     add(KEY, utf8(), key);
     if (has.prov) add(PROV, utf8(), prov);
     if (has.headers) add(HEADERS, utf8(), headers);
@@ -762,6 +808,108 @@ function numericColumn(
         w[2 * i] = (v - hi * TWO32) | 0;
         w[2 * i + 1] = hi;
       }
+    }
+    values = a;
+  }
+  const batch = new Batch<unknown>({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity: nulls > 0 ? validity : new Uint8Array(0),
+    values,
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/**
+ * The Arrow column of a typed batch column (`Column.typed`) built from its typed arrays: numbers
+ * from `float64()` (NaN: null), strings from `dictionary()` codes; undefined where the column has
+ * no such view (int64 beyond ±2^53, booleans), which the per-value path then encodes.
+ */
+function typedColumn(p: Plan, col: Column): FColumn<unknown> | undefined {
+  if (p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp') {
+    const f = col.float64()?.subarray(0, col.length);
+    return f ? float64Column(arrowType(p), f, p.enc === 'float64') : undefined;
+  }
+  if (p.enc !== 'string') return undefined;
+  const dict = col.dictionary();
+  if (!dict) return undefined;
+  const n = col.length;
+  const d = { codes: dict.codes.subarray(0, n), values: dict.values };
+  let nulls = 0;
+  for (let i = 0; i < n; i++) if (d.codes[i] < 0) nulls++;
+  let codes = d.codes;
+  const validity = new Uint8Array(nulls > 0 ? (n + 7) >> 3 : 0);
+  if (nulls > 0) {
+    codes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = d.codes[i];
+      if (c >= 0) {
+        codes[i] = c;
+        validity[i >> 3] |= 1 << (i & 7);
+      }
+    }
+  }
+  const type = arrowType(p);
+  const values = d.values.length > 0 ? d.values : [''];
+  const DictBatch = batchType(type) as unknown as new (
+    o: object,
+  ) => Batch<unknown> & {
+    setDictionary(c: FColumn<unknown>): Batch<unknown>;
+  };
+  const batch = new DictBatch({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity,
+    values: codes,
+  }).setDictionary(columnFromArray(values as string[], (type as ReturnType<typeof dictionary>).dictionary));
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/** A utf8 column of `n` nulls, built without a builder (the `$event` column of a record batch). */
+function nullUtf8(n: number): FColumn<unknown> {
+  const type = utf8();
+  const B = batchType(type) as unknown as new (o: object) => Batch<unknown>;
+  const batch = new B({
+    length: n,
+    nullCount: n,
+    type,
+    validity: new Uint8Array((n + 7) >> 3),
+    offsets: new Int32Array(n + 1),
+    values: new Uint8Array(0),
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/**
+ * A float64 or 64-bit integer (int64, timestamp) column from a Float64Array (NaN: null), as
+ * `numericColumn` builds it from cells; integers must be within ±(2^53 − 1).
+ */
+function float64Column(type: DataType, f: Float64Array, float: boolean): FColumn<unknown> {
+  const n = f.length;
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  let values: Float64Array | BigInt64Array;
+  if (float) {
+    values = f;
+    for (let i = 0; i < n; i++) {
+      if (Number.isNaN(f[i])) nulls++;
+      else validity[i >> 3] |= 1 << (i & 7);
+    }
+  } else {
+    const a = new BigInt64Array(n);
+    const w = new Int32Array(a.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = f[i];
+      if (Number.isNaN(v)) {
+        nulls++;
+        continue;
+      }
+      validity[i >> 3] |= 1 << (i & 7);
+      const hi = Math.floor(v / TWO32);
+      w[2 * i] = (v - hi * TWO32) | 0;
+      w[2 * i + 1] = hi;
     }
     values = a;
   }

@@ -35,6 +35,12 @@ export interface Column {
    * types. Codes are stable within one batch only.
    */
   dictionary(): { codes: Int32Array; values: readonly string[] } | undefined;
+  /**
+   * True when every non-null value is of `type` (no mixed values), so `float64()` and
+   * `dictionary()` give the column exactly and encoders may skip per-value checks. Columns
+   * decoded from typed storage (Parquet) set it; columns over arbitrary JS values leave it unset.
+   */
+  readonly typed?: boolean;
 }
 
 /** A batch of records, column-wise. */
@@ -59,7 +65,18 @@ export interface RecordBatch {
    * `value(i)` cannot give). Optional: `recordsOf` uses it when present (Arrow-backed batches).
    */
   rec?(i: number): Rec;
+  /**
+   * True when every record's value is an object holding every field of `fields` (a null cell is a
+   * null value, never a missing field), as in a batch decoded from a Parquet row group.
+   */
+  readonly complete?: boolean;
 }
+
+/**
+ * The value columns of a batch of rows before event time and key are assigned (what a columnar
+ * file reader produces, `RowBatch.columns`): a `RecordBatch` without `ts` and `key`.
+ */
+export type ValueColumns = Pick<RecordBatch, 'length' | 'fields' | 'column' | 'value' | 'complete'>;
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['int64', 'float64', 'timestamp', 'timestamptz', 'decimal']);
 
@@ -245,4 +262,85 @@ export function recordsOf(b: RecordBatch): Rec[] {
     out[i] = r;
   }
   return out;
+}
+
+/** A column of `n` nulls (a field a batch lacks, asked for by name). */
+export function nullColumn(type: FieldType, n: number): Column {
+  return {
+    type,
+    length: n,
+    typed: true,
+    get: () => null,
+    isNull: () => true,
+    float64: () => (NUMERIC.has(type) ? new Float64Array(n).fill(Number.NaN) : undefined),
+    dictionary: () => (type === 'string' ? { codes: new Int32Array(n).fill(-1), values: [] } : undefined),
+  };
+}
+
+/** Rows `idx` of a column, in that order (a view; typed arrays are gathered once on demand). */
+class TakeColumn implements Column {
+  private f64: Float64Array | null | undefined;
+  private dict: { codes: Int32Array; values: readonly string[] } | null | undefined;
+  constructor(
+    private readonly col: Column,
+    private readonly idx: Int32Array,
+  ) {}
+  get type(): FieldType {
+    return this.col.type;
+  }
+  get typed(): boolean | undefined {
+    return this.col.typed;
+  }
+  get length(): number {
+    return this.idx.length;
+  }
+  get(i: number): unknown {
+    return this.col.get(this.idx[i]);
+  }
+  isNull(i: number): boolean {
+    return this.col.isNull(this.idx[i]);
+  }
+  float64(): Float64Array | undefined {
+    if (this.f64 === undefined) {
+      const f = this.col.float64();
+      this.f64 = f ? Float64Array.from(this.idx, (j) => f[j]) : null;
+    }
+    return this.f64 ?? undefined;
+  }
+  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
+    if (this.dict === undefined) {
+      const d = this.col.dictionary();
+      this.dict = d ? { codes: Int32Array.from(this.idx, (j) => d.codes[j]), values: d.values } : null;
+    }
+    return this.dict ?? undefined;
+  }
+}
+
+/**
+ * Rows `idx` (ascending or not) of a batch, as a batch: a view over the same columns (filters,
+ * bad rows left out).
+ */
+export function takeRows(b: RecordBatch, idx: Int32Array): RecordBatch {
+  const cols = new Map<string, Column>();
+  return {
+    length: idx.length,
+    ts: Float64Array.from(idx, (j) => b.ts[j]),
+    key: new TakeColumn(b.key, idx),
+    fields: b.fields,
+    complete: b.complete,
+    column(name) {
+      let c = cols.get(name);
+      if (!c) {
+        const src = b.column(name);
+        if (!src) return undefined;
+        c = new TakeColumn(src, idx);
+        cols.set(name, c);
+      }
+      return c;
+    },
+    value: (i) => b.value(idx[i]),
+    prov: b.prov ? (i) => b.prov?.(idx[i]) : undefined,
+    headers: b.headers ? (i) => b.headers?.(idx[i]) : undefined,
+    rec: b.rec ? (i) => (b.rec as (j: number) => Rec)(idx[i]) : undefined,
+  };
 }

@@ -39,6 +39,7 @@ import {
   raceInterrupt,
   type StopSignal,
 } from './signals.js';
+import { columnarAssigner, maxTs } from './source-columns.js';
 import { openStreamWriter } from './writer.js';
 
 /** How long (ms) records may wait in the output buffer while the source has nothing new. */
@@ -99,6 +100,15 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     tz: spec.tz,
     keyField: spec.keyField,
   });
+  const columnar =
+    out.format === 'arrow'
+      ? columnarAssigner({
+          tsField: spec.tsField,
+          tsFormat: typedTsFormat(spec.tsFormat, spec.tsField, schema),
+          tz: spec.tz,
+          keyField: spec.keyField,
+        })
+      : undefined;
   // With a native event time (Kafka) and no --ts-field, --key-field still applies.
   const keyOf = spec.keyField ? makeKeyGetter(spec.keyField) : undefined;
   const wms = sources.map((s) => {
@@ -185,8 +195,17 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           if (lingerDone instanceof InterruptedError) throw interrupted(lingerDone.signal);
           if (next.done) break;
           const batch = next.value;
-          const { rows } = batch;
           const split = batch.split ?? '';
+          // Columnar branch (source-columns.ts): a batch the reader gave column-wise goes out as
+          // one Arrow batch when every row has a valid event time; else the rows below.
+          const cols = columnar?.(batch);
+          if (cols && cols.length > 0) {
+            out.batch(cols);
+            stats.recordsIn += cols.length;
+            stats.recordsOut += cols.length;
+            wms[si].observe(split, maxTs(cols.ts));
+          }
+          const rows = cols ? [] : batch.rows;
           const rawIsJson = batch.rawIsJson === true;
           const native = batch.nativeTs !== undefined && !spec.tsField;
           if (!native && !spec.tsField && !warnedIngestionTime && rows.length > 0) {
@@ -245,7 +264,9 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           progress.update(progress.unit === 'rows' ? stats.recordsIn : stats.bytes);
           // An empty batch means the source is waiting for data (live Kafka): flush what we have.
           // A stalled reader must not keep a stopped run waiting for 'drain' either.
-          const flushed = await raceInterrupt(rows.length === 0 ? out.flush() : out.flushIfFull());
+          const flushed = await raceInterrupt(
+            rows.length === 0 && !cols?.length ? out.flush() : out.flushIfFull(),
+          );
           if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
           if (out.isClosed) break;
           if (ck) {

@@ -22,6 +22,7 @@ import type { CompressionCodec, SchemaElement } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { UsageError } from '../../errors.js';
 import type { PendingFile } from '../../storage/store.js';
+import type { Column, RecordBatch } from '../../stream/batch.js';
 import type { FieldType } from '../../stream/protocol.js';
 import type { ColumnStats, FileColumnStats } from '../format.js';
 
@@ -125,20 +126,18 @@ export function parquetElement(name: string, type: FieldType, intBits?: 8 | 16 |
 
 const DAY_MS = 86_400_000;
 
-/** Converts stream values of one column to what hyparquet-writer expects for its element. */
-function columnValues(
-  type: FieldType,
-  name: string,
-  rows: Record<string, unknown>[],
-  intBits?: number,
-): unknown[] {
-  const out = new Array<unknown>(rows.length);
+/**
+ * Converts stream values of one column to what hyparquet-writer expects for its element.
+ * @param get value i as the stream carries it (undefined or null: null)
+ */
+function columnValues(type: FieldType, n: number, get: (i: number) => unknown, intBits?: number): unknown[] {
+  const out = new Array<unknown>(n);
   if (type === 'int64' && intBits !== undefined) {
-    for (let i = 0; i < rows.length; i++) out[i] = rows[i][name] ?? null;
+    for (let i = 0; i < n; i++) out[i] = get(i) ?? null;
     return out;
   }
-  for (let i = 0; i < rows.length; i++) {
-    const v = rows[i][name];
+  for (let i = 0; i < n; i++) {
+    const v = get(i);
     if (v === null || v === undefined) {
       out[i] = null;
       continue;
@@ -162,6 +161,35 @@ function columnValues(
     }
   }
   return out;
+}
+
+/**
+ * The values of one batch column for hyparquet-writer, read from its typed arrays where it has
+ * them (`float64()`: NaN is null; `dictionary()`: strings shared per code), else value by value;
+ * the same values `columnValues` gives for the same records' rows.
+ */
+function batchColumnValues(c: ParquetColumn, col: Column | undefined, n: number): unknown[] {
+  if (!col) return new Array(n).fill(null);
+  const f = col.typed && c.type !== 'string' ? col.float64() : undefined;
+  if (f) {
+    const out = new Array<unknown>(n);
+    const big = c.intBits === undefined && c.type !== 'float64' && c.type !== 'decimal';
+    for (let i = 0; i < n; i++) {
+      const v = f[i];
+      out[i] = Number.isNaN(v) ? null : big ? BigInt(Math.floor(v)) : v;
+    }
+    return out;
+  }
+  const d = col.typed && c.type === 'string' ? col.dictionary() : undefined;
+  if (d) {
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) {
+      const k = d.codes[i];
+      out[i] = k < 0 ? null : d.values[k];
+    }
+    return out;
+  }
+  return columnValues(c.type, n, (i) => col.get(i), c.intBits);
 }
 
 /** hyparquet-writer Writer that hands each finished row group's bytes to a pending file. */
@@ -223,10 +251,26 @@ export class ParquetPartWriter {
     if (rows.length === 0) return;
     const columnData = this.columns.map((c) => ({
       name: c.name,
-      data: columnValues(c.type, c.name, rows, c.intBits) as never[],
+      data: columnValues(c.type, rows.length, (i) => rows[i][c.name], c.intBits) as never[],
     }));
     await this.writer.write({ columnData, rowGroupSize: rows.length });
     this.rows += rows.length;
+  }
+
+  /**
+   * Writes the records of a batch (values already checked against the column types) as one row
+   * group, from its columns: no row objects (typed columns are read from their typed arrays). The
+   * file, its statistics and `columnStats()` are the same as `writeRowGroup` gives for the
+   * batch's rows; a column the batch lacks is all null.
+   */
+  async writeColumns(b: Pick<RecordBatch, 'length' | 'column'>): Promise<void> {
+    if (b.length === 0) return;
+    const columnData = this.columns.map((c) => ({
+      name: c.name,
+      data: batchColumnValues(c, b.column(c.name), b.length) as never[],
+    }));
+    await this.writer.write({ columnData, rowGroupSize: b.length });
+    this.rows += b.length;
   }
 
   /** Writes the footer into the pending file (does not commit it). */

@@ -1,0 +1,360 @@
+/**
+ * Columns of a Parquet row group decoded by parquet-wasm (arrow-rs compiled to WebAssembly) into
+ * Arrow buffers, read through @uwdata/flechette, as `Column`s of the record-batch contract
+ * (src/stream/batch.ts) without one JS value per cell: numbers stay in their typed arrays, strings
+ * in their UTF-8 bytes until a row asks for one (issue 14, "A columnar Parquet path").
+ *
+ * Only the column kinds whose values this module reproduces exactly as the hyparquet row reader
+ * (read.ts) gives them are handled here; `columnarField` tells which Parquet columns qualify, and
+ * `DecodedColumn.of` rejects (returns undefined for) an Arrow type it does not expect, so that the
+ * reader falls back to the row path for that row group:
+ * - Int8/16/32/64 and UInt8/16/32 -> `int64`: numbers; int64 beyond ±(2^53 − 1) as its decimal string
+ * - Float32/Float64 -> `float64`: numbers; NaN and ±Infinity are null (JSON has no such numbers)
+ * - Bool -> `boolean`
+ * - Utf8, LargeUtf8, Dictionary<int, utf8> -> `string`
+ * - Timestamp (s, ms, µs, ns) -> `timestamp`/`timestamptz`: epoch ms, floored (an instant before 1970
+ *   lands in the millisecond that contains it)
+ */
+import type { SchemaTree } from 'hyparquet';
+import type { Column } from '../../stream/batch.js';
+import type { FieldType } from '../../stream/protocol.js';
+
+/** The flechette batch fields this module reads (flechette's `Batch` keeps them public). */
+interface ArrowData {
+  readonly length: number;
+  readonly nullCount: number;
+  readonly type: { typeId: number; bitWidth?: number; signed?: boolean; precision?: number; unit?: number };
+  readonly validity: Uint8Array | null | undefined;
+  readonly values: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; length: number };
+  readonly offsets?: {
+    buffer: ArrayBufferLike;
+    byteOffset: number;
+    length: number;
+    BYTES_PER_ELEMENT: number;
+  };
+  readonly dictionary?: { data: readonly ArrowData[]; toArray(): ArrayLike<unknown> };
+}
+
+// Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union).
+const T_INT = 2;
+const T_FLOAT = 3;
+const T_UTF8 = 5;
+const T_BOOL = 6;
+const T_TIMESTAMP = 10;
+const T_LARGE_UTF8 = 20;
+const T_DICTIONARY = -1;
+
+const TWO32 = 4294967296;
+/** Highest 32-bit word of an int64 whose value is within ±(2^53 − 1) for sure. */
+const SAFE_HI = 0x1fffff;
+const MS_PER_UNIT = [1000, 1, 1e-3, 1e-6];
+const UNITS_PER_MS = [0, 1, 1000, 1_000_000];
+
+const STREAM_TYPES: ReadonlySet<FieldType> = new Set([
+  'int64',
+  'float64',
+  'boolean',
+  'string',
+  'timestamp',
+  'timestamptz',
+]);
+
+/**
+ * True when a top-level Parquet column can take the columnar path: a flat (non-repeated) leaf of a
+ * stream type listed in the module comment, without the annotations whose values the row reader
+ * formats specially (INT96, FLOAT16, TIME, UUID, unsigned 64-bit).
+ * @param node the column's node in hyparquet's schema tree
+ * @param type its stream type (`fieldTypeOf(node)`)
+ */
+export function columnarField(node: SchemaTree, type: FieldType): boolean {
+  if (node.children.length > 0 || !STREAM_TYPES.has(type)) return false;
+  const e = node.element;
+  if (e.repetition_type === 'REPEATED' || e.type === 'INT96') return false;
+  const lt = e.logical_type;
+  const ct = e.converted_type;
+  if (lt?.type === 'FLOAT16' || lt?.type === 'TIME' || lt?.type === 'UUID') return false;
+  if (ct === 'TIME_MILLIS' || ct === 'TIME_MICROS' || ct === 'UINT_64') return false;
+  if (lt?.type === 'INTEGER' && !lt.isSigned && lt.bitWidth === 64) return false;
+  if (type === 'string' && e.type !== 'BYTE_ARRAY') return false;
+  return true;
+}
+
+type Kind = 'int32' | 'int64' | 'float' | 'bool' | 'utf8' | 'large-utf8' | 'dict' | 'timestamp';
+
+/**
+ * One column of a decoded row group, rows `start .. start + length - 1` of its Arrow batch.
+ * `typed` is set: every non-null value is of the column's stream type, so `float64()` and
+ * `dictionary()` give the column exactly.
+ */
+export class DecodedColumn implements Column {
+  readonly typed = true;
+  private f64: Float64Array | null | undefined;
+  private dict: { codes: Int32Array; values: readonly string[] } | undefined;
+  private vals: unknown[] | undefined;
+  private readonly words: Int32Array | undefined;
+  private readonly valid: Uint8Array | undefined;
+
+  private constructor(
+    readonly type: FieldType,
+    private readonly kind: Kind,
+    private readonly data: ArrowData,
+    private readonly start: number,
+    readonly length: number,
+  ) {
+    this.valid = data.nullCount > 0 && data.validity && data.validity.length > 0 ? data.validity : undefined;
+    if (kind === 'int64' || kind === 'timestamp') {
+      const v = data.values;
+      this.words = new Int32Array(v.buffer, v.byteOffset, v.length * 2);
+    }
+  }
+
+  /**
+   * A column over rows `start .. start + length - 1` of one flechette batch, or undefined when its
+   * Arrow type is not one this module reproduces exactly (the caller then uses the row reader).
+   * @param type the stream type from the Parquet schema (`fieldTypeOf`)
+   */
+  static of(type: FieldType, data: ArrowData, start: number, length: number): DecodedColumn | undefined {
+    const t = data.type;
+    let kind: Kind | undefined;
+    switch (t.typeId) {
+      case T_INT:
+        if (type !== 'int64') return undefined;
+        if (t.bitWidth === 64) kind = t.signed ? 'int64' : undefined;
+        else kind = 'int32';
+        break;
+      case T_FLOAT:
+        kind = type === 'float64' && t.precision !== 0 ? 'float' : undefined;
+        break;
+      case T_BOOL:
+        kind = type === 'boolean' ? 'bool' : undefined;
+        break;
+      case T_UTF8:
+        kind = type === 'string' ? 'utf8' : undefined;
+        break;
+      case T_LARGE_UTF8:
+        kind = type === 'string' ? 'large-utf8' : undefined;
+        break;
+      case T_DICTIONARY: {
+        const d = data.dictionary?.data[0];
+        kind =
+          type === 'string' && (d === undefined || d.type.typeId === T_UTF8 || d.type.typeId === T_LARGE_UTF8)
+            ? 'dict'
+            : undefined;
+        break;
+      }
+      case T_TIMESTAMP:
+        kind = type === 'timestamp' || type === 'timestamptz' ? 'timestamp' : undefined;
+        break;
+    }
+    return kind === undefined ? undefined : new DecodedColumn(type, kind, data, start, length);
+  }
+
+  /** A view of rows `from .. from + n - 1` of this column (no copy). */
+  slice(from: number, n: number): DecodedColumn {
+    return new DecodedColumn(this.type, this.kind, this.data, this.start + from, n);
+  }
+
+  private validAt(j: number): boolean {
+    const v = this.valid;
+    return v === undefined || ((v[j >> 3] >> (j & 7)) & 1) === 1;
+  }
+
+  isNull(i: number): boolean {
+    const j = this.start + i;
+    if (!this.validAt(j)) return true;
+    if (this.kind === 'float') return !Number.isFinite(this.data.values[j]);
+    return false;
+  }
+
+  /** int64 word pair j as an exact number, or undefined beyond ±(2^53 − 1). */
+  private int64At(j: number): number | undefined {
+    const w = this.words as Int32Array;
+    const hi = w[2 * j + 1];
+    if (hi > SAFE_HI || hi < -SAFE_HI) return undefined;
+    return hi * TWO32 + (w[2 * j] >>> 0);
+  }
+
+  /** Timestamp j as epoch ms, floored. */
+  private tsAt(j: number): number {
+    const unit = this.data.type.unit ?? 1;
+    const n = this.int64At(j);
+    if (n !== undefined) {
+      if (unit <= 1) return n * MS_PER_UNIT[unit];
+      const d = UNITS_PER_MS[unit];
+      let q = Math.floor(n / d);
+      if (q * d > n) q -= 1;
+      else if ((q + 1) * d <= n) q += 1;
+      return q;
+    }
+    const big = (this.data.values as unknown as BigInt64Array)[j];
+    if (unit <= 1) return Number(big) * MS_PER_UNIT[unit];
+    const d = BigInt(UNITS_PER_MS[unit]);
+    const q = big / d;
+    return Number(big < 0n && q * d !== big ? q - 1n : q);
+  }
+
+  get(i: number): unknown {
+    const j = this.start + i;
+    if (!this.validAt(j)) return null;
+    switch (this.kind) {
+      case 'int32':
+        return this.data.values[j];
+      case 'int64': {
+        const n = this.int64At(j);
+        if (n !== undefined) return n;
+        const b = (this.data.values as unknown as BigInt64Array)[j];
+        const x = Number(b);
+        return Number.isSafeInteger(x) ? x : b.toString();
+      }
+      case 'float': {
+        const x = this.data.values[j];
+        return Number.isFinite(x) ? x : null;
+      }
+      case 'bool':
+        return ((this.data.values[j >> 3] >> (j & 7)) & 1) === 1;
+      case 'timestamp':
+        return this.tsAt(j);
+      default: {
+        const d = this.dictionary() as { codes: Int32Array; values: readonly string[] };
+        return d.values[d.codes[i]];
+      }
+    }
+  }
+
+  float64(): Float64Array | undefined {
+    if (this.f64 === undefined) this.f64 = this.toFloat64() ?? null;
+    return this.f64 ?? undefined;
+  }
+
+  private toFloat64(): Float64Array | undefined {
+    const k = this.kind;
+    if (k !== 'int32' && k !== 'int64' && k !== 'float' && k !== 'timestamp') return undefined;
+    const n = this.length;
+    const s = this.start;
+    const a = new Float64Array(n);
+    const vals = this.data.values;
+    if (k === 'int32' || k === 'float') {
+      for (let i = 0; i < n; i++) a[i] = vals[s + i];
+      if (k === 'float') for (let i = 0; i < n; i++) if (!Number.isFinite(a[i])) a[i] = Number.NaN;
+    } else if (k === 'int64') {
+      for (let i = 0; i < n; i++) {
+        const x = this.int64At(s + i);
+        if (x === undefined) {
+          if (this.validAt(s + i)) return undefined; // beyond ±2^53: callers use get()
+          a[i] = Number.NaN;
+        } else a[i] = x;
+      }
+    } else for (let i = 0; i < n; i++) a[i] = this.tsAt(s + i);
+    if (this.valid) for (let i = 0; i < n; i++) if (!this.validAt(s + i)) a[i] = Number.NaN;
+    return a;
+  }
+
+  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
+    const k = this.kind;
+    if (k !== 'utf8' && k !== 'large-utf8' && k !== 'dict') return undefined;
+    if (!this.dict) this.dict = k === 'dict' ? this.fromArrowDictionary() : this.encodeBytes();
+    return this.dict;
+  }
+
+  private fromArrowDictionary(): { codes: Int32Array; values: readonly string[] } {
+    const n = this.length;
+    const codes = new Int32Array(n);
+    const src = this.data.values;
+    for (let i = 0; i < n; i++) codes[i] = this.validAt(this.start + i) ? src[this.start + i] : -1;
+    const values = Array.from(this.data.dictionary?.toArray() ?? [], (v) => String(v));
+    return { codes, values };
+  }
+
+  /**
+   * Dictionary codes straight from the UTF-8 bytes: an open-addressing hash (FNV-1a over the bytes)
+   * finds each distinct string's first row; only distinct strings are decoded.
+   */
+  private encodeBytes(): { codes: Int32Array; values: readonly string[] } {
+    const n = this.length;
+    const s = this.start;
+    const bytes = this.data.values as unknown as Uint8Array;
+    const o = this.data.offsets as NonNullable<ArrowData['offsets']>;
+    // LargeUtf8 offsets are int64: read their low words (a batch's bytes stay below 2 GiB).
+    const step = o.BYTES_PER_ELEMENT === 8 ? 2 : 1;
+    const off = new Int32Array(o.buffer, o.byteOffset, o.length * step);
+    const codes = new Int32Array(n);
+    const values: string[] = [];
+    const firstStart: number[] = [];
+    const firstEnd: number[] = [];
+    let cap = 1024;
+    let table = new Int32Array(cap).fill(-1);
+    let hashes: number[] = [];
+    const decoder = new TextDecoder();
+    for (let i = 0; i < n; i++) {
+      const j = s + i;
+      if (!this.validAt(j)) {
+        codes[i] = -1;
+        continue;
+      }
+      const a = off[j * step];
+      const b = off[(j + 1) * step];
+      let h = 0x811c9dc5;
+      for (let p = a; p < b; p++) h = Math.imul(h ^ bytes[p], 0x01000193);
+      let slot = h & (cap - 1);
+      let code = -1;
+      for (;;) {
+        const c = table[slot];
+        if (c === -1) break;
+        if (hashes[c] === h && firstEnd[c] - firstStart[c] === b - a) {
+          let eq = true;
+          const fa = firstStart[c];
+          for (let p = 0; p < b - a; p++)
+            if (bytes[fa + p] !== bytes[a + p]) {
+              eq = false;
+              break;
+            }
+          if (eq) {
+            code = c;
+            break;
+          }
+        }
+        slot = (slot + 1) & (cap - 1);
+      }
+      if (code === -1) {
+        code = values.length;
+        values.push(decoder.decode(bytes.subarray(a, b)));
+        firstStart.push(a);
+        firstEnd.push(b);
+        hashes.push(h);
+        table[slot] = code;
+        if (values.length * 2 > cap) {
+          cap *= 2;
+          table = new Int32Array(cap).fill(-1);
+          for (let c = 0; c < values.length; c++) {
+            let sl = hashes[c] & (cap - 1);
+            while (table[sl] !== -1) sl = (sl + 1) & (cap - 1);
+            table[sl] = c;
+          }
+        }
+      }
+      codes[i] = code;
+    }
+    hashes = [];
+    return { codes, values };
+  }
+
+  /** All values as the stream carries them (for building rows), computed once. */
+  values(): unknown[] {
+    if (this.vals) return this.vals;
+    const n = this.length;
+    const out = new Array<unknown>(n);
+    const d = this.dictionary();
+    if (d) {
+      for (let i = 0; i < n; i++) {
+        const c = d.codes[i];
+        out[i] = c < 0 ? null : d.values[c];
+      }
+    } else {
+      const f = this.kind === 'bool' ? undefined : this.float64();
+      if (f) for (let i = 0; i < n; i++) out[i] = Number.isNaN(f[i]) ? null : f[i];
+      else for (let i = 0; i < n; i++) out[i] = this.get(i);
+    }
+    this.vals = out;
+    return out;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The columnar branch of the source runtime (source.ts; issue 14): a batch that a reader delivered
+ * column-wise (`RowBatch.columns`, Parquet) becomes a `RecordBatch` with event time and key
+ * assigned from columns, without one row object per record, when the output is the binary stream.
+ *
+ * It applies only where it gives exactly what the row path gives: `--ts-field` and `--key-field`
+ * name top-level fields (no dotted paths), the batch has no native time, key, provenance or headers
+ * (Kafka), and every row's event time is valid. Otherwise `undefined`: the runtime takes the row
+ * path, which reports each bad row with its location.
+ */
+import type { RowBatch } from '../formats/format.js';
+import { toRecordKey } from '../ops/keys.js';
+import { type TsFormat, timestampParser } from '../time/timestamp.js';
+import { ArrayColumn, type Column, type RecordBatch, type ValueColumns } from './batch.js';
+
+/** What the columnar branch needs from the source spec. */
+export interface ColumnarAssignSpec {
+  tsField?: string;
+  /** The `--ts-format` after `typedTsFormat` (a typed Parquet timestamp column read as such). */
+  tsFormat: TsFormat;
+  tz: string;
+  keyField?: string;
+}
+
+const PLAIN = /^[^.[\]]+$/;
+
+/**
+ * Builds the per-batch converter, or undefined when no batch can take the columnar branch (no
+ * `--ts-field`: event time is the ingestion time, which the row path assigns; a dotted path).
+ * @returns a function giving the batch's records as a RecordBatch, or undefined for the row path
+ */
+export function columnarAssigner(
+  spec: ColumnarAssignSpec,
+): ((b: RowBatch) => RecordBatch | undefined) | undefined {
+  const { tsField, keyField } = spec;
+  if (!tsField || !PLAIN.test(tsField) || (keyField !== undefined && !PLAIN.test(keyField))) return undefined;
+  const parse = timestampParser(spec.tsFormat, spec.tz);
+  return (b) => {
+    const cols = b.columns;
+    if (!cols || b.nativeTs || b.nativeKey || b.prov || b.headers || b.errors?.size) return undefined;
+    const tsCol = cols.column(tsField);
+    if (!tsCol) return undefined;
+    const n = cols.length;
+    const ts = new Float64Array(n);
+    const f = tsCol.float64();
+    for (let i = 0; i < n; i++) {
+      const raw = f ? (Number.isNaN(f[i]) ? null : f[i]) : tsCol.get(i);
+      if (raw === null) return undefined;
+      const t = parse(raw);
+      if (t === undefined) return undefined;
+      ts[i] = t;
+    }
+    return withTimeAndKey(cols, ts, keyColumn(keyField === undefined ? undefined : cols.column(keyField), n));
+  };
+}
+
+/** The record keys of `--key-field`'s column (toRecordKey of each value; null without the column). */
+function keyColumn(col: Column | undefined, n: number): Column {
+  if (!col) return new ArrayColumn('string', new Array(n).fill(null));
+  const d = col.typed ? col.dictionary() : undefined;
+  if (d) return new DictionaryKeyColumn(d.codes, d.values);
+  const keys = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) keys[i] = toRecordKey(col.get(i));
+  return new ArrayColumn('string', keys);
+}
+
+/** A string column over dictionary codes (-1: null). */
+class DictionaryKeyColumn implements Column {
+  readonly type = 'string';
+  readonly typed = true;
+  constructor(
+    private readonly codes: Int32Array,
+    private readonly values: readonly string[],
+  ) {}
+  get length(): number {
+    return this.codes.length;
+  }
+  get(i: number): unknown {
+    const c = this.codes[i];
+    return c < 0 ? null : this.values[c];
+  }
+  isNull(i: number): boolean {
+    return this.codes[i] < 0;
+  }
+  float64(): undefined {
+    return undefined;
+  }
+  dictionary(): { codes: Int32Array; values: readonly string[] } {
+    return { codes: this.codes, values: this.values };
+  }
+}
+
+/**
+ * A RecordBatch over value columns with event time and key added.
+ * @param ts event time of each row, integer epoch ms
+ * @param key the record key column (type string)
+ */
+export function withTimeAndKey(cols: ValueColumns, ts: Float64Array, key: Column): RecordBatch {
+  return {
+    length: cols.length,
+    ts,
+    key,
+    fields: cols.fields,
+    column: (name) => cols.column(name),
+    value: (i) => cols.value(i),
+    complete: cols.complete,
+  };
+}
+
+/** Largest value of `ts` (-Infinity when empty): the watermark observes the batch's maximum. */
+export function maxTs(ts: Float64Array): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < ts.length; i++) if (ts[i] > m) m = ts[i];
+  return m;
+}
