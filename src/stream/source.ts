@@ -101,7 +101,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     keyField: spec.keyField,
   });
   const columnar =
-    out.format === 'arrow'
+    out.format === 'arrow' || out.format === 'direct'
       ? columnarAssigner({
           tsField: spec.tsField,
           tsFormat: typedTsFormat(spec.tsFormat, spec.tsField, schema),
