@@ -2,10 +2,18 @@
  * Test helpers: run the real `kappa` binary (compiled) as a user would, alone or in a shell pipeline.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MAX_KEY_GROUPS, KEY_GROUP_HASH } from '../src/state/keygroup.js';
+import {
+  DEFAULT_KEY_GROUPS_PER_FILE,
+  METADATA_FILE,
+  SAVEPOINT_FORMAT,
+  SAVEPOINT_FORMAT_VERSION,
+  type SavepointMetadata,
+} from '../src/state/savepoint/format.js';
 
 /** Repository root (tests run from dist/test/…). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -70,4 +78,27 @@ export function walkFiles(dir: string, rel = ''): string[] {
     else out.push(r);
   }
   return out.sort();
+}
+
+/**
+ * Writes a complete, empty snapshot (a `_metadata.json` with no sources and no operators) at `dir`,
+ * so that a hand-written stream whose header says "restored from checkpoint `id`" names a real one
+ * (the stages open the snapshot they restore from).
+ */
+export function writeEmptySnapshot(dir: string, pipeline: string, id: number): void {
+  mkdirSync(dir, { recursive: true });
+  const meta: SavepointMetadata = {
+    format: SAVEPOINT_FORMAT,
+    formatVersion: SAVEPOINT_FORMAT_VERSION,
+    type: 'checkpoint',
+    checkpointId: id,
+    createdAt: new Date().toISOString(),
+    pipeline,
+    maxKeyGroups: DEFAULT_MAX_KEY_GROUPS,
+    keyGroupHash: KEY_GROUP_HASH,
+    keyGroupsPerFile: DEFAULT_KEY_GROUPS_PER_FILE,
+    sources: [],
+    operators: [],
+  };
+  writeFileSync(join(dir, METADATA_FILE), `${JSON.stringify(meta)}\n`);
 }

@@ -165,7 +165,9 @@ async function checkReReadable(files: readonly InputFile[]): Promise<void> {
 async function checkMtime(saved: JsonValue | undefined, f: InputFile): Promise<void> {
   if (typeof saved !== 'number') return;
   const now = await localMtime(f);
-  if (now !== undefined && now !== saved)
+  // A millisecond either way: some filesystems report a just-written file's mtime rounded
+  // differently by the next stat (seen on overlayfs); a real modification moves it further.
+  if (now !== undefined && Math.abs(now - saved) > 1)
     throw new DataError(
       `cannot resume in ${displayName(f.uri)}: it was modified since the checkpoint (mtime ${new Date(saved).toISOString()} then, ${new Date(now).toISOString()} now)`,
       'restore the inputs as they were at the checkpoint (with their modification times), or start without --resume',

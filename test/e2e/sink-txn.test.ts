@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DeltaKernelError, readDeltaTables } from '../delta.js';
-import { sh, tempDir } from '../helpers.js';
+import { sh, tempDir, writeEmptySnapshot } from '../helpers.js';
 
 interface Pipe {
   id: string;
@@ -79,6 +79,7 @@ describe('kappa sink with pipeline info: one commit per checkpoint, replayed epo
       ...pipe,
       restore: { path: join(pipe.checkpointDir, 'chk-1'), checkpointId: 1, type: 'checkpoint' },
     };
+    writeEmptySnapshot(join(pipe.checkpointDir, 'chk-1'), pipe.id, 1);
     r = await sh(`kappa sink '${out}'`, {
       input: stream(resumed, [
         ...range(5, 5),

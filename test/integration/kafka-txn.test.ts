@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { describe } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { committedEpochKafka } from '../../src/connectors/kafka/sink.js';
-import { KAPPA, ROOT, tempDir } from '../helpers.js';
+import { KAPPA, ROOT, tempDir, writeEmptySnapshot } from '../helpers.js';
 import { after, before, it, kafkaAddr, uniqueName } from './servers.js';
 
 const T0 = 1_700_000_000_000;
@@ -70,17 +70,23 @@ describe('Kafka sink: one transaction per checkpoint epoch (real broker)', () =>
   const progress = uniqueName('txn-progress');
   const pipelineId = uniqueName('pipe');
   const appId = `${pipelineId}.sink-2`; // stage 1 wrote the header: the sink is stage 2
-  const header = (restoredFrom: number | null) =>
+  const header = (restoredFrom: number | null) => {
+    // The stages open the snapshot they restore from: give the header a real (empty) one.
+    if (restoredFrom !== null)
+      writeEmptySnapshot(join(tmp.dir, 'ck', `chk-${restoredFrom}`), pipelineId, restoredFrom);
+    return headerLine(restoredFrom);
+  };
+  const headerLine = (restoredFrom: number | null) =>
     `${JSON.stringify({
       kappa: 1,
       pipeline: {
         id: pipelineId,
-        checkpointDir: '/tmp/unused',
+        checkpointDir: join(tmp.dir, 'ck'),
         stage: 1,
         uids: ['ingest', 'transform'],
         ...(restoredFrom !== null && {
           restore: {
-            path: `/tmp/unused/chk-${restoredFrom}`,
+            path: join(tmp.dir, 'ck', `chk-${restoredFrom}`),
             checkpointId: restoredFrom,
             type: 'checkpoint',
           },
