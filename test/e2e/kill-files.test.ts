@@ -82,8 +82,10 @@ describe('kill test: files -> window -> table, killed and resumed at random (iss
       env: { KAPPA_CHECKPOINT_DIR: join(tmp.dir, 'checkpoints') },
       kills: 10,
       seed,
-      minKillMs: 500,
-      maxKillMs: 8000,
+      // Late enough that a checkpoint usually completed (start-up is about 1 s), early enough that
+      // ten kills do not use up the input on a quiet machine (a run progresses ~1-2 s before its kill).
+      minKillMs: 1200,
+      maxKillMs: 3500,
       exitTimeoutMs: 30_000,
       runTimeoutMs: 120_000,
       deadlineMs: 150_000,
