@@ -11,7 +11,7 @@
  * longer than `runTimeoutMs` fails the harness with the stages' stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KAPPA, ROOT } from './helpers.js';
 
@@ -63,9 +63,15 @@ export interface KillOptions {
   /** Number of SIGKILLs that hit a live stage before the final run (at least this many). */
   kills: number;
   seed: number;
-  /** The kill moment is uniform in [minKillMs, maxKillMs] after the stages were spawned. */
+  /**
+   * The kill moment is uniform in [minKillMs, maxKillMs] after the stages were spawned — or, with
+   * `afterCheckpoint`, that many ms after the first checkpoint this run completed (so every run
+   * makes progress and resumes from a checkpoint, however fast or slow the machine is).
+   */
   minKillMs: number;
   maxKillMs: number;
+  /** The pipeline's checkpoint dir: kill relative to a new complete checkpoint in it (see above). */
+  afterCheckpoint?: string;
   /** Bound of the final (uninterrupted) run, ms. */
   runTimeoutMs: number;
   /** How long the other stages get to exit after a kill, ms (default 60 s). */
@@ -186,6 +192,22 @@ async function bounded(
   throw new Error(`${what()} (after ${ms} ms)\n${report}`);
 }
 
+/** The id of the newest complete checkpoint (`chk-N/_metadata.json`) in `dir`, or 0. */
+function newestComplete(dir: string): number {
+  let max = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    const m = /^chk-(\d+)$/.exec(n);
+    if (m && Number(m[1]) > max && existsSync(join(dir, n, '_metadata.json'))) max = Number(m[1]);
+  }
+  return max;
+}
+
 /**
  * Kills and resumes the pipeline (see the module doc), then runs it to its end.
  * @returns every run; the last is the final run, whose stages all exited 0
@@ -201,16 +223,28 @@ export async function killAndResume(o: KillOptions): Promise<KillOutcome> {
     const killAtMs = Math.round(o.minKillMs + rnd() * (o.maxKillMs - o.minKillMs));
     const pick = rnd();
     const start = Date.now();
+    const baseline = o.afterCheckpoint ? newestComplete(o.afterCheckpoint) : 0;
     const { procs, errs, done } = spawnPipeline(o);
     let killed: number | undefined;
-    const timer = setTimeout(() => {
+    let killedAt: number | undefined;
+    const kill = () => {
       const alive = procs
         .map((c, i) => (c.exitCode === null && c.signalCode === null ? i : -1))
         .filter((i) => i >= 0);
       if (alive.length === 0) return;
       killed = alive[Math.floor(pick * alive.length)];
+      killedAt = Date.now() - start;
       procs[killed].kill('SIGKILL');
-    }, killAtMs);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const poll = o.afterCheckpoint
+      ? setInterval(() => {
+          if (newestComplete(o.afterCheckpoint as string) <= baseline) return;
+          clearInterval(poll);
+          timer = setTimeout(kill, killAtMs);
+        }, 25)
+      : undefined;
+    if (!poll) timer = setTimeout(kill, killAtMs);
     // Every stage must be gone soon after the kill (end of input or a broken pipe reaches it).
     const exits = await bounded(
       done,
@@ -220,11 +254,12 @@ export async function killAndResume(o: KillOptions): Promise<KillOutcome> {
       () => `run ${runs.length + 1}: a stage outlived the kill of stage ${killed}`,
     );
     clearTimeout(timer);
+    clearInterval(poll);
     const rec: RunRecord = {
       run: runs.length + 1,
       resumedFrom: resumedFrom(exits),
       killed,
-      killAtMs: killed === undefined ? undefined : killAtMs,
+      killAtMs: killedAt,
       ms: Date.now() - start,
       exits,
     };

@@ -64,7 +64,7 @@ describe('kill test: files -> window -> table, killed and resumed at random (iss
           '--max-out-of-orderness',
           '1h',
           '--checkpoint-interval',
-          '1s',
+          '500ms',
           '-q',
         ],
         [
@@ -82,10 +82,11 @@ describe('kill test: files -> window -> table, killed and resumed at random (iss
       env: { KAPPA_CHECKPOINT_DIR: join(tmp.dir, 'checkpoints') },
       kills: 10,
       seed,
-      // Late enough that a checkpoint usually completed (start-up is about 1 s), early enough that
-      // ten kills do not use up the input on a quiet machine (a run progresses ~1-2 s before its kill).
-      minKillMs: 1200,
-      maxKillMs: 3500,
+      // Within 0.8 s after the run's first complete checkpoint: every run makes progress and resumes
+      // from a checkpoint, and ten kills do not use up the input on a fast machine.
+      afterCheckpoint: join(tmp.dir, 'checkpoints'),
+      minKillMs: 0,
+      maxKillMs: 800,
       exitTimeoutMs: 30_000,
       runTimeoutMs: 120_000,
       deadlineMs: 150_000,

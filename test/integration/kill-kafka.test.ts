@@ -1,6 +1,6 @@
 /**
  * Issue 9, acceptance 2, against the real broker: a checkpointing Kafka-to-Kafka pipeline
- * (`ingest kafka://…/in --until latest --checkpoint-interval 1s | transform … | sink kafka://…/out`)
+ * (`ingest kafka://…/in --until latest --checkpoint-interval 250ms | transform … | sink kafka://…/out`)
  * killed with SIGKILL at random moments and resumed each time (test/kill.ts); afterwards a
  * read_committed consumer (kafkajs) of the output sees every expected record exactly once.
  *
@@ -70,7 +70,15 @@ describe('kill test: kafka -> transform -> kafka, killed and resumed at random (
       const seed = Number(process.env.KAPPA_KILL_SEED ?? 9092);
       const outcome = await killAndResume({
         stages: [
-          ['ingest', `kafka://${broker}/${input}`, '--until', 'latest', '--checkpoint-interval', '1s', '-q'],
+          [
+            'ingest',
+            `kafka://${broker}/${input}`,
+            '--until',
+            'latest',
+            '--checkpoint-interval',
+            '250ms',
+            '-q',
+          ],
           ['transform', '--filter', 'r.i % 3 != 0', '--select', 'i,k', '-q'],
           [
             'sink',
@@ -85,8 +93,10 @@ describe('kill test: kafka -> transform -> kafka, killed and resumed at random (
         env: { KAPPA_CHECKPOINT_DIR: join(tmp.dir, 'checkpoints') },
         kills: 10,
         seed,
-        minKillMs: 1000,
-        maxKillMs: 5000,
+        // Within 0.3 s after the run's first complete checkpoint (see kill-files.test.ts).
+        afterCheckpoint: join(tmp.dir, 'checkpoints'),
+        minKillMs: 0,
+        maxKillMs: 300,
         exitTimeoutMs: 30_000,
         runTimeoutMs: 120_000,
         deadlineMs: 150_000,
