@@ -13,19 +13,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from '../bench/gen.js';
 import { KAPPA, ROOT } from './helpers.js';
-
-/** mulberry32: a small seeded PRNG (Tommy Ettinger's, public domain); returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One stage: the kappa arguments (after `kappa`). */
 export type StageArgs = string[];

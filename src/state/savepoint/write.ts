@@ -295,26 +295,10 @@ export async function writeSavepoint(
       'savepoints are never overwritten: choose a new path',
     );
   const operators: OperatorMetadata[] = [];
-  for (const op of input.operators) {
-    const { files, entries } = await writeOperator(
-      store,
-      uri,
-      op,
-      maxKeyGroups,
-      perFile,
-      rowGroupRows,
-      opts.compression ?? 'zstd',
+  for (const op of input.operators)
+    operators.push(
+      await writeOperatorState(uri, op, maxKeyGroups, { ...opts, keyGroupsPerFile: perFile, rowGroupRows }),
     );
-    operators.push({
-      uid: op.uid,
-      kind: op.kind,
-      states: op.states,
-      watermark: finiteOrNull(op.watermark),
-      operatorState: op.operatorState ?? null,
-      entries,
-      files,
-    });
-  }
   const meta: SavepointMetadata = {
     format: SAVEPOINT_FORMAT,
     formatVersion: SAVEPOINT_FORMAT_VERSION,
