@@ -50,6 +50,11 @@ export function sh(
         stderr: Buffer.concat(err).toString(),
       }),
     );
+    // A command that does not read its stdin may exit before we finish writing it: EPIPE then is
+    // not a failure of the test.
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
