@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'shell-quote';
-import { KappaError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { DirectChannel, runInStage } from '../stream/direct.js';
 
 /** Commands that may start a fused pipeline (they write a stream without reading one). */
@@ -97,7 +97,6 @@ export async function runPipeline(text: string, build: () => Command): Promise<v
   const { stage, error } = firstFailure;
   process.stderr.write(`kappa run: stage ${stage + 1} (${stages[stage][0]}) failed\n`);
   if (error instanceof CommanderError && error.code.startsWith('commander.help')) return;
-  if (error instanceof KappaError || error instanceof CommanderError) throw error;
   throw error;
 }
 

@@ -29,7 +29,9 @@ type Event = (c: StreamConsumer) => void | Promise<void>;
 /** An in-process stream between two fused stages (see the module doc). */
 export class DirectChannel {
   private consumer: StreamConsumer | undefined;
-  private readonly q: Event[] = [];
+  /** Queued events; `head` is the next one to deliver (no `shift()`: it would copy the queue). */
+  private q: (Event | undefined)[] = [];
+  private head = 0;
   private draining: Promise<void> | undefined;
   private failure: unknown;
   private cancelled = false;
@@ -50,7 +52,7 @@ export class DirectChannel {
     return new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
       if (this.failure !== undefined) reject(this.failure);
-      else if (this.done && this.q.length === 0) resolve();
+      else if (this.done && this.queued === 0) resolve();
       else this.kick();
     });
   }
@@ -67,7 +69,7 @@ export class DirectChannel {
       `input cut off: ${this.name} failed (${e instanceof Error ? e.message : String(e)}); nothing was committed`,
       'see that stage’s error above',
     );
-    this.q.length = 0;
+    this.clear();
     this.settle?.reject(this.failure);
     this.wake();
   }
@@ -75,7 +77,7 @@ export class DirectChannel {
   /** The downstream stage is gone: the writer stops quietly. */
   cancel(): void {
     this.cancelled = true;
-    this.q.length = 0;
+    this.clear();
     this.wake();
   }
 
@@ -94,12 +96,17 @@ export class DirectChannel {
 
   /** Events waiting for the consumer. */
   get queued(): number {
-    return this.q.length;
+    return this.q.length - this.head;
+  }
+
+  private clear(): void {
+    this.q = [];
+    this.head = 0;
   }
 
   /** Resolves when the queue is empty (or the channel closed). */
   idle(): Promise<void> {
-    if ((this.q.length === 0 && !this.draining) || this.closed) return Promise.resolve();
+    if ((this.queued === 0 && !this.draining) || this.closed) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 
@@ -120,15 +127,17 @@ export class DirectChannel {
   private async drain(): Promise<void> {
     const c = this.consumer as StreamConsumer;
     try {
-      while (this.q.length > 0 && !this.closed) {
-        const e = this.q.shift() as Event;
+      while (this.queued > 0 && !this.closed) {
+        const e = this.q[this.head] as Event;
+        this.q[this.head++] = undefined;
+        if (this.head === this.q.length) this.clear();
         const p = e(c);
         if (p) await p;
       }
-      if (this.done && this.q.length === 0 && this.failure === undefined) this.settle?.resolve();
+      if (this.done && this.queued === 0 && this.failure === undefined) this.settle?.resolve();
     } catch (err) {
       this.failure = err;
-      this.q.length = 0;
+      this.clear();
       this.settle?.reject(err);
     }
   }
