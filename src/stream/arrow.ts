@@ -811,14 +811,7 @@ function numericColumn(
     }
     values = a;
   }
-  const batch = new Batch<unknown>({
-    length: n,
-    nullCount: nulls,
-    type,
-    validity: nulls > 0 ? validity : new Uint8Array(0),
-    values,
-  });
-  return new FlechetteColumn<unknown>([batch], type);
+  return singleBatchColumn(type, n, nulls, validity, values);
 }
 
 /**
@@ -913,14 +906,7 @@ function float64Column(type: DataType, f: Float64Array, float: boolean): FColumn
     }
     values = a;
   }
-  const batch = new Batch<unknown>({
-    length: n,
-    nullCount: nulls,
-    type,
-    validity: nulls > 0 ? validity : new Uint8Array(0),
-    values,
-  });
-  return new FlechetteColumn<unknown>([batch], type);
+  return singleBatchColumn(type, n, nulls, validity, values);
 }
 
 function nonObjectOf(v: unknown): unknown {
@@ -936,3 +922,21 @@ const NULL1: Column = {
   float64: () => undefined,
   dictionary: () => undefined,
 };
+
+/** An Arrow column of one batch: `validity` is dropped when no value is null. */
+function singleBatchColumn(
+  type: DataType,
+  n: number,
+  nulls: number,
+  validity: Uint8Array,
+  values: Float64Array | BigInt64Array,
+): FlechetteColumn<unknown> {
+  const batch = new Batch<unknown>({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity: nulls > 0 ? validity : new Uint8Array(0),
+    values,
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
