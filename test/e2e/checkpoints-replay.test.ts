@@ -4,7 +4,7 @@
  * the input as the oracle); a two-input join refuses checkpoints instead of taking wrong ones.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseLines, sh, tempDir } from '../helpers.js';
@@ -37,10 +37,18 @@ describe('checkpoints of replay and join', () => {
   it('replay --stop-at gives a savepoint; --from-savepoint reads the rest: every record once', async () => {
     const ck = join(t.dir, 'ck');
     const replay = `kappa replay '${table}' --from 2024-03-01 --to 2024-03-05 --ts-field t --checkpoint-dir '${ck}'`;
-    const first = await sh(`${replay} --stop-at 2024-03-02T12:00:00Z | kappa sink -`, { env: CLEAN });
+    const sps = join(t.dir, 'savepoints-here');
+    const first = await sh(
+      `${replay} --stop-at 2024-03-02T12:00:00Z --savepoint-dir '${sps}' | kappa sink -`,
+      {
+        env: CLEAN,
+      },
+    );
     assert.equal(first.code, 0, first.stderr);
     const sp = /kappa replay: savepoint (\S+)/.exec(first.stderr)?.[1];
     assert.ok(sp, first.stderr);
+    assert.ok(sp.startsWith(`${sps}/savepoint-`), `the savepoint goes to --savepoint-dir: ${sp}`);
+    assert.ok(existsSync(join(sp, '_metadata.json')), 'the savepoint is complete');
     const second = await sh(`${replay} --from-savepoint '${sp}' | kappa sink -`, { env: CLEAN });
     assert.equal(second.code, 0, second.stderr);
     const a = parseLines<{ i: number }>(first.stdout).map((r) => r.i);
