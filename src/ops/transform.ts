@@ -120,7 +120,10 @@ export class TransformOperator implements Operator {
     const scope = o.scope ?? {};
     this.bound = o.maxOutOfOrderness ?? 0;
     let seenTs = false;
-    for (const step of o.steps) {
+    // Only the last --ts step sets the event time the watermark follows (an earlier one is
+    // overwritten, so its times must not advance the watermark).
+    const lastTs = o.steps.map((x) => x.kind).lastIndexOf('ts');
+    for (const [si, step] of o.steps.entries()) {
       const flag = FLAG[step.kind];
       switch (step.kind) {
         case 'filter': {
@@ -159,7 +162,7 @@ export class TransformOperator implements Operator {
             if (typeof ms !== 'number' || !Number.isFinite(ms))
               throw new BadRecordError(`--ts '${step.expr}': returned ${String(t)}, not epoch milliseconds`);
             const ts = Math.round(ms);
-            if (ts > this.maxTs) this.maxTs = ts;
+            if (si === lastTs && ts > this.maxTs) this.maxTs = ts;
             return { ...r, ts };
           });
           break;

@@ -73,6 +73,25 @@ describe('transform operator', () => {
     );
   });
 
+  it('the watermark follows the event time of the last --ts step, not an earlier one', async () => {
+    // The property test of the columnar path found this: `--ts r.b --ts r.a` with b later than a.
+    const op = new TransformOperator({
+      steps: [
+        { kind: 'ts', expr: 'r.b' },
+        { kind: 'ts', expr: 'r.a' },
+      ],
+    });
+    const out = new ArrayCollector();
+    await op.open({ kappa: 1 });
+    await op.record({ ts: 0, key: null, value: { a: -20, b: 5000 } }, out);
+    await op.watermark(100, out);
+    assert.deepEqual(
+      out.records.map((r) => r.ts),
+      [-20],
+    );
+    assert.deepEqual(out.watermarks, [-21]);
+  });
+
   it('turns a throwing expression into a BadRecordError naming the flag', async () => {
     const op = new TransformOperator({ steps: [{ kind: 'map', expr: 'r.x.y' }] });
     await op.open({ kappa: 1 });
