@@ -328,9 +328,18 @@ export class TransformOperator implements Operator {
   /** Applies a columnar chain to a complete batch; any other batch goes through the row steps. */
   private columnar(chain: ColumnarChain, b: RecordBatch, out: Collector, bad: BadRow): void {
     if (b.complete) {
-      const res = chain.apply(b, this.outSchema, bad, (t) => {
-        if (t > this.maxTs) this.maxTs = t;
-      });
+      // The chain finds bad rows step by step; report them in row order, as the row path does.
+      const bads: [number, string][] = [];
+      const res = chain.apply(
+        b,
+        this.outSchema,
+        (row, why) => bads.push([row, why]),
+        (t) => {
+          if (t > this.maxTs) this.maxTs = t;
+        },
+      );
+      bads.sort((x, y) => x[0] - y[0]);
+      for (const [row, why] of bads) bad(row, why);
       if (res.length > 0) emitBatch(out, res);
       return;
     }
