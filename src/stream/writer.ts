@@ -8,8 +8,9 @@
  */
 import type { Writable } from 'node:stream';
 import { ArrowEncoder } from './arrow.js';
-import { batchFromRecords, type RecordBatch, recordsOf } from './batch.js';
+import { batchFromRecords, type RecordBatch } from './batch.js';
 import { stageOutput } from './direct.js';
+import { encodeBatchLines } from './line-encoder.js';
 import { resolveStreamFormat } from './negotiate.js';
 import { LineWriter, writeWithBackPressure } from './output.js';
 import {
@@ -82,8 +83,10 @@ export class NdjsonStreamWriter implements StreamWriter {
     this.lines.line(rawLine ?? encodeRecord(r, rawValue));
   }
   batch(b: RecordBatch): void {
-    for (const r of recordsOf(b)) this.lines.line(encodeRecord(r));
+    // Straight from the columns when the batch allows it (line-encoder.ts): the same lines.
+    encodeBatchLines(b, this.emit);
   }
+  private readonly emit = (line: string): void => this.lines.line(line);
   watermark(wm: number): void {
     this.lines.line(encodeWatermark(wm));
   }
