@@ -4,33 +4,11 @@
  * cases of their own. It has no size, cannot be read at random (Parquet needs a file) and cannot be
  * written.
  */
-import { createReadStream, fstatSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import type { InProgressFile, ObjectStore, PendingFile, PendingRecord, StoreEntry } from './store.js';
 
 /** The URI of standard input. */
 export const STDIN_URI = '-';
-
-let stdinStream: AsyncIterable<Buffer> | undefined;
-
-/**
- * The process's standard input as byte chunks. When it is a regular file (`kappa … < file`), a
- * read stream on fd 0 in 1 MiB chunks instead of `process.stdin`'s 64 KiB ones: each chunk is a
- * round trip to libuv's thread pool, and with 64 KiB chunks the main thread measured 17% idle
- * waiting for them (`kappa run 'ingest - | transform …' < 3M lines`). Pipes and TTYs: process.stdin.
- * Created once per process (stdin is read once).
- */
-export function processStdin(): AsyncIterable<Buffer> {
-  if (stdinStream) return stdinStream;
-  let file = false;
-  try {
-    file = fstatSync(0).isFile();
-  } catch {}
-  stdinStream = file
-    ? (createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>)
-    : (process.stdin as AsyncIterable<Buffer>);
-  return stdinStream;
-}
 
 function notWritable(): never {
   throw new UsageError("'-' (stdin) is an input; it cannot be written");
@@ -64,7 +42,7 @@ class StdinStore implements ObjectStore {
     if (uri !== STDIN_URI) throw new UsageError(`stdin store: no object '${uri}'`);
     if (this.taken) throw new UsageError("'-' (stdin) can be read only once; give it once");
     this.taken = true;
-    return processStdin();
+    return process.stdin as AsyncIterable<Buffer>;
   }
 
   create(): Promise<PendingFile> {

@@ -16,7 +16,6 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { RuntimeError } from '../errors.js';
-import { processStdin } from '../storage/stdin.js';
 import { type RecordBatch, recordsOf } from './batch.js';
 import type { StreamConsumer } from './input.js';
 import type { Barrier, Header, Rec, StopInfo } from './protocol.js';
@@ -218,7 +217,7 @@ export function runInStage<T>(io: StageIO, fn: () => Promise<T>): Promise<T> {
 
 /** The current stage's stdin: a direct channel inside `kappa run`, else the process's stdin. */
 export function stageInput(): AsyncIterable<Buffer> | DirectChannel {
-  return stage.getStore()?.input ?? processStdin();
+  return stage.getStore()?.input ?? (process.stdin as AsyncIterable<Buffer>);
 }
 
 /** The current stage's direct stdout channel, or undefined when stdout is the process's. */
