@@ -19,7 +19,7 @@ import '../../src/storage/local.js';
 import { storeFor } from '../../src/storage/store.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
 import { ArrayColumn, type RecordBatch, recordsOf, takeRows } from '../../src/stream/batch.js';
-import { readStream } from '../../src/stream/input.js';
+import { parseRecordLine, readStream } from '../../src/stream/input.js';
 import { encodeBatchLines } from '../../src/stream/line-encoder.js';
 import { Progress } from '../../src/stream/progress.js';
 import { encodeRecord, type Rec } from '../../src/stream/protocol.js';
@@ -287,5 +287,54 @@ describe('NDJSON lines from columns', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('parseRecordLine gives JSON.parse(line) or leaves the line to it (property)', () => {
+    const ts = fc.oneof(
+      fc.integer({ min: -8.64e15, max: 8.64e15 }).map(String),
+      fc.constantFrom('0', '-0', '007', '-', '1e3', '1.5', '', '12345678901234567', ' 5', '9007199254740993'),
+    );
+    const key = fc.oneof(
+      fc.constant('null'),
+      text.map((k) => JSON.stringify(k)),
+      fc.constantFrom('"a\\"b"', '"\t"', 'nul', '"x', '5', '"a"b"'),
+    );
+    const value = fc.oneof(
+      anyValue.map((v) => JSON.stringify(v)),
+      fc.constantFrom(
+        '',
+        '{',
+        '{"a":1} ',
+        '1,"prov":{}',
+        '{"a":1}}',
+        '"x" ',
+        ' [1]',
+        '{"a":1},"headers":{"h":"v"}',
+      ),
+    );
+    const line = fc
+      .tuple(ts, key, value, fc.constantFrom('', ' ', '}', ',"prov":{"source":"f"}'))
+      .map(([t, k, v, tail]) => `{"ts":${t},"key":${k},"value":${v}${tail}}`);
+    fc.assert(
+      fc.property(line, (l) => {
+        let want: unknown;
+        try {
+          want = JSON.parse(l);
+        } catch {
+          want = undefined;
+        }
+        const got = parseRecordLine(l);
+        if (got !== undefined) assert.deepStrictEqual(got, want, l);
+      }),
+      { numRuns: 3000 },
+    );
+    // The shape kappa writes takes the fast path.
+    const r = { ts: 5, key: 'k', value: { a: [1, 'é'], b: null } };
+    assert.deepStrictEqual(parseRecordLine(encodeRecord(r)), r);
+    assert.deepStrictEqual(parseRecordLine('{"ts":-0,"key":null,"value":-0}'), {
+      ts: -0,
+      key: null,
+      value: -0,
+    });
   });
 });
