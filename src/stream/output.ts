@@ -85,15 +85,15 @@ export class LineWriter {
       return;
     }
     if (this.buf.length === 0 && this.chunks.length === 0) return;
-    let data: string | Buffer;
-    if (this.chunks.length === 0) data = this.buf;
-    else {
-      if (this.buf.length > 0) this.chunks.push(Buffer.from(this.buf, 'utf8'));
-      data = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    }
+    // The full chunks, then the rest; back-pressure is awaited once, after the last write (no
+    // Buffer.concat: it copied every output byte once more).
+    const chunks = this.chunks;
+    const rest = this.buf;
     this.buf = '';
     this.chunks = [];
-    await writeWithBackPressure(this.out, data, () => this.closed);
+    const last = rest.length > 0 ? rest : chunks.pop();
+    for (const c of chunks) this.out.write(c);
+    if (last !== undefined) await writeWithBackPressure(this.out, last, () => this.closed);
     if (this.failure) throw this.failure;
   }
 
