@@ -338,3 +338,25 @@ describe('NDJSON lines from columns', () => {
     });
   });
 });
+
+describe('binary stream writer linger', () => {
+  it('a lingering write keeps back-pressure: one drain waiter, flushIfFull waits for it', async () => {
+    // A destination that never drains (a stalled reader): every write beyond 1 byte is over its mark.
+    const out = new PassThrough({ highWaterMark: 1 });
+    const w = openStreamWriter(out, 'arrow');
+    w.header({ kappa: 1 });
+    for (let i = 0; i < 8; i++) {
+      w.record({ ts: i, key: null, value: { a: i } });
+      await new Promise((r) => setTimeout(r, 130)); // past ARROW_LINGER_MS: the rows go out
+    }
+    assert.ok(out.listenerCount('drain') <= 1, `${out.listenerCount('drain')} drain waiters`);
+    const waited = await Promise.race([
+      w.flushIfFull().then(() => 'returned'),
+      new Promise((r) => setTimeout(() => r('waits'), 50)),
+    ]);
+    assert.equal(waited, 'waits', 'flushIfFull returns only once the destination drained');
+    out.resume();
+    await w.flushIfFull();
+    out.destroy();
+  });
+});
