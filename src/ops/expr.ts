@@ -38,8 +38,43 @@ import { createContext, Script } from 'node:vm';
 import { UsageError } from '../errors.js';
 import type { Rec } from '../stream/protocol.js';
 
-/** A compiled expression: `(r, key, ts, rec) => result`. May throw (see the module comment). */
-export type CompiledExpr = (r: unknown, key: string | null | undefined, ts: number, rec: Rec) => unknown;
+/**
+ * A compiled expression: `(r, key, ts, rec) => result`. May throw (see the module comment).
+ * `fields`, when set, are the only fields of `r` the expression can read (`fieldsRead`): callers
+ * may pass an object holding just those (a row built lazily from columns).
+ */
+export type CompiledExpr = ((r: unknown, key: string | null | undefined, ts: number, rec: Rec) => unknown) & {
+  readonly fields?: readonly string[];
+};
+
+/** A standalone `r` token: not part of a longer name, not a property (`x.r`; `...r` is a spread). */
+const R_TOKEN = /(?<![\w$\\]|(?<!\.)\.)r(?![\w$])/g;
+/** `r.NAME` where `r` is the standalone token. */
+const R_FIELD = /(?<![\w$\\]|(?<!\.)\.)r\.([A-Za-z_$][\w$]*)(?![\w$])/g;
+
+/**
+ * The top-level fields of `r` an expression can read, or undefined when it may see more: it names
+ * `r` other than as `r.NAME` (`r[k]`, `{...r}`, `f(r)`, `r?.x`, a parameter named r), or `rec`,
+ * `arguments`, a `\u` escape (which could spell `r`), or a NAME that `Object.prototype` has
+ * (`r.hasOwnProperty(…)` inspects the whole object). Conservative by construction: strings,
+ * comments and regular expressions are scanned as code, so an `r` inside them only turns the
+ * optimisation off, and a `r.x` inside them only adds a field.
+ * Per record, the expression then gets a frozen copy of only these fields (fields the value lacks
+ * stay absent), which it cannot tell from the whole value: measured 3x cheaper to copy for
+ * `r.delay > 60` over five-field flights.
+ */
+export function fieldsRead(src: string): string[] | undefined {
+  if (/\\u|\brec\b|\barguments\b/.test(src)) return undefined;
+  const fields = new Set<string>();
+  for (const m of src.matchAll(R_FIELD)) {
+    if (m[1] in Object.prototype) return undefined;
+    fields.add(m[1]);
+  }
+  const tokens = src.match(R_TOKEN)?.length ?? 0;
+  let accesses = 0;
+  for (const _ of src.matchAll(R_FIELD)) accesses++;
+  return tokens === accesses ? [...fields] : undefined;
+}
 
 /** Named functions available to expressions (from `--module` files). */
 export type ExprScope = Record<string, (...args: never[]) => unknown>;
@@ -98,10 +133,21 @@ const PRELUDE = `(function () {
       return copy(res, false);
     };
   }
+  const hasOwn = Object.prototype.hasOwnProperty;
+  // A frozen copy of only the fields the expression reads (fieldsRead); other values whole.
+  function pick(v, fields) {
+    if (typeof v !== 'object' || v === null || isArray(v)) return copy(v, true);
+    const o = {};
+    for (let i = 0; i < fields.length; i++) {
+      const k = fields[i];
+      if (apply(hasOwn, v, [k])) o[k] = copy(v[k], true);
+    }
+    return freeze(o);
+  }
   // Calls a compiled expression on a copy of the record; a Promise or thenable result becomes PROMISE.
-  function bind(expr, usesRec) {
+  function bind(expr, usesRec, fields) {
     return function (r, key, ts, rec) {
-      const v = copy(r, true);
+      const v = fields === undefined ? copy(r, true) : pick(r, fields);
       let full;
       if (usesRec) {
         full = {};
@@ -118,12 +164,15 @@ const PRELUDE = `(function () {
       return res;
     };
   }
-  return { wrap, bind, PROMISE };
+  // Field names of fieldsRead, as an array of this realm.
+  function strings(joined) { return freeze(joined.split('\\u0000')); }
+  return { wrap, bind, strings, PROMISE };
 })()`;
 
 interface Prelude {
   wrap(f: unknown): unknown;
-  bind(expr: unknown, usesRec: boolean): CompiledExpr;
+  bind(expr: unknown, usesRec: boolean, fields: readonly string[] | undefined): CompiledExpr;
+  strings(joined: string): readonly string[];
   PROMISE: object;
 }
 
@@ -215,9 +264,14 @@ export function compileExpr(src: string, scope: ExprScope = {}, flag = 'expressi
       "write one expression over r (the value's fields), key and ts, e.g. --filter 'r.delay > 60'",
     );
   }
-  const inner = prelude.bind(factory(...names.map((n) => prelude.wrap(scope[n]))), /\brec\b/.test(src));
+  const fields = fieldsRead(src);
+  const inner = prelude.bind(
+    factory(...names.map((n) => prelude.wrap(scope[n]))),
+    /\brec\b/.test(src),
+    fields === undefined ? undefined : copyIntoContext(prelude, fields),
+  );
   const PROMISE = prelude.PROMISE;
-  return (r, key, ts, rec) => {
+  const run = (r: unknown, key: string | null | undefined, ts: number, rec: Rec): unknown => {
     let res: unknown;
     try {
       res = inner(r, key, ts, rec);
@@ -244,6 +298,12 @@ export function compileExpr(src: string, scope: ExprScope = {}, flag = 'expressi
       throw new Error(`its result cannot be copied out: ${describe(e).message}`);
     }
   };
+  return fields === undefined ? run : Object.assign(run, { fields: Object.freeze(fields) });
+}
+
+/** The field names as an array of the context's realm (frozen), so the prelude reads no host array. */
+function copyIntoContext(prelude: Prelude, fields: readonly string[]): readonly string[] {
+  return prelude.strings(fields.join('\u0000'));
 }
 
 /**

@@ -1,29 +1,36 @@
 /**
- * The columnar path of `kappa transform` (issue 14): a chain made only of the built-ins `--select`,
- * `--drop`, `--rename`, and `--key` / `--ts` reading one field (`r.NAME`), applied to a batch's
- * columns without building rows. The result is a view over the input columns (renamed, selected,
- * dropped), with a new key column or new event times where the chain sets them.
+ * The columnar path of `kappa transform` (issue 14): the longest prefix of the chain made of
+ * built-ins (`--select`, `--drop`, `--rename`) and of expressions that read only named fields
+ * (`--filter`, `--key`, `--ts` whose `r` appears only as `r.NAME`: expr.ts `fieldsRead`) is applied
+ * to a batch's columns. The result is a view over the input columns (renamed, selected, dropped,
+ * the rows a filter keeps), with a new key column or new event times where the chain sets them.
+ * An expression runs once per row on an object holding only the fields it reads, built from the
+ * columns (the other fields stay columnar; `r.delay > 60` never builds a whole row). The steps
+ * after the prefix (`--map`, `--flat-map`, other expressions) run on the view's rows.
  *
  * It gives exactly what the row steps of transform.ts give for the batch's records: selected
  * fields a record lacks are null, renames keep the field order (a rename onto an existing name
- * keeps the first position and the later value), a key is `toRecordKey` of the field's value, an
- * event time is the field's number rounded to the millisecond and a row whose field is not a finite
- * number is a bad record with the row step's message. Chains with anything else (filter, map,
- * flat-map, dedupe, other expressions, dotted paths) have no columnar path (`columnarChain` returns
+ * keeps the first position and the later value), a key is `toRecordKey` of the field's value (or
+ * of the expression's result), an event time is the number rounded to the millisecond and a row
+ * whose time is not a finite number, or whose expression throws, is a bad record with the row
+ * step's message; a row left out by a step is not seen by later steps. Chains whose first step has
+ * no columnar form, or with a `--dedupe` step, have no batch path (`columnarChain` returns
  * undefined), nor do batches whose records lack fields or carry non-object values (`complete`
  * unset): the operator then runs its row steps.
  */
 import { ArrayColumn, type Column, nullColumn, type RecordBatch, takeRows } from '../stream/batch.js';
 import type { FieldType, Schema } from '../stream/protocol.js';
+import type { CompiledExpr } from './expr.js';
 import { toRecordKey } from './keys.js';
-import type { BadRow } from './operator.js';
+import { BadRecordError, type BadRow } from './operator.js';
 import type { TransformStep } from './transform.js';
 
 type ColStep =
   | { kind: 'select'; fields: string[] }
   | { kind: 'drop'; fields: Set<string> }
   | { kind: 'rename'; map: Map<string, string> }
-  | { kind: 'key' | 'ts'; field: string; expr: string };
+  | { kind: 'key' | 'ts'; field: string; expr: string }
+  | { kind: 'filter' | 'key' | 'ts'; fn: CompiledExpr; fields: readonly string[]; expr: string };
 
 const FIELD_REF = /^\s*r\.([A-Za-z_$][\w$]*)\s*$/;
 
@@ -34,42 +41,70 @@ function plain(name: string): boolean {
 
 /** A chain applied column-wise. */
 export interface ColumnarChain {
+  /** Steps `0 .. prefix - 1` run on columns; the steps from `prefix` on run on the result's rows. */
+  readonly prefix: number;
+  /** True when the prefix holds the chain's last `--ts` step (its times feed `onTs`). */
+  readonly lastTs: boolean;
   /**
-   * Applies the chain to a complete batch.
+   * Applies the prefix to a complete batch.
    * @param schema the operator's output schema (types of null columns for absent selected fields)
-   * @param bad reports a row whose new event time is invalid (left out of the result)
+   * @param bad reports a row whose new event time is invalid or whose expression threw (left out)
    * @param onTs called with each new event time kept (the operator's generated watermark)
+   * @returns the result and, when rows were left out, the input row of each result row
    */
-  apply(b: RecordBatch, schema: Schema | undefined, bad: BadRow, onTs: (ts: number) => void): RecordBatch;
+  apply(
+    b: RecordBatch,
+    schema: Schema | undefined,
+    bad: BadRow,
+    onTs: (ts: number) => void,
+  ): { batch: RecordBatch; rows: Int32Array | undefined };
 }
 
-/** The columnar form of `steps`, or undefined when a step has none (see the module comment). */
-export function columnarChain(steps: readonly TransformStep[]): ColumnarChain | undefined {
+/**
+ * The columnar form of `steps`, or undefined when the first step has none or a `--dedupe` step
+ * follows (see the module comment).
+ * @param exprs the compiled (guarded) expression of each expression step, by step index
+ */
+export function columnarChain(
+  steps: readonly TransformStep[],
+  exprs: readonly (CompiledExpr | undefined)[] = [],
+): ColumnarChain | undefined {
   const plan: ColStep[] = [];
-  for (const s of steps) {
-    switch (s.kind) {
-      case 'select':
-        if (!s.fields.every(plain)) return undefined;
-        plan.push({ kind: 'select', fields: [...new Set(s.fields)] });
-        break;
-      case 'drop':
-        plan.push({ kind: 'drop', fields: new Set(s.fields) });
-        break;
-      case 'rename':
-        plan.push({ kind: 'rename', map: new Map(s.pairs) });
-        break;
-      case 'key':
-      case 'ts': {
-        const m = FIELD_REF.exec(s.expr);
-        if (!m || !plain(m[1])) return undefined;
-        plan.push({ kind: s.kind, field: m[1], expr: s.expr });
-        break;
-      }
-      default:
-        return undefined;
-    }
+  for (const [si, s] of steps.entries()) {
+    const st = colStep(s, exprs[si]);
+    if (!st) break;
+    plan.push(st);
   }
-  return { apply: (b, schema, bad, onTs) => applyPlan(plan, b, schema, bad, onTs) };
+  if (plan.length === 0 || steps.some((s) => s.kind === 'dedupe')) return undefined;
+  const lastTsAt = steps.map((x) => x.kind).lastIndexOf('ts');
+  const lastTs = lastTsAt < plan.length;
+  return {
+    prefix: plan.length,
+    lastTs,
+    apply: (b, schema, bad, onTs) => applyPlan(plan, b, schema, bad, onTs, lastTs ? lastTsAt : -1),
+  };
+}
+
+/** The columnar form of one step, or undefined. */
+function colStep(s: TransformStep, fn: CompiledExpr | undefined): ColStep | undefined {
+  switch (s.kind) {
+    case 'select':
+      return s.fields.every(plain) ? { kind: 'select', fields: [...new Set(s.fields)] } : undefined;
+    case 'drop':
+      return { kind: 'drop', fields: new Set(s.fields) };
+    case 'rename':
+      return { kind: 'rename', map: new Map(s.pairs) };
+    case 'key':
+    case 'ts':
+    case 'filter': {
+      const m = s.kind === 'filter' ? null : FIELD_REF.exec(s.expr);
+      if (m && s.kind !== 'filter' && plain(m[1])) return { kind: s.kind, field: m[1], expr: s.expr };
+      if (fn?.fields === undefined) return undefined;
+      return { kind: s.kind, fn, fields: fn.fields, expr: s.expr };
+    }
+    default:
+      return undefined;
+  }
 }
 
 function applyPlan(
@@ -78,14 +113,29 @@ function applyPlan(
   schema: Schema | undefined,
   bad: BadRow,
   onTs: (ts: number) => void,
-): RecordBatch {
+  lastTsAt: number,
+): { batch: RecordBatch; rows: Int32Array | undefined } {
   const n = b.length;
   // The value's fields at this point of the chain: name -> input column (null: null values).
   let cols = new Map<string, Column | null>(b.fields.map((f) => [f, b.column(f) ?? null]));
   let key = b.key;
   let ts = b.ts;
   let excluded: Uint8Array | undefined;
-  for (const step of plan) {
+  const exclude = (i: number, why: string) => {
+    excluded ??= new Uint8Array(n);
+    excluded[i] = 1;
+    if (why) bad(i, why);
+  };
+  /** Row i's value with only `fields` (those the value has at this step), for an expression. */
+  const partial = (fields: readonly string[]) => {
+    const getters = fields.filter((f) => cols.has(f)).map((f) => [f, cols.get(f) ?? null] as const);
+    return (i: number): Record<string, unknown> => {
+      const o: Record<string, unknown> = {};
+      for (const [f, c] of getters) o[f] = c ? c.get(i) : null;
+      return o;
+    };
+  };
+  for (const [si, step] of plan.entries()) {
     switch (step.kind) {
       case 'select': {
         const next = new Map<string, Column | null>();
@@ -105,31 +155,60 @@ function applyPlan(
         cols = next;
         break;
       }
+      case 'filter': {
+        const row = partial(step.fields);
+        const fn = step.fn;
+        for (let i = 0; i < n; i++) {
+          if (excluded?.[i]) continue;
+          const keep = evalRow(fn, row(i), key, ts[i], i, exclude);
+          if (keep === BAD) continue;
+          if (!keep) exclude(i, '');
+        }
+        break;
+      }
       case 'key':
-        key = keyColumn(cols.get(step.field) ?? null, n, cols.has(step.field));
+        if ('fn' in step) {
+          const row = partial(step.fields);
+          const keys = new Array<string | null>(n).fill(null);
+          for (let i = 0; i < n; i++) {
+            if (excluded?.[i]) continue;
+            const k = evalRow(step.fn, row(i), key, ts[i], i, exclude);
+            if (k !== BAD) keys[i] = toRecordKey(k);
+          }
+          key = new ArrayColumn('string', keys);
+        } else key = keyColumn(cols.get(step.field) ?? null, n, cols.has(step.field));
         break;
       case 'ts': {
-        const col = cols.get(step.field) ?? null;
-        const present = cols.has(step.field);
+        const row = 'fn' in step ? partial(step.fields) : undefined;
+        const col = 'fn' in step ? null : (cols.get(step.field) ?? null);
+        const present = 'fn' in step ? false : cols.has(step.field);
         const f = col?.float64();
         const out = new Float64Array(n);
         for (let i = 0; i < n; i++) {
           if (excluded?.[i]) continue;
-          const v = col ? (f && !Number.isNaN(f[i]) ? f[i] : col.get(i)) : present ? null : undefined;
+          let v: unknown;
+          let t: unknown;
+          if (row && 'fn' in step) {
+            t = evalRow(step.fn, row(i), key, ts[i], i, exclude);
+            if (t === BAD) continue;
+            // A Date made inside the expression's context is not a host Date: test its tag.
+            v = Object.prototype.toString.call(t) === '[object Date]' ? Date.prototype.getTime.call(t) : t;
+          } else t = v = col ? (f && !Number.isNaN(f[i]) ? f[i] : col.get(i)) : present ? null : undefined;
           if (typeof v !== 'number' || !Number.isFinite(v)) {
-            excluded ??= new Uint8Array(n);
-            excluded[i] = 1;
-            bad(i, `--ts '${step.expr}': returned ${String(v)}, not epoch milliseconds`);
+            exclude(i, `--ts '${step.expr}': returned ${String(t)}, not epoch milliseconds`);
             continue;
           }
           out[i] = Math.round(v);
+          // As the row step: the last --ts step's times feed the watermark, also of rows a later
+          // step leaves out.
+          if (si === lastTsAt) onTs(out[i]);
         }
         ts = out;
         break;
       }
     }
   }
-  for (let i = 0; i < n; i++) if (!excluded?.[i]) onTs(ts[i]);
+  const ex = excluded as Uint8Array | undefined;
   const names = [...cols.keys()];
   const typeOf = (f: string): FieldType => schema?.[f] ?? 'json';
   const out: RecordBatch = {
@@ -150,10 +229,34 @@ function applyPlan(
     prov: b.prov,
     headers: b.headers,
   };
-  if (!excluded) return out;
+  if (!ex) return { batch: out, rows: undefined };
   const keep: number[] = [];
-  for (let i = 0; i < n; i++) if (!excluded[i]) keep.push(i);
-  return takeRows(out, Int32Array.from(keep));
+  for (let i = 0; i < n; i++) if (!ex[i]) keep.push(i);
+  const rows = Int32Array.from(keep);
+  return { batch: takeRows(out, rows), rows };
+}
+
+const BAD: unique symbol = Symbol('bad row');
+
+/**
+ * Calls a (guarded) expression on row i as the row step does; a BadRecordError leaves the row out
+ * with its message (other errors, e.g. UsageError, end the run).
+ */
+function evalRow(
+  fn: CompiledExpr,
+  value: Record<string, unknown>,
+  key: Column,
+  ts: number,
+  i: number,
+  exclude: (i: number, why: string) => void,
+): unknown {
+  try {
+    return fn(value, (key.get(i) as string | null) ?? null, ts, undefined as never);
+  } catch (e) {
+    if (!(e instanceof BadRecordError)) throw e;
+    exclude(i, e.message);
+    return BAD;
+  }
 }
 
 /** Keys from a field's column (toRecordKey of each value; the field absent: null keys). */

@@ -123,21 +123,26 @@ export class TransformOperator implements Operator {
     // Only the last --ts step sets the event time the watermark follows (an earlier one is
     // overwritten, so its times must not advance the watermark).
     const lastTs = o.steps.map((x) => x.kind).lastIndexOf('ts');
+    // The compiled expression of each expression step, for the columnar path.
+    const exprs: (CompiledExpr | undefined)[] = [];
     for (const [si, step] of o.steps.entries()) {
       const flag = FLAG[step.kind];
       switch (step.kind) {
         case 'filter': {
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          exprs[si] = f;
           this.fns.push((r) => (f(r.value, r.key, r.ts, r) ? r : null));
           break;
         }
         case 'map': {
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          exprs[si] = f;
           this.fns.push((r) => ({ ...r, value: f(r.value, r.key, r.ts, r) ?? null }));
           break;
         }
         case 'flat-map': {
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          exprs[si] = f;
           this.fns.push((r) => {
             const vs = f(r.value, r.key, r.ts, r);
             if (!Array.isArray(vs))
@@ -148,12 +153,14 @@ export class TransformOperator implements Operator {
         }
         case 'key': {
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          exprs[si] = f;
           this.fns.push((r) => ({ ...r, key: toRecordKey(f(r.value, r.key, r.ts, r)) }));
           break;
         }
         case 'ts': {
           seenTs = true;
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          exprs[si] = f;
           this.fns.push((r) => {
             const t = f(r.value, r.key, r.ts, r);
             // A Date made inside the expression's context is not a host Date: test its tag.
@@ -171,6 +178,7 @@ export class TransformOperator implements Operator {
           if (o.within === undefined) throw new Error('--dedupe needs --within');
           const within = o.within;
           const f = guard(compileExpr(step.expr, scope, flag), flag, step.expr);
+          exprs[si] = f;
           const timers = new TimerQueue();
           const name = `dedupe${this.dedupes.length}`;
           this.dedupes.push({ timers, afterTs: seenTs, name });
@@ -227,7 +235,7 @@ export class TransformOperator implements Operator {
       }
     }
     this.retimed = seenTs;
-    const chain = columnarChain(o.steps);
+    const chain = columnarChain(o.steps, exprs);
     if (chain) this.batch = (b, out, bad) => this.columnar(chain, b, out, bad);
     if (this.dedupes.length > 0 || this.retimed) {
       this.snapshot = () => this.takeSnapshot();
@@ -325,7 +333,10 @@ export class TransformOperator implements Operator {
     this.duplicates = os.duplicates ?? 0;
   }
 
-  /** Applies a columnar chain to a complete batch; any other batch goes through the row steps. */
+  /**
+   * Applies a columnar chain to a complete batch: its prefix on columns, then the rest of the steps
+   * on the rows of the result; any other batch goes through the row steps.
+   */
   private columnar(chain: ColumnarChain, b: RecordBatch, out: Collector, bad: BadRow): void {
     if (b.complete) {
       // The chain finds bad rows step by step; report them in row order, as the row path does.
@@ -338,9 +349,25 @@ export class TransformOperator implements Operator {
           if (t > this.maxTs) this.maxTs = t;
         },
       );
+      const view = res.batch;
+      if (chain.prefix < this.fns.length) {
+        // The steps after the prefix, on rows (no dedupe step here: synchronous).
+        const recs = view.length > 0 ? recordsOf(view) : [];
+        for (let j = 0; j < recs.length; j++) {
+          try {
+            void this.run(recs[j], chain.prefix, out);
+          } catch (e) {
+            if (!(e instanceof BadRecordError)) throw e;
+            bads.push([res.rows ? res.rows[j] : j, e.message]);
+          }
+        }
+        bads.sort((x, y) => x[0] - y[0]);
+        for (const [row, why] of bads) bad(row, why);
+        return;
+      }
       bads.sort((x, y) => x[0] - y[0]);
       for (const [row, why] of bads) bad(row, why);
-      if (res.length > 0) emitBatch(out, res);
+      if (view.length > 0) emitBatch(out, view);
       return;
     }
     const recs = b.rec ? undefined : recordsOf(b);
@@ -440,7 +467,7 @@ export class TransformOperator implements Operator {
  * Promise result), which is wrong for every record and ends the run.
  */
 function guard(f: CompiledExpr, flag: string, src: string): CompiledExpr {
-  return (r, key, ts, rec) => {
+  const g = (r: unknown, key: string | null | undefined, ts: number, rec: Rec): unknown => {
     try {
       return f(r, key, ts, rec);
     } catch (e) {
@@ -448,6 +475,7 @@ function guard(f: CompiledExpr, flag: string, src: string): CompiledExpr {
       throw new BadRecordError(`${flag} '${src}' threw: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
+  return f.fields === undefined ? g : Object.assign(g, { fields: f.fields });
 }
 
 /**

@@ -36,7 +36,14 @@ export async function writeWithBackPressure(
 }
 
 export class LineWriter {
+  /** The lines since the last full chunk (a short string: at most about CHUNK characters). */
   private buf = '';
+  /**
+   * Full chunks already turned into bytes. A string buffer of a whole batch (megabytes of lines)
+   * is a deep rope of short strings that lives through old-space GCs before it is flattened:
+   * measured 46% of `ingest x.parquet` in GC; converting every 64 KiB keeps each rope young.
+   */
+  private chunks: Buffer[] = [];
   private closed = false;
   private failure: Error | undefined;
   /** Number of lines written (handed to the destination). */
@@ -58,11 +65,15 @@ export class LineWriter {
   line(s: string): void {
     this.buf += `${s}\n`;
     this.lines++;
+    if (this.buf.length >= CHUNK) {
+      this.chunks.push(Buffer.from(this.buf, 'utf8'));
+      this.buf = '';
+    }
   }
 
   /** Writes the buffer if it holds at least a chunk, waiting for drain when the destination is full. */
   async flushIfFull(): Promise<void> {
-    if (this.buf.length >= CHUNK) await this.flush();
+    if (this.chunks.length > 0) await this.flush();
   }
 
   /** Writes whatever is buffered and waits for drain if needed. Throws a destination error. */
@@ -70,12 +81,19 @@ export class LineWriter {
     if (this.failure) throw this.failure;
     if (this.closed) {
       this.buf = '';
+      this.chunks = [];
       return;
     }
-    if (this.buf.length === 0) return;
-    const data = this.buf;
+    if (this.buf.length === 0 && this.chunks.length === 0) return;
+    // The full chunks, then the rest; back-pressure is awaited once, after the last write (no
+    // Buffer.concat: it copied every output byte once more).
+    const chunks = this.chunks;
+    const rest = this.buf;
     this.buf = '';
-    await writeWithBackPressure(this.out, data, () => this.closed);
+    this.chunks = [];
+    const last = rest.length > 0 ? rest : chunks.pop();
+    for (const c of chunks) this.out.write(c);
+    if (last !== undefined) await writeWithBackPressure(this.out, last, () => this.closed);
     if (this.failure) throw this.failure;
   }
 

@@ -100,15 +100,13 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     tz: spec.tz,
     keyField: spec.keyField,
   });
-  const columnar =
-    out.format === 'arrow' || out.format === 'direct'
-      ? columnarAssigner({
-          tsField: spec.tsField,
-          tsFormat: typedTsFormat(spec.tsFormat, spec.tsField, schema),
-          tz: spec.tz,
-          keyField: spec.keyField,
-        })
-      : undefined;
+  // Every encoding takes column batches: Arrow as they are, NDJSON through the line encoder.
+  const columnar = columnarAssigner({
+    tsField: spec.tsField,
+    tsFormat: typedTsFormat(spec.tsFormat, spec.tsField, schema),
+    tz: spec.tz,
+    keyField: spec.keyField,
+  });
   // With a native event time (Kafka) and no --ts-field, --key-field still applies.
   const keyOf = spec.keyField ? makeKeyGetter(spec.keyField) : undefined;
   const wms = sources.map((s) => {

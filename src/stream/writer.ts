@@ -8,8 +8,9 @@
  */
 import type { Writable } from 'node:stream';
 import { ArrowEncoder } from './arrow.js';
-import { batchFromRecords, type RecordBatch, recordsOf } from './batch.js';
+import { batchFromRecords, type RecordBatch } from './batch.js';
 import { stageOutput } from './direct.js';
+import { encodeBatchLines } from './line-encoder.js';
 import { resolveStreamFormat } from './negotiate.js';
 import { LineWriter, writeWithBackPressure } from './output.js';
 import {
@@ -82,8 +83,10 @@ export class NdjsonStreamWriter implements StreamWriter {
     this.lines.line(rawLine ?? encodeRecord(r, rawValue));
   }
   batch(b: RecordBatch): void {
-    for (const r of recordsOf(b)) this.lines.line(encodeRecord(r));
+    // Straight from the columns when the batch allows it (line-encoder.ts): the same lines.
+    encodeBatchLines(b, this.emit);
   }
+  private readonly emit = (line: string): void => this.lines.line(line);
   watermark(wm: number): void {
     this.lines.line(encodeWatermark(wm));
   }
@@ -130,6 +133,8 @@ export class ArrowStreamWriter implements StreamWriter {
   private closed = false;
   private failure: Error | undefined;
   private linger: NodeJS.Timeout | undefined;
+  /** The write still waiting for the destination's 'drain', if any. */
+  private inflight: Promise<void> | undefined;
 
   constructor(private readonly out: Writable) {
     out.on('error', (err: NodeJS.ErrnoException) => {
@@ -167,11 +172,19 @@ export class ArrowStreamWriter implements StreamWriter {
   record(r: Rec): void {
     this.pending.push(r);
     if (this.pending.length >= ARROW_BATCH_ROWS) this.encodePending();
-    else if (!this.linger) {
-      // A destination error resurfaces at the next flush.
-      this.linger = setTimeout(() => void this.flush().catch(() => {}), ARROW_LINGER_MS);
-      this.linger.unref();
-    }
+    else if (!this.linger) this.armLinger();
+  }
+  /**
+   * Flushes the gathered rows after ARROW_LINGER_MS. While an earlier write still waits for
+   * 'drain', it waits another ARROW_LINGER_MS instead: one write in flight at a time, so a stalled
+   * reader does not collect a waiter (and an unbounded buffer) per linger.
+   */
+  private armLinger(): void {
+    this.linger = setTimeout(() => {
+      if (this.inflight) this.armLinger();
+      else void this.flush().catch(() => {}); // a destination error resurfaces at the next flush
+    }, ARROW_LINGER_MS);
+    this.linger.unref();
   }
   batch(b: RecordBatch): void {
     this.encodePending();
@@ -198,6 +211,8 @@ export class ArrowStreamWriter implements StreamWriter {
     this.put(e.finish());
   }
   async flushIfFull(): Promise<void> {
+    // A write the linger started keeps its back-pressure: wait for it like for our own.
+    if (this.inflight) await this.inflight;
     if (this.bytes >= CHUNK) await this.write();
   }
   async flush(): Promise<void> {
@@ -215,7 +230,13 @@ export class ArrowStreamWriter implements StreamWriter {
     const data = Buffer.concat(this.bufs);
     this.bufs = [];
     this.bytes = 0;
-    await writeWithBackPressure(this.out, data, () => this.closed);
+    const p = writeWithBackPressure(this.out, data, () => this.closed);
+    this.inflight = p;
+    try {
+      await p;
+    } finally {
+      if (this.inflight === p) this.inflight = undefined;
+    }
     if (this.failure) throw this.failure;
   }
   async close(): Promise<void> {

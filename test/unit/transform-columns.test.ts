@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { fieldsRead } from '../../src/ops/expr.js';
 import { BadRecordError, type Collector } from '../../src/ops/operator.js';
 import { TransformOperator, type TransformStep } from '../../src/ops/transform.js';
 import { type RecordBatch, recordsOf } from '../../src/stream/batch.js';
@@ -78,6 +79,36 @@ const step: fc.Arbitrary<TransformStep> = fc.oneof(
     kind: fc.constantFrom('key' as const, 'ts' as const),
     expr: fc.constantFrom(...NAMES, 'zz').map((f) => `r.${f}`),
   }),
+  // Expressions that read named fields only: evaluated on rows built lazily from the columns.
+  fc.record({
+    kind: fc.constant('filter' as const),
+    expr: fc.constantFrom(
+      'r.a > 0',
+      'r.b === null',
+      "typeof r.c === 'string' || r.zz === undefined",
+      'r.a > 0 && key !== null',
+      'ts % 2 === 0',
+      'r.e.n.length > 1',
+    ),
+  }),
+  fc.record({
+    kind: fc.constantFrom('key' as const, 'ts' as const),
+    expr: fc.constantFrom('String(r.a) + r.b', 'r.a * 1000 + ts', 'new Date(r.c)', 'r.e.n[0]'),
+  }),
+);
+
+/** Any step, also those without a columnar form (they run on the rows after the columnar prefix). */
+const anyStep: fc.Arbitrary<TransformStep> = fc.oneof(
+  step,
+  fc.record({
+    kind: fc.constant('map' as const),
+    expr: fc.constantFrom('({x: r.a, y: key, t: ts})', '({...r, z: 1})', 'r.b'),
+  }),
+  fc.record({ kind: fc.constant('flat-map' as const), expr: fc.constantFrom('[r.a, r.c]', 'r.e.n') }),
+  fc.record({
+    kind: fc.constant('filter' as const),
+    expr: fc.constantFrom('Object.keys(r).length > 2', "'d' in r"),
+  }),
 );
 
 async function batchesOf(recs: Rec[]): Promise<{ header: Header; batches: RecordBatch[] }> {
@@ -131,11 +162,15 @@ function collector(): Collector & { out: Rec[]; wms: number[]; batches: RecordBa
 describe('transform columnar path', () => {
   it('gives the records, bad rows and watermarks of the row steps (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(records, fc.array(step, { minLength: 1, maxLength: 4 }), async (recs, steps) => {
+      fc.asyncProperty(records, step, fc.array(anyStep, { maxLength: 3 }), async (recs, first, more) => {
+        const steps = [first, ...more];
         const { header, batches } = await batchesOf(recs);
         const colOp = new TransformOperator({ steps });
         const rowOp = new TransformOperator({ steps });
-        assert.ok(colOp.batch, 'a chain of built-ins has a batch path');
+        assert.ok(
+          colOp.batch,
+          'a chain starting with a built-in or a named-field expression has a batch path',
+        );
         await colOp.open(header);
         await rowOp.open(header);
         const a = collector();
@@ -191,7 +226,20 @@ describe('transform columnar path', () => {
     );
   });
 
-  it('a chain with a filter, a map or an expression has no batch path', () => {
+  it('a chain starting with a map, an expression over the whole value, or with a dedupe has no batch path', () => {
+    for (const steps of [
+      [{ kind: 'map', expr: '({...r})' }],
+      [{ kind: 'filter', expr: 'Object.keys(r).length > 1' }],
+      [{ kind: 'filter', expr: 'r[k] > 1' }],
+      [{ kind: 'filter', expr: 'rec.value.a > 1' }],
+      [{ kind: 'key', expr: 'r.constructor' }],
+      [{ kind: 'select', fields: ['a.b'] }],
+      [
+        { kind: 'select', fields: ['a'] },
+        { kind: 'dedupe', expr: 'r.a' },
+      ],
+    ] as TransformStep[][])
+      assert.equal(new TransformOperator({ steps, within: 1000 }).batch, undefined, JSON.stringify(steps));
     for (const steps of [
       [{ kind: 'filter', expr: 'r.a > 1' }],
       [
@@ -199,9 +247,28 @@ describe('transform columnar path', () => {
         { kind: 'map', expr: 'r' },
       ],
       [{ kind: 'key', expr: 'r.a + 1' }],
-      [{ kind: 'select', fields: ['a.b'] }],
-      [{ kind: 'key', expr: 'r.constructor' }],
     ] as TransformStep[][])
-      assert.equal(new TransformOperator({ steps }).batch, undefined, JSON.stringify(steps));
+      assert.ok(new TransformOperator({ steps }).batch, JSON.stringify(steps));
+  });
+
+  it('fieldsRead: the fields an expression can read, or undefined when it may see the whole value', () => {
+    assert.deepEqual(fieldsRead('r.delay > 60'), ['delay']);
+    assert.deepEqual(fieldsRead('r.a + r.b * r.a > x.r'), ['a', 'b']);
+    assert.deepEqual(fieldsRead('key === null && ts > 0'), []);
+    assert.deepEqual(fieldsRead('r.s.startsWith("r")'), undefined); // a bare r inside a string: conservative
+    for (const src of [
+      '({...r, x: 1})',
+      'r[k]',
+      'f(r)',
+      'r?.a',
+      'Object.keys(r)',
+      'r.hasOwnProperty("a")',
+      'r.__proto__',
+      'rec.value.a',
+      'arguments[0].a',
+      '\\u0072.a',
+      '[1].map(r => r)',
+    ])
+      assert.equal(fieldsRead(src), undefined, src);
   });
 });
