@@ -12,6 +12,7 @@ import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
 import type { Json } from '../state/savepoint/format.js';
 import { withS3Options } from '../storage/s3-options.js';
+import type { RecordBatch } from '../stream/batch.js';
 import { stageInput } from '../stream/direct.js';
 import { readStream } from '../stream/input.js';
 import type { StopInfo } from '../stream/protocol.js';
@@ -141,6 +142,15 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
           stats.recordsIn++;
           return sink.write(r, line);
         },
+        // Batches of a version-2 stream go to the sink's batch path when it has one.
+        ...(sink.writeBatch
+          ? {
+              batch(b: RecordBatch, first: number) {
+                stats.recordsIn += b.length;
+                return sink.writeBatch?.(b, first);
+              },
+            }
+          : {}),
         watermark: (wm) => sink.watermark(wm),
         async barrier(b) {
           // The sink's commit of epoch b.id is the checkpoint's commit point; its descriptor goes

@@ -163,6 +163,14 @@ function columnValues(type: FieldType, n: number, get: (i: number) => unknown, i
   return out;
 }
 
+const NUMERIC_TYPES: ReadonlySet<FieldType> = new Set([
+  'int64',
+  'float64',
+  'decimal',
+  'timestamp',
+  'timestamptz',
+]);
+
 /**
  * The values of one batch column for hyparquet-writer, read from its typed arrays where it has
  * them (`float64()`: NaN is null; `dictionary()`: strings shared per code), else value by value;
@@ -170,7 +178,8 @@ function columnValues(type: FieldType, n: number, get: (i: number) => unknown, i
  */
 function batchColumnValues(c: ParquetColumn, col: Column | undefined, n: number): unknown[] {
   if (!col) return new Array(n).fill(null);
-  const f = col.typed && c.type !== 'string' ? col.float64() : undefined;
+  // Typed arrays only for a numeric column: a json column keeps the values as they are.
+  const f = col.typed && NUMERIC_TYPES.has(c.type) ? col.float64() : undefined;
   if (f) {
     const out = new Array<unknown>(n);
     const big = c.intBits === undefined && c.type !== 'float64' && c.type !== 'decimal';
