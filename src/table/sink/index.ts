@@ -524,6 +524,7 @@ export class TableSink extends FileSinkBase {
     const numeric = radix * n < 2 ** 52;
     const local = new Map<number | string, number>();
     const parts: PartitionOf[] = [];
+    const byPath = new Map<string, number>();
     const times = new Map<object, number>();
     let lastBucket: object | undefined;
     let lastTime = 0;
@@ -552,13 +553,19 @@ export class TableSink extends FileSinkBase {
       }
       let p = local.get(key);
       if (p === undefined) {
-        p = parts.length;
-        local.set(key, p);
         const value: Record<string, unknown> = {};
         segs.forEach((s, j) => {
           value[s.field] = fields[j].strings[fields[j].ids[i]];
         });
-        parts.push(pt.partitionOf(b.ts[i], value));
+        const part = pt.partitionOf(b.ts[i], value);
+        // Different values can share a partition (null and '' are both the default partition).
+        p = byPath.get(part.path);
+        if (p === undefined) {
+          p = parts.length;
+          parts.push(part);
+          byPath.set(part.path, p);
+        }
+        local.set(key, p);
       }
       ids[i] = p;
     }
