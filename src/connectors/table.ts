@@ -64,6 +64,8 @@ class SingleFileSink extends FileSinkBase {
   private readonly format: OutputFormat;
   private writerOpts!: PartWriterOptions;
   private readonly buffer = new RowBuffer();
+  /** Records taken by the batch path (summary: `rows by columns`). */
+  private columnarRows = 0;
   private file:
     | { pending: PendingFile; columns: ParquetColumn[]; writer: PartWriter; schemaVersion: number }
     | undefined;
@@ -138,6 +140,7 @@ class SingleFileSink extends FileSinkBase {
    * the row groups are the same.
    */
   protected override async acceptBatch(b: RecordBatch, _first: number): Promise<void> {
+    this.columnarRows += b.length;
     const names = this.schema.columns.map((c) => c.name);
     for (let at = 0; at < b.length; ) {
       const m = Math.min(b.length - at, ROW_GROUP_ROWS - this.buffer.length);
@@ -200,7 +203,10 @@ class SingleFileSink extends FileSinkBase {
   }
 
   counters(): Record<string, number | string> {
-    return { written: formatBytes(this.bytes) };
+    return {
+      written: formatBytes(this.bytes),
+      ...(this.columnarRows ? { 'rows by columns': this.columnarRows } : {}),
+    };
   }
 }
 

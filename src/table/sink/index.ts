@@ -265,6 +265,8 @@ export class TableSink extends FileSinkBase {
   /** The id of the last barrier seen (or the restored checkpoint's): the last epoch's predecessor. */
   private lastBarrier: number | null = null;
   private readonly skipped: number[] = [];
+  /** Records taken by the batch path (summary: `rows by columns`). */
+  private columnarRows = 0;
   /** Kafka next offsets of the records since the last commit (`kappa.kafkaOffsets`). */
   private readonly offsets = new KafkaOffsets();
 
@@ -431,6 +433,7 @@ export class TableSink extends FileSinkBase {
    */
   protected override async acceptBatch(b: RecordBatch, _first: number): Promise<void> {
     const n = b.length;
+    this.columnarRows += n;
     if (b.prov) for (let i = 0; i < n; i++) this.offsets.addProv(b.prov(i));
     this.fieldCheck.addBatch(b.fields, n);
     const { ids, parts } = this.partitionRows(b);
@@ -856,6 +859,7 @@ export class TableSink extends FileSinkBase {
       ...(this.spec ? { partitions: this.partitionsWritten.size } : {}),
       written: formatBytes(this.bytesCommitted),
       ...(this.skipped.length ? { 'epochs skipped (already committed)': this.skipped.length } : {}),
+      ...(this.columnarRows ? { 'rows by columns': this.columnarRows } : {}),
     };
   }
 
