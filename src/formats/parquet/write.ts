@@ -25,6 +25,7 @@ import type { PendingFile } from '../../storage/store.js';
 import type { Column, RecordBatch } from '../../stream/batch.js';
 import type { FieldType } from '../../stream/protocol.js';
 import type { ColumnStats, FileColumnStats } from '../format.js';
+import { type GroupColumn, writeGroup } from './write-columns.js';
 
 /** Values of `--compression`. */
 export const PARQUET_CODECS = ['zstd', 'snappy', 'gzip', 'brotli', 'none'] as const;
@@ -268,18 +269,23 @@ export class ParquetPartWriter {
 
   /**
    * Writes the records of a batch (values already checked against the column types) as one row
-   * group, from its columns: no row objects (typed columns are read from their typed arrays). The
+   * group, from its columns: no row objects (typed columns are read from their typed arrays, string
+   * columns with dictionary codes are encoded from the codes, see write-columns.ts). The
    * file, its statistics and `columnStats()` are the same as `writeRowGroup` gives for the
    * batch's rows; a column the batch lacks is all null.
    */
   async writeColumns(b: Pick<RecordBatch, 'length' | 'column'>): Promise<void> {
     if (b.length === 0) return;
-    const columnData = this.columns.map((c) => ({
-      name: c.name,
-      data: batchColumnValues(c, b.column(c.name), b.length) as never[],
-    }));
-    await this.writer.write({ columnData, rowGroupSize: b.length });
-    this.rows += b.length;
+    const n = b.length;
+    const cols: GroupColumn[] = this.columns.map((c) => {
+      const col = b.column(c.name);
+      const d = col?.typed && c.type === 'string' ? col.dictionary() : undefined;
+      return d
+        ? { name: c.name, codes: d.codes, dict: d.values }
+        : { name: c.name, values: batchColumnValues(c, col, n) };
+    });
+    await writeGroup(this.writer, cols, n);
+    this.rows += n;
   }
 
   /** Writes the footer into the pending file (does not commit it). */
