@@ -14,7 +14,7 @@
  * writes (checked against the row path in test/unit/table-batch.test.ts). Every other column, and
  * a string column the sample or the size rule keeps PLAIN, goes through `writeColumn` itself.
  */
-import type { ColumnChunk, SchemaElement } from 'hyparquet';
+import type { ColumnChunk, SchemaElement, Statistics } from 'hyparquet';
 import type { ParquetWriter } from 'hyparquet-writer';
 import { writeColumn } from 'hyparquet-writer/src/column.js';
 import { writeDataPageV2 } from 'hyparquet-writer/src/datapage.js';
@@ -27,7 +27,8 @@ const PAGE_SIZE = 1048576;
 /** One column of a row group: its values (null for null), or string dictionary codes (-1 null). */
 export type GroupColumn =
   | { name: string; values: unknown[] }
-  | { name: string; codes: Int32Array; dict: readonly string[] };
+  | { name: string; codes: Int32Array; dict: readonly string[] }
+  | { name: string; int64: Float64Array };
 
 type ColumnEncoder = Parameters<typeof writeColumn>[0]['column'];
 type Writer = Parameters<typeof writeColumn>[0]['writer'];
@@ -70,7 +71,14 @@ export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number)
     let result: ColumnResult | undefined;
     let values: unknown[] | undefined;
     if ('values' in c && c.values) values = c.values;
-    else if ('codes' in c) {
+    else if ('int64' in c) {
+      result = int64Chunk(writer, column, c.int64, n);
+      if (!result) {
+        const f = c.int64;
+        values = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) values[i] = Number.isNaN(f[i]) ? null : BigInt(Math.floor(f[i]));
+      }
+    } else if ('codes' in c) {
       const codes = c.codes;
       result = dictionaryChunk(writer, column, codes, c.dict, n);
       if (!result) {
@@ -198,16 +206,136 @@ function dictionaryChunk(
   const statistics = column.stats
     ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: undefined }
     : undefined;
+  return emitChunk(
+    writer,
+    column,
+    'BYTE_ARRAY',
+    n,
+    definitionLevels,
+    {
+      page: unconvert(element, dict) as unknown[],
+      indexes,
+    },
+    undefined,
+    statistics,
+  );
+}
+
+/**
+ * The chunk of an INT64 column (int64 without a narrow width, timestamp, timestamptz) from a
+ * Float64Array (NaN: null; timestamps floored to whole ms), as `writeColumn` writes the BigInt
+ * values `batchColumnValues` would give: the dictionary is decided and built on the numbers (one
+ * BigInt per distinct value), PLAIN pages get the BigInts.
+ */
+function int64Chunk(
+  writer: Writer,
+  column: ColumnEncoder,
+  f: Float64Array,
+  n: number,
+): ColumnResult | undefined {
+  if (column.element.type !== 'INT64' || n === 0) return undefined;
+  const k = new Float64Array(n);
+  for (let i = 0; i < n; i++) k[i] = Math.floor(f[i]);
+  // useDictionary's sample: 8 bytes per non-null value.
+  const sampleSize = Math.min(n, 1000);
+  const sampled = new Set<number>();
+  let sampleDict = 0;
+  let sampleTotal = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    const v = k[sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1))];
+    const size = Number.isNaN(v) ? 0 : 8;
+    const key = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v; // null's key (never a value here)
+    if (!sampled.has(key)) {
+      sampled.add(key);
+      sampleDict += size;
+    }
+    sampleTotal += size;
+  }
+  const definitionLevels = new Array<number>(n);
+  let nonNull = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = k[i];
+    if (Number.isNaN(v)) {
+      definitionLevels[i] = 0;
+      continue;
+    }
+    definitionLevels[i] = 1;
+    nonNull++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const statistics = column.stats
+    ? {
+        min_value: nonNull ? BigInt(min) : undefined,
+        max_value: nonNull ? BigInt(max) : undefined,
+        null_count: BigInt(n - nonNull),
+        nan_count: undefined,
+      }
+    : undefined;
+  let dict: { page: unknown[]; indexes: number[] } | undefined;
+  if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
+    const index = new Map<number, number>();
+    const values: number[] = [];
+    const indexes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const v = k[i];
+      if (Number.isNaN(v)) continue;
+      let r = index.get(v);
+      if (r === undefined) {
+        r = values.length;
+        index.set(v, r);
+        values.push(v);
+      }
+      indexes[i] = r;
+    }
+    const bitWidth = Math.ceil(Math.log2(values.length));
+    const indexSize = Math.ceil((nonNull * bitWidth) / 8);
+    if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
+      dict = { page: values.map((v) => BigInt(v)), indexes };
+  }
+  let plain: unknown[] | undefined;
+  if (!dict) {
+    plain = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) plain[i] = Number.isNaN(k[i]) ? null : BigInt(k[i]);
+  }
+  return emitChunk(writer, column, 'INT64', n, definitionLevels, dict, plain, statistics);
+}
+
+/**
+ * Writes a column chunk as `writeColumn` does once it has its statistics and its dictionary
+ * decision: the dictionary page (`dict.page`: the distinct values in their physical form) and
+ * pages of indexes, or PLAIN pages of `plain` (physical values, null for null); pages cut by
+ * `getPageBoundaries`' estimate (4 bytes per index, 8 per INT64 value, nulls 0).
+ */
+function emitChunk(
+  writer: Writer,
+  column: ColumnEncoder,
+  type: 'BYTE_ARRAY' | 'INT64',
+  n: number,
+  definitionLevels: number[],
+  dict: { page: unknown[]; indexes: number[] } | undefined,
+  plain: unknown[] | undefined,
+  statistics: Statistics | undefined,
+): ColumnResult {
   const offsetStart = writer.offset;
   let uncompressedSize = 0;
-  const dictionary_page_offset = BigInt(writer.offset);
-  uncompressedSize += writeDictionaryPage(writer, column, unconvert(element, dict));
-  // Pages of indexes: 4 estimated bytes per non-null value (getPageBoundaries).
+  let dictionary_page_offset: bigint | undefined;
+  const encodings: ('PLAIN' | 'RLE_DICTIONARY')[] = ['PLAIN'];
+  const writeValues = (dict ? dict.indexes : plain) as unknown[];
+  if (dict) {
+    dictionary_page_offset = BigInt(writer.offset);
+    uncompressedSize += writeDictionaryPage(writer, column, dict.page as never[]);
+    encodings.push('RLE_DICTIONARY');
+  }
+  const encoding: 'RLE_DICTIONARY' | 'PLAIN' = dict ? 'RLE_DICTIONARY' : 'PLAIN';
+  const width = dict ? 4 : 8;
   const pages: { start: number; end: number }[] = [];
   let start = 0;
   let acc = 0;
   for (let i = 0; i < n; i++) {
-    const size = codes[i] < 0 ? 0 : 4;
+    const size = definitionLevels[i] === 0 ? 0 : width;
     acc += size;
     if (acc >= column.pageSize && i > start) {
       pages.push({ start, end: i });
@@ -223,9 +351,9 @@ function dictionaryChunk(
     uncompressedSize += writeDataPageV2({
       writer,
       column,
-      encoding: 'RLE_DICTIONARY',
+      encoding,
       pageData: {
-        values: indexes.slice(p.start, p.end),
+        values: writeValues.slice(p.start, p.end) as never[],
         definitionLevels: definitionLevels.slice(p.start, p.end),
         repetitionLevels: [],
         maxDefinitionLevel: 1,
@@ -239,15 +367,15 @@ function dictionaryChunk(
   }
   const encoding_stats = column.stats
     ? [
-        { page_type: 'DICTIONARY_PAGE' as const, encoding: 'PLAIN' as const, count: 1 },
-        { page_type: 'DATA_PAGE_V2' as const, encoding: 'RLE_DICTIONARY' as const, count: pages.length },
+        ...(dict ? [{ page_type: 'DICTIONARY_PAGE' as const, encoding: 'PLAIN' as const, count: 1 }] : []),
+        { page_type: 'DATA_PAGE_V2' as const, encoding, count: pages.length },
       ]
     : undefined;
   return {
     chunk: {
       meta_data: {
-        type: 'BYTE_ARRAY',
-        encodings: ['PLAIN', 'RLE_DICTIONARY'],
+        type,
+        encodings,
         path_in_schema: column.schemaPath.slice(1).map((s) => s.name),
         codec: column.codec ?? 'UNCOMPRESSED',
         num_values: BigInt(n),

@@ -280,9 +280,12 @@ export class ParquetPartWriter {
     const cols: GroupColumn[] = this.columns.map((c) => {
       const col = b.column(c.name);
       const d = col?.typed && c.type === 'string' ? col.dictionary() : undefined;
-      return d
-        ? { name: c.name, codes: d.codes, dict: d.values }
-        : { name: c.name, values: batchColumnValues(c, col, n) };
+      if (d) return { name: c.name, codes: d.codes, dict: d.values };
+      const wide =
+        c.intBits === undefined && (c.type === 'int64' || c.type === 'timestamp' || c.type === 'timestamptz');
+      const f = wide && col?.typed ? col.float64() : undefined;
+      if (f) return { name: c.name, int64: f };
+      return { name: c.name, values: batchColumnValues(c, col, n) };
     });
     await writeGroup(this.writer, cols, n);
     this.rows += n;
