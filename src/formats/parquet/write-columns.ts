@@ -352,9 +352,10 @@ function emitChunk(
       writer,
       column,
       encoding,
+      // One page (the usual case): the arrays themselves, no copy.
       pageData: {
-        values: writeValues.slice(p.start, p.end) as never[],
-        definitionLevels: definitionLevels.slice(p.start, p.end),
+        values: (pages.length === 1 ? writeValues : writeValues.slice(p.start, p.end)) as never[],
+        definitionLevels: pages.length === 1 ? definitionLevels : definitionLevels.slice(p.start, p.end),
         repetitionLevels: [],
         maxDefinitionLevel: 1,
       },
