@@ -18,6 +18,7 @@ import { BadRecords } from '../../src/stream/badrecords.js';
 import { readStream } from '../../src/stream/input.js';
 import type { Header, Rec } from '../../src/stream/protocol.js';
 import { openStreamWriter } from '../../src/stream/writer.js';
+import { SINK_LIMITS } from '../../src/table/sink/index.js';
 import { tempDir } from '../helpers.js';
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
@@ -55,6 +56,8 @@ function stream(seed: number, n: number, opts: { bad: boolean; missing: boolean 
       t: r() < 0.1 ? null : T0 + Math.floor(r() * 1e9),
       d: r() < 0.1 ? null : pick(['2024-01-01', '1999-12-31', '2038-01-19']),
       n: Math.floor(r() * 3),
+      // A json column (its first value is an object) whose later batches hold only integers.
+      m: i < 3 ? { x: i } : r() < 0.1 ? null : i,
     };
     if (opts.missing && r() < 0.01) delete value.f;
     if (opts.bad && r() < 0.005) value.i = 'not a number';
@@ -179,7 +182,7 @@ describe('sink batch path', () => {
     { seed: 1, n: 3000, spec: 'dt=%Y-%m-%d', rollRecords: undefined, bad: false, missing: false },
     { seed: 2, n: 1500, spec: 'dt=%Y-%m-%d/{cat}', rollRecords: 97, bad: true, missing: false },
     { seed: 3, n: 4000, spec: '{cat}/{n}', rollRecords: 500, bad: false, missing: true },
-    { seed: 4, n: 600, spec: 'm=%Y-%m/{n}', rollRecords: 1, bad: true, missing: true },
+    { seed: 4, n: 600, spec: 'm=%Y-%m/{n}', rollRecords: 1, bad: true, missing: false },
     { seed: 5, n: 3000, spec: undefined, rollRecords: 257, bad: false, missing: false },
   ];
   for (const c of cases)
@@ -219,6 +222,25 @@ describe('sink batch path', () => {
       got.push(files(dir));
     }
     assert.ok(got[0].size > 3, `${got[0].size} files`);
+    assert.deepEqual([...got[1].keys()].sort(), [...got[0].keys()].sort());
+    for (const [k, v] of got[0]) assert.ok(v.equals(got[1].get(k) as Buffer), `${k} differs`);
+  });
+
+  it('writes the largest buffer where the row path does when too many rows are buffered', async () => {
+    const buf = await encode(stream(11, 4000, { bad: false, missing: false }));
+    const got: Map<string, Buffer>[] = [];
+    const saved = SINK_LIMITS.maxBufferedRows;
+    SINK_LIMITS.maxBufferedRows = 97;
+    try {
+      for (const batches of [false, true]) {
+        const dir = join(tmp.dir, `max-${batches}`);
+        const sink = await tableSink.create(dir, { partitionBy: '{cat}/{n}' });
+        await run(buf, sink, batches);
+        got.push(files(dir));
+      }
+    } finally {
+      SINK_LIMITS.maxBufferedRows = saved;
+    }
     assert.deepEqual([...got[1].keys()].sort(), [...got[0].keys()].sort());
     for (const [k, v] of got[0]) assert.ok(v.equals(got[1].get(k) as Buffer), `${k} differs`);
   });

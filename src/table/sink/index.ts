@@ -166,7 +166,10 @@ function sameAppCheck(appId: string): WinnerCheck {
 }
 
 /** Rows buffered across all open partitions before the largest buffer is written out. */
-const MAX_BUFFERED_ROWS = 500_000;
+export const SINK_LIMITS = {
+  /** Rows buffered across all partitions before the largest buffer is written (tests lower it). */
+  maxBufferedRows: 500_000,
+};
 
 /**
  * A field's partition value strings per row: `strings[ids[i]]` is `partitionValueString` of row
@@ -418,7 +421,7 @@ export class TableSink extends FileSinkBase {
     const fileRows = (st.file?.rows ?? 0) + st.buffer.length;
     if (st.buffer.length >= ROW_GROUP_ROWS || fileRows >= this.rolling.records)
       return this.flushPart(st, true);
-    if (this.buffered >= MAX_BUFFERED_ROWS) return this.flushLargest();
+    if (this.buffered >= SINK_LIMITS.maxBufferedRows) return this.flushLargest();
   }
 
   /**
@@ -427,7 +430,7 @@ export class TableSink extends FileSinkBase {
    * code or distinct value), and each partition's rows go into its buffer as one gathered piece.
    * Row groups start and files roll after exactly the same rows as on the row path: the rows are
    * walked in order with counters only, and a buffer is written where the row path's `add` would
-   * write it (ROW_GROUP_ROWS, --roll-records, MAX_BUFFERED_ROWS: the largest buffer, as
+   * write it (ROW_GROUP_ROWS, --roll-records, SINK_LIMITS.maxBufferedRows: the largest buffer, as
    * `flushLargest`), so both paths give the same files (test/unit/table-batch.test.ts).
    * `--roll-interval` is checked once per partition and batch, with one clock reading.
    */
@@ -500,7 +503,7 @@ export class TableSink extends FileSinkBase {
       if (buffered >= ROW_GROUP_ROWS || (st.file?.rows ?? 0) + buffered >= this.rolling.records) {
         move(p);
         await this.flushPart(st, true);
-      } else if (this.buffered + pendingAll >= MAX_BUFFERED_ROWS) {
+      } else if (this.buffered + pendingAll >= SINK_LIMITS.maxBufferedRows) {
         for (let q = 0; q < k; q++) move(q);
         await this.flushLargest();
       }
