@@ -12,6 +12,7 @@ import { type RecordSink, sinkTargetFor } from '../connectors/sink.js';
 import { DataError } from '../errors.js';
 import type { Json } from '../state/savepoint/format.js';
 import { withS3Options } from '../storage/s3-options.js';
+import type { RecordBatch } from '../stream/batch.js';
 import { stageInput } from '../stream/direct.js';
 import { readStream } from '../stream/input.js';
 import type { StopInfo } from '../stream/protocol.js';
@@ -86,6 +87,8 @@ Examples:
   # checkpointed pipeline: one Kafka transaction per epoch, progress records in _kappa-progress
   kappa ingest kafka://b:9092/in --checkpoint-interval 10s | kappa sink kafka://b:9092/out --transaction-timeout 2m
 
+From another kappa stage (Arrow stream, kappa run) Parquet tables and files are written from the
+batches' columns (summary: "rows by columns"); the output is the same as record by record.
 A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
 watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
 Appends keep the table's partitioning and column types; new columns need --merge-schema. A crashed
@@ -141,6 +144,15 @@ async function runSink(target: string, o: SinkFlags, cmd: Command): Promise<void
           stats.recordsIn++;
           return sink.write(r, line);
         },
+        // Batches of a version-2 stream go to the sink's batch path when it has one.
+        ...(sink.writeBatch
+          ? {
+              batch(b: RecordBatch, first: number) {
+                stats.recordsIn += b.length;
+                return sink.writeBatch?.(b, first);
+              },
+            }
+          : {}),
         watermark: (wm) => sink.watermark(wm),
         async barrier(b) {
           // The sink's commit of epoch b.id is the checkpoint's commit point; its descriptor goes

@@ -8,6 +8,7 @@
  */
 
 import { UsageError } from '../errors.js';
+import type { RecordBatch } from '../stream/batch.js';
 import type { Barrier, Header, Rec } from '../stream/protocol.js';
 import type { JsonValue } from './source.js';
 
@@ -44,6 +45,13 @@ export interface RecordSink {
    * @param line 1-based input line of the record, for error messages
    */
   write(r: Rec, line?: number): void | Promise<void>;
+  /**
+   * Optional batch path: the records of a version-2 stream (or of a fused upstream stage under
+   * `kappa run`) a batch at a time, with the same outcome as `write` of each record in order
+   * (`recordsOf`). Without it, the sink gets records one by one.
+   * @param first 1-based input line of the batch's first record (records follow on consecutive lines)
+   */
+  writeBatch?(b: RecordBatch, first: number): void | Promise<void>;
   /** Called after each input batch: flush buffers, honour back-pressure. */
   afterBatch?(): Promise<void>;
   /** True once the destination reader went away (stdout EPIPE): stop quietly. */

@@ -22,6 +22,7 @@ import {
   type PartWriter,
   type PartWriterOptions,
 } from '../formats/index.js';
+import type { ParquetColumn } from '../formats/parquet/write.js';
 import {
   hasStore,
   type InProgressFile,
@@ -30,6 +31,7 @@ import {
   schemeOf,
   storeFor,
 } from '../storage/store.js';
+import type { RecordBatch } from '../stream/batch.js';
 import { formatBytes } from '../stream/progress.js';
 import type { Header, Rec } from '../stream/protocol.js';
 import { txnVersion } from '../table/delta.js';
@@ -42,6 +44,7 @@ import {
   partWriterOptions,
   ROW_GROUP_ROWS,
 } from '../table/sink/base.js';
+import { bufferView, capturePiece, RowBuffer, rowsOnly, segmentRows } from '../table/sink/columns.js';
 import { crashPoint, type RunMarker, RunMarkerFile, readJson, runIsLive } from '../table/sink/committer.js';
 import { TableSink } from '../table/sink/index.js';
 import type { SinkCheckpointContext, SinkTarget } from './sink.js';
@@ -60,8 +63,12 @@ class SingleFileSink extends FileSinkBase {
   private readonly store: ObjectStore;
   private readonly format: OutputFormat;
   private writerOpts!: PartWriterOptions;
-  private buffer: Record<string, unknown>[] = [];
-  private file: { pending: PendingFile; writer: PartWriter; schemaVersion: number } | undefined;
+  private readonly buffer = new RowBuffer();
+  /** Records taken by the batch path (summary: `rows by columns`). */
+  private columnarRows = 0;
+  private file:
+    | { pending: PendingFile; columns: ParquetColumn[]; writer: PartWriter; schemaVersion: number }
+    | undefined;
   private bytes = 0;
   /** This run's marker; undefined while another live run holds the target's marker. */
   private marker: RunMarkerFile | undefined;
@@ -74,6 +81,7 @@ class SingleFileSink extends FileSinkBase {
     super(opts);
     this.store = storeFor(target);
     this.format = formatOf(opts.format, extensionFormat(target) ?? 'parquet');
+    this.columnar = this.format === 'parquet';
     for (const f of ['partitionBy', 'rollSize', 'rollRecords', 'rollInterval', 'mergeSchema'] as const)
       if (opts[f] !== undefined)
         throw new UsageError(
@@ -122,29 +130,56 @@ class SingleFileSink extends FileSinkBase {
   }
 
   protected accept(_r: Rec, value: Record<string, unknown>): void | Promise<void> {
-    this.buffer.push(value);
+    this.buffer.pushRow(value);
     if (this.buffer.length >= ROW_GROUP_ROWS) return this.flush();
+  }
+
+  /**
+   * The batch path (Parquet, a batch that fits the schema): the batch's rows go into the buffer as
+   * gathered column pieces, cut where the row path's buffer would be written (ROW_GROUP_ROWS), so
+   * the row groups are the same.
+   */
+  protected override async acceptBatch(b: RecordBatch, _first: number): Promise<void> {
+    this.columnarRows += b.length;
+    const names = this.schema.columns.map((c) => c.name);
+    for (let at = 0; at < b.length; ) {
+      const m = Math.min(b.length - at, ROW_GROUP_ROWS - this.buffer.length);
+      const idx = new Int32Array(m);
+      for (let i = 0; i < m; i++) idx[i] = at + i;
+      this.buffer.pushPiece(capturePiece(b, idx, names));
+      at += m;
+      if (this.buffer.length >= ROW_GROUP_ROWS) await this.flush();
+    }
   }
 
   private async flush(): Promise<void> {
     if (!this.file) {
       const pending = await this.store.create(this.target);
+      const columns = this.schema.columns.map((c) => ({ ...c }));
       this.file = {
         pending,
-        writer: createPartWriter(
-          pending,
-          this.schema.columns.map((c) => ({ ...c })),
-          this.writerOpts,
-        ),
+        columns,
+        writer: createPartWriter(pending, columns, this.writerOpts),
         schemaVersion: this.schema.version,
       };
       // The file's columns are fixed now: later new fields or widenings are conflicts.
       this.schema.frozen = this.file.writer.fixedColumns;
     }
-    const rows = this.buffer;
-    this.buffer = [];
-    await this.file.writer.writeRows(rows);
-    this.written += rows.length;
+    const f = this.file;
+    const n = this.buffer.length;
+    const segs = this.buffer.drain();
+    const rows = rowsOnly(segs);
+    if (!rows && f.writer.writeColumns)
+      await f.writer.writeColumns(bufferView(segs, new Map(f.columns.map((c) => [c.name, c.type]))));
+    else
+      await f.writer.writeRows(
+        rows ??
+          segmentRows(
+            segs,
+            f.columns.map((c) => c.name),
+          ),
+      );
+    this.written += n;
   }
 
   watermark(): void {}
@@ -168,7 +203,10 @@ class SingleFileSink extends FileSinkBase {
   }
 
   counters(): Record<string, number | string> {
-    return { written: formatBytes(this.bytes) };
+    return {
+      written: formatBytes(this.bytes),
+      ...(this.columnarRows ? { 'rows by columns': this.columnarRows } : {}),
+    };
   }
 }
 

@@ -5,6 +5,7 @@
  * files roll and when they become visible.
  */
 import type { PendingFile } from '../storage/store.js';
+import type { RecordBatch } from '../stream/batch.js';
 import type { FileColumnStats } from './format.js';
 import { type CodecSetup, type ParquetColumn, ParquetPartWriter } from './parquet/write.js';
 
@@ -14,6 +15,12 @@ export type OutputFormat = 'parquet' | 'ndjson' | 'csv';
 export interface PartWriter {
   /** Appends rows (already type-checked against the columns the writer was created with). */
   writeRows(rows: Record<string, unknown>[]): Promise<void>;
+  /**
+   * Appends the rows of a columnar view (values already type-checked) as one row group, the same
+   * bytes as `writeRows` of the same rows. Formats that write from columns only (Parquet);
+   * undefined for the text formats, which take rows.
+   */
+  writeColumns?(b: Pick<RecordBatch, 'length' | 'column'>): Promise<void>;
   /** Writes any trailer (Parquet footer); the pending file is then complete but not committed. */
   finish(): Promise<void>;
   /** Bytes handed to the pending file so far. */
@@ -51,6 +58,7 @@ export const parquetWriter: FormatWriter = {
     const w = new ParquetPartWriter(out, columns, codec, 'kappa version 0.1.0');
     return {
       writeRows: (rows) => w.writeRowGroup(rows),
+      writeColumns: (b) => w.writeColumns(b),
       finish: () => w.finish(),
       get bytes() {
         return out.bytes;

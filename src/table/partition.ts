@@ -202,6 +202,15 @@ export class Partitioner {
     return b;
   }
 
+  /**
+   * The time bucket of event time `ts` (epoch ms) as an opaque object, the same object for every
+   * time in the same bucket while it stays cached (so a batch can group its rows by identity), or
+   * undefined when the spec has no time segment.
+   */
+  timeBucketOf(ts: number): object | undefined {
+    return this.bucket(ts);
+  }
+
   private makeBucket(start: DateTime, end: number): TimeBucket {
     const values: Record<string, string> = {};
     const parts: string[] = [];

@@ -25,6 +25,7 @@ import type { PendingFile } from '../../storage/store.js';
 import type { Column, RecordBatch } from '../../stream/batch.js';
 import type { FieldType } from '../../stream/protocol.js';
 import type { ColumnStats, FileColumnStats } from '../format.js';
+import { type GroupColumn, writeGroup } from './write-columns.js';
 
 /** Values of `--compression`. */
 export const PARQUET_CODECS = ['zstd', 'snappy', 'gzip', 'brotli', 'none'] as const;
@@ -163,6 +164,14 @@ function columnValues(type: FieldType, n: number, get: (i: number) => unknown, i
   return out;
 }
 
+const NUMERIC_TYPES: ReadonlySet<FieldType> = new Set([
+  'int64',
+  'float64',
+  'decimal',
+  'timestamp',
+  'timestamptz',
+]);
+
 /**
  * The values of one batch column for hyparquet-writer, read from its typed arrays where it has
  * them (`float64()`: NaN is null; `dictionary()`: strings shared per code), else value by value;
@@ -170,7 +179,8 @@ function columnValues(type: FieldType, n: number, get: (i: number) => unknown, i
  */
 function batchColumnValues(c: ParquetColumn, col: Column | undefined, n: number): unknown[] {
   if (!col) return new Array(n).fill(null);
-  const f = col.typed && c.type !== 'string' ? col.float64() : undefined;
+  // Typed arrays only for a numeric column: a json column keeps the values as they are.
+  const f = col.typed && NUMERIC_TYPES.has(c.type) ? col.float64() : undefined;
   if (f) {
     const out = new Array<unknown>(n);
     const big = c.intBits === undefined && c.type !== 'float64' && c.type !== 'decimal';
@@ -259,18 +269,26 @@ export class ParquetPartWriter {
 
   /**
    * Writes the records of a batch (values already checked against the column types) as one row
-   * group, from its columns: no row objects (typed columns are read from their typed arrays). The
+   * group, from its columns: no row objects (typed columns are read from their typed arrays, string
+   * columns with dictionary codes are encoded from the codes, see write-columns.ts). The
    * file, its statistics and `columnStats()` are the same as `writeRowGroup` gives for the
    * batch's rows; a column the batch lacks is all null.
    */
   async writeColumns(b: Pick<RecordBatch, 'length' | 'column'>): Promise<void> {
     if (b.length === 0) return;
-    const columnData = this.columns.map((c) => ({
-      name: c.name,
-      data: batchColumnValues(c, b.column(c.name), b.length) as never[],
-    }));
-    await this.writer.write({ columnData, rowGroupSize: b.length });
-    this.rows += b.length;
+    const n = b.length;
+    const cols: GroupColumn[] = this.columns.map((c) => {
+      const col = b.column(c.name);
+      const d = col?.typed && c.type === 'string' ? col.dictionary() : undefined;
+      if (d) return { name: c.name, codes: d.codes, dict: d.values };
+      const wide =
+        c.intBits === undefined && (c.type === 'int64' || c.type === 'timestamp' || c.type === 'timestamptz');
+      const f = wide && col?.typed ? col.float64() : undefined;
+      if (f) return { name: c.name, int64: f };
+      return { name: c.name, values: batchColumnValues(c, col, n) };
+    });
+    await writeGroup(this.writer, cols, n);
+    this.rows += n;
   }
 
   /** Writes the footer into the pending file (does not commit it). */

@@ -5,15 +5,19 @@
  */
 import { UsageError } from '../../errors.js';
 import type { PartWriter } from '../../formats/index.js';
+import type { ParquetColumn } from '../../formats/parquet/write.js';
 import type { PendingFile } from '../../storage/store.js';
 import type { FileStats } from '../delta.js';
 import type { PartitionOf, PartitionSpec } from '../partition.js';
+import type { RowBuffer } from './columns.js';
 
 /** A part file being written. */
 export interface OpenFile {
   /** Path relative to the table root. */
   rel: string;
   pending: PendingFile;
+  /** The file's columns (fixed when it was opened). */
+  columns: ParquetColumn[];
   writer: PartWriter;
   stats: FileStats;
   /** TableSchema.version the file's columns were fixed at. */
@@ -26,7 +30,8 @@ export interface OpenFile {
 /** One partition directory's buffer and open file. */
 export interface Bucket {
   partition: PartitionOf;
-  buffer: Record<string, unknown>[];
+  /** Rows (objects or batch pieces) waiting for the next row group. */
+  buffer: RowBuffer;
   file?: OpenFile;
   /** Epoch ms when the first row of the current file (open or still buffered) arrived. */
   since?: number;
@@ -69,6 +74,17 @@ export class PartitionFieldCheck {
     if (this.seen.size < 50) for (const k in value) this.seen.add(k);
     for (const f of this.fields)
       if (value[f] === undefined) this.missing.set(f, (this.missing.get(f) ?? 0) + 1);
+  }
+
+  /**
+   * Counts the records of a `complete` batch (every record has every field of `fields`): a
+   * partition field is missing from all of them or from none.
+   */
+  addBatch(fields: readonly string[], n: number): void {
+    if (this.fields.length === 0 || n === 0) return;
+    this.records += n;
+    if (this.seen.size < 50) for (const k of fields) this.seen.add(k);
+    for (const f of this.fields) if (!fields.includes(f)) this.missing.set(f, (this.missing.get(f) ?? 0) + n);
   }
 
   /**

@@ -38,8 +38,9 @@ import {
   partExtension,
 } from '../../formats/index.js';
 import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../storage/store.js';
+import type { Column as BatchColumn, RecordBatch } from '../../stream/batch.js';
 import { formatBytes } from '../../stream/progress.js';
-import type { Barrier, Header, Rec } from '../../stream/protocol.js';
+import type { Barrier, Header, Provenance, Rec } from '../../stream/protocol.js';
 import { checkZone } from '../../time/timestamp.js';
 import {
   checkWritable,
@@ -57,10 +58,17 @@ import {
   requiredProtocol,
   type WinnerCheck,
 } from '../delta.js';
-import { Partitioner, type PartitionOf, type PartitionSpec, parsePartitionSpec } from '../partition.js';
+import {
+  Partitioner,
+  type PartitionOf,
+  type PartitionSpec,
+  parsePartitionSpec,
+  partitionValueString,
+} from '../partition.js';
 import { type Column, TableSchema } from '../schema.js';
 import { FileSinkBase, type FileSinkOptions, formatOf, partWriterOptions, ROW_GROUP_ROWS } from './base.js';
 import { type Bucket, type FinishedFile, type OpenFile, PartitionFieldCheck } from './buckets.js';
+import { bufferView, capturePiece, RowBuffer, rowsOnly, type Segment, segmentRows } from './columns.js';
 import { Committer, crashPoint } from './committer.js';
 import { RollingPolicy } from './rolling.js';
 
@@ -102,7 +110,11 @@ export class KafkaOffsets {
 
   /** Adds one record; ignores records without a Kafka-like provenance (partition + offset). */
   add(r: Rec): void {
-    const p = r.prov;
+    this.addProv(r.prov);
+  }
+
+  /** Adds one record's provenance (see `add`). */
+  addProv(p: Provenance | undefined): void {
     if (!p || p.source === undefined || p.partition === undefined || p.offset === undefined) return;
     // File sources give line/row numbers as JS numbers; Kafka offsets travel as decimal strings.
     if (typeof p.offset !== 'string' || !/^\d+$/.test(p.offset)) return;
@@ -154,7 +166,68 @@ function sameAppCheck(appId: string): WinnerCheck {
 }
 
 /** Rows buffered across all open partitions before the largest buffer is written out. */
-const MAX_BUFFERED_ROWS = 500_000;
+export const SINK_LIMITS = {
+  /** Rows buffered across all partitions before the largest buffer is written (tests lower it). */
+  maxBufferedRows: 500_000,
+};
+
+/**
+ * A field's partition value strings per row: `strings[ids[i]]` is `partitionValueString` of row
+ * i's value (null for null or a missing column), from dictionary codes or one string per
+ * distinct number where the column has them.
+ */
+function fieldKeys(col: BatchColumn | undefined, n: number): { ids: Int32Array; strings: (string | null)[] } {
+  const ids = new Int32Array(n);
+  const strings: (string | null)[] = [null];
+  if (!col) return { ids, strings };
+  const d = col.typed && col.type === 'string' ? col.dictionary() : undefined;
+  if (d) {
+    for (const v of d.values) strings.push(v);
+    for (let i = 0; i < n; i++) ids[i] = d.codes[i] + 1;
+    return { ids, strings };
+  }
+  const f = col.typed ? col.float64() : undefined;
+  const index = new Map<unknown, number>();
+  for (let i = 0; i < n; i++) {
+    let v: unknown;
+    if (f) {
+      if (Number.isNaN(f[i])) continue;
+      v = f[i];
+    } else {
+      v = partitionValueString(col.get(i));
+      if (v === null) continue;
+    }
+    let id = index.get(v);
+    if (id === undefined) {
+      id = strings.length;
+      strings.push(f ? String(v) : (v as string));
+      index.set(v, id);
+    }
+    ids[i] = id;
+  }
+  return { ids, strings };
+}
+
+/**
+ * Writes buffered segments as one row group: rows as rows, anything else from the columns (Parquet)
+ * or as rows built from the pieces (text formats, which also gather their statistics row by row).
+ */
+async function writeSegments(f: OpenFile, segs: Segment[]): Promise<void> {
+  const rows = rowsOnly(segs);
+  if (!rows && f.writer.writeColumns) {
+    await f.writer.writeColumns(bufferView(segs, new Map(f.columns.map((c) => [c.name, c.type]))));
+    return;
+  }
+  const all =
+    rows ??
+    segmentRows(
+      segs,
+      f.columns.map((c) => c.name),
+    );
+  await f.writer.writeRows(all);
+  // Parquet computes its own column statistics (taken at roll); text formats need a pass.
+  if (!f.writer.columnStats) for (const r of all) f.stats.add(r);
+}
 
 /** A partitioned table directory with a Delta log. */
 export class TableSink extends FileSinkBase {
@@ -195,6 +268,8 @@ export class TableSink extends FileSinkBase {
   /** The id of the last barrier seen (or the restored checkpoint's): the last epoch's predecessor. */
   private lastBarrier: number | null = null;
   private readonly skipped: number[] = [];
+  /** Records taken by the batch path (summary: `rows by columns`). */
+  private columnarRows = 0;
   /** Kafka next offsets of the records since the last commit (`kappa.kafkaOffsets`). */
   private readonly offsets = new KafkaOffsets();
 
@@ -206,6 +281,7 @@ export class TableSink extends FileSinkBase {
     this.store = storeFor(root);
     this.committer = new Committer(this.store, root, this.runId);
     this.format = formatOf(opts.format, 'parquet');
+    this.columnar = this.format === 'parquet';
     this.rolling = new RollingPolicy(opts);
     if (opts.partitionBy !== undefined) this.spec = parsePartitionSpec(opts.partitionBy);
   }
@@ -325,7 +401,7 @@ export class TableSink extends FileSinkBase {
     const partition = this.partitioner ? this.partitioner.partitionOf(r.ts, value) : { path: '', values: {} };
     let st = this.parts.get(partition.path);
     if (!st) {
-      st = { partition, buffer: [] };
+      st = { partition, buffer: new RowBuffer() };
       this.parts.set(partition.path, st);
       if (partition.end !== undefined) this.timePartitions.set(partition.path, partition.end);
     }
@@ -340,12 +416,166 @@ export class TableSink extends FileSinkBase {
   }
 
   private add(st: Bucket, value: Record<string, unknown>): void | Promise<void> {
-    st.buffer.push(value);
+    st.buffer.pushRow(value);
     this.buffered++;
     const fileRows = (st.file?.rows ?? 0) + st.buffer.length;
     if (st.buffer.length >= ROW_GROUP_ROWS || fileRows >= this.rolling.records)
       return this.flushPart(st, true);
-    if (this.buffered >= MAX_BUFFERED_ROWS) return this.flushLargest();
+    if (this.buffered >= SINK_LIMITS.maxBufferedRows) return this.flushLargest();
+  }
+
+  /**
+   * The batch path (a batch that fits the schema as it is, see columns.ts `batchFits`): each row's
+   * partition is computed from the columns (time buckets by identity, field values per dictionary
+   * code or distinct value), and each partition's rows go into its buffer as one gathered piece.
+   * Row groups start and files roll after exactly the same rows as on the row path: the rows are
+   * walked in order with counters only, and a buffer is written where the row path's `add` would
+   * write it (ROW_GROUP_ROWS, --roll-records, SINK_LIMITS.maxBufferedRows: the largest buffer, as
+   * `flushLargest`), so both paths give the same files (test/unit/table-batch.test.ts).
+   * `--roll-interval` is checked once per partition and batch, with one clock reading.
+   */
+  protected override async acceptBatch(b: RecordBatch, _first: number): Promise<void> {
+    const n = b.length;
+    this.columnarRows += n;
+    if (b.prov) for (let i = 0; i < n; i++) this.offsets.addProv(b.prov(i));
+    this.fieldCheck.addBatch(b.fields, n);
+    const { ids, parts } = this.partitionRows(b);
+    const k = parts.length;
+    const sts: Bucket[] = new Array(k);
+    const nulls: (Set<string> | undefined)[] = new Array(k);
+    for (let p = 0; p < k; p++) {
+      const partition = parts[p];
+      let st = this.parts.get(partition.path);
+      if (!st) {
+        st = { partition, buffer: new RowBuffer() };
+        this.parts.set(partition.path, st);
+        if (partition.end !== undefined) this.timePartitions.set(partition.path, partition.end);
+      }
+      sts[p] = st;
+      // A field partition whose value is null holds null, missing or '' values: written as null.
+      for (const s of this.spec?.segments ?? [])
+        if (s.kind === 'field' && partition.values[s.column] === null) {
+          const set = nulls[p] ?? new Set<string>();
+          set.add(s.field);
+          nulls[p] = set;
+        }
+    }
+    // Each partition's rows in order (a counting sort by partition).
+    const start = new Int32Array(k + 1);
+    for (let i = 0; i < n; i++) start[ids[i] + 1]++;
+    for (let p = 0; p < k; p++) start[p + 1] += start[p];
+    const order = new Int32Array(n);
+    const fill = start.slice(0, k);
+    for (let i = 0; i < n; i++) order[fill[ids[i]]++] = i;
+    // Rows of partition p walked but not yet in its buffer: order[taken[p] .. taken[p] + pending[p]).
+    const taken = start.slice(0, k);
+    const pending = new Int32Array(k);
+    let pendingAll = 0;
+    const names = this.schema.columns.map((c) => c.name);
+    const move = (p: number): void => {
+      const m = pending[p];
+      if (m === 0) return;
+      const idx = order.subarray(taken[p], taken[p] + m);
+      sts[p].buffer.pushPiece(capturePiece(b, idx, names, nulls[p]));
+      taken[p] += m;
+      pending[p] = 0;
+      pendingAll -= m;
+      this.buffered += m;
+    };
+    const interval = this.rolling.interval !== undefined;
+    const seen = interval ? new Uint8Array(k) : undefined;
+    const now = interval ? Date.now() : 0;
+    for (let i = 0; i < n; i++) {
+      const p = ids[i];
+      const st = sts[p];
+      if (seen && seen[p] === 0) {
+        seen[p] = 1;
+        // Flink's rollover on an element: a file older than --roll-interval does not take the row.
+        if ((st.file || st.buffer.length > 0) && this.rolling.expired(st.since ?? now, now)) {
+          await this.flushPart(st, false);
+          await this.roll(st);
+          st.since = now;
+        } else if (st.buffer.length === 0 && !st.file) st.since = now;
+      }
+      pending[p]++;
+      pendingAll++;
+      const buffered = st.buffer.length + pending[p];
+      if (buffered >= ROW_GROUP_ROWS || (st.file?.rows ?? 0) + buffered >= this.rolling.records) {
+        move(p);
+        await this.flushPart(st, true);
+      } else if (this.buffered + pendingAll >= SINK_LIMITS.maxBufferedRows) {
+        for (let q = 0; q < k; q++) move(q);
+        await this.flushLargest();
+      }
+    }
+    for (let p = 0; p < k; p++) move(p);
+  }
+
+  /**
+   * The partition of every row of a batch: `ids[i]` indexes `parts`, which are in the order of
+   * their first row (the order in which the row path would create their buckets). The same
+   * partitions as `Partitioner.partitionOf` gives for the batch's rows.
+   */
+  private partitionRows(b: RecordBatch): { ids: Int32Array; parts: PartitionOf[] } {
+    const n = b.length;
+    const ids = new Int32Array(n);
+    const pt = this.partitioner;
+    if (!pt) return { ids, parts: n > 0 ? [{ path: '', values: {} }] : [] };
+    const segs = pt.spec.segments.filter((s) => s.kind === 'field');
+    const fields = segs.map((s) => fieldKeys(b.column(s.field), n));
+    const hasTime = pt.spec.unit !== undefined;
+    // A number per distinct (time bucket, field values): mixed radix while it stays exact.
+    let radix = 1;
+    for (const f of fields) radix *= f.strings.length;
+    const numeric = radix * n < 2 ** 52;
+    const local = new Map<number | string, number>();
+    const parts: PartitionOf[] = [];
+    const byPath = new Map<string, number>();
+    const times = new Map<object, number>();
+    let lastBucket: object | undefined;
+    let lastTime = 0;
+    for (let i = 0; i < n; i++) {
+      let t = 0;
+      if (hasTime) {
+        const tb = pt.timeBucketOf(b.ts[i]) as object;
+        if (tb !== lastBucket) {
+          let id = times.get(tb);
+          if (id === undefined) {
+            id = times.size;
+            times.set(tb, id);
+          }
+          lastBucket = tb;
+          lastTime = id;
+        }
+        t = lastTime;
+      }
+      let key: number | string;
+      if (numeric) {
+        key = t;
+        for (const f of fields) key = key * f.strings.length + f.ids[i];
+      } else {
+        key = String(t);
+        for (const f of fields) key += `|${f.ids[i]}`;
+      }
+      let p = local.get(key);
+      if (p === undefined) {
+        const value: Record<string, unknown> = {};
+        segs.forEach((s, j) => {
+          value[s.field] = fields[j].strings[fields[j].ids[i]];
+        });
+        const part = pt.partitionOf(b.ts[i], value);
+        // Different values can share a partition (null and '' are both the default partition).
+        p = byPath.get(part.path);
+        if (p === undefined) {
+          p = parts.length;
+          parts.push(part);
+          byPath.set(part.path, p);
+        }
+        local.set(key, p);
+      }
+      ids[i] = p;
+    }
+    return { ids, parts };
   }
 
   private async rollThenAdd(st: Bucket, value: Record<string, unknown>): Promise<void> {
@@ -367,13 +597,11 @@ export class TableSink extends FileSinkBase {
       if (st.file?.writer.fixedColumns && st.file.schemaVersion !== this.schema.version) await this.roll(st);
       if (!st.file) st.file = await this.openFile(st.partition);
       const f = st.file;
-      const rows = st.buffer;
-      st.buffer = [];
-      this.buffered -= rows.length;
-      await f.writer.writeRows(rows);
-      // Parquet computes its own column statistics (taken at roll); text formats need a pass.
-      if (!f.writer.columnStats) for (const r of rows) f.stats.add(r);
-      f.rows += rows.length;
+      const n = st.buffer.length;
+      const segs = st.buffer.drain();
+      this.buffered -= n;
+      await writeSegments(f, segs);
+      f.rows += n;
     }
     if (checkRoll && st.file && this.rolling.full(st.file.writer.bytes, st.file.rows)) await this.roll(st);
   }
@@ -388,6 +616,7 @@ export class TableSink extends FileSinkBase {
     return {
       rel,
       pending,
+      columns,
       writer: createPartWriter(pending, columns, this.writerOpts),
       stats: new FileStats(columns),
       schemaVersion: this.schema.version,
@@ -633,6 +862,7 @@ export class TableSink extends FileSinkBase {
       ...(this.spec ? { partitions: this.partitionsWritten.size } : {}),
       written: formatBytes(this.bytesCommitted),
       ...(this.skipped.length ? { 'epochs skipped (already committed)': this.skipped.length } : {}),
+      ...(this.columnarRows ? { 'rows by columns': this.columnarRows } : {}),
     };
   }
 

@@ -1,0 +1,397 @@
+/**
+ * One row group written from columns (issue 14, the sinks' batch path): hyparquet-writer's
+ * `ParquetWriter.write` row-group step, with the chunks of dictionary-coded string columns built
+ * from their codes instead of one JS string per cell.
+ *
+ * hyparquet-writer 0.17.0 (`src/parquet-writer.js` `write`, `src/column.js` `writeColumn`,
+ * `src/dictionary.js` `useDictionary`) decides per column chunk whether to dictionary-encode
+ * (a 1000-value sample, then "dictionary plus bit-packed indexes at most half the PLAIN bytes"),
+ * builds the dictionary in first-occurrence order, computes min/max/null count over every value,
+ * and writes a dictionary page and data pages. For a string column whose batch gives dictionary
+ * codes, `dictionaryChunk` makes the same decision and the same dictionary, indexes and
+ * statistics from the codes (one typed-array pass; min/max over the distinct values only) and
+ * writes the pages with hyparquet-writer's own page writers, so the bytes are those `writeColumn`
+ * writes (checked against the row path in test/unit/table-batch.test.ts). Every other column, and
+ * a string column the sample or the size rule keeps PLAIN, goes through `writeColumn` itself.
+ */
+import type { ColumnChunk, SchemaElement, Statistics } from 'hyparquet';
+import type { ParquetWriter } from 'hyparquet-writer';
+import { writeColumn } from 'hyparquet-writer/src/column.js';
+import { writeDataPageV2 } from 'hyparquet-writer/src/datapage.js';
+import { writeDictionaryPage } from 'hyparquet-writer/src/dictionary.js';
+import { unconvert } from 'hyparquet-writer/src/unconvert.js';
+
+/** hyparquet-writer's default data page size (bytes, estimated), `ParquetWriter.write` pageSize. */
+const PAGE_SIZE = 1048576;
+
+/** One column of a row group: its values (null for null), or string dictionary codes (-1 null). */
+export type GroupColumn =
+  | { name: string; values: unknown[] }
+  | { name: string; codes: Int32Array; dict: readonly string[] }
+  | { name: string; int64: Float64Array };
+
+type ColumnEncoder = Parameters<typeof writeColumn>[0]['column'];
+type Writer = Parameters<typeof writeColumn>[0]['writer'];
+type ColumnResult = ReturnType<typeof writeColumn>;
+
+/** The fields of ParquetWriter that its `write` uses (public in hyparquet-writer's types). */
+type WriterState = Pick<
+  ParquetWriter,
+  'writer' | 'schema' | 'codec' | 'compressors' | 'statistics' | 'statisticsTruncateLength' | 'row_groups'
+> & { num_rows: bigint; pendingIndexes: ColumnResult[] };
+
+/**
+ * Writes `n` rows as one row group of `pw` (the file's columns in schema order), as
+ * `pw.write({columnData, rowGroupSize: n})` would for the same values.
+ * @returns the writer's flush (awaited before the next row group)
+ */
+export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number): Promise<void> | undefined {
+  const st = pw as unknown as WriterState;
+  const writer = st.writer;
+  const groupStartOffset = writer.offset;
+  const chunks: ColumnChunk[] = [];
+  const root = st.schema[0];
+  columns.forEach((c, j) => {
+    const element = st.schema[j + 1];
+    const column: ColumnEncoder = {
+      columnName: c.name,
+      element,
+      schemaPath: [root, element],
+      codec: st.codec,
+      compressors: st.compressors,
+      stats: st.statistics,
+      statisticsTruncateLength: st.statisticsTruncateLength,
+      pageSize: PAGE_SIZE,
+      dictionarySize: undefined,
+      columnIndex: false,
+      offsetIndex: true,
+      encoding: undefined,
+      bloomFilter: undefined,
+    };
+    let result: ColumnResult | undefined;
+    let values: unknown[] | undefined;
+    if ('values' in c && c.values) values = c.values;
+    else if ('int64' in c) {
+      result = int64Chunk(writer, column, c.int64, n);
+      if (!result) {
+        const f = c.int64;
+        values = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) values[i] = Number.isNaN(f[i]) ? null : BigInt(Math.floor(f[i]));
+      }
+    } else if ('codes' in c) {
+      const codes = c.codes;
+      result = dictionaryChunk(writer, column, codes, c.dict, n);
+      if (!result) {
+        const d = c.dict;
+        values = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) values[i] = codes[i] < 0 ? null : d[codes[i]];
+      }
+    }
+    if (!result) {
+      const vs = values as unknown[];
+      const definitionLevels = new Array<number>(n);
+      for (let i = 0; i < n; i++) definitionLevels[i] = vs[i] === null || vs[i] === undefined ? 0 : 1;
+      result = writeColumn({
+        writer,
+        column,
+        pageData: { values: vs as never[], definitionLevels, repetitionLevels: [], maxDefinitionLevel: 1 },
+      });
+    }
+    chunks.push(result.chunk);
+    st.pendingIndexes.push(result);
+  });
+  let total_byte_size = 0n;
+  for (const { meta_data } of chunks) total_byte_size += meta_data?.total_uncompressed_size ?? 0n;
+  st.num_rows += BigInt(n);
+  st.row_groups.push({
+    columns: chunks,
+    total_byte_size,
+    num_rows: BigInt(n),
+    total_compressed_size: BigInt(writer.offset - groupStartOffset),
+  });
+  return writer.flush?.() as Promise<void> | undefined;
+}
+
+/** Strings in UTF-8 byte (code point) order, as hyparquet-writer's `compareStrings`. */
+function compareStrings(left: string, right: string): number {
+  if (left === right) return 0;
+  const length = Math.min(left.length, right.length);
+  let i = 0;
+  while (i < length && left.charCodeAt(i) === right.charCodeAt(i)) i++;
+  if (i > 0) {
+    const prev = left.charCodeAt(i - 1);
+    if (prev >= 0xd800 && prev <= 0xdbff) i--;
+  }
+  while (i < left.length && i < right.length) {
+    const a = codePointAt(left, i);
+    const b = codePointAt(right, i);
+    if (a !== b) return a - b;
+    i += a > 0xffff ? 2 : 1;
+  }
+  return left.length - right.length;
+}
+
+function codePointAt(s: string, i: number): number {
+  const code = s.codePointAt(i) ?? 0xfffd;
+  return code >= 0xd800 && code <= 0xdfff ? 0xfffd : code;
+}
+
+/**
+ * The chunk of a UTF8 string column from dictionary codes, or undefined (nothing written) when
+ * hyparquet-writer would not dictionary-encode it (or the dictionary repeats a value).
+ */
+function dictionaryChunk(
+  writer: Writer,
+  column: ColumnEncoder,
+  codes: Int32Array,
+  values: readonly string[],
+  n: number,
+): ColumnResult | undefined {
+  const element: SchemaElement = column.element;
+  if (element.type !== 'BYTE_ARRAY' || element.converted_type !== 'UTF8' || n === 0) return undefined;
+  if (new Set(values).size !== values.length) return undefined;
+  // useDictionary's sample: up to 1000 values spread over the chunk, sizes = length + 4 (null 0).
+  const sampleSize = Math.min(n, 1000);
+  const sampled = new Set<number>();
+  let sampleDict = 0;
+  let sampleTotal = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    const at = sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1));
+    const c = codes[at];
+    const size = c < 0 ? 0 : values[c].length + 4;
+    if (!sampled.has(c)) {
+      sampled.add(c);
+      sampleDict += size;
+    }
+    sampleTotal += size;
+  }
+  if (!sampleTotal || sampleDict / sampleTotal > 0.9) return undefined;
+  // The dictionary in first-occurrence order, the indexes, and the sizes of the size rule.
+  const remap = new Int32Array(values.length).fill(-1);
+  const dict: string[] = [];
+  const indexes = new Array<number>(n);
+  const definitionLevels = new Array<number>(n);
+  let dictSize = 0;
+  let totalSize = 0;
+  let nonNull = 0;
+  for (let i = 0; i < n; i++) {
+    const c = codes[i];
+    if (c < 0) {
+      definitionLevels[i] = 0;
+      continue;
+    }
+    definitionLevels[i] = 1;
+    nonNull++;
+    const len = values[c].length;
+    totalSize += len;
+    let r = remap[c];
+    if (r < 0) {
+      r = dict.length;
+      remap[c] = r;
+      dict.push(values[c]);
+      dictSize += len;
+    }
+    indexes[i] = r;
+  }
+  const bitWidth = Math.ceil(Math.log2(dict.length));
+  const indexSize = Math.ceil((nonNull * bitWidth) / 8);
+  if (2 * (dictSize + dict.length * 4 + indexSize) > totalSize + nonNull * 4) return undefined;
+  // Statistics as getStatistics gives them: min/max of the values (the distinct ones suffice).
+  let min: string | undefined;
+  let max: string | undefined;
+  for (const s of dict) {
+    if (min === undefined || compareStrings(s, min) < 0) min = s;
+    if (max === undefined || compareStrings(s, max) > 0) max = s;
+  }
+  const statistics = column.stats
+    ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: undefined }
+    : undefined;
+  return emitChunk(
+    writer,
+    column,
+    'BYTE_ARRAY',
+    n,
+    definitionLevels,
+    {
+      page: unconvert(element, dict) as unknown[],
+      indexes,
+    },
+    undefined,
+    statistics,
+  );
+}
+
+/**
+ * The chunk of an INT64 column (int64 without a narrow width, timestamp, timestamptz) from a
+ * Float64Array (NaN: null; timestamps floored to whole ms), as `writeColumn` writes the BigInt
+ * values `batchColumnValues` would give: the dictionary is decided and built on the numbers (one
+ * BigInt per distinct value), PLAIN pages get the BigInts.
+ */
+function int64Chunk(
+  writer: Writer,
+  column: ColumnEncoder,
+  f: Float64Array,
+  n: number,
+): ColumnResult | undefined {
+  if (column.element.type !== 'INT64' || n === 0) return undefined;
+  const k = new Float64Array(n);
+  for (let i = 0; i < n; i++) k[i] = Math.floor(f[i]);
+  // useDictionary's sample: 8 bytes per non-null value.
+  const sampleSize = Math.min(n, 1000);
+  const sampled = new Set<number>();
+  let sampleDict = 0;
+  let sampleTotal = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    const v = k[sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1))];
+    const size = Number.isNaN(v) ? 0 : 8;
+    const key = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v; // null's key (never a value here)
+    if (!sampled.has(key)) {
+      sampled.add(key);
+      sampleDict += size;
+    }
+    sampleTotal += size;
+  }
+  const definitionLevels = new Array<number>(n);
+  let nonNull = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = k[i];
+    if (Number.isNaN(v)) {
+      definitionLevels[i] = 0;
+      continue;
+    }
+    definitionLevels[i] = 1;
+    nonNull++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const statistics = column.stats
+    ? {
+        min_value: nonNull ? BigInt(min) : undefined,
+        max_value: nonNull ? BigInt(max) : undefined,
+        null_count: BigInt(n - nonNull),
+        nan_count: undefined,
+      }
+    : undefined;
+  let dict: { page: unknown[]; indexes: number[] } | undefined;
+  if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
+    const index = new Map<number, number>();
+    const values: number[] = [];
+    const indexes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const v = k[i];
+      if (Number.isNaN(v)) continue;
+      let r = index.get(v);
+      if (r === undefined) {
+        r = values.length;
+        index.set(v, r);
+        values.push(v);
+      }
+      indexes[i] = r;
+    }
+    const bitWidth = Math.ceil(Math.log2(values.length));
+    const indexSize = Math.ceil((nonNull * bitWidth) / 8);
+    if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
+      dict = { page: values.map((v) => BigInt(v)), indexes };
+  }
+  let plain: unknown[] | undefined;
+  if (!dict) {
+    plain = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) plain[i] = Number.isNaN(k[i]) ? null : BigInt(k[i]);
+  }
+  return emitChunk(writer, column, 'INT64', n, definitionLevels, dict, plain, statistics);
+}
+
+/**
+ * Writes a column chunk as `writeColumn` does once it has its statistics and its dictionary
+ * decision: the dictionary page (`dict.page`: the distinct values in their physical form) and
+ * pages of indexes, or PLAIN pages of `plain` (physical values, null for null); pages cut by
+ * `getPageBoundaries`' estimate (4 bytes per index, 8 per INT64 value, nulls 0).
+ */
+function emitChunk(
+  writer: Writer,
+  column: ColumnEncoder,
+  type: 'BYTE_ARRAY' | 'INT64',
+  n: number,
+  definitionLevels: number[],
+  dict: { page: unknown[]; indexes: number[] } | undefined,
+  plain: unknown[] | undefined,
+  statistics: Statistics | undefined,
+): ColumnResult {
+  const offsetStart = writer.offset;
+  let uncompressedSize = 0;
+  let dictionary_page_offset: bigint | undefined;
+  const encodings: ('PLAIN' | 'RLE_DICTIONARY')[] = ['PLAIN'];
+  const writeValues = (dict ? dict.indexes : plain) as unknown[];
+  if (dict) {
+    dictionary_page_offset = BigInt(writer.offset);
+    uncompressedSize += writeDictionaryPage(writer, column, dict.page as never[]);
+    encodings.push('RLE_DICTIONARY');
+  }
+  const encoding: 'RLE_DICTIONARY' | 'PLAIN' = dict ? 'RLE_DICTIONARY' : 'PLAIN';
+  const width = dict ? 4 : 8;
+  const pages: { start: number; end: number }[] = [];
+  let start = 0;
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    const size = definitionLevels[i] === 0 ? 0 : width;
+    acc += size;
+    if (acc >= column.pageSize && i > start) {
+      pages.push({ start, end: i });
+      start = i;
+      acc = size;
+    }
+  }
+  if (start < n) pages.push({ start, end: n });
+  const data_page_offset = BigInt(writer.offset);
+  const locations: { offset: bigint; compressed_page_size: number; first_row_index: bigint }[] = [];
+  for (const p of pages) {
+    const pageOffset = writer.offset;
+    uncompressedSize += writeDataPageV2({
+      writer,
+      column,
+      encoding,
+      // One page (the usual case): the arrays themselves, no copy.
+      pageData: {
+        values: (pages.length === 1 ? writeValues : writeValues.slice(p.start, p.end)) as never[],
+        definitionLevels: pages.length === 1 ? definitionLevels : definitionLevels.slice(p.start, p.end),
+        repetitionLevels: [],
+        maxDefinitionLevel: 1,
+      },
+    });
+    locations.push({
+      offset: BigInt(pageOffset),
+      compressed_page_size: writer.offset - pageOffset,
+      first_row_index: BigInt(p.start),
+    });
+  }
+  const encoding_stats = column.stats
+    ? [
+        ...(dict ? [{ page_type: 'DICTIONARY_PAGE' as const, encoding: 'PLAIN' as const, count: 1 }] : []),
+        { page_type: 'DATA_PAGE_V2' as const, encoding, count: pages.length },
+      ]
+    : undefined;
+  return {
+    chunk: {
+      meta_data: {
+        type,
+        encodings,
+        path_in_schema: column.schemaPath.slice(1).map((s) => s.name),
+        codec: column.codec ?? 'UNCOMPRESSED',
+        num_values: BigInt(n),
+        total_compressed_size: BigInt(writer.offset - offsetStart),
+        total_uncompressed_size: BigInt(uncompressedSize),
+        data_page_offset,
+        dictionary_page_offset,
+        statistics,
+        encoding_stats,
+        geospatial_statistics: undefined,
+      },
+      file_offset: BigInt(offsetStart),
+    },
+    columnIndex: undefined,
+    offsetIndex: column.offsetIndex && pages.length > 1 ? { page_locations: locations } : undefined,
+    bloomFilter: undefined,
+  };
+}
