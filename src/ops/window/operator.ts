@@ -67,7 +67,7 @@ import { toRecordKey, toStateKey } from '../keys.js';
 import { BadRecordError, type BadRow, type Collector, type Operator } from '../operator.js';
 import type { Getter } from '../path.js';
 import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
-import { ensureF64, ensureU8, GroupTable, keyCodes, numericValues } from './columnar.js';
+import { ensureF64, ensureU8, GroupTable, keyCodes, numericValues, ResultRows } from './columnar.js';
 
 /** Window kind and sizes (all in ms). */
 export type WindowSpec =
@@ -216,6 +216,12 @@ export class WindowOperator implements Operator {
   /** The batch path's run state (reused across batches). */
   private run: Run | undefined;
   private readonly heldFields = new Set<string>();
+  /** Output schema (from `open`), for the result batches of `fire`. */
+  private outSchema: Schema | undefined;
+  /** Result rows of the current `fire`, gathered column-wise (see `emit`). */
+  private results: ResultRows | undefined;
+  /** Scratch row of `emit`: window_start, window_end, key, then one value per aggregate. */
+  private readonly resultRow: unknown[] = [];
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
@@ -265,6 +271,7 @@ export class WindowOperator implements Operator {
       const t = g.type(h.schema);
       if (t !== undefined) schema[g.spec.name] = t;
     }
+    this.outSchema = schema;
     return { kappa: h.kappa, schema };
   }
 
@@ -835,7 +842,21 @@ export class WindowOperator implements Operator {
     return t;
   }
 
-  private emit(e: Entry, w: Win, out: Collector, update: boolean): void {
+  private emit(e: Entry, w: Win, out: Collector, update: boolean, rows?: ResultRows): void {
+    if (rows !== undefined) {
+      // Column-wise (fire): the same values, in the order of the row below.
+      const row = this.resultRow;
+      row[0] = w.s;
+      row[1] = w.e;
+      row[2] = e.k;
+      const aggs = this.aggs;
+      for (let i = 0; i < aggs.length; i++) row[3 + i] = aggs[i].result(w.a[i]);
+      rows.push(w.e - 1, toRecordKey(e.k), row);
+      this.sinceDrain++;
+      w.u = 0;
+      if (update) this.updates++;
+      return;
+    }
     const value: Record<string, unknown> = {
       window_start: w.s,
       window_end: w.e,
@@ -862,7 +883,30 @@ export class WindowOperator implements Operator {
     }
   }
 
+  /**
+   * Fires the windows whose timer is due at `wm`. Results go out column-wise (`ResultRows`, one
+   * batch per RESULT_BATCH_ROWS results and one at the end) when the collector takes batches,
+   * else one record each; either way in timer order, as `emit` would send them one by one.
+   */
   private async fire(wm: number, out: Collector): Promise<void> {
+    let rows: ResultRows | undefined;
+    if (out.batch !== undefined) {
+      rows =
+        this.results ??
+        new ResultRows(
+          ['window_start', 'window_end', this.keyName, ...this.aggs.map((g) => g.spec.name)],
+          this.outSchema,
+        );
+      this.results = rows;
+    }
+    try {
+      await this.fireDue(wm, out, rows);
+    } finally {
+      if (rows !== undefined) sendRows(rows, out);
+    }
+  }
+
+  private async fireDue(wm: number, out: Collector, rows: ResultRows | undefined): Promise<void> {
     const store = this.store!;
     for (const sk of this.timers.popDue(wm)) {
       const e = store.getCached(sk) ?? (await store.load(sk));
@@ -870,10 +914,10 @@ export class WindowOperator implements Operator {
       const keep: Win[] = [];
       for (const w of e.w) {
         if (!w.f && w.e - 1 <= wm) {
-          this.emit(e, w, out, false);
+          this.emit(e, w, out, false, rows);
           w.f = 1;
         } else if (!w.f && w.x !== null && w.x <= wm) {
-          if (w.u) this.emit(e, w, out, false);
+          if (w.u) this.emit(e, w, out, false, rows);
           const d = this.o.early!;
           const k = Math.floor((wm - w.s + 1) / d) + 1;
           const x = w.s + k * d - 1;
@@ -891,6 +935,7 @@ export class WindowOperator implements Operator {
       if (store.needsFlush) await store.flush();
       if (this.sinceDrain >= DRAIN_EVERY) {
         this.sinceDrain = 0;
+        if (rows !== undefined && rows.length >= RESULT_BATCH_ROWS) sendRows(rows, out);
         await out.drain?.();
       }
     }
@@ -1159,6 +1204,15 @@ interface Run {
   getters: (Getter | undefined)[];
   /** State-key text of each key code of the current batch. */
   keyStrs: (string | undefined)[];
+}
+
+/** Results gathered by `fire` before they are sent as one batch (the stream writer's batch size). */
+const RESULT_BATCH_ROWS = 65_536;
+
+/** Sends the rows gathered in `rows` (if any) as one batch. */
+function sendRows(rows: ResultRows, out: Collector): void {
+  const b = rows.take();
+  if (b !== undefined) out.batch!(b);
 }
 
 /** keyOf's answer for a record without the `--key` field. */
