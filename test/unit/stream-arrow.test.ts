@@ -120,6 +120,22 @@ describe('stream protocol version 2 (Arrow IPC)', () => {
       assert.deepEqual((await read(v2, size)).events, want, `chunks of ${size}`);
   });
 
+  it('carries ASCII and other keys and JSON columns exactly (one UTF-8 encode per ASCII column)', async () => {
+    const recs = (keys: (string | null)[]): Ev[] =>
+      keys.map((key, i) => ({ record: { ts: i, key, value: { s: key ?? '', j: { k: key } } } }));
+    const events: Ev[] = [
+      { header: HEADER },
+      ...recs(['a', null, 'bcd', '', 'x'.repeat(300)]),
+      ...recs(['é', null, '😀', 'plain', '\u{10ffff}z']),
+      { watermark: 100 },
+      ...recs([null, null]),
+      { end: true },
+    ];
+    const want = (await read(await write(events, 'ndjson'))).events;
+    assert.deepEqual(norm(want), norm(events));
+    assert.deepEqual((await read(await write(events, 'arrow'))).events, want);
+  });
+
   it('numbers records by the line they have in version 1 (bad-record locations do not change)', async () => {
     const twice = async (f: 'ndjson' | 'arrow') =>
       Buffer.concat([await write(EVENTS, f), await write(EVENTS, f)]);
