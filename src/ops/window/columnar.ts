@@ -124,6 +124,14 @@ export class GroupTable {
     }
   }
 
+  /**
+   * True when group `g` is (code, start): a cheap check of a remembered group id (the caller's
+   * per-key hint), valid across `reset` (a stale id fails the check).
+   */
+  is(g: number, code: number, start: number): boolean {
+    return g >= 0 && g < this.size && this.codes[g] === code && this.starts[g] === start;
+  }
+
   /** Adds (code, start), which must not be present; returns its new group id. */
   add(code: number, start: number): number {
     if ((this.size + 1) * 2 > this.slots.length) this.grow();

@@ -385,6 +385,13 @@ export class WindowOperator implements Operator {
     const inputs = this.inputs;
     const fieldGet = key.kind === 'field' ? key.get : undefined;
     const ts = b.ts;
+    const keyValues = kc.values;
+    // Per key code: the group its last row went to (a hint checked with `table.is`, which saves the
+    // hash lookup for rows of one key and window in a row, the common case of time-ordered input).
+    const hint = new Int32Array(nullCode + 1).fill(-1);
+    // The slide bucket of the last row: [bucket, bucket + slide) holds ts -> `last` = bucket with
+    // no modulo (exact either way: integer ms).
+    let bucket = Number.NaN;
     try {
       for (let i = 0; i < b.length; i++) {
         // Held-back records without the key field are reported by `record` (firstKeyed).
@@ -395,7 +402,8 @@ export class WindowOperator implements Operator {
           code = nullCode;
         }
         const t = ts[i];
-        const last = t - mod(t - offset, slide);
+        if (!(t >= bucket && t < bucket + slide)) bucket = t - mod(t - offset, slide);
+        const last = bucket;
         if (!slow) {
           let first = last;
           while (first - slide > t - size) first -= slide;
@@ -422,10 +430,14 @@ export class WindowOperator implements Operator {
         this.recordsIn++;
         this.keySeen = true;
         for (let s = last; s > t - size; s -= slide) {
-          let g = run.table.find(code, s);
-          if (g < 0) {
-            const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyCol.get(i));
-            g = typeof r === 'number' ? r : await r;
+          let g = hint[code];
+          if (!run.table.is(g, code, s)) {
+            g = run.table.find(code, s);
+            if (g < 0) {
+              const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyValues[code]);
+              g = typeof r === 'number' ? r : await r;
+            }
+            hint[code] = g;
           }
           const base = g * na;
           const { acc0, acc1, has, mixed } = run;
