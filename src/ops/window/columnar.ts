@@ -249,8 +249,8 @@ export class ResultRows {
   readonly ts: number[] = [];
   /** Record key of each row. */
   readonly keys: (string | null)[] = [];
-  /** Values of each field (index as in `fields`), one per row. */
-  readonly cols: unknown[][];
+  /** The values, row-major (row i, field j at `i * fields.length + j`): one array, one push site. */
+  private cells: unknown[] = [];
   private sawUndefined = false;
 
   /**
@@ -260,9 +260,7 @@ export class ResultRows {
   constructor(
     readonly fields: readonly string[],
     private readonly schema: Schema | undefined,
-  ) {
-    this.cols = fields.map(() => []);
-  }
+  ) {}
 
   /** Rows gathered since the last `take()`. */
   get length(): number {
@@ -273,11 +271,11 @@ export class ResultRows {
   push(ts: number, key: string | null, values: readonly unknown[]): void {
     this.ts.push(ts);
     this.keys.push(key);
-    const cols = this.cols;
-    for (let j = 0; j < cols.length; j++) {
+    const cells = this.cells;
+    for (let j = 0; j < this.fields.length; j++) {
       const v = values[j];
       if (v === undefined) this.sawUndefined = true;
-      cols[j].push(v);
+      cells.push(v);
     }
   }
 
@@ -291,9 +289,12 @@ export class ResultRows {
     const fields = this.fields;
     const raw: unknown[][] = [];
     const byName = new Map<string, Column>();
-    for (let j = 0; j < fields.length; j++) {
-      const values = this.cols[j];
-      this.cols[j] = [];
+    const cells = this.cells;
+    this.cells = [];
+    const nf = fields.length;
+    for (let j = 0; j < nf; j++) {
+      const values: unknown[] = [];
+      for (let i = 0; i < n; i++) values.push(cells[i * nf + j]);
       let type = this.schema?.[fields[j]];
       if (type === undefined) {
         let t: FieldType | undefined;

@@ -581,10 +581,13 @@ export class WindowOperator implements Operator {
       run.keyStrs[code] = keyStr;
     }
     const sk = `${keyStr}\u0000${s}`;
+    // A state key has an entry (cached, queued or in LevelDB) exactly when it has a timer (every
+    // `put` sets one, firing deletes the entry or sets the next): no timer, a new window, and no
+    // cache lookup (two misses in maps of every open window).
+    if (!this.timers.has(sk)) return this.initGroup(run, code, s, t, keyVal, sk, undefined);
     const store = this.store!;
     const e = store.getCached(sk);
-    if (e === undefined && this.timers.has(sk))
-      return store.load(sk).then((x) => this.initGroup(run, code, s, t, keyVal, sk, x));
+    if (e === undefined) return store.load(sk).then((x) => this.initGroup(run, code, s, t, keyVal, sk, x));
     return this.initGroup(run, code, s, t, keyVal, sk, e);
   }
 
