@@ -210,16 +210,19 @@ class ArrowColumn implements Column {
       return a;
     }
     const vals = batch.values as BigInt64Array;
+    const w = new Int32Array(vals.buffer, vals.byteOffset, 2 * n);
     const a = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       if (validity && !((validity[i >> 3] >> (i & 7)) & 1)) {
         a[i] = Number.NaN;
         continue;
       }
-      const b = vals[i];
-      // Values beyond ±(2^53 - 1) would be rounded: no Float64Array view then (callers use get()).
-      if (b > SAFE || b < -SAFE) return undefined;
-      a[i] = Number(b);
+      // The two 32-bit halves (little-endian), no BigInt per value. Values beyond ±(2^53 - 1)
+      // would be rounded: no Float64Array view then (callers use get()).
+      const hi = w[2 * i + 1];
+      const lo = w[2 * i] >>> 0;
+      if (hi > 0x1fffff || hi < -0x200000 || (hi === -0x200000 && lo === 0)) return undefined;
+      a[i] = hi * TWO32 + lo;
     }
     return a;
   }
@@ -296,7 +299,11 @@ export class ArrowRecordBatch implements RecordBatch {
     const tsCol = table.getChild(TS);
     const ts = new Float64Array(this.length);
     const tv = tsCol.data[0]?.values as BigInt64Array | undefined;
-    if (tv) for (let i = 0; i < ts.length; i++) ts[i] = Number(tv[i]);
+    if (tv) {
+      // Number(tv[i]) without a BigInt per value: the halves, rounded once as Number() rounds.
+      const w = new Int32Array(tv.buffer, tv.byteOffset, 2 * ts.length);
+      for (let i = 0; i < ts.length; i++) ts[i] = w[2 * i + 1] * TWO32 + (w[2 * i] >>> 0);
+    }
     this.ts = ts;
     this.key = new ArrowColumn('string', 'text', table.getChild(KEY));
     this.provCol = table.getChild(PROV) ?? null;

@@ -245,12 +245,14 @@ function allOfType(type: FieldType, values: readonly unknown[]): boolean {
  * checked to be of its type.
  */
 export class ResultRows {
+  /** Rows gathered. */
+  length = 0;
   /** Event time of each row (ms). */
-  readonly ts: number[] = [];
-  /** Record key of each row. */
-  readonly keys: (string | null)[] = [];
-  /** The values, row-major (row i, field j at `i * fields.length + j`): one array, one push site. */
-  private cells: unknown[] = [];
+  private ts: Float64Array = new Float64Array(1024);
+  /** Record key of each row (reused across `take`s: entries past `length` are stale). */
+  private readonly keys: (string | null)[] = [];
+  /** The values, row-major (row i, field j at `i * fields.length + j`); reused like `keys`. */
+  private readonly cells: unknown[] = [];
   private sawUndefined = false;
 
   /**
@@ -262,35 +264,33 @@ export class ResultRows {
     private readonly schema: Schema | undefined,
   ) {}
 
-  /** Rows gathered since the last `take()`. */
-  get length(): number {
-    return this.ts.length;
-  }
-
   /** Appends one row: `values[j]` is the value of `fields[j]`. */
   push(ts: number, key: string | null, values: readonly unknown[]): void {
-    this.ts.push(ts);
-    this.keys.push(key);
+    const n = this.length++;
+    this.ts = ensureF64(this.ts, n + 1);
+    this.ts[n] = ts;
+    this.keys[n] = key;
     const cells = this.cells;
-    for (let j = 0; j < this.fields.length; j++) {
+    const nf = this.fields.length;
+    const base = n * nf;
+    for (let j = 0; j < nf; j++) {
       const v = values[j];
       if (v === undefined) this.sawUndefined = true;
-      cells.push(v);
+      cells[base + j] = v;
     }
   }
 
   /** The gathered rows as a batch (undefined when there are none); empties the builder. */
   take(): RecordBatch | undefined {
-    const n = this.ts.length;
+    const n = this.length;
     if (n === 0) return undefined;
-    const ts = Float64Array.from(this.ts);
-    const keys = this.keys.splice(0, n);
-    this.ts.length = 0;
+    this.length = 0;
+    const ts = this.ts.slice(0, n);
+    const keys = this.keys.slice(0, n);
     const fields = this.fields;
     const raw: unknown[][] = [];
     const byName = new Map<string, Column>();
     const cells = this.cells;
-    this.cells = [];
     const nf = fields.length;
     for (let j = 0; j < nf; j++) {
       const values: unknown[] = [];
