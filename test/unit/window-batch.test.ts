@@ -410,10 +410,17 @@ describe('window batch path', () => {
     assert.equal(t.size, 2000);
     for (let c = 0; c < 50; c++)
       for (let s = 0; s < 40; s++) assert.equal(t.find(c, 1.7e12 + s * 3_600_000), ids.get(`${c}/${s}`));
+    // `is` confirms a remembered id only while it still names that pair
+    assert.equal(t.is(ids.get('7/5') as number, 7, 1.7e12 + 5 * 3_600_000), true);
+    assert.equal(t.is(ids.get('7/5') as number, 7, 1.7e12), false);
+    assert.equal(t.is(-1, 7, 1.7e12), false);
     t.reset();
     assert.equal(t.size, 0);
+    assert.equal(t.is(0, 0, 1.7e12), false);
     assert.equal(t.find(3, 1.7e12), -1);
     assert.equal(t.add(3, 1.7e12), 0);
+    assert.equal(t.is(0, 3, 1.7e12), true);
+    assert.equal(t.is(0, 0, 1.7e12), false); // id 0 was (0, 1.7e12) before the reset
   });
 });
 
