@@ -147,7 +147,7 @@ export class ArrayColumn implements Column {
 }
 
 /** The stream type of one JS value, as a header schema would declare it. */
-function typeOfValue(v: unknown): FieldType | undefined {
+export function typeOfValue(v: unknown): FieldType | undefined {
   if (v == null) return undefined;
   switch (typeof v) {
     case 'string':
@@ -162,7 +162,7 @@ function typeOfValue(v: unknown): FieldType | undefined {
 }
 
 /** Widens `a` to hold `b` too: int64+float64 -> float64, anything else mixed -> json. */
-function unify(a: FieldType | undefined, b: FieldType | undefined): FieldType | undefined {
+export function unify(a: FieldType | undefined, b: FieldType | undefined): FieldType | undefined {
   if (a === undefined) return b;
   if (b === undefined || a === b) return a;
   if ((a === 'int64' && b === 'float64') || (a === 'float64' && b === 'int64')) return 'float64';

@@ -120,6 +120,47 @@ describe('stream protocol version 2 (Arrow IPC)', () => {
       assert.deepEqual((await read(v2, size)).events, want, `chunks of ${size}`);
   });
 
+  it('carries ASCII and other keys and JSON columns exactly (one UTF-8 encode per ASCII column)', async () => {
+    const recs = (keys: (string | null)[]): Ev[] =>
+      keys.map((key, i) => ({ record: { ts: i, key, value: { s: key ?? '', j: { k: key } } } }));
+    const events: Ev[] = [
+      { header: HEADER },
+      ...recs(['a', null, 'bcd', '', 'x'.repeat(300)]),
+      ...recs(['é', null, '😀', 'plain', '\u{10ffff}z']),
+      { watermark: 100 },
+      ...recs([null, null]),
+      { end: true },
+    ];
+    const want = (await read(await write(events, 'ndjson'))).events;
+    assert.deepEqual(norm(want), norm(events));
+    assert.deepEqual((await read(await write(events, 'arrow'))).events, want);
+  });
+
+  it('reads int64 and timestamp columns into float64 exactly at the edges of ±2^53 (no BigInt per value)', async () => {
+    const M = Number.MAX_SAFE_INTEGER;
+    const ints = [-M, -(2 ** 32), -(2 ** 31) - 1, -1, 0, 1, 2 ** 31, 2 ** 32 + 5, M, null];
+    const times = [-M, -86_400_000, -1, 0, 1_700_000_000_123, M, 2 ** 40 + 1, 5, 6, 7];
+    const recs = (vals: (number | string | null)[]): Ev[] =>
+      vals.map((i, n) => ({ record: { ts: times[n], key: null, value: { i } } }));
+    const h: Header = { kappa: 1, schema: { i: 'int64' } };
+    const got = await read(
+      await write([{ header: h }, ...recs(ints), { end: true }], 'arrow'),
+      1 << 20,
+      true,
+    );
+    const b = got.batches[0];
+    assert.deepEqual([...b.ts], times);
+    assert.deepEqual([...(b.column('i')?.float64() ?? [])], [...ints.slice(0, -1), Number.NaN]);
+    // -2^53 (an int64 given as text) is not safe: no float64 view, the exact text from get()
+    const big = await read(
+      await write([{ header: h }, ...recs(['-9007199254740992', 3]), { end: true }], 'arrow'),
+      1 << 20,
+      true,
+    );
+    assert.equal(big.batches[0].column('i')?.float64(), undefined);
+    assert.equal(big.batches[0].column('i')?.get(0), '-9007199254740992');
+  });
+
   it('numbers records by the line they have in version 1 (bad-record locations do not change)', async () => {
     const twice = async (f: 'ndjson' | 'arrow') =>
       Buffer.concat([await write(EVENTS, f), await write(EVENTS, f)]);

@@ -43,6 +43,18 @@ interface Outcome {
   error?: string;
 }
 
+/**
+ * A collector that also takes batches (as the stream writer does): the firing path then sends its
+ * results column-wise; their records are appended in order, as `record` would have appended them.
+ */
+class BatchCollector extends ArrayCollector {
+  batches = 0;
+  batch(b: RecordBatch): void {
+    this.batches++;
+    for (const r of recordsOf(b)) this.records.push(r);
+  }
+}
+
 /** Runs one operator over the steps, by rows (`record` over recordsOf) or by batches (`batch`). */
 async function run(
   opts: WindowOptions,
@@ -60,7 +72,7 @@ async function run(
     },
     onBad: (rec, reason) => held.push({ rec, reason }),
   });
-  const out = new ArrayCollector();
+  const out = mode === 'batch' ? new BatchCollector() : new ArrayCollector();
   const bad: { rec: Rec; reason: string }[] = [];
   let error: string | undefined;
   const state: unknown[] = [];
@@ -302,6 +314,54 @@ describe('window batch path', () => {
       });
     });
 
+  it('fires column-wise: results reach a batch-taking collector as batches of the row records, typed', async () => {
+    // 3 keys x 50 hours, fired by one watermark in the middle and by the end of input; one key's
+    // max is a string in one window (an untyped column), one window has no delay (null average).
+    const recs: Rec[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const k = ['a', 'é', 'z😀'][i % 3];
+      const v = i % 300 === 1 ? null : i % 17;
+      recs.push({ ts: i * MIN, key: k, value: { k, v, m: i < 60 && k === 'é' ? 'x' : v } });
+    }
+    const fire = async (out: ArrayCollector) => {
+      const op = new WindowOperator({
+        window: { kind: 'tumbling', size: 60 * MIN },
+        key: { kind: 'field', path: 'k', get: compilePath('k') },
+        aggs: parseAggs('count, avg(v), max(m), first(v)'),
+      });
+      await op.open({ kappa: 1, schema: { k: 'string' } });
+      await op.batch(batchFromRecords(recs.slice(0, 1500)), out, () => assert.fail('no bad rows'));
+      await op.watermark(1500 * MIN, out);
+      await op.batch(batchFromRecords(recs.slice(1500)), out, () => assert.fail('no bad rows'));
+      await op.end(out);
+      await op.close();
+      return out;
+    };
+    const rows = await fire(new ArrayCollector());
+    const cols = (await fire(new BatchCollector())) as BatchCollector;
+    assert.equal(cols.batches, 2);
+    assert.equal(rows.records.length, 150);
+    assert.deepEqual(cols.records, rows.records);
+    assert.deepEqual(cols.watermarks, rows.watermarks);
+    // The batch columns: typed where every value is of the column's type (in every batch).
+    const typed: Record<string, boolean | undefined> = {};
+    const got = new BatchCollector();
+    got.batch = (b: RecordBatch) => {
+      for (const f of b.fields) typed[f] = (typed[f] ?? true) && b.column(f)?.typed === true;
+      assert.equal(b.complete, true);
+    };
+    await fire(got);
+    assert.deepEqual(typed, {
+      window_start: true,
+      window_end: true,
+      k: true,
+      count: true,
+      avg_v: true,
+      max_m: false,
+      first_v: true,
+    });
+  });
+
   it('spills to LevelDB and reads spilled windows back in the middle of a batch, as the row path does', async () => {
     // 1500 keys x 4 hours with a cache of 100 entries: windows are evicted, spilled (write batches
     // of 1024 are flushed during a run) and loaded again by later batches.
@@ -350,10 +410,17 @@ describe('window batch path', () => {
     assert.equal(t.size, 2000);
     for (let c = 0; c < 50; c++)
       for (let s = 0; s < 40; s++) assert.equal(t.find(c, 1.7e12 + s * 3_600_000), ids.get(`${c}/${s}`));
+    // `is` confirms a remembered id only while it still names that pair
+    assert.equal(t.is(ids.get('7/5') as number, 7, 1.7e12 + 5 * 3_600_000), true);
+    assert.equal(t.is(ids.get('7/5') as number, 7, 1.7e12), false);
+    assert.equal(t.is(-1, 7, 1.7e12), false);
     t.reset();
     assert.equal(t.size, 0);
+    assert.equal(t.is(0, 0, 1.7e12), false);
     assert.equal(t.find(3, 1.7e12), -1);
     assert.equal(t.add(3, 1.7e12), 0);
+    assert.equal(t.is(0, 3, 1.7e12), true);
+    assert.equal(t.is(0, 0, 1.7e12), false); // id 0 was (0, 1.7e12) before the reset
   });
 });
 

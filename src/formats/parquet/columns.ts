@@ -267,7 +267,9 @@ export class DecodedColumn implements Column {
 
   /**
    * Dictionary codes straight from the UTF-8 bytes: an open-addressing hash (FNV-1a over the bytes)
-   * finds each distinct string's first row; only distinct strings are decoded.
+   * finds each distinct string's first row; only distinct strings are decoded. Strings of at most
+   * 3 bytes (codes such as airports, countries) are one integer (length and bytes) in a second
+   * table: no byte loop, no byte comparison.
    */
   private encodeBytes(): { codes: Int32Array; values: readonly string[] } {
     const n = this.length;
@@ -285,6 +287,16 @@ export class DecodedColumn implements Column {
     let table = new Int32Array(cap).fill(-1);
     let hashes: number[] = [];
     const decoder = new TextDecoder();
+    // Short strings: key = len * 256^len + bytes (disjoint ranges per length, below 2^26).
+    let scap = 1024;
+    let skeys = new Int32Array(scap).fill(-1);
+    let scodes = new Int32Array(scap);
+    let shorts = 0;
+    const sslot = (k: number, mask: number): number => {
+      let h = Math.imul(k ^ (k >>> 13), 0x5bd1e995);
+      h ^= h >>> 15;
+      return h & mask;
+    };
     for (let i = 0; i < n; i++) {
       const j = s + i;
       if (!this.validAt(j)) {
@@ -293,6 +305,46 @@ export class DecodedColumn implements Column {
       }
       const a = off[j * step];
       const b = off[(j + 1) * step];
+      if (b - a <= 3) {
+        let k = b - a;
+        for (let p = a; p < b; p++) k = k * 256 + bytes[p];
+        let slot = sslot(k, scap - 1);
+        let code = -1;
+        for (;;) {
+          const x = skeys[slot];
+          if (x === -1) break;
+          if (x === k) {
+            code = scodes[slot];
+            break;
+          }
+          slot = (slot + 1) & (scap - 1);
+        }
+        if (code === -1) {
+          code = values.length;
+          values.push(decoder.decode(bytes.subarray(a, b)));
+          firstStart.push(-1); // not in the long-string table
+          firstEnd.push(-1);
+          hashes.push(0);
+          skeys[slot] = k;
+          scodes[slot] = code;
+          if (++shorts * 2 > scap) {
+            const ok = skeys;
+            const oc = scodes;
+            scap *= 2;
+            skeys = new Int32Array(scap).fill(-1);
+            scodes = new Int32Array(scap);
+            for (let q = 0; q < ok.length; q++) {
+              if (ok[q] === -1) continue;
+              let sl = sslot(ok[q], scap - 1);
+              while (skeys[sl] !== -1) sl = (sl + 1) & (scap - 1);
+              skeys[sl] = ok[q];
+              scodes[sl] = oc[q];
+            }
+          }
+        }
+        codes[i] = code;
+        continue;
+      }
       let h = 0x811c9dc5;
       for (let p = a; p < b; p++) h = Math.imul(h ^ bytes[p], 0x01000193);
       let slot = h & (cap - 1);
@@ -326,6 +378,7 @@ export class DecodedColumn implements Column {
           cap *= 2;
           table = new Int32Array(cap).fill(-1);
           for (let c = 0; c < values.length; c++) {
+            if (firstStart[c] < 0) continue; // a short string
             let sl = hashes[c] & (cap - 1);
             while (table[sl] !== -1) sl = (sl + 1) & (cap - 1);
             table[sl] = c;

@@ -5,7 +5,8 @@
  * the columnar prototype in research/performance.md section 3: an `Int32Array` hash on
  * (key code, window start) and `Float64Array` accumulators).
  */
-import { ArrayColumn, type Column } from '../../stream/batch.js';
+import { ArrayColumn, type Column, type RecordBatch, typeOfValue, unify } from '../../stream/batch.js';
+import type { FieldType, Schema } from '../../stream/protocol.js';
 
 /**
  * The values of a numeric column as a Float64Array (NaN = null), when every non-null value is a
@@ -123,6 +124,14 @@ export class GroupTable {
     }
   }
 
+  /**
+   * True when group `g` is (code, start): a cheap check of a remembered group id (the caller's
+   * per-key hint), valid across `reset` (a stale id fails the check).
+   */
+  is(g: number, code: number, start: number): boolean {
+    return g >= 0 && g < this.size && this.codes[g] === code && this.starts[g] === start;
+  }
+
   /** Adds (code, start), which must not be present; returns its new group id. */
   add(code: number, start: number): number {
     if ((this.size + 1) * 2 > this.slots.length) this.grow();
@@ -175,4 +184,146 @@ export function ensureU8(a: Uint8Array, n: number): Uint8Array {
   const b = new Uint8Array(Math.max(n, a.length * 2));
   b.set(a);
   return b;
+}
+
+/**
+ * A column of result values whose `typed` flag was established by checking every value against
+ * its type (see `allOfType`), so that encoders may take their typed fast path (no per-value check).
+ */
+class ResultColumn extends ArrayColumn {
+  constructor(
+    type: FieldType,
+    values: readonly unknown[],
+    readonly typed: boolean,
+  ) {
+    super(type, values);
+  }
+}
+
+/**
+ * True when every non-null value is exactly what a typed column of `type` holds: strings for
+ * `string`; safe integers for `int64` and timestamps (epoch ms); numbers other than NaN for
+ * `float64` (a typed float column reads NaN as null). Other types are never typed.
+ */
+function allOfType(type: FieldType, values: readonly unknown[]): boolean {
+  const n = values.length;
+  switch (type) {
+    case 'string':
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v != null && typeof v !== 'string') return false;
+      }
+      return true;
+    case 'int64':
+    case 'timestamp':
+    case 'timestamptz':
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v != null && !Number.isSafeInteger(v)) return false;
+      }
+      return true;
+    case 'float64':
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v != null && (typeof v !== 'number' || Number.isNaN(v))) return false;
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Result rows of fired windows gathered column-wise (the firing path of `WindowOperator`), emitted
+ * as one `RecordBatch` instead of one row object per window. `take()` returns the same records, in
+ * the same order, as `out.record({ ts, key, value })` per row would give, where `value` has the
+ * fields in `fields` order: `recordsOf(batch)` rebuilds those very objects (a value that is
+ * `undefined` is left out of its object, as JSON leaves it out).
+ *
+ * Column types: the output schema's type where it declares the field, else inferred from the
+ * values as `batchFromRecords` infers them; a column is marked `typed` when every value was
+ * checked to be of its type.
+ */
+export class ResultRows {
+  /** Rows gathered. */
+  length = 0;
+  /** Event time of each row (ms). */
+  private ts: Float64Array = new Float64Array(1024);
+  /** Record key of each row (reused across `take`s: entries past `length` are stale). */
+  private readonly keys: (string | null)[] = [];
+  /** The values, row-major (row i, field j at `i * fields.length + j`); reused like `keys`. */
+  private readonly cells: unknown[] = [];
+  private sawUndefined = false;
+
+  /**
+   * @param fields the value's field names, in the order the row path builds the value object
+   * @param schema the operator's output schema (declared field types)
+   */
+  constructor(
+    readonly fields: readonly string[],
+    private readonly schema: Schema | undefined,
+  ) {}
+
+  /** Appends one row: `values[j]` is the value of `fields[j]`. */
+  push(ts: number, key: string | null, values: readonly unknown[]): void {
+    const n = this.length++;
+    this.ts = ensureF64(this.ts, n + 1);
+    this.ts[n] = ts;
+    this.keys[n] = key;
+    const cells = this.cells;
+    const nf = this.fields.length;
+    const base = n * nf;
+    for (let j = 0; j < nf; j++) {
+      const v = values[j];
+      if (v === undefined) this.sawUndefined = true;
+      cells[base + j] = v;
+    }
+  }
+
+  /** The gathered rows as a batch (undefined when there are none); empties the builder. */
+  take(): RecordBatch | undefined {
+    const n = this.length;
+    if (n === 0) return undefined;
+    this.length = 0;
+    const ts = this.ts.slice(0, n);
+    const keys = this.keys.slice(0, n);
+    const fields = this.fields;
+    const raw: unknown[][] = [];
+    const byName = new Map<string, Column>();
+    const cells = this.cells;
+    const nf = fields.length;
+    for (let j = 0; j < nf; j++) {
+      const values: unknown[] = [];
+      for (let i = 0; i < n; i++) values.push(cells[i * nf + j]);
+      let type = this.schema?.[fields[j]];
+      if (type === undefined) {
+        let t: FieldType | undefined;
+        for (let i = 0; i < n && t !== 'json'; i++) {
+          const v = values[i];
+          if (v != null) t = unify(t, typeOfValue(v));
+        }
+        type = t ?? 'json';
+      }
+      raw.push(values);
+      byName.set(fields[j], new ResultColumn(type, values, allOfType(type, values)));
+    }
+    const complete = !this.sawUndefined;
+    this.sawUndefined = false;
+    return {
+      length: n,
+      ts,
+      key: new ArrayColumn('string', keys),
+      fields,
+      complete,
+      column: (name) => byName.get(name),
+      value(i: number): Record<string, unknown> {
+        const v: Record<string, unknown> = {};
+        for (let j = 0; j < fields.length; j++) {
+          const x = raw[j][i];
+          if (x !== undefined) v[fields[j]] = x;
+        }
+        return v;
+      },
+    };
+  }
 }

@@ -67,7 +67,7 @@ import { toRecordKey, toStateKey } from '../keys.js';
 import { BadRecordError, type BadRow, type Collector, type Operator } from '../operator.js';
 import type { Getter } from '../path.js';
 import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
-import { ensureF64, ensureU8, GroupTable, keyCodes, numericValues } from './columnar.js';
+import { ensureF64, ensureU8, GroupTable, keyCodes, numericValues, ResultRows } from './columnar.js';
 
 /** Window kind and sizes (all in ms). */
 export type WindowSpec =
@@ -216,6 +216,12 @@ export class WindowOperator implements Operator {
   /** The batch path's run state (reused across batches). */
   private run: Run | undefined;
   private readonly heldFields = new Set<string>();
+  /** Output schema (from `open`), for the result batches of `fire`. */
+  private outSchema: Schema | undefined;
+  /** Result rows of the current `fire`, gathered column-wise (see `emit`). */
+  private results: ResultRows | undefined;
+  /** Scratch row of `emit`: window_start, window_end, key, then one value per aggregate. */
+  private readonly resultRow: unknown[] = [];
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
@@ -265,6 +271,7 @@ export class WindowOperator implements Operator {
       const t = g.type(h.schema);
       if (t !== undefined) schema[g.spec.name] = t;
     }
+    this.outSchema = schema;
     return { kappa: h.kappa, schema };
   }
 
@@ -378,6 +385,13 @@ export class WindowOperator implements Operator {
     const inputs = this.inputs;
     const fieldGet = key.kind === 'field' ? key.get : undefined;
     const ts = b.ts;
+    const keyValues = kc.values;
+    // Per key code: the group its last row went to (a hint checked with `table.is`, which saves the
+    // hash lookup for rows of one key and window in a row, the common case of time-ordered input).
+    const hint = new Int32Array(nullCode + 1).fill(-1);
+    // The slide bucket of the last row: [bucket, bucket + slide) holds ts -> `last` = bucket with
+    // no modulo (exact either way: integer ms).
+    let bucket = Number.NaN;
     try {
       for (let i = 0; i < b.length; i++) {
         // Held-back records without the key field are reported by `record` (firstKeyed).
@@ -388,7 +402,8 @@ export class WindowOperator implements Operator {
           code = nullCode;
         }
         const t = ts[i];
-        const last = t - mod(t - offset, slide);
+        if (!(t >= bucket && t < bucket + slide)) bucket = t - mod(t - offset, slide);
+        const last = bucket;
         if (!slow) {
           let first = last;
           while (first - slide > t - size) first -= slide;
@@ -415,10 +430,14 @@ export class WindowOperator implements Operator {
         this.recordsIn++;
         this.keySeen = true;
         for (let s = last; s > t - size; s -= slide) {
-          let g = run.table.find(code, s);
-          if (g < 0) {
-            const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyCol.get(i));
-            g = typeof r === 'number' ? r : await r;
+          let g = hint[code];
+          if (!run.table.is(g, code, s)) {
+            g = run.table.find(code, s);
+            if (g < 0) {
+              const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyValues[code]);
+              g = typeof r === 'number' ? r : await r;
+            }
+            hint[code] = g;
           }
           const base = g * na;
           const { acc0, acc1, has, mixed } = run;
@@ -562,10 +581,13 @@ export class WindowOperator implements Operator {
       run.keyStrs[code] = keyStr;
     }
     const sk = `${keyStr}\u0000${s}`;
+    // A state key has an entry (cached, queued or in LevelDB) exactly when it has a timer (every
+    // `put` sets one, firing deletes the entry or sets the next): no timer, a new window, and no
+    // cache lookup (two misses in maps of every open window).
+    if (!this.timers.has(sk)) return this.initGroup(run, code, s, t, keyVal, sk, undefined);
     const store = this.store!;
     const e = store.getCached(sk);
-    if (e === undefined && this.timers.has(sk))
-      return store.load(sk).then((x) => this.initGroup(run, code, s, t, keyVal, sk, x));
+    if (e === undefined) return store.load(sk).then((x) => this.initGroup(run, code, s, t, keyVal, sk, x));
     return this.initGroup(run, code, s, t, keyVal, sk, e);
   }
 
@@ -835,7 +857,21 @@ export class WindowOperator implements Operator {
     return t;
   }
 
-  private emit(e: Entry, w: Win, out: Collector, update: boolean): void {
+  private emit(e: Entry, w: Win, out: Collector, update: boolean, rows?: ResultRows): void {
+    if (rows !== undefined) {
+      // Column-wise (fire): the same values, in the order of the row below.
+      const row = this.resultRow;
+      row[0] = w.s;
+      row[1] = w.e;
+      row[2] = e.k;
+      const aggs = this.aggs;
+      for (let i = 0; i < aggs.length; i++) row[3 + i] = aggs[i].result(w.a[i]);
+      rows.push(w.e - 1, toRecordKey(e.k), row);
+      this.sinceDrain++;
+      w.u = 0;
+      if (update) this.updates++;
+      return;
+    }
     const value: Record<string, unknown> = {
       window_start: w.s,
       window_end: w.e,
@@ -862,7 +898,30 @@ export class WindowOperator implements Operator {
     }
   }
 
+  /**
+   * Fires the windows whose timer is due at `wm`. Results go out column-wise (`ResultRows`, one
+   * batch per RESULT_BATCH_ROWS results and one at the end) when the collector takes batches,
+   * else one record each; either way in timer order, as `emit` would send them one by one.
+   */
   private async fire(wm: number, out: Collector): Promise<void> {
+    let rows: ResultRows | undefined;
+    if (out.batch !== undefined) {
+      rows =
+        this.results ??
+        new ResultRows(
+          ['window_start', 'window_end', this.keyName, ...this.aggs.map((g) => g.spec.name)],
+          this.outSchema,
+        );
+      this.results = rows;
+    }
+    try {
+      await this.fireDue(wm, out, rows);
+    } finally {
+      if (rows !== undefined) sendRows(rows, out);
+    }
+  }
+
+  private async fireDue(wm: number, out: Collector, rows: ResultRows | undefined): Promise<void> {
     const store = this.store!;
     for (const sk of this.timers.popDue(wm)) {
       const e = store.getCached(sk) ?? (await store.load(sk));
@@ -870,10 +929,10 @@ export class WindowOperator implements Operator {
       const keep: Win[] = [];
       for (const w of e.w) {
         if (!w.f && w.e - 1 <= wm) {
-          this.emit(e, w, out, false);
+          this.emit(e, w, out, false, rows);
           w.f = 1;
         } else if (!w.f && w.x !== null && w.x <= wm) {
-          if (w.u) this.emit(e, w, out, false);
+          if (w.u) this.emit(e, w, out, false, rows);
           const d = this.o.early!;
           const k = Math.floor((wm - w.s + 1) / d) + 1;
           const x = w.s + k * d - 1;
@@ -891,6 +950,7 @@ export class WindowOperator implements Operator {
       if (store.needsFlush) await store.flush();
       if (this.sinceDrain >= DRAIN_EVERY) {
         this.sinceDrain = 0;
+        if (rows !== undefined && rows.length >= RESULT_BATCH_ROWS) sendRows(rows, out);
         await out.drain?.();
       }
     }
@@ -1159,6 +1219,19 @@ interface Run {
   getters: (Getter | undefined)[];
   /** State-key text of each key code of the current batch. */
   keyStrs: (string | undefined)[];
+}
+
+/**
+ * Results gathered by `fire` before they are sent as one batch: the drain period, so an NDJSON
+ * writer holds no more lines than the row path did (64k-row batches cost +50 MB peak RSS when
+ * windows spill; the Arrow encoder's cost per batch is small at this size).
+ */
+const RESULT_BATCH_ROWS = DRAIN_EVERY;
+
+/** Sends the rows gathered in `rows` (if any) as one batch. */
+function sendRows(rows: ResultRows, out: Collector): void {
+  const b = rows.take();
+  if (b !== undefined) out.batch!(b);
 }
 
 /** keyOf's answer for a record without the `--key` field. */
