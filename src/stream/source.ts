@@ -136,13 +136,18 @@ export async function runSource(spec: SourceSpec): Promise<string> {
   const undefer = ck
     ? deferFirstSignal((sig) => {
         stopRequested = true;
-        warn(`${sig}: stopping with a savepoint (send it again to abort without one)`);
+        warn(
+          ck.followerRun === undefined
+            ? `${sig}: stopping with a savepoint (send it again to abort without one)`
+            : `${sig}: waiting for the savepoint barrier of the join's left source (send it again to abort)`,
+        );
       })
     : () => {};
   // The source is the last stage when nothing of kappa reads its stdout (`ingest … > file`).
   let last: boolean | undefined;
   const isLast = () => {
-    last ??= stageOutput() === undefined && stdoutReader() === 'other';
+    // (A follower, the right input of a join, never is: the join reads it.)
+    last ??= ck?.followerRun === undefined && stageOutput() === undefined && stdoutReader() === 'other';
     return last;
   };
   const positions = () => sources.map((s) => s.position?.());
@@ -269,7 +274,19 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           );
           if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
           if (out.isClosed) break;
-          if (ck) {
+          if (ck?.followerRun !== undefined) {
+            // A follower (the right input of a join): barrier N when the join asks for it.
+            const t = await ck.triggered();
+            if (t) {
+              out.barrier(ck.followerBarrier(t, positions(), emitted));
+              if (t.type === 'savepoint') {
+                out.stopEvent({ savepoint: t.path, checkpoint: t.id });
+                await out.close();
+                process.stderr.write(`kappa ${progress.command}: savepoint ${t.path} (following)\n`);
+                return `stopped with savepoint ${t.path}`;
+              }
+            }
+          } else if (ck) {
             if (stopRequested || (ck.stopAt !== undefined && emitted >= ck.stopAt))
               return await stopWithSavepoint();
             if (ck.due()) await checkpointNow();
@@ -287,7 +304,12 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     if (ck?.savepointAtEnd && !out.isClosed) return await stopWithSavepoint();
     // With checkpoints the end line carries the final checkpoint (positions at the end, no open
     // state), so that --resume after a finished run has nothing left to do.
-    const final = ck && !out.isClosed ? await ck.barrier('checkpoint', positions(), emitted) : undefined;
+    const final =
+      ck && !out.isClosed
+        ? ck.followerRun !== undefined
+          ? ck.followerBarrier(undefined, positions(), emitted)
+          : await ck.barrier('checkpoint', positions(), emitted)
+        : undefined;
     out.endEvent(final);
     await out.close();
     if (final && isLast()) await completeSnapshot(final.path as string, []);
@@ -295,6 +317,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     return out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {
     undefer();
+    await ck?.closeFollower();
     await Promise.all(sources.map((s) => s.close().catch(() => {})));
   }
 }
