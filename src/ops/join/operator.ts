@@ -56,7 +56,7 @@ export interface TwoInputOperator {
    * An aligned checkpoint barrier (both inputs delivered it): snapshot, then forward. Default:
    * forward. Returns the barrier it forwarded when that differs from `b` (its uid added).
    */
-  barrier?(b: Barrier, out: Collector): void | Barrier | Promise<void | Barrier>;
+  barrier?(b: Barrier, out: Collector): Barrier | undefined | Promise<Barrier | undefined>;
   /** The final checkpoint (both inputs' end positions merged) before it goes on the end line. */
   endBarrier?(final: Barrier): Promise<Barrier>;
   /** After barrier `b` (or the end line's final checkpoint) was forwarded and flushed. */
