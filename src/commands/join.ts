@@ -153,7 +153,14 @@ Examples:
   kappa ingest clicks.ndjson --ts-field ts | kappa join --right ads.kappa --on ad_id --between -1h,0s
   kappa ingest trades.parquet --ts-field ts | kappa join --right <(kappa ingest quotes.parquet --ts-field ts) \\
         --on symbol --as-of --type left | kappa sink -
-  kappa ingest flights.parquet --ts-field date | kappa join --right airports.csv --on origin=iata --lookup --type left | kappa sink -`,
+  kappa ingest flights.parquet --ts-field date | kappa join --right airports.csv --on origin=iata --lookup --type left | kappa sink -
+
+Checkpoints (man kappa-join, CHECKPOINTS; man kappa-checkpoints): the source of stdin coordinates,
+the source feeding --right <(…) follows it (found at its start), so one export covers both:
+  export KAPPA_CHECKPOINT_DIR=/var/lib/kappa/rides
+  kappa ingest rides.ndjson --ts-field ts --checkpoint-interval 10s \
+    | kappa join --right <(kappa ingest fares.ndjson --ts-field ts) --on ride_id --within 2h | kappa sink rides_fares/
+  # killed? rerun with KAPPA_RESUME=1; Ctrl-C stops both sources with one savepoint`,
   );
   return cmd.action(async (o: JoinFlags) => runJoin(o, cmd));
 }

@@ -281,8 +281,9 @@ export async function runSource(spec: SourceSpec): Promise<string> {
               out.barrier(ck.followerBarrier(t, positions(), emitted));
               if (t.type === 'savepoint') {
                 out.stopEvent({ savepoint: t.path, checkpoint: t.id });
-                await out.close();
+                // Before the close: once the join read the stop line it may exit (EPIPE ends us quietly).
                 process.stderr.write(`kappa ${progress.command}: savepoint ${t.path} (following)\n`);
+                await out.close();
                 return `stopped with savepoint ${t.path}`;
               }
             }

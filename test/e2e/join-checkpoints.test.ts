@@ -215,14 +215,18 @@ describe('checkpoints through a two-input join (DuckDB as the oracle)', () => {
         table,
         tag === 'sig'
           ? '--checkpoint-interval 200ms'
-          : '--checkpoint-interval 200ms --stop-at 2024-01-20T00:00:00Z',
+          : '--checkpoint-interval 200ms --stop-at 2024-01-05T00:00:00Z',
         tag === 'sig',
       );
       assert.match(stdout, /exits 0 0 0/, stderr);
       const m = /kappa ingest: savepoint (\S+)\n/.exec(stderr);
       assert.ok(m, `the coordinator printed its savepoint:\n${stderr}`);
       const savepoint = m[1];
-      assert.ok(stderr.includes(`kappa ingest: savepoint ${savepoint} (following)`), stderr);
+      // The follower ended its input with the same savepoint barrier and stop line (at --stop-at,
+      // a fifth into the data, it is surely still reading; after a signal it may have reached its
+      // end first, and then its end positions are in the savepoint).
+      if (tag === 'at')
+        assert.ok(stderr.includes(`kappa ingest: savepoint ${savepoint} (following)`), stderr);
       assert.ok(existsSync(join(savepoint, '_metadata.json')), 'the savepoint is complete');
       const meta = JSON.parse(readFileSync(join(savepoint, '_metadata.json'), 'utf8')) as {
         sources: { uid: string }[];
