@@ -112,7 +112,8 @@ describe('checkpoints through a two-input join (DuckDB as the oracle)', () => {
     const table = join(d, 'kill-table');
     const fifo = join(d, 'fares.fifo');
     execFileSync('mkfifo', [fifo]);
-    const seed = Number(process.env.KAPPA_KILL_SEED ?? 20261130);
+    // Seed 1 picks the coordinator, the follower, the join and the sink in its first four kills.
+    const seed = Number(process.env.KAPPA_KILL_SEED ?? 1);
     const outcome = await killAndResume({
       stages: [
         src('rides.ndjson', ['--checkpoint-interval', '300ms']),
@@ -128,7 +129,7 @@ describe('checkpoints through a two-input join (DuckDB as the oracle)', () => {
       maxKillMs: 600,
       exitTimeoutMs: 20_000,
       runTimeoutMs: 40_000,
-      deadlineMs: 60_000,
+      deadlineMs: 45_000, // + the final run: about a minute in all
       onRun: (r) =>
         tc.diagnostic(
           `run ${r.run}: ${r.ms} ms, ${r.resumedFrom === undefined ? 'fresh' : `resumed from checkpoint ${r.resumedFrom}`}, ${r.killed === undefined ? 'not killed' : `killed stage ${r.killed} at ${r.killAtMs} ms`}; exits ${r.exits.map((x) => x.code ?? x.signal).join(' ')}`,
