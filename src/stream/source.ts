@@ -18,6 +18,7 @@
  *   writes the end line and commits nothing.
  */
 import type { Writable } from 'node:stream';
+import { TRIGGER_POLL_MS } from '../checkpoint/follow.js';
 import { completeSnapshot } from '../checkpoint/snapshot.js';
 import type { SourceCheckpointer } from '../checkpoint/source.js';
 import type { RecordSource, SourcePosition } from '../connectors/source.js';
@@ -164,6 +165,44 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     process.stderr.write(`kappa ${progress.command}: savepoint ${path}\n`);
     return `stopped with savepoint ${path}`;
   };
+  /**
+   * A follower's answers to the join's triggers (checkpoint/follow.ts): barrier N goes out after the
+   * records already written — also while a flush waits for the join to read (the follower is
+   * back-pressured then, and the join needs barrier N to go on), so that the right input runs at
+   * most the buffered data past the left input's barrier.
+   */
+  const follow =
+    ck?.followerRun === undefined
+      ? undefined
+      : {
+          stoppedAt: undefined as string | undefined,
+          async poll(): Promise<void> {
+            if (this.stoppedAt !== undefined) return;
+            const t = await ck.triggered();
+            if (!t) return;
+            out.barrier(ck.followerBarrier(t, positions(), emitted));
+            if (t.type === 'savepoint') {
+              out.stopEvent({ savepoint: t.path, checkpoint: t.id });
+              this.stoppedAt = t.path;
+            }
+          },
+          async whileFlushing(p: Promise<void>): Promise<void> {
+            let settled = false;
+            const done = p.then(
+              () => {
+                settled = true;
+              },
+              () => {
+                settled = true;
+              },
+            );
+            while (!settled && this.stoppedAt === undefined) {
+              await Promise.race([done, new Promise((r) => setTimeout(r, TRIGGER_POLL_MS))]);
+              if (!settled) await this.poll();
+            }
+            return p;
+          },
+        };
   const checkpointNow = async (): Promise<void> => {
     if (!ck) return;
     const b = await ck.barrier('checkpoint', positions(), emitted);
@@ -269,25 +308,19 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           progress.update(progress.unit === 'rows' ? stats.recordsIn : stats.bytes);
           // An empty batch means the source is waiting for data (live Kafka): flush what we have.
           // A stalled reader must not keep a stopped run waiting for 'drain' either.
-          const flushed = await raceInterrupt(
-            rows.length === 0 && !cols?.length ? out.flush() : out.flushIfFull(),
-          );
+          const flushing = rows.length === 0 && !cols?.length ? out.flush() : out.flushIfFull();
+          const flushed = await raceInterrupt(follow ? follow.whileFlushing(flushing) : flushing);
           if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
+          // A follower (the right input of a join): barrier N when the join asks for it.
+          if (follow && follow.stoppedAt === undefined && !out.isClosed) await follow.poll();
+          if (follow?.stoppedAt !== undefined) {
+            // Before the close: once the join read the stop line it may exit (EPIPE ends us quietly).
+            process.stderr.write(`kappa ${progress.command}: savepoint ${follow.stoppedAt} (following)\n`);
+            await out.close();
+            return `stopped with savepoint ${follow.stoppedAt}`;
+          }
           if (out.isClosed) break;
-          if (ck?.followerRun !== undefined) {
-            // A follower (the right input of a join): barrier N when the join asks for it.
-            const t = await ck.triggered();
-            if (t) {
-              out.barrier(ck.followerBarrier(t, positions(), emitted));
-              if (t.type === 'savepoint') {
-                out.stopEvent({ savepoint: t.path, checkpoint: t.id });
-                // Before the close: once the join read the stop line it may exit (EPIPE ends us quietly).
-                process.stderr.write(`kappa ${progress.command}: savepoint ${t.path} (following)\n`);
-                await out.close();
-                return `stopped with savepoint ${t.path}`;
-              }
-            }
-          } else if (ck) {
+          if (ck && !follow) {
             if (stopRequested || (ck.stopAt !== undefined && emitted >= ck.stopAt))
               return await stopWithSavepoint();
             if (ck.due()) await checkpointNow();
