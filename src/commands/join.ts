@@ -7,7 +7,7 @@
  */
 import { createReadStream, type ReadStream, statSync } from 'node:fs';
 import { Command } from 'commander';
-import { writeTrigger } from '../checkpoint/follow.js';
+import { removeTrigger, writeTrigger } from '../checkpoint/follow.js';
 import { type CheckpointFlags, withCheckpointOptions } from '../checkpoint/options.js';
 import { readBarrierPart, writeBarrierPart } from '../checkpoint/snapshot.js';
 import type { StageCheckpointer } from '../checkpoint/stage.js';
@@ -310,6 +310,9 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
     status = 'done';
   } finally {
     undefer();
+    // The follower removes its trigger at exit; one written after it ended goes here.
+    const dir = ck.pipeline?.checkpointDir;
+    if (follower !== undefined && dir !== undefined) await removeTrigger(dir, follower);
     right.destroy();
     if (status !== 'done') process.stdin.destroy();
     bad.close();
