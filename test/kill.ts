@@ -45,6 +45,13 @@ export interface RunRecord {
 
 export interface KillOptions {
   stages: StageArgs[];
+  /**
+   * Side stages: each one writes its stdout into the FIFO `fifo` (made by the caller; give the
+   * stage that reads it `--right FIFO`), e.g. the right input of a join. (A FIFO, not a pipe from
+   * here: Node's child stdio is a socket, which `/dev/fd/N` cannot open.) They are killed at random
+   * like the others; their exits follow the stages' in `StageExit[]`.
+   */
+  sideStages?: { fifo: string; args: StageArgs }[];
   /** stdin of the first stage: a file path, or undefined for none. */
   stdinFile?: string;
   /** Environment added to every stage (KAPPA_CHECKPOINT_DIR …); KAPPA_RESUME=1 is always set. */
@@ -97,6 +104,20 @@ function spawnPipeline(o: KillOptions): {
   };
   const procs: ChildProcess[] = [];
   const errs: Buffer[][] = [];
+  const sideProcs: ChildProcess[] = [];
+  const sideErrs: Buffer[][] = [];
+  const names = o.stages.map((a) => a.slice(0, 2).join(' '));
+  const sideNames: string[] = [];
+  const collect = (p: ChildProcess): Buffer[] => {
+    const e: Buffer[] = [];
+    let size = 0;
+    p.stderr?.on('data', (d: Buffer) => {
+      e.push(d);
+      size += d.length;
+      while (size > 65536 && e.length > 1) size -= (e.shift() as Buffer).length;
+    });
+    return e;
+  };
   const inFd = o.stdinFile === undefined ? undefined : openSync(o.stdinFile, 'r');
   o.stages.forEach((args, i) => {
     const stdin = i === 0 ? (inFd ?? 'ignore') : (procs[i - 1].stdout ?? 'ignore');
@@ -108,22 +129,33 @@ function spawnPipeline(o: KillOptions): {
     // As a shell does: the parent keeps no end of a pipe between two stages, so that the writer
     // sees a broken pipe once the reader dies.
     if (i > 0) procs[i - 1].stdout?.destroy();
-    const e: Buffer[] = [];
-    let size = 0;
-    p.stderr?.on('data', (d: Buffer) => {
-      e.push(d);
-      size += d.length;
-      while (size > 65536 && e.length > 1) size -= (e.shift() as Buffer).length;
-    });
     procs.push(p);
-    errs.push(e);
+    errs.push(collect(p));
   });
+  for (const side of o.sideStages ?? []) {
+    // bash opens the FIFO for writing (waiting for its reader), then becomes the kappa process.
+    const sp = spawn(
+      'bash',
+      ['-c', 'exec "$0" "$@" > "$KAPPA_SIDE_FIFO"', process.execPath, KAPPA, ...side.args],
+      {
+        cwd: ROOT,
+        env: { ...env, KAPPA_SIDE_FIFO: side.fifo },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    sideProcs.push(sp);
+    sideErrs.push(collect(sp));
+    sideNames.push(`${side.args.slice(0, 2).join(' ')} (side)`);
+  }
+  procs.push(...sideProcs);
+  errs.push(...sideErrs);
   if (inFd !== undefined) closeSync(inFd);
+  names.push(...sideNames);
   const done = Promise.all(
     procs.map(
       (p, i) =>
         new Promise<StageExit>((res) => {
-          const name = o.stages[i].slice(0, 2).join(' ');
+          const name = names[i];
           // 'exit' and the end of stderr, not 'close': a stdout handed to the next stage as its
           // stdin is never closed here, so 'close' would not come.
           let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;

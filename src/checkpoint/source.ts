@@ -5,6 +5,7 @@
  * snapshot to restore and the checkpoint ids travel downstream in the header and the barriers, so
  * every stage restores the same checkpoint even while a sink completes another one.
  */
+import { randomUUID } from 'node:crypto';
 import type { SourcePosition } from '../connectors/source.js';
 import { DataError, UsageError } from '../errors.js';
 import { finiteOrNull, type SavepointMetadata } from '../state/savepoint/format.js';
@@ -12,6 +13,13 @@ import { openSavepoint } from '../state/savepoint/read.js';
 import { joinUri } from '../storage/store.js';
 import type { Barrier, PipelineInfo } from '../stream/protocol.js';
 import { parseDuration } from '../time/duration.js';
+import {
+  type FollowTrigger,
+  isJoinRightInput,
+  readTrigger,
+  removeTrigger,
+  TRIGGER_POLL_MS,
+} from './follow.js';
 import {
   checkpointUri,
   DEFAULT_RETAIN_CHECKPOINTS,
@@ -103,8 +111,54 @@ export class SourceCheckpointer {
     readonly stopAt: number | undefined,
     /** Prints one informational line. */
     private readonly note: (m: string) => void,
+    /**
+     * Set when this source follows another source's checkpoints (the right input of a join,
+     * follow.ts): the run's trigger name. A follower never starts a checkpoint itself.
+     */
+    readonly followerRun?: string,
   ) {
     this.nextId = firstId;
+  }
+
+  private lastPoll = 0;
+  private lastTriggered = 0;
+
+  /**
+   * A follower's pending trigger: barrier N the join asked for and this source has not emitted
+   * yet (polled at most every TRIGGER_POLL_MS), else undefined. Always undefined for a coordinator.
+   */
+  async triggered(now = Date.now()): Promise<FollowTrigger | undefined> {
+    if (this.followerRun === undefined || now - this.lastPoll < TRIGGER_POLL_MS) return undefined;
+    this.lastPoll = now;
+    const t = await readTrigger(this.dir, this.followerRun);
+    if (!t || t.id <= this.lastTriggered) return undefined;
+    this.lastTriggered = t.id;
+    return t;
+  }
+
+  /**
+   * A follower's barrier for trigger `t`: its positions, no part written (the join adds them to
+   * the coordinator's `_barrier.json`). With `t` undefined: the positions at the end of input, for
+   * the end line (id 0, no path; the join merges them into the checkpoints that follow).
+   */
+  followerBarrier(
+    t: FollowTrigger | undefined,
+    positions: (SourcePosition | undefined)[],
+    watermark: number,
+  ): Barrier {
+    const sources = positions.map((p, i) => ({
+      uid: this.sourceUid(i),
+      positions: (p ?? null) as SavepointMetadata['sources'][number]['positions'],
+      watermark: finiteOrNull(watermark),
+    }));
+    return t
+      ? { id: t.id, type: t.type, path: t.path, sources, operators: [] }
+      : { id: 0, type: 'checkpoint', sources, operators: [] };
+  }
+
+  /** A follower removes its trigger file at exit (best effort). */
+  async closeFollower(): Promise<void> {
+    if (this.followerRun !== undefined) await removeTrigger(this.dir, this.followerRun);
   }
 
   private lastBarrierAt = Date.now();
@@ -148,12 +202,17 @@ export class SourceCheckpointer {
         checkpointId: this.restore.checkpointId,
         type: this.restore.type,
       };
+    if (this.followerRun !== undefined) p.follower = { run: this.followerRun };
     return p;
   }
 
-  /** True when a periodic checkpoint is due. */
+  /** True when a periodic checkpoint is due (never for a follower). */
   due(now = Date.now()): boolean {
-    return this.intervalMs !== undefined && now - this.lastBarrierAt >= this.intervalMs;
+    return (
+      this.followerRun === undefined &&
+      this.intervalMs !== undefined &&
+      now - this.lastBarrierAt >= this.intervalMs
+    );
   }
 
   /**
@@ -241,6 +300,23 @@ export async function prepareSourceCheckpointing(
         'give an ISO time, or Kafka offsets as PARTITION:OFFSET,… (e.g. 0:1200,1:980)',
       );
   }
+  // The source feeding a join's --right input follows the left source's checkpoints (follow.ts).
+  const follower = isJoinRightInput();
+  if (follower) {
+    const own: [unknown, string][] = [
+      [flags.checkpointInterval, '--checkpoint-interval'],
+      [flags.savepointDir, '--savepoint-dir'],
+      [flags.savepointAtEnd, '--savepoint-at-end'],
+      [flags.stopAt, '--stop-at'],
+      [flags.retainCheckpoints, '--retain-checkpoints'],
+    ];
+    const given = own.filter(([v]) => v !== undefined && v !== false).map(([, f]) => f);
+    if (given.length > 0)
+      throw new UsageError(
+        `${given.join(', ')}: this ${command} feeds the --right input of a kappa join, so it follows the checkpoints of the join's left source and takes none of its own`,
+        "give these flags to the source of the join's left input (its stdin), the pipeline's checkpoint coordinator",
+      );
+  }
   const pipeline = (await pipelineId(s.dir, true)) as string;
   let restore: RestorePoint | undefined;
   if (s.fromSavepoint !== undefined) {
@@ -264,7 +340,7 @@ export async function prepareSourceCheckpointing(
   const firstId = Math.max(0, restore?.checkpointId ?? 0, ...ids) + 1;
   return new SourceCheckpointer(
     s.dir,
-    s.uid ?? `${command}-0`,
+    s.uid ?? (follower ? `${command}-right` : `${command}-0`),
     pipeline,
     flags.savepointDir ?? joinUri(s.dir, 'savepoints'),
     intervalMs,
@@ -274,6 +350,7 @@ export async function prepareSourceCheckpointing(
     flags.savepointAtEnd === true,
     stopAt,
     note,
+    follower ? randomUUID() : undefined,
   );
 }
 

@@ -83,6 +83,7 @@ Resumable (man kappa-checkpoints):
   export KAPPA_CHECKPOINT_DIR=/var/lib/kappa/rides KAPPA_RESUME=1
   kappa ingest kafka://localhost:9092/rides --checkpoint-interval 30s | kappa window … | kappa sink s3://lake/rides/
   kill -TERM <ingest pid>     # stop with a savepoint; restart later with --from-savepoint PATH
+  An ingest feeding kappa join --right <(…) follows the checkpoints of the join's left source.
 
 Without --max-out-of-orderness, files and stdin emit no watermark before the end of input (batch
 semantics: unsorted input gives the batch answer). SIGINT/SIGTERM stop ingest with exit 130/143 and

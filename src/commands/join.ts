@@ -7,25 +7,29 @@
  */
 import { createReadStream, type ReadStream, statSync } from 'node:fs';
 import { Command } from 'commander';
-import { type CheckpointFlags, checkpointSettings, withCheckpointOptions } from '../checkpoint/options.js';
+import { removeTrigger, writeTrigger } from '../checkpoint/follow.js';
+import { type CheckpointFlags, withCheckpointOptions } from '../checkpoint/options.js';
+import { readBarrierPart, writeBarrierPart } from '../checkpoint/snapshot.js';
+import type { StageCheckpointer } from '../checkpoint/stage.js';
 import { assertOptionsApply, type OptionConsumer } from '../commands/applicable.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
 import { groupSources } from '../connectors/source.js';
-import { DataError, UsageError } from '../errors.js';
+import { DataError, RuntimeError, UsageError } from '../errors.js';
 import { type JoinType, parseJoinType, parseOn } from '../ops/join/fields.js';
 import { LookupJoinOperator } from '../ops/join/lookup.js';
 import { AsOfJoinOperator, IntervalJoinOperator, type Side } from '../ops/join/operator.js';
 import { DEFAULT_MAX_KEY_GROUPS } from '../state/keygroup.js';
 import { storeFor } from '../storage/store.js';
 import type { BadRecords } from '../stream/badrecords.js';
-import type { Rec, Schema } from '../stream/protocol.js';
+import type { Barrier, Header, Rec, Schema } from '../stream/protocol.js';
 import { runOperator } from '../stream/run.js';
 import { SideOutput } from '../stream/side-output.js';
-import { interruptible } from '../stream/signals.js';
+import { deferFirstSignal, interruptible } from '../stream/signals.js';
 import { runTwoInputs } from '../stream/two-inputs.js';
 import { readDeltaLog } from '../table/delta.js';
 import { formatDuration, parseDuration } from '../time/duration.js';
 import {
+  assertStateDirUsable,
   type CommonOptions,
   parseCount,
   runContext,
@@ -149,7 +153,14 @@ Examples:
   kappa ingest clicks.ndjson --ts-field ts | kappa join --right ads.kappa --on ad_id --between -1h,0s
   kappa ingest trades.parquet --ts-field ts | kappa join --right <(kappa ingest quotes.parquet --ts-field ts) \\
         --on symbol --as-of --type left | kappa sink -
-  kappa ingest flights.parquet --ts-field date | kappa join --right airports.csv --on origin=iata --lookup --type left | kappa sink -`,
+  kappa ingest flights.parquet --ts-field date | kappa join --right airports.csv --on origin=iata --lookup --type left | kappa sink -
+
+Checkpoints (man kappa-join, CHECKPOINTS; man kappa-checkpoints): the source of stdin coordinates,
+the source feeding --right <(…) follows it (found at its start), so one export covers both:
+  export KAPPA_CHECKPOINT_DIR=/var/lib/kappa/rides
+  kappa ingest rides.ndjson --ts-field ts --checkpoint-interval 10s \
+    | kappa join --right <(kappa ingest fares.ndjson --ts-field ts) --on ride_id --within 2h | kappa sink rides_fares/
+  # killed? rerun with KAPPA_RESUME=1; Ctrl-C stops both sources with one savepoint`,
   );
   return cmd.action(async (o: JoinFlags) => runJoin(o, cmd));
 }
@@ -199,6 +210,8 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
   if (stateCache < 1) throw new UsageError('--state-cache must be at least 1');
   const maxKeyGroups = parseCount(o.maxKeyGroups, '--max-key-groups')!;
   if (maxKeyGroups < 1 || maxKeyGroups > 65536) throw new UsageError('--max-key-groups must be 1..65536');
+  assertStateDirUsable(o.state, o);
+  const ck = stageCheckpointer('join', o);
   const late =
     o.lateOutput === undefined ? undefined : await SideOutput.create(o.lateOutput, '--late-output');
   const right = openRight(o.right);
@@ -231,24 +244,46 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
             o.versionRetention === undefined ? 0 : parseDuration(o.versionRetention, '--version-retention'),
         });
   let status = 'failed';
+  let follower: string | undefined;
+  let undefer = () => {};
   try {
     late?.open({ kappa: 1 });
     await runTwoInputs(
       {
-        open: (l, r) => {
-          // Two sources take their checkpoints independently: their barriers cannot be aligned
-          // into one checkpoint yet (that needs one coordinator for both; man kappa-checkpoints).
-          if (l.pipeline || r.pipeline || checkpointSettings(o).dirFromFlag)
-            throw new UsageError(
-              'checkpoints of a two-input join (--within, --between, --as-of) are not supported yet: each input’s source would checkpoint on its own',
-              'run this pipeline without checkpoints (no --checkpoint-dir, KAPPA_CHECKPOINT_DIR unset), or join a finite right side with --lookup, which checkpoints',
-            );
-          return op.open(l, r);
+        open: async (l, r) => {
+          const h = checkpointHeaders(l, r, o.right, ck);
+          follower = r.pipeline?.follower?.run;
+          const oh = await op.open(l, r);
+          if (!h.pipeline) return oh;
+          await ck.restore(op);
+          undefer = deferFirstSignal((sig) =>
+            process.stderr.write(
+              `kappa join: ${sig}: waiting for the sources' savepoint (send it again to abort)\n`,
+            ),
+          );
+          return { ...oh, pipeline: h.pipeline };
         },
         record: (s, r, out) => op.record(s, r, out),
         watermark: async (wm, out) => {
           await op.watermark(wm, out);
           await late?.flushIfFull();
+        },
+        barrier: async (b, out) => {
+          if (!ck.active || !b.path) {
+            out.barrier?.(b);
+            return b;
+          }
+          await recordSources(b);
+          const fwd = await ck.barrier(b, async () => ({ ...(await op.snapshot()), maxKeyGroups }));
+          out.barrier?.(fwd);
+          return fwd;
+        },
+        endBarrier: async (final) => {
+          if (ck.active && final.path) await recordSources(final);
+          return final;
+        },
+        complete: async (b) => {
+          if (ck.active && b.path) await ck.complete(b);
         },
         end: async (out) => {
           await op.end(out);
@@ -264,10 +299,20 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
         progress,
         maxLineBytes: o.maxLineBytes,
         idleTimeoutMs,
+        // Barrier N on the left input: ask the right input's follower source for its barrier N.
+        onHeld: async (side, b) => {
+          const dir = ck.pipeline?.checkpointDir;
+          if (side !== 0 || follower === undefined || dir === undefined || !b.path) return;
+          await writeTrigger(dir, follower, { id: b.id, type: b.type ?? 'checkpoint', path: b.path });
+        },
       },
     );
     status = 'done';
   } finally {
+    undefer();
+    // The follower removes its trigger at exit; one written after it ended goes here.
+    const dir = ck.pipeline?.checkpointDir;
+    if (follower !== undefined && dir !== undefined) await removeTrigger(dir, follower);
     right.destroy();
     if (status !== 'done') process.stdin.destroy();
     bad.close();
@@ -275,6 +320,77 @@ async function runJoin(o: JoinFlags, cmd: Command): Promise<void> {
     progress.stats.extra['peak rss'] = `${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`;
     progress.finish(status);
   }
+}
+
+/**
+ * Checks the checkpoint context of both inputs (src/checkpoint/follow.ts) and returns the left
+ * header as this stage takes it: with the right source's uid among the pipeline's uids. Without
+ * checkpoints both headers carry no pipeline info.
+ * @throws UsageError when one input checkpoints and the other does not follow it, when the right
+ *   source follows another pipeline, dir or snapshot, or its uid is taken; and for a checkpoint
+ *   flag of this stage without checkpoints (StageCheckpointer.onHeader)
+ */
+function checkpointHeaders(l: Header, r: Header, rightName: string, ck: StageCheckpointer): Header {
+  const lp = l.pipeline;
+  const rp = r.pipeline;
+  if (!lp) {
+    if (rp)
+      throw new UsageError(
+        `--right ${rightName}: its source checkpoints (checkpoint dir ${rp.checkpointDir}), but the left input (stdin) does not`,
+        'give both sources of the join the same checkpoint dir (export KAPPA_CHECKPOINT_DIR=DIR for the whole pipeline)',
+      );
+    ck.onHeader(l, true);
+    return l;
+  }
+  if (!rp?.follower)
+    throw new UsageError(
+      `the left input checkpoints (checkpoint dir ${lp.checkpointDir}), but --right ${rightName} does not follow its checkpoints${rp ? ' (its source coordinates checkpoints of its own)' : ' (its stream carries no checkpoint context)'}, so a checkpoint could not cover both inputs`,
+      rp
+        ? 'the source of --right must write to the join directly: --right <(kappa ingest …), a FIFO or /dev/fd/N, so that it finds the join and follows'
+        : 'give the source of --right the same checkpoint dir (export KAPPA_CHECKPOINT_DIR=DIR for the whole pipeline): it then follows the left source’s checkpoints; or run without checkpoints',
+    );
+  const trim = (u: string) => u.replace(/\/+$/, '');
+  if (rp.id !== lp.id || trim(rp.checkpointDir) !== trim(lp.checkpointDir))
+    throw new UsageError(
+      `--right ${rightName}: its source uses checkpoint dir ${rp.checkpointDir}, the left one ${lp.checkpointDir}`,
+      'every stage of a pipeline uses the same checkpoint dir: export KAPPA_CHECKPOINT_DIR once for all of them',
+    );
+  if ((rp.restore?.path ?? null) !== (lp.restore?.path ?? null))
+    throw new UsageError(
+      `--right ${rightName}: its source restored ${rp.restore?.path ?? 'nothing'}, the left one ${lp.restore?.path ?? 'nothing'}; both must restore the same snapshot`,
+      'give both sources --resume (or export KAPPA_RESUME=1), or the same --from-savepoint',
+    );
+  const taken = rp.uids.filter((u) => lp.uids.includes(u));
+  if (taken.length > 0)
+    throw new UsageError(
+      `--right ${rightName}: its source has the uid '${taken[0]}', which a stage of the left input has too`,
+      'give the source of --right its own --uid (needed when a pipeline has more than one join)',
+    );
+  const merged: Header = { ...l, pipeline: { ...lp, uids: [...lp.uids, ...rp.uids] } };
+  const info = ck.onHeader(merged, true);
+  return { ...l, pipeline: info };
+}
+
+/**
+ * Adds the follower's positions in barrier `b` (merged by the runtime) to the coordinator's part
+ * `_parts/_barrier.json` of snapshot `b.path`, before the barrier is forwarded: the checkpoint's
+ * `_metadata.json` then has the positions of both sources.
+ * @throws RuntimeError when the coordinator's part is missing
+ */
+async function recordSources(b: Barrier): Promise<void> {
+  const path = b.path as string;
+  const part = await readBarrierPart(path);
+  if (!part) throw new RuntimeError(`${path}: the left source's part of checkpoint ${b.id} is missing`);
+  const have = new Set(part.sources.map((x) => x.uid));
+  const extra = (b.sources ?? []).filter((x) => !have.has(x.uid));
+  if (extra.length === 0) return;
+  await writeBarrierPart(path, {
+    ...part,
+    sources: [
+      ...part.sources,
+      ...extra.map((x) => ({ ...x, positions: x.positions as (typeof part.sources)[number]['positions'] })),
+    ],
+  });
 }
 
 /** Opens the right input of an interval or as-of join (a kappa stream: file, FIFO, /dev/fd/N). */

@@ -61,6 +61,12 @@ export interface PipelineInfo {
    * `--from-savepoint`), or absent for a fresh start. `path` is the snapshot directory (URI).
    */
   restore?: { path: string; checkpointId: number | null; type: 'checkpoint' | 'savepoint' };
+  /**
+   * Set by a source that follows another source's checkpoints (the right input of `kappa join`,
+   * src/checkpoint/follow.ts): `run` names this run's trigger file
+   * `<checkpointDir>/_follow/<run>.json`, through which the join asks it for barrier N.
+   */
+  follower?: { run: string };
 }
 
 export interface Header {

@@ -18,6 +18,7 @@
  *   writes the end line and commits nothing.
  */
 import type { Writable } from 'node:stream';
+import { TRIGGER_POLL_MS } from '../checkpoint/follow.js';
 import { completeSnapshot } from '../checkpoint/snapshot.js';
 import type { SourceCheckpointer } from '../checkpoint/source.js';
 import type { RecordSource, SourcePosition } from '../connectors/source.js';
@@ -134,13 +135,18 @@ export async function runSource(spec: SourceSpec): Promise<string> {
   const undefer = ck
     ? deferFirstSignal((sig) => {
         stopRequested = true;
-        warn(`${sig}: stopping with a savepoint (send it again to abort without one)`);
+        warn(
+          ck.followerRun === undefined
+            ? `${sig}: stopping with a savepoint (send it again to abort without one)`
+            : `${sig}: waiting for the savepoint barrier of the join's left source (send it again to abort)`,
+        );
       })
     : () => {};
   // The source is the last stage when nothing of kappa reads its stdout (`ingest … > file`).
   let last: boolean | undefined;
   const isLast = () => {
-    last ??= stageOutput() === undefined && stdoutReader() === 'other';
+    // (A follower, the right input of a join, never is: the join reads it.)
+    last ??= ck?.followerRun === undefined && stageOutput() === undefined && stdoutReader() === 'other';
     return last;
   };
   const positions = () => sources.map((s) => s.position?.());
@@ -157,6 +163,44 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     process.stderr.write(`kappa ${progress.command}: savepoint ${path}\n`);
     return `stopped with savepoint ${path}`;
   };
+  /**
+   * A follower's answers to the join's triggers (checkpoint/follow.ts): barrier N goes out after the
+   * records already written — also while a flush waits for the join to read (the follower is
+   * back-pressured then, and the join needs barrier N to go on), so that the right input runs at
+   * most the buffered data past the left input's barrier.
+   */
+  const follow =
+    ck?.followerRun === undefined
+      ? undefined
+      : {
+          stoppedAt: undefined as string | undefined,
+          async poll(): Promise<void> {
+            if (this.stoppedAt !== undefined) return;
+            const t = await ck.triggered();
+            if (!t) return;
+            out.barrier(ck.followerBarrier(t, positions(), emitted));
+            if (t.type === 'savepoint') {
+              out.stopEvent({ savepoint: t.path, checkpoint: t.id });
+              this.stoppedAt = t.path;
+            }
+          },
+          async whileFlushing(p: Promise<void>): Promise<void> {
+            let settled = false;
+            const done = p.then(
+              () => {
+                settled = true;
+              },
+              () => {
+                settled = true;
+              },
+            );
+            while (!settled && this.stoppedAt === undefined) {
+              await Promise.race([done, new Promise((r) => setTimeout(r, TRIGGER_POLL_MS))]);
+              if (!settled) await this.poll();
+            }
+            return p;
+          },
+        };
   const checkpointNow = async (): Promise<void> => {
     if (!ck) return;
     const b = await ck.barrier('checkpoint', positions(), emitted);
@@ -262,12 +306,19 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           progress.update(progress.unit === 'rows' ? stats.recordsIn : stats.bytes);
           // An empty batch means the source is waiting for data (live Kafka): flush what we have.
           // A stalled reader must not keep a stopped run waiting for 'drain' either.
-          const flushed = await raceInterrupt(
-            rows.length === 0 && !cols?.length ? out.flush() : out.flushIfFull(),
-          );
+          const flushing = rows.length === 0 && !cols?.length ? out.flush() : out.flushIfFull();
+          const flushed = await raceInterrupt(follow ? follow.whileFlushing(flushing) : flushing);
           if (flushed instanceof InterruptedError) throw interrupted(flushed.signal);
+          // A follower (the right input of a join): barrier N when the join asks for it.
+          if (follow && follow.stoppedAt === undefined && !out.isClosed) await follow.poll();
+          if (follow?.stoppedAt !== undefined) {
+            // Before the close: once the join read the stop line it may exit (EPIPE ends us quietly).
+            process.stderr.write(`kappa ${progress.command}: savepoint ${follow.stoppedAt} (following)\n`);
+            await out.close();
+            return `stopped with savepoint ${follow.stoppedAt}`;
+          }
           if (out.isClosed) break;
-          if (ck) {
+          if (ck && !follow) {
             if (stopRequested || (ck.stopAt !== undefined && emitted >= ck.stopAt))
               return await stopWithSavepoint();
             if (ck.due()) await checkpointNow();
@@ -285,7 +336,12 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     if (ck?.savepointAtEnd && !out.isClosed) return await stopWithSavepoint();
     // With checkpoints the end line carries the final checkpoint (positions at the end, no open
     // state), so that --resume after a finished run has nothing left to do.
-    const final = ck && !out.isClosed ? await ck.barrier('checkpoint', positions(), emitted) : undefined;
+    const final =
+      ck && !out.isClosed
+        ? ck.followerRun !== undefined
+          ? ck.followerBarrier(undefined, positions(), emitted)
+          : await ck.barrier('checkpoint', positions(), emitted)
+        : undefined;
     out.endEvent(final);
     await out.close();
     if (final && isLast()) await completeSnapshot(final.path as string, []);
@@ -293,6 +349,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     return out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {
     undefer();
+    await ck?.closeFollower();
     await Promise.all(sources.map((s) => s.close().catch(() => {})));
   }
 }

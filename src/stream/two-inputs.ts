@@ -18,6 +18,13 @@
  * - End: the end line once both inputs ended (`op.end` fires everything first). A stop line
  *   (stop-with-savepoint) on either input, once both are done: the stop line is forwarded once,
  *   without firing.
+ * - Checkpoints through the join (src/checkpoint/follow.ts): `onHeld` is called when barrier N
+ *   arrives on one input while the other is live and has not delivered it (the join asks the right
+ *   input's follower source for barrier N there). An input that ended keeps counting in later
+ *   checkpoints: the sources of its end line's final checkpoint are merged into every barrier
+ *   forwarded after it, and into the other input's final checkpoint on the end line. After a
+ *   barrier or the end line is forwarded and flushed, `op.complete` runs (the last stage completes
+ *   the checkpoint there).
  */
 import type { Writable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
@@ -48,6 +55,11 @@ export interface TwoInputRunOptions {
   idleTimeoutMs?: number;
   /** Force the output encoding (tests); default negotiated. */
   format?: 'ndjson' | 'arrow';
+  /**
+   * Barrier `b` arrived on input `side` and is held: the other input is live and has not delivered
+   * barrier `b.id` yet. Awaited before the input waits for the other's barrier.
+   */
+  onHeld?(side: Side, b: Barrier): void | Promise<void>;
 }
 
 interface InputState {
@@ -58,6 +70,8 @@ interface InputState {
   stop?: StopInfo;
   /** The barrier this input is held at (waiting for the other input's). */
   barrier?: Barrier;
+  /** The final checkpoint its end line carried (its sources' positions at the end). */
+  final?: Barrier;
   /** Waiting because its watermark is ahead (back-pressure). */
   paused: boolean;
   idle: boolean;
@@ -193,15 +207,25 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
           `barrier alignment: ${a.name} is at barrier ${a.barrier.id}, ${b.name} at barrier ${b.barrier.id}; both inputs must come from checkpoints of the same job`,
         );
       forward = mergeBarriers(a.barrier, b.barrier);
-    } else if (a.barrier && (b.ended || b.stop)) forward = a.barrier;
-    else if (b.barrier && (a.ended || a.stop)) forward = b.barrier;
+    } else if (a.barrier && (b.ended || b.stop)) forward = withEnded(a.barrier, b);
+    else if (b.barrier && (a.ended || a.stop)) forward = withEnded(b.barrier, a);
     if (!forward) return;
     a.barrier = undefined;
     b.barrier = undefined;
     wake();
     const f = forward;
-    return serial(() => (op.barrier ? op.barrier(f, collector) : collector.barrier!(f)));
+    return serial(async () => {
+      const fwd = op.barrier ? ((await op.barrier(f, collector)) ?? f) : f;
+      if (!op.barrier) collector.barrier!(f);
+      if (op.complete) {
+        await out.flush();
+        await op.complete(fwd);
+      }
+    });
   };
+  /** `b` with the end positions of input `ended` (which delivers no more barriers). */
+  const withEnded = (b: Barrier, ended: InputState): Barrier =>
+    ended.final?.sources ? mergeBarriers(b, { id: b.id, sources: ended.final.sources }) : b;
 
   // --- the end ---
   let finished = false;
@@ -217,7 +241,16 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
       }
       await op.end(collector);
       throwIfInterrupted(); // a signal never turns into an end line
-      out.endEvent();
+      // The final checkpoint: the one of the input that has a snapshot path (the coordinator's),
+      // with the other input's end positions.
+      const [p, q] = a.final?.path ? [a, b] : [b, a];
+      let final = p.final ? withEnded(p.final, q) : undefined;
+      if (final && op.endBarrier) final = await op.endBarrier(final);
+      out.endEvent(final);
+      if (final && op.complete) {
+        await out.flush();
+        await op.complete(final);
+      }
     });
   };
 
@@ -286,11 +319,14 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
       async barrier(b) {
         touch(i);
         me.barrier = b;
+        wake(); // the other input may be paused for its watermark: an input at a barrier releases it
+        if (opts.onHeld && !other.barrier && !other.ended && !other.stop) await opts.onHeld(i, b);
         await settleBarriers();
         await until(() => me.barrier === undefined);
       },
-      async end() {
+      async end(final) {
         me.ended = true;
+        if (final) me.final = final;
         me.wm = Number.POSITIVE_INFINITY;
         wake();
         await serial(advance);
@@ -350,11 +386,21 @@ export async function runTwoInputs(op: TwoInputOperator, opts: TwoInputRunOption
         throw e;
       },
     );
+  // Nothing left to wake a waiting input (a bug): fail loudly instead of exiting 0 without the
+  // end line when Node's event loop runs dry.
+  const stalled = () =>
+    fail(
+      new RuntimeError(
+        `internal: both inputs wait for each other (${inputs.map((s) => `${s.name}: ${s.barrier ? `at barrier ${s.barrier.id}` : s.paused ? 'paused' : s.ended ? 'ended' : 'waiting'}`).join(', ')})`,
+      ),
+    );
+  process.once('beforeExit', stalled);
   try {
     await Promise.all([read(0, opts.left ?? interruptible(process.stdin)), read(1, opts.right)]);
     await tail;
     await out.close();
   } finally {
+    process.off('beforeExit', stalled);
     if (idleTimer) clearInterval(idleTimer);
     if (op.counters) Object.assign(stats.extra, op.counters());
     await op.close?.();

@@ -1,7 +1,8 @@
 /**
  * Checkpoints of the other stages (issues 9, 11, 12): `kappa replay` stopped with a savepoint at a
  * watermark (`--stop-at`) and resumed from it reads every archived record exactly once (DuckDB reads
- * the input as the oracle); a two-input join refuses checkpoints instead of taking wrong ones.
+ * the input as the oracle); a two-input join whose right source does not follow the left source's
+ * checkpoints refuses them instead of taking wrong ones.
  */
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -63,13 +64,14 @@ describe('checkpoints of replay and join', () => {
     );
   });
 
-  it('an interval or as-of join in a checkpointing pipeline is a usage error, not a wrong checkpoint', async () => {
+  it('a two-input join whose right source has no checkpoint dir while the left checkpoints is a usage error, not a wrong checkpoint', async () => {
     const ck = join(t.dir, 'ck-join');
     const r = await sh(
       `kappa ingest '${input}' --ts-field t --checkpoint-dir '${ck}' | kappa join --right <(kappa ingest '${input}' --ts-field t) --on k --within 1h | kappa sink - > /dev/null; echo "join exit \${PIPESTATUS[1]}"`,
       { env: CLEAN },
     );
     assert.match(r.stdout, /join exit 2/, r.stderr);
-    assert.match(r.stderr, /checkpoints of a two-input join/);
+    assert.match(r.stderr, /the left input checkpoints .* but --right \S+ does not follow its checkpoints/);
+    assert.match(r.stderr, /KAPPA_CHECKPOINT_DIR/);
   });
 });

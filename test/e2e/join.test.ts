@@ -11,10 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { mulberry32 } from '../../bench/gen.js';
 import { FLIGHTS, KAPPA, parseLines, sh, tempDir, VEGA } from '../helpers.js';
+import { BOUND, HOUR, shuffleWithin, writeNdjson, writeRidesAndFares } from './join-data.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-const HOUR = 3_600_000;
 
 /** Runs a query on a fresh DuckDB and returns its rows as JSON-able arrays. */
 async function duck(sql: string): Promise<unknown[][]> {
@@ -24,18 +23,6 @@ async function duck(sql: string): Promise<unknown[][]> {
   const rows = r.getRowsJson() as unknown[][];
   c.closeSync();
   return rows;
-}
-
-/** Rows in ts order, then shuffled so that no row is more than `bound` ms behind an earlier one. */
-function shuffleWithin<T extends { ts: number }>(rows: T[], bound: number, rnd: () => number): T[] {
-  return rows
-    .map((r) => ({ r, s: r.ts + rnd() * bound }))
-    .sort((a, b) => a.s - b.s)
-    .map((x) => x.r);
-}
-
-function writeNdjson(path: string, rows: unknown[]): void {
-  writeFileSync(path, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
 }
 
 /** The record values of a kappa stream file (NDJSON encoding). */
@@ -50,29 +37,9 @@ const sorted = (xs: string[]) => [...xs].sort();
 describe('kappa join (DuckDB as the oracle)', () => {
   const t = tempDir('kappa-join-');
   const d = t.dir;
-  const BOUND = 5 * 60_000; // out-of-orderness of the generated inputs
   before(() => {
-    // Rides (one per ~20 s) and fares: most rides get a fare within 2 h, some none, some a second
-    // one, some fares come too late (more than 2 h after the ride) or for no ride at all.
     const rnd = mulberry32(7);
-    const rides: { ts: number; ride_id: number; zone: string }[] = [];
-    const fares: { ts: number; fare_id: number; ride_id: number; amount: number }[] = [];
-    let ts = Date.UTC(2024, 0, 1);
-    let fareId = 0;
-    for (let i = 1; i <= 30_000; i++) {
-      ts += Math.floor(rnd() * 40_000);
-      rides.push({ ts, ride_id: i, zone: `Z${Math.floor(rnd() * 50)}` });
-      const u = rnd();
-      if (u < 0.1) continue; // no fare
-      const delay = u < 0.15 ? 2 * HOUR + 1 + Math.floor(rnd() * HOUR) : Math.floor(rnd() * (2 * HOUR + 1));
-      fares.push({ ts: ts + delay, fare_id: ++fareId, ride_id: i, amount: Math.round(rnd() * 5000) / 100 });
-      if (u > 0.95)
-        fares.push({ ts: ts + Math.floor(rnd() * 2 * HOUR), fare_id: ++fareId, ride_id: i, amount: 1 });
-      if (u > 0.98) fares.push({ ts: ts + 1000, fare_id: ++fareId, ride_id: 1_000_000 + i, amount: 2 });
-    }
-    fares.push({ ts: rides[5].ts + 2 * HOUR, fare_id: ++fareId, ride_id: rides[5].ride_id, amount: 3 }); // the bound itself
-    writeNdjson(`${d}/rides.ndjson`, shuffleWithin(rides, BOUND, rnd));
-    writeNdjson(`${d}/fares.ndjson`, shuffleWithin(fares, BOUND, rnd));
+    writeRidesAndFares(d, rnd);
 
     // Trades and quotes of 20 symbols; quote times distinct per symbol.
     const quotes: { ts: number; sym: string; quote_id: number; bid: number }[] = [];

@@ -441,6 +441,7 @@ async function runBoth(
   left: AsyncIterable<string>,
   right: AsyncIterable<string>,
   idleTimeoutMs?: number,
+  onHeld?: (side: 0 | 1, b: { id: number }) => void,
 ) {
   const output = new PassThrough();
   const chunks: string[] = [];
@@ -453,6 +454,7 @@ async function runBoth(
     progress: new Progress('join', true),
     format: 'ndjson',
     idleTimeoutMs,
+    onHeld,
   });
   return chunks
     .join('')
@@ -511,6 +513,66 @@ describe('two-input runtime (src/stream/two-inputs.ts)', () => {
     assert.deepEqual(before.sort(), [1, 10, 11]); // the left record after its barrier waited
     assert.deepEqual(after.sort(), [12, 2]);
     assert.deepEqual(out.at(-1), { end: true });
+  });
+
+  it('an input paused for its watermark is released when the other input holds at a barrier (no deadlock)', async () => {
+    // The right input is ahead (watermark 1000) and waits for the left to catch up; the left then
+    // stops at barrier 1, which only the right's barrier 1 (behind its watermark) releases.
+    const left = input(
+      [
+        { kappa: 1 },
+        { ts: 1, value: {} },
+        { watermark: 0 },
+        { barrier: { id: 1 } },
+        { ts: 2, value: {} },
+        { end: true },
+      ],
+      (i) => (i === 3 ? sleep(100) : undefined),
+    );
+    const right = input([
+      { kappa: 1 },
+      { ts: 1000, value: {} },
+      { watermark: 1000 },
+      { barrier: { id: 1 } },
+      { end: true },
+    ]);
+    const held: string[] = [];
+    const out = await Promise.race([
+      runBoth(recorder([]), left, right, undefined, (side, b) => held.push(`${side}:${b.id}`)),
+      sleep(5000).then(() => 'stuck' as const),
+    ]);
+    assert.notEqual(out, 'stuck', 'both inputs waited for each other');
+    assert.deepEqual(held, ['0:1'], 'onHeld: the left input held at barrier 1, the right one not yet there');
+    assert.deepEqual(
+      (out as Record<string, unknown>[]).filter((l) => 'barrier' in l),
+      [{ barrier: { id: 1 } }],
+    );
+  });
+
+  it('an input that ended counts in later checkpoints: its end positions join every later barrier and the final checkpoint', async () => {
+    const l = (n: number) => ({ uid: 'l', positions: n, watermark: null });
+    const r = { uid: 'r', positions: 'end', watermark: null };
+    // The right input ends first (a follower's end line: its positions, no id of its own).
+    const left = input(
+      [
+        { kappa: 1 },
+        { ts: 1, value: {} },
+        { barrier: { id: 4, path: '/ck/chk-4', sources: [l(1)] } },
+        { end: true, checkpoint: { id: 5, path: '/ck/chk-5', sources: [l(2)] } },
+      ],
+      (i) => (i === 2 ? sleep(100) : undefined),
+    );
+    const right = input([
+      { kappa: 1 },
+      { ts: 2, value: {} },
+      { end: true, checkpoint: { id: 0, sources: [r] } },
+    ]);
+    const out = await runBoth(recorder([]), left, right);
+    assert.deepEqual(
+      out.filter((x) => 'barrier' in x),
+      [{ barrier: { id: 4, path: '/ck/chk-4', sources: [l(1), r] } }],
+    );
+    assert.deepEqual(out.at(-1), { end: true, checkpoint: { id: 5, path: '/ck/chk-5', sources: [l(2), r] } });
   });
 
   it('a stop line on both inputs is forwarded once, without firing', async () => {

@@ -52,8 +52,15 @@ export interface TwoInputOperator {
   record(side: Side, r: Rec, out: Collector): void | Promise<void>;
   /** The combined input watermark (epoch ms) advanced to `wm`. */
   watermark(wm: number, out: Collector): void | Promise<void>;
-  /** An aligned checkpoint barrier (both inputs delivered it): snapshot, then forward. Default: forward. */
-  barrier?(b: Barrier, out: Collector): void | Promise<void>;
+  /**
+   * An aligned checkpoint barrier (both inputs delivered it): snapshot, then forward. Default:
+   * forward. Returns the barrier it forwarded when that differs from `b` (its uid added).
+   */
+  barrier?(b: Barrier, out: Collector): Barrier | undefined | Promise<Barrier | undefined>;
+  /** The final checkpoint (both inputs' end positions merged) before it goes on the end line. */
+  endBarrier?(final: Barrier): Promise<Barrier>;
+  /** After barrier `b` (or the end line's final checkpoint) was forwarded and flushed. */
+  complete?(b: Barrier): Promise<void>;
   /** Both inputs ended: emit everything still held (watermark +infinity). */
   end(out: Collector): void | Promise<void>;
   counters?(): Record<string, number | string>;
