@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { type CheckpointFlags, checkpointSettings } from '../checkpoint/options.js';
 import type { SinkPart } from '../checkpoint/snapshot.js';
 import { StageCheckpointer } from '../checkpoint/stage.js';
-import { SINK_TARGETS } from '../connectors/index.js';
 import { UsageError } from '../errors.js';
 import { BadRecords, parseOnError } from '../stream/badrecords.js';
 import { stageOutput } from '../stream/direct.js';
@@ -124,7 +123,10 @@ export function stageCheckpointer(command: string, flags: CheckpointFlags, sink 
  * Asks the sink target named in a sink part which epoch it committed last (for `--resume` after a
  * crash between a sink's commit and the checkpoint's completion).
  */
-export function probeSinkCommit(part: SinkPart): Promise<number | null | undefined> {
+export async function probeSinkCommit(part: SinkPart): Promise<number | null | undefined> {
+  // Loaded here, not at start-up: only a resuming source probes, and the sink targets pull in the
+  // Parquet writer and the table code.
+  const { SINK_TARGETS } = await import('../connectors/index.js');
   const t = SINK_TARGETS.find((x) => x.name === part.target);
   return t?.committedEpoch ? t.committedEpoch(part.descriptor) : Promise.resolve(undefined);
 }

@@ -70,19 +70,20 @@ function checkStages(stages: string[][]): void {
 /**
  * Runs the fused pipeline. Resolves when every stage finished; rejects with the error of the stage
  * that failed first (later failures are its consequences: a cut-off input, a closed output).
- * @param build makes a fresh `kappa` program (each stage parses its flags with its own)
+ * @param build makes a fresh `kappa` program holding the named subcommand (each stage parses its
+ *   flags with its own)
  */
-export async function runPipeline(text: string, build: () => Command): Promise<void> {
+export async function runPipeline(text: string, build: (only?: string) => Promise<Command>): Promise<void> {
   const stages = splitPipeline(text);
   checkStages(stages);
   const channels = stages.slice(0, -1).map((s, i) => new DirectChannel(`stage ${i + 1} (${s[0]})`));
   let firstFailure: { stage: number; error: unknown } | undefined;
   const runs = stages.map((argv, i) => {
-    const program = build();
-    program.exitOverride();
-    for (const c of program.commands) c.exitOverride();
     return runInStage({ input: channels[i - 1], output: channels[i] }, async () => {
       try {
+        const program = await build(argv[0]);
+        program.exitOverride();
+        for (const c of program.commands) c.exitOverride();
         await program.parseAsync(['node', 'kappa', ...argv]);
       } catch (e) {
         firstFailure ??= { stage: i, error: e };
@@ -122,7 +123,7 @@ export function readPipelineFile(path: string): string {
 }
 
 /** `kappa run`. */
-export function runCommand(build: () => Command): Command {
+export function runCommand(build: (only?: string) => Promise<Command>): Command {
   return new Command('run')
     .description('run a pipeline of kappa stages fused in one process (no encoding between stages)')
     .argument(
