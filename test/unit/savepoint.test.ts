@@ -62,6 +62,60 @@ interface Val {
 const codec = { encode: (v: Val) => JSON.stringify(v), decode: (s: string) => JSON.parse(s) as Val };
 
 describe('KeyedStateStore snapshot and restore', () => {
+  it('restore fills the cache when the entries fit it (inMemory: LevelDB untouched), else LevelDB', async () => {
+    const entries = Array.from({ length: 40 }, (_, i) => ({ key: `"k${i}"\u0000${i}`, value: { n: i } }));
+    for (const [cache, inMemory] of [
+      [100, true],
+      [10, false],
+    ] as const) {
+      const store = await KeyedStateStore.open<Val>(
+        { cacheEntries: cache, name: 's', maxKeyGroups: 16 },
+        codec,
+      );
+      try {
+        assert.equal(store.inMemory, true, 'a fresh store');
+        assert.equal(await store.restore(entries), 40);
+        assert.equal(store.inMemory, inMemory);
+        assert.equal(store.stats().spilled, inMemory ? 0 : 40);
+        for (const e of entries) assert.deepEqual(await store.load(e.key), e.value);
+        const seen = new Map<string, number>();
+        if (inMemory)
+          store.forEachCached((k, v, g) => {
+            assert.equal(g, keyGroupOf(k.split('\u0000')[0], 16));
+            seen.set(k, v.n);
+          });
+        if (inMemory) assert.equal(seen.size, 40);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it('forEachCached hands back the copy made at the previous call until the entry is put again', async () => {
+    const store = await KeyedStateStore.open<Val>({ cacheEntries: 100, name: 's', maxKeyGroups: 16 }, codec);
+    try {
+      for (let i = 0; i < 5; i++) store.put(`"k${i}"\u00000`, { n: i });
+      const copies = (): Map<string, unknown> => {
+        const m = new Map<string, unknown>();
+        store.forEachCached((k, v, _g, copy) => {
+          m.set(k, copy);
+          return copy ?? `copy of ${v.n}`;
+        });
+        return m;
+      };
+      assert.deepEqual([...copies().values()], [undefined, undefined, undefined, undefined, undefined]);
+      const v = store.getCached('"k2"\u00000')!;
+      v.n = 20;
+      store.put('"k2"\u00000', v);
+      const second = copies();
+      assert.equal(second.get('"k2"\u00000'), undefined, 'changed since: no copy');
+      assert.equal(second.get('"k1"\u00000'), 'copy of 1');
+      assert.equal(copies().get('"k2"\u00000'), 'copy of 20');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a snapshot is the state at the call, in key-group order, while the store keeps changing', async () => {
     const store = await KeyedStateStore.open<Val>({ cacheEntries: 7, name: 's', maxKeyGroups: 16 }, codec);
     const expect = new Map<string, number>();
