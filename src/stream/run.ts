@@ -31,6 +31,9 @@ export interface RunOptions {
   checkpoint?: StageCheckpointer;
 }
 
+/** Records, watermarks and batches held behind a barrier before the stage waits for its part. */
+const HOLD_MAX = 4096;
+
 /**
  * Pumps stdin through `op` to stdout; resolves with the summary status (`done`, or `stopped with
  * savepoint PATH` after a stop line). Bad records (BadRecordError from the operator, and lines the
@@ -42,10 +45,13 @@ export interface RunOptions {
  * holds at least a chunk (64 KiB) and resolves when the destination accepted it (its 'drain'), so
  * an operator emitting many records from one event (a watermark firing 200k windows) keeps the
  * output buffer bounded by awaiting it every few thousand records.
+ *
+ * Barriers: the operator's part is written before the barrier is forwarded. When its snapshot is a
+ * copy (`OperatorStateSnapshot.columns`), the part is written in the background while input goes
+ * on; the barrier and everything emitted after it are held (at most HOLD_MAX items, then the stage
+ * waits) and forwarded once the part is written, so downstream sees the same stream as with a
+ * synchronous snapshot. A failed background write fails the stage (exit 1, or the error's code).
  */
-/** Records, watermarks and batches held behind a barrier before the stage waits for its part. */
-const HOLD_MAX = 4096;
-
 export async function runOperator(op: Operator, opts: RunOptions): Promise<string> {
   let status = 'done';
   const out = openStreamWriter(opts.output);
@@ -82,10 +88,10 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
         held = undefined;
         out.barrier(fwd);
         for (const f of h.queue) f();
-        if (ck?.active && fwd.path) {
-          await out.flush();
-          await ck.complete(fwd);
-        }
+        // Hand the barrier on now: the stage may be idle (a source taking a savepoint sends
+        // nothing more until the checkpoint completes downstream).
+        await out.flush();
+        if (ck?.active && fwd.path) await ck.complete(fwd);
       } finally {
         releasing = undefined;
       }
