@@ -153,6 +153,28 @@ export class StageCheckpointer {
     return { ...b, operators: [...(b.operators ?? []), this.myUid] };
   }
 
+  /**
+   * Handles barrier `b` as `barrier` does, but when the operator's snapshot is already a copy
+   * (`columns`: nothing in it depends on the live state any more) the part is written in the
+   * background (Flink's asynchronous snapshot phase): `background` is then true and the caller may
+   * go on processing records while `written` is pending. Either way, `written` resolves to the
+   * barrier to forward once the part (`<uid>/kg-*.parquet`, then `_parts/<uid>.json`) is durable;
+   * the caller must not forward the barrier, nor anything it emits after it, before that, so no
+   * later stage and no sink can commit an epoch whose state is not written.
+   */
+  async barrierAsync(
+    b: Barrier,
+    snapshot?: () => Promise<OperatorStateSnapshot>,
+  ): Promise<{ background: boolean; written: Promise<Barrier> }> {
+    if (!this.info || !b.path || !snapshot) return { background: false, written: Promise.resolve(b) };
+    const { maxKeyGroups, ...snap } = await snapshot();
+    const path = b.path;
+    const written = writeOperatorPart(path, { uid: this.myUid, ...snap }, maxKeyGroups).then(
+      (): Barrier => ({ ...b, operators: [...(b.operators ?? []), this.myUid] }),
+    );
+    return { background: snap.columns !== undefined, written };
+  }
+
   /** The sink's context (appId and the restored checkpoint), or undefined without checkpoints. */
   sinkContext(): SinkCheckpointContext | undefined {
     if (!this.info) return undefined;

@@ -10,6 +10,7 @@
  */
 
 import type { Json, SavepointEntry, StateDescriptor } from '../state/savepoint/format.js';
+import type { SavepointColumns } from '../state/savepoint/write.js';
 import { type RecordBatch, recordsOf } from '../stream/batch.js';
 import type { Barrier, Header, Rec } from '../stream/protocol.js';
 
@@ -24,6 +25,12 @@ export interface OperatorStateSnapshot {
   operatorState: Json;
   /** Keyed state rows in key-group order. */
   entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+  /**
+   * The same rows, already copied out of the live state (then `entries` is not read): the part
+   * no longer depends on the operator, so it may be written while the operator goes on
+   * (src/checkpoint/stage.ts `barrierAsync`).
+   */
+  columns?: SavepointColumns;
   /** Key groups of the operator's state store. */
   maxKeyGroups: number;
 }

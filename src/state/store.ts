@@ -69,6 +69,8 @@ interface Entry<V> {
   ref: boolean;
   /** LevelDB may hold a (possibly older) version of this key. */
   inDb: boolean;
+  /** What `forEachCached`'s callback made of this value at the last snapshot; reset by `put`. */
+  copy: unknown;
 }
 
 /** One entry of a state snapshot, in key-group order. */
@@ -109,6 +111,8 @@ export class KeyedStateStore<V> {
   private readonly maxKeyGroups: number;
   private readonly prefixName: string;
   private dbEntries = 0;
+  /** Something was written to LevelDB since `open` (which cleared it): it may hold state. */
+  private dbUsed = false;
   private writes = 0;
   private reads = 0;
 
@@ -157,7 +161,7 @@ export class KeyedStateStore<V> {
     const p = this.pending.get(key);
     if (p === undefined || p.enc === null) return undefined;
     this.pending.delete(key);
-    this.insert(key, { v: p.v as V, dirty: true, inDb: true, ref: true });
+    this.insert(key, { v: p.v as V, dirty: true, inDb: true, ref: true, copy: undefined });
     return p.v;
   }
 
@@ -170,7 +174,7 @@ export class KeyedStateStore<V> {
     const s = await this.db.get(this.dbKey(key));
     if (s === undefined) return undefined;
     const v = this.codec.decode(s);
-    this.insert(key, { v, dirty: false, inDb: true, ref: true });
+    this.insert(key, { v, dirty: false, inDb: true, ref: true, copy: undefined });
     return v;
   }
 
@@ -185,11 +189,12 @@ export class KeyedStateStore<V> {
       e.v = v;
       e.dirty = true;
       e.ref = true;
+      e.copy = undefined;
       return;
     }
     const p = this.pending.get(key);
     if (p !== undefined) this.pending.delete(key);
-    this.insert(key, { v, dirty: true, inDb: existed || p !== undefined, ref: false });
+    this.insert(key, { v, dirty: true, inDb: existed || p !== undefined, ref: false, copy: undefined });
   }
 
   /**
@@ -223,7 +228,41 @@ export class KeyedStateStore<V> {
       else ops.push({ type: 'put', key: this.dbKey(k), value: p.enc });
     }
     this.pending = new Map();
+    this.dbUsed = true;
     await this.db.batch(ops);
+  }
+
+  /**
+   * True when the whole state is in the cache: LevelDB has held nothing since `open` cleared it
+   * (no eviction, no `snapshot`, no `restore` that went to disk) and no write is queued. Then
+   * `forEachCached` visits every entry, and a snapshot can be copied from memory without a
+   * LevelDB round trip (`snapshot` is the general path).
+   */
+  get inMemory(): boolean {
+    return !this.dbUsed && this.pending.size === 0;
+  }
+
+  /**
+   * Calls `fn` with every cached entry (state key as given to `put`, the live value, its key group,
+   * and what `fn` returned for this entry at the previous call, or undefined when the entry was
+   * `put` since or is new), in cache order, synchronously: the caller copies what it needs before
+   * the store changes again, and may keep that copy (returned) for the next call, so that an
+   * unchanged entry is not copied again. This relies on the store's contract that an operator
+   * that changes a value calls `put`. Does not touch the entries' reference bits. Key groups are
+   * hashed once per distinct group key (the part of the state key before the first NUL).
+   */
+  forEachCached(fn: (key: string, value: V, keyGroup: number, copy: unknown) => unknown): void {
+    const groups = new Map<string, number>();
+    for (const [k, e] of this.cache) {
+      const nul = k.indexOf('\u0000');
+      const gk = nul < 0 ? k : k.slice(0, nul);
+      let g = groups.get(gk);
+      if (g === undefined) {
+        g = keyGroupOf(gk, this.maxKeyGroups);
+        groups.set(gk, g);
+      }
+      e.copy = fn(k, e.v, g, e.copy);
+    }
   }
 
   /** Number of key groups of this store. */
@@ -287,8 +326,10 @@ export class KeyedStateStore<V> {
   }
 
   /**
-   * Loads entries into this store, which must be empty (a fresh store). Entries go straight to
-   * LevelDB in batches (the cache starts cold). Entries may come in any order.
+   * Loads entries into this store, which must be empty (a fresh store). When they all fit the
+   * cache (`cacheEntries`) they go to the cache, as dirty entries (LevelDB stays empty, so
+   * `inMemory` stays true); otherwise they go straight to LevelDB in batches (the cache starts
+   * cold). Entries may come in any order; a key given twice keeps its last value.
    * @returns the number of entries restored
    * @throws RuntimeError when the store is not empty; DataError when an entry's `keyGroup` is not
    *   the key group its key hashes to with this store's key-group count
@@ -297,6 +338,9 @@ export class KeyedStateStore<V> {
     if (this.cache.size > 0 || this.pending.size > 0 || (await this.db.keys({ limit: 1 }).all()).length > 0)
       throw new RuntimeError(`state '${this.opts.name}': restore needs an empty state store`);
     let ops: { type: 'put'; key: string; value: string }[] = [];
+    // Entries are held in memory while they fit the cache; the first one beyond it sends all of
+    // them to LevelDB (the cache then starts cold).
+    let held: RestoreEntry<V>[] | undefined = [];
     let n = 0;
     for await (const e of entries) {
       const key = this.dbKey(e.key);
@@ -308,14 +352,29 @@ export class KeyedStateStore<V> {
             'the state was written with another key-group count or hash; rewrite it with the right key groups: `kappa state-edit rescale SP -o NEW --max-key-groups N`',
           );
       }
-      ops.push({ type: 'put', key, value: this.codec.encode(e.value) });
       n++;
+      if (held) {
+        held.push(e);
+        if (held.length <= this.opts.cacheEntries) continue;
+        for (const h of held)
+          ops.push({ type: 'put', key: this.dbKey(h.key), value: this.codec.encode(h.value) });
+        held = undefined;
+      } else ops.push({ type: 'put', key, value: this.codec.encode(e.value) });
       if (ops.length >= FLUSH_AT) {
+        this.dbUsed = true;
         await this.db.batch(ops);
         ops = [];
       }
     }
-    if (ops.length > 0) await this.db.batch(ops);
+    if (held) {
+      for (const h of held)
+        this.cache.set(h.key, { v: h.value, dirty: true, inDb: false, ref: false, copy: undefined });
+      return n;
+    }
+    if (ops.length > 0) {
+      this.dbUsed = true;
+      await this.db.batch(ops);
+    }
     this.dbEntries += n;
     return n;
   }

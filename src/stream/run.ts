@@ -4,6 +4,7 @@
  */
 
 import type { StageCheckpointer } from '../checkpoint/stage.js';
+import { ExitCode, KappaError } from '../errors.js';
 import { BadRecordError, type Collector, type Operator } from '../ops/operator.js';
 import type { BadRecords } from './badrecords.js';
 import { type RecordBatch, recordsOf } from './batch.js';
@@ -30,6 +31,9 @@ export interface RunOptions {
   checkpoint?: StageCheckpointer;
 }
 
+/** Records, watermarks and batches held behind a barrier before the stage waits for its part. */
+const HOLD_MAX = 4096;
+
 /**
  * Pumps stdin through `op` to stdout; resolves with the summary status (`done`, or `stopped with
  * savepoint PATH` after a stop line). Bad records (BadRecordError from the operator, and lines the
@@ -41,6 +45,12 @@ export interface RunOptions {
  * holds at least a chunk (64 KiB) and resolves when the destination accepted it (its 'drain'), so
  * an operator emitting many records from one event (a watermark firing 200k windows) keeps the
  * output buffer bounded by awaiting it every few thousand records.
+ *
+ * Barriers: the operator's part is written before the barrier is forwarded. When its snapshot is a
+ * copy (`OperatorStateSnapshot.columns`), the part is written in the background while input goes
+ * on; the barrier and everything emitted after it are held (at most HOLD_MAX items, then the stage
+ * waits) and forwarded once the part is written, so downstream sees the same stream as with a
+ * synchronous snapshot. A failed background write fails the stage (exit 1, or the error's code).
  */
 export async function runOperator(op: Operator, opts: RunOptions): Promise<string> {
   let status = 'done';
@@ -53,23 +63,67 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
   let current: Rec | undefined;
   let currentRaw: string | undefined;
   let lastStats = Date.now();
+  // A barrier whose part is being written in the background (`StageCheckpointer.barrierAsync`):
+  // the operator goes on, but what it emits waits behind the barrier, which is forwarded only once
+  // the part is durable (`release`): by the next input event that finds it written, or at once when
+  // the write ends while the stage waits for input (a source taking a savepoint sends nothing more
+  // until the checkpoint completes).
+  let held: { written: Promise<Barrier>; queue: (() => void)[]; settled: boolean } | undefined;
+  let releasing: Promise<void> | undefined;
+  const emit = (f: () => void): void => {
+    if (held) held.queue.push(f);
+    else f();
+  };
+  /**
+   * Forwards the held barrier and what was emitted after it, then completes the checkpoint at the
+   * last stage: waits for the part when `wait` (or when too much is held), else only if written.
+   */
+  const release = (wait: boolean): Promise<void> => {
+    if (releasing) return releasing;
+    const h = held;
+    if (!h || (!wait && !h.settled && h.queue.length < HOLD_MAX)) return Promise.resolve();
+    releasing = (async () => {
+      try {
+        const fwd = await h.written; // a failed write fails the stage here
+        held = undefined;
+        out.barrier(fwd);
+        for (const f of h.queue) f();
+        // Hand the barrier on now: the stage may be idle (a source taking a savepoint sends
+        // nothing more until the checkpoint completes downstream).
+        await out.flush();
+        if (ck?.active && fwd.path) await ck.complete(fwd);
+      } finally {
+        releasing = undefined;
+      }
+    })();
+    return releasing;
+  };
+  /** A part written in the background failed while the stage waited for input: fail the stage. */
+  const failInBackground = (e: unknown): void => {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`kappa ${opts.progress.command}: error: checkpoint part: ${msg}\n`);
+    process.exit(e instanceof KappaError ? e.exitCode : ExitCode.runtime);
+  };
   const collector: Collector = {
     record(r: Rec) {
-      out.record(r, r === current ? currentRaw : undefined);
+      const raw = r === current ? currentRaw : undefined;
+      if (held) held.queue.push(() => out.record(r, raw));
+      else out.record(r, raw);
       stats.recordsOut++;
     },
     batch(b: RecordBatch) {
-      out.batch(b);
+      emit(() => out.batch(b));
       stats.recordsOut += b.length;
     },
     watermark(wm: number) {
-      out.watermark(wm);
+      emit(() => out.watermark(wm));
     },
     barrier(b: Barrier) {
-      out.barrier(b);
+      emit(() => out.barrier(b));
     },
-    drain() {
-      return out.flushIfFull();
+    async drain() {
+      await release(false);
+      await out.flushIfFull();
     },
   };
   try {
@@ -128,6 +182,26 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
           return op.watermark(wm, collector);
         },
         async barrier(b) {
+          await release(true);
+          if (ck && op.snapshot && !op.barrier) {
+            const { background, written } = await ck.barrierAsync(b, () => op.snapshot!());
+            if (background) {
+              const h = { written, queue: [], settled: false };
+              const settle = () => {
+                h.settled = true;
+                if (held === h) release(false).catch(failInBackground);
+              };
+              written.then(settle, settle);
+              held = h;
+              return;
+            }
+            collector.barrier?.(await written);
+            if (ck.active && b.path) {
+              await out.flush();
+              await ck.complete(await written);
+            }
+            return;
+          }
           const fwd = ck ? await ck.barrier(b, op.snapshot ? () => op.snapshot!() : undefined) : b;
           if (op.barrier) await op.barrier(fwd, collector);
           else collector.barrier?.(fwd);
@@ -137,6 +211,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
           }
         },
         async end(final) {
+          await release(true);
           await op.end(collector);
           throwIfInterrupted(); // a signal never turns into an end line
           out.endEvent(final);
@@ -145,12 +220,14 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
             await ck.complete(final);
           }
         },
-        stop(st) {
+        async stop(st) {
+          await release(true);
           // Stop-with-savepoint: forward the stop line without firing anything.
           out.stopEvent(st);
           status = `stopped with savepoint ${st.savepoint}`;
         },
         async afterBatch() {
+          await release(false);
           opts.progress.update(stats.recordsIn);
           if (opts.statsEveryMs && op.counters && Date.now() - lastStats >= opts.statsEveryMs) {
             lastStats = Date.now();
@@ -167,6 +244,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
       },
       { maxLineBytes: opts.maxLineBytes },
     );
+    await release(true); // input that stopped early (downstream gone) may leave a barrier held
     await out.close();
     return status;
   } finally {

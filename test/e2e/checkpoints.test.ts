@@ -417,7 +417,8 @@ describe('checkpoints: savepoint surgery round trip (issue 10 acceptance 1)', ()
     // Bursts of 100 records 3 minutes apart, 31 more minutes between bursts: per key (every 21
     // minutes within a burst) one session per burst, and sessions are open at almost every moment.
     const lines: string[] = [];
-    const n = 60_000;
+    // Long enough (a few seconds) that the source still runs when the first checkpoint completes.
+    const n = 240_000;
     for (let i = 0; i < n; i++) {
       const ts = T0 + i * 3 * MINUTE + Math.floor(i / 100) * 31 * MINUTE;
       lines.push(JSON.stringify({ i, t: new Date(ts).toISOString(), k: `k${i % 7}`, v: (i * 37) % 1000 }));

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { DataError, RuntimeError } from '../../src/errors.js';
 import { toStateKey } from '../../src/ops/keys.js';
 import { ArrayCollector } from '../../src/ops/operator.js';
@@ -61,6 +62,60 @@ interface Val {
 const codec = { encode: (v: Val) => JSON.stringify(v), decode: (s: string) => JSON.parse(s) as Val };
 
 describe('KeyedStateStore snapshot and restore', () => {
+  it('restore fills the cache when the entries fit it (inMemory: LevelDB untouched), else LevelDB', async () => {
+    const entries = Array.from({ length: 40 }, (_, i) => ({ key: `"k${i}"\u0000${i}`, value: { n: i } }));
+    for (const [cache, inMemory] of [
+      [100, true],
+      [10, false],
+    ] as const) {
+      const store = await KeyedStateStore.open<Val>(
+        { cacheEntries: cache, name: 's', maxKeyGroups: 16 },
+        codec,
+      );
+      try {
+        assert.equal(store.inMemory, true, 'a fresh store');
+        assert.equal(await store.restore(entries), 40);
+        assert.equal(store.inMemory, inMemory);
+        assert.equal(store.stats().spilled, inMemory ? 0 : 40);
+        for (const e of entries) assert.deepEqual(await store.load(e.key), e.value);
+        const seen = new Map<string, number>();
+        if (inMemory)
+          store.forEachCached((k, v, g) => {
+            assert.equal(g, keyGroupOf(k.split('\u0000')[0], 16));
+            seen.set(k, v.n);
+          });
+        if (inMemory) assert.equal(seen.size, 40);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it('forEachCached hands back the copy made at the previous call until the entry is put again', async () => {
+    const store = await KeyedStateStore.open<Val>({ cacheEntries: 100, name: 's', maxKeyGroups: 16 }, codec);
+    try {
+      for (let i = 0; i < 5; i++) store.put(`"k${i}"\u00000`, { n: i });
+      const copies = (): Map<string, unknown> => {
+        const m = new Map<string, unknown>();
+        store.forEachCached((k, v, _g, copy) => {
+          m.set(k, copy);
+          return copy ?? `copy of ${v.n}`;
+        });
+        return m;
+      };
+      assert.deepEqual([...copies().values()], [undefined, undefined, undefined, undefined, undefined]);
+      const v = store.getCached('"k2"\u00000')!;
+      v.n = 20;
+      store.put('"k2"\u00000', v);
+      const second = copies();
+      assert.equal(second.get('"k2"\u00000'), undefined, 'changed since: no copy');
+      assert.equal(second.get('"k1"\u00000'), 'copy of 1');
+      assert.equal(copies().get('"k2"\u00000'), 'copy of 20');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a snapshot is the state at the call, in key-group order, while the store keeps changing', async () => {
     const store = await KeyedStateStore.open<Val>({ cacheEntries: 7, name: 's', maxKeyGroups: 16 }, codec);
     const expect = new Map<string, number>();
@@ -417,61 +472,119 @@ describe('WindowOperator snapshot/restore through a savepoint', () => {
     ['session', { kind: 'session', gap: 150 }, { allowedLateness: 100 }],
     ['session with max', { kind: 'session', gap: 120, maxSession: 700 }, { early: 100 }],
   ];
-  for (const [name, window, extra] of cases)
-    it(`${name}: half, savepoint, a new operator, the other half = one uninterrupted run`, async () => {
-      const evs = events(1500, name.length);
-      const half = Math.floor(evs.length / 2);
-      // Right after the savepoint: a record far behind the watermark (late only if the watermark was
-      // restored) and a repeated watermark (not forwarded again only if the output watermark was).
-      let lastWm = Number.NEGATIVE_INFINITY;
-      for (const e of evs.slice(0, half)) if ('wm' in e) lastWm = Math.max(lastWm, e.wm);
-      const firstRec = evs.find((e): e is { rec: Rec } => 'rec' in e)!.rec;
-      evs.splice(half, 0, { rec: { ...firstRec, ts: firstRec.ts - 5000 } }, { wm: lastWm });
-      const whole = opFor(window, extra);
-      const outWhole = new ArrayCollector();
-      await whole.open({ kappa: 1 });
-      await feed(whole, evs, outWhole);
-      await whole.end(outWhole);
-      const wholeCounters = whole.counters();
-      await whole.close();
+  for (const [name0, window, extra0] of cases)
+    for (const inMemory of [false, true]) {
+      // In memory: the state fits the cache, so the snapshot is copied from memory (no LevelDB).
+      const extra = inMemory ? { ...extra0, stateCache: 100_000 } : extra0;
+      const name = `${name0}${inMemory ? ' (state in memory)' : ' (state spilled)'}`;
+      it(`${name}: half, savepoint, a new operator, the other half = one uninterrupted run`, async () => {
+        const evs = events(1500, name0.length);
+        const half = Math.floor(evs.length / 2);
+        // Right after the savepoint: a record far behind the watermark (late only if the watermark was
+        // restored) and a repeated watermark (not forwarded again only if the output watermark was).
+        let lastWm = Number.NEGATIVE_INFINITY;
+        for (const e of evs.slice(0, half)) if ('wm' in e) lastWm = Math.max(lastWm, e.wm);
+        const firstRec = evs.find((e): e is { rec: Rec } => 'rec' in e)!.rec;
+        evs.splice(half, 0, { rec: { ...firstRec, ts: firstRec.ts - 5000 } }, { wm: lastWm });
+        const whole = opFor(window, extra);
+        const outWhole = new ArrayCollector();
+        await whole.open({ kappa: 1 });
+        await feed(whole, evs, outWhole);
+        await whole.end(outWhole);
+        const wholeCounters = whole.counters();
+        await whole.close();
 
+        const t = tempDir();
+        const first = opFor(window, extra);
+        const second = opFor(window, extra);
+        try {
+          const out = new ArrayCollector();
+          await first.open({ kappa: 1 });
+          await feed(first, evs.slice(0, half), out);
+          const open = first.openWindows;
+          assert.ok(open > 3, `windows open at the savepoint: ${open}`);
+          const writesBefore = first.counters()['state writes'];
+          const snap = await first.snapshot();
+          if (inMemory) {
+            assert.ok(snap.columns, 'copied from memory');
+            assert.equal(first.counters()['state writes'], writesBefore, 'no LevelDB write for the snapshot');
+          } else assert.equal(snap.columns, undefined);
+          // The first operator keeps running after the snapshot: the savepoint must not change.
+          await first.watermark(Number.MAX_SAFE_INTEGER, new ArrayCollector());
+          const sp = join(t.dir, 'sp');
+          const meta = await writeSavepoint(
+            sp,
+            { metadata: { pipeline: 'p', maxKeyGroups: 16 }, operators: [{ uid: 'window-1', ...snap }] },
+            { keyGroupsPerFile: 4 },
+          );
+          assert.ok(meta.operators[0].entries >= open);
+          const saved = await openSavepoint(sp);
+          const op = saved.operator('window-1')!;
+          await second.open({ kappa: 1 });
+          await second.restore({ ...op, entries: saved.entries('window-1'), maxKeyGroups: 16 });
+          assert.equal(second.openWindows, open);
+          await feed(second, evs.slice(half), out);
+          await second.end(out);
+          assert.deepEqual(sorted(out.records), sorted(outWhole.records));
+          assert.deepEqual(out.watermarks, outWhole.watermarks);
+          assert.ok(outWhole.records.length > 50);
+          const c = second.counters();
+          for (const k of ['late', 'updates', 'peak open windows', 'open windows'])
+            assert.equal(c[k], wholeCounters[k], k);
+          assert.equal(second.merges, whole.merges);
+          assert.equal(second.recordsIn, whole.recordsIn);
+        } finally {
+          await first.close();
+          await second.close();
+          t.cleanup();
+        }
+      });
+    }
+
+  for (const [name, window, extra] of cases)
+    it(`${name}: snapshots copied from memory hold the same rows, in the same order, as snapshots through LevelDB (DuckDB reads both)`, async () => {
+      const evs = events(1200, name.length + 7);
       const t = tempDir();
-      const first = opFor(window, extra);
-      const second = opFor(window, extra);
+      const mem = opFor(window, { ...extra, stateCache: 100_000 });
+      const disk = opFor(window, extra);
+      const con = await (await DuckDBInstance.create(':memory:')).connect();
       try {
-        const out = new ArrayCollector();
-        await first.open({ kappa: 1 });
-        await feed(first, evs.slice(0, half), out);
-        const open = first.openWindows;
-        assert.ok(open > 3, `windows open at the savepoint: ${open}`);
-        const snap = await first.snapshot();
-        // The first operator keeps running after the snapshot: the savepoint must not change.
-        await first.watermark(Number.MAX_SAFE_INTEGER, new ArrayCollector());
-        const sp = join(t.dir, 'sp');
-        const meta = await writeSavepoint(
-          sp,
-          { metadata: { pipeline: 'p', maxKeyGroups: 16 }, operators: [{ uid: 'window-1', ...snap }] },
-          { keyGroupsPerFile: 4 },
-        );
-        assert.ok(meta.operators[0].entries >= open);
-        const saved = await openSavepoint(sp);
-        const op = saved.operator('window-1')!;
-        await second.open({ kappa: 1 });
-        await second.restore({ ...op, entries: saved.entries('window-1'), maxKeyGroups: 16 });
-        assert.equal(second.openWindows, open);
-        await feed(second, evs.slice(half), out);
-        await second.end(out);
-        assert.deepEqual(sorted(out.records), sorted(outWhole.records));
-        assert.deepEqual(out.watermarks, outWhole.watermarks);
-        assert.ok(outWhole.records.length > 50);
-        const c = second.counters();
-        for (const k of ['late', 'updates', 'peak open windows', 'open windows'])
-          assert.equal(c[k], wholeCounters[k], k);
-        assert.equal(second.merges, whole.merges);
-        assert.equal(second.recordsIn, whole.recordsIn);
+        await mem.open({ kappa: 1 });
+        await disk.open({ kappa: 1 });
+        const sink = new ArrayCollector();
+        // Three snapshots at different points; between them some entries change, some do not (the
+        // in-memory path reuses the copies of unchanged ones).
+        for (const [i, cut] of [0.3, 0.6, 0.9].entries()) {
+          const from = i === 0 ? 0 : Math.floor(evs.length * [0.3, 0.6, 0.9][i - 1]);
+          const to = Math.floor(evs.length * cut);
+          await feed(mem, evs.slice(from, to), sink);
+          await feed(disk, evs.slice(from, to), sink);
+          const rows: string[][][] = [];
+          for (const [label, op] of [
+            ['mem', mem],
+            ['disk', disk],
+          ] as const) {
+            const snap = await op.snapshot();
+            assert.equal(snap.columns !== undefined, label === 'mem');
+            const sp = join(t.dir, `${label}-${i}`);
+            await writeSavepoint(
+              sp,
+              { metadata: { pipeline: 'p', maxKeyGroups: 16 }, operators: [{ uid: 'w', ...snap }] },
+              { keyGroupsPerFile: 4 },
+            );
+            const r = await con.runAndReadAll(
+              `SELECT key_group, state, key, window_start::VARCHAR, window_end::VARCHAR, timer::VARCHAR, value
+               FROM read_parquet('${sp}/w/*.parquet', filename = true) ORDER BY filename, file_row_number`,
+            );
+            rows.push(r.getRowsJson().map((x) => x.map(String)));
+          }
+          assert.ok(rows[0].length > 5, `rows: ${rows[0].length}`);
+          assert.deepEqual(rows[0], rows[1], `snapshot ${i}`);
+        }
       } finally {
-        await first.close();
-        await second.close();
+        con.closeSync();
+        await mem.close();
+        await disk.close();
         t.cleanup();
       }
     });

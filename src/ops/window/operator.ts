@@ -58,6 +58,7 @@ import {
   type SavepointEntry,
   type StateDescriptor,
 } from '../../state/savepoint/format.js';
+import type { SavepointColumns } from '../../state/savepoint/write.js';
 import { KeyedStateStore } from '../../state/store.js';
 import { TimerQueue } from '../../state/timers.js';
 import type { Column, RecordBatch } from '../../stream/batch.js';
@@ -179,6 +180,8 @@ export interface WindowSnapshot {
   watermark: number | null;
   operatorState: Json;
   entries: AsyncIterable<SavepointEntry>;
+  /** The rows as columns, copied from memory (then `entries` is empty); see `memorySnapshot`. */
+  columns?: SavepointColumns;
   /** Key groups of the state store. */
   maxKeyGroups: number;
 }
@@ -1026,6 +1029,17 @@ export class WindowOperator implements Operator {
       keySeen: this.keySeen,
       held: this.held.map((r) => ({ ...r })),
     };
+    const columns = this.memorySnapshot();
+    if (columns)
+      return {
+        kind: 'window',
+        states: [this.stateDescriptor()],
+        watermark: finiteOrNull(this.wm),
+        operatorState: operatorState as unknown as Json,
+        entries: (async function* () {})(),
+        columns,
+        maxKeyGroups: this.store!.keyGroups,
+      };
     const snap = await this.store!.snapshot();
     const aggs = this.aggs;
     const session = this.o.window.kind === 'session';
@@ -1066,6 +1080,132 @@ export class WindowOperator implements Operator {
       entries: entries(),
       maxKeyGroups: this.store!.keyGroups,
     };
+  }
+
+  /**
+   * The snapshot's rows copied straight from memory, synchronously, when the whole state is in the
+   * store's cache (`KeyedStateStore.inMemory`: nothing spilled), else undefined. Each window's
+   * value is written as its JSON text at once (the copy: the live entries keep changing after the
+   * barrier); rows are ordered as the LevelDB path orders them (key group, then state key in UTF-8
+   * byte order: record keys by code point, window starts by their decimal text), without a
+   * LevelDB round trip or re-decoding.
+   */
+  private memorySnapshot(): SavepointColumns | undefined {
+    const store = this.store!;
+    if (!store.inMemory) return undefined;
+    const aggs = this.aggs;
+    const names = aggs.map((g) => g.spec.name);
+    const session = this.o.window.kind === 'session';
+    // The value of a window row as JSON text, exactly as the LevelDB path writes it.
+    const text = (w: Win): string => {
+      const acc: Record<string, Json> = {};
+      for (let i = 0; i < aggs.length; i++) acc[names[i]] = aggs[i].encode(w.a[i]) as Json;
+      const v: WindowValue = { max_ts: w.m, fired: w.f === 1, changed: w.u === 1, next_early: w.x, acc };
+      return JSON.stringify(v);
+    };
+    // Rows in cache order first (typed columns, NaN for a null timer), then permuted into the
+    // format's order.
+    let cap = Math.max(16, store.stats().cached);
+    let kid = new Int32Array(cap);
+    let ws = new Float64Array(cap);
+    let we = new Float64Array(cap);
+    let tm = new Float64Array(cap);
+    const val: string[] = [];
+    const grow = () => {
+      cap *= 2;
+      const g32 = (x: Int32Array) => {
+        const y = new Int32Array(cap);
+        y.set(x);
+        return y;
+      };
+      const g64 = (x: Float64Array) => {
+        const y = new Float64Array(cap);
+        y.set(x);
+        return y;
+      };
+      kid = g32(kid);
+      ws = g64(ws);
+      we = g64(we);
+      tm = g64(tm);
+    };
+    const keyIds = new Map<string, number>();
+    const keyText: string[] = [];
+    const keyGroup: number[] = [];
+    let n = 0;
+    store.forEachCached((sk, e, group, copy) => {
+      const key = sk.slice(0, sk.indexOf('\u0000'));
+      let id = keyIds.get(key);
+      if (id === undefined) {
+        id = keyText.length;
+        keyIds.set(key, id);
+        keyText.push(key);
+        keyGroup.push(group);
+      }
+      const timer = this.nextTime(e);
+      const rows = session ? e.w.length : Math.min(1, e.w.length);
+      // The value texts of an entry not `put` since the last snapshot are still right: reuse them.
+      let texts = copy as string | string[] | undefined;
+      if (texts === undefined) texts = rows === 1 ? text(e.w[0]) : e.w.slice(0, rows).map(text);
+      for (let j = 0; j < rows; j++) {
+        if (n === cap) grow();
+        const w = e.w[j];
+        kid[n] = id;
+        ws[n] = w.s;
+        we[n] = w.e;
+        tm[n] = Number.isFinite(timer) ? timer : Number.NaN;
+        val.push(typeof texts === 'string' ? texts : texts[j]);
+        n++;
+      }
+      return texts;
+    });
+    // Key order: key group, then the key's UTF-8 bytes (code points); rows by a stable counting
+    // sort on the key's rank, then by window start in the byte order of its decimal text.
+    const order = keyText.map((_, i) => i);
+    order.sort((x, y) => keyGroup[x] - keyGroup[y] || compareCodePoints(keyText[x], keyText[y]));
+    const rank = new Int32Array(keyText.length);
+    order.forEach((id, r) => {
+      rank[id] = r;
+    });
+    const starts = new Int32Array(keyText.length + 1);
+    for (let i = 0; i < n; i++) starts[rank[kid[i]] + 1]++;
+    for (let r = 0; r < keyText.length; r++) starts[r + 1] += starts[r];
+    const at = starts.slice(0, keyText.length);
+    const perm = new Int32Array(n);
+    for (let i = 0; i < n; i++) perm[at[rank[kid[i]]]++] = i;
+    if (!session)
+      for (let r = 0; r < keyText.length; r++) {
+        const a = starts[r];
+        const b = starts[r + 1];
+        let sorted = true;
+        for (let i = a + 1; i < b && sorted; i++) sorted = compareStarts(ws[perm[i - 1]], ws[perm[i]]) <= 0;
+        if (!sorted)
+          perm.set(
+            Array.from(perm.subarray(a, b)).sort((x, y) => compareStarts(ws[x], ws[y])),
+            a,
+          );
+      }
+    // Filled by push: `new Array(n)` of this size would be a slow dictionary-mode array.
+    const out: SavepointColumns = {
+      length: n,
+      state: WINDOW_STATE,
+      keyGroup: new Int32Array(n),
+      key: [],
+      windowStart: [],
+      windowEnd: [],
+      timer: [],
+      value: [],
+    };
+    for (let r = 0; r < n; r++) {
+      const i = perm[r];
+      const id = kid[i];
+      out.keyGroup[r] = keyGroup[id];
+      out.key.push(keyText[id]);
+      out.windowStart.push(ws[i]);
+      out.windowEnd.push(we[i]);
+      out.timer.push(Number.isNaN(tm[i]) ? null : tm[i]);
+      out.value.push(val[i]);
+    }
+    return out;
   }
 
   /**
@@ -1240,4 +1380,31 @@ const MISSING: unique symbol = Symbol('missing key');
 function mod(a: number, n: number): number {
   const r = a % n;
   return r < 0 ? r + n : r;
+}
+
+/** Orders strings by code point (= UTF-8 byte order), unlike `<`, which compares UTF-16 units. */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Orders window starts as their decimal texts in a state key order (byte order): numerically when
+ * both are non-negative integers of as many digits, else by the texts.
+ */
+function compareStarts(a: number, b: number): number {
+  if (a >= 0 && b >= 0 && Number.isSafeInteger(a) && Number.isSafeInteger(b)) {
+    const da = a < 10 ? 1 : Math.floor(Math.log10(a)) + 1;
+    const db = b < 10 ? 1 : Math.floor(Math.log10(b)) + 1;
+    if (da === db) return a - b;
+  }
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -58,6 +58,28 @@ export interface OperatorSnapshotInput {
    * `snapshot()` yield them); each row's key group must be its key's hash.
    */
   entries: AsyncIterable<SavepointEntry> | Iterable<SavepointEntry>;
+  /**
+   * The same rows as columns, already copied (taken from memory by `snapshot()`); when given,
+   * `entries` is not read. Rows are in the order of the format (key group, then state key).
+   */
+  columns?: SavepointColumns;
+}
+
+/**
+ * Keyed state rows as columns (one array per Parquet column, all of `length` rows), in the row
+ * order of the format: key groups non-decreasing, within a key group by state key. `state` is each
+ * row's state name, or one name for every row. Timestamps are epoch ms (null for none); `value` holds each row's value as
+ * JSON text.
+ */
+export interface SavepointColumns {
+  length: number;
+  state: string | string[];
+  keyGroup: Int32Array;
+  key: string[];
+  windowStart: (number | null)[];
+  windowEnd: (number | null)[];
+  timer: (number | null)[];
+  value: string[];
 }
 
 /** What `writeSavepoint` writes. */
@@ -118,7 +140,25 @@ class HashingFile implements PendingFile {
   }
 }
 
-const bigOrNull = (n: number | null): bigint | null => (n === null ? null : BigInt(Math.floor(n)));
+/**
+ * The UTF-8 bytes of `values[from..to)` as views into one buffer: one native encoding call per row
+ * group instead of one TextEncoder call (and one allocation) per value, as hyparquet-writer
+ * would do for strings.
+ */
+function utf8Views(values: string[], from: number, to: number): Uint8Array[] {
+  const text = from === 0 && to === values.length ? values.join('') : values.slice(from, to).join('');
+  const buf = Buffer.from(text, 'utf8');
+  const ascii = buf.length === text.length;
+  const out: Uint8Array[] = [];
+  const ab = buf.buffer;
+  let at = buf.byteOffset;
+  for (let i = from; i < to; i++) {
+    const len = ascii ? values[i].length : Buffer.byteLength(values[i], 'utf8');
+    out.push(new Uint8Array(ab, at, len));
+    at += len;
+  }
+  return out;
+}
 
 /** Writes one operator's files; returns their metadata. */
 async function writeOperator(
@@ -146,21 +186,51 @@ async function writeOperator(
     | undefined;
   let lastGroup = -1;
 
+  const writeRows = async (c: SavepointColumns, from: number, to: number): Promise<void> => {
+    if (!cur || to <= from) return;
+    const n = to - from;
+    // hyparquet-writer turns numbers into INT64 itself (BigInt), so only fractions need flooring.
+    const big = (a: (number | null)[]) => {
+      const out = a.slice(from, to);
+      for (let i = 0; i < n; i++) {
+        const v = out[i];
+        if (v !== null && !Number.isInteger(v)) out[i] = Math.floor(v);
+      }
+      return out;
+    };
+    const columnData = [
+      { name: 'key_group', data: Array.from(c.keyGroup.subarray(from, to)) },
+      {
+        name: 'state',
+        data:
+          typeof c.state === 'string' ? Array.from({ length: n }, () => c.state) : c.state.slice(from, to),
+      },
+      { name: 'key', data: c.key.slice(from, to) },
+      { name: 'window_start', data: big(c.windowStart) },
+      { name: 'window_end', data: big(c.windowEnd) },
+      { name: 'timer', data: big(c.timer) },
+      // Values are mostly distinct JSON texts: plain encoding (no dictionary attempt) and no
+      // min/max statistics (nothing prunes on them).
+      { name: 'value', data: utf8Views(c.value, from, to), encoding: 'PLAIN', statistics: false },
+    ];
+    await cur.writer.write({ columnData: columnData as never, rowGroupSize: n });
+    cur.rows += n;
+  };
   const flushRows = async (): Promise<void> => {
     if (!cur || cur.buf.length === 0) return;
     const b = cur.buf;
     cur.buf = [];
-    const columnData = [
-      { name: 'key_group', data: b.map((e) => e.keyGroup) },
-      { name: 'state', data: b.map((e) => e.state) },
-      { name: 'key', data: b.map((e) => e.key) },
-      { name: 'window_start', data: b.map((e) => bigOrNull(e.windowStart)) },
-      { name: 'window_end', data: b.map((e) => bigOrNull(e.windowEnd)) },
-      { name: 'timer', data: b.map((e) => bigOrNull(e.timer)) },
-      { name: 'value', data: b.map((e) => JSON.stringify(e.value)) },
-    ];
-    await cur.writer.write({ columnData: columnData as never, rowGroupSize: b.length });
-    cur.rows += b.length;
+    const c: SavepointColumns = {
+      length: b.length,
+      state: b.map((e) => e.state),
+      keyGroup: Int32Array.from(b, (e) => e.keyGroup),
+      key: b.map((e) => e.key),
+      windowStart: b.map((e) => e.windowStart),
+      windowEnd: b.map((e) => e.windowEnd),
+      timer: b.map((e) => e.timer),
+      value: b.map((e) => JSON.stringify(e.value)),
+    };
+    await writeRows(c, 0, b.length);
   };
   const finishFile = async (): Promise<void> => {
     if (!cur) return;
@@ -178,42 +248,72 @@ async function writeOperator(
     cur = undefined;
   };
 
+  const check = (g: number, key: string, state: string): void => {
+    if (!Number.isInteger(g) || g < 0 || g >= maxKeyGroups)
+      throw new RuntimeError(
+        `savepoint: operator '${op.uid}': key group ${g} outside 0..${maxKeyGroups - 1}`,
+      );
+    if (g < lastGroup)
+      throw new RuntimeError(
+        `savepoint: operator '${op.uid}': entries out of key-group order (${g} after ${lastGroup})`,
+      );
+    if (keyGroupOf(key, maxKeyGroups) !== g)
+      throw new RuntimeError(`savepoint: operator '${op.uid}': key ${key} is not in key group ${g}`);
+    if (!stateNames.has(state))
+      throw new RuntimeError(`savepoint: operator '${op.uid}': entry of undeclared state '${state}'`);
+    lastGroup = g;
+  };
+  const openFile = async (range: number): Promise<void> => {
+    const first = range * perFile;
+    const path = `${op.uid}/${dataFileName(first, Math.min(first + perFile, maxKeyGroups) - 1)}`;
+    const file = new HashingFile(await store.create(joinUri(root, path)));
+    const writer = new ParquetWriter({
+      writer: new PendingFileWriter(file),
+      schema: stateSchema(),
+      codec: codec.codec,
+      compressors: codec.compressors,
+      statistics: true,
+      createdBy: `kappa savepoint format ${SAVEPOINT_FORMAT_VERSION}`,
+    });
+    cur = { range, path, file, writer, rows: 0, buf: [] };
+  };
+
   try {
-    for await (const e of op.entries) {
-      const g = e.keyGroup;
-      if (!Number.isInteger(g) || g < 0 || g >= maxKeyGroups)
-        throw new RuntimeError(
-          `savepoint: operator '${op.uid}': key group ${g} outside 0..${maxKeyGroups - 1}`,
-        );
-      if (g < lastGroup)
-        throw new RuntimeError(
-          `savepoint: operator '${op.uid}': entries out of key-group order (${g} after ${lastGroup})`,
-        );
-      if (keyGroupOf(e.key, maxKeyGroups) !== g)
-        throw new RuntimeError(`savepoint: operator '${op.uid}': key ${e.key} is not in key group ${g}`);
-      if (!stateNames.has(e.state))
-        throw new RuntimeError(`savepoint: operator '${op.uid}': entry of undeclared state '${e.state}'`);
-      lastGroup = g;
-      const range = Math.floor(g / perFile);
-      if (cur && cur.range !== range) await finishFile();
-      if (!cur) {
-        const first = range * perFile;
-        const path = `${op.uid}/${dataFileName(first, Math.min(first + perFile, maxKeyGroups) - 1)}`;
-        const file = new HashingFile(await store.create(joinUri(root, path)));
-        const writer = new ParquetWriter({
-          writer: new PendingFileWriter(file),
-          schema: stateSchema(),
-          codec: codec.codec,
-          compressors: codec.compressors,
-          statistics: true,
-          createdBy: `kappa savepoint format ${SAVEPOINT_FORMAT_VERSION}`,
-        });
-        cur = { range, path, file, writer, rows: 0, buf: [] };
+    const c = op.columns;
+    if (c) {
+      // Columns: the checks once per key (rows of one key are contiguous), row groups sliced.
+      let start = 0;
+      for (let i = 0; i < c.length; i++) {
+        const g = c.keyGroup[i];
+        if (i === 0 || g !== c.keyGroup[i - 1] || c.key[i] !== c.key[i - 1])
+          check(g, c.key[i], typeof c.state === 'string' ? c.state : c.state[i]);
+        else if (typeof c.state !== 'string' && !stateNames.has(c.state[i])) check(g, c.key[i], c.state[i]);
+        const range = Math.floor(g / perFile);
+        if (cur && cur.range !== range) {
+          await writeRows(c, start, i);
+          await finishFile();
+        }
+        if (!cur) {
+          await openFile(range);
+          start = i;
+        }
+        if (i + 1 - start >= rowGroupRows) {
+          await writeRows(c, start, i + 1);
+          start = i + 1;
+        }
       }
-      cur.buf.push(e);
-      total++;
-      if (cur.buf.length >= rowGroupRows) await flushRows();
-    }
+      await writeRows(c, start, c.length);
+      total = c.length;
+    } else
+      for await (const e of op.entries) {
+        check(e.keyGroup, e.key, e.state);
+        const range = Math.floor(e.keyGroup / perFile);
+        if (cur && cur.range !== range) await finishFile();
+        if (!cur) await openFile(range);
+        cur!.buf.push(e);
+        total++;
+        if (cur!.buf.length >= rowGroupRows) await flushRows();
+      }
     await finishFile();
   } catch (err) {
     await cur?.file.abort();

@@ -1,0 +1,123 @@
+/**
+ * Asynchronous checkpoint parts (issue 9, checkpoint overhead): a window stage whose state fits its
+ * cache copies its snapshot from memory and writes the part in the background while it goes on with
+ * the records after the barrier. What must still hold, checked from the outside with the real
+ * binary and DuckDB:
+ * - the barrier reaches the next stage only once the stage's part (`_parts/<uid>.json`, after its
+ *   Parquet files) is written, so no sink can commit an epoch whose state is not durable;
+ * - what the stage emits after the barrier (results fired by a later watermark) comes after it;
+ * - the part holds the state as of the barrier, not the records that followed it.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { sh, tempDir } from '../helpers.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2024, 0, 1);
+const CLEAN = { KAPPA_CHECKPOINT_DIR: '', KAPPA_RESUME: '', KAPPA_FROM_SAVEPOINT: '' };
+
+/** Reads a kappa stream on stdin; on each barrier line notes whether the stage's part exists. */
+const READER = `
+const { existsSync, writeFileSync } = require('node:fs');
+const lines = [];
+let buf = '';
+process.stdin.on('data', (d) => {
+  buf += d;
+  let i;
+  while ((i = buf.indexOf('\\n')) >= 0) {
+    const line = buf.slice(0, i);
+    buf = buf.slice(i + 1);
+    const o = JSON.parse(line);
+    if (o.barrier) o.partExisted = existsSync(o.barrier.path + '/_parts/window-1.json');
+    lines.push(o);
+  }
+});
+process.stdin.on('end', () => writeFileSync(process.argv[1], JSON.stringify(lines)));
+`;
+
+describe('asynchronous checkpoint parts', () => {
+  it('the barrier is forwarded after the part is written, output after it stays after it, the part is the state at the barrier', async () => {
+    const t = tempDir();
+    try {
+      const dir = join(t.dir, 'ck');
+      const chk = join(dir, 'chk-0000000001');
+      mkdirSync(join(chk, '_parts'), { recursive: true });
+      const pipeline = 'p-async';
+      writeFileSync(join(dir, '_pipeline.json'), JSON.stringify({ id: pipeline }));
+      writeFileSync(
+        join(chk, '_parts', '_barrier.json'),
+        JSON.stringify({
+          id: 1,
+          type: 'checkpoint',
+          pipeline,
+          sources: [],
+          createdAt: new Date(T0).toISOString(),
+        }),
+      );
+      // Before the barrier: 4000 keys x 10 hours, so the part takes a while to write; after it: more
+      // records for hour 0 (must not be in the part), a watermark that fires hours 0..4, hour 20.
+      const lines: string[] = [
+        JSON.stringify({
+          kappa: 1,
+          pipeline: { id: pipeline, checkpointDir: dir, stage: 0, uids: ['ingest-0'] },
+        }),
+      ];
+      const rec = (ts: number, k: string, v: number) => JSON.stringify({ ts, key: null, value: { k, v } });
+      for (let h = 0; h < 10; h++)
+        for (let k = 0; k < 4000; k++) lines.push(rec(T0 + h * HOUR + k, `k${k}`, 1));
+      lines.push(
+        JSON.stringify({
+          barrier: { id: 1, type: 'checkpoint', path: chk, sources: [], operators: [] },
+        }),
+      );
+      for (let k = 0; k < 4000; k++) lines.push(rec(T0 + 1000 + k, `k${k}`, 100));
+      lines.push(JSON.stringify({ watermark: T0 + 5 * HOUR - 1 }));
+      lines.push(rec(T0 + 20 * HOUR, 'k0', 7));
+      lines.push(JSON.stringify({ end: true }));
+      const input = join(t.dir, 'in.ndjson');
+      writeFileSync(input, `${lines.join('\n')}\n`);
+      const seen = join(t.dir, 'seen.json');
+      const r = await sh(
+        `kappa window --key k --tumbling 1h --agg 'count, sum(v)' --state-cache 100000 < '${input}' | node -e "$READER" '${seen}'`,
+        { env: { ...CLEAN, READER }, cwd: t.dir },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(readFileSync(seen, 'utf8')) as Record<string, unknown>[];
+      const at = out.findIndex((o) => o.barrier !== undefined);
+      assert.ok(at > 0, 'the barrier was forwarded');
+      assert.equal(out[at].partExisted, true, 'the part was written before the barrier was forwarded');
+      assert.deepEqual((out[at].barrier as { operators: string[] }).operators, ['window-1']);
+      const results = out.filter((o) => o.value !== undefined);
+      assert.equal(results.length, 5 * 4000 + 5 * 4000 + 1, 'every window fires once');
+      // The watermark after the barrier fired hours 0..4: every one of those results is after it.
+      const before = out.slice(0, at).filter((o) => o.value !== undefined);
+      assert.equal(before.length, 0, 'nothing fired before the barrier');
+      // The part: DuckDB reads the state as of the barrier (hour 0 count 1, sum 1: not the 100s).
+      const con = await (await DuckDBInstance.create(':memory:')).connect();
+      try {
+        const rows = (
+          await con.runAndReadAll(
+            `SELECT count(*) AS n, sum(CAST(json_extract(value, '$.acc.count') AS BIGINT)) AS c,
+                    sum(CAST(json_extract(value, '$.acc.sum_v') AS BIGINT)) AS s
+             FROM read_parquet('${chk}/window-1/*.parquet')`,
+          )
+        ).getRowObjectsJson()[0];
+        assert.deepEqual(rows, { n: '40000', c: '40000', s: '40000' });
+      } finally {
+        con.closeSync();
+      }
+      const meta = JSON.parse(readFileSync(join(chk, '_metadata.json'), 'utf8')) as {
+        operators: { uid: string; entries: number }[];
+      };
+      assert.deepEqual(
+        meta.operators.map((o) => [o.uid, o.entries]),
+        [['window-1', 40000]],
+      );
+    } finally {
+      t.cleanup();
+    }
+  });
+});
