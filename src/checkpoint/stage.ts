@@ -9,11 +9,16 @@ import type { SinkCheckpointContext } from '../connectors/sink.js';
 import { UsageError } from '../errors.js';
 import type { OperatorStateSnapshot, SavedOperatorState } from '../ops/operator.js';
 import type { Json } from '../state/savepoint/format.js';
-import { openSavepoint } from '../state/savepoint/read.js';
 import type { Barrier, Header, PipelineInfo } from '../stream/protocol.js';
 import { DEFAULT_RETAIN_CHECKPOINTS, retainCheckpoints } from './layout.js';
 import type { CheckpointSettings } from './options.js';
-import { completeSnapshot, writeOperatorPart, writeSinkPart } from './snapshot.js';
+
+/**
+ * The snapshot writer and the savepoint reader (hyparquet-writer, the Parquet reader), loaded on
+ * first use: a stage that never restores or snapshots does not pay for them at start-up.
+ */
+const snapshots = () => import('./snapshot.js');
+const savepoints = () => import('../state/savepoint/read.js');
 
 const trimSlash = (u: string) => u.replace(/\/+$/, '');
 
@@ -115,7 +120,7 @@ export class StageCheckpointer {
   async restore(target?: { restore?(saved: SavedOperatorState): Promise<void> }): Promise<void> {
     const r = this.info?.restore;
     if (!r || !this.info) return;
-    const sp = await openSavepoint(r.path);
+    const sp = await (await savepoints()).openSavepoint(r.path);
     const om = sp.operator(this.myUid);
     if (om && !target?.restore)
       throw new UsageError(
@@ -149,7 +154,7 @@ export class StageCheckpointer {
   async barrier(b: Barrier, snapshot?: () => Promise<OperatorStateSnapshot>): Promise<Barrier> {
     if (!this.info || !b.path || !snapshot) return b;
     const { maxKeyGroups, ...snap } = await snapshot();
-    await writeOperatorPart(b.path, { uid: this.myUid, ...snap }, maxKeyGroups);
+    await (await snapshots()).writeOperatorPart(b.path, { uid: this.myUid, ...snap }, maxKeyGroups);
     return { ...b, operators: [...(b.operators ?? []), this.myUid] };
   }
 
@@ -169,9 +174,9 @@ export class StageCheckpointer {
     if (!this.info || !b.path || !snapshot) return { background: false, written: Promise.resolve(b) };
     const { maxKeyGroups, ...snap } = await snapshot();
     const path = b.path;
-    const written = writeOperatorPart(path, { uid: this.myUid, ...snap }, maxKeyGroups).then(
-      (): Barrier => ({ ...b, operators: [...(b.operators ?? []), this.myUid] }),
-    );
+    const written = snapshots()
+      .then((m) => m.writeOperatorPart(path, { uid: this.myUid, ...snap }, maxKeyGroups))
+      .then((): Barrier => ({ ...b, operators: [...(b.operators ?? []), this.myUid] }));
     return { background: snap.columns !== undefined, written };
   }
 
@@ -187,7 +192,7 @@ export class StageCheckpointer {
   /** Records a sink's commit descriptor in snapshot `b.path` (before the sink commits epoch `b.id`). */
   async sinkPart(b: Barrier, target: string, descriptor: Json | undefined): Promise<void> {
     if (!this.info || !b.path || descriptor === undefined) return;
-    await writeSinkPart(b.path, { uid: this.myUid, target, descriptor });
+    await (await snapshots()).writeSinkPart(b.path, { uid: this.myUid, target, descriptor });
   }
 
   /**
@@ -197,7 +202,7 @@ export class StageCheckpointer {
    */
   async complete(b: Barrier): Promise<boolean> {
     if (!this.info || !b.path || !this.isLast()) return false;
-    await completeSnapshot(b.path, b.operators ?? []);
+    await (await snapshots()).completeSnapshot(b.path, b.operators ?? []);
     if (b.type !== 'savepoint')
       await retainCheckpoints(
         this.info.checkpointDir,

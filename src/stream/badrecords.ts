@@ -12,7 +12,6 @@
  */
 import { closeSync, existsSync, openSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { discover } from '../connectors/discover.js';
 import { DataError, formatLocation, type Location, UsageError } from '../errors.js';
 import { schemeOf } from '../storage/store.js';
 
@@ -96,6 +95,9 @@ export async function assertDeadLetterNotInput(
   let clash: string | undefined;
   try {
     const dl = canonical(path) ?? resolve(canonical(dirname(path)) ?? dirname(path), basename(path));
+    // Loaded here: discovery pulls in the formats and the Delta log reader, which a stage without a
+    // dead-letter file does not need at start-up.
+    const { discover } = await import('../connectors/discover.js');
     for (const src of local) {
       let files: string[];
       try {
