@@ -67,6 +67,16 @@ export async function main(argv: string[]): Promise<void> {
     c.exitOverride().showHelpAfterError(
       `usage: kappa ${c.name()} ${c.usage()}\n(run 'kappa ${c.name()} --help' for details)`,
     );
+  // A run whose work is still pending when Node's event loop runs dry (a stage waiting on an event
+  // that will never come) must not look like success: Node would exit 0 with nothing written.
+  let settled = false;
+  process.once('beforeExit', () => {
+    if (settled) return;
+    process.stderr.write(
+      `${command}: internal error: the run stalled before its end (no pending I/O or timer left); nothing more will be written\n`,
+    );
+    process.exitCode = ExitCode.runtime;
+  });
   try {
     await program.parseAsync(argv);
     const late = interruptedBy();
@@ -86,6 +96,8 @@ export async function main(argv: string[]): Promise<void> {
       await settleStdout(2000);
       process.exit(process.exitCode);
     }
+  } finally {
+    settled = true;
   }
 }
 

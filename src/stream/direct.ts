@@ -120,7 +120,10 @@ export class DirectChannel {
     if (!this.consumer || this.draining) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
-      this.wake();
+      // Events pushed after the loop saw an empty queue but before this callback ran found
+      // `draining` still set and did not kick: deliver them now, or they would wait forever.
+      if (this.queued > 0 && !this.closed) this.kick();
+      else this.wake();
     });
   }
 
