@@ -23,6 +23,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { joinUri, storeFor } from '../storage/store.js';
+import { kappaCommandOf } from '../stream/negotiate.js';
 
 /** How often (ms) a follower looks for a trigger. */
 export const TRIGGER_POLL_MS = 50;
@@ -122,25 +123,9 @@ function readerVerdict(link: string): boolean | 'not yet' {
       } catch {}
     }
     if (readsOn === undefined) continue;
-    const c = commandOf(pid);
+    const c = kappaCommandOf(pid);
     if (c === 'not yet') pending = true;
     else if (c === 'join' && readsOn !== '0') return true;
   }
   return pending ? 'not yet' : false;
-}
-
-/** The kappa command process `pid` runs, undefined for another program, 'not yet' for a shell. */
-function commandOf(pid: string): string | undefined | 'not yet' {
-  let argv: string[];
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return undefined;
-  }
-  for (let i = 0; i < argv.length - 1; i++) {
-    const a = argv[i];
-    if (a === 'kappa' || a.endsWith('/kappa') || a.endsWith('dist/src/cli.js')) return argv[i + 1] ?? '';
-  }
-  const exe = (argv[0] ?? '').split('/').pop() ?? '';
-  return /^(sh|bash|dash|zsh|ksh|env)$/.test(exe) ? 'not yet' : undefined;
 }

@@ -135,7 +135,7 @@ function isKappaStage(pid: string): boolean | 'not yet' {
  * The kappa command (`window`, `sink`, …) process `pid` runs, undefined when it does not run kappa,
  * or 'not yet' while it still runs a shell or `env` before exec'ing node.
  */
-function kappaCommandOf(pid: string): string | undefined | 'not yet' {
+export function kappaCommandOf(pid: string): string | undefined | 'not yet' {
   let argv: string[];
   try {
     argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
