@@ -6,17 +6,12 @@
  * writes the same bytes from columns as from rows, without building a row object.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { RecordSource } from '../../src/connectors/source.js';
 import type { RowBatch } from '../../src/formats/format.js';
-import { openParquet } from '../../src/formats/parquet/read.js';
 import '../../src/storage/local.js';
-import { storeFor } from '../../src/storage/store.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
 import { ArrayColumn, type RecordBatch, recordsOf, takeRows } from '../../src/stream/batch.js';
 import { parseRecordLine, readStream } from '../../src/stream/input.js';
@@ -27,10 +22,10 @@ import { runSource } from '../../src/stream/source.js';
 import { withTimeAndKey } from '../../src/stream/source-columns.js';
 import { openStreamWriter } from '../../src/stream/writer.js';
 import { tempDir } from '../helpers.js';
+import { readAll, type Table, writeTable } from '../parquet-table.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-let fileNo = 0;
 
 function linesOf(b: RecordBatch): string[] {
   const out: string[] = [];
@@ -122,17 +117,6 @@ async function arrowBatches(recs: Rec[]): Promise<RecordBatch[]> {
   return batches;
 }
 
-interface Table {
-  n: number;
-  rowGroupSize: number;
-  i32: (number | null)[];
-  i64: (bigint | null)[];
-  dbl: (number | null)[];
-  flag: (boolean | null)[];
-  str: (string | null)[];
-  ts: (Date | null)[];
-}
-
 const table: fc.Arbitrary<Table> = fc.integer({ min: 1, max: 150 }).chain((n) =>
   fc.record({
     n: fc.constant(n),
@@ -157,37 +141,6 @@ const table: fc.Arbitrary<Table> = fc.integer({ min: 1, max: 150 }).chain((n) =>
     ),
   }),
 );
-
-function writeTable(t: Table): string {
-  const buf = parquetWriteBuffer({
-    columnData: [
-      { name: 'i32', data: t.i32, type: 'INT32' },
-      { name: 'i64', data: t.i64, type: 'INT64' },
-      { name: 'dbl', data: t.dbl, type: 'DOUBLE' },
-      { name: 'flag', data: t.flag, type: 'BOOLEAN' },
-      { name: 'str', data: t.str, type: 'STRING' },
-      { name: 'ts', data: t.ts, type: 'TIMESTAMP' },
-    ],
-    rowGroupSize: t.rowGroupSize,
-  });
-  const path = join(tmp.dir, `t${fileNo++}.parquet`);
-  writeFileSync(path, new Uint8Array(buf));
-  return path;
-}
-
-async function readAll(path: string, decoder: 'wasm' | 'hyparquet'): Promise<RowBatch[]> {
-  const prev = process.env.KAPPA_PARQUET_DECODER;
-  process.env.KAPPA_PARQUET_DECODER = decoder;
-  try {
-    const opened = await openParquet(storeFor(path), path);
-    const out: RowBatch[] = [];
-    for await (const b of opened.batches) out.push(b);
-    return out;
-  } finally {
-    if (prev === undefined) delete process.env.KAPPA_PARQUET_DECODER;
-    else process.env.KAPPA_PARQUET_DECODER = prev;
-  }
-}
 
 /** `kappa ingest`'s source runtime over the batches, to NDJSON; the bytes it wrote. */
 async function ingestNdjson(batches: RowBatch[], keyField?: string): Promise<string> {
@@ -251,7 +204,7 @@ describe('NDJSON lines from columns', () => {
   it('Parquet columns (int64 beyond 2^53, NaN, unicode): the lines of the rows (property)', async () => {
     await fc.assert(
       fc.asyncProperty(table, async (t) => {
-        const batches = await readAll(writeTable(t), 'wasm');
+        const batches = await readAll(writeTable(tmp.dir, t), 'wasm');
         for (const rb of batches) {
           const cols = rb.columns;
           assert.ok(cols, 'the wasm decoder gives columns');
@@ -276,7 +229,7 @@ describe('NDJSON lines from columns', () => {
   it('ingest of Parquet to NDJSON: the same bytes from columns as from rows, no row built (property)', async () => {
     await fc.assert(
       fc.asyncProperty(table, fc.constantFrom(undefined, 'str', 'i64'), async (t, keyField) => {
-        const path = writeTable(t);
+        const path = writeTable(tmp.dir, t);
         const colBatches = await readAll(path, 'wasm');
         const fromCols = await ingestNdjson(colBatches, keyField);
         // The runtime encoded the columns: reading `rows` would have dropped them.

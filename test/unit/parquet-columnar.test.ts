@@ -5,18 +5,14 @@
  * building row objects.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { RecordSource } from '../../src/connectors/source.js';
 import type { RowBatch } from '../../src/formats/format.js';
-import { openParquet } from '../../src/formats/parquet/read.js';
 import { codecSetup, ParquetPartWriter } from '../../src/formats/parquet/write.js';
 import '../../src/storage/local.js';
-import { type PendingFile, storeFor } from '../../src/storage/store.js';
+import type { PendingFile } from '../../src/storage/store.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
 import { type RecordBatch, recordsOf } from '../../src/stream/batch.js';
 import { readStream } from '../../src/stream/input.js';
@@ -24,21 +20,10 @@ import { Progress } from '../../src/stream/progress.js';
 import type { Rec } from '../../src/stream/protocol.js';
 import { runSource } from '../../src/stream/source.js';
 import { tempDir } from '../helpers.js';
+import { readAll, type Table, writeTable } from '../parquet-table.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-let fileNo = 0;
-
-interface Table {
-  n: number;
-  rowGroupSize: number;
-  i32: (number | null)[];
-  i64: (bigint | null)[];
-  dbl: (number | null)[];
-  flag: (boolean | null)[];
-  str: (string | null)[];
-  ts: (Date | null)[];
-}
 
 const table: fc.Arbitrary<Table> = fc.integer({ min: 1, max: 200 }).chain((n) =>
   fc.record({
@@ -72,38 +57,6 @@ const table: fc.Arbitrary<Table> = fc.integer({ min: 1, max: 200 }).chain((n) =>
     ),
   }),
 );
-
-function writeTable(t: Table): string {
-  const buf = parquetWriteBuffer({
-    columnData: [
-      { name: 'i32', data: t.i32, type: 'INT32' },
-      { name: 'i64', data: t.i64, type: 'INT64' },
-      { name: 'dbl', data: t.dbl, type: 'DOUBLE' },
-      { name: 'flag', data: t.flag, type: 'BOOLEAN' },
-      { name: 'str', data: t.str, type: 'STRING' },
-      { name: 'ts', data: t.ts, type: 'TIMESTAMP' },
-    ],
-    rowGroupSize: t.rowGroupSize,
-  });
-  const path = join(tmp.dir, `t${fileNo++}.parquet`);
-  writeFileSync(path, new Uint8Array(buf));
-  return path;
-}
-
-/** Reads every batch of a file with one decoder (`KAPPA_PARQUET_DECODER`). */
-async function readAll(path: string, decoder: 'wasm' | 'hyparquet'): Promise<RowBatch[]> {
-  const prev = process.env.KAPPA_PARQUET_DECODER;
-  process.env.KAPPA_PARQUET_DECODER = decoder;
-  try {
-    const opened = await openParquet(storeFor(path), path);
-    const out: RowBatch[] = [];
-    for await (const b of opened.batches) out.push(b);
-    return out;
-  } finally {
-    if (prev === undefined) delete process.env.KAPPA_PARQUET_DECODER;
-    else process.env.KAPPA_PARQUET_DECODER = prev;
-  }
-}
 
 function fileSource(batches: RowBatch[]): RecordSource {
   return {
@@ -167,7 +120,7 @@ describe('columnar Parquet path', () => {
   it('parquet-wasm columns give the rows of the hyparquet reader (property)', async () => {
     await fc.assert(
       fc.asyncProperty(table, async (t) => {
-        const path = writeTable(t);
+        const path = writeTable(tmp.dir, t);
         const cols = await readAll(path, 'wasm');
         const rows = await readAll(path, 'hyparquet');
         assert.ok(
@@ -211,7 +164,7 @@ describe('columnar Parquet path', () => {
       fc.asyncProperty(table, fc.constantFrom(undefined, 'str', 'i64', 'flag'), async (t, keyField) => {
         // Event time must be valid on every row for the columnar branch: fill the null ones.
         const tt = { ...t, ts: t.ts.map((d, i) => d ?? new Date(i * 1000)) };
-        const path = writeTable(tt);
+        const path = writeTable(tmp.dir, tt);
         const colBatches = await readAll(path, 'wasm');
         const fromCols = await ingestArrow(colBatches, keyField);
         // The runtime wrote the columns: reading `rows` would have dropped them.
@@ -253,7 +206,7 @@ describe('columnar Parquet path', () => {
       fc.asyncProperty(table, async (t) => {
         // int64 within ±2^53 (the stream's numbers) and INT32 within 32 bits, as the sink checks.
         const tt = { ...t, i64: t.i64.map((v) => (v === null ? null : BigInt.asIntN(53, v) / 2n)) };
-        const batches = await readAll(writeTable(tt), 'wasm');
+        const batches = await readAll(writeTable(tmp.dir, tt), 'wasm');
         const a = sink();
         const b = sink();
         const wa = new ParquetPartWriter(a.out, columns, codec);
@@ -274,7 +227,7 @@ describe('columnar Parquet path', () => {
   });
 
   it('a batch with a row without event time takes the row path (the bad row is reported)', async () => {
-    const path = writeTable({
+    const path = writeTable(tmp.dir, {
       n: 3,
       rowGroupSize: 3,
       i32: [1, 2, 3],
