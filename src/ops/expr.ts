@@ -66,14 +66,14 @@ const R_FIELD = /(?<![\w$\\]|(?<!\.)\.)r\.([A-Za-z_$][\w$]*)(?![\w$])/g;
 export function fieldsRead(src: string): string[] | undefined {
   if (/\\u|\brec\b|\barguments\b/.test(src)) return undefined;
   const fields = new Set<string>();
+  let accesses = 0;
   for (const m of src.matchAll(R_FIELD)) {
     if (m[1] in Object.prototype) return undefined;
     fields.add(m[1]);
+    accesses++;
   }
-  const tokens = src.match(R_TOKEN)?.length ?? 0;
-  let accesses = 0;
-  for (const _ of src.matchAll(R_FIELD)) accesses++;
-  return tokens === accesses ? [...fields] : undefined;
+  // Every standalone `r` must be one of those accesses.
+  return (src.match(R_TOKEN)?.length ?? 0) === accesses ? [...fields] : undefined;
 }
 
 /** Named functions available to expressions (from `--module` files). */
