@@ -212,7 +212,7 @@ function dictionaryChunk(
     if (max === undefined || compareStrings(s, max) > 0) max = s;
   }
   const statistics = column.stats
-    ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: 0n }
+    ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: undefined }
     : undefined;
   return emitChunk(
     writer,
