@@ -11,8 +11,10 @@
  * codes, `dictionaryChunk` makes the same decision and the same dictionary, indexes and
  * statistics from the codes (one typed-array pass; min/max over the distinct values only) and
  * writes the pages with hyparquet-writer's own page writers, so the bytes are those `writeColumn`
- * writes (checked against the row path in test/unit/table-batch.test.ts). Every other column, and
- * a string column the sample or the size rule keeps PLAIN, goes through `writeColumn` itself.
+ * writes (checked against the row path in test/unit/table-batch.test.ts). INT64 (`int64Chunk`)
+ * and DOUBLE (`doubleChunk`) columns given as a Float64Array are written the same way (the
+ * dictionary decided and built on the numbers). Every other column (BOOLEAN, JSON, DATE, narrow
+ * ints), and a string column the sample or the size rule keeps PLAIN, goes through `writeColumn`.
  */
 import type { ColumnChunk, SchemaElement, Statistics } from 'hyparquet';
 import type { ParquetWriter } from 'hyparquet-writer';
@@ -314,7 +316,14 @@ function numberDictionary(k: Float64Array, n: number): { values: number[]; index
   const halves = new Int32Array(bits.buffer);
   const slotOf = (v: number, ks: Float64Array, ss: Int32Array, mask: number): number => {
     bits[0] = v;
-    let h = Math.imul(halves[0] ^ Math.imul(halves[1], 0x85ebca6b), 0x9e3779b1) & mask;
+    // MurmurHash3's fmix32 over both halves: integral doubles have all-zero low halves and
+    // trailing zeros in the high half, so the low bits of a plain product would all collide.
+    let h = halves[0] ^ halves[1];
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h = (h ^ (h >>> 16)) & mask;
     while (ss[h] >= 0 && ks[h] !== v) h = (h + 1) & mask;
     return h;
   };
