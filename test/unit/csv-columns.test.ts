@@ -12,7 +12,7 @@ import type { RowBatch } from '../../src/formats/format.js';
 import { ArrayColumn, type Column } from '../../src/stream/batch.js';
 import { encodeBatchLines } from '../../src/stream/line-encoder.js';
 import { encodeRecord } from '../../src/stream/protocol.js';
-import { withTimeAndKey } from '../../src/stream/source-columns.js';
+import { columnarAssigner, withTimeAndKey } from '../../src/stream/source-columns.js';
 
 async function* chunked(bytes: Buffer, cuts: number[]) {
   let last = 0;
@@ -184,5 +184,23 @@ describe('CSV reader: columns', () => {
     rows[0].extra = true;
     assert.equal(b.columns, undefined);
     assert.deepEqual(b.rows, [{ a: 1, extra: true }]);
+  });
+});
+
+describe('CSV reader: columnar event time and key', () => {
+  it('assigns event time per distinct text and falls back to rows for a bad time', async () => {
+    const assign = columnarAssigner({ tsField: 'date', tsFormat: 'auto', tz: 'UTC', keyField: 'o' });
+    assert.ok(assign);
+    const [b] = await batchesOf(
+      'date,o\n2001-01-01T00:01:00Z,LAS\n2001-01-01T00:01:00Z,\n2001-01-02T00:00:00Z,ATL\n',
+    );
+    const rb = assign(b);
+    assert.ok(rb);
+    assert.deepEqual(Array.from(rb.ts), [978307260000, 978307260000, 978393600000]);
+    assert.deepEqual([rb.key.get(0), rb.key.get(1), rb.key.get(2)], ['LAS', null, 'ATL']);
+    const [bad] = await batchesOf('date,o\n2001-01-01T00:01:00Z,LAS\nnot a time,ATL\n');
+    assert.equal(assign(bad), undefined, 'a batch with a bad event time takes the row path');
+    const [nul] = await batchesOf('date,o\n2001-01-01T00:01:00Z,LAS\n,ATL\n');
+    assert.equal(assign(nul), undefined, 'a null event time takes the row path');
   });
 });
