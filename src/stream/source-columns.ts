@@ -43,6 +43,22 @@ export function columnarAssigner(
     const n = cols.length;
     const ts = new Float64Array(n);
     const f = tsCol.float64();
+    // Event times as text with dictionary codes (CSV, Parquet strings): each distinct text parsed once.
+    const d = f === undefined && tsCol.typed ? tsCol.dictionary() : undefined;
+    if (d) {
+      const parsed = d.values.map((v) => parse(v) ?? Number.NaN);
+      for (let i = 0; i < n; i++) {
+        const c = d.codes[i];
+        const t = c < 0 ? Number.NaN : parsed[c];
+        if (Number.isNaN(t)) return undefined;
+        ts[i] = t;
+      }
+      return withTimeAndKey(
+        cols,
+        ts,
+        keyColumn(keyField === undefined ? undefined : cols.column(keyField), n),
+      );
+    }
     for (let i = 0; i < n; i++) {
       const raw = f ? (Number.isNaN(f[i]) ? null : f[i]) : tsCol.get(i);
       if (raw === null) return undefined;

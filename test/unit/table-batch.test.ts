@@ -51,6 +51,8 @@ function stream(seed: number, n: number, opts: { bad: boolean; missing: boolean 
       s: r() < 0.1 ? null : pick(['x', 'yy', 'zzz', '\uE000', '😀', '']),
       i: r() < 0.1 ? null : Math.floor((r() - 0.5) * 1e6),
       f: r() < 0.1 ? null : (r() - 0.5) * 1e3,
+      // Few distinct doubles (a dictionary-encoded DOUBLE chunk), 0 and -0 among them.
+      g: r() < 0.1 ? null : pick([0.5, -1.25, 0, -0, 3.75, 1e300, -2.5e-300]),
       b: r() < 0.1 ? null : r() < 0.5,
       o: r() < 0.3 ? null : { k: pick([1, 'two', [3]]) },
       t: r() < 0.1 ? null : T0 + Math.floor(r() * 1e9),

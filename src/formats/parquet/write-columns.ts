@@ -11,8 +11,10 @@
  * codes, `dictionaryChunk` makes the same decision and the same dictionary, indexes and
  * statistics from the codes (one typed-array pass; min/max over the distinct values only) and
  * writes the pages with hyparquet-writer's own page writers, so the bytes are those `writeColumn`
- * writes (checked against the row path in test/unit/table-batch.test.ts). Every other column, and
- * a string column the sample or the size rule keeps PLAIN, goes through `writeColumn` itself.
+ * writes (checked against the row path in test/unit/table-batch.test.ts). INT64 (`int64Chunk`)
+ * and DOUBLE (`doubleChunk`) columns given as a Float64Array are written the same way (the
+ * dictionary decided and built on the numbers). Every other column (BOOLEAN, JSON, DATE, narrow
+ * ints), and a string column the sample or the size rule keeps PLAIN, goes through `writeColumn`.
  */
 import type { ColumnChunk, SchemaElement, Statistics } from 'hyparquet';
 import type { ParquetWriter } from 'hyparquet-writer';
@@ -28,7 +30,8 @@ const PAGE_SIZE = 1048576;
 export type GroupColumn =
   | { name: string; values: unknown[] }
   | { name: string; codes: Int32Array; dict: readonly string[] }
-  | { name: string; int64: Float64Array };
+  | { name: string; int64: Float64Array }
+  | { name: string; double: Float64Array };
 
 type ColumnEncoder = Parameters<typeof writeColumn>[0]['column'];
 type Writer = Parameters<typeof writeColumn>[0]['writer'];
@@ -77,6 +80,13 @@ export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number)
         const f = c.int64;
         values = new Array<unknown>(n);
         for (let i = 0; i < n; i++) values[i] = Number.isNaN(f[i]) ? null : BigInt(Math.floor(f[i]));
+      }
+    } else if ('double' in c) {
+      result = doubleChunk(writer, column, c.double, n);
+      if (!result) {
+        const f = c.double;
+        values = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) values[i] = Number.isNaN(f[i]) ? null : f[i];
       }
     } else if ('codes' in c) {
       const codes = c.codes;
@@ -276,20 +286,7 @@ function int64Chunk(
     : undefined;
   let dict: { page: unknown[]; indexes: number[] } | undefined;
   if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
-    const index = new Map<number, number>();
-    const values: number[] = [];
-    const indexes = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const v = k[i];
-      if (Number.isNaN(v)) continue;
-      let r = index.get(v);
-      if (r === undefined) {
-        r = values.length;
-        index.set(v, r);
-        values.push(v);
-      }
-      indexes[i] = r;
-    }
+    const { values, indexes } = numberDictionary(k, n);
     const bitWidth = Math.ceil(Math.log2(values.length));
     const indexSize = Math.ceil((nonNull * bitWidth) / 8);
     if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
@@ -304,6 +301,135 @@ function int64Chunk(
 }
 
 /**
+ * The dictionary of a numeric column in first-occurrence order and each non-null row's index
+ * (`undefined` for a null row, NaN in `k`), keyed as a JS `Map` keys numbers (SameValueZero: 0 and
+ * -0 are one entry, which keeps the first one seen), through an open-addressing hash over typed
+ * arrays (no Map, no boxed double per cell) with a last-value shortcut for runs.
+ */
+function numberDictionary(k: Float64Array, n: number): { values: number[]; indexes: number[] } {
+  const values: number[] = [];
+  const indexes = new Array<number>(n);
+  let cap = 1024;
+  let keys = new Float64Array(cap);
+  let slots = new Int32Array(cap).fill(-1);
+  const bits = new Float64Array(1);
+  const halves = new Int32Array(bits.buffer);
+  const slotOf = (v: number, ks: Float64Array, ss: Int32Array, mask: number): number => {
+    bits[0] = v;
+    // MurmurHash3's fmix32 over both halves: integral doubles have all-zero low halves and
+    // trailing zeros in the high half, so the low bits of a plain product would all collide.
+    let h = halves[0] ^ halves[1];
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h = (h ^ (h >>> 16)) & mask;
+    while (ss[h] >= 0 && ks[h] !== v) h = (h + 1) & mask;
+    return h;
+  };
+  let last = Number.NaN;
+  let lastIndex = -1;
+  for (let i = 0; i < n; i++) {
+    let v = k[i];
+    if (Number.isNaN(v)) continue;
+    if (v === last) {
+      indexes[i] = lastIndex;
+      continue;
+    }
+    if (v === 0) v = 0; // -0 and 0: one key
+    const h = slotOf(v, keys, slots, cap - 1);
+    let r = slots[h];
+    if (r < 0) {
+      r = values.length;
+      values.push(k[i]);
+      keys[h] = v;
+      slots[h] = r;
+      if (2 * values.length > cap) {
+        const oldKeys = keys;
+        const oldSlots = slots;
+        cap *= 2;
+        keys = new Float64Array(cap);
+        slots = new Int32Array(cap).fill(-1);
+        for (let j = 0; j < oldSlots.length; j++)
+          if (oldSlots[j] >= 0) {
+            const g = slotOf(oldKeys[j], keys, slots, cap - 1);
+            keys[g] = oldKeys[j];
+            slots[g] = oldSlots[j];
+          }
+      }
+    }
+    indexes[i] = r;
+    last = v;
+    lastIndex = r;
+  }
+  return { values, indexes };
+}
+
+/**
+ * The chunk of a DOUBLE column (float64, decimal) from a Float64Array (NaN: null), as
+ * `writeColumn` writes the numbers `batchColumnValues` would give: the same sample and size rules
+ * for the dictionary (8 bytes a value), the dictionary in first-occurrence order (0 and -0 one
+ * entry, as a Map keys them), statistics as `getStatistics` gives them for a float column
+ * (`nan_count` 0, min 0 written as -0 and max -0 as 0), PLAIN pages of the numbers otherwise.
+ */
+function doubleChunk(
+  writer: Writer,
+  column: ColumnEncoder,
+  f: Float64Array,
+  n: number,
+): ColumnResult | undefined {
+  const element = column.element;
+  if (element.type !== 'DOUBLE' || element.converted_type !== undefined || element.logical_type || n === 0)
+    return undefined;
+  const sampleSize = Math.min(n, 1000);
+  const sampled = new Set<number>();
+  let sampleDict = 0;
+  let sampleTotal = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    const v = f[sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1))];
+    if (Number.isNaN(v)) continue; // a null: size 0
+    if (!sampled.has(v)) {
+      sampled.add(v);
+      sampleDict += 8;
+    }
+    sampleTotal += 8;
+  }
+  const definitionLevels = new Array<number>(n);
+  let nonNull = 0;
+  let min: number | undefined;
+  let max: number | undefined;
+  for (let i = 0; i < n; i++) {
+    const v = f[i];
+    if (Number.isNaN(v)) {
+      definitionLevels[i] = 0;
+      continue;
+    }
+    definitionLevels[i] = 1;
+    nonNull++;
+    if (min === undefined || v < min) min = v;
+    if (max === undefined || v > max) max = v;
+  }
+  if (min === 0) min = -0;
+  if (max === 0) max = 0;
+  const statistics = column.stats
+    ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: 0n }
+    : undefined;
+  let dict: { page: unknown[]; indexes: number[] } | undefined;
+  if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
+    const { values, indexes } = numberDictionary(f, n);
+    const bitWidth = Math.ceil(Math.log2(values.length));
+    const indexSize = Math.ceil((nonNull * bitWidth) / 8);
+    if (2 * (values.length * 8 + indexSize) <= nonNull * 8) dict = { page: values, indexes };
+  }
+  let plain: unknown[] | undefined;
+  if (!dict) {
+    plain = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) plain[i] = Number.isNaN(f[i]) ? null : f[i];
+  }
+  return emitChunk(writer, column, 'DOUBLE', n, definitionLevels, dict, plain, statistics);
+}
+
+/**
  * Writes a column chunk as `writeColumn` does once it has its statistics and its dictionary
  * decision: the dictionary page (`dict.page`: the distinct values in their physical form) and
  * pages of indexes, or PLAIN pages of `plain` (physical values, null for null); pages cut by
@@ -312,7 +438,7 @@ function int64Chunk(
 function emitChunk(
   writer: Writer,
   column: ColumnEncoder,
-  type: 'BYTE_ARRAY' | 'INT64',
+  type: 'BYTE_ARRAY' | 'INT64' | 'DOUBLE',
   n: number,
   definitionLevels: number[],
   dict: { page: unknown[]; indexes: number[] } | undefined,

@@ -285,6 +285,8 @@ export class ParquetPartWriter {
         c.intBits === undefined && (c.type === 'int64' || c.type === 'timestamp' || c.type === 'timestamptz');
       const f = wide && col?.typed ? col.float64() : undefined;
       if (f) return { name: c.name, int64: f };
+      const double = (c.type === 'float64' || c.type === 'decimal') && col?.typed ? col.float64() : undefined;
+      if (double) return { name: c.name, double };
       return { name: c.name, values: batchColumnValues(c, col, n) };
     });
     await writeGroup(this.writer, cols, n);
