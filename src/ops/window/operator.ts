@@ -236,6 +236,8 @@ export class WindowOperator implements Operator {
   /** Fresh slots by window end (ms), each list in creation order; the distinct ends. */
   private freshByEnd = new Map<number, number[]>();
   private readonly freshEnds = new MinHeap();
+  /** Largest window end (ms) of a fresh slot since the slot table was last empty. */
+  private freshMaxEnd = Number.NEGATIVE_INFINITY;
   /** Fresh slots may be used: tumbling/sliding, no allowed lateness, no early firing, typed aggregates only. */
   private readonly freshOk: boolean;
   /** Accumulator kind of each aggregate in a fresh slot (K_*). */
@@ -681,6 +683,7 @@ export class WindowOperator implements Operator {
     else {
       this.freshByEnd.set(end, [g]);
       this.freshEnds.push(end);
+      if (end > this.freshMaxEnd) this.freshMaxEnd = end;
     }
     this.fresh++;
     return g;
@@ -724,11 +727,20 @@ export class WindowOperator implements Operator {
       }
     this.freshByEnd = new Map();
     this.freshEnds.clear();
+    this.freshMaxEnd = Number.NEGATIVE_INFINITY;
     this.fresh = 0;
   }
 
-  /** Fires the fresh slots of window end `end` (ms): their results in creation order; frees them. */
-  private async fireFresh(end: number, out: Collector, rows: ResultRows | undefined): Promise<void> {
+  /**
+   * Fires the fresh slots of window end `end` (ms): their results in creation order; frees them
+   * (unless `bulk`: the caller clears the slot table when every fresh slot has fired).
+   */
+  private async fireFresh(
+    end: number,
+    out: Collector,
+    rows: ResultRows | undefined,
+    bulk: boolean,
+  ): Promise<void> {
     const list = this.freshByEnd.get(end)!;
     this.freshByEnd.delete(end);
     this.freshEnds.pop();
@@ -767,7 +779,7 @@ export class WindowOperator implements Operator {
         out.record({ ts: end - 1, key: toRecordKey(k), value });
       }
       this.sinceDrain++;
-      slots.remove(g);
+      if (!bulk) slots.remove(g);
       this.fresh--;
       this.openWindows--;
       if (this.sinceDrain >= DRAIN_EVERY) {
@@ -1120,6 +1132,9 @@ export class WindowOperator implements Operator {
    * slot of that time, since the row path and `materialiseAll` turn all fresh slots into entries).
    */
   private async fireDue(wm: number, out: Collector, rows: ResultRows | undefined): Promise<void> {
+    // Every fresh slot fires now and no backed slot exists (between batches): free them all at the
+    // end instead of one by one.
+    const bulk = this.fresh > 0 && this.freshMaxEnd - 1 <= wm && this.slots.size === this.fresh;
     if (this.fresh === 0) for (const sk of this.timers.popDue(wm)) await this.fireKey(sk, wm, out, rows);
     else
       for (;;) {
@@ -1133,8 +1148,10 @@ export class WindowOperator implements Operator {
           break;
         }
         if (t1 === t) for (const sk of this.timers.popDue(t)) await this.fireKey(sk, wm, out, rows);
-        if (t2 === t) await this.fireFresh(end, out, rows);
+        if (t2 === t) await this.fireFresh(end, out, rows, bulk);
       }
+    if (bulk && this.fresh === 0) this.slots.clear();
+    if (this.fresh === 0) this.freshMaxEnd = Number.NEGATIVE_INFINITY;
     if (this.slots.size === 0 && this.keyIds.size > 0) {
       // No window left in the slot table: forget the key ids (they would grow with every key seen).
       this.keyIds.clear();
