@@ -40,9 +40,11 @@
  * firing, early-firing or clean-up time).
  *
  * Batches (`batch`, issue 14): the same semantics column-wise for tumbling and sliding windows
- * keyed by the record key or a top-level string or number field; one hash lookup per row on
- * (key code, window start) within a run of rows, typed accumulators for count/sum/avg/min/max,
- * state entries touched once per run. Sessions, expression keys and dotted key paths take the row
+ * keyed by the record key or a top-level string or number field; one lookup per row in a slot table
+ * on (key id, window start), typed accumulators for count/sum/avg/min/max, state entries touched
+ * once per run. Without allowed lateness or early firing and with only those aggregates, a new
+ * window lives only in the slot table (a fresh slot: no state entry, timer or object) until it
+ * fires, is spilled (past `--state-cache`) or snapshotted, or the row path runs (`materialiseAll`). Sessions, expression keys and dotted key paths take the row
  * path per batch; late rows, rows of fired windows, rows without the key field and bad rows take
  * it per row (see `batch`).
  *
@@ -380,8 +382,9 @@ export class WindowOperator implements Operator {
    *   string (dictionary codes) or a number column (`int64`/`float64`, see columnar.ts
    *   `keyCodes`); sessions, expression keys, dotted key paths and other key types take the row
    *   path for the whole batch (sessions merge per key and gain little from columns);
-   * - per run of rows, a hash on (key code, window start) maps each row to its window's state
-   *   entry, looked up once per run (not per row); count, count(f), and sum/avg/min/max of a
+   * - a slot table on (key id, window start) maps each row to its window's slot: a fresh slot
+   *   (a new window with no state entry, see `newFresh`) or, for a window with a state entry, a
+   *   backed slot looked up once per run (not per row); count, count(f), and sum/avg/min/max of a
    *   trusted numeric column update Float64Array accumulators in row order (so sums are the same
    *   doubles as row by row) and are written back to the entry when the run ends; other aggregates
    *   (first/last, count_distinct, quantiles, values of json or mixed columns, dotted fields) call
@@ -391,8 +394,10 @@ export class WindowOperator implements Operator {
    *   key field is missing, when one of its windows is complete or past its allowed lateness
    *   (late records, late firings), or when a numeric aggregate's value is not a number (a bad
    *   row). `BadRecordError` from `record` goes to `bad`.
-   * State stays in the keyed state store (cache and spill to LevelDB unchanged): a run holds at most
-   * one reference per window it touched, and the store is flushed as in the row path.
+   * State entries stay in the keyed state store (cache and spill to LevelDB unchanged): a run holds
+   * at most one reference per window it touched, and the store is flushed as in the row path;
+   * fresh slots become entries (`materialiseAll`) when they exceed `--state-cache`, before the row
+   * path, before a batch that needs the aggregators' own accumulators, and before a snapshot.
    */
   async batch(b: RecordBatch, out: Collector, bad: BadRow): Promise<void> {
     const w = this.o.window;
@@ -1135,7 +1140,11 @@ export class WindowOperator implements Operator {
     // Every fresh slot fires now and no backed slot exists (between batches): free them all at the
     // end instead of one by one.
     const bulk = this.fresh > 0 && this.freshMaxEnd - 1 <= wm && this.slots.size === this.fresh;
-    if (this.fresh === 0) for (const sk of this.timers.popDue(wm)) await this.fireKey(sk, wm, out, rows);
+    if (this.fresh === 0)
+      for (const sk of this.timers.popDue(wm)) {
+        const p = this.fireKey(sk, wm, out, rows);
+        if (p !== undefined) await p;
+      }
     else
       for (;;) {
         const t1 = this.timers.peek() ?? Number.POSITIVE_INFINITY;
@@ -1144,10 +1153,17 @@ export class WindowOperator implements Operator {
         const t = Math.min(t1, t2);
         if (!(t <= wm)) break;
         if (t === Number.POSITIVE_INFINITY) {
-          for (const sk of this.timers.popDue(wm)) await this.fireKey(sk, wm, out, rows);
+          for (const sk of this.timers.popDue(wm)) {
+            const p = this.fireKey(sk, wm, out, rows);
+            if (p !== undefined) await p;
+          }
           break;
         }
-        if (t1 === t) for (const sk of this.timers.popDue(t)) await this.fireKey(sk, wm, out, rows);
+        if (t1 === t)
+          for (const sk of this.timers.popDue(t)) {
+            const p = this.fireKey(sk, wm, out, rows);
+            if (p !== undefined) await p;
+          }
         if (t2 === t) await this.fireFresh(end, out, rows, bulk);
       }
     if (bulk && this.fresh === 0) this.slots.clear();
@@ -1160,11 +1176,31 @@ export class WindowOperator implements Operator {
     }
   }
 
-  /** Fires, early-fires or purges the windows of state entry `sk` whose timer is due at `wm`. */
-  private async fireKey(sk: string, wm: number, out: Collector, rows: ResultRows | undefined): Promise<void> {
+  /**
+   * Fires, early-fires or purges the windows of state entry `sk` whose timer is due at `wm`.
+   * @returns a promise only when it must be awaited (a LevelDB read, a flush or a drain)
+   */
+  private fireKey(
+    sk: string,
+    wm: number,
+    out: Collector,
+    rows: ResultRows | undefined,
+  ): Promise<void> | undefined {
     const store = this.store!;
-    const e = store.getCached(sk) ?? (await store.load(sk));
+    const c = store.getCached(sk);
+    if (c === undefined) return store.load(sk).then((e) => this.fireEntry(sk, e, wm, out, rows));
+    return this.fireEntry(sk, c, wm, out, rows);
+  }
+
+  private fireEntry(
+    sk: string,
+    e: Entry | undefined,
+    wm: number,
+    out: Collector,
+    rows: ResultRows | undefined,
+  ): Promise<void> | undefined {
     if (e === undefined) return;
+    const store = this.store!;
     const keep: Win[] = [];
     for (const w of e.w) {
       if (!w.f && w.e - 1 <= wm) {
@@ -1186,12 +1222,15 @@ export class WindowOperator implements Operator {
       store.put(sk, e, true);
       this.timers.set(sk, this.nextTime(e));
     }
-    if (store.needsFlush) await store.flush();
-    if (this.sinceDrain >= DRAIN_EVERY) {
+    const flushed = store.needsFlush ? store.flush() : undefined;
+    if (this.sinceDrain < DRAIN_EVERY) return flushed;
+    const drain = async () => {
+      await flushed;
       this.sinceDrain = 0;
       if (rows !== undefined && rows.length >= RESULT_BATCH_ROWS) sendRows(rows, out);
       await out.drain?.();
-    }
+    };
+    return drain();
   }
 
   async end(out: Collector): Promise<void> {
