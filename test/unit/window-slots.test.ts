@@ -7,6 +7,7 @@
  * table itself against a Map.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ArrayCollector, BadRecordError } from '../../src/ops/operator.js';
@@ -14,8 +15,11 @@ import { compilePath } from '../../src/ops/path.js';
 import { parseAggs } from '../../src/ops/window/aggregate.js';
 import { SlotTable } from '../../src/ops/window/columnar.js';
 import { WindowOperator, type WindowSpec } from '../../src/ops/window/operator.js';
+import { openSavepoint } from '../../src/state/savepoint/read.js';
+import { writeSavepoint } from '../../src/state/savepoint/write.js';
 import { batchFromRecords } from '../../src/stream/batch.js';
 import type { Rec } from '../../src/stream/protocol.js';
+import { tempDir } from '../helpers.js';
 
 const MIN = 60_000;
 
@@ -292,6 +296,61 @@ describe('window slot table (batch path) against a plain reference', () => {
     await op.end(out);
     assert.equal(out.records.length, 35);
     await op.close();
+  });
+
+  it('a savepoint taken while windows are fresh slots restores into a new operator that finishes like the reference', async () => {
+    const spec: WindowSpec = { kind: 'sliding', size: 60 * MIN, slide: 20 * MIN };
+    const aggs = ['count', 'sum(v)', 'avg(v)', 'min(v)', 'max(v)'];
+    const mk = (stateCache: number) =>
+      new WindowOperator({
+        window: spec,
+        key: { kind: 'field', path: 'k', get: compilePath('k') },
+        aggs: parseAggs(aggs.map((a) => `${a} as ${OUT_NAMES[a]}`).join(', ')),
+        stateCache,
+      });
+    const recs: Rec[] = [];
+    for (let i = 0; i < 400; i++)
+      recs.push({ ts: i * 3 * MIN + (i % 7), key: null, value: { k: `k${i % 5}`, v: (i * 37) % 101 } });
+    const steps: Step[] = [];
+    for (let i = 0; i < recs.length; i += 50) {
+      steps.push({ recs: recs.slice(i, i + 50) });
+      steps.push({ wm: recs[Math.min(i + 49, recs.length - 1)].ts - 90 * MIN });
+    }
+    const want = reference(spec, 0, aggs, steps);
+    for (const cache of [1000, 3]) {
+      const t = tempDir();
+      const first = mk(cache);
+      const second = mk(cache);
+      try {
+        const out = new ArrayCollector();
+        await first.open({ kappa: 1 });
+        const half = steps.length / 2;
+        for (const st of steps.slice(0, half))
+          if ('recs' in st) await first.batch(batchFromRecords(st.recs), out, () => {});
+          else if ('wm' in st) await first.watermark(st.wm, out);
+        const open = first.openWindows;
+        assert.ok(open > 10, `open windows ${open}`);
+        const snap = await first.snapshot();
+        const sp = join(t.dir, 'sp');
+        await writeSavepoint(sp, {
+          metadata: { pipeline: 'p', maxKeyGroups: 128 },
+          operators: [{ uid: 'w', ...snap }],
+        });
+        const saved = await openSavepoint(sp);
+        await second.open({ kappa: 1 });
+        await second.restore({ ...saved.operator('w')!, entries: saved.entries('w'), maxKeyGroups: 128 });
+        assert.equal(second.openWindows, open);
+        for (const st of steps.slice(half))
+          if ('recs' in st) await second.batch(batchFromRecords(st.recs), out, () => {});
+          else if ('wm' in st) await second.watermark(st.wm, out);
+        await second.end(out);
+        assert.deepEqual(canon(out.records.map((r) => r.value)), canon(want.results), `cache ${cache}`);
+      } finally {
+        await first.close();
+        await second.close();
+        t.cleanup();
+      }
+    }
   });
 
   it('spills to LevelDB past --state-cache', async () => {
