@@ -106,6 +106,20 @@ async function run(
     reads: (op as unknown as StoreOf).store.stats().reads,
   };
   const snap = await op.snapshot();
+  // Copied from memory (columns) or exported from LevelDB (entries): the same rows either way. Which
+  // one a path takes depends on whether its state spilled, not on its results.
+  const cols = snap.columns;
+  if (cols)
+    for (let i = 0; i < cols.length; i++)
+      state.push({
+        keyGroup: cols.keyGroup[i],
+        state: typeof cols.state === 'string' ? cols.state : cols.state[i],
+        key: cols.key[i],
+        windowStart: cols.windowStart[i],
+        windowEnd: cols.windowEnd[i],
+        timer: cols.timer[i],
+        value: JSON.parse(cols.value[i]),
+      });
   for await (const e of snap.entries) state.push(e);
   if (error === undefined)
     try {

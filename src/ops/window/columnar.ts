@@ -170,6 +170,194 @@ export class GroupTable {
   }
 }
 
+/**
+ * The window operator's open-window index (`WindowOperator`, issue 14): an open-addressing hash
+ * (linear probing, power-of-two size, load factor <= 1/2) from (key id: int32 >= 0, window start:
+ * integer ms) to a slot id, which indexes the operator's typed per-window arrays. Unlike
+ * `GroupTable` it lives across batches and frees single slots (`remove`: backward-shift deletion,
+ * Knuth TAOCP vol. 3, 6.4 algorithm R), reusing freed ids, so `hi` (ids ever handed out) stays at
+ * the peak number of windows open at once.
+ */
+export class SlotTable {
+  private slots: Int32Array;
+  private mask: number;
+  /** Key id of each slot (-1: free). */
+  private kids: Int32Array;
+  /** Window start (ms) of each slot. */
+  private starts: Float64Array;
+  /** Hash position of each slot. */
+  private at: Int32Array;
+  private readonly free: number[] = [];
+  /** Slot ids handed out so far (every id is < hi). */
+  hi = 0;
+  /** Live slots. */
+  size = 0;
+
+  constructor(capacity = 1024) {
+    let n = 16;
+    while (n < capacity * 2) n *= 2;
+    this.slots = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    this.kids = new Int32Array(n >> 1).fill(-1);
+    this.starts = new Float64Array(n >> 1);
+    this.at = new Int32Array(n >> 1);
+  }
+
+  private static hash(kid: number, start: number): number {
+    const lo = start | 0;
+    const hi = (start / 4294967296) | 0;
+    let h = Math.imul(kid ^ 0x5bd1e995, 0x9e3779b1) ^ lo;
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ hi;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  /** The slot of (kid, start), or -1. */
+  find(kid: number, start: number): number {
+    let i = SlotTable.hash(kid, start) & this.mask;
+    for (;;) {
+      const g = this.slots[i];
+      if (g < 0) return -1;
+      if (this.kids[g] === kid && this.starts[g] === start) return g;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** True when slot `g` is live and holds (kid, start) (a cheap check of a remembered slot). */
+  is(g: number, kid: number, start: number): boolean {
+    return g >= 0 && g < this.hi && this.kids[g] === kid && this.starts[g] === start;
+  }
+
+  /** Key id of live slot `g`. */
+  kid(g: number): number {
+    return this.kids[g];
+  }
+
+  /** Window start (ms) of live slot `g`. */
+  start(g: number): number {
+    return this.starts[g];
+  }
+
+  /** Adds (kid, start), which must not be present; returns its slot (a freed one when there is one). */
+  add(kid: number, start: number): number {
+    if ((this.size + 1) * 2 > this.slots.length) this.grow();
+    const g = this.free.length > 0 ? this.free.pop()! : this.hi++;
+    this.size++;
+    this.kids[g] = kid;
+    this.starts[g] = start;
+    this.place(g);
+    return g;
+  }
+
+  /** Frees live slot `g`. */
+  remove(g: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = this.at[g];
+    slots[i] = -1;
+    this.kids[g] = -1;
+    this.free.push(g);
+    this.size--;
+    // Backward shift: move later entries of the probe run into the hole unless their home position
+    // lies cyclically in (hole, position].
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const h = slots[j];
+      if (h < 0) return;
+      const k = SlotTable.hash(this.kids[h], this.starts[h]) & mask;
+      const stays = i <= j ? i < k && k <= j : k > i || k <= j;
+      if (stays) continue;
+      slots[i] = h;
+      this.at[h] = i;
+      slots[j] = -1;
+      i = j;
+    }
+  }
+
+  /** Frees every slot. */
+  clear(): void {
+    this.slots.fill(-1);
+    this.kids.fill(-1);
+    this.free.length = 0;
+    this.hi = 0;
+    this.size = 0;
+  }
+
+  private place(g: number): void {
+    let i = SlotTable.hash(this.kids[g], this.starts[g]) & this.mask;
+    while (this.slots[i] >= 0) i = (i + 1) & this.mask;
+    this.slots[i] = g;
+    this.at[g] = i;
+  }
+
+  private grow(): void {
+    const n = this.slots.length * 2;
+    this.slots = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    const kids = new Int32Array(n >> 1).fill(-1);
+    kids.set(this.kids);
+    this.kids = kids;
+    const starts = new Float64Array(n >> 1);
+    starts.set(this.starts);
+    this.starts = starts;
+    this.at = new Int32Array(n >> 1);
+    for (let g = 0; g < this.hi; g++) if (this.kids[g] >= 0) this.place(g);
+  }
+}
+
+/** A binary min-heap of numbers (e.g. distinct window ends). */
+export class MinHeap {
+  private readonly h: number[] = [];
+
+  get size(): number {
+    return this.h.length;
+  }
+
+  /** The smallest element, or +Infinity when empty. */
+  peek(): number {
+    return this.h.length > 0 ? this.h[0] : Number.POSITIVE_INFINITY;
+  }
+
+  push(t: number): void {
+    const h = this.h;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p] <= t) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = t;
+  }
+
+  /** Removes and returns the smallest element (the heap must not be empty). */
+  pop(): number {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && h[r] < h[l] ? r : l;
+        if (h[c] >= last) break;
+        h[i] = h[c];
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.h.length = 0;
+  }
+}
+
 /** A Float64Array grown (copied, doubled) to hold at least `n` elements. */
 export function ensureF64(a: Float64Array, n: number): Float64Array {
   if (a.length >= n) return a;

@@ -40,9 +40,11 @@
  * firing, early-firing or clean-up time).
  *
  * Batches (`batch`, issue 14): the same semantics column-wise for tumbling and sliding windows
- * keyed by the record key or a top-level string or number field; one hash lookup per row on
- * (key code, window start) within a run of rows, typed accumulators for count/sum/avg/min/max,
- * state entries touched once per run. Sessions, expression keys and dotted key paths take the row
+ * keyed by the record key or a top-level string or number field; one lookup per row in a slot table
+ * on (key id, window start), typed accumulators for count/sum/avg/min/max, state entries touched
+ * once per run. Without allowed lateness or early firing and with only those aggregates, a new
+ * window lives only in the slot table (a fresh slot: no state entry, timer or object) until it
+ * fires, is spilled (past `--state-cache`) or snapshotted, or the row path runs (`materialiseAll`). Sessions, expression keys and dotted key paths take the row
  * path per batch; late rows, rows of fired windows, rows without the key field and bad rows take
  * it per row (see `batch`).
  *
@@ -68,7 +70,7 @@ import { toRecordKey, toStateKey } from '../keys.js';
 import { BadRecordError, type BadRow, type Collector, type Operator } from '../operator.js';
 import type { Getter } from '../path.js';
 import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
-import { ensureF64, ensureU8, GroupTable, keyCodes, numericValues, ResultRows } from './columnar.js';
+import { ensureF64, ensureU8, keyCodes, MinHeap, numericValues, ResultRows, SlotTable } from './columnar.js';
 
 /** Window kind and sizes (all in ms). */
 export type WindowSpec =
@@ -225,12 +227,39 @@ export class WindowOperator implements Operator {
   private results: ResultRows | undefined;
   /** Scratch row of `emit`: window_start, window_end, key, then one value per aggregate. */
   private readonly resultRow: unknown[] = [];
+  /** The batch path's windows by (key id, window start) -> slot (see `batch`). */
+  private readonly slots = new SlotTable();
+  /** Key ids of `slots`: state-key text -> id; the text and the key value of each id. */
+  private readonly keyIds = new Map<string, number>();
+  private readonly keyStrOf: string[] = [];
+  private readonly keyValOf: unknown[] = [];
+  /** Number of fresh slots: windows held only in the typed arrays (no state entry, no timer). */
+  private fresh = 0;
+  /** Fresh slots by window end (ms), each list in creation order; the distinct ends. */
+  private freshByEnd = new Map<number, number[]>();
+  private readonly freshEnds = new MinHeap();
+  /** Largest window end (ms) of a fresh slot since the slot table was last empty. */
+  private freshMaxEnd = Number.NEGATIVE_INFINITY;
+  /** Fresh slots may be used: tumbling/sliding, no allowed lateness, no early firing, typed aggregates only. */
+  private readonly freshOk: boolean;
+  /** Accumulator kind of each aggregate in a fresh slot (K_*). */
+  private readonly kinds: Uint8Array;
+  /** avg's accumulator handed to its `result` for a fresh slot. */
+  private readonly avgScratch: [number, number] = [0, 0];
+  /** `--state-cache` (entries). */
+  private cacheEntries = 100_000;
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
     this.inputs = new Array(this.aggs.length);
     this.lateness = o.allowedLateness ?? 0;
     this.keyName = o.key.kind === 'field' ? o.key.path.replace(/\./g, '_') : 'key';
+    this.kinds = Uint8Array.from(o.aggs, (a) => KIND_OF[a.fn] ?? K_NONE);
+    this.freshOk =
+      o.window.kind !== 'session' &&
+      this.lateness === 0 &&
+      o.early === undefined &&
+      this.kinds.every((k) => k !== K_NONE);
     const names = new Set(['window_start', 'window_end', this.keyName]);
     for (const a of o.aggs)
       if (names.has(a.name))
@@ -242,10 +271,11 @@ export class WindowOperator implements Operator {
 
   async open(h: Header): Promise<Header> {
     const aggs = this.aggs;
+    this.cacheEntries = this.o.stateCache ?? 100_000;
     this.store = await KeyedStateStore.open<Entry>(
       {
         dir: this.o.stateDir,
-        cacheEntries: this.o.stateCache ?? 100_000,
+        cacheEntries: this.cacheEntries,
         name: WINDOW_STATE,
         maxKeyGroups: this.o.maxKeyGroups,
       },
@@ -295,6 +325,9 @@ export class WindowOperator implements Operator {
   }
 
   record(r: Rec, out: Collector): void | Promise<void> {
+    // The row path reads and creates state entries: fresh slots become entries first (all of them,
+    // so that timers of one time keep their creation order).
+    if (this.fresh > 0) this.materialiseAll();
     this.recordsIn++;
     const keyVal = this.keyOf(r);
     if (keyVal === MISSING) {
@@ -349,8 +382,9 @@ export class WindowOperator implements Operator {
    *   string (dictionary codes) or a number column (`int64`/`float64`, see columnar.ts
    *   `keyCodes`); sessions, expression keys, dotted key paths and other key types take the row
    *   path for the whole batch (sessions merge per key and gain little from columns);
-   * - per run of rows, a hash on (key code, window start) maps each row to its window's state
-   *   entry, looked up once per run (not per row); count, count(f), and sum/avg/min/max of a
+   * - a slot table on (key id, window start) maps each row to its window's slot: a fresh slot
+   *   (a new window with no state entry, see `newFresh`) or, for a window with a state entry, a
+   *   backed slot looked up once per run (not per row); count, count(f), and sum/avg/min/max of a
    *   trusted numeric column update Float64Array accumulators in row order (so sums are the same
    *   doubles as row by row) and are written back to the entry when the run ends; other aggregates
    *   (first/last, count_distinct, quantiles, values of json or mixed columns, dotted fields) call
@@ -360,8 +394,10 @@ export class WindowOperator implements Operator {
    *   key field is missing, when one of its windows is complete or past its allowed lateness
    *   (late records, late firings), or when a numeric aggregate's value is not a number (a bad
    *   row). `BadRecordError` from `record` goes to `bad`.
-   * State stays in the keyed state store (cache and spill to LevelDB unchanged): a run holds at most
-   * one reference per window it touched, and the store is flushed as in the row path.
+   * State entries stay in the keyed state store (cache and spill to LevelDB unchanged): a run holds
+   * at most one reference per window it touched, and the store is flushed as in the row path;
+   * fresh slots become entries (`materialiseAll`) when they exceed `--state-cache`, before the row
+   * path, before a batch that needs the aggregators' own accumulators, and before a snapshot.
    */
   async batch(b: RecordBatch, out: Collector, bad: BadRow): Promise<void> {
     const w = this.o.window;
@@ -381,8 +417,13 @@ export class WindowOperator implements Operator {
     const offset = w.offset ?? 0;
     const codes = kc.codes;
     const nullCode = kc.values.length;
-    const run = this.bindRun(b, nullCode + 1);
+    const run = this.bindRun(b);
+    // A batch that needs the aggregators' own accumulators (M_GENERIC) works on state entries only.
+    if (!run.fast && this.fresh > 0) this.materialiseAll();
     const { mode, f64, cols, getters } = run;
+    const slots = this.slots;
+    // Per key code: its key id in `slots` (-1: not looked up yet).
+    const codeKid = new Int32Array(nullCode + 1).fill(-1);
     const aggs = this.aggs;
     const na = aggs.length;
     const inputs = this.inputs;
@@ -432,12 +473,17 @@ export class WindowOperator implements Operator {
         }
         this.recordsIn++;
         this.keySeen = true;
+        let kid = codeKid[code];
+        if (kid < 0) {
+          kid = this.keyId(code === nullCode ? null : keyValues[code]);
+          codeKid[code] = kid;
+        }
         for (let s = last; s > t - size; s -= slide) {
           let g = hint[code];
-          if (!run.table.is(g, code, s)) {
-            g = run.table.find(code, s);
+          if (!slots.is(g, kid, s)) {
+            g = slots.find(kid, s);
             if (g < 0) {
-              const r = this.openGroup(run, code, s, t, code === nullCode ? null : keyValues[code]);
+              const r = this.openGroup(run, kid, s, t);
               g = typeof r === 'number' ? r : await r;
             }
             hint[code] = g;
@@ -470,7 +516,7 @@ export class WindowOperator implements Operator {
                 const v = f64[j]![i];
                 if (Number.isNaN(v)) break;
                 if (mixed[base + j]) {
-                  const win = run.wins[g];
+                  const win = run.wins[g]!;
                   win.a[j] = aggs[j].add(win.a[j], v, t);
                 } else if (!has[base + j] || (mode[j] === M_MIN ? v < acc0[base + j] : v > acc0[base + j])) {
                   acc0[base + j] = v;
@@ -481,7 +527,7 @@ export class WindowOperator implements Operator {
               case M_GENERIC: {
                 const v = inputs[j];
                 if (v !== null) {
-                  const win = run.wins[g];
+                  const win = run.wins[g]!;
                   win.a[j] = aggs[j].add(win.a[j], v, t);
                 }
                 break;
@@ -512,8 +558,8 @@ export class WindowOperator implements Operator {
     }
   }
 
-  /** How each aggregate reads batch `b` (see `batch`), and an empty run. */
-  private bindRun(b: RecordBatch, keys: number): Run {
+  /** How each aggregate reads batch `b` (see `batch`), on the operator's run arrays. */
+  private bindRun(b: RecordBatch): Run {
     const aggs = this.aggs;
     const na = aggs.length;
     const mode = new Uint8Array(na);
@@ -548,10 +594,11 @@ export class WindowOperator implements Operator {
       } else mode[j] = M_GENERIC;
     }
     const run = this.run ?? {
-      table: new GroupTable(),
       entries: [],
       wins: [],
       sks: [],
+      touched: [],
+      backed: new Uint8Array(64),
       maxTs: new Float64Array(64),
       acc0: new Float64Array(64 * na),
       acc1: new Float64Array(64 * na),
@@ -561,63 +608,217 @@ export class WindowOperator implements Operator {
       f64,
       cols,
       getters,
-      keyStrs: [],
+      fast: false,
     };
     this.run = run;
     run.mode = mode;
     run.f64 = f64;
     run.cols = cols;
     run.getters = getters;
-    run.keyStrs = new Array(keys);
+    run.fast = this.freshOk && !mode.includes(M_GENERIC);
     return run;
   }
 
-  /**
-   * Opens the group of (key code, window start) in the current run: finds or creates the window's
-   * state entry (loading it from LevelDB when it was spilled), registers it and its timer as
-   * `addTo` does for a record, and copies its accumulators into the run's typed arrays.
-   */
-  private openGroup(run: Run, code: number, s: number, t: number, keyVal: unknown): number | Promise<number> {
-    let keyStr = run.keyStrs[code];
-    if (keyStr === undefined) {
-      keyStr = toStateKey(keyVal);
-      run.keyStrs[code] = keyStr;
+  /** The id in `slots` of a key value (by its state-key text), assigned on first use. */
+  private keyId(keyVal: unknown): number {
+    const ks = toStateKey(keyVal);
+    let id = this.keyIds.get(ks);
+    if (id === undefined) {
+      id = this.keyStrOf.length;
+      this.keyIds.set(ks, id);
+      this.keyStrOf.push(ks);
+      this.keyValOf.push(keyVal);
     }
-    const sk = `${keyStr}\u0000${s}`;
-    // A state key has an entry (cached, queued or in LevelDB) exactly when it has a timer (every
-    // `put` sets one, firing deletes the entry or sets the next): no timer, a new window, and no
-    // cache lookup (two misses in maps of every open window).
-    if (!this.timers.has(sk)) return this.initGroup(run, code, s, t, keyVal, sk, undefined);
-    const store = this.store!;
-    const e = store.getCached(sk);
-    if (e === undefined) return store.load(sk).then((x) => this.initGroup(run, code, s, t, keyVal, sk, x));
-    return this.initGroup(run, code, s, t, keyVal, sk, e);
+    return id;
   }
 
+  /** Grows the run's per-slot arrays to cover every slot id handed out. */
+  private growRun(run: Run): void {
+    const hi = this.slots.hi;
+    const n = hi * this.aggs.length;
+    if (run.maxTs.length >= hi && run.acc0.length >= n) return;
+    run.acc0 = ensureF64(run.acc0, n);
+    run.acc1 = ensureF64(run.acc1, n);
+    run.has = ensureU8(run.has, n);
+    run.mixed = ensureU8(run.mixed, n);
+    run.maxTs = ensureF64(run.maxTs, hi);
+    run.backed = ensureU8(run.backed, hi);
+  }
+
+  /**
+   * Opens the slot of (key id, window start) for the current run. A window with a state entry
+   * (cached, queued or in LevelDB: exactly when its state key has a timer) gets a backed slot
+   * (`initGroup`); a new one a fresh slot when the batch allows it (`run.fast`), else a new
+   * entry. With no timer at all (no entry exists) the state key is not even built.
+   */
+  private openGroup(run: Run, kid: number, s: number, t: number): number | Promise<number> {
+    if (run.fast && this.timers.size === 0) return this.newFresh(run, kid, s, t);
+    const sk = `${this.keyStrOf[kid]}\u0000${s}`;
+    if (!this.timers.has(sk))
+      return run.fast ? this.newFresh(run, kid, s, t) : this.initGroup(run, kid, s, t, sk, undefined);
+    const store = this.store!;
+    const e = store.getCached(sk);
+    if (e === undefined) return store.load(sk).then((x) => this.initGroup(run, kid, s, t, sk, x));
+    return this.initGroup(run, kid, s, t, sk, e);
+  }
+
+  /**
+   * A fresh slot for a new window: its accumulators, largest event time and key live only in the
+   * run's typed arrays and `slots` until it fires (`fireFresh`) or becomes a state entry
+   * (`materialiseAll`); its firing time is kept in `freshByEnd` instead of the timer queue.
+   */
+  private newFresh(run: Run, kid: number, s: number, t: number): number {
+    const g = this.slots.add(kid, s);
+    this.growRun(run);
+    const na = this.aggs.length;
+    const base = g * na;
+    run.backed[g] = 0;
+    run.maxTs[g] = t;
+    for (let j = 0; j < na; j++) {
+      run.acc0[base + j] = 0;
+      run.acc1[base + j] = 0;
+      run.has[base + j] = 0;
+      run.mixed[base + j] = 0;
+    }
+    this.openWindows++;
+    if (this.openWindows > this.peakOpenWindows) this.peakOpenWindows = this.openWindows;
+    const end = s + (this.o.window as { size: number }).size;
+    const list = this.freshByEnd.get(end);
+    if (list !== undefined) list.push(g);
+    else {
+      this.freshByEnd.set(end, [g]);
+      this.freshEnds.push(end);
+      if (end > this.freshMaxEnd) this.freshMaxEnd = end;
+    }
+    this.fresh++;
+    return g;
+  }
+
+  /** The aggregators' accumulators of fresh slot `g` (what `endRun` writes into a window). */
+  private freshAccs(run: Run, g: number): unknown[] {
+    const kinds = this.kinds;
+    const na = kinds.length;
+    const base = g * na;
+    const a: unknown[] = [];
+    for (let j = 0; j < na; j++) {
+      const k = kinds[j];
+      if (k === K_AVG) a.push([run.acc0[base + j], run.acc1[base + j]]);
+      else if (k === K_MINMAX) a.push(run.has[base + j] ? run.acc0[base + j] : null);
+      else a.push(run.acc0[base + j]);
+    }
+    return a;
+  }
+
+  /**
+   * Turns every fresh slot into a state entry with its timer (as `initGroup` would have made it),
+   * in creation order per window end, and frees the slots. Called before the row path, a batch
+   * that needs entries, a snapshot, and when fresh slots exceed `--state-cache` (the store then
+   * spills as usual). Queued LevelDB writes are flushed by the caller's next `maybeFlush`/`flush`.
+   */
+  private materialiseAll(): void {
+    if (this.fresh === 0) return;
+    const store = this.store!;
+    const run = this.run!;
+    const slots = this.slots;
+    for (const [end, list] of this.freshByEnd)
+      for (const g of list) {
+        const kid = slots.kid(g);
+        const s = slots.start(g);
+        const sk = `${this.keyStrOf[kid]}\u0000${s}`;
+        const win: Win = { s, e: end, m: run.maxTs[g], a: this.freshAccs(run, g), f: 0, u: 1, x: null };
+        store.put(sk, { k: this.keyValOf[kid], w: [win] }, false);
+        this.timers.set(sk, end - 1);
+        slots.remove(g);
+      }
+    this.freshByEnd = new Map();
+    this.freshEnds.clear();
+    this.freshMaxEnd = Number.NEGATIVE_INFINITY;
+    this.fresh = 0;
+  }
+
+  /**
+   * Fires the fresh slots of window end `end` (ms): their results in creation order; frees them
+   * (unless `bulk`: the caller clears the slot table when every fresh slot has fired).
+   */
+  private async fireFresh(
+    end: number,
+    out: Collector,
+    rows: ResultRows | undefined,
+    bulk: boolean,
+  ): Promise<void> {
+    const list = this.freshByEnd.get(end)!;
+    this.freshByEnd.delete(end);
+    this.freshEnds.pop();
+    const run = this.run!;
+    const slots = this.slots;
+    const aggs = this.aggs;
+    const kinds = this.kinds;
+    const na = aggs.length;
+    const row = this.resultRow;
+    const avg = this.avgScratch;
+    for (const g of list) {
+      const k = this.keyValOf[slots.kid(g)];
+      const base = g * na;
+      row[0] = slots.start(g);
+      row[1] = end;
+      row[2] = k;
+      for (let j = 0; j < na; j++) {
+        const kind = kinds[j];
+        let v: unknown;
+        if (kind === K_AVG) {
+          avg[0] = run.acc0[base + j];
+          avg[1] = run.acc1[base + j];
+          v = aggs[j].result(avg);
+        } else if (kind === K_MINMAX) v = run.has[base + j] ? run.acc0[base + j] : null;
+        else v = run.acc0[base + j];
+        row[3 + j] = v;
+      }
+      if (rows !== undefined) rows.push(end - 1, toRecordKey(k), row);
+      else {
+        const value: Record<string, unknown> = {
+          window_start: row[0],
+          window_end: end,
+          [this.keyName]: k,
+        };
+        for (let j = 0; j < na; j++) value[aggs[j].spec.name] = row[3 + j];
+        out.record({ ts: end - 1, key: toRecordKey(k), value });
+      }
+      this.sinceDrain++;
+      if (!bulk) slots.remove(g);
+      this.fresh--;
+      this.openWindows--;
+      if (this.sinceDrain >= DRAIN_EVERY) {
+        this.sinceDrain = 0;
+        if (rows !== undefined && rows.length >= RESULT_BATCH_ROWS) sendRows(rows, out);
+        await out.drain?.();
+      }
+    }
+  }
+
+  /**
+   * A backed slot for the window `e` (undefined: a new window, given a new entry), registered and
+   * timed as `addTo` does for a record; its accumulators are copied into the run's typed arrays.
+   */
   private initGroup(
     run: Run,
-    code: number,
+    kid: number,
     s: number,
     t: number,
-    keyVal: unknown,
     sk: string,
     e: Entry | undefined,
   ): number | Promise<number> {
     const store = this.store!;
     const existed = e !== undefined;
     const size = (this.o.window as { size: number }).size;
-    if (e === undefined) e = { k: keyVal, w: [this.newWin(s, s + size, t)] };
+    if (e === undefined) e = { k: this.keyValOf[kid], w: [this.newWin(s, s + size, t)] };
     const win = e.w[0];
     store.put(sk, e, existed);
     this.timers.set(sk, this.nextTime(e));
-    const g = run.table.add(code, s);
+    const g = this.slots.add(kid, s);
+    this.growRun(run);
     const na = this.aggs.length;
-    const n = (g + 1) * na;
-    run.acc0 = ensureF64(run.acc0, n);
-    run.acc1 = ensureF64(run.acc1, n);
-    run.has = ensureU8(run.has, n);
-    run.mixed = ensureU8(run.mixed, n);
-    run.maxTs = ensureF64(run.maxTs, g + 1);
+    run.backed[g] = 1;
+    run.touched.push(g);
     run.entries[g] = e;
     run.wins[g] = win;
     run.sks[g] = sk;
@@ -650,14 +851,18 @@ export class WindowOperator implements Operator {
     return g;
   }
 
-  /** Ends the current run: writes the typed accumulators back to their state entries. */
+  /**
+   * Ends the current run: writes the typed accumulators of its backed slots back to their state
+   * entries and frees those slots (fresh slots stay); turns the fresh slots into entries when they
+   * exceed `--state-cache`.
+   */
   private async endRun(run: Run): Promise<void> {
-    const n = run.table.size;
-    if (n === 0) return;
     const na = this.aggs.length;
     const store = this.store!;
-    for (let g = 0; g < n; g++) {
-      const win = run.wins[g];
+    const touched = run.touched;
+    for (let i = 0; i < touched.length; i++) {
+      const g = touched[i];
+      const win = run.wins[g]!;
       const base = g * na;
       for (let j = 0; j < na; j++) {
         switch (run.mode[j]) {
@@ -681,12 +886,14 @@ export class WindowOperator implements Operator {
       win.m = run.maxTs[g];
       win.u = 1;
       // The entry may have been evicted (and spilled) during the run: this puts the live object back.
-      store.put(run.sks[g], run.entries[g], true);
+      store.put(run.sks[g]!, run.entries[g]!, true);
+      run.entries[g] = undefined;
+      run.wins[g] = undefined;
+      run.sks[g] = undefined;
+      this.slots.remove(g);
     }
-    run.table.reset();
-    run.entries.length = 0;
-    run.wins.length = 0;
-    run.sks.length = 0;
+    touched.length = 0;
+    if (this.fresh > this.cacheEntries) this.materialiseAll();
     if (store.needsFlush) await store.flush();
   }
 
@@ -924,39 +1131,106 @@ export class WindowOperator implements Operator {
     }
   }
 
+  /**
+   * Fires what is due at `wm`: timers of state entries (`fireKey`) and fresh slots (`fireFresh`),
+   * merged by time (for one time, entries first: every entry was registered before every fresh
+   * slot of that time, since the row path and `materialiseAll` turn all fresh slots into entries).
+   */
   private async fireDue(wm: number, out: Collector, rows: ResultRows | undefined): Promise<void> {
-    const store = this.store!;
-    for (const sk of this.timers.popDue(wm)) {
-      const e = store.getCached(sk) ?? (await store.load(sk));
-      if (e === undefined) continue;
-      const keep: Win[] = [];
-      for (const w of e.w) {
-        if (!w.f && w.e - 1 <= wm) {
-          this.emit(e, w, out, false, rows);
-          w.f = 1;
-        } else if (!w.f && w.x !== null && w.x <= wm) {
-          if (w.u) this.emit(e, w, out, false, rows);
-          const d = this.o.early!;
-          const k = Math.floor((wm - w.s + 1) / d) + 1;
-          const x = w.s + k * d - 1;
-          w.x = x < w.e - 1 ? x : null;
+    // Every fresh slot fires now and no backed slot exists (between batches): free them all at the
+    // end instead of one by one.
+    const bulk = this.fresh > 0 && this.freshMaxEnd - 1 <= wm && this.slots.size === this.fresh;
+    if (this.fresh === 0)
+      for (const sk of this.timers.popDue(wm)) {
+        const p = this.fireKey(sk, wm, out, rows);
+        if (p !== undefined) await p;
+      }
+    else
+      for (;;) {
+        const t1 = this.timers.peek() ?? Number.POSITIVE_INFINITY;
+        const end = this.freshEnds.peek();
+        const t2 = end - 1;
+        const t = Math.min(t1, t2);
+        if (!(t <= wm)) break;
+        if (t === Number.POSITIVE_INFINITY) {
+          for (const sk of this.timers.popDue(wm)) {
+            const p = this.fireKey(sk, wm, out, rows);
+            if (p !== undefined) await p;
+          }
+          break;
         }
-        if (w.f && w.e - 1 + this.lateness <= wm) this.openWindows--;
-        else keep.push(w);
+        if (t1 === t)
+          for (const sk of this.timers.popDue(t)) {
+            const p = this.fireKey(sk, wm, out, rows);
+            if (p !== undefined) await p;
+          }
+        if (t2 === t) await this.fireFresh(end, out, rows, bulk);
       }
-      if (keep.length === 0) store.delete(sk);
-      else {
-        e.w = keep;
-        store.put(sk, e, true);
-        this.timers.set(sk, this.nextTime(e));
-      }
-      if (store.needsFlush) await store.flush();
-      if (this.sinceDrain >= DRAIN_EVERY) {
-        this.sinceDrain = 0;
-        if (rows !== undefined && rows.length >= RESULT_BATCH_ROWS) sendRows(rows, out);
-        await out.drain?.();
-      }
+    if (bulk && this.fresh === 0) this.slots.clear();
+    if (this.fresh === 0) this.freshMaxEnd = Number.NEGATIVE_INFINITY;
+    if (this.slots.size === 0 && this.keyIds.size > 0) {
+      // No window left in the slot table: forget the key ids (they would grow with every key seen).
+      this.keyIds.clear();
+      this.keyStrOf.length = 0;
+      this.keyValOf.length = 0;
     }
+  }
+
+  /**
+   * Fires, early-fires or purges the windows of state entry `sk` whose timer is due at `wm`.
+   * @returns a promise only when it must be awaited (a LevelDB read, a flush or a drain)
+   */
+  private fireKey(
+    sk: string,
+    wm: number,
+    out: Collector,
+    rows: ResultRows | undefined,
+  ): Promise<void> | undefined {
+    const store = this.store!;
+    const c = store.getCached(sk);
+    if (c === undefined) return store.load(sk).then((e) => this.fireEntry(sk, e, wm, out, rows));
+    return this.fireEntry(sk, c, wm, out, rows);
+  }
+
+  private fireEntry(
+    sk: string,
+    e: Entry | undefined,
+    wm: number,
+    out: Collector,
+    rows: ResultRows | undefined,
+  ): Promise<void> | undefined {
+    if (e === undefined) return;
+    const store = this.store!;
+    const keep: Win[] = [];
+    for (const w of e.w) {
+      if (!w.f && w.e - 1 <= wm) {
+        this.emit(e, w, out, false, rows);
+        w.f = 1;
+      } else if (!w.f && w.x !== null && w.x <= wm) {
+        if (w.u) this.emit(e, w, out, false, rows);
+        const d = this.o.early!;
+        const k = Math.floor((wm - w.s + 1) / d) + 1;
+        const x = w.s + k * d - 1;
+        w.x = x < w.e - 1 ? x : null;
+      }
+      if (w.f && w.e - 1 + this.lateness <= wm) this.openWindows--;
+      else keep.push(w);
+    }
+    if (keep.length === 0) store.delete(sk);
+    else {
+      e.w = keep;
+      store.put(sk, e, true);
+      this.timers.set(sk, this.nextTime(e));
+    }
+    const flushed = store.needsFlush ? store.flush() : undefined;
+    if (this.sinceDrain < DRAIN_EVERY) return flushed;
+    const drain = async () => {
+      await flushed;
+      this.sinceDrain = 0;
+      if (rows !== undefined && rows.length >= RESULT_BATCH_ROWS) sendRows(rows, out);
+      await out.drain?.();
+    };
+    return drain();
   }
 
   async end(out: Collector): Promise<void> {
@@ -1018,6 +1292,8 @@ export class WindowOperator implements Operator {
    * @returns the operator's part of a savepoint (see writeSavepoint), entries in key-group order
    */
   async snapshot(): Promise<WindowSnapshot> {
+    // Fresh slots become state entries first, so the store's snapshot holds every window.
+    this.materialiseAll();
     const operatorState: WindowOperatorState = {
       watermark: finiteOrNull(this.wm),
       outputWatermark: finiteOrNull(this.lastOutWm),
@@ -1334,16 +1610,36 @@ const M_MIN = 5;
 const M_MAX = 6;
 const M_GENERIC = 7; // the aggregator's own add, with the value from the column (or the row for a dotted path)
 
+/** Accumulator kinds of a fresh slot (`WindowOperator.kinds`). */
+const K_NONE = 0; // not held in typed arrays: the operator never uses fresh slots
+const K_COUNT = 1; // count, count(f), sum: acc0
+const K_AVG = 2; // acc0 sum, acc1 count
+const K_MINMAX = 3; // acc0 value when has
+const KIND_OF: Record<string, number> = {
+  count: K_COUNT,
+  sum: K_COUNT,
+  avg: K_AVG,
+  min: K_MINMAX,
+  max: K_MINMAX,
+};
+
 /**
- * A run of rows of the batch path: the groups (windows) it touched, with their state entries and
- * typed accumulators (index group * aggregates + aggregate), and how each aggregate reads the batch.
+ * The batch path's per-window arrays, indexed by slot of `WindowOperator.slots` (typed accumulators
+ * at slot * aggregates + aggregate), kept across batches, and how each aggregate reads the current
+ * batch. A slot is *backed* (a window with a state entry, touched in the current run: its
+ * accumulators are copied in by `initGroup` and written back by `endRun`, which frees the slot) or
+ * *fresh* (a new window held only here until it fires or is materialised; see `newFresh`).
  */
 interface Run {
-  table: GroupTable;
-  entries: Entry[];
-  wins: Win[];
-  sks: string[];
-  /** Largest event time of each group. */
+  /** Backed slots: the state entry, its window and state key. */
+  entries: (Entry | undefined)[];
+  wins: (Win | undefined)[];
+  sks: (string | undefined)[];
+  /** Backed slots of the current run, in the order they were opened. */
+  touched: number[];
+  /** 1 for a backed slot, 0 for a fresh one. */
+  backed: Uint8Array;
+  /** Largest event time of each slot. */
   maxTs: Float64Array;
   /** count, sum, avg's sum, min/max value. */
   acc0: Float64Array;
@@ -1357,8 +1653,8 @@ interface Run {
   f64: (Float64Array | undefined)[];
   cols: (Column | undefined)[];
   getters: (Getter | undefined)[];
-  /** State-key text of each key code of the current batch. */
-  keyStrs: (string | undefined)[];
+  /** The batch may create fresh slots (`freshOk` and no aggregate in M_GENERIC mode). */
+  fast: boolean;
 }
 
 /**
