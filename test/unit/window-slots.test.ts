@@ -378,6 +378,45 @@ describe('window slot table (batch path) against a plain reference', () => {
   });
 });
 
+describe('window slot table: key ids', () => {
+  it('drops the key ids of keys with no open window although the table is never empty', async () => {
+    const op = new WindowOperator({
+      window: { kind: 'tumbling', size: 60 * MIN },
+      key: { kind: 'field', path: 'k', get: compilePath('k') },
+      aggs: parseAggs('count, sum(v)'),
+      stateCache: 1_000_000,
+    });
+    const out = new ArrayCollector();
+    await op.open({ kappa: 1 });
+    // Hour h has 1000 keys never seen before; the watermark fires hour h-1 only, so hour h's
+    // windows stay open and the slot table is never empty.
+    const hours = 40;
+    for (let h = 0; h < hours; h++) {
+      const recs: Rec[] = [];
+      for (let i = 0; i < 1000; i++)
+        recs.push({ ts: h * 60 * MIN + i, key: null, value: { k: `h${h}-${i}`, v: i } });
+      await op.batch(batchFromRecords(recs), out, () => {});
+      await op.watermark(h * 60 * MIN - 1, out);
+    }
+    const ids = (op as unknown as { keyStrOf: string[] }).keyStrOf.length;
+    assert.ok(ids <= 4096 + 2 * 1000, `${ids} key ids held for 1000 open windows`);
+    await op.end(out);
+    assert.equal(out.records.length, hours * 1000);
+    // Every window fired once, with its own key's values (the renumbered ids kept the right keys).
+    const seen = new Set<string>();
+    for (const r of out.records) {
+      const v = r.value as { k: string; count: number; sum_v: number; window_start: number };
+      const [h, i] = v.k.slice(1).split('-').map(Number);
+      assert.equal(v.window_start, h * 60 * MIN);
+      assert.equal(v.count, 1);
+      assert.equal(v.sum_v, i);
+      seen.add(v.k);
+    }
+    assert.equal(seen.size, hours * 1000);
+    await op.close();
+  });
+});
+
 describe('SlotTable', () => {
   it('finds, adds and removes (backward-shift deletion, reused ids) like a Map', () => {
     fc.assert(

@@ -275,6 +275,20 @@ export class SlotTable {
     }
   }
 
+  /**
+   * Renumbers the key id of every live slot (`remap(old) -> new`, a new id >= 0) and rebuilds the
+   * hash index; slot ids stay as they are. Used to drop the ids of keys that have no open window.
+   */
+  remapKids(remap: (kid: number) => number): void {
+    this.slots.fill(-1);
+    for (let g = 0; g < this.hi; g++) {
+      const kid = this.kids[g];
+      if (kid < 0) continue;
+      this.kids[g] = remap(kid);
+      this.place(g);
+    }
+  }
+
   /** Frees every slot. */
   clear(): void {
     this.slots.fill(-1);

@@ -191,6 +191,9 @@ export interface WindowSnapshot {
 /** Name of the window operator's keyed state. */
 export const WINDOW_STATE = 'window';
 
+/** Key ids kept beyond twice the open windows before the slot table's key ids are compacted. */
+const KEY_IDS_SLACK = 4096;
+
 export class WindowOperator implements Operator {
   private readonly aggs: Aggregator[];
   private readonly inputs: unknown[];
@@ -1173,7 +1176,33 @@ export class WindowOperator implements Operator {
       this.keyIds.clear();
       this.keyStrOf.length = 0;
       this.keyValOf.length = 0;
-    }
+    } else if (this.keyStrOf.length > KEY_IDS_SLACK + 2 * this.slots.size) this.compactKeyIds();
+  }
+
+  /**
+   * Drops the key ids of keys with no window in the slot table and renumbers the rest, so that a
+   * stream whose keys keep changing (windows always open, so the table is never empty) holds key
+   * ids for at most about twice its open windows. Runs between batches only (`fireDue`): a batch's
+   * code -> key id cache must not see ids change. Amortised O(1) per key id handed out.
+   */
+  private compactKeyIds(): void {
+    const oldStr = this.keyStrOf.slice();
+    const oldVal = this.keyValOf.slice();
+    const remap = new Int32Array(oldStr.length).fill(-1);
+    this.keyIds.clear();
+    this.keyStrOf.length = 0;
+    this.keyValOf.length = 0;
+    this.slots.remapKids((kid) => {
+      let id = remap[kid];
+      if (id < 0) {
+        id = this.keyStrOf.length;
+        remap[kid] = id;
+        this.keyIds.set(oldStr[kid], id);
+        this.keyStrOf.push(oldStr[kid]);
+        this.keyValOf.push(oldVal[kid]);
+      }
+      return id;
+    });
   }
 
   /**
