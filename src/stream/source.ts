@@ -108,6 +108,8 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     tz: spec.tz,
     keyField: spec.keyField,
   });
+  // A consumer of column batches: readers that can (NDJSON) parse straight into columns.
+  if (columnar && out.format !== 'ndjson') for (const s of sources) s.preferColumns?.();
   // With a native event time (Kafka) and no --ts-field, --key-field still applies.
   const keyOf = spec.keyField ? makeKeyGetter(spec.keyField) : undefined;
   const wms = sources.map((s) => {
