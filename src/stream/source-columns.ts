@@ -43,13 +43,30 @@ export function columnarAssigner(
     const n = cols.length;
     const ts = new Float64Array(n);
     const f = tsCol.float64();
-    for (let i = 0; i < n; i++) {
-      const raw = f ? (Number.isNaN(f[i]) ? null : f[i]) : tsCol.get(i);
-      if (raw === null) return undefined;
-      const t = parse(raw);
-      if (t === undefined) return undefined;
-      ts[i] = t;
-    }
+    const d = f || !tsCol.typed ? undefined : tsCol.dictionary();
+    if (d) {
+      // A dictionary-coded time column (NDJSON, Parquet strings): each distinct text parsed once.
+      const byCode = new Float64Array(d.values.length).fill(Number.NaN);
+      for (let i = 0; i < n; i++) {
+        const c = d.codes[i];
+        if (c < 0) return undefined;
+        let t = byCode[c];
+        if (Number.isNaN(t)) {
+          const p = parse(d.values[c]);
+          if (p === undefined) return undefined;
+          byCode[c] = t = p;
+        }
+        ts[i] = t;
+      }
+    } else
+      for (let i = 0; i < n; i++) {
+        // (timestampParser memoises the last text: consecutive rows often carry the same time.)
+        const raw = f ? (Number.isNaN(f[i]) ? null : f[i]) : tsCol.get(i);
+        if (raw === null) return undefined;
+        const t = parse(raw);
+        if (t === undefined) return undefined;
+        ts[i] = t;
+      }
     return withTimeAndKey(cols, ts, keyColumn(keyField === undefined ? undefined : cols.column(keyField), n));
   };
 }
