@@ -160,7 +160,7 @@ function parseLine(
 }
 
 /** Rows a columnar batch gathers before it goes out (the Arrow writer's batch size). */
-export const COLUMNAR_BATCH_ROWS = 65_536;
+export const COLUMNAR_BATCH_ROWS = 16_384;
 /**
  * How long (ms) gathered lines wait for the next chunk before they go out anyway (a live stdin
  * must not hold rows back until a batch is full; the source runtime's linger is 100 ms).
