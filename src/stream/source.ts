@@ -250,6 +250,8 @@ export async function runSource(spec: SourceSpec): Promise<string> {
             out.batch(cols);
             stats.recordsIn += cols.length;
             stats.recordsOut += cols.length;
+            stats.extra['rows by columns'] =
+              ((stats.extra['rows by columns'] as number | undefined) ?? 0) + cols.length;
             wms[si].observe(split, maxTs(cols.ts));
           }
           const rows = cols ? [] : batch.rows;
