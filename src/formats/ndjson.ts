@@ -266,42 +266,50 @@ function columnarLinesOf(
     };
     const STALL = Symbol('stall');
     let pending = it.next();
-    for (;;) {
-      let r: IteratorResult<LineBatch> | typeof STALL;
-      if (raws.length === 0) r = await pending;
-      else {
-        let timer: NodeJS.Timeout | undefined;
-        const stall = new Promise<typeof STALL>((res) => {
-          timer = setTimeout(() => res(STALL), COLUMNAR_GATHER_MS);
-        });
-        r = await Promise.race([pending, stall]);
-        clearTimeout(timer);
-        if (r === STALL) {
-          yield take();
-          continue;
+    try {
+      for (;;) {
+        let r: IteratorResult<LineBatch> | typeof STALL;
+        if (raws.length === 0) r = await pending;
+        else {
+          let timer: NodeJS.Timeout | undefined;
+          const stall = new Promise<typeof STALL>((res) => {
+            timer = setTimeout(() => res(STALL), COLUMNAR_GATHER_MS);
+          });
+          r = await Promise.race([pending, stall]);
+          clearTimeout(timer);
+          if (r === STALL) {
+            yield take();
+            continue;
+          }
         }
-      }
-      if (r.done) break;
-      const { lines, firstLine: first, oversized } = r.value;
-      const firstLine = first + lineBase;
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i];
-        const big = line.length === 0 ? oversized?.get(i) : undefined;
-        if (big === undefined && (line.length === 0 || (line.length < 4 && line.trim() === ''))) continue;
-        if (big) {
-          bigs ??= new Map();
-          bigs.set(raws.length, big);
+        if (r.done) break;
+        const { lines, firstLine: first, oversized } = r.value;
+        const firstLine = first + lineBase;
+        for (let i = 0; i < lines.length; i++) {
+          const line = lines[i];
+          const big = line.length === 0 ? oversized?.get(i) : undefined;
+          if (big === undefined && (line.length === 0 || (line.length < 4 && line.trim() === ''))) continue;
+          if (big) {
+            bigs ??= new Map();
+            bigs.set(raws.length, big);
+          }
+          lineNos.push(firstLine + i);
+          raws.push(big ? big.head : line);
         }
-        lineNos.push(firstLine + i);
-        raws.push(big ? big.head : line);
+        done = { bytes, next: { byte: start.byte + bytes, line: firstLine + lines.length } };
+        if (raws.length >= COLUMNAR_BATCH_ROWS) yield take();
+        else if (raws.length === 0)
+          yield { rows: [], where: () => ({ source }), raw: () => '', bytesDone: bytes, next: done.next };
+        pending = it.next();
       }
-      done = { bytes, next: { byte: start.byte + bytes, line: firstLine + lines.length } };
-      if (raws.length >= COLUMNAR_BATCH_ROWS) yield take();
-      else if (raws.length === 0)
-        yield { rows: [], where: () => ({ source }), raw: () => '', bytesDone: bytes, next: done.next };
-      pending = it.next();
+      if (raws.length > 0) yield take();
+    } finally {
+      // Stopped early (downstream closed, a signal) while a read was in flight: close the input,
+      // and let a late read error go (the run is over).
+      // (Not awaited: the return waits for the read in flight, which on a live stdin may never end.)
+      pending.catch(() => {});
+      it.return?.(undefined).catch(() => {});
     }
-    if (raws.length > 0) yield take();
   })();
 }
 
