@@ -46,7 +46,9 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
   if (o.startAt) await checkReReadable(files);
   const start = o.startAt ? resumePoint(o.startAt, files, listing) : { file: 0, at: undefined };
   if (start.at) await checkMtime(o.startAt?.mtime, files[start.file]);
+  let columnar = false;
   const readOpts = (fi: number): ReadOptions => ({
+    columnar: () => columnar,
     delimiter: o.delimiter,
     maxLineBytes: o.maxLineBytes,
     startAt: fi === start.file ? start.at : undefined,
@@ -120,6 +122,9 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
       posRows = 0;
       posNext = undefined;
       posMtime = undefined;
+    },
+    preferColumns() {
+      columnar = true;
     },
     async close() {},
   };

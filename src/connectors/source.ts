@@ -95,6 +95,11 @@ export interface RecordSource {
    * failure): commit source positions (Kafka `--group` offsets).
    */
   commit?(): Promise<void>;
+  /**
+   * Called by the source runtime before the first batch when its output takes column batches
+   * (the binary stream, a fused `kappa run`): readers that can then deliver `RowBatch.columns`.
+   */
+  preferColumns?(): void;
   /** Releases connections; also called after a failure. */
   close(): Promise<void>;
 }

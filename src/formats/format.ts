@@ -87,6 +87,12 @@ export interface ReadOptions {
    * or `rowGroup`/`row` (Parquet); when those are absent they skip `rows` rows from the start.
    */
   startAt?: FileStart;
+  /**
+   * Asked when reading starts: true when the consumer takes column batches (the binary stream,
+   * a fused `kappa run`), so a reader that can may deliver `RowBatch.columns` (NDJSON parses its
+   * lines straight into columns then; issue 14).
+   */
+  columnar?: () => boolean;
   /** CSV field delimiter (default `,`). */
   delimiter?: string;
   /** Line-based formats: longest line in bytes (`--max-line-bytes`; default 64 MiB); longer lines are bad rows. */

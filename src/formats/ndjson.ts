@@ -11,13 +11,15 @@
  *
  * Compressed files (gzip, zstd) are decompressed on the fly (compression.ts).
  */
-import { DataError } from '../errors.js';
+import { DataError, type Location } from '../errors.js';
 import { displayName, type ObjectStore } from '../storage/store.js';
-import { DEFAULT_MAX_LINE_BYTES, lineBatches } from '../stream/lines.js';
+import type { ValueColumns } from '../stream/batch.js';
+import { DEFAULT_MAX_LINE_BYTES, type LineBatch, lineBatches, type OversizedLine } from '../stream/lines.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
 import { MAX_RECORD_CHARS } from './csv.js';
-import type { FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
+import type { FileOffset, FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
+import { ndjsonColumns } from './ndjson-columns.js';
 import { bytesFrom, lineAligned, skipRows } from './seek.js';
 
 /**
@@ -34,8 +36,14 @@ export function ndjsonBatches(
   source: string,
   maxLineBytes = DEFAULT_MAX_LINE_BYTES,
   start?: { byte: number; line: number },
+  columnar?: () => boolean,
 ): AsyncIterable<RowBatch> {
-  if (start) return linesOf(input, source, maxLineBytes, start);
+  const lines = (inp: AsyncIterable<Uint8Array | string>, at?: { byte: number; line: number }) =>
+    columnar?.() ? columnarLinesOf(inp, source, maxLineBytes, at) : linesOf(inp, source, maxLineBytes, at);
+  if (start)
+    return (async function* () {
+      yield* lines(input, start);
+    })();
   return (async function* () {
     const it = input[Symbol.asyncIterator]();
     const head: (Uint8Array | string)[] = [];
@@ -58,7 +66,7 @@ export function ndjsonBatches(
         yield r.value;
       }
     }
-    yield* isArray ? jsonArrayBatches(all(), source) : linesOf(all(), source, maxLineBytes);
+    yield* isArray ? jsonArrayBatches(all(), source) : lines(all());
   })();
 }
 
@@ -108,23 +116,12 @@ function linesOf(
         const line = lines[i];
         const big = line.length === 0 ? oversized?.get(i) : undefined;
         if (big === undefined && (line.length === 0 || (line.length < 4 && line.trim() === ''))) continue;
-        let v: unknown;
-        let err: string | undefined;
-        try {
-          if (big) err = `line of ${big.bytes} bytes is longer than --max-line-bytes ${maxLineBytes}`;
-          else if (jsonTooDeep(line)) err = `value nested deeper than ${MAX_JSON_DEPTH} levels`;
-          else {
-            v = JSON.parse(line);
-            if (v === null || typeof v !== 'object' || Array.isArray(v)) err = 'not a JSON object';
-          }
-        } catch (e) {
-          err = `not valid JSON (${(e as Error).message})`;
-        }
-        if (err) {
+        const v = parseLine(line, big, maxLineBytes);
+        if (typeof v === 'string') {
           errors ??= new Map();
-          errors.set(rows.length, err);
+          errors.set(rows.length, v);
           rows.push(undefined);
-        } else rows.push(v as Record<string, unknown>);
+        } else rows.push(v);
         lineNos.push(firstLine + i);
         raws.push(big ? big.head : line);
       }
@@ -137,6 +134,181 @@ function linesOf(
         bytesDone: bytes,
         next: { byte: start.byte + bytes, line: firstLine + lines.length },
       };
+    }
+  })();
+}
+
+/**
+ * One NDJSON line as a row, or why it is not one (the bad row's message).
+ * @param big set when the line was longer than `maxLineBytes` (its text is then empty)
+ */
+function parseLine(
+  line: string,
+  big: OversizedLine | undefined,
+  maxLineBytes: number,
+): Record<string, unknown> | string {
+  if (big) return `line of ${big.bytes} bytes is longer than --max-line-bytes ${maxLineBytes}`;
+  if (jsonTooDeep(line)) return `value nested deeper than ${MAX_JSON_DEPTH} levels`;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    return `not valid JSON (${(e as Error).message})`;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not a JSON object';
+  return v as Record<string, unknown>;
+}
+
+/** Rows a columnar batch gathers before it goes out (the Arrow writer's batch size). */
+export const COLUMNAR_BATCH_ROWS = 16_384;
+/**
+ * How long (ms) gathered lines wait for the next chunk before they go out anyway (a live stdin
+ * must not hold rows back until a batch is full; the source runtime's linger is 100 ms).
+ */
+export const COLUMNAR_GATHER_MS = 20;
+
+/**
+ * An NDJSON batch for a consumer of columns (issue 14): `columns` parses the lines straight into
+ * value columns (ndjson-columns.ts) on first use; `rows` (and `errors`) parse them into row
+ * objects as the row path does, and then drop `columns` (a caller that changes rows, e.g. adding
+ * Hive partition fields, is never bypassed by the columnar path). Lines that cannot be
+ * represented column-wise (a bad line, a type change, an int64 beyond 2^53) leave `columns`
+ * undefined: the whole batch takes the row path, with every bad line reported at its line.
+ */
+class NdjsonColumnarBatch implements RowBatch {
+  readonly rawIsJson = true;
+  private cols: ValueColumns | null | undefined;
+  private parsed: { rows: (Record<string, unknown> | undefined)[]; errors?: Map<number, string> } | undefined;
+
+  /**
+   * @param raws the text of each row (an over-long line: its head, and an entry in `bigs`)
+   * @param lineNos the 1-based line number of each row
+   */
+  constructor(
+    private readonly raws: string[],
+    private readonly lineNos: number[],
+    private readonly bigs: Map<number, OversizedLine> | undefined,
+    private readonly source: string,
+    private readonly maxLineBytes: number,
+    readonly bytesDone: number,
+    readonly next: FileOffset,
+  ) {}
+
+  get columns(): ValueColumns | undefined {
+    if (this.cols === undefined) this.cols = (this.bigs ? undefined : ndjsonColumns(this.raws)) ?? null;
+    return this.cols ?? undefined;
+  }
+
+  private parse(): { rows: (Record<string, unknown> | undefined)[]; errors?: Map<number, string> } {
+    if (!this.parsed) {
+      const rows: (Record<string, unknown> | undefined)[] = new Array(this.raws.length);
+      let errors: Map<number, string> | undefined;
+      for (let i = 0; i < rows.length; i++) {
+        const big = this.bigs?.get(i);
+        const v = parseLine(big ? '' : this.raws[i], big, this.maxLineBytes);
+        if (typeof v === 'string') {
+          errors ??= new Map();
+          errors.set(i, v);
+        } else rows[i] = v;
+      }
+      this.parsed = { rows, errors };
+      this.cols = null;
+    }
+    return this.parsed;
+  }
+
+  get rows(): (Record<string, unknown> | undefined)[] {
+    return this.parse().rows;
+  }
+
+  get errors(): Map<number, string> | undefined {
+    return this.cols ? undefined : this.parse().errors;
+  }
+
+  where(i: number): Location {
+    return { source: this.source, line: this.lineNos[i] };
+  }
+
+  raw(i: number): string {
+    return this.raws[i];
+  }
+}
+
+/**
+ * `linesOf` for a consumer of columns: lines of consecutive chunks are gathered into batches of
+ * up to `COLUMNAR_BATCH_ROWS` rows (a batch goes out earlier when the next chunk takes longer than
+ * `COLUMNAR_GATHER_MS`, and at the end), each an `NdjsonColumnarBatch`. Batches end at chunk ends,
+ * so `next` is exact.
+ */
+function columnarLinesOf(
+  input: AsyncIterable<Uint8Array | string>,
+  source: string,
+  maxLineBytes: number,
+  start: { byte: number; line: number } = { byte: 0, line: 1 },
+): AsyncIterable<RowBatch> {
+  return (async function* () {
+    let bytes = 0;
+    const lineBase = start.line - 1;
+    const it = lineBatches(
+      countBytes(lineAligned(input), (n) => (bytes += n)),
+      { maxLineBytes },
+    )[Symbol.asyncIterator]();
+    let raws: string[] = [];
+    let lineNos: number[] = [];
+    let bigs: Map<number, OversizedLine> | undefined;
+    let done = { bytes: 0, next: { byte: start.byte, line: start.line } };
+    const take = (): RowBatch => {
+      const b = new NdjsonColumnarBatch(raws, lineNos, bigs, source, maxLineBytes, done.bytes, done.next);
+      raws = [];
+      lineNos = [];
+      bigs = undefined;
+      return b;
+    };
+    const STALL = Symbol('stall');
+    let pending = it.next();
+    try {
+      for (;;) {
+        let r: IteratorResult<LineBatch> | typeof STALL;
+        if (raws.length === 0) r = await pending;
+        else {
+          let timer: NodeJS.Timeout | undefined;
+          const stall = new Promise<typeof STALL>((res) => {
+            timer = setTimeout(() => res(STALL), COLUMNAR_GATHER_MS);
+          });
+          r = await Promise.race([pending, stall]);
+          clearTimeout(timer);
+          if (r === STALL) {
+            yield take();
+            continue;
+          }
+        }
+        if (r.done) break;
+        const { lines, firstLine: first, oversized } = r.value;
+        const firstLine = first + lineBase;
+        for (let i = 0; i < lines.length; i++) {
+          const line = lines[i];
+          const big = line.length === 0 ? oversized?.get(i) : undefined;
+          if (big === undefined && (line.length === 0 || (line.length < 4 && line.trim() === ''))) continue;
+          if (big) {
+            bigs ??= new Map();
+            bigs.set(raws.length, big);
+          }
+          lineNos.push(firstLine + i);
+          raws.push(big ? big.head : line);
+        }
+        done = { bytes, next: { byte: start.byte + bytes, line: firstLine + lines.length } };
+        if (raws.length >= COLUMNAR_BATCH_ROWS) yield take();
+        else if (raws.length === 0)
+          yield { rows: [], where: () => ({ source }), raw: () => '', bytesDone: bytes, next: done.next };
+        pending = it.next();
+      }
+      if (raws.length > 0) yield take();
+    } finally {
+      // Stopped early (downstream closed, a signal) while a read was in flight: close the input,
+      // and let a late read error go (the run is over).
+      // (Not awaited: the return waits for the read in flight, which on a live stdin may never end.)
+      pending.catch(() => {});
+      it.return?.(undefined).catch(() => {});
     }
   })();
 }
@@ -310,10 +482,22 @@ export const ndjsonReader: FormatReader = {
     if (at?.byte !== undefined && at.line !== undefined) {
       const start = { byte: at.byte, line: at.line };
       return {
-        batches: ndjsonBatches(bytesFrom(store, uri, at.byte), displayName(uri), opts.maxLineBytes, start),
+        batches: ndjsonBatches(
+          bytesFrom(store, uri, at.byte),
+          displayName(uri),
+          opts.maxLineBytes,
+          start,
+          opts.columnar,
+        ),
       };
     }
-    const all = ndjsonBatches(decompressed(store.readStream(uri), uri), displayName(uri), opts.maxLineBytes);
+    const all = ndjsonBatches(
+      decompressed(store.readStream(uri), uri),
+      displayName(uri),
+      opts.maxLineBytes,
+      undefined,
+      opts.columnar,
+    );
     // A JSON array (or a position without a byte offset): skip the rows already delivered.
     return { batches: at && at.rows > 0 ? skipRows(all, at.rows) : all };
   },

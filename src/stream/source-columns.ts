@@ -5,7 +5,9 @@
  *
  * It applies only where it gives exactly what the row path gives: `--ts-field` and `--key-field`
  * name top-level fields (no dotted paths), the batch has no native time, key, provenance or headers
- * (Kafka), and every row's event time is valid. Otherwise `undefined`: the runtime takes the row
+ * (Kafka), and every row's event time is valid. Without `--ts-field` event time is the ingestion
+ * time: one `Date.now()` for the whole batch (the row path reads the clock per row; both are "when
+ * the source read it", a batch is read within milliseconds). Otherwise `undefined`: the runtime takes the row
  * path, which reports each bad row with its location.
  */
 import type { RowBatch } from '../formats/format.js';
@@ -25,47 +27,53 @@ export interface ColumnarAssignSpec {
 const PLAIN = /^[^.[\]]+$/;
 
 /**
- * Builds the per-batch converter, or undefined when no batch can take the columnar branch (no
- * `--ts-field`: event time is the ingestion time, which the row path assigns; a dotted path).
+ * Builds the per-batch converter, or undefined when no batch can take the columnar branch (a
+ * dotted path).
  * @returns a function giving the batch's records as a RecordBatch, or undefined for the row path
  */
 export function columnarAssigner(
   spec: ColumnarAssignSpec,
 ): ((b: RowBatch) => RecordBatch | undefined) | undefined {
   const { tsField, keyField } = spec;
-  if (!tsField || !PLAIN.test(tsField) || (keyField !== undefined && !PLAIN.test(keyField))) return undefined;
+  if ((tsField !== undefined && !PLAIN.test(tsField)) || (keyField !== undefined && !PLAIN.test(keyField)))
+    return undefined;
   const parse = timestampParser(spec.tsFormat, spec.tz);
   return (b) => {
     const cols = b.columns;
     if (!cols || b.nativeTs || b.nativeKey || b.prov || b.headers || b.errors?.size) return undefined;
+    if (tsField === undefined) {
+      const key = keyColumn(keyField === undefined ? undefined : cols.column(keyField), cols.length);
+      return withTimeAndKey(cols, new Float64Array(cols.length).fill(Date.now()), key);
+    }
     const tsCol = cols.column(tsField);
     if (!tsCol) return undefined;
     const n = cols.length;
     const ts = new Float64Array(n);
     const f = tsCol.float64();
-    // Event times as text with dictionary codes (CSV, Parquet strings): each distinct text parsed once.
-    const d = f === undefined && tsCol.typed ? tsCol.dictionary() : undefined;
+    const d = f || !tsCol.typed ? undefined : tsCol.dictionary();
     if (d) {
-      const parsed = d.values.map((v) => parse(v) ?? Number.NaN);
+      // A dictionary-coded time column (NDJSON, CSV, Parquet strings): each distinct text parsed once.
+      const byCode = new Float64Array(d.values.length).fill(Number.NaN);
       for (let i = 0; i < n; i++) {
         const c = d.codes[i];
-        const t = c < 0 ? Number.NaN : parsed[c];
-        if (Number.isNaN(t)) return undefined;
+        if (c < 0) return undefined;
+        let t = byCode[c];
+        if (Number.isNaN(t)) {
+          const p = parse(d.values[c]);
+          if (p === undefined) return undefined;
+          byCode[c] = t = p;
+        }
         ts[i] = t;
       }
-      return withTimeAndKey(
-        cols,
-        ts,
-        keyColumn(keyField === undefined ? undefined : cols.column(keyField), n),
-      );
-    }
-    for (let i = 0; i < n; i++) {
-      const raw = f ? (Number.isNaN(f[i]) ? null : f[i]) : tsCol.get(i);
-      if (raw === null) return undefined;
-      const t = parse(raw);
-      if (t === undefined) return undefined;
-      ts[i] = t;
-    }
+    } else
+      for (let i = 0; i < n; i++) {
+        // (timestampParser memoises the last text: consecutive rows often carry the same time.)
+        const raw = f ? (Number.isNaN(f[i]) ? null : f[i]) : tsCol.get(i);
+        if (raw === null) return undefined;
+        const t = parse(raw);
+        if (t === undefined) return undefined;
+        ts[i] = t;
+      }
     return withTimeAndKey(cols, ts, keyColumn(keyField === undefined ? undefined : cols.column(keyField), n));
   };
 }
