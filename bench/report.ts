@@ -174,6 +174,11 @@ function checkpointCost(sc: ScenarioResult): string[] {
   return out;
 }
 
+/** One scenario's section of RESULTS.md (title, input, target, table, notes, commands). */
+export function renderScenario(sc: ScenarioResult): string {
+  return scenarioSection(sc);
+}
+
 function scenarioSection(sc: ScenarioResult): string {
   const k = sc.tools.find((t) => t.kappa);
   const kw = wall(k);
