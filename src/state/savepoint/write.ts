@@ -207,7 +207,7 @@ async function writeOperator(
     // Min/max statistics only on key_group (what a reader prunes on); the others cost a compare
     // per value at every checkpoint and serve no reader.
     const columnData = [
-      { name: 'key_group', data: Array.from(c.keyGroup.subarray(from, to)) },
+      { name: 'key_group', data: Array.from(c.keyGroup.subarray(from, to)), encoding: 'DELTA_BINARY_PACKED' },
       {
         name: 'state',
         data:
@@ -215,9 +215,9 @@ async function writeOperator(
         statistics: false,
       },
       { name: 'key', data: c.key.slice(from, to), statistics: false },
-      { name: 'window_start', data: big(c.windowStart), statistics: false },
-      { name: 'window_end', data: big(c.windowEnd), statistics: false },
-      { name: 'timer', data: big(c.timer), statistics: false },
+      { name: 'window_start', data: big(c.windowStart), statistics: false, encoding: 'DELTA_BINARY_PACKED' },
+      { name: 'window_end', data: big(c.windowEnd), statistics: false, encoding: 'DELTA_BINARY_PACKED' },
+      { name: 'timer', data: big(c.timer), statistics: false, encoding: 'DELTA_BINARY_PACKED' },
       // Values are mostly distinct JSON texts: plain encoding (no dictionary attempt) and no
       // min/max statistics (nothing prunes on them).
       { name: 'value', data: utf8Views(c.value, from, to), encoding: 'PLAIN', statistics: false },
