@@ -215,9 +215,9 @@ async function writeOperator(
         statistics: false,
       },
       { name: 'key', data: c.key.slice(from, to), statistics: false },
-      { name: 'window_start', data: big(c.windowStart), statistics: false, encoding: 'DELTA_BINARY_PACKED' },
-      { name: 'window_end', data: big(c.windowEnd), statistics: false, encoding: 'DELTA_BINARY_PACKED' },
-      { name: 'timer', data: big(c.timer), statistics: false, encoding: 'DELTA_BINARY_PACKED' },
+      { name: 'window_start', data: big(c.windowStart), statistics: false },
+      { name: 'window_end', data: big(c.windowEnd), statistics: false },
+      { name: 'timer', data: big(c.timer), statistics: false },
       // Values are mostly distinct JSON texts: plain encoding (no dictionary attempt) and no
       // min/max statistics (nothing prunes on them).
       { name: 'value', data: utf8Views(c.value, from, to), encoding: 'PLAIN', statistics: false },
