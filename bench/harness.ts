@@ -392,7 +392,7 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
       const times = 3;
       const repeated = await prepareFlightsRepeated(DATA, d, times);
       return [
-        scenarioCheckpoint(repeated, d.rows * times),
+        scenarioCheckpoint(repeated, d.rows * times, times),
         scenarioSavepoint(await prepareOpenWindowKeys(DATA, keys), keys),
       ];
     }

@@ -615,9 +615,9 @@ function windowPipeline(checkpoint: string): string[] {
  * lasts long enough for several 10 s checkpoints. Every tool ends with
  * `bench/peers/checkpoint-count.mjs`, which prints `checkpoints N` (the checkpoints with state the
  * run took; 0 without a checkpoint dir), so all rows pay the same last stage.
- * @param input the repeated flights NDJSON; `records` its row count
+ * @param input the repeated flights NDJSON; `records` its row count, `times` the copies
  */
-export function scenarioCheckpoint(input: string, records: number): Scenario {
+export function scenarioCheckpoint(input: string, records: number, times = 3): Scenario {
   const count = (dir: string) => `node "$ROOT/bench/peers/checkpoint-count.mjs" "${dir}"`;
   const extras = (stdout: string): Record<string, number> => {
     const m = /^checkpoints (\d+)$/m.exec(stdout);
@@ -626,7 +626,7 @@ export function scenarioCheckpoint(input: string, records: number): Scenario {
   return {
     id: '9',
     group: 9,
-    title: `checkpoint overhead: scenario 3's window pipeline, flights ${sizeLabel(records)} (3m three times over), without and with --checkpoint-interval 10s`,
+    title: `checkpoint overhead: scenario 3's window pipeline, flights ${sizeLabel(records)} (${sizeLabel(records / times)} ${times} times over), without and with --checkpoint-interval 10s`,
     records,
     input,
     target: 'checkpointing at a 10 s interval costs <= 10 % (issue 9)',
