@@ -8,7 +8,17 @@
  * Files are written under a temporary name and renamed when complete, so an interrupted run never
  * leaves a truncated input behind.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { writeRides } from './gen.js';
@@ -123,4 +133,23 @@ export async function prepareOpenWindowKeys(dataDir: string, count: number): Pro
       `COPY (SELECT strftime(TIMESTAMP '2024-01-01' + to_milliseconds(i % 3600000), '%Y-%m-%dT%H:%M:%S.%gZ') AS ts, 'key-' || i AS k, i AS v FROM range(${count}) t(i)) TO ${sqlString(tmp)} (FORMAT json)`,
     ]),
   );
+}
+
+/**
+ * Prepares `times` copies of the flights NDJSON one after the other (`flights-3m-x3.ndjson` for 3M
+ * rows and 3 copies): a run long enough for several 10 s checkpoints (scenario 9). The copies are
+ * identical, so event time jumps back at each copy; without a watermark nothing is late and the
+ * same windows (all of them open) are updated again in each copy. Returns the path.
+ */
+export function prepareFlightsRepeated(dataDir: string, data: FlightsData, times: number): Promise<string> {
+  return once(join(dataDir, `flights-${sizeLabel(data.rows)}-x${times}.ndjson`), (tmp) => {
+    copyFileSync(data.ndjson, tmp);
+    const chunk = readFileSync(data.ndjson);
+    const fd = openSync(tmp, 'a');
+    try {
+      for (let i = 1; i < times; i++) for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+    } finally {
+      closeSync(fd);
+    }
+  });
 }

@@ -608,36 +608,59 @@ function windowPipeline(checkpoint: string): string[] {
 }
 
 /**
- * Scenario 9 (issue 9, acceptance 4): checkpointing overhead on scenario 3's pipeline (3M NDJSON
+ * Scenario 9 (issue 9, acceptance 4): checkpointing overhead on scenario 3's pipeline (NDJSON
  * flights, tumbling 1 h window per origin, no watermark before the end, so every window stays
- * open and each checkpoint snapshots all of them), without and with `--checkpoint-interval 10s`.
+ * open and each checkpoint snapshots all of them), without and with `--checkpoint-interval 10s`
+ * (and 3 s). The input is the flights `times` times over (`prepareFlightsRepeated`), so the run
+ * lasts long enough for several 10 s checkpoints. Every tool ends with
+ * `bench/peers/checkpoint-count.mjs`, which prints `checkpoints N` (the checkpoints with state the
+ * run took; 0 without a checkpoint dir), so all rows pay the same last stage.
+ * @param input the repeated flights NDJSON; `records` its row count, `times` the copies
  */
-export function scenarioCheckpoint(data: FlightsData): Scenario {
-  const norm: Normalizer = { kind: 'windows', keyField: 'origin', sizeMs: HOUR_MS };
+export function scenarioCheckpoint(input: string, records: number, times = 3): Scenario {
+  const count = (dir: string) => `node "$ROOT/bench/peers/checkpoint-count.mjs" "${dir}"`;
+  const extras = (stdout: string): Record<string, number> => {
+    const m = /^checkpoints (\d+)$/m.exec(stdout);
+    return m ? { checkpoints: Number(m[1]) } : {};
+  };
   return {
     id: '9',
     group: 9,
-    title: `checkpoint overhead: scenario 3's window pipeline, flights ${sizeLabel(data.rows)}, without and with --checkpoint-interval 10s`,
-    records: data.rows,
-    input: data.ndjson,
+    title: `checkpoint overhead: scenario 3's window pipeline, flights ${sizeLabel(records)} (${sizeLabel(records / times)} ${times} times over), without and with --checkpoint-interval 10s`,
+    records,
+    input,
     target: 'checkpointing at a 10 s interval costs <= 10 % (issue 9)',
     tools: [
-      { name: 'kappa', kappa: true, stages: windowPipeline(''), normalize: norm },
+      {
+        name: 'kappa',
+        kappa: true,
+        stages: [...windowPipeline(''), count('$OUT.none')],
+        outputIsFile: true,
+        extras,
+      },
       {
         name: 'kappa-checkpoint-10s',
         kappa: true,
         setup: 'rm -rf "$OUT.ck"',
-        stages: windowPipeline(' --checkpoint-dir "$OUT.ck" --checkpoint-interval 10s'),
-        normalize: norm,
-        note: 'kappa-checkpoint-10s: the same stages with `--checkpoint-dir` and `--checkpoint-interval 10s` on the source: every 10 s the window stage copies all its open windows from memory and writes them (Parquet by key group) in the background, holding the barrier until the part is written; the stdout sink completes the checkpoint. A run shorter than 10 s takes no checkpoint before the end, so this row alone can hide the cost.',
+        stages: [
+          ...windowPipeline(' --checkpoint-dir "$OUT.ck" --checkpoint-interval 10s'),
+          count('$OUT.ck'),
+        ],
+        outputIsFile: true,
+        extras,
+        note: 'kappa-checkpoint-10s: the same stages with `--checkpoint-dir` and `--checkpoint-interval 10s` on the source: every 10 s the window stage copies all its open windows from memory and writes them (Parquet by key group) in the background, holding the barrier until the part is written; the stdout sink completes the checkpoint. `checkpoints`: how many checkpoints with state the run took (the last one, at the end of the input after the windows fired, holds none and is not counted).',
       },
       {
         name: 'kappa-checkpoint-3s',
         kappa: true,
         setup: 'rm -rf "$OUT.ck3"',
-        stages: windowPipeline(' --checkpoint-dir "$OUT.ck3" --checkpoint-interval 3s'),
-        normalize: norm,
-        note: 'kappa-checkpoint-3s: the same with a 3 s interval, so that a run of this length takes several full checkpoints (each of all open windows, up to ~424k); the cost per checkpoint is (this wall - kappa wall) / the number of checkpoints.',
+        stages: [
+          ...windowPipeline(' --checkpoint-dir "$OUT.ck3" --checkpoint-interval 3s'),
+          count('$OUT.ck3'),
+        ],
+        outputIsFile: true,
+        extras,
+        note: 'kappa-checkpoint-3s: the same with a 3 s interval, so that the run takes many checkpoints (each of all open windows, up to ~424k).',
       },
     ],
   };

