@@ -289,10 +289,44 @@ describe('window slot table (batch path) against a plain reference', () => {
       avg_v: 28,
       max_v: 56,
     });
-    // A snapshot turns the open windows into state entries (the store's snapshot holds them all).
+    // A snapshot from memory copies the fresh slots as they are: 21 open windows in the columns,
+    // and they stay fresh (no state entry, no timer) for the rest of the run.
     const snap = await op.snapshot();
     assert.equal(snap.columns?.length, 21);
-    assert.equal(op.counters()['state cached'], 21);
+    assert.equal(op.counters()['state cached'], 0);
+    assert.equal((op as unknown as { timers: { size: number } }).timers.size, 0);
+    // Key k3, hour 2: minutes 122..179 with i % 7 === 3, i.e. 122, 129, ..., 178 (9 rows).
+    const cols = snap.columns!;
+    const r = cols.key.findIndex((k, i) => k === JSON.stringify('k3') && cols.windowStart[i] === 120 * MIN);
+    assert.ok(r >= 0, 'the window (k3, hour 2) is in the snapshot');
+    assert.equal(cols.windowEnd[r], 180 * MIN);
+    assert.equal(cols.timer[r], 180 * MIN - 1);
+    assert.deepEqual(JSON.parse(cols.value[r]), {
+      max_ts: 178 * MIN,
+      fired: false,
+      changed: true,
+      next_early: null,
+      acc: { count: 9, avg_v: [1350, 9], max_v: 178 },
+    });
+    // One more record for (k3, hour 2): the next snapshot must not reuse that window's old text.
+    await op.batch(
+      batchFromRecords([{ ts: 179 * MIN, key: null, value: { k: 'k3', v: 1000 } }]),
+      out,
+      () => {},
+    );
+    const snap2 = (await op.snapshot()).columns!;
+    const at = (c: typeof cols, k: string, h: number) =>
+      JSON.parse(
+        c.value[c.key.findIndex((x, i) => x === JSON.stringify(k) && c.windowStart[i] === h * 60 * MIN)],
+      );
+    assert.deepEqual(at(snap2, 'k3', 2), {
+      max_ts: 179 * MIN,
+      fired: false,
+      changed: true,
+      next_early: null,
+      acc: { count: 10, avg_v: [2350, 10], max_v: 1000 },
+    });
+    assert.deepEqual(at(snap2, 'k4', 3), at(cols, 'k4', 3));
     await op.end(out);
     assert.equal(out.records.length, 35);
     await op.close();

@@ -54,6 +54,7 @@
  * go into the operator state (WindowOperatorState).
  */
 import { DataError, KappaError, UsageError } from '../../errors.js';
+import { keyGroupOf } from '../../state/keygroup.js';
 import {
   finiteOrNull,
   type Json,
@@ -538,6 +539,7 @@ export class WindowOperator implements Operator {
             }
           }
           if (t > run.maxTs[g]) run.maxTs[g] = t;
+          run.clean[g] = 0;
         }
       }
     } finally {
@@ -602,6 +604,8 @@ export class WindowOperator implements Operator {
       sks: [],
       touched: [],
       backed: new Uint8Array(64),
+      clean: new Uint8Array(64),
+      snapText: [],
       maxTs: new Float64Array(64),
       acc0: new Float64Array(64 * na),
       acc1: new Float64Array(64 * na),
@@ -646,6 +650,7 @@ export class WindowOperator implements Operator {
     run.mixed = ensureU8(run.mixed, n);
     run.maxTs = ensureF64(run.maxTs, hi);
     run.backed = ensureU8(run.backed, hi);
+    run.clean = ensureU8(run.clean, hi);
   }
 
   /**
@@ -676,6 +681,7 @@ export class WindowOperator implements Operator {
     const na = this.aggs.length;
     const base = g * na;
     run.backed[g] = 0;
+    run.clean[g] = 0;
     run.maxTs[g] = t;
     for (let j = 0; j < na; j++) {
       run.acc0[base + j] = 0;
@@ -734,6 +740,7 @@ export class WindowOperator implements Operator {
         slots.remove(g);
       }
     this.freshByEnd = new Map();
+    run.snapText = [];
     this.freshEnds.clear();
     this.freshMaxEnd = Number.NEGATIVE_INFINITY;
     this.fresh = 0;
@@ -788,6 +795,7 @@ export class WindowOperator implements Operator {
       }
       this.sinceDrain++;
       if (!bulk) slots.remove(g);
+      if (g < run.snapText.length) run.snapText[g] = undefined;
       this.fresh--;
       this.openWindows--;
       if (this.sinceDrain >= DRAIN_EVERY) {
@@ -1321,8 +1329,9 @@ export class WindowOperator implements Operator {
    * @returns the operator's part of a savepoint (see writeSavepoint), entries in key-group order
    */
   async snapshot(): Promise<WindowSnapshot> {
-    // Fresh slots become state entries first, so the store's snapshot holds every window.
-    this.materialiseAll();
+    // From memory (`memorySnapshot`), fresh slots are copied as they are and stay fresh; for the
+    // LevelDB path (spilled state) they become state entries first, so the store holds every window.
+    if (!this.store!.inMemory) this.materialiseAll();
     const operatorState: WindowOperatorState = {
       watermark: finiteOrNull(this.wm),
       outputWatermark: finiteOrNull(this.lastOutWm),
@@ -1410,7 +1419,7 @@ export class WindowOperator implements Operator {
     };
     // Rows in cache order first (typed columns, NaN for a null timer), then permuted into the
     // format's order.
-    let cap = Math.max(16, store.stats().cached);
+    let cap = Math.max(16, store.stats().cached + this.fresh);
     let kid = new Int32Array(cap);
     let ws = new Float64Array(cap);
     let we = new Float64Array(cap);
@@ -1463,6 +1472,43 @@ export class WindowOperator implements Operator {
       }
       return texts;
     });
+    // Fresh slots (disjoint from the entries: a window with an entry never gets a fresh slot), with
+    // the row an entry made by `materialiseAll` would give: timer end - 1, changed, not fired.
+    if (this.fresh > 0) {
+      const run = this.run!;
+      const slots = this.slots;
+      const local = new Int32Array(this.keyStrOf.length).fill(-1);
+      for (const [end, list] of this.freshByEnd)
+        for (const g of list) {
+          const k = slots.kid(g);
+          let id = local[k];
+          if (id < 0) {
+            const key = this.keyStrOf[k];
+            id = keyIds.get(key) ?? -1;
+            if (id < 0) {
+              id = keyText.length;
+              keyIds.set(key, id);
+              keyText.push(key);
+              keyGroup.push(keyGroupOf(key, store.keyGroups));
+            }
+            local[k] = id;
+          }
+          if (n === cap) grow();
+          const s = slots.start(g);
+          kid[n] = id;
+          ws[n] = s;
+          we[n] = end;
+          tm[n] = end - 1;
+          let v = run.clean[g] === 1 ? run.snapText[g] : undefined;
+          if (v === undefined) {
+            v = text({ s, e: end, m: run.maxTs[g], a: this.freshAccs(run, g), f: 0, u: 1, x: null });
+            run.snapText[g] = v;
+            run.clean[g] = 1;
+          }
+          val.push(v);
+          n++;
+        }
+    }
     // Key order: key group, then the key's UTF-8 bytes (code points); rows by a stable counting
     // sort on the key's rank, then by window start in the byte order of its decimal text.
     const order = keyText.map((_, i) => i);
@@ -1668,6 +1714,12 @@ interface Run {
   touched: number[];
   /** 1 for a backed slot, 0 for a fresh one. */
   backed: Uint8Array;
+  /**
+   * 1 when a fresh slot is unchanged since the last snapshot copied it: its value text is then
+   * `snapText[slot]` (reused by `memorySnapshot`, as the store reuses the text of clean entries).
+   */
+  clean: Uint8Array;
+  snapText: (string | undefined)[];
   /** Largest event time of each slot. */
   maxTs: Float64Array;
   /** count, sum, avg's sum, min/max value. */
