@@ -388,8 +388,8 @@ async function scenariosOf(group: number, p: Profile): Promise<Scenario[]> {
     case 9: {
       const d = await prepareFlights(ROOT, DATA, p.flights);
       const keys = p.name === 'full' ? 1_000_000 : 20_000;
-      // the flights three times over: a run long enough for several 10 s checkpoints
-      const times = 3;
+      // the flights six times over (18M records): a run long enough for several 10 s checkpoints
+      const times = 6;
       const repeated = await prepareFlightsRepeated(DATA, d, times);
       return [
         scenarioCheckpoint(repeated, d.rows * times, times),
