@@ -33,7 +33,13 @@
 import type { Location } from '../errors.js';
 import { DataError } from '../errors.js';
 import { displayName, type ObjectStore } from '../storage/store.js';
-import { ArrayColumn, type Column, type ValueColumns } from '../stream/batch.js';
+import {
+  ArrayColumn,
+  type Column,
+  DictionaryColumn,
+  Float64Column,
+  type ValueColumns,
+} from '../stream/batch.js';
 import { decompressed } from './compression.js';
 import type { FileOffset, FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
 import { bytesFrom, lineAligned, skipRows } from './seek.js';
@@ -451,11 +457,11 @@ class CsvColumn {
         let int = this.allInt;
         // int64 columns give float64() only within ±(2^53 − 1): larger integers stay float64.
         if (int) for (let i = 0; i < n && int; i++) if (Math.abs(f[i]) > Number.MAX_SAFE_INTEGER) int = false;
-        return new CsvNumberColumn(int ? 'int64' : 'float64', f);
+        return new Float64Column(int ? 'int64' : 'float64', f);
       }
       case STRS: {
         const codes = this.codes as Int32Array;
-        return new CsvStringColumn(codes.length === n ? codes : codes.slice(0, n), this.dict as string[]);
+        return new DictionaryColumn(codes.length === n ? codes : codes.slice(0, n), this.dict as string[]);
       }
       case MIXED: {
         const values = this.values as unknown[];
@@ -465,57 +471,6 @@ class CsvColumn {
       default:
         return new ArrayColumn('json', new Array(n).fill(null));
     }
-  }
-}
-
-/** A numeric CSV column (every non-null value a number): typed, `float64()` is the values. */
-class CsvNumberColumn implements Column {
-  readonly typed = true;
-  constructor(
-    readonly type: 'int64' | 'float64',
-    private readonly f: Float64Array,
-  ) {}
-  get length(): number {
-    return this.f.length;
-  }
-  get(i: number): unknown {
-    const v = this.f[i];
-    return Number.isNaN(v) ? null : v;
-  }
-  isNull(i: number): boolean {
-    return Number.isNaN(this.f[i]);
-  }
-  float64(): Float64Array {
-    return this.f;
-  }
-  dictionary(): undefined {
-    return undefined;
-  }
-}
-
-/** A string CSV column: typed, dictionary codes (-1: null) into the distinct values. */
-class CsvStringColumn implements Column {
-  readonly type = 'string';
-  readonly typed = true;
-  constructor(
-    private readonly codes: Int32Array,
-    private readonly values: readonly string[],
-  ) {}
-  get length(): number {
-    return this.codes.length;
-  }
-  get(i: number): unknown {
-    const c = this.codes[i];
-    return c < 0 ? null : this.values[c];
-  }
-  isNull(i: number): boolean {
-    return this.codes[i] < 0;
-  }
-  float64(): undefined {
-    return undefined;
-  }
-  dictionary(): { codes: Int32Array; values: readonly string[] } {
-    return { codes: this.codes, values: this.values };
   }
 }
 

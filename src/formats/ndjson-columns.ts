@@ -13,7 +13,13 @@
  * batch (number, string, other), an integer beyond ±(2^53 − 1) (JSON.parse has already rounded
  * it; the row path is what kappa did before), or an over-long line.
  */
-import { ArrayColumn, type Column, type ValueColumns } from '../stream/batch.js';
+import {
+  ArrayColumn,
+  type Column,
+  DictionaryColumn,
+  Float64Column,
+  type ValueColumns,
+} from '../stream/batch.js';
 import { type FieldType, jsonTooDeep } from '../stream/protocol.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -42,57 +48,6 @@ class FieldBuilder {
   /** Kind.Other: the values and their unified type ('boolean' or 'json'). */
   vals: unknown[] | undefined;
   otherType: FieldType | undefined;
-}
-
-/** A numeric column over a Float64Array (NaN: null); int64 columns hold integers within ±(2^53 − 1). */
-class NumColumn implements Column {
-  readonly typed = true;
-  constructor(
-    readonly type: FieldType,
-    private readonly a: Float64Array,
-  ) {}
-  get length(): number {
-    return this.a.length;
-  }
-  get(i: number): unknown {
-    const v = this.a[i];
-    return Number.isNaN(v) ? null : v;
-  }
-  isNull(i: number): boolean {
-    return Number.isNaN(this.a[i]);
-  }
-  float64(): Float64Array {
-    return this.a;
-  }
-  dictionary(): undefined {
-    return undefined;
-  }
-}
-
-/** A string column over dictionary codes (-1: null). */
-class DictColumn implements Column {
-  readonly type = 'string';
-  readonly typed = true;
-  constructor(
-    private readonly codes: Int32Array,
-    private readonly values: readonly string[],
-  ) {}
-  get length(): number {
-    return this.codes.length;
-  }
-  get(i: number): unknown {
-    const c = this.codes[i];
-    return c < 0 ? null : this.values[c];
-  }
-  isNull(i: number): boolean {
-    return this.codes[i] < 0;
-  }
-  float64(): undefined {
-    return undefined;
-  }
-  dictionary(): { codes: Int32Array; values: readonly string[] } {
-    return { codes: this.codes, values: this.values };
-  }
 }
 
 /**
@@ -184,8 +139,8 @@ export function ndjsonColumns(lines: readonly string[]): ValueColumns | undefine
   for (let k = 0; k < order.length; k++) {
     const b = fields[k];
     let c: Column;
-    if (b.kind === Kind.Num) c = new NumColumn(b.int ? 'int64' : 'float64', b.f64 as Float64Array);
-    else if (b.kind === Kind.Str) c = new DictColumn(b.codes as Int32Array, b.strings as string[]);
+    if (b.kind === Kind.Num) c = new Float64Column(b.int ? 'int64' : 'float64', b.f64 as Float64Array);
+    else if (b.kind === Kind.Str) c = new DictionaryColumn(b.codes as Int32Array, b.strings as string[]);
     else if (b.kind === Kind.Other) c = new ArrayColumn(b.otherType as FieldType, b.vals as unknown[]);
     else c = new ArrayColumn('json', new Array(n).fill(null));
     cols.set(order[k], c);

@@ -80,6 +80,60 @@ export type ValueColumns = Pick<RecordBatch, 'length' | 'fields' | 'column' | 'v
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['int64', 'float64', 'timestamp', 'timestamptz', 'decimal']);
 
+/**
+ * A typed numeric column over a Float64Array (NaN: null), as the columnar readers (CSV, NDJSON)
+ * build it; int64 columns hold integers within ±(2^53 − 1) only.
+ */
+export class Float64Column implements Column {
+  readonly typed = true;
+  constructor(
+    readonly type: FieldType,
+    private readonly f: Float64Array,
+  ) {}
+  get length(): number {
+    return this.f.length;
+  }
+  get(i: number): unknown {
+    const v = this.f[i];
+    return Number.isNaN(v) ? null : v;
+  }
+  isNull(i: number): boolean {
+    return Number.isNaN(this.f[i]);
+  }
+  float64(): Float64Array {
+    return this.f;
+  }
+  dictionary(): undefined {
+    return undefined;
+  }
+}
+
+/** A typed string column over dictionary codes (one per row, -1: null) into the distinct values. */
+export class DictionaryColumn implements Column {
+  readonly type = 'string';
+  readonly typed = true;
+  constructor(
+    private readonly codes: Int32Array,
+    private readonly values: readonly string[],
+  ) {}
+  get length(): number {
+    return this.codes.length;
+  }
+  get(i: number): unknown {
+    const c = this.codes[i];
+    return c < 0 ? null : this.values[c];
+  }
+  isNull(i: number): boolean {
+    return this.codes[i] < 0;
+  }
+  float64(): undefined {
+    return undefined;
+  }
+  dictionary(): { codes: Int32Array; values: readonly string[] } {
+    return { codes: this.codes, values: this.values };
+  }
+}
+
 /** A column over a plain JS array (missing values are `undefined` or `null`). */
 export class ArrayColumn implements Column {
   private f64: Float64Array | undefined;

@@ -13,7 +13,7 @@
 import type { RowBatch } from '../formats/format.js';
 import { toRecordKey } from '../ops/keys.js';
 import { type TsFormat, timestampParser } from '../time/timestamp.js';
-import { ArrayColumn, type Column, type RecordBatch, type ValueColumns } from './batch.js';
+import { ArrayColumn, type Column, DictionaryColumn, type RecordBatch, type ValueColumns } from './batch.js';
 
 /** What the columnar branch needs from the source spec. */
 export interface ColumnarAssignSpec {
@@ -82,36 +82,10 @@ export function columnarAssigner(
 function keyColumn(col: Column | undefined, n: number): Column {
   if (!col) return new ArrayColumn('string', new Array(n).fill(null));
   const d = col.typed ? col.dictionary() : undefined;
-  if (d) return new DictionaryKeyColumn(d.codes, d.values);
+  if (d) return new DictionaryColumn(d.codes, d.values);
   const keys = new Array<string | null>(n);
   for (let i = 0; i < n; i++) keys[i] = toRecordKey(col.get(i));
   return new ArrayColumn('string', keys);
-}
-
-/** A string column over dictionary codes (-1: null). */
-class DictionaryKeyColumn implements Column {
-  readonly type = 'string';
-  readonly typed = true;
-  constructor(
-    private readonly codes: Int32Array,
-    private readonly values: readonly string[],
-  ) {}
-  get length(): number {
-    return this.codes.length;
-  }
-  get(i: number): unknown {
-    const c = this.codes[i];
-    return c < 0 ? null : this.values[c];
-  }
-  isNull(i: number): boolean {
-    return this.codes[i] < 0;
-  }
-  float64(): undefined {
-    return undefined;
-  }
-  dictionary(): { codes: Int32Array; values: readonly string[] } {
-    return { codes: this.codes, values: this.values };
-  }
 }
 
 /**
