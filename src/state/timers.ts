@@ -10,8 +10,8 @@
 export class TimerQueue {
   private readonly byKey = new Map<string, number>();
   private readonly byTime = new Map<number, Set<string>>();
-  /** Binary min-heap of the distinct times in `byTime` (lazy: a time may be stale after deletes). */
-  private readonly heap: number[] = [];
+  /** The distinct times in `byTime` (lazy: a time may be stale after deletes). */
+  private readonly heap = new MinHeap();
 
   /** Number of pending timers. */
   get size(): number {
@@ -38,7 +38,7 @@ export class TimerQueue {
     if (!s) {
       s = new Set();
       this.byTime.set(time, s);
-      this.push(time);
+      this.heap.push(time);
     }
     s.add(key);
   }
@@ -57,8 +57,8 @@ export class TimerQueue {
    */
   popDue(time: number): string[] {
     const due: string[] = [];
-    while (this.heap.length > 0 && this.heap[0] <= time) {
-      const t = this.pop();
+    while (this.heap.size > 0 && this.heap.peek() <= time) {
+      const t = this.heap.pop();
       const s = this.byTime.get(t);
       if (!s) continue;
       this.byTime.delete(t);
@@ -72,18 +72,32 @@ export class TimerQueue {
 
   /** The earliest pending time, or undefined. */
   peek(): number | undefined {
-    while (this.heap.length > 0) {
-      const t = this.heap[0];
+    while (this.heap.size > 0) {
+      const t = this.heap.peek();
       const s = this.byTime.get(t);
       if (s && s.size > 0) return t;
-      this.pop();
+      this.heap.pop();
       this.byTime.delete(t);
     }
     return undefined;
   }
+}
 
-  private push(t: number): void {
-    const h = this.heap;
+/** A binary min-heap of numbers (e.g. distinct window ends). */
+export class MinHeap {
+  private readonly h: number[] = [];
+
+  get size(): number {
+    return this.h.length;
+  }
+
+  /** The smallest element, or +Infinity when empty. */
+  peek(): number {
+    return this.h.length > 0 ? this.h[0] : Number.POSITIVE_INFINITY;
+  }
+
+  push(t: number): void {
+    const h = this.h;
     h.push(t);
     let i = h.length - 1;
     while (i > 0) {
@@ -95,8 +109,9 @@ export class TimerQueue {
     h[i] = t;
   }
 
-  private pop(): number {
-    const h = this.heap;
+  /** Removes and returns the smallest element (the heap must not be empty). */
+  pop(): number {
+    const h = this.h;
     const top = h[0];
     const last = h.pop()!;
     if (h.length > 0) {
@@ -113,5 +128,9 @@ export class TimerQueue {
       h[i] = last;
     }
     return top;
+  }
+
+  clear(): void {
+    this.h.length = 0;
   }
 }

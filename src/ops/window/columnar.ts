@@ -78,6 +78,19 @@ export function keyCodes(col: Column): { codes: Int32Array; values: readonly unk
 }
 
 /**
+ * Hash of (an int32 code, an integer ms window start) for the open-addressing tables below: the
+ * start's two 32-bit halves mixed with the code (murmur3's fmix32 multipliers and shifts).
+ */
+function hashCodeStart(code: number, start: number): number {
+  const lo = start | 0;
+  const hi = (start / 4294967296) | 0;
+  let h = Math.imul(code ^ 0x5bd1e995, 0x9e3779b1) ^ lo;
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ hi;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
  * An open-addressing hash table (linear probing, power-of-two size, load factor <= 1/2) from
  * (key code: int32, window start: integer ms) to a dense group id 0..size-1. `reset()` empties it
  * in O(groups) so one table serves every run of a batch.
@@ -104,18 +117,9 @@ export class GroupTable {
     this.at = new Int32Array(n >> 1);
   }
 
-  private static hash(code: number, start: number): number {
-    const lo = start | 0;
-    const hi = (start / 4294967296) | 0;
-    let h = Math.imul(code ^ 0x5bd1e995, 0x9e3779b1) ^ lo;
-    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ hi;
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return h ^ (h >>> 16);
-  }
-
   /** The group of (code, start), or -1. */
   find(code: number, start: number): number {
-    let i = GroupTable.hash(code, start) & this.mask;
+    let i = hashCodeStart(code, start) & this.mask;
     for (;;) {
       const g = this.slots[i];
       if (g < 0) return -1;
@@ -149,7 +153,7 @@ export class GroupTable {
   }
 
   private place(g: number): void {
-    let i = GroupTable.hash(this.codes[g], this.starts[g]) & this.mask;
+    let i = hashCodeStart(this.codes[g], this.starts[g]) & this.mask;
     while (this.slots[i] >= 0) i = (i + 1) & this.mask;
     this.slots[i] = g;
     this.at[g] = i;
@@ -203,18 +207,9 @@ export class SlotTable {
     this.at = new Int32Array(n >> 1);
   }
 
-  private static hash(kid: number, start: number): number {
-    const lo = start | 0;
-    const hi = (start / 4294967296) | 0;
-    let h = Math.imul(kid ^ 0x5bd1e995, 0x9e3779b1) ^ lo;
-    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ hi;
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return h ^ (h >>> 16);
-  }
-
   /** The slot of (kid, start), or -1. */
   find(kid: number, start: number): number {
-    let i = SlotTable.hash(kid, start) & this.mask;
+    let i = hashCodeStart(kid, start) & this.mask;
     for (;;) {
       const g = this.slots[i];
       if (g < 0) return -1;
@@ -265,7 +260,7 @@ export class SlotTable {
       j = (j + 1) & mask;
       const h = slots[j];
       if (h < 0) return;
-      const k = SlotTable.hash(this.kids[h], this.starts[h]) & mask;
+      const k = hashCodeStart(this.kids[h], this.starts[h]) & mask;
       const stays = i <= j ? i < k && k <= j : k > i || k <= j;
       if (stays) continue;
       slots[i] = h;
@@ -299,7 +294,7 @@ export class SlotTable {
   }
 
   private place(g: number): void {
-    let i = SlotTable.hash(this.kids[g], this.starts[g]) & this.mask;
+    let i = hashCodeStart(this.kids[g], this.starts[g]) & this.mask;
     while (this.slots[i] >= 0) i = (i + 1) & this.mask;
     this.slots[i] = g;
     this.at[g] = i;
@@ -317,58 +312,6 @@ export class SlotTable {
     this.starts = starts;
     this.at = new Int32Array(n >> 1);
     for (let g = 0; g < this.hi; g++) if (this.kids[g] >= 0) this.place(g);
-  }
-}
-
-/** A binary min-heap of numbers (e.g. distinct window ends). */
-export class MinHeap {
-  private readonly h: number[] = [];
-
-  get size(): number {
-    return this.h.length;
-  }
-
-  /** The smallest element, or +Infinity when empty. */
-  peek(): number {
-    return this.h.length > 0 ? this.h[0] : Number.POSITIVE_INFINITY;
-  }
-
-  push(t: number): void {
-    const h = this.h;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p] <= t) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = t;
-  }
-
-  /** Removes and returns the smallest element (the heap must not be empty). */
-  pop(): number {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const r = l + 1;
-        const c = r < h.length && h[r] < h[l] ? r : l;
-        if (h[c] >= last) break;
-        h[i] = h[c];
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
-  }
-
-  clear(): void {
-    this.h.length = 0;
   }
 }
 

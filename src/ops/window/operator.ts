@@ -63,7 +63,7 @@ import {
 } from '../../state/savepoint/format.js';
 import type { SavepointColumns } from '../../state/savepoint/write.js';
 import { KeyedStateStore } from '../../state/store.js';
-import { TimerQueue } from '../../state/timers.js';
+import { MinHeap, TimerQueue } from '../../state/timers.js';
 import type { Column, RecordBatch } from '../../stream/batch.js';
 import type { Header, Rec, Schema } from '../../stream/protocol.js';
 import type { CompiledExpr } from '../expr.js';
@@ -71,7 +71,7 @@ import { toRecordKey, toStateKey } from '../keys.js';
 import { BadRecordError, type BadRow, type Collector, type Operator } from '../operator.js';
 import type { Getter } from '../path.js';
 import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
-import { ensureF64, ensureU8, keyCodes, MinHeap, numericValues, ResultRows, SlotTable } from './columnar.js';
+import { ensureF64, ensureU8, keyCodes, numericValues, ResultRows, SlotTable } from './columnar.js';
 
 /** Window kind and sizes (all in ms). */
 export type WindowSpec =
