@@ -10,11 +10,13 @@
  * `ndjsonColumns` gives undefined — the caller then takes the row path for the whole batch, which
  * reports bad lines with their locations — when the lines cannot be represented exactly: a line
  * that is not a JSON object (or nested too deep), a field whose values change kind within the
- * batch (number, string, other), an integer beyond ±(2^53 − 1) (JSON.parse has already rounded
- * it; the row path is what kappa did before), or an over-long line.
+ * batch (number, string, other), an integer beyond ±(2^53 − 1) at any depth (JSON.parse has
+ * already rounded it; the row path keeps it as its decimal string, json-exact.ts), or an
+ * over-long line.
  */
 import { ArrayColumn, type Column, type ValueColumns } from '../stream/batch.js';
 import { type FieldType, jsonTooDeep } from '../stream/protocol.js';
+import { hasUnsafeInteger, mayHoldBigInteger } from './json-exact.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -117,6 +119,8 @@ export function ndjsonColumns(lines: readonly string[]): ValueColumns | undefine
       return undefined;
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
+    // Nested values are kept as parsed: one with a rounded integer sends the batch to the row path.
+    if (mayHoldBigInteger(line) && hasUnsafeInteger(obj)) return undefined;
     const row = obj as Record<string, unknown>;
     let pos = 0;
     for (const f in row) {
