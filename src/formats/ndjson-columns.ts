@@ -16,7 +16,7 @@
  */
 import { ArrayColumn, type Column, type ValueColumns } from '../stream/batch.js';
 import { type FieldType, jsonTooDeep } from '../stream/protocol.js';
-import { hasUnsafeInteger, mayHoldBigInteger } from './json-exact.js';
+import { hasUnsafeInteger } from './json-exact.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -119,8 +119,6 @@ export function ndjsonColumns(lines: readonly string[]): ValueColumns | undefine
       return undefined;
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
-    // Nested values are kept as parsed: one with a rounded integer sends the batch to the row path.
-    if (mayHoldBigInteger(line) && hasUnsafeInteger(obj)) return undefined;
     const row = obj as Record<string, unknown>;
     let pos = 0;
     for (const f in row) {
@@ -175,6 +173,8 @@ export function ndjsonColumns(lines: readonly string[]): ValueColumns | undefine
             b.kind = Kind.Other;
             b.vals = new Array(n).fill(null);
           }
+          // A nested value with an integer JSON.parse may have rounded: the row path keeps it exact.
+          if (typeof v === 'object' && hasUnsafeInteger(v)) return undefined;
           // typeOfValue + unify of batch.ts: boolean, or json for nested values and a mix.
           const t: FieldType = typeof v === 'boolean' ? 'boolean' : 'json';
           b.otherType = b.otherType === undefined || b.otherType === t ? t : 'json';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RowBatch } from '../../src/formats/format.js';
-import { type BigIntegerCount, parseJsonExact } from '../../src/formats/json-exact.js';
+import { type BigIntegerCount, hasUnsafeInteger, parseJsonExact } from '../../src/formats/json-exact.js';
 import { ndjsonBatches } from '../../src/formats/ndjson.js';
 import { ndjsonColumns } from '../../src/formats/ndjson-columns.js';
 
@@ -34,7 +34,7 @@ const nonIntegerLiteral = fc.oneof(
     .tuple(fc.bigInt({ min: 1n, max: 10n ** 25n }), fc.integer({ min: 1, max: 20 }))
     .map(([m, f]) => `${m}.${'7'.repeat(f)}`),
   fc.tuple(fc.integer({ min: 1, max: 99 }), fc.integer({ min: 0, max: 300 })).map(([m, e]) => `${m}e${e}`),
-  fc.constantFrom('1.5e300', '0.1', '9007199254740993.0', '12345678901234567890e0', '-0'),
+  fc.constantFrom('1.5e300', '0.1', '9007199254740993.0', '12345678901234567890e0', '-0', '1e16'),
 );
 
 const parse = (text: string) => {
@@ -104,6 +104,12 @@ describe('parseJsonExact', () => {
     assert.equal(v.e, 'a"b\u00e9\n');
     assert.equal(Object.getPrototypeOf(v), Object.prototype);
     assert.deepEqual(Object.getOwnPropertyDescriptor(v, '__proto__')?.value, { x: big });
+  });
+
+  it('any depth JSON.parse accepts: a value nested 100,000 levels deep is walked without recursion', () => {
+    const deep = `${'['.repeat(100_000)}12345678901234567890${']'.repeat(100_000)}`;
+    assert.equal(hasUnsafeInteger(JSON.parse(deep)), true);
+    assert.equal(hasUnsafeInteger(JSON.parse(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`)), false);
   });
 
   it('invalid JSON still throws SyntaxError', () => {
