@@ -40,14 +40,20 @@ export function hasUnsafeInteger(v: unknown): boolean {
       for (const e of cur as unknown[])
         if (typeof e === 'number') {
           if (unsafeInteger(e)) return true;
-        } else if (typeof e === 'object' && e !== null) (stack ??= []).push(e);
+        } else if (typeof e === 'object' && e !== null) {
+          if (stack === undefined) stack = [];
+          stack.push(e);
+        }
     } else {
       const o = cur as Record<string, unknown>;
       for (const k in o) {
         const e = o[k];
         if (typeof e === 'number') {
           if (unsafeInteger(e)) return true;
-        } else if (typeof e === 'object' && e !== null) (stack ??= []).push(e);
+        } else if (typeof e === 'object' && e !== null) {
+          if (stack === undefined) stack = [];
+          stack.push(e);
+        }
       }
     }
     cur = stack?.pop();
