@@ -90,6 +90,9 @@ semantics: unsorted input gives the batch answer). SIGINT/SIGTERM stop ingest wi
 no end-of-stream line, so downstream stages commit nothing; with a checkpoint dir the first signal
 stops the pipeline with a savepoint instead (every stage exits 0; a second signal aborts).
 
+JSON integers beyond ±(2^53 − 1) (ids such as {"id":12345678901234567890}) arrive exactly, as
+decimal strings ({"id":"12345678901234567890"}), counted in the summary; other numbers are floats.
+
 See man kappa-ingest, man kappa-stream, man kappa-kafka, man kappa-s3 and man kappa-checkpoints.`,
   );
   return cmd.action(async (sources: string[], o: IngestOptions, c: Command) => runIngest(sources, o, c));

@@ -24,6 +24,12 @@ export interface RowBatch {
    * it as the record value without serialising again. Whoever modifies rows must clear it.
    */
   rawIsJson?: boolean;
+  /**
+   * Integer literals beyond ±(2^53 − 1) the reader kept as exact decimal strings in `rows`
+   * (kappa-stream(5); src/formats/json-exact.ts). Lazy readers count while building `rows`: read
+   * it (and `rawIsJson`) after `rows`.
+   */
+  bigIntegers?: number;
   /** Bytes of the file consumed after this batch (for progress), if known. */
   bytesDone?: number;
   /**

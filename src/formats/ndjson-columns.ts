@@ -10,8 +10,9 @@
  * `ndjsonColumns` gives undefined — the caller then takes the row path for the whole batch, which
  * reports bad lines with their locations — when the lines cannot be represented exactly: a line
  * that is not a JSON object (or nested too deep), a field whose values change kind within the
- * batch (number, string, other), an integer beyond ±(2^53 − 1) (JSON.parse has already rounded
- * it; the row path is what kappa did before), or an over-long line.
+ * batch (number, string, other), an integer beyond ±(2^53 − 1) at any depth (JSON.parse has
+ * already rounded it; the row path keeps it as its decimal string, json-exact.ts), or an
+ * over-long line.
  */
 import {
   ArrayColumn,
@@ -21,6 +22,7 @@ import {
   type ValueColumns,
 } from '../stream/batch.js';
 import { type FieldType, jsonTooDeep } from '../stream/protocol.js';
+import { hasUnsafeInteger } from './json-exact.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -126,6 +128,8 @@ export function ndjsonColumns(lines: readonly string[]): ValueColumns | undefine
             b.kind = Kind.Other;
             b.vals = new Array(n).fill(null);
           }
+          // A nested value with an integer JSON.parse may have rounded: the row path keeps it exact.
+          if (typeof v === 'object' && hasUnsafeInteger(v)) return undefined;
           // typeOfValue + unify of batch.ts: boolean, or json for nested values and a mix.
           const t: FieldType = typeof v === 'boolean' ? 'boolean' : 'json';
           b.otherType = b.otherType === undefined || b.otherType === t ? t : 'json';

@@ -9,6 +9,10 @@
  * the line on which it starts. A broken array (a missing `]`, text after it, a trailing comma) is a
  * data error naming the line.
  *
+ * Integer literals beyond ±(2^53 − 1), at any depth, arrive as their exact decimal strings
+ * (json-exact.ts; kappa-stream(5)); a batch holding one is not `rawIsJson` (its raw text would
+ * carry the bare literal) and counts them in `RowBatch.bigIntegers`.
+ *
  * Compressed files (gzip, zstd) are decompressed on the fly (compression.ts).
  */
 import { DataError, type Location } from '../errors.js';
@@ -19,6 +23,7 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
 import { MAX_RECORD_CHARS } from './csv.js';
 import type { FileOffset, FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
+import { type BigIntegerCount, parseJsonExact } from './json-exact.js';
 import { ndjsonColumns } from './ndjson-columns.js';
 import { bytesFrom, lineAligned, skipRows } from './seek.js';
 
@@ -112,11 +117,12 @@ function linesOf(
       const lineNos: number[] = [];
       const raws: string[] = [];
       let errors: Map<number, string> | undefined;
+      const count: BigIntegerCount = { n: 0 };
       for (let i = 0; i < lines.length; i++) {
         const line = lines[i];
         const big = line.length === 0 ? oversized?.get(i) : undefined;
         if (big === undefined && (line.length === 0 || (line.length < 4 && line.trim() === ''))) continue;
-        const v = parseLine(line, big, maxLineBytes);
+        const v = parseLine(line, big, maxLineBytes, count);
         if (typeof v === 'string') {
           errors ??= new Map();
           errors.set(rows.length, v);
@@ -130,7 +136,8 @@ function linesOf(
         errors,
         where: (i) => ({ source, line: lineNos[i] }),
         raw: (i) => raws[i],
-        rawIsJson: true,
+        rawIsJson: count.n === 0,
+        bigIntegers: count.n,
         bytesDone: bytes,
         next: { byte: start.byte + bytes, line: firstLine + lines.length },
       };
@@ -139,19 +146,21 @@ function linesOf(
 }
 
 /**
- * One NDJSON line as a row, or why it is not one (the bad row's message).
+ * One NDJSON line as a row, or why it is not one (the bad row's message). Integers beyond
+ * ±(2^53 − 1) become decimal strings (`parseJsonExact`), counted in `count`.
  * @param big set when the line was longer than `maxLineBytes` (its text is then empty)
  */
 function parseLine(
   line: string,
   big: OversizedLine | undefined,
   maxLineBytes: number,
+  count: BigIntegerCount,
 ): Record<string, unknown> | string {
   if (big) return `line of ${big.bytes} bytes is longer than --max-line-bytes ${maxLineBytes}`;
   if (jsonTooDeep(line)) return `value nested deeper than ${MAX_JSON_DEPTH} levels`;
   let v: unknown;
   try {
-    v = JSON.parse(line);
+    v = parseJsonExact(line, count);
   } catch (e) {
     return `not valid JSON (${(e as Error).message})`;
   }
@@ -176,9 +185,11 @@ export const COLUMNAR_GATHER_MS = 20;
  * undefined: the whole batch takes the row path, with every bad line reported at its line.
  */
 class NdjsonColumnarBatch implements RowBatch {
-  readonly rawIsJson = true;
   private cols: ValueColumns | null | undefined;
   private parsed: { rows: (Record<string, unknown> | undefined)[]; errors?: Map<number, string> } | undefined;
+  /** Integers kept as decimal strings by `parse()`. */
+  private readonly count: BigIntegerCount = { n: 0 };
+  private rawOk = true;
 
   /**
    * @param raws the text of each row (an over-long line: its head, and an entry in `bigs`)
@@ -205,7 +216,7 @@ class NdjsonColumnarBatch implements RowBatch {
       let errors: Map<number, string> | undefined;
       for (let i = 0; i < rows.length; i++) {
         const big = this.bigs?.get(i);
-        const v = parseLine(big ? '' : this.raws[i], big, this.maxLineBytes);
+        const v = parseLine(big ? '' : this.raws[i], big, this.maxLineBytes, this.count);
         if (typeof v === 'string') {
           errors ??= new Map();
           errors.set(i, v);
@@ -219,6 +230,22 @@ class NdjsonColumnarBatch implements RowBatch {
 
   get rows(): (Record<string, unknown> | undefined)[] {
     return this.parse().rows;
+  }
+
+  /**
+   * False once `rows` kept an integer beyond 2^53 as a decimal string (its raw line has the bare
+   * literal), or once a caller that changed the rows cleared it.
+   */
+  get rawIsJson(): boolean {
+    return this.rawOk && this.count.n === 0;
+  }
+
+  set rawIsJson(v: boolean) {
+    this.rawOk = v;
+  }
+
+  get bigIntegers(): number {
+    return this.count.n;
   }
 
   get errors(): Map<number, string> | undefined {
@@ -354,11 +381,12 @@ export async function* jsonArrayBatches(
     const lines: number[] = [];
     const raws: string[] = [];
     let errors: Map<number, string> | undefined;
+    const count: BigIntegerCount = { n: 0 };
     const emit = (raw: string) => {
       let err: string | undefined;
       let v: unknown;
       try {
-        v = JSON.parse(raw);
+        v = parseJsonExact(raw, count);
         if (v === null || typeof v !== 'object' || Array.isArray(v))
           err = 'array element is not a JSON object';
         else if (jsonTooDeep(raw)) err = `value nested deeper than ${MAX_JSON_DEPTH} levels`;
@@ -451,6 +479,7 @@ export async function* jsonArrayBatches(
       errors,
       where: (k) => ({ source, line: lines[k] }),
       raw: (k) => raws[k],
+      bigIntegers: count.n,
       bytesDone: bytes,
     };
   };

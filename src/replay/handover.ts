@@ -184,6 +184,7 @@ export class HandoverSource implements RecordSource {
       where: (j) => b.where(keep[j]),
       raw: (j) => b.raw(keep[j]),
       rawIsJson: b.rawIsJson,
+      bigIntegers: b.bigIntegers,
       bytesDone: b.bytesDone,
       split: b.split,
       nativeTs: (j) => ts[j],

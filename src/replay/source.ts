@@ -264,6 +264,7 @@ export class ReplaySource implements RecordSource {
       where: (j) => b!.where(idx[j]),
       raw: (j) => b!.raw(idx[j]),
       rawIsJson: b?.rawIsJson === true && !modified,
+      bigIntegers: b?.bigIntegers,
       bytesDone,
       split: REPLAY_SPLIT,
       watermark: this.wm,

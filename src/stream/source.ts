@@ -256,6 +256,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
           }
           const rows = cols ? [] : batch.rows;
           const rawIsJson = batch.rawIsJson === true;
+          if (batch.bigIntegers) countBigIntegers(stats.extra, batch.bigIntegers);
           const native = batch.nativeTs !== undefined && !spec.tsField;
           if (!native && !spec.tsField && !warnedIngestionTime && (rows.length > 0 || cols?.length)) {
             warnedIngestionTime = true;
@@ -403,4 +404,12 @@ export function typedTsFormat(
   if (t === 'timestamptz') return 'epoch-ms';
   if (t === 'timestamp') return 'wallclock-ms';
   return f;
+}
+
+/** Summary counter of integer literals beyond 2^53 that a reader kept as exact decimal strings. */
+export const BIG_INTEGERS_COUNTER = 'integers beyond 2^53 kept as decimal strings';
+
+/** Adds `n` to the `BIG_INTEGERS_COUNTER` of a run's summary counters. */
+function countBigIntegers(extra: Record<string, number | string>, n: number): void {
+  extra[BIG_INTEGERS_COUNTER] = ((extra[BIG_INTEGERS_COUNTER] as number | undefined) ?? 0) + n;
 }

@@ -4,8 +4,10 @@
  *
  * Rules (documented in kappa-sink(1)):
  * - A field declared in the header keeps its type; a value that does not fit it is a conflict.
- * - An undeclared field gets its type from the first non-null value: integer number -> int64,
- *   other number -> float64, string -> string, boolean -> boolean, object or array -> json.
+ * - An undeclared field gets its type from the first non-null value: integer number within int64
+ *   -> int64, other number -> float64, string -> string, boolean -> boolean, object or array -> json.
+ * - An int64 column also takes an int64 beyond ±(2^53 − 1) in its stream form, the exact decimal
+ *   string (kappa-stream(5); `isBigInt64Text`), written as that INT64; no other string.
  * - The only widening is int64 -> float64, and only for inferred fields (JSON does not tell `1` from
  *   `1.0`) while no Parquet data file of the run holds the column yet (rows still buffered); a
  *   declared int64 receiving 1.5 is a conflict, and so is an int64 column that a Parquet file of
@@ -61,11 +63,36 @@ export type CheckResult = { ok: true; changed: boolean } | { ok: false; reason: 
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** 2^63: int64 holds the integers in [−2^63, 2^63). */
+const INT64_LIMIT = 2 ** 63;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+/** A decimal integer of 16 to 19 digits, no leading zero (the stream form of a big int64). */
+const BIG_INT_TEXT = /^-?[1-9]\d{15,18}$/;
+
+/**
+ * True when the JSON number `v` fits int64: an integer within [−2^63, 2^63). (A number beyond is
+ * a float such as 1.5e300: kappa's readers give integer literals beyond 2^53 as decimal strings.)
+ */
+export function isInt64Number(v: number): boolean {
+  return Number.isInteger(v) && v >= -INT64_LIMIT && v < INT64_LIMIT;
+}
+
+/**
+ * True when `v` is an int64 beyond ±(2^53 − 1) in its stream form (kappa-stream(5): its exact
+ * decimal string, as the Parquet and JSON readers give it) within the int64 range. A string of a
+ * smaller integer (`"42"`) is no int64: only the stream's own form is taken, nothing is coerced.
+ */
+export function isBigInt64Text(v: unknown): boolean {
+  if (typeof v !== 'string' || !BIG_INT_TEXT.test(v)) return false;
+  const b = BigInt(v);
+  return (b > MAX_SAFE_BIG || b < -MAX_SAFE_BIG) && b >= -(2n ** 63n) && b < 2n ** 63n;
+}
+
 /** Type inferred from one non-null JSON value. */
 export function inferType(v: unknown): FieldType {
   switch (typeof v) {
     case 'number':
-      return Number.isInteger(v) ? 'int64' : 'float64';
+      return isInt64Number(v) ? 'int64' : 'float64';
     case 'boolean':
       return 'boolean';
     case 'string':
@@ -81,7 +108,7 @@ export function misfit(type: FieldType, v: unknown): string | undefined {
     case 'string':
       return typeof v === 'string' ? undefined : `expected a string, got ${describe(v)}`;
     case 'int64':
-      return typeof v === 'number' && Number.isInteger(v)
+      return (typeof v === 'number' && isInt64Number(v)) || isBigInt64Text(v)
         ? undefined
         : `expected an integer, got ${describe(v)}`;
     case 'float64':

@@ -53,6 +53,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataError, KappaError, type Location, RuntimeError, UsageError } from '../../errors.js';
 import type { RowBatch } from '../../formats/format.js';
+import { type BigIntegerCount, parseJsonExact } from '../../formats/json-exact.js';
 import type { Provenance } from '../../stream/protocol.js';
 import { parseDuration } from '../../time/duration.js';
 import type { RecordSource, SourceOptions, SourcePosition } from '../source.js';
@@ -144,10 +145,11 @@ function headerText(h: RawHeaders | undefined): Record<string, string> | undefin
   return any ? out : undefined;
 }
 
-/** Decodes fetched records into a RowBatch for partition `p`. */
+/** Decodes fetched records into a RowBatch for partition `p` (JSON values; integers beyond 2^53 as decimal strings). */
 function toBatch(uri: string, p: number, msgs: FetchedRecord[]): RowBatch {
   const rows: (Record<string, unknown> | undefined)[] = new Array(msgs.length);
   let errors: Map<number, string> | undefined;
+  const count: BigIntegerCount = { n: 0 }; // integers beyond 2^53 kept as decimal strings
   for (let i = 0; i < msgs.length; i++) {
     const v = msgs[i].value;
     if (v === null) {
@@ -155,7 +157,7 @@ function toBatch(uri: string, p: number, msgs: FetchedRecord[]): RowBatch {
       continue;
     }
     try {
-      rows[i] = JSON.parse(v.toString('utf8')) as Record<string, unknown>;
+      rows[i] = parseJsonExact(v.toString('utf8'), count) as Record<string, unknown>;
     } catch (e) {
       rows[i] = undefined;
       errors ??= new Map();
@@ -165,6 +167,7 @@ function toBatch(uri: string, p: number, msgs: FetchedRecord[]): RowBatch {
   return {
     rows,
     errors,
+    bigIntegers: count.n,
     split: String(p),
     where: (i): Location => ({ source: uri, partition: p, offset: msgs[i].offset }),
     raw: (i) => msgs[i].value?.toString('utf8') ?? '',

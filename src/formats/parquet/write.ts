@@ -302,7 +302,7 @@ export class ParquetPartWriter {
    * Per-file statistics taken from the column-chunk statistics hyparquet-writer computed while
    * writing (`row_groups[].columns[].meta_data.statistics`, before footer truncation of long
    * strings), aggregated over the row groups written so far and converted back to stream forms
-   * (see ColumnStats): INT64 bigint -> number (exact: the values came from JSON numbers), DATE
+   * (see ColumnStats): INT64 bigint -> number (none for a column with a bound no number holds exactly), DATE
    * days -> `YYYY-MM-DD`, timestamps stay epoch ms. Strings are ordered by UTF-8 bytes, as Parquet
    * and Delta order them. No min/max for boolean, json and binary.
    */
@@ -327,12 +327,21 @@ export class ParquetPartWriter {
     const columns: Record<string, ColumnStats> = {};
     this.columns.forEach((c, i) => {
       const cs: ColumnStats = { nullCount: nulls[i] };
-      if (lo[i] !== undefined) cs.min = streamForm(c.type, lo[i]!);
-      if (hi[i] !== undefined) cs.max = streamForm(c.type, hi[i]!);
+      // An INT64 bound that no JS number holds exactly (beyond ±2^53): no min/max (no data
+      // skipping on the column) rather than a rounded bound that would skip files holding matches.
+      if (!unsafeBound(lo[i]) && !unsafeBound(hi[i])) {
+        if (lo[i] !== undefined) cs.min = streamForm(c.type, lo[i]!);
+        if (hi[i] !== undefined) cs.max = streamForm(c.type, hi[i]!);
+      }
       columns[c.name] = cs;
     });
     return { numRecords: this.rows, columns };
   }
+}
+
+/** True for an INT64 statistic that a JS number cannot hold exactly (e.g. 2^53 + 1; 2^53 + 2 can). */
+function unsafeBound(v: number | bigint | string | undefined): boolean {
+  return typeof v === 'bigint' && BigInt(Number(v)) !== v;
 }
 
 /** A column-chunk statistic as hyparquet-writer keeps it, in its stream form. */

@@ -75,7 +75,7 @@ function columnFits(type: FieldType, intBits: number | undefined, col: BatchColu
     for (let i = 0; i < n; i++) {
       const v = f[i];
       if (Number.isNaN(v)) continue;
-      if (!Number.isInteger(v)) return false; // a widening: the row path decides
+      if (!Number.isInteger(v) || v >= 2 ** 63 || v < -(2 ** 63)) return false; // a widening: the row path decides
       if (intBits !== undefined && (v < -max || v >= max)) return false;
     }
     return true;
