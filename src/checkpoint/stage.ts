@@ -7,7 +7,7 @@
  */
 import type { SinkCheckpointContext } from '../connectors/sink.js';
 import { UsageError } from '../errors.js';
-import type { OperatorStateSnapshot, SavedOperatorState } from '../ops/operator.js';
+import type { OperatorStateSnapshot, SavedOperatorState, SnapshotOptions } from '../ops/operator.js';
 import type { Json } from '../state/savepoint/format.js';
 import type { Barrier, Header, PipelineInfo } from '../stream/protocol.js';
 import { DEFAULT_RETAIN_CHECKPOINTS, retainCheckpoints } from './layout.js';
@@ -169,14 +169,25 @@ export class StageCheckpointer {
    */
   async barrierAsync(
     b: Barrier,
-    snapshot?: () => Promise<OperatorStateSnapshot>,
+    snapshot?: (opts?: SnapshotOptions) => Promise<OperatorStateSnapshot>,
   ): Promise<{ background: boolean; written: Promise<Barrier> }> {
     if (!this.info || !b.path || !snapshot) return { background: false, written: Promise.resolve(b) };
-    const { maxKeyGroups, ...snap } = await snapshot();
+    const thread = process.env.KAPPA_CHECKPOINT_THREAD !== '0';
+    const { maxKeyGroups, ...snap } = await snapshot({ deferColumns: thread });
     const path = b.path;
+    const done = (): Barrier => ({ ...b, operators: [...(b.operators ?? []), this.myUid] });
+    if (thread && (snap.columns !== undefined || snap.windowRows !== undefined)) {
+      // A copy: encoded and written in the part writer's thread (part-worker.ts) while this thread
+      // goes on reading its input.
+      const { entries: _unread, ...copy } = snap;
+      const written = import('./part-writer.js')
+        .then((m) => m.writePartInWorker(path, { uid: this.myUid, ...copy }, maxKeyGroups))
+        .then(done);
+      return { background: true, written };
+    }
     const written = snapshots()
       .then((m) => m.writeOperatorPart(path, { uid: this.myUid, ...snap }, maxKeyGroups))
-      .then((): Barrier => ({ ...b, operators: [...(b.operators ?? []), this.myUid] }));
+      .then(done);
     return { background: snap.columns !== undefined, written };
   }
 

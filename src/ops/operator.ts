@@ -13,6 +13,7 @@ import type { Json, SavepointEntry, StateDescriptor } from '../state/savepoint/f
 import type { SavepointColumns } from '../state/savepoint/write.js';
 import { type RecordBatch, recordsOf } from '../stream/batch.js';
 import type { Barrier, Header, Rec } from '../stream/protocol.js';
+import type { WindowRowsCopy } from './window/snapshot-rows.js';
 
 /** What `Operator.snapshot` returns: the savepoint writer's operator input minus the uid. */
 export interface OperatorStateSnapshot {
@@ -31,8 +32,23 @@ export interface OperatorStateSnapshot {
    * (src/checkpoint/stage.ts `barrierAsync`).
    */
   columns?: SavepointColumns;
+  /**
+   * Instead of `columns` (asked for with `SnapshotOptions.deferColumns`): a window operator's rows
+   * copied as typed arrays, turned into columns by `windowSnapshotColumns` where the part is
+   * written (the part writer's thread).
+   */
+  windowRows?: WindowRowsCopy;
   /** Key groups of the operator's state store. */
   maxKeyGroups: number;
+}
+
+/** How `Operator.snapshot` may return its copy. */
+export interface SnapshotOptions {
+  /**
+   * A window operator may return `windowRows` (typed arrays, cheap to copy at the barrier and to
+   * send to another thread) instead of building `columns` itself.
+   */
+  deferColumns?: boolean;
 }
 
 /** What `Operator.restore` gets: one operator's part of a savepoint. */
@@ -86,7 +102,7 @@ export interface Operator {
    * when a checkpoint barrier arrives; the runtime writes it in the savepoint format
    * (src/checkpoint/snapshot.ts) before it forwards the barrier.
    */
-  snapshot?(): Promise<OperatorStateSnapshot>;
+  snapshot?(opts?: SnapshotOptions): Promise<OperatorStateSnapshot>;
   /**
    * Loads a snapshot: called after `open` and before any record when the pipeline restores
    * (`--resume`, `--from-savepoint`).

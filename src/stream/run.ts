@@ -184,7 +184,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
         async barrier(b) {
           await release(true);
           if (ck && op.snapshot && !op.barrier) {
-            const { background, written } = await ck.barrierAsync(b, () => op.snapshot!());
+            const { background, written } = await ck.barrierAsync(b, (o) => op.snapshot!(o));
             if (background) {
               const h = { written, queue: [], settled: false };
               const settle = () => {

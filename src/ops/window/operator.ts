@@ -68,10 +68,24 @@ import type { Column, RecordBatch } from '../../stream/batch.js';
 import type { Header, Rec, Schema } from '../../stream/protocol.js';
 import type { CompiledExpr } from '../expr.js';
 import { toRecordKey, toStateKey } from '../keys.js';
-import { BadRecordError, type BadRow, type Collector, type Operator } from '../operator.js';
+import {
+  BadRecordError,
+  type BadRow,
+  type Collector,
+  type Operator,
+  type SnapshotOptions,
+} from '../operator.js';
 import type { Getter } from '../path.js';
 import { type Aggregator, type AggSpec, makeAggregator, readInputs } from './aggregate.js';
 import { ensureF64, ensureU8, keyCodes, numericValues, ResultRows, SlotTable } from './columnar.js';
+import {
+  K_AVG,
+  K_COUNT,
+  K_MINMAX,
+  K_NONE,
+  type WindowRowsCopy,
+  windowSnapshotColumns,
+} from './snapshot-rows.js';
 
 /** Window kind and sizes (all in ms). */
 export type WindowSpec =
@@ -183,8 +197,10 @@ export interface WindowSnapshot {
   watermark: number | null;
   operatorState: Json;
   entries: AsyncIterable<SavepointEntry>;
-  /** The rows as columns, copied from memory (then `entries` is empty); see `memorySnapshot`. */
+  /** The rows as columns, copied from memory (then `entries` is empty); see `memoryCopy`. */
   columns?: SavepointColumns;
+  /** The rows as typed arrays instead of `columns` (`SnapshotOptions.deferColumns`). */
+  windowRows?: WindowRowsCopy;
   /** Key groups of the state store. */
   maxKeyGroups: number;
 }
@@ -539,7 +555,6 @@ export class WindowOperator implements Operator {
             }
           }
           if (t > run.maxTs[g]) run.maxTs[g] = t;
-          run.clean[g] = 0;
         }
       }
     } finally {
@@ -604,8 +619,6 @@ export class WindowOperator implements Operator {
       sks: [],
       touched: [],
       backed: new Uint8Array(64),
-      clean: new Uint8Array(64),
-      snapText: [],
       maxTs: new Float64Array(64),
       acc0: new Float64Array(64 * na),
       acc1: new Float64Array(64 * na),
@@ -650,7 +663,6 @@ export class WindowOperator implements Operator {
     run.mixed = ensureU8(run.mixed, n);
     run.maxTs = ensureF64(run.maxTs, hi);
     run.backed = ensureU8(run.backed, hi);
-    run.clean = ensureU8(run.clean, hi);
   }
 
   /**
@@ -681,7 +693,6 @@ export class WindowOperator implements Operator {
     const na = this.aggs.length;
     const base = g * na;
     run.backed[g] = 0;
-    run.clean[g] = 0;
     run.maxTs[g] = t;
     for (let j = 0; j < na; j++) {
       run.acc0[base + j] = 0;
@@ -740,7 +751,6 @@ export class WindowOperator implements Operator {
         slots.remove(g);
       }
     this.freshByEnd = new Map();
-    run.snapText = [];
     this.freshEnds.clear();
     this.freshMaxEnd = Number.NEGATIVE_INFINITY;
     this.fresh = 0;
@@ -795,7 +805,6 @@ export class WindowOperator implements Operator {
       }
       this.sinceDrain++;
       if (!bulk) slots.remove(g);
-      if (g < run.snapText.length) run.snapText[g] = undefined;
       this.fresh--;
       this.openWindows--;
       if (this.sinceDrain >= DRAIN_EVERY) {
@@ -1328,8 +1337,8 @@ export class WindowOperator implements Operator {
    * `entries` is still being read.
    * @returns the operator's part of a savepoint (see writeSavepoint), entries in key-group order
    */
-  async snapshot(): Promise<WindowSnapshot> {
-    // From memory (`memorySnapshot`), fresh slots are copied as they are and stay fresh; for the
+  async snapshot(opts?: SnapshotOptions): Promise<WindowSnapshot> {
+    // From memory (`memoryCopy`), fresh slots are copied as they are and stay fresh; for the
     // LevelDB path (spilled state) they become state entries first, so the store holds every window.
     if (!this.store!.inMemory) this.materialiseAll();
     const operatorState: WindowOperatorState = {
@@ -1343,15 +1352,15 @@ export class WindowOperator implements Operator {
       keySeen: this.keySeen,
       held: this.held.map((r) => ({ ...r })),
     };
-    const columns = this.memorySnapshot();
-    if (columns)
+    const copy = this.memoryCopy();
+    if (copy)
       return {
         kind: 'window',
         states: [this.stateDescriptor()],
         watermark: finiteOrNull(this.wm),
         operatorState: operatorState as unknown as Json,
         entries: (async function* () {})(),
-        columns,
+        ...(opts?.deferColumns ? { windowRows: copy } : { columns: windowSnapshotColumns(copy) }),
         maxKeyGroups: this.store!.keyGroups,
       };
     const snap = await this.store!.snapshot();
@@ -1398,13 +1407,13 @@ export class WindowOperator implements Operator {
 
   /**
    * The snapshot's rows copied straight from memory, synchronously, when the whole state is in the
-   * store's cache (`KeyedStateStore.inMemory`: nothing spilled), else undefined. Each window's
-   * value is written as its JSON text at once (the copy: the live entries keep changing after the
-   * barrier); rows are ordered as the LevelDB path orders them (key group, then state key in UTF-8
-   * byte order: record keys by code point, window starts by their decimal text), without a
-   * LevelDB round trip or re-decoding.
+   * store's cache (`KeyedStateStore.inMemory`: nothing spilled), else undefined: each cached
+   * entry's value as its JSON text (reused when the entry was not `put` since the last snapshot),
+   * each fresh slot as numbers (its accumulators, largest event time and times), all in typed
+   * arrays or plain strings, so the copy can go to another thread. `windowSnapshotColumns`
+   * (snapshot-rows.ts) turns it into the savepoint columns.
    */
-  private memorySnapshot(): SavepointColumns | undefined {
+  private memoryCopy(): WindowRowsCopy | undefined {
     const store = this.store!;
     if (!store.inMemory) return undefined;
     const aggs = this.aggs;
@@ -1417,14 +1426,14 @@ export class WindowOperator implements Operator {
       const v: WindowValue = { max_ts: w.m, fired: w.f === 1, changed: w.u === 1, next_early: w.x, acc };
       return JSON.stringify(v);
     };
-    // Rows in cache order first (typed columns, NaN for a null timer), then permuted into the
-    // format's order.
-    let cap = Math.max(16, store.stats().cached + this.fresh);
+    const fresh = this.fresh;
+    const na = aggs.length;
+    let cap = Math.max(16, store.stats().cached + fresh);
     let kid = new Int32Array(cap);
     let ws = new Float64Array(cap);
     let we = new Float64Array(cap);
     let tm = new Float64Array(cap);
-    const val: string[] = [];
+    const texts: string[] = [];
     const grow = () => {
       cap *= 2;
       const g32 = (x: Int32Array) => {
@@ -1458,8 +1467,8 @@ export class WindowOperator implements Operator {
       const timer = this.nextTime(e);
       const rows = session ? e.w.length : Math.min(1, e.w.length);
       // The value texts of an entry not `put` since the last snapshot are still right: reuse them.
-      let texts = copy as string | string[] | undefined;
-      if (texts === undefined) texts = rows === 1 ? text(e.w[0]) : e.w.slice(0, rows).map(text);
+      let t = copy as string | string[] | undefined;
+      if (t === undefined) t = rows === 1 ? text(e.w[0]) : e.w.slice(0, rows).map(text);
       for (let j = 0; j < rows; j++) {
         if (n === cap) grow();
         const w = e.w[j];
@@ -1467,17 +1476,22 @@ export class WindowOperator implements Operator {
         ws[n] = w.s;
         we[n] = w.e;
         tm[n] = Number.isFinite(timer) ? timer : Number.NaN;
-        val.push(typeof texts === 'string' ? texts : texts[j]);
+        texts.push(typeof t === 'string' ? t : t[j]);
         n++;
       }
-      return texts;
+      return t;
     });
-    // Fresh slots (disjoint from the entries: a window with an entry never gets a fresh slot), with
-    // the row an entry made by `materialiseAll` would give: timer end - 1, changed, not fired.
-    if (this.fresh > 0) {
+    // Fresh slots (disjoint from the entries: a window with an entry never gets a fresh slot), as
+    // numbers; their rows are those an entry made by `materialiseAll` would give (timer end - 1).
+    const maxTs = new Float64Array(fresh);
+    const acc0 = new Float64Array(fresh * na);
+    const acc1 = new Float64Array(fresh * na);
+    const has = new Uint8Array(fresh * na);
+    if (fresh > 0) {
       const run = this.run!;
       const slots = this.slots;
       const local = new Int32Array(this.keyStrOf.length).fill(-1);
+      let f = 0;
       for (const [end, list] of this.freshByEnd)
         for (const g of list) {
           const k = slots.kid(g);
@@ -1494,69 +1508,37 @@ export class WindowOperator implements Operator {
             local[k] = id;
           }
           if (n === cap) grow();
-          const s = slots.start(g);
           kid[n] = id;
-          ws[n] = s;
+          ws[n] = slots.start(g);
           we[n] = end;
           tm[n] = end - 1;
-          let v = run.clean[g] === 1 ? run.snapText[g] : undefined;
-          if (v === undefined) {
-            v = text({ s, e: end, m: run.maxTs[g], a: this.freshAccs(run, g), f: 0, u: 1, x: null });
-            run.snapText[g] = v;
-            run.clean[g] = 1;
-          }
-          val.push(v);
+          maxTs[f] = run.maxTs[g];
+          const base = g * na;
+          acc0.set(run.acc0.subarray(base, base + na), f * na);
+          acc1.set(run.acc1.subarray(base, base + na), f * na);
+          has.set(run.has.subarray(base, base + na), f * na);
           n++;
+          f++;
         }
     }
-    // Key order: key group, then the key's UTF-8 bytes (code points); rows by a stable counting
-    // sort on the key's rank, then by window start in the byte order of its decimal text.
-    const order = keyText.map((_, i) => i);
-    order.sort((x, y) => keyGroup[x] - keyGroup[y] || compareCodePoints(keyText[x], keyText[y]));
-    const rank = new Int32Array(keyText.length);
-    order.forEach((id, r) => {
-      rank[id] = r;
-    });
-    const starts = new Int32Array(keyText.length + 1);
-    for (let i = 0; i < n; i++) starts[rank[kid[i]] + 1]++;
-    for (let r = 0; r < keyText.length; r++) starts[r + 1] += starts[r];
-    const at = starts.slice(0, keyText.length);
-    const perm = new Int32Array(n);
-    for (let i = 0; i < n; i++) perm[at[rank[kid[i]]]++] = i;
-    if (!session)
-      for (let r = 0; r < keyText.length; r++) {
-        const a = starts[r];
-        const b = starts[r + 1];
-        let sorted = true;
-        for (let i = a + 1; i < b && sorted; i++) sorted = compareStarts(ws[perm[i - 1]], ws[perm[i]]) <= 0;
-        if (!sorted)
-          perm.set(
-            Array.from(perm.subarray(a, b)).sort((x, y) => compareStarts(ws[x], ws[y])),
-            a,
-          );
-      }
-    // Filled by push: `new Array(n)` of this size would be a slow dictionary-mode array.
-    const out: SavepointColumns = {
-      length: n,
+    return {
       state: WINDOW_STATE,
-      keyGroup: new Int32Array(n),
-      key: [],
-      windowStart: [],
-      windowEnd: [],
-      timer: [],
-      value: [],
+      session,
+      names,
+      kinds: this.kinds.slice(),
+      keyText,
+      keyGroup: Int32Array.from(keyGroup),
+      length: n,
+      kid: kid.slice(0, n),
+      windowStart: ws.slice(0, n),
+      windowEnd: we.slice(0, n),
+      timer: tm.slice(0, n),
+      texts,
+      maxTs,
+      acc0,
+      acc1,
+      has,
     };
-    for (let r = 0; r < n; r++) {
-      const i = perm[r];
-      const id = kid[i];
-      out.keyGroup[r] = keyGroup[id];
-      out.key.push(keyText[id]);
-      out.windowStart.push(ws[i]);
-      out.windowEnd.push(we[i]);
-      out.timer.push(Number.isNaN(tm[i]) ? null : tm[i]);
-      out.value.push(val[i]);
-    }
-    return out;
   }
 
   /**
@@ -1685,11 +1667,7 @@ const M_MIN = 5;
 const M_MAX = 6;
 const M_GENERIC = 7; // the aggregator's own add, with the value from the column (or the row for a dotted path)
 
-/** Accumulator kinds of a fresh slot (`WindowOperator.kinds`). */
-const K_NONE = 0; // not held in typed arrays: the operator never uses fresh slots
-const K_COUNT = 1; // count, count(f), sum: acc0
-const K_AVG = 2; // acc0 sum, acc1 count
-const K_MINMAX = 3; // acc0 value when has
+/** Accumulator kinds of a fresh slot by aggregate function (K_* in snapshot-rows.ts). */
 const KIND_OF: Record<string, number> = {
   count: K_COUNT,
   sum: K_COUNT,
@@ -1714,12 +1692,6 @@ interface Run {
   touched: number[];
   /** 1 for a backed slot, 0 for a fresh one. */
   backed: Uint8Array;
-  /**
-   * 1 when a fresh slot is unchanged since the last snapshot copied it: its value text is then
-   * `snapText[slot]` (reused by `memorySnapshot`, as the store reuses the text of clean entries).
-   */
-  clean: Uint8Array;
-  snapText: (string | undefined)[];
   /** Largest event time of each slot. */
   maxTs: Float64Array;
   /** count, sum, avg's sum, min/max value. */
@@ -1757,31 +1729,4 @@ const MISSING: unique symbol = Symbol('missing key');
 function mod(a: number, n: number): number {
   const r = a % n;
   return r < 0 ? r + n : r;
-}
-
-/** Orders strings by code point (= UTF-8 byte order), unlike `<`, which compares UTF-16 units. */
-function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i)!;
-    const y = b.codePointAt(i)!;
-    if (x !== y) return x - y;
-    if (x > 0xffff) i++;
-  }
-  return a.length - b.length;
-}
-
-/**
- * Orders window starts as their decimal texts in a state key order (byte order): numerically when
- * both are non-negative integers of as many digits, else by the texts.
- */
-function compareStarts(a: number, b: number): number {
-  if (a >= 0 && b >= 0 && Number.isSafeInteger(a) && Number.isSafeInteger(b)) {
-    const da = a < 10 ? 1 : Math.floor(Math.log10(a)) + 1;
-    const db = b < 10 ? 1 : Math.floor(Math.log10(b)) + 1;
-    if (da === db) return a - b;
-  }
-  const x = String(a);
-  const y = String(b);
-  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -1,0 +1,147 @@
+/**
+ * A window operator's state copied out of memory at a barrier (`WindowOperator.memoryCopy`), and
+ * the pure function that turns it into the savepoint's columns. The copy is typed arrays and
+ * plain strings only, so the stage can hand it to the checkpoint part writer's thread
+ * (src/checkpoint/part-worker.ts), which does the JSON texts, the ordering and the Parquet
+ * encoding while the stage goes on with its input.
+ */
+import type { SavepointColumns } from '../../state/savepoint/write.js';
+
+/** Accumulator kinds of a fresh slot (`WindowOperator.kinds`). */
+export const K_NONE = 0; // not held in typed arrays: the operator never uses fresh slots
+export const K_COUNT = 1; // count, count(f), sum: acc0
+export const K_AVG = 2; // acc0 sum, acc1 count
+export const K_MINMAX = 3; // acc0 value when has
+
+/**
+ * The rows of a window snapshot as copied at the barrier. Rows `[0, texts.length)` are state
+ * entries with their value text; rows `[texts.length, length)` are fresh slots, whose values are
+ * built from `maxTs` and the accumulators (`na = names.length` per row: `acc0`, `acc1`, `has`).
+ * Times are epoch ms; `timer` NaN means none.
+ */
+export interface WindowRowsCopy {
+  /** Name of the keyed state (`window`). */
+  state: string;
+  session: boolean;
+  /** Aggregate names and their accumulator kinds (K_*). */
+  names: string[];
+  kinds: Uint8Array;
+  /** Distinct keys (state-key text before the NUL) and their key groups. */
+  keyText: string[];
+  keyGroup: Int32Array;
+  length: number;
+  /** Per row: index into keyText, window start and end, timer. */
+  kid: Int32Array;
+  windowStart: Float64Array;
+  windowEnd: Float64Array;
+  timer: Float64Array;
+  texts: string[];
+  maxTs: Float64Array;
+  acc0: Float64Array;
+  acc1: Float64Array;
+  has: Uint8Array;
+}
+
+/**
+ * The savepoint columns of a copy, in the format's order (key group, then state key in UTF-8 byte
+ * order: keys by code point, window starts by their decimal text), each fresh slot's value the
+ * JSON text a state entry of it would have (`{max_ts, fired: false, changed: true, next_early:
+ * null, acc}`: the same bytes as `JSON.stringify` of the entry's window).
+ */
+export function windowSnapshotColumns(c: WindowRowsCopy): SavepointColumns {
+  const { keyText, keyGroup, kid, windowStart: ws, length: n, names, kinds } = c;
+  const na = names.length;
+  const nE = c.texts.length;
+  const value = (i: number): string => {
+    if (i < nE) return c.texts[i];
+    const base = (i - nE) * na;
+    const acc: Record<string, unknown> = {};
+    for (let j = 0; j < na; j++) {
+      const k = kinds[j];
+      acc[names[j]] =
+        k === K_AVG
+          ? [c.acc0[base + j], c.acc1[base + j]]
+          : k === K_MINMAX
+            ? c.has[base + j]
+              ? c.acc0[base + j]
+              : null
+            : c.acc0[base + j];
+    }
+    return JSON.stringify({ max_ts: c.maxTs[i - nE], fired: false, changed: true, next_early: null, acc });
+  };
+  // Key order: key group, then the key's UTF-8 bytes (code points); rows by a stable counting
+  // sort on the key's rank, then by window start in the byte order of its decimal text.
+  const order = keyText.map((_, i) => i);
+  order.sort((x, y) => keyGroup[x] - keyGroup[y] || compareCodePoints(keyText[x], keyText[y]));
+  const rank = new Int32Array(keyText.length);
+  order.forEach((id, r) => {
+    rank[id] = r;
+  });
+  const starts = new Int32Array(keyText.length + 1);
+  for (let i = 0; i < n; i++) starts[rank[kid[i]] + 1]++;
+  for (let r = 0; r < keyText.length; r++) starts[r + 1] += starts[r];
+  const at = starts.slice(0, keyText.length);
+  const perm = new Int32Array(n);
+  for (let i = 0; i < n; i++) perm[at[rank[kid[i]]]++] = i;
+  if (!c.session)
+    for (let r = 0; r < keyText.length; r++) {
+      const a = starts[r];
+      const b = starts[r + 1];
+      let sorted = true;
+      for (let i = a + 1; i < b && sorted; i++) sorted = compareStarts(ws[perm[i - 1]], ws[perm[i]]) <= 0;
+      if (!sorted)
+        perm.set(
+          Array.from(perm.subarray(a, b)).sort((x, y) => compareStarts(ws[x], ws[y])),
+          a,
+        );
+    }
+  // Filled by push: `new Array(n)` of this size would be a slow dictionary-mode array.
+  const out: SavepointColumns = {
+    length: n,
+    state: c.state,
+    keyGroup: new Int32Array(n),
+    key: [],
+    windowStart: [],
+    windowEnd: [],
+    timer: [],
+    value: [],
+  };
+  for (let r = 0; r < n; r++) {
+    const i = perm[r];
+    const id = kid[i];
+    out.keyGroup[r] = keyGroup[id];
+    out.key.push(keyText[id]);
+    out.windowStart.push(ws[i]);
+    out.windowEnd.push(c.windowEnd[i]);
+    out.timer.push(Number.isNaN(c.timer[i]) ? null : c.timer[i]);
+    out.value.push(value(i));
+  }
+  return out;
+}
+
+/** Orders strings by code point (= UTF-8 byte order), unlike `<`, which compares UTF-16 units. */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Orders window starts as their decimal texts in a state key order (byte order): numerically when
+ * both are non-negative integers of as many digits, else by the texts.
+ */
+function compareStarts(a: number, b: number): number {
+  if (a >= 0 && b >= 0 && Number.isSafeInteger(a) && Number.isSafeInteger(b)) {
+    const da = a < 10 ? 1 : Math.floor(Math.log10(a)) + 1;
+    const db = b < 10 ? 1 : Math.floor(Math.log10(b)) + 1;
+    if (da === db) return a - b;
+  }
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
