@@ -9,7 +9,7 @@
  * - the part holds the state as of the barrier, not the records that followed it.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -37,6 +37,24 @@ process.stdin.on('data', (d) => {
 });
 process.stdin.on('end', () => writeFileSync(process.argv[1], JSON.stringify(lines)));
 `;
+
+/** Writes checkpoint 1's source part under `dir` and returns its path. */
+function sourcePart(dir: string, pipeline: string): string {
+  const chk = join(dir, 'chk-0000000001');
+  mkdirSync(join(chk, '_parts'), { recursive: true });
+  writeFileSync(join(dir, '_pipeline.json'), JSON.stringify({ id: pipeline }));
+  writeFileSync(
+    join(chk, '_parts', '_barrier.json'),
+    JSON.stringify({
+      id: 1,
+      type: 'checkpoint',
+      pipeline,
+      sources: [],
+      createdAt: new Date(T0).toISOString(),
+    }),
+  );
+  return chk;
+}
 
 describe('asynchronous checkpoint parts', () => {
   it('the barrier is forwarded after the part is written, output after it stays after it, the part is the state at the barrier', async () => {
@@ -116,6 +134,72 @@ describe('asynchronous checkpoint parts', () => {
         meta.operators.map((o) => [o.uid, o.entries]),
         [['window-1', 40000]],
       );
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('windows held as typed arrays (binary stream) go to the part writer thread and give the same files as the stage thread', async () => {
+    const t = tempDir();
+    try {
+      const pipeline = 'p-thread';
+      const lines: string[] = [];
+      const rec = (ts: number, k: string, v: number) => JSON.stringify({ ts, key: null, value: { k, v } });
+      for (let h = 0; h < 6; h++)
+        for (let k = 0; k < 3000; k++) lines.push(rec(T0 + h * HOUR + k, `k${k % 997}`, k));
+      const body = (dir: string, chk: string) =>
+        [
+          JSON.stringify({
+            kappa: 1,
+            pipeline: { id: pipeline, checkpointDir: dir, stage: 0, uids: ['ingest-0'] },
+          }),
+          ...lines,
+          JSON.stringify({ barrier: { id: 1, type: 'checkpoint', path: chk, sources: [], operators: [] } }),
+          rec(T0 + 10, 'k1', 1000),
+          JSON.stringify({ end: true }),
+        ].join('\n');
+      const parts: Record<string, Buffer[]> = {};
+      for (const mode of ['thread', 'stage']) {
+        const dir = join(t.dir, `ck-${mode}`);
+        const chk = sourcePart(dir, pipeline);
+        const input = join(t.dir, `in-${mode}.ndjson`);
+        writeFileSync(input, `${body(dir, chk)}\n`);
+        // transform re-encodes the stream as Arrow (version 2), so the window takes its batch path
+        // and holds its windows in the slot table.
+        const r = await sh(
+          `kappa transform --select k,v --stream-format arrow < '${input}' | kappa window --key k --tumbling 1h --agg 'count, avg(v), max(v)' > /dev/null`,
+          { env: { ...CLEAN, KAPPA_CHECKPOINT_THREAD: mode === 'thread' ? '' : '0' }, cwd: t.dir },
+        );
+        assert.equal(r.code, 0, r.stderr);
+        const files = readdirSync(join(chk, 'window-2')).sort();
+        assert.ok(files.length > 0, `${mode}: the part has files`);
+        parts[mode] = files.map((f) => readFileSync(join(chk, 'window-2', f)));
+        // DuckDB: every (key, hour) window as of the barrier, with its count, sum and max.
+        const con = await (await DuckDBInstance.create(':memory:')).connect();
+        try {
+          const rows = (
+            await con.runAndReadAll(
+              `SELECT count(*) AS n, sum(CAST(json_extract(value, '$.acc.count') AS BIGINT)) AS c,
+                      sum(CAST(json_extract(value, '$.acc.avg_v[0]') AS BIGINT)) AS s,
+                      max(CAST(json_extract(value, '$.acc.max_v') AS BIGINT)) AS m,
+                      bool_and(CAST(json_extract(value, '$.changed') AS BOOLEAN)) AS changed
+               FROM read_parquet('${chk}/window-2/*.parquet')`,
+            )
+          ).getRowObjectsJson()[0];
+          assert.deepEqual(rows, {
+            n: String(6 * 997),
+            c: '18000',
+            s: String(6 * ((2999 * 3000) / 2)),
+            m: '2999',
+            changed: true,
+          });
+        } finally {
+          con.closeSync();
+        }
+      }
+      assert.equal(parts.thread.length, parts.stage.length);
+      for (let i = 0; i < parts.thread.length; i++)
+        assert.ok(parts.thread[i].equals(parts.stage[i]), `file ${i} differs`);
     } finally {
       t.cleanup();
     }
