@@ -62,7 +62,7 @@ const rowArb = (prefix: string) =>
     )
     .map((xs) => xs.map((x, i) => ({ ...x, id: `${prefix}${i}` })));
 
-/** Feeds both sides interleaved (by `pick`), with per-side watermarks maxSeen - bound, to `op`. */
+/** Feeds both sides interleaved (by `pick`), with per-side watermarks maxSeen - bound - 1, to `op`. */
 async function drive(
   op: TwoInputOperator,
   left: Row[],
@@ -83,7 +83,9 @@ async function drive(
     const row = sides[s][pos[s]++];
     await op.record(s, { ts: row.ts, key: row.id, value: { k: row.k, id: row.id } }, out);
     max[s] = Math.max(max[s], row.ts);
-    wms[s] = pos[s] >= sides[s].length ? Number.POSITIVE_INFINITY : max[s] - bound;
+    // A watermark promises that no ts at or below it follows (kappa-stream(5)); `disorder` keeps
+    // every later row above max - bound, or at max itself when bound is 0: hence the - 1.
+    wms[s] = pos[s] >= sides[s].length ? Number.POSITIVE_INFINITY : max[s] - bound - 1;
     const c = Math.min(wms[0], wms[1]);
     if (c > combined && Number.isFinite(c)) {
       combined = c;
