@@ -61,20 +61,8 @@ describe('asynchronous checkpoint parts', () => {
     const t = tempDir();
     try {
       const dir = join(t.dir, 'ck');
-      const chk = join(dir, 'chk-0000000001');
-      mkdirSync(join(chk, '_parts'), { recursive: true });
       const pipeline = 'p-async';
-      writeFileSync(join(dir, '_pipeline.json'), JSON.stringify({ id: pipeline }));
-      writeFileSync(
-        join(chk, '_parts', '_barrier.json'),
-        JSON.stringify({
-          id: 1,
-          type: 'checkpoint',
-          pipeline,
-          sources: [],
-          createdAt: new Date(T0).toISOString(),
-        }),
-      );
+      const chk = sourcePart(dir, pipeline);
       // Before the barrier: 4000 keys x 10 hours, so the part takes a while to write; after it: more
       // records for hour 0 (must not be in the part), a watermark that fires hours 0..4, hour 20.
       const lines: string[] = [
