@@ -66,6 +66,13 @@ export function writePartInWorker(
   return new Promise<void>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     w.ref();
+    // A job that cannot be sent (e.g. a value structured clone refuses) must not stay pending: the
+    // ref'd worker would keep the process alive waiting for an answer that never comes.
+    const fail = (e: unknown) => {
+      pending.delete(id);
+      if (pending.size === 0) w.unref();
+      reject(new RuntimeError(`checkpoint part writer: cannot send the part (${(e as Error).message})`));
+    };
     // The copy's typed arrays were made for this part: move them rather than copy them.
     const r = op.windowRows;
     const transfer = r
@@ -73,6 +80,10 @@ export function writePartInWorker(
           (a) => a.buffer as ArrayBuffer,
         )
       : [];
-    w.postMessage(job, transfer);
+    try {
+      w.postMessage(job, transfer);
+    } catch (e) {
+      fail(e);
+    }
   });
 }

@@ -213,7 +213,9 @@ describe('checkpoints: stop with savepoint', () => {
     try {
       await waitFor(() => someCheckpointComplete(join(t.dir, 'ck')), 90_000, 'a complete checkpoint');
       process.kill(Number(readFileSync(join(t.dir, 'ingest.pid'), 'utf8')), 'SIGTERM');
+      const timer = setTimeout(() => p.kill(), 90_000); // a stop that hangs fails below, with stderr
       const r = await p.done;
+      clearTimeout(timer);
       assert.equal(r.code, 0, r.stderr);
       const sp = /kappa ingest: savepoint (\S+)/.exec(r.stderr)?.[1] ?? '';
       const r2 = await sh(`${INGEST} | ${WINDOW} | kappa sink out --format parquet`, {

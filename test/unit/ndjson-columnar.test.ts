@@ -307,7 +307,9 @@ describe('NDJSON columnar reader', () => {
       }),
       { numRuns: 150 },
     );
-    assert.ok(stats.columnar >= 30, `only ${stats.columnar} of 150 runs took the columnar path`);
+    // About a quarter of the random inputs are clean enough for the columnar path (28-45 of 150 seen);
+    // the bound only guards against a generator that never reaches it.
+    assert.ok(stats.columnar >= 10, `only ${stats.columnar} of 150 runs took the columnar path`);
   });
 
   it('gives the records JSON.parse gives, bad lines at their line numbers (property)', async () => {
