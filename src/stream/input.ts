@@ -16,7 +16,9 @@
  *   the run that wrote it); a later header must not declare a field the first header did not, or
  *   with another type.
  */
+
 import { DataError, RuntimeError } from '../errors.js';
+import { hasUnsafeInteger, parseJsonExact, parseJsonLossless } from '../formats/json-exact.js';
 import { readArrowStream } from './arrow-input.js';
 import type { RecordBatch } from './batch.js';
 import { DirectChannel } from './direct.js';
@@ -184,7 +186,7 @@ async function readNdjsonStream(
         let r: Rec | undefined = parseRecordLine(line);
         if (r === undefined)
           try {
-            r = JSON.parse(line) as Rec;
+            r = parseJsonExact(line) as Rec;
           } catch {
             await bad(no, 'not valid JSON', line);
             continue;
@@ -396,10 +398,14 @@ export function parseRecordLine(line: string): Rec | undefined {
   } else return undefined;
   if (!line.startsWith(',"value":', j)) return undefined;
   let value: unknown;
+  const text = line.slice(j + 9, n - 1);
   try {
-    value = JSON.parse(line.slice(j + 9, n - 1));
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
+  // A bare integer literal beyond 2^53 (a hand-written line; kappa's writers give a decimal
+  // string): JSON.parse has rounded it, so keep its exact decimal string, as kappa-stream(5) says.
+  if (hasUnsafeInteger(value)) value = parseJsonLossless(text);
   return { ts, key, value };
 }

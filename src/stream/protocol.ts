@@ -17,6 +17,7 @@
  * A stream that stops without an `end` line was cut off (the upstream process failed): readers
  * treat that as an error and commit nothing, so a crash upstream is never mistaken for a finished batch.
  */
+import { parseJsonExact } from '../formats/json-exact.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -264,7 +265,7 @@ export function decodeLine(line: string): StreamEvent {
     throw new ProtocolError(`value nested deeper than ${MAX_JSON_DEPTH} levels`);
   let o: unknown;
   try {
-    o = JSON.parse(line);
+    o = parseJsonExact(line);
   } catch {
     throw new ProtocolError('not valid JSON');
   }

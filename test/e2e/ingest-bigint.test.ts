@@ -145,4 +145,32 @@ describe('ingest: integers beyond 2^53 as exact decimal strings', () => {
       await query(`SELECT typeof(a) AS t, a::VARCHAR AS a FROM '${src}' ORDER BY id`),
     );
   });
+
+  it('a hand-written version-1 line with a bare integer beyond 2^53 is read exactly (fast and whole-line paths)', async () => {
+    // kappa's writers give such integers as decimal strings; a line written by another program
+    // may not. `{"ts":0,"key":null,…` takes the reader's fast path, `{"ts":1, "key"` (a space)
+    // the whole-line parse, `{"key":null,"ts":2,…` the general decoder.
+    const stream = `${t.dir}/hand.v1.ndjson`;
+    writeFileSync(
+      stream,
+      [
+        '{"kappa":1}',
+        `{"ts":0,"key":null,"value":{"id":1,"a":${BIG[0]}}}`,
+        `{"ts":1, "key":null,"value":{"id":2,"a":${BIG[1]}}}`,
+        `{"key":null,"ts":2,"value":{"id":3,"a":[${BIG[2]}]}}`,
+        '{"end":true}',
+        '',
+      ].join('\n'),
+    );
+    const r = await sh(`kappa sink - -q < '${stream}'`);
+    assert.equal(r.code, 0, r.stderr);
+    const got = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { a: unknown });
+    assert.deepEqual(
+      got.map((v) => v.a),
+      [BIG[0], BIG[1], [BIG[2]]],
+    );
+  });
 });
