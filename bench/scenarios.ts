@@ -117,7 +117,7 @@ export function scenario1(data: FlightsData, sub: string): Scenario {
     title: `filter + project, ${sizeLabel(data.rows)} NDJSON records (delay > 60; date, origin, delay)`,
     records: data.rows,
     input: data.ndjson,
-    target: "kappa >= 3x jq's records/s and faster than the plain Node loop",
+    target: "kappa >= 3x jq's records/s; kappa run faster than the plain Node loop",
     tools: [
       {
         name: 'kappa',
@@ -127,6 +127,15 @@ export function scenario1(data: FlightsData, sub: string): Scenario {
           "kappa transform --filter 'r.delay > 60' --select date,origin,delay",
         ],
         normalize: norm,
+      },
+      {
+        name: 'kappa-run',
+        kappa: true,
+        stages: [
+          `kappa run "ingest - | transform --filter 'r.delay > 60' --select date,origin,delay" < "$IN"`,
+        ],
+        normalize: norm,
+        note: 'kappa-run: the same two stages fused in one process by `kappa run` (issue 14), one core.',
       },
       {
         name: 'jq',
