@@ -100,9 +100,17 @@ export function evaluateTarget(sc: ScenarioResult): string {
         else checks.push([undefined, 'kappa run faster than node-loop']);
       }
       break;
-    case 2:
+    case 2: {
       checks.push([rps >= 1_000_000, '>= 1M rows/s']);
+      if (sc.id === '2') {
+        const bw = wall(byName(sc, 'kappa-binary'));
+        checks.push([
+          bw === undefined ? undefined : sc.records / (bw / 1000) >= 3_000_000,
+          '>= 3M rows/s binary',
+        ]);
+      }
       break;
+    }
     case 3:
       vs('duckdb-ndjson', 2.5, 'within 2.5x of duckdb-ndjson');
       vs('flink', 1, 'faster than flink incl. start-up');
