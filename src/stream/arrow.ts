@@ -634,16 +634,17 @@ export class ArrowEncoder {
     const control = s.event !== undefined && this.signature !== undefined;
     if (control) plans.splice(0, plans.length, ...this.plans);
 
-    const ts: (number | null)[] = new Array(n);
-    const key: (string | null)[] = new Array(n);
-    const prov: (string | null)[] = new Array(n);
-    const headers: (string | null)[] = new Array(n);
-    const value: (string | null)[] = new Array(n);
     const has = { prov: false, headers: false, value: false, missing: false };
     // A complete batch without provenance and headers has no per-row facts but its key.
     const keysOnly = s.complete === true && s.noRowFacts === true;
-    // ... and with its times and keys as arrays, no per-row call at all.
+    // ... and with its times and keys as arrays, no per-row call at all (nor arrays for them).
     const noRowLoop = keysOnly && s.tsArray !== undefined && s.keyDict !== undefined;
+    const rowArray = <T>(): T[] => (noRowLoop ? [] : new Array(n));
+    const ts = rowArray<number | null>();
+    const key = rowArray<string | null>();
+    const prov = rowArray<string | null>();
+    const headers = rowArray<string | null>();
+    const value = rowArray<string | null>();
     for (let i = 0; i < n && !noRowLoop; i++) {
       if (!s.tsArray) ts[i] = s.ts(i);
       key[i] = s.key(i);
@@ -658,7 +659,7 @@ export class ArrowEncoder {
       if (h !== undefined) has.headers = true;
       if (v !== undefined) has.value = true;
     }
-    const lacks: (string[] | undefined)[] = new Array(n);
+    const lacks: (string[] | undefined)[] = [];
     const byName = new Map(s.fields.map((f) => [f.name, f]));
     const valueCols: {
       name: string;
@@ -774,7 +775,16 @@ export class ArrowEncoder {
       ],
     ]);
     const table = new Table({ fields, metadata }, columns);
-    const bytes = tableToIPC(table, { format: 'stream' }) as Uint8Array;
+    // The pieces flechette writes (message headers, padding, the columns' own buffers), not one
+    // buffer they are copied into: the writer copies them once, into what it writes.
+    const sink = new PieceSink();
+    tableToIPC(table, { format: 'stream', sink });
+    const pieces = sink.messages(newSegment);
+    if (pieces) {
+      for (const p of pieces) out.push(p);
+      return out;
+    }
+    const bytes = Buffer.concat(sink.pieces);
     // Keep the schema message only at the start of a segment; drop the table's own EOS.
     let pos = 0;
     while (pos < bytes.length) {
@@ -788,6 +798,52 @@ export class ArrowEncoder {
 }
 
 const TWO32 = 4294967296;
+
+/**
+ * A flechette IPC sink (`Sink`: write, pad, finish) that keeps the pieces as they are written.
+ * flechette writes each message's header (continuation, length, flatbuffer) as one piece, then
+ * padding, then the body buffers; the stream format ends with the EOS marker as one piece.
+ */
+class PieceSink {
+  readonly pieces: Uint8Array[] = [];
+  write(bytes: Uint8Array): void {
+    this.pieces.push(bytes);
+  }
+  pad(byteCount: number): void {
+    if (byteCount > 0) this.pieces.push(new Uint8Array(byteCount));
+  }
+  finish(): null {
+    return null;
+  }
+
+  /**
+   * The pieces without the table's trailing EOS marker and, unless `withSchema`, without the
+   * schema message in front; undefined when the pieces do not have the expected shape (the caller
+   * then frames the concatenated bytes itself).
+   */
+  messages(withSchema: boolean): Uint8Array[] | undefined {
+    const p = this.pieces;
+    const last = p[p.length - 1];
+    if (p.length < 2 || last.length !== 8 || !isEos(last)) return undefined;
+    let from = 0;
+    if (!withSchema) {
+      const h = p[0];
+      if (h.length < 8) return undefined;
+      const dv = new DataView(h.buffer, h.byteOffset, h.length);
+      if (dv.getUint32(0, true) !== CONTINUATION) return undefined;
+      const size = 8 + dv.getInt32(4, true); // a schema message has no body
+      let bytes = 0;
+      while (from < p.length - 1 && bytes < size) bytes += p[from++].length;
+      if (bytes !== size) return undefined;
+    }
+    return p.slice(from, p.length - 1);
+  }
+}
+
+function isEos(b: Uint8Array): boolean {
+  for (let i = 0; i < 8; i++) if (b[i] !== EOS[i]) return false;
+  return true;
+}
 
 /**
  * A float64 or 64-bit integer (int64, timestamp) column built straight into a typed array, with a
