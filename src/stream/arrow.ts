@@ -765,7 +765,7 @@ export class ArrowEncoder {
       add(
         MISSING,
         utf8(),
-        Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l))),
+        Array.from({ length: n }, (_, i) => (lacks[i] === undefined ? null : JSON.stringify(lacks[i]))),
       );
     for (const c of valueCols) add(c.name, c.type, c.vals, c.md, c.col);
     const metadata = new Map([
