@@ -1016,6 +1016,7 @@ function utf8FromDictionary(
   d: { codes: Int32Array; values: readonly string[] },
   n: number,
 ): FColumn<unknown> {
+  if (d.values.length === 0) return nullUtf8(n); // no key at all (no --key-field)
   const codes = d.codes;
   const enc = d.values.map((v) => Buffer.from(v, 'utf8'));
   const offsets = new Int32Array(n + 1);
