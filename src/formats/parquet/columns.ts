@@ -393,17 +393,32 @@ export class DecodedColumn implements Column {
       h ^= h >>> 15;
       return h & mask;
     };
+    const valid = this.valid;
+    // The last short key and its code: runs of equal values (sorted or clustered columns) skip the hash.
+    let lastK = -1;
+    let lastCode = -1;
     for (let i = 0; i < n; i++) {
       const j = s + i;
-      if (!this.validAt(j)) {
+      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
         codes[i] = -1;
         continue;
       }
       const a = off[j * step];
       const b = off[(j + 1) * step];
-      if (b - a <= 3) {
-        let k = b - a;
-        for (let p = a; p < b; p++) k = k * 256 + bytes[p];
+      const len = b - a;
+      if (len <= 3) {
+        const k =
+          len === 3
+            ? 0x3000000 + bytes[a] * 65536 + bytes[a + 1] * 256 + bytes[a + 2]
+            : len === 2
+              ? 0x20000 + bytes[a] * 256 + bytes[a + 1]
+              : len === 1
+                ? 0x100 + bytes[a]
+                : 0;
+        if (k === lastK) {
+          codes[i] = lastCode;
+          continue;
+        }
         let slot = sslot(k, scap - 1);
         let code = -1;
         for (;;) {
@@ -439,6 +454,8 @@ export class DecodedColumn implements Column {
           }
         }
         codes[i] = code;
+        lastK = k;
+        lastCode = code;
         continue;
       }
       let h = 0x811c9dc5;
