@@ -500,6 +500,8 @@ interface Source {
   tsArray?: Float64Array;
   /** No row has provenance or headers (with `complete`: no per-row facts but the key). */
   noRowFacts?: boolean;
+  /** The keys as dictionary codes (a typed key column), instead of `key(i)` per row. */
+  keyDict?: { codes: Int32Array; values: readonly string[] };
 }
 
 /**
@@ -538,6 +540,7 @@ export class ArrowEncoder {
       complete: b.complete === true,
       noRowFacts: b.prov === undefined && b.headers === undefined,
       tsArray: b.ts,
+      keyDict: b.key.typed ? b.key.dictionary() : undefined,
       absent(i, f) {
         if (b.complete) return false;
         if (exact) return exact.lacks(i, f);
@@ -631,15 +634,18 @@ export class ArrowEncoder {
     const control = s.event !== undefined && this.signature !== undefined;
     if (control) plans.splice(0, plans.length, ...this.plans);
 
-    const ts: (number | null)[] = new Array(n);
-    const key: (string | null)[] = new Array(n);
-    const prov: (string | null)[] = new Array(n);
-    const headers: (string | null)[] = new Array(n);
-    const value: (string | null)[] = new Array(n);
     const has = { prov: false, headers: false, value: false, missing: false };
     // A complete batch without provenance and headers has no per-row facts but its key.
     const keysOnly = s.complete === true && s.noRowFacts === true;
-    for (let i = 0; i < n; i++) {
+    // ... and with its times and keys as arrays, no per-row call at all (nor arrays for them).
+    const noRowLoop = keysOnly && s.tsArray !== undefined && s.keyDict !== undefined;
+    const rowArray = <T>(): T[] => (noRowLoop ? [] : new Array(n));
+    const ts = rowArray<number | null>();
+    const key = rowArray<string | null>();
+    const prov = rowArray<string | null>();
+    const headers = rowArray<string | null>();
+    const value = rowArray<string | null>();
+    for (let i = 0; i < n && !noRowLoop; i++) {
       if (!s.tsArray) ts[i] = s.ts(i);
       key[i] = s.key(i);
       if (keysOnly) continue;
@@ -653,7 +659,7 @@ export class ArrowEncoder {
       if (h !== undefined) has.headers = true;
       if (v !== undefined) has.value = true;
     }
-    const lacks: (string[] | undefined)[] = new Array(n);
+    const lacks: (string[] | undefined)[] = [];
     const byName = new Map(s.fields.map((f) => [f.name, f]));
     const valueCols: {
       name: string;
@@ -733,14 +739,25 @@ export class ArrowEncoder {
     if (s.event === undefined) add(EVENT, utf8(), [], undefined, nullUtf8(n));
     else add(EVENT, utf8(), new Array(n).fill(s.event));
     const tsType = timestamp(TimeUnit.MILLISECOND, 'UTC');
+    const tsInt64 = s.tsArray && s.event === undefined ? int64Of(s.tsArray, s.fields) : undefined;
     add(
       TS,
       tsType,
       [],
       undefined,
-      s.tsArray ? float64Column(tsType, s.tsArray, false) : numericColumn(tsType, ts, false),
+      tsInt64
+        ? singleBatchColumn(tsType, n, 0, new Uint8Array(0), tsInt64)
+        : s.tsArray
+          ? float64Column(tsType, s.tsArray, false)
+          : numericColumn(tsType, ts, false),
     );
-    add(KEY, utf8(), [], undefined, utf8Column(key));
+    add(
+      KEY,
+      utf8(),
+      [],
+      undefined,
+      noRowLoop && s.keyDict ? utf8FromDictionary(s.keyDict, n) : utf8Column(key),
+    );
     if (has.prov) add(PROV, utf8(), [], undefined, utf8Column(prov));
     if (has.headers) add(HEADERS, utf8(), [], undefined, utf8Column(headers));
     if (has.value) add(VALUE, utf8(), [], undefined, utf8Column(value));
@@ -748,7 +765,7 @@ export class ArrowEncoder {
       add(
         MISSING,
         utf8(),
-        Array.from(lacks, (l) => (l === undefined ? null : JSON.stringify(l))),
+        Array.from({ length: n }, (_, i) => (lacks[i] === undefined ? null : JSON.stringify(lacks[i]))),
       );
     for (const c of valueCols) add(c.name, c.type, c.vals, c.md, c.col);
     const metadata = new Map([
@@ -758,7 +775,16 @@ export class ArrowEncoder {
       ],
     ]);
     const table = new Table({ fields, metadata }, columns);
-    const bytes = tableToIPC(table, { format: 'stream' }) as Uint8Array;
+    // The pieces flechette writes (message headers, padding, the columns' own buffers), not one
+    // buffer they are copied into: the writer copies them once, into what it writes.
+    const sink = new PieceSink();
+    tableToIPC(table, { format: 'stream', sink });
+    const pieces = sink.messages(newSegment);
+    if (pieces) {
+      for (const p of pieces) out.push(p);
+      return out;
+    }
+    const bytes = Buffer.concat(sink.pieces);
     // Keep the schema message only at the start of a segment; drop the table's own EOS.
     let pos = 0;
     while (pos < bytes.length) {
@@ -772,6 +798,52 @@ export class ArrowEncoder {
 }
 
 const TWO32 = 4294967296;
+
+/**
+ * A flechette IPC sink (`Sink`: write, pad, finish) that keeps the pieces as they are written.
+ * flechette writes each message's header (continuation, length, flatbuffer) as one piece, then
+ * padding, then the body buffers; the stream format ends with the EOS marker as one piece.
+ */
+class PieceSink {
+  readonly pieces: Uint8Array[] = [];
+  write(bytes: Uint8Array): void {
+    this.pieces.push(bytes);
+  }
+  pad(byteCount: number): void {
+    if (byteCount > 0) this.pieces.push(new Uint8Array(byteCount));
+  }
+  finish(): null {
+    return null;
+  }
+
+  /**
+   * The pieces without the table's trailing EOS marker and, unless `withSchema`, without the
+   * schema message in front; undefined when the pieces do not have the expected shape (the caller
+   * then frames the concatenated bytes itself).
+   */
+  messages(withSchema: boolean): Uint8Array[] | undefined {
+    const p = this.pieces;
+    const last = p[p.length - 1];
+    if (p.length < 2 || last.length !== 8 || !isEos(last)) return undefined;
+    let from = 0;
+    if (!withSchema) {
+      const h = p[0];
+      if (h.length < 8) return undefined;
+      const dv = new DataView(h.buffer, h.byteOffset, h.length);
+      if (dv.getUint32(0, true) !== CONTINUATION) return undefined;
+      const size = 8 + dv.getInt32(4, true); // a schema message has no body
+      let bytes = 0;
+      while (from < p.length - 1 && bytes < size) bytes += p[from++].length;
+      if (bytes !== size) return undefined;
+    }
+    return p.slice(from, p.length - 1);
+  }
+}
+
+function isEos(b: Uint8Array): boolean {
+  for (let i = 0; i < 8; i++) if (b[i] !== EOS[i]) return false;
+  return true;
+}
 
 /**
  * A float64 or 64-bit integer (int64, timestamp) column built straight into a typed array, with a
@@ -827,6 +899,18 @@ function numericColumn(
  * no such view (int64 beyond ±2^53, booleans), which the per-value path then encodes.
  */
 function typedColumn(p: Plan, col: Column): FColumn<unknown> | undefined {
+  if (p.enc === 'int64' || p.enc === 'timestamp') {
+    // Arrow's own int64 buffer (Parquet): written as it is, no conversion.
+    const b = col.int64?.();
+    if (b)
+      return singleBatchColumn(
+        arrowType(p),
+        col.length,
+        b.nulls,
+        b.validity ?? new Uint8Array(0),
+        b.values.length === col.length ? b.values : b.values.subarray(0, col.length),
+      );
+  }
   if (p.enc === 'float64' || p.enc === 'int64' || p.enc === 'timestamp') {
     const f = col.float64()?.subarray(0, col.length);
     return f ? float64Column(arrowType(p), f, p.enc === 'float64') : undefined;
@@ -905,6 +989,67 @@ function utf8Column(values: readonly (string | null)[]): FColumn<unknown> {
     validity: nulls > 0 ? validity : new Uint8Array(0),
     offsets,
     values: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length),
+  });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+/**
+ * The int64 buffer (epoch ms) of a timestamp value column whose `float64()` is `ts` itself (event
+ * time read from that column, source-columns.ts), so `$ts` is written from it as it is; undefined
+ * when no column is (or it has nulls).
+ */
+function int64Of(ts: Float64Array, fields: Source['fields']): BigInt64Array | undefined {
+  for (const f of fields) {
+    if ((f.type !== 'timestamp' && f.type !== 'timestamptz') || !f.col.int64 || !f.col.typed) continue;
+    if (f.col.float64() !== ts) continue;
+    const b = f.col.int64();
+    if (b && b.nulls === 0) return b.values.length === ts.length ? b.values : b.values.subarray(0, ts.length);
+  }
+  return undefined;
+}
+
+/**
+ * A utf8 column from dictionary codes (-1: null; the record keys of a typed key column): each
+ * distinct string is UTF-8 encoded once, rows get its bytes; `n` nulls is `nullUtf8`.
+ */
+function utf8FromDictionary(
+  d: { codes: Int32Array; values: readonly string[] },
+  n: number,
+): FColumn<unknown> {
+  if (d.values.length === 0) return nullUtf8(n); // no key at all (no --key-field)
+  const codes = d.codes;
+  const enc = d.values.map((v) => Buffer.from(v, 'utf8'));
+  const offsets = new Int32Array(n + 1);
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const c = codes[i];
+    if (c < 0) nulls++;
+    else {
+      off += enc[c].length;
+      validity[i >> 3] |= 1 << (i & 7);
+    }
+    offsets[i + 1] = off;
+  }
+  if (nulls === n) return nullUtf8(n);
+  const bytes = new Uint8Array(off);
+  for (let i = 0; i < n; i++) {
+    const c = codes[i];
+    if (c < 0) continue;
+    const e = enc[c];
+    const at = offsets[i];
+    for (let k = 0; k < e.length; k++) bytes[at + k] = e[k];
+  }
+  const type = utf8();
+  const B = batchType(type) as unknown as new (o: object) => Batch<unknown>;
+  const batch = new B({
+    length: n,
+    nullCount: nulls,
+    type,
+    validity: nulls > 0 ? validity : new Uint8Array(0),
+    offsets,
+    values: bytes,
   });
   return new FlechetteColumn<unknown>([batch], type);
 }

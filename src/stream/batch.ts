@@ -41,12 +41,36 @@ export interface Column {
    * decoded from typed storage (Parquet) set it; columns over arbitrary JS values leave it unset.
    */
   readonly typed?: boolean;
+  /**
+   * Optional, for int64, timestamp and timestamptz columns that hold Arrow's 64-bit integer buffer
+   * (the Parquet reader): the values exactly, over the whole int64 range (epoch ms for
+   * timestamps), so an Arrow encoder writes the buffer as it is instead of converting
+   * `float64()` back to integers. Undefined where the column has no such buffer. Must not be
+   * modified by the caller.
+   */
+  int64?(): Int64Buffer | undefined;
+}
+
+/**
+ * A 64-bit integer column as Arrow lays it out: `values[i]` is row i (any value where null),
+ * `validity` bit i (LSB first) is set when row i is not null; `validity` is undefined and `nulls`
+ * 0 when no row is null. `values.length` may exceed the column's length (only the first
+ * `length` rows count).
+ */
+export interface Int64Buffer {
+  values: BigInt64Array;
+  validity: Uint8Array | undefined;
+  /** Number of null rows. */
+  nulls: number;
 }
 
 /** A batch of records, column-wise. */
 export interface RecordBatch {
   readonly length: number;
-  /** Event time of each record, integer epoch ms. */
+  /**
+   * Event time of each record, integer epoch ms. Must not be modified by the caller: it may be
+   * the `float64()` array of the column event time was read from.
+   */
   readonly ts: Float64Array;
   /** Record keys (string or null per record, as in the stream). */
   readonly key: Column;

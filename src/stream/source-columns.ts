@@ -12,8 +12,15 @@
  */
 import type { RowBatch } from '../formats/format.js';
 import { toRecordKey } from '../ops/keys.js';
-import { type TsFormat, timestampParser } from '../time/timestamp.js';
-import { ArrayColumn, type Column, DictionaryColumn, type RecordBatch, type ValueColumns } from './batch.js';
+import { MAX_TS_MS, type TsFormat, timestampParser } from '../time/timestamp.js';
+import {
+  ArrayColumn,
+  type Column,
+  DictionaryColumn,
+  nullColumn,
+  type RecordBatch,
+  type ValueColumns,
+} from './batch.js';
 
 /** What the columnar branch needs from the source spec. */
 export interface ColumnarAssignSpec {
@@ -38,6 +45,11 @@ export function columnarAssigner(
   if ((tsField !== undefined && !PLAIN.test(tsField)) || (keyField !== undefined && !PLAIN.test(keyField)))
     return undefined;
   const parse = timestampParser(spec.tsFormat, spec.tz);
+  // Formats under which timestampParser gives an integer epoch-ms number back unchanged.
+  const utc = spec.tz === 'UTC' || spec.tz === 'utc' || spec.tz === 'Z';
+  const msAsIs =
+    spec.tsFormat === 'epoch-ms' || (spec.tsFormat === 'wallclock-ms' && (utc || spec.tz === undefined));
+  const keyCol = (cols: ValueColumns) => (keyField === undefined ? undefined : cols.column(keyField));
   return (b) => {
     const cols = b.columns;
     if (!cols || b.nativeTs || b.nativeKey || b.prov || b.headers || b.errors?.size) return undefined;
@@ -48,8 +60,18 @@ export function columnarAssigner(
     const tsCol = cols.column(tsField);
     if (!tsCol) return undefined;
     const n = cols.length;
-    const ts = new Float64Array(n);
     const f = tsCol.float64();
+    if (f && msAsIs && tsCol.typed && INTEGER_TYPES.has(tsCol.type)) {
+      // Integer epoch ms read as such (a typed timestamp column, or int64 with --ts-format
+      // epoch-ms): the parser is the identity on them, so event time is the column's own array
+      // once every value is within range (NaN, a null, fails the comparison).
+      for (let i = 0; i < n; i++) {
+        const t = f[i];
+        if (!(t >= -MAX_TS_MS && t <= MAX_TS_MS)) return undefined;
+      }
+      return withTimeAndKey(cols, f.length === n ? f : f.subarray(0, n), keyColumn(keyCol(cols), n));
+    }
+    const ts = new Float64Array(n);
     const d = f || !tsCol.typed ? undefined : tsCol.dictionary();
     if (d) {
       // A dictionary-coded time column (NDJSON, CSV, Parquet strings): each distinct text parsed once.
@@ -78,9 +100,12 @@ export function columnarAssigner(
   };
 }
 
+/** Column types whose `float64()` values are integers. */
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['int64', 'timestamp', 'timestamptz']);
+
 /** The record keys of `--key-field`'s column (toRecordKey of each value; null without the column). */
 function keyColumn(col: Column | undefined, n: number): Column {
-  if (!col) return new ArrayColumn('string', new Array(n).fill(null));
+  if (!col) return nullColumn('string', n);
   const d = col.typed ? col.dictionary() : undefined;
   if (d) return new DictionaryColumn(d.codes, d.values);
   const keys = new Array<string | null>(n);

@@ -143,9 +143,23 @@ describe('columnar Parquet path', () => {
               if (f64) assert.ok(v === null ? Number.isNaN(f64[i]) : f64[i] === v, `${f}[${i}] float64`);
               const d = col.dictionary();
               if (d) assert.equal(d.codes[i] < 0 ? null : d.values[d.codes[i]], v);
+              // int64 and timestamps: Arrow's int64 buffer, exact (also beyond 2^53), epoch ms.
+              if (f === 'i64' || f === 'ts') {
+                const b = col.int64?.();
+                assert.ok(b, `${f}: int64()`);
+                const valid = b.validity === undefined || ((b.validity[i >> 3] >> (i & 7)) & 1) === 1;
+                assert.equal(valid, v !== null, `${f}[${i}] validity`);
+                if (v !== null) assert.equal(b.values[i], BigInt(v as number | string), `${f}[${i}] int64`);
+              }
             }
             assert.deepEqual(c.value(i), o);
             colRows.push(o);
+          }
+          for (const f of ['i64', 'ts']) {
+            const col = c.column(f);
+            let nulls = 0;
+            for (let i = 0; i < c.length; i++) if (col?.isNull(i)) nulls++;
+            assert.equal(col?.int64?.()?.nulls, nulls, `${f}: null count of the int64 buffer`);
           }
         }
         const want = rows.flatMap((b) => b.rows);

@@ -16,11 +16,15 @@
  *   lands in the millisecond that contains it)
  */
 import type { SchemaTree } from 'hyparquet';
-import type { Column } from '../../stream/batch.js';
+import type { Column, Int64Buffer } from '../../stream/batch.js';
 import type { FieldType } from '../../stream/protocol.js';
 
-/** The flechette batch fields this module reads (flechette's `Batch` keeps them public). */
-interface ArrowData {
+/**
+ * The Arrow array fields this module reads: flechette's `Batch` keeps them public, and
+ * `wasm-ffi.ts` builds the same shape from the C Data Interface. `values` is a BigInt64Array for
+ * 64-bit integers and timestamps, the UTF-8 bytes for strings, the bitmap for booleans.
+ */
+export interface ArrowData {
   readonly length: number;
   readonly nullCount: number;
   readonly type: { typeId: number; bitWidth?: number; signed?: boolean; precision?: number; unit?: number };
@@ -89,6 +93,7 @@ type Kind = 'int32' | 'int64' | 'float' | 'bool' | 'utf8' | 'large-utf8' | 'dict
 export class DecodedColumn implements Column {
   readonly typed = true;
   private f64: Float64Array | null | undefined;
+  private i64: Int64Buffer | null | undefined;
   private dict: { codes: Int32Array; values: readonly string[] } | undefined;
   private vals: unknown[] | undefined;
   private readonly words: Int32Array | undefined;
@@ -222,30 +227,121 @@ export class DecodedColumn implements Column {
   }
 
   float64(): Float64Array | undefined {
-    if (this.f64 === undefined) this.f64 = this.toFloat64() ?? null;
+    if (this.f64 === undefined) {
+      if (this.kind === 'timestamp') this.convertTimestamps();
+      else this.f64 = this.toFloat64() ?? null;
+    }
     return this.f64 ?? undefined;
+  }
+
+  /**
+   * int64, timestamp and timestamptz columns: the values as Arrow's int64 buffer (`Int64Buffer`,
+   * batch.ts): int64 values as they are (a view, no copy), timestamps in epoch ms floored as
+   * `get` gives them (a view when the Parquet unit is ms). Undefined for other kinds.
+   */
+  int64(): Int64Buffer | undefined {
+    if (this.i64 === undefined) {
+      const k = this.kind;
+      const unit = this.data.type.unit ?? 1;
+      if (k === 'int64' || (k === 'timestamp' && unit === 1)) {
+        const v = this.data.values as unknown as BigInt64Array;
+        this.i64 = { values: v.subarray(this.start, this.start + this.length), ...this.sliceValidity() };
+      } else if (k === 'timestamp') this.convertTimestamps();
+      else this.i64 = null;
+    }
+    return this.i64 ?? undefined;
+  }
+
+  /** The validity bitmap of this slice's rows (bit i: row i is not null) and its null count. */
+  private sliceValidity(): { validity: Uint8Array | undefined; nulls: number } {
+    const v = this.valid;
+    if (v === undefined) return { validity: undefined, nulls: 0 };
+    const s = this.start;
+    const n = this.length;
+    let nulls = 0;
+    for (let i = 0; i < n; i++) if (((v[(s + i) >> 3] >> ((s + i) & 7)) & 1) === 0) nulls++;
+    if (nulls === 0) return { validity: undefined, nulls: 0 };
+    if ((s & 7) === 0) return { validity: v.subarray(s >> 3, (s + n + 7) >> 3), nulls };
+    const out = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) if ((v[(s + i) >> 3] >> ((s + i) & 7)) & 1) out[i >> 3] |= 1 << (i & 7);
+    return { validity: out, nulls };
+  }
+
+  /**
+   * A timestamp column's epoch ms, floored, as a Float64Array (NaN: null) and, when the Parquet
+   * unit is not ms, as an int64 buffer too: one pass over the 32-bit halves, a BigInt only for
+   * values beyond ±2^53 in the column's unit.
+   */
+  private convertTimestamps(): void {
+    const n = this.length;
+    const s = this.start;
+    const unit = this.data.type.unit ?? 1;
+    const w = this.words as Int32Array;
+    const f = new Float64Array(n);
+    const words = unit === 1 ? undefined : new Int32Array(2 * n);
+    const valid = this.valid;
+    const d = UNITS_PER_MS[unit];
+    const mul = MS_PER_UNIT[unit];
+    for (let i = 0; i < n; i++) {
+      const j = s + i;
+      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
+        f[i] = Number.NaN;
+        continue;
+      }
+      const hi = w[2 * j + 1];
+      let q: number;
+      if (hi > SAFE_HI || hi < -SAFE_HI) q = this.tsAt(j);
+      else {
+        const x = hi * TWO32 + (w[2 * j] >>> 0);
+        if (unit <= 1) q = x * mul;
+        else {
+          q = Math.floor(x / d);
+          if (q * d > x) q -= 1;
+          else if ((q + 1) * d <= x) q += 1;
+        }
+      }
+      f[i] = q;
+      if (words !== undefined) {
+        const qh = Math.floor(q / TWO32);
+        words[2 * i] = (q - qh * TWO32) | 0;
+        words[2 * i + 1] = qh;
+      }
+    }
+    this.f64 = f;
+    if (words !== undefined)
+      this.i64 = { values: new BigInt64Array(words.buffer, 0, n), ...this.sliceValidity() };
   }
 
   private toFloat64(): Float64Array | undefined {
     const k = this.kind;
-    if (k !== 'int32' && k !== 'int64' && k !== 'float' && k !== 'timestamp') return undefined;
+    if (k !== 'int32' && k !== 'int64' && k !== 'float') return undefined;
     const n = this.length;
     const s = this.start;
+    const valid = this.valid;
+    if (k === 'float' && this.data.values instanceof Float64Array && valid === undefined) {
+      // Float64 without nulls: a copy of the buffer, then ±Infinity to NaN (JSON has no such numbers).
+      const a = this.data.values.slice(s, s + n);
+      for (let i = 0; i < n; i++) if (a[i] - a[i] !== 0) a[i] = Number.NaN;
+      return a;
+    }
     const a = new Float64Array(n);
     const vals = this.data.values;
     if (k === 'int32' || k === 'float') {
       for (let i = 0; i < n; i++) a[i] = vals[s + i];
-      if (k === 'float') for (let i = 0; i < n; i++) if (!Number.isFinite(a[i])) a[i] = Number.NaN;
-    } else if (k === 'int64') {
+      if (k === 'float') for (let i = 0; i < n; i++) if (a[i] - a[i] !== 0) a[i] = Number.NaN;
+    } else {
+      const w = this.words as Int32Array;
       for (let i = 0; i < n; i++) {
-        const x = this.int64At(s + i);
-        if (x === undefined) {
-          if (this.validAt(s + i)) return undefined; // beyond ±2^53: callers use get()
+        const j = s + i;
+        const hi = w[2 * j + 1];
+        if (hi > SAFE_HI || hi < -SAFE_HI) {
+          if (this.validAt(j)) return undefined; // beyond ±2^53: callers use get() or int64()
           a[i] = Number.NaN;
-        } else a[i] = x;
+        } else a[i] = hi * TWO32 + (w[2 * j] >>> 0);
       }
-    } else for (let i = 0; i < n; i++) a[i] = this.tsAt(s + i);
-    if (this.valid) for (let i = 0; i < n; i++) if (!this.validAt(s + i)) a[i] = Number.NaN;
+    }
+    if (valid !== undefined)
+      for (let i = 0; i < n; i++) if (((valid[(s + i) >> 3] >> ((s + i) & 7)) & 1) === 0) a[i] = Number.NaN;
     return a;
   }
 
@@ -297,17 +393,32 @@ export class DecodedColumn implements Column {
       h ^= h >>> 15;
       return h & mask;
     };
+    const valid = this.valid;
+    // The last short key and its code: runs of equal values (sorted or clustered columns) skip the hash.
+    let lastK = -1;
+    let lastCode = -1;
     for (let i = 0; i < n; i++) {
       const j = s + i;
-      if (!this.validAt(j)) {
+      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
         codes[i] = -1;
         continue;
       }
       const a = off[j * step];
       const b = off[(j + 1) * step];
-      if (b - a <= 3) {
-        let k = b - a;
-        for (let p = a; p < b; p++) k = k * 256 + bytes[p];
+      const len = b - a;
+      if (len <= 3) {
+        const k =
+          len === 3
+            ? 0x3000000 + bytes[a] * 65536 + bytes[a + 1] * 256 + bytes[a + 2]
+            : len === 2
+              ? 0x20000 + bytes[a] * 256 + bytes[a + 1]
+              : len === 1
+                ? 0x100 + bytes[a]
+                : 0;
+        if (k === lastK) {
+          codes[i] = lastCode;
+          continue;
+        }
         let slot = sslot(k, scap - 1);
         let code = -1;
         for (;;) {
@@ -343,6 +454,8 @@ export class DecodedColumn implements Column {
           }
         }
         codes[i] = code;
+        lastK = k;
+        lastCode = code;
         continue;
       }
       let h = 0x811c9dc5;

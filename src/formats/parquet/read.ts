@@ -50,6 +50,7 @@ import type { ValueColumns } from '../../stream/batch.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
 import type { FileOffset, FileStart, FormatReader, OpenedFile, ReadOptions, RowBatch } from '../format.js';
 import { columnarField, DecodedColumn } from './columns.js';
+import { readFfiBatch } from './wasm-ffi.js';
 
 /** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
 const SLICE_ROWS = 8192;
@@ -485,15 +486,38 @@ async function wasmGroup(
   types: readonly FieldType[],
 ): Promise<DecodedColumn[] | undefined> {
   if (wasmBroken) return undefined;
-  let table: ReturnType<typeof tableFromIPC>;
+  let t: Awaited<ReturnType<WasmFile['read']>>;
   try {
-    const t = await guardWasm(pf.read({ rowGroups: [g], batchSize: groupRows }));
-    table = tableFromIPC(t.intoIPCStream(), { useBigInt: true });
+    t = await guardWasm(pf.read({ rowGroups: [g], batchSize: groupRows }));
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     if (e instanceof WebAssembly.RuntimeError) wasmBroken = true;
     return undefined;
   }
+  // The columns straight out of WebAssembly memory (wasm-ffi.ts); the IPC round trip where that
+  // does not apply (a batch that is not one struct array).
+  const pw = (await loadWasm()) as ParquetWasm;
+  if (t.numBatches === 1) {
+    const ffi = t.intoFFI();
+    let got: ReturnType<typeof readFfiBatch>;
+    try {
+      got = readFfiBatch(pw.wasmMemory().buffer as ArrayBuffer, ffi.schemaAddr(), ffi.arrayAddr(0));
+    } catch {
+      got = undefined; // structs not as expected: the row reader decodes the group
+    } finally {
+      ffi.free();
+    }
+    if (!got || got.rows !== groupRows) return undefined;
+    const out: DecodedColumn[] = [];
+    for (let c = 0; c < names.length; c++) {
+      const d = got.columns.get(names[c]);
+      const pc = d ? DecodedColumn.of(types[c], d.data, d.offset, groupRows) : undefined;
+      if (!pc) return undefined;
+      out.push(pc);
+    }
+    return out;
+  }
+  const table = tableFromIPC(t.intoIPCStream(), { useBigInt: true });
   if (table.numRows !== groupRows) return undefined;
   const out: DecodedColumn[] = [];
   for (let c = 0; c < names.length; c++) {
