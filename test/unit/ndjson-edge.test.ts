@@ -6,7 +6,7 @@
  * writes the same bytes from columns as from rows, without building a row object.
  */
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RecordSource } from '../../src/connectors/source.js';
@@ -15,7 +15,8 @@ import '../../src/storage/local.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
 import { ArrayColumn, type RecordBatch, recordsOf, takeRows } from '../../src/stream/batch.js';
 import { parseRecordLine, readStream } from '../../src/stream/input.js';
-import { encodeBatchLines } from '../../src/stream/line-encoder.js';
+import { encodeBatchBytes, encodeBatchLines } from '../../src/stream/line-encoder.js';
+import { LineWriter } from '../../src/stream/output.js';
 import { Progress } from '../../src/stream/progress.js';
 import { encodeRecord, type Rec } from '../../src/stream/protocol.js';
 import { runSource } from '../../src/stream/source.js';
@@ -27,9 +28,32 @@ import { readAll, type Table, writeTable } from '../parquet-table.js';
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
+/**
+ * The lines of `encodeBatchLines`; when the batch takes the byte path (`encodeBatchBytes`, into a
+ * LineWriter with a tiny first buffer so lines cross chunk boundaries), its bytes must be exactly
+ * those lines, each followed by `\n`.
+ */
 function linesOf(b: RecordBatch): string[] {
   const out: string[] = [];
   encodeBatchLines(b, (l) => out.push(l));
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(c: Buffer, _enc, cb) {
+      chunks.push(c);
+      cb();
+    },
+  });
+  const w = new LineWriter(sink);
+  w.line('first');
+  const bytes = w.bytes();
+  bytes.grow(7);
+  if (encodeBatchBytes(b, bytes)) {
+    assert.equal(w.lines, out.length + 1);
+    w.line('last');
+    void w.flush();
+    sink.end();
+    assert.equal(Buffer.concat(chunks).toString('utf8'), ['first', ...out, 'last', ''].join('\n'));
+  } else assert.notEqual(b.complete, true, 'only batches that are not complete take the row path');
   return out;
 }
 
