@@ -268,8 +268,13 @@ function writeNumber(o: Uint8Array, p: number, x: number): number {
     }
     if (x < 2147483648) return writeUint31(o, p, x);
     // Two halves: the high part, then the low nine digits with their leading zeros.
-    const hi = Math.floor(x / 1e9);
+    let hi = Math.floor(x / 1e9);
     let lo = x - hi * 1e9;
+    if (lo < 0) {
+      // x / 1e9 rounded up to the next integer
+      hi--;
+      lo += 1e9;
+    }
     p = writeUint31(o, p, hi);
     for (let q = p + 8; q >= p; q--) {
       const d = (lo / 10) | 0;

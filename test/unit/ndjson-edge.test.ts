@@ -66,6 +66,19 @@ const text = fc.oneof(
 const leaf = fc.oneof(
   fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }),
   fc.constantFrom(0, -0, 2 ** 53 - 1, -(2 ** 53 - 1), 1e21, 5e-324, 0.1),
+  // Digit-writer boundaries: 2^31 (two halves), 1e9 (leading zeros of the low half), 100.
+  fc.constantFrom(
+    2 ** 31 - 1,
+    2 ** 31,
+    -(2 ** 31),
+    1e9,
+    999_999_999,
+    1e12 + 7,
+    9_007_198_999_999_999,
+    100,
+    99,
+    10,
+  ),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   text,
   fc.boolean(),
