@@ -480,7 +480,7 @@ class ByteDictionary {
 }
 
 /** `into` holding `from` at its start. */
-function grown<T extends Int32Array | Uint8Array>(from: T, into: T): T {
+function grown<T extends Int32Array | Uint8Array | Float64Array>(from: T, into: T): T {
   into.set(from);
   return into;
 }
@@ -761,9 +761,10 @@ export async function* csvBatches(
     tok.reset(text);
     let cols: CsvColumn[] | undefined;
     let count = 0;
-    const lines: number[] = [];
-    const starts: number[] = [];
-    const ends: number[] = [];
+    // Per record: its first line, and its bytes [start, end) (for `where` and `raw`).
+    let lines = new Float64Array(0);
+    let starts = new Int32Array(0);
+    let ends = new Int32Array(0);
     let errors: Map<number, string> | undefined;
     const n = text.length;
     let p = 0;
@@ -807,6 +808,14 @@ export async function* csvBatches(
         const perRecord = bytesPerRecord > 0 ? bytesPerRecord : 2 * header.length;
         const guess = Math.max(16, Math.ceil(((n - p) / perRecord) * 1.125));
         cols = header.map(() => new CsvColumn(guess));
+        lines = new Float64Array(guess);
+        starts = new Int32Array(guess);
+        ends = new Int32Array(guess);
+      }
+      if (count >= starts.length) {
+        lines = grown(lines, new Float64Array(2 * count));
+        starts = grown(starts, new Int32Array(2 * count));
+        ends = grown(ends, new Int32Array(2 * count));
       }
       let why = tok.error;
       const k = tok.count;
@@ -817,17 +826,17 @@ export async function* csvBatches(
         errors.set(count, why);
         for (let f = 0; f < cols.length; f++) cols[f].addNull(count);
       } else {
-        const { starts, ends, kinds, strs } = tok;
+        const { kinds, strs } = tok;
         for (let f = 0; f < k; f++) {
           const kind = kinds[f];
           if (kind === TEXT) cols[f].add(strs[f], true, count);
-          else cols[f].addBytes(text, starts[f], ends[f], kind === QRAW, count);
+          else cols[f].addBytes(text, tok.starts[f], tok.ends[f], kind === QRAW, count);
         }
       }
+      lines[count] = startLine;
+      starts[count] = p;
+      ends[count] = end;
       count++;
-      lines.push(startLine);
-      starts.push(p);
-      ends.push(end);
       p = end;
     }
     const rest = text.subarray(p);
