@@ -4,7 +4,7 @@
  * chunk, not a decoded string (issue 14): fields are byte ranges; numbers are parsed from their
  * digits; the strings of a string column are looked up by their bytes in a per-column dictionary
  * (`ByteDictionary`) and decoded once per distinct value. Measured on the 3M-flight CSV (108 MB):
- * 1.3 CPU s to columns, reading included (the string tokenizer before: 2.2 s; csv-parse as
+ * 1.2 CPU s to columns, reading included (the string tokenizer before: 2.2 s; csv-parse as
  * configured before that: ~35k rows/s).
  * - The first record is the header: it names the fields. Duplicate names are renamed as DuckDB's
  *   `read_csv` does (case-insensitively: `a,b,a` -> `a`, `b`, `a_1`; `a,a_1,a` -> `a`, `a_1`,
