@@ -12,6 +12,20 @@ import type { Writable } from 'node:stream';
 const CHUNK = 64 * 1024;
 
 /**
+ * Where an encoder writes whole lines as bytes (`LineWriter.bytes()`; stream/line-encoder.ts):
+ * lines go into `buf` from `pos` on, and the encoder stores the new `pos` when it is done. It
+ * calls `grow(need)` (with `pos` stored) before a line that might not fit: the bytes written so
+ * far go out as one chunk and `buf`/`pos` then have room for at least `need` bytes.
+ */
+export interface LineBytes {
+  buf: Buffer;
+  pos: number;
+  /** Number of lines the encoder wrote (it adds to this). */
+  lines: number;
+  grow(need: number): void;
+}
+
+/**
  * Writes `data` and, when the destination's buffer is full, waits for 'drain' (or for its end:
  * 'error'/'close', so a reader that went away never leaves the writer waiting).
  * @param closed whether the destination is known to be gone (EPIPE): then nothing is awaited
@@ -46,8 +60,22 @@ export class LineWriter {
   private chunks: Buffer[] = [];
   private closed = false;
   private failure: Error | undefined;
+  /**
+   * Lines written as bytes (`bytes()`): `raw.buf[0, raw.pos)` follows every chunk and precedes
+   * `buf` (one of the two is empty at any time).
+   */
+  private readonly raw: LineBytes = {
+    buf: Buffer.alloc(0),
+    pos: 0,
+    lines: 0,
+    grow: (need) => this.growRaw(need),
+  };
+  private linesBefore = 0;
+
   /** Number of lines written (handed to the destination). */
-  lines = 0;
+  get lines(): number {
+    return this.linesBefore + this.raw.lines;
+  }
 
   constructor(private readonly out: Writable) {
     out.on('error', (err: NodeJS.ErrnoException) => {
@@ -63,12 +91,40 @@ export class LineWriter {
 
   /** Appends one line (without newline). Cheap: only concatenates. */
   line(s: string): void {
+    if (this.raw.pos > 0) this.takeRaw();
     this.buf += `${s}\n`;
-    this.lines++;
+    this.linesBefore++;
     if (this.buf.length >= CHUNK) {
       this.chunks.push(Buffer.from(this.buf, 'utf8'));
       this.buf = '';
     }
+  }
+
+  /**
+   * The byte sink for encoders that write lines as bytes (see `LineBytes`); lines appended with
+   * `line()` before it come first. Use it at once: a later `line()` moves its bytes to a chunk.
+   */
+  bytes(): LineBytes {
+    if (this.buf.length > 0) {
+      this.chunks.push(Buffer.from(this.buf, 'utf8'));
+      this.buf = '';
+    }
+    return this.raw;
+  }
+
+  /** The bytes written into `raw` become a chunk; `raw` keeps the rest of its buffer. */
+  private takeRaw(): void {
+    const r = this.raw;
+    this.chunks.push(r.buf.subarray(0, r.pos));
+    r.buf = r.buf.subarray(r.pos);
+    r.pos = 0;
+  }
+
+  private growRaw(need: number): void {
+    const r = this.raw;
+    if (r.pos > 0) this.chunks.push(r.buf.subarray(0, r.pos));
+    r.buf = Buffer.allocUnsafe(Math.max(CHUNK, need));
+    r.pos = 0;
   }
 
   /** Writes the buffer if it holds at least a chunk, waiting for drain when the destination is full. */
@@ -79,6 +135,7 @@ export class LineWriter {
   /** Writes whatever is buffered and waits for drain if needed. Throws a destination error. */
   async flush(): Promise<void> {
     if (this.failure) throw this.failure;
+    if (this.raw.pos > 0) this.takeRaw();
     if (this.closed) {
       this.buf = '';
       this.chunks = [];

@@ -10,7 +10,7 @@ import type { Writable } from 'node:stream';
 import { ArrowEncoder } from './arrow.js';
 import { batchFromRecords, type RecordBatch } from './batch.js';
 import { stageOutput } from './direct.js';
-import { encodeBatchLines } from './line-encoder.js';
+import { encodeBatchBytes, encodeBatchLines } from './line-encoder.js';
 import { resolveStreamFormat } from './negotiate.js';
 import { LineWriter, writeWithBackPressure } from './output.js';
 import {
@@ -83,8 +83,8 @@ export class NdjsonStreamWriter implements StreamWriter {
     this.lines.line(rawLine ?? encodeRecord(r, rawValue));
   }
   batch(b: RecordBatch): void {
-    // Straight from the columns when the batch allows it (line-encoder.ts): the same lines.
-    encodeBatchLines(b, this.emit);
+    // Straight from the columns as bytes when the batch allows it (line-encoder.ts): the same lines.
+    if (!encodeBatchBytes(b, this.lines.bytes())) encodeBatchLines(b, this.emit);
   }
   private readonly emit = (line: string): void => this.lines.line(line);
   watermark(wm: number): void {

@@ -22,9 +22,9 @@ async function* chunked(bytes: Buffer, cuts: number[]) {
   }
 }
 
-async function batchesOf(text: string, cuts: number[] = []): Promise<RowBatch[]> {
+async function batchesOf(text: string, cuts: number[] = [], bytes = Buffer.from(text)): Promise<RowBatch[]> {
   const out: RowBatch[] = [];
-  for await (const b of csvBatches(chunked(Buffer.from(text), cuts), 'in.csv', ',')) out.push(b);
+  for await (const b of csvBatches(chunked(bytes, cuts), 'in.csv', ',')) out.push(b);
   return out;
 }
 
@@ -50,6 +50,8 @@ const plain = fc.oneof(
   fc.integer({ min: -1e15, max: 1e15 }).map(String),
   fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
   fc.stringMatching(/^[a-zA-Z0-9 .:-]{0,8}$/),
+  // Repeated values (the string dictionary's hits) and non-ASCII text (bytes, not characters).
+  fc.constantFrom('LAS', 'LAS', 'ATL', 'é', 'ü€', '😀x', 'a\u2028'),
 );
 const field: fc.Arbitrary<Field> = fc.oneof(
   plain.map((text) => ({ text, quoted: false })),
@@ -184,6 +186,49 @@ describe('CSV reader: columns', () => {
     rows[0].extra = true;
     assert.equal(b.columns, undefined);
     assert.deepEqual(b.rows, [{ a: 1, extra: true }]);
+  });
+});
+
+describe('CSV reader: bytes', () => {
+  it('a delimiter of several UTF-8 bytes, non-ASCII fields and a BOM cut across chunks', async () => {
+    const text = '\uFEFFa§b§c\nLAS§é€§1\n"x§""y"§LAS§2.5\nLAS§é€§\n';
+    const bytes = Buffer.from(text);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const rows: unknown[] = [];
+      for await (const b of csvBatches(chunked(bytes, [cut]), 'in.csv', '§')) rows.push(...b.rows);
+      assert.deepEqual(
+        rows,
+        [
+          { a: 'LAS', b: 'é€', c: 1 },
+          { a: 'x§"y', b: 'LAS', c: 2.5 },
+          { a: 'LAS', b: 'é€', c: null },
+        ],
+        `cut at byte ${cut}`,
+      );
+    }
+  });
+
+  it('invalid UTF-8: cells decoding to the same text share one dictionary value', async () => {
+    // 0xff and 0xfe are each one U+FFFD; "\uFFFD" written as UTF-8 is the same text.
+    const bytes = Buffer.concat([
+      Buffer.from('s,n\n'),
+      Buffer.from([0xff, 0x2c, 0x31, 0x0a]),
+      Buffer.from([0xfe, 0x2c, 0x32, 0x0a]),
+      Buffer.from('\uFFFD,3\nok,4\n'),
+    ]);
+    const [b] = await batchesOf(bytes.toString('latin1'), [], bytes);
+    const d = b.columns?.column('s')?.dictionary();
+    assert.deepEqual(d?.values, ['\uFFFD', 'ok']);
+    assert.deepEqual(Array.from(d?.codes ?? []), [0, 0, 0, 1]);
+  });
+
+  it('locates bad rows by line after multi-line quoted fields, with their raw text', async () => {
+    const [b] = await batchesOf('a,b\n"é\n€",1\n2,"x"y\n3,"z"\n4\n');
+    assert.deepEqual(b.rows, [{ a: 'é\n€', b: 1 }, undefined, { a: 3, b: 'z' }, undefined]);
+    assert.deepEqual([b.where(1).line, b.where(3).line], [4, 6]);
+    assert.equal(b.raw(0), '"é\n€",1\n');
+    assert.equal(b.raw(1), '2,"x"y\n');
+    assert.match(b.errors?.get(1) ?? '', /text after a closing quote \("y"\)/);
   });
 });
 

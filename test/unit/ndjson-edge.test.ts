@@ -6,7 +6,7 @@
  * writes the same bytes from columns as from rows, without building a row object.
  */
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RecordSource } from '../../src/connectors/source.js';
@@ -16,7 +16,8 @@ import { parseJsonExact } from '../../src/formats/json-exact.js';
 import { BadRecords } from '../../src/stream/badrecords.js';
 import { ArrayColumn, type RecordBatch, recordsOf, takeRows } from '../../src/stream/batch.js';
 import { parseRecordLine, readStream } from '../../src/stream/input.js';
-import { encodeBatchLines } from '../../src/stream/line-encoder.js';
+import { encodeBatchBytes, encodeBatchLines } from '../../src/stream/line-encoder.js';
+import { LineWriter } from '../../src/stream/output.js';
 import { Progress } from '../../src/stream/progress.js';
 import { encodeRecord, type Rec } from '../../src/stream/protocol.js';
 import { runSource } from '../../src/stream/source.js';
@@ -28,9 +29,32 @@ import { readAll, type Table, writeTable } from '../parquet-table.js';
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
+/**
+ * The lines of `encodeBatchLines`; when the batch takes the byte path (`encodeBatchBytes`, into a
+ * LineWriter with a tiny first buffer so lines cross chunk boundaries), its bytes must be exactly
+ * those lines, each followed by `\n`.
+ */
 function linesOf(b: RecordBatch): string[] {
   const out: string[] = [];
   encodeBatchLines(b, (l) => out.push(l));
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(c: Buffer, _enc, cb) {
+      chunks.push(c);
+      cb();
+    },
+  });
+  const w = new LineWriter(sink);
+  w.line('first');
+  const bytes = w.bytes();
+  bytes.grow(7);
+  if (encodeBatchBytes(b, bytes)) {
+    assert.equal(w.lines, out.length + 1);
+    w.line('last');
+    void w.flush();
+    sink.end();
+    assert.equal(Buffer.concat(chunks).toString('utf8'), ['first', ...out, 'last', ''].join('\n'));
+  } else assert.notEqual(b.complete, true, 'only batches that are not complete take the row path');
   return out;
 }
 
@@ -43,6 +67,19 @@ const text = fc.oneof(
 const leaf = fc.oneof(
   fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }),
   fc.constantFrom(0, -0, 2 ** 53 - 1, -(2 ** 53 - 1), 1e21, 5e-324, 0.1),
+  // Digit-writer boundaries: 2^31 (two halves), 1e9 (leading zeros of the low half), 100.
+  fc.constantFrom(
+    2 ** 31 - 1,
+    2 ** 31,
+    -(2 ** 31),
+    1e9,
+    999_999_999,
+    1e12 + 7,
+    9_007_198_999_999_999,
+    100,
+    99,
+    10,
+  ),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   text,
   fc.boolean(),
