@@ -18,7 +18,6 @@
  */
 
 import { DataError, RuntimeError } from '../errors.js';
-import { hasUnsafeInteger, parseJsonExact, parseJsonLossless } from '../formats/json-exact.js';
 import { readArrowStream } from './arrow-input.js';
 import type { RecordBatch } from './batch.js';
 import { DirectChannel } from './direct.js';
@@ -31,6 +30,7 @@ import {
   MAX_JSON_DEPTH,
   PROTOCOL_VERSION,
   ProtocolError,
+  parseStreamJson,
   type Rec,
   recordProblem,
   type StopInfo,
@@ -186,7 +186,7 @@ async function readNdjsonStream(
         let r: Rec | undefined = parseRecordLine(line);
         if (r === undefined)
           try {
-            r = parseJsonExact(line) as Rec;
+            r = parseStreamJson(line) as Rec;
           } catch {
             await bad(no, 'not valid JSON', line);
             continue;
@@ -398,14 +398,11 @@ export function parseRecordLine(line: string): Rec | undefined {
   } else return undefined;
   if (!line.startsWith(',"value":', j)) return undefined;
   let value: unknown;
-  const text = line.slice(j + 9, n - 1);
   try {
-    value = JSON.parse(text);
+    // JSON.parse, except a bare integer it would round keeps its exact decimal string.
+    value = parseStreamJson(line.slice(j + 9, n - 1));
   } catch {
     return undefined;
   }
-  // A bare integer literal beyond 2^53 (a hand-written line; kappa's writers give a decimal
-  // string): JSON.parse has rounded it, so keep its exact decimal string, as kappa-stream(5) says.
-  if (hasUnsafeInteger(value)) value = parseJsonLossless(text);
   return { ts, key, value };
 }

@@ -17,7 +17,8 @@
  * A stream that stops without an `end` line was cut off (the upstream process failed): readers
  * treat that as an error and commit nothing, so a crash upstream is never mistaken for a finished batch.
  */
-import { parseJsonExact } from '../formats/json-exact.js';
+import { isInteger, parse as losslessParse } from 'lossless-json';
+import { hasUnsafeInteger } from '../formats/json-exact.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -256,6 +257,29 @@ export function lineTooDeep(line: string): boolean {
 }
 
 /**
+ * `JSON.parse` for the text of version-1 lines, except that an integer literal JSON.parse would
+ * round (beyond 2^53 − 1 and not exactly a double, e.g. 9007199254740993 in a line written by
+ * another program) keeps its exact decimal string, the form kappa-stream(5) gives an int64 beyond
+ * 2^53. A literal that is exactly a double (what kappa's writers print for a float64 such as
+ * 2^53 + 2) stays that number, as the binary stream carries it. Only a text whose JSON.parse result
+ * holds an integer of magnitude ≥ 2^53 is parsed again (by lossless-json, which sees each literal).
+ * @throws SyntaxError when `text` is not valid JSON
+ */
+export function parseStreamJson(text: string): unknown {
+  const v: unknown = JSON.parse(text);
+  if (!hasUnsafeInteger(v)) return v;
+  return losslessParse(text, null, {
+    parseNumber: (s: string) => {
+      const n = Number(s);
+      if (Number.isSafeInteger(n) || !isInteger(s) || !Number.isFinite(n) || BigInt(s) === BigInt(n))
+        return n;
+      return s;
+    },
+    onDuplicateKey: ({ newValue }) => newValue,
+  });
+}
+
+/**
  * Classifies and decodes one line. Throws ProtocolError when the line is not a kappa stream line,
  * or is a record line with an invalid `ts`, `key` or no `value` (see `recordProblem`), or nests
  * deeper than MAX_JSON_DEPTH. Records are recognised by a `ts` key (our writers put it first).
@@ -265,7 +289,7 @@ export function decodeLine(line: string): StreamEvent {
     throw new ProtocolError(`value nested deeper than ${MAX_JSON_DEPTH} levels`);
   let o: unknown;
   try {
-    o = parseJsonExact(line);
+    o = parseStreamJson(line);
   } catch {
     throw new ProtocolError('not valid JSON');
   }
