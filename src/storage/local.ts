@@ -41,35 +41,80 @@ function ioError(what: string, path: string, e: unknown): RuntimeError {
 /** Matches a hidden in-progress name `.NAME.inprogress-HEX` and captures NAME. */
 const INPROGRESS_RE = /^\.(.+)\.inprogress-[0-9a-f]+$/;
 
+/**
+ * Bytes a local pending file may have queued (accepted by `write` but not yet written) before
+ * `write` waits for them: the write-behind bound.
+ */
+export const WRITE_BEHIND_BYTES = 8 << 20;
+
+/**
+ * A hidden in-progress file written behind the caller: `create` starts the directory and file
+ * creation and returns at once, `write` queues the chunk after the earlier ones and resolves as
+ * soon as it is queued (it waits only while more than WRITE_BEHIND_BYTES are queued), so the
+ * caller encodes the next row group while the libuv thread pool writes (and the sink, with many
+ * partition files open, never waits for one file's open or write at a time). The first failure
+ * (of the create or of a write) is kept and thrown by the next `write` and by `finish`, naming the
+ * file; nothing after it is written. Chunks are written as given: the caller must not modify a
+ * chunk after passing it (every caller hands over a fresh buffer).
+ */
 class LocalPending implements PendingFile {
   bytes = 0;
   private done = false;
   private finished = false;
+  private fh: FileHandle | undefined;
+  private error: RuntimeError | undefined;
+  /** The last queued operation; never rejects (failures land in `error`). */
+  private tail: Promise<void>;
+  private queued = 0;
   constructor(
-    private readonly fh: FileHandle,
+    opening: Promise<FileHandle>,
     private readonly tmp: string,
     private readonly target: string,
-  ) {}
+  ) {
+    this.tail = opening.then(
+      (fh) => {
+        this.fh = fh;
+      },
+      (e) => {
+        this.error ??= ioError('cannot create', tmp, e);
+      },
+    );
+  }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    try {
-      // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
-      let off = 0;
-      while (off < chunk.byteLength) {
-        const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off);
-        off += bytesWritten;
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    const n = chunk.byteLength;
+    this.bytes += n;
+    this.queued += n;
+    this.tail = this.tail.then(async () => {
+      try {
+        // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
+        let off = 0;
+        while (!this.error && this.fh && off < n) {
+          const { bytesWritten } = await this.fh.write(chunk, off, n - off);
+          off += bytesWritten;
+        }
+      } catch (e) {
+        this.error ??= ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
+      } finally {
+        this.queued -= n;
       }
-    } catch (e) {
-      throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
-    }
-    this.bytes += chunk.byteLength;
+    });
+    if (this.queued <= WRITE_BEHIND_BYTES) return Promise.resolve();
+    return this.tail.then(() => this.check());
+  }
+
+  private check(): void {
+    if (this.error) throw this.error;
   }
 
   async finish(): Promise<PendingRecord> {
     if (!this.finished) {
+      await this.tail;
+      this.check();
       try {
-        await this.fh.sync();
-        await this.fh.close();
+        await this.fh!.sync();
+        await this.fh!.close();
       } catch (e) {
         throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
       }
@@ -86,7 +131,10 @@ class LocalPending implements PendingFile {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    if (!this.finished) await this.fh.close().catch(() => {});
+    // Stop the queue (writes check `error`), let the queued operation end, then remove the file.
+    this.error ??= new RuntimeError(`${this.target}: write after abort`);
+    await this.tail;
+    if (!this.finished) await this.fh?.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
   }
 }
@@ -171,13 +219,13 @@ export class LocalStore implements ObjectStore {
   async create(uri: string): Promise<PendingFile> {
     const target = toPath(uri);
     const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.${basename(target)}.inprogress-${randomBytes(6).toString('hex')}`);
-    try {
-      return new LocalPending(await open(tmp, 'wx'), tmp, target);
-    } catch (e) {
-      throw ioError('cannot create', tmp, e);
-    }
+    // Created behind the caller (see LocalPending): a failure is thrown by the next write or finish.
+    return new LocalPending(
+      mkdir(dir, { recursive: true }).then(() => open(tmp, 'wx')),
+      tmp,
+      target,
+    );
   }
 
   async put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean> {

@@ -37,7 +37,15 @@ import {
   type PartWriterOptions,
   partExtension,
 } from '../../formats/index.js';
-import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../storage/store.js';
+import {
+  IO_CONCURRENCY,
+  isHiddenPath,
+  joinUri,
+  mapLimit,
+  type ObjectStore,
+  relativeUri,
+  storeFor,
+} from '../../storage/store.js';
 import type { Column as BatchColumn, RecordBatch } from '../../stream/batch.js';
 import { formatBytes } from '../../stream/progress.js';
 import type { Barrier, Header, Provenance, Rec } from '../../stream/protocol.js';
@@ -830,12 +838,17 @@ export class TableSink extends FileSinkBase {
 
   /** `_SUCCESS` in each time partition (with committed data) whose end the watermark has passed. */
   private async writeSuccessFiles(): Promise<void> {
+    const due: string[] = [];
     for (const [path, end] of this.timePartitions) {
       if (end > this.wm || this.successDone.has(path) || !this.partitionsWritten.has(path)) continue;
       if (this.parts.has(path)) continue;
+      due.push(path);
+    }
+    // IO_CONCURRENCY at a time: each put is a few file system round trips (write, fsync, rename).
+    await mapLimit(due, IO_CONCURRENCY, async (path) => {
       await this.store.put(joinUri(this.root, path, '_SUCCESS'), '');
       this.successDone.add(path);
-    }
+    });
   }
 
   /**
