@@ -48,38 +48,27 @@ const INPROGRESS_RE = /^\.(.+)\.inprogress-[0-9a-f]+$/;
 export const WRITE_BEHIND_BYTES = 8 << 20;
 
 /**
- * A hidden in-progress file written behind the caller: `create` starts the directory and file
- * creation and returns at once, `write` queues the chunk after the earlier ones and resolves as
- * soon as it is queued (it waits only while more than WRITE_BEHIND_BYTES are queued), so the
- * caller encodes the next row group while the libuv thread pool writes (and the sink, with many
- * partition files open, never waits for one file's open or write at a time). The first failure
- * (of the create or of a write) is kept and thrown by the next `write` and by `finish`, naming the
- * file; nothing after it is written. Chunks are written as given: the caller must not modify a
+ * A hidden in-progress file written behind the caller: `write` queues the chunk after the earlier
+ * ones and resolves as soon as it is queued (it waits only while more than WRITE_BEHIND_BYTES are
+ * queued), so the caller encodes the next row group while the libuv thread pool writes (and the
+ * sink, with many partition files open, never waits for one file's write at a time). The first
+ * failed write is kept and thrown by the next `write` and by `finish`, naming the file; nothing
+ * after it is written. Chunks are written as given: the caller must not modify a
  * chunk after passing it (every caller hands over a fresh buffer).
  */
 class LocalPending implements PendingFile {
   bytes = 0;
   private done = false;
   private finished = false;
-  private fh: FileHandle | undefined;
   private error: RuntimeError | undefined;
-  /** The last queued operation; never rejects (failures land in `error`). */
-  private tail: Promise<void>;
+  /** The last queued write; never rejects (a failure lands in `error`). */
+  private tail: Promise<void> = Promise.resolve();
   private queued = 0;
   constructor(
-    opening: Promise<FileHandle>,
+    private readonly fh: FileHandle,
     private readonly tmp: string,
     private readonly target: string,
-  ) {
-    this.tail = opening.then(
-      (fh) => {
-        this.fh = fh;
-      },
-      (e) => {
-        this.error ??= ioError('cannot create', tmp, e);
-      },
-    );
-  }
+  ) {}
 
   write(chunk: Uint8Array): Promise<void> {
     if (this.error) return Promise.reject(this.error);
@@ -90,7 +79,7 @@ class LocalPending implements PendingFile {
       try {
         // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
         let off = 0;
-        while (!this.error && this.fh && off < n) {
+        while (!this.error && off < n) {
           const { bytesWritten } = await this.fh.write(chunk, off, n - off);
           off += bytesWritten;
         }
@@ -113,8 +102,8 @@ class LocalPending implements PendingFile {
       await this.tail;
       this.check();
       try {
-        await this.fh!.sync();
-        await this.fh!.close();
+        await this.fh.sync();
+        await this.fh.close();
       } catch (e) {
         throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
       }
@@ -134,7 +123,7 @@ class LocalPending implements PendingFile {
     // Stop the queue (writes check `error`), let the queued operation end, then remove the file.
     this.error ??= new RuntimeError(`${this.target}: write after abort`);
     await this.tail;
-    if (!this.finished) await this.fh?.close().catch(() => {});
+    if (!this.finished) await this.fh.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
   }
 }
@@ -220,12 +209,15 @@ export class LocalStore implements ObjectStore {
     const target = toPath(uri);
     const dir = dirname(target);
     const tmp = join(dir, `.${basename(target)}.inprogress-${randomBytes(6).toString('hex')}`);
-    // Created behind the caller (see LocalPending): a failure is thrown by the next write or finish.
-    return new LocalPending(
-      mkdir(dir, { recursive: true }).then(() => open(tmp, 'wx')),
-      tmp,
-      target,
-    );
+    // The file exists when create returns (a crash leaves an in-progress file recovery removes).
+    let fh: FileHandle;
+    try {
+      await mkdir(dir, { recursive: true });
+      fh = await open(tmp, 'wx');
+    } catch (e) {
+      throw ioError('cannot create', tmp, e);
+    }
+    return new LocalPending(fh, tmp, target);
   }
 
   async put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean> {
