@@ -241,7 +241,7 @@ function int64Chunk(
   for (let i = 0; i < n; i++) {
     const v = Math.floor(f[i]);
     k[i] = v;
-    if (v !== v) continue; // NaN: null
+    if (Number.isNaN(v)) continue; // null
     defs[i] = 1;
     nonNull++;
     if (v < min) min = v;
@@ -316,7 +316,7 @@ function numberDictionary(k: Float64Array, n: number): { values: number[]; index
       indexes[i] = lastIndex;
       continue;
     }
-    if (v !== v) continue; // NaN: null
+    if (Number.isNaN(v)) continue; // null
     if (v === 0) v = 0; // -0 and 0: one key
     const h = slotOf(v, keys, slots, cap - 1);
     let r = slots[h];
@@ -381,7 +381,7 @@ function doubleChunk(
   let max: number | undefined;
   for (let i = 0; i < n; i++) {
     const v = f[i];
-    if (v !== v) continue; // NaN: null
+    if (Number.isNaN(v)) continue; // null
     defs[i] = 1;
     nonNull++;
     if (min === undefined || v < min) min = v;
