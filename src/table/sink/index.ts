@@ -542,6 +542,9 @@ export class TableSink extends FileSinkBase {
     const times = new Map<object, number>();
     let lastBucket: object | undefined;
     let lastTime = 0;
+    // Rows of one partition usually come in runs: the last key's partition without a Map lookup.
+    let lastKey: number | string | undefined;
+    let lastP: number | undefined;
     for (let i = 0; i < n; i++) {
       let t = 0;
       if (hasTime) {
@@ -565,7 +568,7 @@ export class TableSink extends FileSinkBase {
         key = String(t);
         for (const f of fields) key += `|${f.ids[i]}`;
       }
-      let p = local.get(key);
+      let p = key === lastKey ? lastP : local.get(key);
       if (p === undefined) {
         const value: Record<string, unknown> = {};
         segs.forEach((s, j) => {
@@ -581,6 +584,8 @@ export class TableSink extends FileSinkBase {
         }
         local.set(key, p);
       }
+      lastKey = key;
+      lastP = p;
       ids[i] = p;
     }
     return { ids, parts };
@@ -643,8 +648,17 @@ export class TableSink extends FileSinkBase {
     this.finished.push({ rel: f.rel, pending: f.pending, partition: st.partition, stats: f.stats });
   }
 
-  /** Writes and rolls every partition with buffered rows or an open file. */
+  /**
+   * Writes and rolls every partition with buffered rows or an open file. The files still to be
+   * created are created first, IO_CONCURRENCY at a time (named in partition order, as one by one);
+   * the row groups are then encoded one partition after another, their bytes written behind (see
+   * storage/local.ts), and made durable by the commit (committer.ts step 1).
+   */
   private async rollAll(): Promise<void> {
+    const unopened = [...this.parts.values()].filter((st) => !st.file && st.buffer.length > 0);
+    await mapLimit(unopened, IO_CONCURRENCY, async (st) => {
+      st.file = await this.openFile(st.partition);
+    });
     for (const st of this.parts.values()) {
       await this.flushPart(st, false);
       await this.roll(st);
