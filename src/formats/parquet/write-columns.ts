@@ -10,10 +10,12 @@
  * and writes a dictionary page and data pages. For a string column whose batch gives dictionary
  * codes, `dictionaryChunk` makes the same decision and the same dictionary, indexes and
  * statistics from the codes (one typed-array pass; min/max over the distinct values only) and
- * writes the pages with hyparquet-writer's own page writers, so the bytes are those `writeColumn`
- * writes (checked against the row path in test/unit/table-batch.test.ts). INT64 (`int64Chunk`)
- * and DOUBLE (`doubleChunk`) columns given as a Float64Array are written the same way (the
- * dictionary decided and built on the numbers). Every other column (BOOLEAN, JSON, DATE, narrow
+ * writes the pages from typed arrays (`write-pages.ts`: definition levels as a Uint8Array, indexes
+ * as an Int32Array, the same bytes as hyparquet-writer's page writers), so the bytes are those
+ * `writeColumn` writes (checked against the row path in test/unit/table-batch.test.ts). INT64
+ * (`int64Chunk`) and DOUBLE (`doubleChunk`) columns given as a Float64Array are written the same
+ * way (the dictionary decided and built on the numbers, PLAIN pages from the numbers: no BigInt
+ * per cell). Every other column (BOOLEAN, JSON, DATE, narrow
  * ints), and a string column the sample or the size rule keeps PLAIN, goes through `writeColumn`.
  */
 import type { ColumnChunk, SchemaElement, Statistics } from 'hyparquet';
