@@ -181,6 +181,42 @@ describe('typed page encoders (write-pages.ts) = hyparquet-writer 0.17.0 byte fo
   });
 });
 
+describe('writeGroup: a string column hyparquet-writer keeps PLAIN, from dictionary codes', () => {
+  it('the same file as ParquetWriter.write of the strings (many distinct, non-ASCII, nulls, 2 pages)', async () => {
+    const { ParquetWriter } = await import('hyparquet-writer');
+    const { writeGroup } = await import('../../src/formats/parquet/write-columns.js');
+    const r = rng(5);
+    const n = 60_000;
+    const dict = [...Array(50_000).keys()].map(
+      (k) => `${k % 7 === 0 ? 'é😀' : 'v'}-${k}-${'x'.repeat(k % 23)}`,
+    );
+    const codes = new Int32Array(n);
+    for (let i = 0; i < n; i++) codes[i] = r() < 0.05 ? -1 : Math.floor(r() * dict.length);
+    const files: Buffer[] = [];
+    for (const columnar of [true, false]) {
+      const w = new ByteWriter();
+      const c = await codecSetup('none');
+      const pw = new ParquetWriter({
+        writer: w,
+        schema: [{ name: 'root', num_children: 1 }, parquetElement('s', 'string')],
+        codec: c.codec,
+        compressors: c.compressors,
+        statistics: true,
+      });
+      if (columnar) await writeGroup(pw, [{ name: 's', codes, dict }], n);
+      else
+        await pw.write({
+          columnData: [{ name: 's', data: Array.from(codes, (k) => (k < 0 ? null : dict[k])) as never[] }],
+          rowGroupSize: n,
+        });
+      pw.finish();
+      files.push(bytesOf(w));
+    }
+    assert.ok(files[0].length > 1 << 20, 'more than one page of strings');
+    assert.deepEqual(files[0], files[1]);
+  });
+});
+
 describe('mapLimit', () => {
   it('runs at most `limit` calls at once, starts them in order, returns results in order', async () => {
     let inFlight = 0;

@@ -147,8 +147,10 @@ function codePointAt(s: string, i: number): number {
 }
 
 /**
- * The chunk of a UTF8 string column from dictionary codes, or undefined (nothing written) when
- * hyparquet-writer would not dictionary-encode it (or the dictionary repeats a value).
+ * The chunk of a UTF8 string column from dictionary codes: dictionary-encoded where
+ * hyparquet-writer's rules would (see the module comment), else PLAIN pages of the strings'
+ * UTF-8 bytes (encoded once per distinct value); undefined (nothing written) when the
+ * dictionary repeats a value.
  */
 function dictionaryChunk(
   writer: Writer,
@@ -175,7 +177,7 @@ function dictionaryChunk(
     }
     sampleTotal += size;
   }
-  if (!sampleTotal || sampleDict / sampleTotal > 0.9) return undefined;
+  const sampleSaysDictionary = sampleTotal > 0 && sampleDict / sampleTotal <= 0.9;
   // The dictionary in first-occurrence order, the indexes, and the sizes of the size rule
   // (string lengths summed per distinct value: one typed-array pass over the rows).
   const remap = new Int32Array(values.length).fill(-1);
@@ -208,7 +210,8 @@ function dictionaryChunk(
     }
   const bitWidth = Math.ceil(Math.log2(dict.length));
   const indexSize = Math.ceil((nonNull * bitWidth) / 8);
-  if (2 * (dictSize + dict.length * 4 + indexSize) > totalSize + nonNull * 4) return undefined;
+  const dictionary =
+    sampleSaysDictionary && 2 * (dictSize + dict.length * 4 + indexSize) <= totalSize + nonNull * 4;
   // Statistics as getStatistics gives them: min/max of the values (the distinct ones suffice).
   let min: string | undefined;
   let max: string | undefined;
@@ -219,7 +222,12 @@ function dictionaryChunk(
   const statistics = column.stats
     ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: undefined }
     : undefined;
-  return emitChunk(writer, column, 'BYTE_ARRAY', n, defs, { page: { strings: dict }, indexes }, statistics);
+  if (dictionary)
+    return emitChunk(writer, column, 'BYTE_ARRAY', n, defs, { page: { strings: dict }, indexes }, statistics);
+  // PLAIN: each distinct value's UTF-8 bytes once (as TextEncoder gives them), written per row.
+  const bytes: Uint8Array[] = new Array(values.length);
+  for (let c = 0; c < values.length; c++) if (uses[c] > 0) bytes[c] = Buffer.from(values[c], 'utf8');
+  return emitChunk(writer, column, 'BYTE_ARRAY', n, defs, { codes, bytes }, statistics);
 }
 
 /**
@@ -274,13 +282,44 @@ function int64Chunk(
     : undefined;
   let dict: ChunkDictionary | undefined;
   if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
-    const { values, indexes } = numberDictionary(k, n);
+    // Integers: a direct table over [min, max] when that range is small, else the hash.
+    const { values, indexes } =
+      max - min <= Math.max(1 << 16, 2 * n) ? rangeDictionary(k, n, min, max) : numberDictionary(k, n);
     const bitWidth = Math.ceil(Math.log2(values.length));
     const indexSize = Math.ceil((nonNull * bitWidth) / 8);
     if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
       dict = { page: { type: 'INT64', numbers: values }, indexes };
   }
   return emitChunk(writer, column, 'INT64', n, defs, dict ?? k, statistics);
+}
+
+/**
+ * `numberDictionary` for integers within [min, max] (NaN: null), through a table indexed by
+ * `v - min` instead of a hash (the caller keeps the range small: the table has max - min + 1
+ * slots). The same values (in first-occurrence order) and indexes.
+ */
+function rangeDictionary(
+  k: Float64Array,
+  n: number,
+  min: number,
+  max: number,
+): { values: number[]; indexes: Int32Array } {
+  const values: number[] = [];
+  const indexes = new Int32Array(n);
+  const slot = new Int32Array(max - min + 1).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const v = k[i];
+    if (Number.isNaN(v)) continue;
+    const at = v - min;
+    let r = slot[at];
+    if (r < 0) {
+      r = values.length;
+      values.push(v);
+      slot[at] = r;
+    }
+    indexes[i] = r;
+  }
+  return { values, indexes };
 }
 
 /**
@@ -411,11 +450,17 @@ interface ChunkDictionary {
   indexes: Int32Array;
 }
 
+/** A PLAIN string chunk: each row's code (read where the row is not null) and each code's UTF-8. */
+interface PlainStrings {
+  codes: Int32Array;
+  bytes: Uint8Array[];
+}
+
 /**
  * Writes a column chunk as `writeColumn` does once it has its statistics and its dictionary
  * decision: the dictionary page and pages of indexes, or PLAIN pages of the numbers (`values` a
- * Float64Array, read where `defs` is 1); pages cut by `getPageBoundaries`' estimate (4 bytes per
- * index, 8 per INT64 / DOUBLE value, nulls 0).
+ * Float64Array, read where `defs` is 1) or of the strings; pages cut by `getPageBoundaries`'
+ * estimate (4 bytes per index, 8 per INT64 / DOUBLE value, a string's UTF-8 length, nulls 0).
  */
 function emitChunk(
   writer: Writer,
@@ -423,14 +468,15 @@ function emitChunk(
   type: 'BYTE_ARRAY' | 'INT64' | 'DOUBLE',
   n: number,
   defs: Uint8Array,
-  values: ChunkDictionary | Float64Array,
+  values: ChunkDictionary | Float64Array | PlainStrings,
   statistics: Statistics | undefined,
 ): ColumnResult {
   const offsetStart = writer.offset;
   let uncompressedSize = 0;
   let dictionary_page_offset: bigint | undefined;
   const encodings: ('PLAIN' | 'RLE_DICTIONARY')[] = ['PLAIN'];
-  const dict = values instanceof Float64Array ? undefined : values;
+  const dict = values instanceof Float64Array || 'codes' in values ? undefined : values;
+  const strings = !(values instanceof Float64Array) && 'codes' in values ? values : undefined;
   if (dict) {
     dictionary_page_offset = BigInt(writer.offset);
     uncompressedSize += writeDictionaryPage(writer, column, dict.page);
@@ -442,8 +488,11 @@ function emitChunk(
   let start = 0;
   let acc = 0;
   const pageSize = column.pageSize;
+  const sb = strings?.bytes;
+  const sc = strings?.codes;
   for (let i = 0; i < n; i++) {
-    const size = defs[i] * width;
+    // getPageBoundaries' estimate: a string's UTF-8 byte length (its PLAIN length prefix not counted).
+    const size = sb && sc && defs[i] !== 0 ? sb[sc[i]].length : defs[i] * width;
     acc += size;
     if (acc >= pageSize && i > start) {
       pages.push({ start, end: i });
@@ -456,7 +505,9 @@ function emitChunk(
   const locations: { offset: bigint; compressed_page_size: number; first_row_index: bigint }[] = [];
   const pageValues: Parameters<typeof writeDataPage>[5] = dict
     ? { encoding: 'RLE_DICTIONARY', indexes: dict.indexes }
-    : { encoding: 'PLAIN', type: type as 'INT64' | 'DOUBLE', numbers: values as Float64Array };
+    : strings
+      ? { encoding: 'PLAIN', type: 'BYTE_ARRAY', codes: strings.codes, bytes: strings.bytes }
+      : { encoding: 'PLAIN', type: type as 'INT64' | 'DOUBLE', numbers: values as Float64Array };
   for (const p of pages) {
     const pageOffset = writer.offset;
     uncompressedSize += writeDataPage(writer, column, defs, p.start, p.end, pageValues);

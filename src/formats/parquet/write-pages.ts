@@ -146,12 +146,14 @@ function compress(column: ColumnEncoder, bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * The values of one data page: dictionary indexes (RLE_DICTIONARY) or PLAIN INT64 / DOUBLE
- * numbers. `values[i]` belongs to row i of the page and is read only where `defs[i]` is 1.
+ * The values of one data page: dictionary indexes (RLE_DICTIONARY), PLAIN INT64 / DOUBLE numbers,
+ * or PLAIN byte arrays (`bytes[codes[i]]`). Entry i belongs to row i of the chunk and is read only
+ * where `defs[i]` is 1.
  */
 export type PageValues =
   | { encoding: 'RLE_DICTIONARY'; indexes: Int32Array }
-  | { encoding: 'PLAIN'; type: 'INT64' | 'DOUBLE'; numbers: Float64Array };
+  | { encoding: 'PLAIN'; type: 'INT64' | 'DOUBLE'; numbers: Float64Array }
+  | { encoding: 'PLAIN'; type: 'BYTE_ARRAY'; codes: Int32Array; bytes: readonly Uint8Array[] };
 
 /**
  * Writes rows [from, to) of a column chunk as one DATA_PAGE_V2 (definition levels `defs`: 1 value,
@@ -191,6 +193,22 @@ export function writeDataPage(
     page = new Out(1 + rleBound(nonNull, bitWidth));
     page.buf[page.at++] = bitWidth;
     rleHybrid(page, idx, nonNull, bitWidth);
+  } else if (v.type === 'BYTE_ARRAY') {
+    const { codes, bytes } = v;
+    let size = 0;
+    for (let i = from; i < to; i++) if (defs[i] !== 0) size += 4 + bytes[codes[i]].length;
+    page = new Out(size);
+    const buf = page.buf;
+    const dv = page.view;
+    let at = 0;
+    for (let i = from; i < to; i++)
+      if (defs[i] !== 0) {
+        const b = bytes[codes[i]];
+        dv.setUint32(at, b.length, true);
+        buf.set(b, at + 4);
+        at += 4 + b.length;
+      }
+    page.at = at;
   } else {
     page = new Out(nonNull * 8);
     const dv = page.view;
