@@ -424,3 +424,29 @@ describe('sink column pieces stay typed', () => {
     assert.equal(mixed.float64(), undefined);
   });
 });
+
+describe('Partitioner.timeBucketIds', () => {
+  it('gives each row the bucket timeBucketOf gives (UTC and a zone with DST), numbered by first appearance', async () => {
+    const { Partitioner, parsePartitionSpec } = await import('../../src/table/partition.js');
+    const r = rng(3);
+    for (const tz of ['UTC', 'America/New_York']) {
+      const pt = new Partitioner(parsePartitionSpec('dt=%Y-%m-%d/hr=%H'), tz);
+      const n = 5000;
+      const ts = new Float64Array(n);
+      let t = Date.UTC(2024, 2, 9);
+      for (let i = 0; i < n; i++) {
+        t += r() < 0.9 ? Math.floor(r() * 60_000) : -Math.floor(r() * 7_200_000);
+        ts[i] = t;
+      }
+      const got = pt.timeBucketIds(ts, n)!;
+      for (let i = 0; i < n; i++)
+        assert.deepEqual(got.buckets[got.ids[i]], pt.timeBucketOf(ts[i]), `${tz} row ${i}`);
+      const firsts = [...new Set(got.ids)];
+      assert.deepEqual(
+        firsts,
+        [...firsts].sort((a, b) => a - b),
+        'numbered by first appearance',
+      );
+    }
+  });
+});

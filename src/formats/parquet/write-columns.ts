@@ -122,6 +122,9 @@ export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number)
   return writer.flush?.() as Promise<void> | undefined;
 }
 
+/** A UTF-16 surrogate (half of a pair, or lone): where code unit and code point order differ. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Strings in UTF-8 byte (code point) order, as hyparquet-writer's `compareStrings`. */
 function compareStrings(left: string, right: string): number {
   if (left === right) return 0;
@@ -215,10 +218,17 @@ function dictionaryChunk(
   // Statistics as getStatistics gives them: min/max of the values (the distinct ones suffice).
   let min: string | undefined;
   let max: string | undefined;
-  for (const s of dict) {
-    if (min === undefined || compareStrings(s, min) < 0) min = s;
-    if (max === undefined || compareStrings(s, max) > 0) max = s;
-  }
+  // Without surrogates, UTF-16 code unit order (JS `<`) is code point (UTF-8 byte) order.
+  if (dict.some((s) => SURROGATE.test(s)))
+    for (const s of dict) {
+      if (min === undefined || compareStrings(s, min) < 0) min = s;
+      if (max === undefined || compareStrings(s, max) > 0) max = s;
+    }
+  else
+    for (const s of dict) {
+      if (min === undefined || s < min) min = s;
+      if (max === undefined || s > max) max = s;
+    }
   const statistics = column.stats
     ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: undefined }
     : undefined;

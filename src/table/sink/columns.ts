@@ -107,6 +107,19 @@ export interface ColumnPiece {
   readonly cols: Map<string, PieceColumn>;
 }
 
+/** Code -> local code tables reused by capturePiece; a slot is valid when its stamp is the epoch. */
+let scratch = { stamp: new Uint32Array(0), local: new Int32Array(0), epoch: 0 };
+
+/** The scratch tables for a dictionary of `size` codes, with a fresh epoch (no slot valid). */
+function scratchFor(size: number): { stamp: Uint32Array; local: Int32Array; epoch: number } {
+  if (scratch.stamp.length < size || scratch.epoch >= 0xfffffffe) {
+    const cap = Math.max(size, 2 * scratch.stamp.length);
+    scratch = { stamp: new Uint32Array(cap), local: new Int32Array(cap), epoch: 0 };
+  }
+  scratch.epoch++;
+  return scratch;
+}
+
 /**
  * Gathers rows `idx` of `b` for the columns `names` (the schema's columns; a field the schema
  * does not have is all null, see batchFits). Typed columns are copied into typed arrays (string
@@ -144,7 +157,7 @@ export function capturePiece(
         cols.set(name, { kind: 'dict', codes, values: d.values });
       } else {
         // A few rows of a large dictionary: a dictionary of their own (first-occurrence order).
-        const local = new Map<number, number>();
+        const { stamp, local, epoch } = scratchFor(d.values.length);
         const values: string[] = [];
         for (let i = 0; i < n; i++) {
           const c = src[idx[i]];
@@ -152,11 +165,13 @@ export function capturePiece(
             codes[i] = -1;
             continue;
           }
-          let r = local.get(c);
-          if (r === undefined) {
+          let r: number;
+          if (stamp[c] === epoch) r = local[c];
+          else {
             r = values.length;
             values.push(d.values[c]);
-            local.set(c, r);
+            stamp[c] = epoch;
+            local[c] = r;
           }
           codes[i] = r;
         }

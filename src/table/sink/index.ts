@@ -541,27 +541,13 @@ export class TableSink extends FileSinkBase {
     const local = new Map<number | string, number>();
     const parts: PartitionOf[] = [];
     const byPath = new Map<string, number>();
-    const times = new Map<object, number>();
-    let lastBucket: object | undefined;
-    let lastTime = 0;
+    // Each row's time bucket in one pass over the time column.
+    const timeIds = hasTime ? pt.timeBucketIds(b.ts, n)?.ids : undefined;
     // Rows of one partition usually come in runs: the last key's partition without a Map lookup.
     let lastKey: number | string | undefined;
     let lastP: number | undefined;
     for (let i = 0; i < n; i++) {
-      let t = 0;
-      if (hasTime) {
-        const tb = pt.timeBucketOf(b.ts[i]) as object;
-        if (tb !== lastBucket) {
-          let id = times.get(tb);
-          if (id === undefined) {
-            id = times.size;
-            times.set(tb, id);
-          }
-          lastBucket = tb;
-          lastTime = id;
-        }
-        t = lastTime;
-      }
+      const t = timeIds ? timeIds[i] : 0;
       let key: number | string;
       if (numeric) {
         key = t;
