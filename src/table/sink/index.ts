@@ -217,19 +217,20 @@ function fieldKeys(col: BatchColumn | undefined, n: number): { ids: Int32Array; 
 }
 
 /**
- * Writes buffered segments as one row group: from the columns (Parquet, rows and pieces alike), or
- * as rows, built from the pieces where needed (text formats, which also gather their statistics
- * row by row).
+ * Writes buffered segments as one row group: rows as rows, anything else from the columns (Parquet)
+ * or as rows built from the pieces (text formats, which also gather their statistics row by row).
  */
 async function writeSegments(f: OpenFile, segs: Segment[]): Promise<void> {
-  // Parquet: always from the columns (row objects are read as typed columns where their values
-  // allow, see columns.ts SegmentsColumn), the same bytes as the row path's writeRows.
-  if (f.writer.writeColumns) {
+  // Rows only: hyparquet-writer's own row group (the row path, which table-batch.test.ts holds the
+  // batch path's files against); anything else from the columns (row objects are read as typed
+  // columns where their values allow, see columns.ts SegmentsColumn).
+  const rows = rowsOnly(segs);
+  if (!rows && f.writer.writeColumns) {
     await f.writer.writeColumns(bufferView(segs, new Map(f.columns.map((c) => [c.name, c.type]))));
     return;
   }
   const all =
-    rowsOnly(segs) ??
+    rows ??
     segmentRows(
       segs,
       f.columns.map((c) => c.name),
