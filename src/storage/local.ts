@@ -41,32 +41,66 @@ function ioError(what: string, path: string, e: unknown): RuntimeError {
 /** Matches a hidden in-progress name `.NAME.inprogress-HEX` and captures NAME. */
 const INPROGRESS_RE = /^\.(.+)\.inprogress-[0-9a-f]+$/;
 
+/**
+ * Bytes a local pending file may have queued (accepted by `write` but not yet written) before
+ * `write` waits for them: the write-behind bound.
+ */
+export const WRITE_BEHIND_BYTES = 8 << 20;
+
+/**
+ * A hidden in-progress file written behind the caller: `write` queues the chunk after the earlier
+ * ones and resolves as soon as it is queued (it waits only while more than WRITE_BEHIND_BYTES are
+ * queued), so the caller encodes the next row group while the libuv thread pool writes (and the
+ * sink, with many partition files open, never waits for one file's write at a time). The first
+ * failed write is kept and thrown by the next `write` and by `finish`, naming the file; nothing
+ * after it is written. Chunks are written as given: the caller must not modify a
+ * chunk after passing it (every caller hands over a fresh buffer).
+ */
 class LocalPending implements PendingFile {
   bytes = 0;
   private done = false;
   private finished = false;
+  private error: RuntimeError | undefined;
+  /** The last queued write; never rejects (a failure lands in `error`). */
+  private tail: Promise<void> = Promise.resolve();
+  private queued = 0;
   constructor(
     private readonly fh: FileHandle,
     private readonly tmp: string,
     private readonly target: string,
   ) {}
 
-  async write(chunk: Uint8Array): Promise<void> {
-    try {
-      // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
-      let off = 0;
-      while (off < chunk.byteLength) {
-        const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off);
-        off += bytesWritten;
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    const n = chunk.byteLength;
+    this.bytes += n;
+    this.queued += n;
+    this.tail = this.tail.then(async () => {
+      try {
+        // A write may be partial (e.g. the device filled up): write the rest; the next call fails.
+        let off = 0;
+        while (!this.error && off < n) {
+          const { bytesWritten } = await this.fh.write(chunk, off, n - off);
+          off += bytesWritten;
+        }
+      } catch (e) {
+        this.error ??= ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
+      } finally {
+        this.queued -= n;
       }
-    } catch (e) {
-      throw ioError('cannot write', `${this.target} (in-progress file ${this.tmp})`, e);
-    }
-    this.bytes += chunk.byteLength;
+    });
+    if (this.queued <= WRITE_BEHIND_BYTES) return Promise.resolve();
+    return this.tail.then(() => this.check());
+  }
+
+  private check(): void {
+    if (this.error) throw this.error;
   }
 
   async finish(): Promise<PendingRecord> {
     if (!this.finished) {
+      await this.tail;
+      this.check();
       try {
         await this.fh.sync();
         await this.fh.close();
@@ -86,6 +120,9 @@ class LocalPending implements PendingFile {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    // Stop the queue (writes check `error`), let the queued operation end, then remove the file.
+    this.error ??= new RuntimeError(`${this.target}: write after abort`);
+    await this.tail;
     if (!this.finished) await this.fh.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
   }
@@ -171,13 +208,16 @@ export class LocalStore implements ObjectStore {
   async create(uri: string): Promise<PendingFile> {
     const target = toPath(uri);
     const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.${basename(target)}.inprogress-${randomBytes(6).toString('hex')}`);
+    // The file exists when create returns (a crash leaves an in-progress file recovery removes).
+    let fh: FileHandle;
     try {
-      return new LocalPending(await open(tmp, 'wx'), tmp, target);
+      await mkdir(dir, { recursive: true });
+      fh = await open(tmp, 'wx');
     } catch (e) {
       throw ioError('cannot create', tmp, e);
     }
+    return new LocalPending(fh, tmp, target);
   }
 
   async put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean> {

@@ -168,3 +168,40 @@ export function relativeUri(root: string, uri: string): string {
 export function isHiddenPath(rel: string): boolean {
   return rel.split('/').some((seg) => seg.startsWith('_') || seg.startsWith('.'));
 }
+
+/**
+ * How many files a sink finishes, publishes or writes at once (`mapLimit`): enough to keep the
+ * libuv thread pool (4 threads) and an object store's connections busy, few enough to bound the
+ * open handles and memory.
+ */
+export const IO_CONCURRENCY = 8;
+
+/**
+ * `fn` over `items` with at most `limit` calls in flight, started in item order; the results in
+ * item order. On a failure no further call starts, and the first error is thrown once every call
+ * already started has settled (so no operation runs on after the caller has seen the error).
+ */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  let first: unknown;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i], i);
+      } catch (e) {
+        if (!failed) first = e;
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw first;
+  return out;
+}

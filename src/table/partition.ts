@@ -211,6 +211,37 @@ export class Partitioner {
     return this.bucket(ts);
   }
 
+  /**
+   * The time bucket of each of `n` event times (epoch ms) in one pass: `ids[i]` indexes `buckets`
+   * (opaque objects, as `timeBucketOf` gives them), numbered in order of first appearance; outside
+   * UTC a bucket met again after another may be a new object with a new id (buckets are cached
+   * only for fixed-size UTC units), so callers group by the partition path. A row inside the
+   * previous row's bucket costs two comparisons. Undefined when the spec has no time segment.
+   */
+  timeBucketIds(ts: Float64Array, n: number): { ids: Int32Array; buckets: object[] } | undefined {
+    if (!this.spec.unit) return undefined;
+    const ids = new Int32Array(n);
+    const buckets: TimeBucket[] = [];
+    const index = new Map<TimeBucket, number>();
+    let cur: TimeBucket | undefined;
+    let curId = -1;
+    for (let i = 0; i < n; i++) {
+      const t = ts[i];
+      if (cur === undefined || !(t >= cur.start && t < cur.end)) {
+        cur = this.bucket(t)!;
+        let id = index.get(cur);
+        if (id === undefined) {
+          id = buckets.length;
+          buckets.push(cur);
+          index.set(cur, id);
+        }
+        curId = id;
+      }
+      ids[i] = curId;
+    }
+    return { ids, buckets };
+  }
+
   private makeBucket(start: DateTime, end: number): TimeBucket {
     const values: Record<string, string> = {};
     const parts: string[] = [];

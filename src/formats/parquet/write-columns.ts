@@ -10,18 +10,18 @@
  * and writes a dictionary page and data pages. For a string column whose batch gives dictionary
  * codes, `dictionaryChunk` makes the same decision and the same dictionary, indexes and
  * statistics from the codes (one typed-array pass; min/max over the distinct values only) and
- * writes the pages with hyparquet-writer's own page writers, so the bytes are those `writeColumn`
- * writes (checked against the row path in test/unit/table-batch.test.ts). INT64 (`int64Chunk`)
- * and DOUBLE (`doubleChunk`) columns given as a Float64Array are written the same way (the
- * dictionary decided and built on the numbers). Every other column (BOOLEAN, JSON, DATE, narrow
+ * writes the pages from typed arrays (`write-pages.ts`: definition levels as a Uint8Array, indexes
+ * as an Int32Array, the same bytes as hyparquet-writer's page writers), so the bytes are those
+ * `writeColumn` writes (checked against the row path in test/unit/table-batch.test.ts). INT64
+ * (`int64Chunk`) and DOUBLE (`doubleChunk`) columns given as a Float64Array are written the same
+ * way (the dictionary decided and built on the numbers, PLAIN pages from the numbers: no BigInt
+ * per cell). Every other column (BOOLEAN, JSON, DATE, narrow
  * ints), and a string column the sample or the size rule keeps PLAIN, goes through `writeColumn`.
  */
 import type { ColumnChunk, SchemaElement, Statistics } from 'hyparquet';
 import type { ParquetWriter } from 'hyparquet-writer';
 import { writeColumn } from 'hyparquet-writer/src/column.js';
-import { writeDataPageV2 } from 'hyparquet-writer/src/datapage.js';
-import { writeDictionaryPage } from 'hyparquet-writer/src/dictionary.js';
-import { unconvert } from 'hyparquet-writer/src/unconvert.js';
+import { writeDataPage, writeDictionaryPage } from './write-pages.js';
 
 /** hyparquet-writer's default data page size (bytes, estimated), `ParquetWriter.write` pageSize. */
 const PAGE_SIZE = 1048576;
@@ -122,6 +122,9 @@ export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number)
   return writer.flush?.() as Promise<void> | undefined;
 }
 
+/** A UTF-16 surrogate (half of a pair, or lone): where code unit and code point order differ. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Strings in UTF-8 byte (code point) order, as hyparquet-writer's `compareStrings`. */
 function compareStrings(left: string, right: string): number {
   if (left === right) return 0;
@@ -147,8 +150,10 @@ function codePointAt(s: string, i: number): number {
 }
 
 /**
- * The chunk of a UTF8 string column from dictionary codes, or undefined (nothing written) when
- * hyparquet-writer would not dictionary-encode it (or the dictionary repeats a value).
+ * The chunk of a UTF8 string column from dictionary codes: dictionary-encoded where
+ * hyparquet-writer's rules would (see the module comment), else PLAIN pages of the strings'
+ * UTF-8 bytes (encoded once per distinct value); undefined (nothing written) when the
+ * dictionary repeats a value.
  */
 function dictionaryChunk(
   writer: Writer,
@@ -175,67 +180,71 @@ function dictionaryChunk(
     }
     sampleTotal += size;
   }
-  if (!sampleTotal || sampleDict / sampleTotal > 0.9) return undefined;
-  // The dictionary in first-occurrence order, the indexes, and the sizes of the size rule.
+  const sampleSaysDictionary = sampleTotal > 0 && sampleDict / sampleTotal <= 0.9;
+  // The dictionary in first-occurrence order, the indexes, and the sizes of the size rule
+  // (string lengths summed per distinct value: one typed-array pass over the rows).
   const remap = new Int32Array(values.length).fill(-1);
+  const uses = new Int32Array(values.length);
   const dict: string[] = [];
-  const indexes = new Array<number>(n);
-  const definitionLevels = new Array<number>(n);
-  let dictSize = 0;
-  let totalSize = 0;
+  const indexes = new Int32Array(n);
+  const defs = new Uint8Array(n);
   let nonNull = 0;
   for (let i = 0; i < n; i++) {
     const c = codes[i];
-    if (c < 0) {
-      definitionLevels[i] = 0;
-      continue;
-    }
-    definitionLevels[i] = 1;
+    if (c < 0) continue;
+    defs[i] = 1;
     nonNull++;
-    const len = values[c].length;
-    totalSize += len;
+    uses[c]++;
     let r = remap[c];
     if (r < 0) {
       r = dict.length;
       remap[c] = r;
       dict.push(values[c]);
-      dictSize += len;
     }
     indexes[i] = r;
   }
+  let dictSize = 0;
+  let totalSize = 0;
+  for (let c = 0; c < values.length; c++)
+    if (uses[c] > 0) {
+      const len = values[c].length;
+      dictSize += len;
+      totalSize += len * uses[c];
+    }
   const bitWidth = Math.ceil(Math.log2(dict.length));
   const indexSize = Math.ceil((nonNull * bitWidth) / 8);
-  if (2 * (dictSize + dict.length * 4 + indexSize) > totalSize + nonNull * 4) return undefined;
+  const dictionary =
+    sampleSaysDictionary && 2 * (dictSize + dict.length * 4 + indexSize) <= totalSize + nonNull * 4;
   // Statistics as getStatistics gives them: min/max of the values (the distinct ones suffice).
   let min: string | undefined;
   let max: string | undefined;
-  for (const s of dict) {
-    if (min === undefined || compareStrings(s, min) < 0) min = s;
-    if (max === undefined || compareStrings(s, max) > 0) max = s;
-  }
+  // Without surrogates, UTF-16 code unit order (JS `<`) is code point (UTF-8 byte) order.
+  if (dict.some((s) => SURROGATE.test(s)))
+    for (const s of dict) {
+      if (min === undefined || compareStrings(s, min) < 0) min = s;
+      if (max === undefined || compareStrings(s, max) > 0) max = s;
+    }
+  else
+    for (const s of dict) {
+      if (min === undefined || s < min) min = s;
+      if (max === undefined || s > max) max = s;
+    }
   const statistics = column.stats
     ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: undefined }
     : undefined;
-  return emitChunk(
-    writer,
-    column,
-    'BYTE_ARRAY',
-    n,
-    definitionLevels,
-    {
-      page: unconvert(element, dict) as unknown[],
-      indexes,
-    },
-    undefined,
-    statistics,
-  );
+  if (dictionary)
+    return emitChunk(writer, column, 'BYTE_ARRAY', n, defs, { page: { strings: dict }, indexes }, statistics);
+  // PLAIN: each distinct value's UTF-8 bytes once (as TextEncoder gives them), written per row.
+  const bytes: Uint8Array[] = new Array(values.length);
+  for (let c = 0; c < values.length; c++) if (uses[c] > 0) bytes[c] = Buffer.from(values[c], 'utf8');
+  return emitChunk(writer, column, 'BYTE_ARRAY', n, defs, { codes, bytes }, statistics);
 }
 
 /**
  * The chunk of an INT64 column (int64 without a narrow width, timestamp, timestamptz) from a
  * Float64Array (NaN: null; timestamps floored to whole ms), as `writeColumn` writes the BigInt
- * values `batchColumnValues` would give: the dictionary is decided and built on the numbers (one
- * BigInt per distinct value), PLAIN pages get the BigInts.
+ * values `batchColumnValues` would give: the dictionary is decided and built on the numbers, the
+ * pages written from the numbers (no BigInt per cell, see write-pages.ts).
  */
 function int64Chunk(
   writer: Writer,
@@ -245,7 +254,19 @@ function int64Chunk(
 ): ColumnResult | undefined {
   if (column.element.type !== 'INT64' || n === 0) return undefined;
   const k = new Float64Array(n);
-  for (let i = 0; i < n; i++) k[i] = Math.floor(f[i]);
+  const defs = new Uint8Array(n);
+  let nonNull = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = Math.floor(f[i]);
+    k[i] = v;
+    if (Number.isNaN(v)) continue; // null
+    defs[i] = 1;
+    nonNull++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
   // useDictionary's sample: 8 bytes per non-null value.
   const sampleSize = Math.min(n, 1000);
   const sampled = new Set<number>();
@@ -261,21 +282,6 @@ function int64Chunk(
     }
     sampleTotal += size;
   }
-  const definitionLevels = new Array<number>(n);
-  let nonNull = 0;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < n; i++) {
-    const v = k[i];
-    if (Number.isNaN(v)) {
-      definitionLevels[i] = 0;
-      continue;
-    }
-    definitionLevels[i] = 1;
-    nonNull++;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
   const statistics = column.stats
     ? {
         min_value: nonNull ? BigInt(min) : undefined,
@@ -284,31 +290,57 @@ function int64Chunk(
         nan_count: undefined,
       }
     : undefined;
-  let dict: { page: unknown[]; indexes: number[] } | undefined;
+  let dict: ChunkDictionary | undefined;
   if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
-    const { values, indexes } = numberDictionary(k, n);
+    // Integers: a direct table over [min, max] when that range is small, else the hash.
+    const { values, indexes } =
+      max - min <= Math.max(1 << 16, 2 * n) ? rangeDictionary(k, n, min, max) : numberDictionary(k, n);
     const bitWidth = Math.ceil(Math.log2(values.length));
     const indexSize = Math.ceil((nonNull * bitWidth) / 8);
     if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
-      dict = { page: values.map((v) => BigInt(v)), indexes };
+      dict = { page: { type: 'INT64', numbers: values }, indexes };
   }
-  let plain: unknown[] | undefined;
-  if (!dict) {
-    plain = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) plain[i] = Number.isNaN(k[i]) ? null : BigInt(k[i]);
+  return emitChunk(writer, column, 'INT64', n, defs, dict ?? k, statistics);
+}
+
+/**
+ * `numberDictionary` for integers within [min, max] (NaN: null), through a table indexed by
+ * `v - min` instead of a hash (the caller keeps the range small: the table has max - min + 1
+ * slots). The same values (in first-occurrence order) and indexes.
+ */
+function rangeDictionary(
+  k: Float64Array,
+  n: number,
+  min: number,
+  max: number,
+): { values: number[]; indexes: Int32Array } {
+  const values: number[] = [];
+  const indexes = new Int32Array(n);
+  const slot = new Int32Array(max - min + 1).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const v = k[i];
+    if (Number.isNaN(v)) continue;
+    const at = v - min;
+    let r = slot[at];
+    if (r < 0) {
+      r = values.length;
+      values.push(v);
+      slot[at] = r;
+    }
+    indexes[i] = r;
   }
-  return emitChunk(writer, column, 'INT64', n, definitionLevels, dict, plain, statistics);
+  return { values, indexes };
 }
 
 /**
  * The dictionary of a numeric column in first-occurrence order and each non-null row's index
- * (`undefined` for a null row, NaN in `k`), keyed as a JS `Map` keys numbers (SameValueZero: 0 and
- * -0 are one entry, which keeps the first one seen), through an open-addressing hash over typed
- * arrays (no Map, no boxed double per cell) with a last-value shortcut for runs.
+ * (0 for a null row, NaN in `k`), keyed as a JS `Map` keys numbers (SameValueZero: 0 and -0 are
+ * one entry, which keeps the first one seen), through an open-addressing hash over typed arrays
+ * (no Map, no boxed double per cell) with a last-value shortcut for runs.
  */
-function numberDictionary(k: Float64Array, n: number): { values: number[]; indexes: number[] } {
+function numberDictionary(k: Float64Array, n: number): { values: number[]; indexes: Int32Array } {
   const values: number[] = [];
-  const indexes = new Array<number>(n);
+  const indexes = new Int32Array(n);
   let cap = 1024;
   let keys = new Float64Array(cap);
   let slots = new Int32Array(cap).fill(-1);
@@ -331,11 +363,11 @@ function numberDictionary(k: Float64Array, n: number): { values: number[]; index
   let lastIndex = -1;
   for (let i = 0; i < n; i++) {
     let v = k[i];
-    if (Number.isNaN(v)) continue;
     if (v === last) {
       indexes[i] = lastIndex;
       continue;
     }
+    if (Number.isNaN(v)) continue; // null
     if (v === 0) v = 0; // -0 and 0: one key
     const h = slotOf(v, keys, slots, cap - 1);
     let r = slots[h];
@@ -394,17 +426,14 @@ function doubleChunk(
     }
     sampleTotal += 8;
   }
-  const definitionLevels = new Array<number>(n);
+  const defs = new Uint8Array(n);
   let nonNull = 0;
   let min: number | undefined;
   let max: number | undefined;
   for (let i = 0; i < n; i++) {
     const v = f[i];
-    if (Number.isNaN(v)) {
-      definitionLevels[i] = 0;
-      continue;
-    }
-    definitionLevels[i] = 1;
+    if (Number.isNaN(v)) continue; // null
+    defs[i] = 1;
     nonNull++;
     if (min === undefined || v < min) min = v;
     if (max === undefined || v > max) max = v;
@@ -414,45 +443,53 @@ function doubleChunk(
   const statistics = column.stats
     ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: 0n }
     : undefined;
-  let dict: { page: unknown[]; indexes: number[] } | undefined;
+  let dict: ChunkDictionary | undefined;
   if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
     const { values, indexes } = numberDictionary(f, n);
     const bitWidth = Math.ceil(Math.log2(values.length));
     const indexSize = Math.ceil((nonNull * bitWidth) / 8);
-    if (2 * (values.length * 8 + indexSize) <= nonNull * 8) dict = { page: values, indexes };
+    if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
+      dict = { page: { type: 'DOUBLE', numbers: values }, indexes };
   }
-  let plain: unknown[] | undefined;
-  if (!dict) {
-    plain = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) plain[i] = Number.isNaN(f[i]) ? null : f[i];
-  }
-  return emitChunk(writer, column, 'DOUBLE', n, definitionLevels, dict, plain, statistics);
+  return emitChunk(writer, column, 'DOUBLE', n, defs, dict ?? f, statistics);
+}
+
+/** A chunk's dictionary: its page's values and each row's index (read where the row is not null). */
+interface ChunkDictionary {
+  page: Parameters<typeof writeDictionaryPage>[2];
+  indexes: Int32Array;
+}
+
+/** A PLAIN string chunk: each row's code (read where the row is not null) and each code's UTF-8. */
+interface PlainStrings {
+  codes: Int32Array;
+  bytes: Uint8Array[];
 }
 
 /**
  * Writes a column chunk as `writeColumn` does once it has its statistics and its dictionary
- * decision: the dictionary page (`dict.page`: the distinct values in their physical form) and
- * pages of indexes, or PLAIN pages of `plain` (physical values, null for null); pages cut by
- * `getPageBoundaries`' estimate (4 bytes per index, 8 per INT64 value, nulls 0).
+ * decision: the dictionary page and pages of indexes, or PLAIN pages of the numbers (`values` a
+ * Float64Array, read where `defs` is 1) or of the strings; pages cut by `getPageBoundaries`'
+ * estimate (4 bytes per index, 8 per INT64 / DOUBLE value, a string's UTF-8 length, nulls 0).
  */
 function emitChunk(
   writer: Writer,
   column: ColumnEncoder,
   type: 'BYTE_ARRAY' | 'INT64' | 'DOUBLE',
   n: number,
-  definitionLevels: number[],
-  dict: { page: unknown[]; indexes: number[] } | undefined,
-  plain: unknown[] | undefined,
+  defs: Uint8Array,
+  values: ChunkDictionary | Float64Array | PlainStrings,
   statistics: Statistics | undefined,
 ): ColumnResult {
   const offsetStart = writer.offset;
   let uncompressedSize = 0;
   let dictionary_page_offset: bigint | undefined;
   const encodings: ('PLAIN' | 'RLE_DICTIONARY')[] = ['PLAIN'];
-  const writeValues = (dict ? dict.indexes : plain) as unknown[];
+  const dict = values instanceof Float64Array || 'codes' in values ? undefined : values;
+  const strings = !(values instanceof Float64Array) && 'codes' in values ? values : undefined;
   if (dict) {
     dictionary_page_offset = BigInt(writer.offset);
-    uncompressedSize += writeDictionaryPage(writer, column, dict.page as never[]);
+    uncompressedSize += writeDictionaryPage(writer, column, dict.page);
     encodings.push('RLE_DICTIONARY');
   }
   const encoding: 'RLE_DICTIONARY' | 'PLAIN' = dict ? 'RLE_DICTIONARY' : 'PLAIN';
@@ -460,10 +497,14 @@ function emitChunk(
   const pages: { start: number; end: number }[] = [];
   let start = 0;
   let acc = 0;
+  const pageSize = column.pageSize;
+  const sb = strings?.bytes;
+  const sc = strings?.codes;
   for (let i = 0; i < n; i++) {
-    const size = definitionLevels[i] === 0 ? 0 : width;
+    // getPageBoundaries' estimate: a string's UTF-8 byte length (its PLAIN length prefix not counted).
+    const size = sb && sc && defs[i] !== 0 ? sb[sc[i]].length : defs[i] * width;
     acc += size;
-    if (acc >= column.pageSize && i > start) {
+    if (acc >= pageSize && i > start) {
       pages.push({ start, end: i });
       start = i;
       acc = size;
@@ -472,20 +513,14 @@ function emitChunk(
   if (start < n) pages.push({ start, end: n });
   const data_page_offset = BigInt(writer.offset);
   const locations: { offset: bigint; compressed_page_size: number; first_row_index: bigint }[] = [];
+  const pageValues: Parameters<typeof writeDataPage>[5] = dict
+    ? { encoding: 'RLE_DICTIONARY', indexes: dict.indexes }
+    : strings
+      ? { encoding: 'PLAIN', type: 'BYTE_ARRAY', codes: strings.codes, bytes: strings.bytes }
+      : { encoding: 'PLAIN', type: type as 'INT64' | 'DOUBLE', numbers: values as Float64Array };
   for (const p of pages) {
     const pageOffset = writer.offset;
-    uncompressedSize += writeDataPageV2({
-      writer,
-      column,
-      encoding,
-      // One page (the usual case): the arrays themselves, no copy.
-      pageData: {
-        values: (pages.length === 1 ? writeValues : writeValues.slice(p.start, p.end)) as never[],
-        definitionLevels: pages.length === 1 ? definitionLevels : definitionLevels.slice(p.start, p.end),
-        repetitionLevels: [],
-        maxDefinitionLevel: 1,
-      },
-    });
+    uncompressedSize += writeDataPage(writer, column, defs, p.start, p.end, pageValues);
     locations.push({
       offset: BigInt(pageOffset),
       compressed_page_size: writer.offset - pageOffset,

@@ -107,11 +107,25 @@ export interface ColumnPiece {
   readonly cols: Map<string, PieceColumn>;
 }
 
+/** Code -> local code tables reused by capturePiece; a slot is valid when its stamp is the epoch. */
+let scratch = { stamp: new Uint32Array(0), local: new Int32Array(0), epoch: 0 };
+
+/** The scratch tables for a dictionary of `size` codes, with a fresh epoch (no slot valid). */
+function scratchFor(size: number): { stamp: Uint32Array; local: Int32Array; epoch: number } {
+  if (scratch.stamp.length < size || scratch.epoch >= 0xfffffffe) {
+    const cap = Math.max(size, 2 * scratch.stamp.length);
+    scratch = { stamp: new Uint32Array(cap), local: new Int32Array(cap), epoch: 0 };
+  }
+  scratch.epoch++;
+  return scratch;
+}
+
 /**
  * Gathers rows `idx` of `b` for the columns `names` (the schema's columns; a field the schema
- * does not have is all null, see batchFits). Typed columns are copied into typed arrays, others
- * value by value, so the piece keeps no reference to the batch but a string dictionary (and only
- * when the piece uses a fair share of it).
+ * does not have is all null, see batchFits). Typed columns are copied into typed arrays (string
+ * columns as dictionary codes), others value by value, so the piece keeps no reference to the
+ * batch but a string dictionary, and only when the piece uses a fair share of it (else the piece
+ * gets a dictionary of the strings it uses).
  * @param nulls fields to write as null (a partition field whose value was '': null, as the row
  *   path sets it, see partition.ts)
  */
@@ -135,15 +149,38 @@ export function capturePiece(
       continue;
     }
     const d = col.typed && col.type === 'string' ? col.dictionary() : undefined;
-    if (d && d.values.length <= 4 * n + 64) {
+    if (d) {
       const codes = new Int32Array(n);
-      for (let i = 0; i < n; i++) codes[i] = d.codes[idx[i]];
-      cols.set(name, { kind: 'dict', codes, values: d.values });
+      const src = d.codes;
+      if (d.values.length <= 4 * n + 64) {
+        for (let i = 0; i < n; i++) codes[i] = src[idx[i]];
+        cols.set(name, { kind: 'dict', codes, values: d.values });
+      } else {
+        // A few rows of a large dictionary: a dictionary of their own (first-occurrence order).
+        const { stamp, local, epoch } = scratchFor(d.values.length);
+        const values: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const c = src[idx[i]];
+          if (c < 0) {
+            codes[i] = -1;
+            continue;
+          }
+          let r: number;
+          if (stamp[c] === epoch) r = local[c];
+          else {
+            r = values.length;
+            values.push(d.values[c]);
+            stamp[c] = epoch;
+            local[c] = r;
+          }
+          codes[i] = r;
+        }
+        cols.set(name, { kind: 'dict', codes, values });
+      }
       continue;
     }
     const v = new Array<unknown>(n);
-    if (d) for (let i = 0; i < n; i++) v[i] = d.codes[idx[i]] < 0 ? null : d.values[d.codes[idx[i]]];
-    else for (let i = 0; i < n; i++) v[i] = col.get(idx[i]);
+    for (let i = 0; i < n; i++) v[i] = col.get(idx[i]);
     cols.set(name, { kind: 'values', v });
   }
   return { length: n, cols };
@@ -246,9 +283,26 @@ class SegmentsColumn implements BatchColumn {
     this.length = n;
   }
 
-  /** True when every part is a typed gather (or absent: null), so float64()/dictionary() are exact. */
+  /**
+   * True when every part is a typed gather, absent (null), or rows whose values in this column are
+   * all null or all of the column's kind (numbers for a numeric column, strings for a string
+   * column), so float64()/dictionary() are exact.
+   */
   get typed(): boolean {
-    return this.parts.every((p) => p === null || (!Array.isArray(p) && p.kind !== 'values'));
+    return this.parts.every(
+      (p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind !== 'values'),
+    );
+  }
+
+  /** True when the rows' values in this column are null or numbers (strings for a string column). */
+  private rowsTyped(rows: Record<string, unknown>[]): boolean {
+    const want = this.type === 'string' ? 'string' : NUMERIC.has(this.type) ? 'number' : undefined;
+    if (want === undefined) return false;
+    for (const r of rows) {
+      const v = r[this.name];
+      if (v !== null && v !== undefined && typeof v !== want) return false;
+    }
+    return true;
   }
 
   get(i: number): unknown {
@@ -270,22 +324,49 @@ class SegmentsColumn implements BatchColumn {
 
   float64(): Float64Array | undefined {
     if (!NUMERIC.has(this.type)) return undefined;
-    if (!this.parts.every((p) => p === null || (!Array.isArray(p) && p.kind === 'f64'))) return undefined;
+    if (!this.parts.every((p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind === 'f64')))
+      return undefined;
     const out = new Float64Array(this.length).fill(Number.NaN);
     this.parts.forEach((p, k) => {
-      if (p !== null && !Array.isArray(p) && p.kind === 'f64') out.set(p.a, this.starts[k]);
+      if (p === null) return;
+      if (!Array.isArray(p)) {
+        if (p.kind === 'f64') out.set(p.a, this.starts[k]);
+        return;
+      }
+      const base = this.starts[k];
+      for (let i = 0; i < p.length; i++) {
+        const v = p[i][this.name];
+        if (typeof v === 'number') out[base + i] = v;
+      }
     });
     return out;
   }
 
   dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
     if (this.type !== 'string') return undefined;
-    if (!this.parts.every((p) => p === null || (!Array.isArray(p) && p.kind === 'dict'))) return undefined;
+    if (!this.parts.every((p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind === 'dict')))
+      return undefined;
     const codes = new Int32Array(this.length).fill(-1);
     const values: string[] = [];
     const index = new Map<string, number>();
     this.parts.forEach((p, k) => {
-      if (p === null || Array.isArray(p) || p.kind !== 'dict') return;
+      if (p === null) return;
+      if (Array.isArray(p)) {
+        const base = this.starts[k];
+        for (let i = 0; i < p.length; i++) {
+          const s = p[i][this.name];
+          if (typeof s !== 'string') continue;
+          let g = index.get(s);
+          if (g === undefined) {
+            g = values.length;
+            values.push(s);
+            index.set(s, g);
+          }
+          codes[base + i] = g;
+        }
+        return;
+      }
+      if (p.kind !== 'dict') return;
       // Re-code each piece's dictionary into one shared by the buffer.
       const remap = new Int32Array(p.values.length).fill(-2);
       const base = this.starts[k];

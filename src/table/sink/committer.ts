@@ -14,12 +14,13 @@
  * (hidden local `.part-….inprogress-HEX` files, open S3 multipart uploads) can be attributed.
  *
  * Commit of N finished files (all steps idempotent for recovery):
- *  1. finish every file: bytes durable (fsync; last S3 part uploaded), still invisible;
+ *  1. finish every file: bytes durable (fsync; last S3 part uploaded), still invisible (up to
+ *     IO_CONCURRENCY files at a time; every one done before step 2);
  *  2. write the pending record `_kappa/pending/RUNID-N.json`;
  *  3. put-if-absent the Delta log version (with conflict checks; commitInfo carries
  *     `kappa.commitId` = RUNID-N) — THE commit point: Delta readers see the new version;
  *  4. publish every file under its final name (local rename; S3 CompleteMultipartUpload) — glob
- *     readers see the rows;
+ *     readers see the rows (the first file, then up to IO_CONCURRENCY at a time);
  *  5. delete the pending record.
  * Readers never see an uncommitted row: a glob reader sees a file only after step 3, a Delta reader
  * only through the log. Between steps 3 and 4 (one rename per file) a glob reader still sees the
@@ -42,7 +43,14 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { RuntimeError } from '../../errors.js';
-import { joinUri, type ObjectStore, type PendingFile, type PendingRecord } from '../../storage/store.js';
+import {
+  IO_CONCURRENCY,
+  joinUri,
+  mapLimit,
+  type ObjectStore,
+  type PendingFile,
+  type PendingRecord,
+} from '../../storage/store.js';
 import { parseDuration } from '../../time/duration.js';
 import {
   checkpointIfDue,
@@ -369,8 +377,11 @@ export class Committer {
     actions: (adds: DeltaAdd[]) => DeltaAction[],
     check?: WinnerCheck,
   ): Promise<number> {
-    const recorded: { rel: string; record: PendingRecord }[] = [];
-    for (const f of files) recorded.push({ rel: f.rel, record: await f.pending.finish() });
+    // Step 1 for IO_CONCURRENCY files at a time (fsync and close overlap); all durable before step 2.
+    const recorded = await mapLimit(files, IO_CONCURRENCY, async (f) => ({
+      rel: f.rel,
+      record: await f.pending.finish(),
+    }));
     const commitId = `${this.runId}-${this.seq++}`;
     const pending: PendingCommit = {
       runId: this.runId,
@@ -416,11 +427,14 @@ export class Committer {
   private async publishInFlight(): Promise<void> {
     const f = this.inFlight;
     if (!f) return;
-    let n = 0;
-    for (const { record } of f.pending.files) {
-      await this.store.publish(record);
-      if (++n === 1) crashPoint('mid-rename');
+    // The first file alone (the crash test's point between two renames), then the rest
+    // IO_CONCURRENCY at a time; the record is deleted only after every file is published.
+    const [head, ...rest] = f.pending.files;
+    if (head) {
+      await this.store.publish(head.record);
+      crashPoint('mid-rename');
     }
+    await mapLimit(rest, IO_CONCURRENCY, (x) => this.store.publish(x.record));
     await this.store.delete(this.recordUri(f.pending.commitId));
     this.inFlight = undefined;
   }
@@ -429,7 +443,7 @@ export class Committer {
     const f = this.inFlight;
     if (!f) return;
     this.inFlight = undefined;
-    for (const { record } of f.pending.files) await this.store.discard(record).catch(() => {});
+    await mapLimit(f.pending.files, IO_CONCURRENCY, (x) => this.store.discard(x.record).catch(() => {}));
     await this.store.delete(this.recordUri(f.pending.commitId)).catch(() => {});
   }
 

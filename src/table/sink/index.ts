@@ -37,7 +37,15 @@ import {
   type PartWriterOptions,
   partExtension,
 } from '../../formats/index.js';
-import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../../storage/store.js';
+import {
+  IO_CONCURRENCY,
+  isHiddenPath,
+  joinUri,
+  mapLimit,
+  type ObjectStore,
+  relativeUri,
+  storeFor,
+} from '../../storage/store.js';
 import type { Column as BatchColumn, RecordBatch } from '../../stream/batch.js';
 import { formatBytes } from '../../stream/progress.js';
 import type { Barrier, Header, Provenance, Rec } from '../../stream/protocol.js';
@@ -213,6 +221,9 @@ function fieldKeys(col: BatchColumn | undefined, n: number): { ids: Int32Array; 
  * or as rows built from the pieces (text formats, which also gather their statistics row by row).
  */
 async function writeSegments(f: OpenFile, segs: Segment[]): Promise<void> {
+  // Rows only: hyparquet-writer's own row group (the row path, which table-batch.test.ts holds the
+  // batch path's files against); anything else from the columns (row objects are read as typed
+  // columns where their values allow, see columns.ts SegmentsColumn).
   const rows = rowsOnly(segs);
   if (!rows && f.writer.writeColumns) {
     await f.writer.writeColumns(bufferView(segs, new Map(f.columns.map((c) => [c.name, c.type]))));
@@ -531,24 +542,13 @@ export class TableSink extends FileSinkBase {
     const local = new Map<number | string, number>();
     const parts: PartitionOf[] = [];
     const byPath = new Map<string, number>();
-    const times = new Map<object, number>();
-    let lastBucket: object | undefined;
-    let lastTime = 0;
+    // Each row's time bucket in one pass over the time column.
+    const timeIds = hasTime ? pt.timeBucketIds(b.ts, n)?.ids : undefined;
+    // Rows of one partition usually come in runs: the last key's partition without a Map lookup.
+    let lastKey: number | string | undefined;
+    let lastP: number | undefined;
     for (let i = 0; i < n; i++) {
-      let t = 0;
-      if (hasTime) {
-        const tb = pt.timeBucketOf(b.ts[i]) as object;
-        if (tb !== lastBucket) {
-          let id = times.get(tb);
-          if (id === undefined) {
-            id = times.size;
-            times.set(tb, id);
-          }
-          lastBucket = tb;
-          lastTime = id;
-        }
-        t = lastTime;
-      }
+      const t = timeIds ? timeIds[i] : 0;
       let key: number | string;
       if (numeric) {
         key = t;
@@ -557,7 +557,7 @@ export class TableSink extends FileSinkBase {
         key = String(t);
         for (const f of fields) key += `|${f.ids[i]}`;
       }
-      let p = local.get(key);
+      let p = key === lastKey ? lastP : local.get(key);
       if (p === undefined) {
         const value: Record<string, unknown> = {};
         segs.forEach((s, j) => {
@@ -573,6 +573,8 @@ export class TableSink extends FileSinkBase {
         }
         local.set(key, p);
       }
+      lastKey = key;
+      lastP = p;
       ids[i] = p;
     }
     return { ids, parts };
@@ -635,8 +637,17 @@ export class TableSink extends FileSinkBase {
     this.finished.push({ rel: f.rel, pending: f.pending, partition: st.partition, stats: f.stats });
   }
 
-  /** Writes and rolls every partition with buffered rows or an open file. */
+  /**
+   * Writes and rolls every partition with buffered rows or an open file. The files still to be
+   * created are created first, IO_CONCURRENCY at a time (named in partition order, as one by one);
+   * the row groups are then encoded one partition after another, their bytes written behind (see
+   * storage/local.ts), and made durable by the commit (committer.ts step 1).
+   */
   private async rollAll(): Promise<void> {
+    const unopened = [...this.parts.values()].filter((st) => !st.file && st.buffer.length > 0);
+    await mapLimit(unopened, IO_CONCURRENCY, async (st) => {
+      st.file = await this.openFile(st.partition);
+    });
     for (const st of this.parts.values()) {
       await this.flushPart(st, false);
       await this.roll(st);
@@ -830,12 +841,17 @@ export class TableSink extends FileSinkBase {
 
   /** `_SUCCESS` in each time partition (with committed data) whose end the watermark has passed. */
   private async writeSuccessFiles(): Promise<void> {
+    const due: string[] = [];
     for (const [path, end] of this.timePartitions) {
       if (end > this.wm || this.successDone.has(path) || !this.partitionsWritten.has(path)) continue;
       if (this.parts.has(path)) continue;
+      due.push(path);
+    }
+    // IO_CONCURRENCY at a time: each put is a few file system round trips (write, fsync, rename).
+    await mapLimit(due, IO_CONCURRENCY, async (path) => {
       await this.store.put(joinUri(this.root, path, '_SUCCESS'), '');
       this.successDone.add(path);
-    }
+    });
   }
 
   /**
