@@ -148,6 +148,7 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
   } finally {
     bad.close();
     progress.stats.bad = bad.count;
+    if (checkpoint) Object.assign(progress.stats.extra, checkpoint.counters());
     progress.finish(status);
   }
 }
