@@ -6,7 +6,9 @@
  * - the barrier reaches the next stage only once the stage's part (`_parts/<uid>.json`, after its
  *   Parquet files) is written, so no sink can commit an epoch whose state is not durable;
  * - what the stage emits after the barrier (results fired by a later watermark) comes after it;
- * - the part holds the state as of the barrier, not the records that followed it.
+ * - the part holds the state as of the barrier, not the records that followed it;
+ * - `KAPPA_CHECKPOINT_THREAD` takes effect both ways (the window's summary, fed by the part writer
+ *   thread's own answers, and /proc: a task at nice 19 exists only with the thread).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
