@@ -151,6 +151,8 @@ export class SourceCheckpointer {
   private inFlight: { id: number; path: string; since: number } | undefined;
   /** A completion probe (a stat of `_metadata.json`) is running. */
   private probing = false;
+  /** When the probe whose answer is the latest started (callers' clock). */
+  private answeredFrom = Number.NEGATIVE_INFINITY;
   private lastProbeAt = 0;
   private readonly probeEveryMs: number;
   /** When the source last saw a periodic checkpoint complete (epoch ms). */
@@ -174,13 +176,14 @@ export class SourceCheckpointer {
 
   /**
    * Looks, without waiting, whether the checkpoint in flight is complete: starts a stat of its
-   * `_metadata.json` (at most one at a time, at most every `probeEveryMs`); its answer clears
-   * `inFlight`. A stat that never answers only keeps the next checkpoint from starting (until the
-   * timeout), never the source.
+   * `_metadata.json` (at most one at a time; at most every `probeEveryMs` unless `force`); its
+   * answer clears `inFlight` when the file is there, and either way records, as `answeredFrom`,
+   * the time (on the callers' clock) the answered stat started. A stat that never answers only
+   * keeps the next checkpoint from starting (until the timeout), never the source.
    */
-  private probe(now: number): void {
+  private probe(now: number, force = false): void {
     const f = this.inFlight;
-    if (!f || this.probing || now - this.lastProbeAt < this.probeEveryMs) return;
+    if (!f || this.probing || (!force && now - this.lastProbeAt < this.probeEveryMs)) return;
     this.probing = true;
     this.lastProbeAt = now;
     const meta = joinUri(f.path, METADATA_FILE);
@@ -188,7 +191,9 @@ export class SourceCheckpointer {
       .stat(meta)
       .then(
         (e) => {
-          if (e && this.inFlight === f) {
+          if (this.inFlight !== f) return;
+          this.answeredFrom = now;
+          if (e) {
             this.inFlight = undefined;
             this.completedAt = Date.now();
           }
@@ -302,6 +307,13 @@ export class SourceCheckpointer {
     const f = this.inFlight;
     if (f) {
       if (now - f.since < this.pacing.timeoutMs) {
+        // Decide on an answer to a stat started at or after the tick, waited for (between batches)
+        // at most one interval: a stale "not complete" must not skip a tick.
+        const tickAt = this.lastBarrierAt + this.intervalMs;
+        if (this.answeredFrom < tickAt && now - tickAt < this.intervalMs) {
+          this.probe(now, true);
+          return false;
+        }
         this.skipped++;
         this.lastBarrierAt = now;
         return false;
