@@ -23,6 +23,11 @@ const CLEAN = {
   KAPPA_FROM_SAVEPOINT: '',
   KAPPA_CHECKPOINT_THREAD: '',
 };
+/**
+ * The window writes its parts on its own thread (still while it reads on): the part writer's
+ * thread runs at nice 19, so on a loaded machine a part can take longer than these short runs.
+ */
+const STAGE_THREAD = { ...CLEAN, KAPPA_CHECKPOINT_THREAD: '0' };
 /** Bound of every stage: a hang fails the test instead of stalling the suite. */
 const BOUND = 'timeout --foreground -s KILL 90';
 
@@ -90,8 +95,8 @@ describe('checkpoints: one in flight', () => {
     try {
       writeInput(join(t.dir, 'in.ndjson'), 120_000, 3000);
       const r = await sh(
-        `${paced(40, 100)} | ${BOUND} ${INGEST} --checkpoint-interval 5ms | ${BOUND} ${WINDOW} > /dev/null`,
-        { cwd: t.dir, env: CLEAN },
+        `${paced(60, 100)} | ${BOUND} ${INGEST} --checkpoint-interval 5ms | ${BOUND} ${WINDOW} > /dev/null`,
+        { cwd: t.dir, env: STAGE_THREAD },
       );
       assert.equal(r.code, 0, r.stderr);
       const all = checkpoints(join(t.dir, 'ck'));
@@ -150,7 +155,7 @@ describe('checkpoints: one in flight', () => {
       writeInput(join(t.dir, 'in.ndjson'), 30_000, 100);
       const r = await sh(
         `${paced(40, 100)} | ${BOUND} ${INGEST} --checkpoint-interval 10ms --min-pause-between-checkpoints 250ms | ${BOUND} ${WINDOW} > /dev/null`,
-        { cwd: t.dir, env: CLEAN },
+        { cwd: t.dir, env: STAGE_THREAD },
       );
       assert.equal(r.code, 0, r.stderr);
       const periodic = checkpoints(join(t.dir, 'ck')).slice(0, -1);
