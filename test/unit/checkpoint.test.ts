@@ -357,14 +357,18 @@ describe('checkpoints and state-edit validate', () => {
 });
 
 describe('SourceCheckpointer pacing: one checkpoint in flight', () => {
-  /** A source checkpointer on `dir` with interval 100 ms and the given pacing. */
+  /**
+   * A source checkpointer on `dir` with a 1 s interval and the given pacing. `due(now)` takes the
+   * clock as an argument; the barrier's own time is real time, taken before `t0` + a few ms on a
+   * quiet machine and up to some hundreds on a loaded one: the offsets below leave room for that.
+   */
   const make = (dir: string, timeoutMs: number, minPauseMs: number, notes: string[]) =>
     new SourceCheckpointer(
       dir,
       'ingest-0',
       PIPE,
       join(dir, 'savepoints'),
-      100,
+      1000,
       3,
       undefined,
       1,
@@ -375,7 +379,7 @@ describe('SourceCheckpointer pacing: one checkpoint in flight', () => {
       { timeoutMs, minPauseMs },
     );
   /** Lets a started probe (a stat) answer. */
-  const settle = () => new Promise((r) => setTimeout(r, 20));
+  const settle = () => new Promise((r) => setTimeout(r, 100));
   const complete = (path: string) => writeFileSync(join(path, '_metadata.json'), '{}');
 
   it('skips ticks while the previous checkpoint is not complete, starts at the next tick after it is', async () => {
@@ -383,19 +387,19 @@ describe('SourceCheckpointer pacing: one checkpoint in flight', () => {
     try {
       const notes: string[] = [];
       const ck = make(t.dir, 60_000, 0, notes);
-      const b1 = await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
       const t0 = Date.now();
-      assert.equal(ck.due(t0 + 50), false, 'before the tick');
+      const b1 = await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      assert.equal(ck.due(t0 + 10), false, 'before the tick');
       await settle(); // (the stat started there says: not complete; too early for the tick)
-      assert.equal(ck.due(t0 + 100), false, 'the tick: waits for a stat started at or after it');
+      assert.equal(ck.due(t0 + 1600), false, 'the tick: waits for a stat started at or after it');
       await settle();
-      assert.equal(ck.due(t0 + 101), false, 'checkpoint 1 is in flight: the tick is skipped');
+      assert.equal(ck.due(t0 + 1601), false, 'checkpoint 1 is in flight: the tick is skipped');
       assert.equal(ck.counters()['checkpoint ticks skipped (one in flight)'], 1);
       complete(b1.path as string);
-      assert.equal(ck.due(t0 + 150), false, 'no tick yet (one interval after the skipped one)');
+      assert.equal(ck.due(t0 + 1900), false, 'no tick yet (one interval after the skipped one)');
       await settle();
-      assert.equal(ck.due(t0 + 200), false, 'complete, but before the next tick');
-      assert.equal(ck.due(t0 + 201), true, 'the next tick after the completion');
+      assert.equal(ck.due(t0 + 2600), false, 'complete, but before the next tick');
+      assert.equal(ck.due(t0 + 2601), true, 'the next tick after the completion');
       const b2 = await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
       assert.equal(b2.id, 2);
       assert.deepEqual(ck.counters(), {
@@ -412,15 +416,15 @@ describe('SourceCheckpointer pacing: one checkpoint in flight', () => {
     const t = tempDir();
     try {
       const notes: string[] = [];
-      const ck = make(t.dir, 250, 0, notes);
-      await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      const ck = make(t.dir, 2500, 0, notes);
       const t0 = Date.now();
-      assert.equal(ck.due(t0 + 100), false);
+      await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      assert.equal(ck.due(t0 + 1600), false);
       await settle();
-      assert.equal(ck.due(t0 + 101), false);
-      assert.equal(ck.due(t0 + 300), true, 'expired at the first tick after the timeout');
+      assert.equal(ck.due(t0 + 1601), false);
+      assert.equal(ck.due(t0 + 3000), true, 'expired at the first tick after the timeout');
       assert.equal(ck.counters()['checkpoints expired'], 1);
-      assert.match(notes.join('\n'), /checkpoint 1 did not complete within 250 ms/);
+      assert.match(notes.join('\n'), /checkpoint 1 did not complete within 2500 ms/);
 
       const p = make(join(t.dir, 'p'), 60_000, 10_000, []);
       const b = await p.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
