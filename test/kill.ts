@@ -7,8 +7,9 @@
  *
  * Randomness comes from a seeded PRNG (mulberry32), so a failing seed replays the same choices
  * (the moments still depend on the machine's speed). Every run is bounded in time: a stage still
- * alive `exitTimeoutMs` after a kill (it should see end of input or a broken pipe) or a final run
- * longer than `runTimeoutMs` fails the harness with the stages' stderr.
+ * alive `exitTimeoutMs` after a kill (it should see end of input or a broken pipe), a run whose
+ * kill waits for a checkpoint that does not complete within `runTimeoutMs`, or a final run longer
+ * than `runTimeoutMs` fails the harness with the stages' stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
@@ -196,11 +197,28 @@ async function bounded(
   what: () => string,
 ): Promise<StageExit[]> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((res) => {
-    timer = setTimeout(() => res('late'), ms);
+  const late = new Promise<void>((res) => {
+    timer = setTimeout(res, ms);
   });
-  const r = await Promise.race([p, late]);
-  clearTimeout(timer);
+  try {
+    return await boundedBy(p, procs, errs, late, () => `${what()} (after ${ms} ms)`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `p`, unless `late` resolves first: then SIGKILLs the stages still alive and throws with `what`
+ * and their stderr.
+ */
+async function boundedBy(
+  p: Promise<StageExit[]>,
+  procs: ChildProcess[],
+  errs: Buffer[][],
+  late: Promise<void>,
+  what: () => string,
+): Promise<StageExit[]> {
+  const r = await Promise.race([p, late.then(() => 'late' as const)]);
   if (r !== 'late') return r;
   const alive = procs
     .map((c, i) => (c.exitCode === null && c.signalCode === null ? i : -1))
@@ -210,7 +228,7 @@ async function bounded(
     .join('\n');
   for (const i of alive) procs[i].kill('SIGKILL');
   await p;
-  throw new Error(`${what()} (after ${ms} ms)\n${report}`);
+  throw new Error(`${what()}\n${report}`);
 }
 
 /** The id of the newest complete checkpoint (`chk-N/_metadata.json`) in `dir`, or 0. */
@@ -258,22 +276,37 @@ export async function killAndResume(o: KillOptions): Promise<KillOutcome> {
       procs[killed].kill('SIGKILL');
     };
     let timer: NodeJS.Timeout | undefined;
+    const exitTimeoutMs = o.exitTimeoutMs ?? 60_000;
+    // Every stage must be gone soon after the kill (end of input or a broken pipe reaches it):
+    // `exitTimeoutMs` from the kill. With `afterCheckpoint` the kill waits for a checkpoint, which
+    // a loaded machine may take long to complete: until then the bound is `runTimeoutMs`.
+    let late: () => void = () => {};
+    const lateP = new Promise<void>((res) => {
+      late = res;
+    });
+    let lateTimer = setTimeout(late, o.afterCheckpoint ? o.runTimeoutMs : killAtMs + exitTimeoutMs);
+    const killLater = () => {
+      timer = setTimeout(kill, killAtMs);
+      clearTimeout(lateTimer);
+      lateTimer = setTimeout(late, killAtMs + exitTimeoutMs);
+    };
     const poll = o.afterCheckpoint
       ? setInterval(() => {
           if (newestComplete(o.afterCheckpoint as string) <= baseline) return;
           clearInterval(poll);
-          timer = setTimeout(kill, killAtMs);
+          killLater();
         }, 25)
       : undefined;
     if (!poll) timer = setTimeout(kill, killAtMs);
-    // Every stage must be gone soon after the kill (end of input or a broken pipe reaches it).
-    const exits = await bounded(
+    const exits = await boundedBy(
       done,
       procs,
       errs,
-      killAtMs + (o.exitTimeoutMs ?? 60_000),
-      () => `run ${runs.length + 1}: a stage outlived the kill of stage ${killed}`,
+      lateP,
+      () =>
+        `run ${runs.length + 1}: ${killed === undefined ? 'no kill (no new complete checkpoint) and' : `a stage outlived the kill of stage ${killed}:`} a stage still ran after ${Date.now() - start} ms`,
     );
+    clearTimeout(lateTimer);
     clearTimeout(timer);
     clearInterval(poll);
     const rec: RunRecord = {

@@ -1,7 +1,8 @@
 /**
  * The checkpoint flags (man kappa-checkpoints.7). Every command: `--checkpoint-dir`, `--uid`,
  * `--resume`, `--from-savepoint`; source commands (ingest, replay) also `--checkpoint-interval`,
- * `--savepoint-dir`, `--savepoint-at-end`, `--stop-at` and `--retain-checkpoints`. The
+ * `--savepoint-dir`, `--savepoint-at-end`, `--stop-at`, `--retain-checkpoints`, `--checkpoint-timeout`
+ * and `--min-pause-between-checkpoints`. The
  * environment gives defaults so that one `export` configures a whole pipeline:
  * `KAPPA_CHECKPOINT_DIR`, `KAPPA_RESUME=1`, `KAPPA_FROM_SAVEPOINT`.
  */
@@ -24,6 +25,8 @@ export interface SourceCheckpointFlags extends CheckpointFlags {
   savepointAtEnd?: boolean;
   stopAt?: string;
   retainCheckpoints?: string;
+  checkpointTimeout?: string;
+  minPauseBetweenCheckpoints?: string;
 }
 
 /** The resolved checkpoint settings of a stage: flags first, then the environment. */
@@ -75,7 +78,15 @@ export function withSourceCheckpointOptions(cmd: Command): Command {
       '--stop-at <time|offsets>',
       'stop with a savepoint once the watermark reaches this time (ISO 8601), or, for kafka://, once every partition reached PARTITION:OFFSET,…',
     )
-    .option('--retain-checkpoints <n>', 'complete checkpoints kept in the checkpoint dir (default: 3)');
+    .option('--retain-checkpoints <n>', 'complete checkpoints kept in the checkpoint dir (default: 3)')
+    .option(
+      '--checkpoint-timeout <dur>',
+      'give up a checkpoint not complete after this long, so the next tick may start one (default: 10m; one checkpoint is in flight at a time, ticks meanwhile are skipped)',
+    )
+    .option(
+      '--min-pause-between-checkpoints <dur>',
+      'at least this long between the completion of a checkpoint and the start of the next (default: 0s)',
+    );
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, threadId } from 'node:worker_threads';
 import { type WindowRowsCopy, windowSnapshotColumns } from '../ops/window/snapshot-rows.js';
 import type { OperatorSnapshotInput } from '../state/savepoint/write.js';
 import { s3Config } from '../storage/s3-options.js';
@@ -30,9 +30,13 @@ export interface PartJob {
   s3Endpoint?: string;
 }
 
-/** The answer (worker -> main thread). */
+/**
+ * The answer (worker -> main thread). A written part names the thread that wrote it: its Node
+ * `threadId` (never 0, the main thread's) and its Linux task id (`/proc/thread-self`, undefined
+ * elsewhere), so the stage can report where its parts were written (kappa-checkpoints(7)).
+ */
 export type PartResult =
-  | { id: number; ok: true }
+  | { id: number; ok: true; threadId: number; tid?: number }
   | { id: number; ok: false; name: string; message: string; hint?: string; exitCode?: number };
 
 /**
@@ -40,17 +44,27 @@ export type PartResult =
  * id, read from /proc/thread-self), so that on a busy machine the pipeline's stages get the CPU
  * first and the part is written with what is left over. Elsewhere, or when refused, it stays as is.
  */
-function lowerPriority(): void {
+function lowerPriority(tid: number | undefined): void {
+  try {
+    if (tid !== undefined) setPriority(tid, 19);
+  } catch {
+    // not permitted: the thread keeps the process's priority
+  }
+}
+
+/** This thread's Linux task id (from /proc/thread-self), or undefined (not Linux). */
+function ownTid(): number | undefined {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
   } catch {
-    // not Linux, or not permitted: the thread keeps the process's priority
+    return undefined;
   }
 }
 
 const port = parentPort;
-if (port) lowerPriority();
+const tid = port ? ownTid() : undefined;
+if (port) lowerPriority(tid);
 if (port)
   port.on('message', (job: PartJob) => {
     if (job.s3Endpoint !== undefined) s3Config.endpoint = job.s3Endpoint;
@@ -61,7 +75,7 @@ if (port)
         return writeOperatorPart(job.path, { ...op, columns, entries: [] }, job.maxKeyGroups);
       })
       .then(
-        () => port.postMessage({ id: job.id, ok: true } satisfies PartResult),
+        () => port.postMessage({ id: job.id, ok: true, threadId, tid } satisfies PartResult),
         (e: unknown) => {
           const err = e as Error & { hint?: string; exitCode?: number };
           port.postMessage({

@@ -13,7 +13,13 @@ import type { PartJob, PartResult } from './part-worker.js';
 
 let worker: Worker | undefined;
 let nextId = 1;
-const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+const pending = new Map<number, { resolve: (w: PartWriter) => void; reject: (e: Error) => void }>();
+
+/** The thread that wrote a part: Node `threadId` (0 would be the main thread) and Linux task id. */
+export interface PartWriter {
+  threadId: number;
+  tid?: number;
+}
 
 function failAll(e: Error): void {
   for (const p of pending.values()) p.reject(e);
@@ -28,7 +34,7 @@ function start(): Worker {
     if (!p) return;
     pending.delete(r.id);
     if (pending.size === 0) w.unref();
-    if (r.ok) p.resolve();
+    if (r.ok) p.resolve({ threadId: r.threadId, tid: r.tid });
     else {
       const code = Object.values(ExitCode).includes(r.exitCode as ExitCode)
         ? (r.exitCode as ExitCode)
@@ -52,18 +58,19 @@ function start(): Worker {
  * Writes operator part `op` of snapshot `path` (`writeOperatorPart`: the state files, then
  * `_parts/<uid>.json`) in the worker thread. `op.columns` must be a copy (nothing in it may change
  * after the call); `op.entries` is not read.
+ * @returns the thread that wrote it (its Node threadId, never 0, and its Linux task id)
  * @throws the worker's error, re-created with its message, hint and exit code
  */
 export function writePartInWorker(
   path: string,
   op: Omit<OperatorSnapshotInput, 'entries'> & { windowRows?: WindowRowsCopy },
   maxKeyGroups: number,
-): Promise<void> {
+): Promise<PartWriter> {
   worker ??= start();
   const w = worker;
   const id = nextId++;
   const job: PartJob = { id, path, op, maxKeyGroups, s3Endpoint: s3Config.endpoint };
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<PartWriter>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     w.ref();
     // A job that cannot be sent (e.g. a value structured clone refuses) must not stay pending: the

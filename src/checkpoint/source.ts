@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import type { SourcePosition } from '../connectors/source.js';
 import { DataError, UsageError } from '../errors.js';
-import { finiteOrNull, type SavepointMetadata } from '../state/savepoint/format.js';
+import { finiteOrNull, METADATA_FILE, type SavepointMetadata } from '../state/savepoint/format.js';
 import { openSavepoint } from '../state/savepoint/read.js';
-import { joinUri } from '../storage/store.js';
+import { joinUri, storeFor } from '../storage/store.js';
 import type { Barrier, PipelineInfo } from '../stream/protocol.js';
 import { parseDuration } from '../time/duration.js';
 import {
@@ -35,6 +35,27 @@ import {
   type SinkPart,
   writeBarrierPart,
 } from './snapshot.js';
+
+/** Flink's `execution.checkpointing.timeout` default: a checkpoint not complete after 10 min is given up. */
+export const DEFAULT_CHECKPOINT_TIMEOUT_MS = 600_000;
+
+/**
+ * How periodic checkpoints are paced (Flink's max-concurrent-checkpoints 1, `checkpointing.timeout`
+ * and `checkpointing.min-pause`).
+ */
+export interface CheckpointPacing {
+  /** A checkpoint in flight longer than this (ms) is given up: the next tick may start another. */
+  timeoutMs: number;
+  /** Minimum time (ms) between a checkpoint's completion (as the source sees it) and the next start. */
+  minPauseMs: number;
+}
+
+/** Summary counters of a source's periodic checkpoints (`SourceCheckpointer.counters`). */
+export const CHECKPOINT_COUNTERS = {
+  taken: 'checkpoints taken',
+  skipped: 'checkpoint ticks skipped (one in flight)',
+  expired: 'checkpoints expired',
+} as const;
 
 /** A snapshot to restore from. */
 export interface RestorePoint {
@@ -116,8 +137,72 @@ export class SourceCheckpointer {
      * follow.ts): the run's trigger name. A follower never starts a checkpoint itself.
      */
     readonly followerRun?: string,
+    /** Pacing of periodic checkpoints (timeout, minimum pause). */
+    readonly pacing: CheckpointPacing = { timeoutMs: DEFAULT_CHECKPOINT_TIMEOUT_MS, minPauseMs: 0 },
   ) {
     this.nextId = firstId;
+    this.probeEveryMs = Math.min(Math.max(Math.floor((intervalMs ?? 0) / 4), 5), 1000);
+  }
+
+  /**
+   * The periodic checkpoint in flight: started, not yet seen complete (its `_metadata.json`) nor
+   * given up. At most one: while it is in flight, ticks are skipped.
+   */
+  private inFlight: { id: number; path: string; since: number } | undefined;
+  /** A completion probe (a stat of `_metadata.json`) is running. */
+  private probing = false;
+  /** When the probe whose answer is the latest started (callers' clock). */
+  private answeredFrom = Number.NEGATIVE_INFINITY;
+  private lastProbeAt = 0;
+  private readonly probeEveryMs: number;
+  /** When the source last saw a periodic checkpoint complete (epoch ms). */
+  private completedAt = Number.NEGATIVE_INFINITY;
+  private taken = 0;
+  private skipped = 0;
+  private expired = 0;
+  private warnedExpired = false;
+
+  /**
+   * Summary counters of the periodic checkpoints (CHECKPOINT_COUNTERS: taken, ticks skipped because
+   * one was in flight, given up after `--checkpoint-timeout`); empty without `--checkpoint-interval`.
+   */
+  counters(): Record<string, number> {
+    if (this.intervalMs === undefined || this.followerRun !== undefined) return {};
+    const c: Record<string, number> = { [CHECKPOINT_COUNTERS.taken]: this.taken };
+    if (this.skipped > 0) c[CHECKPOINT_COUNTERS.skipped] = this.skipped;
+    if (this.expired > 0) c[CHECKPOINT_COUNTERS.expired] = this.expired;
+    return c;
+  }
+
+  /**
+   * Looks, without waiting, whether the checkpoint in flight is complete: starts a stat of its
+   * `_metadata.json` (at most one at a time; at most every `probeEveryMs` unless `force`); its
+   * answer clears `inFlight` when the file is there, and either way records, as `answeredFrom`,
+   * the time (on the callers' clock) the answered stat started. A stat that never answers only
+   * keeps the next checkpoint from starting (until the timeout), never the source.
+   */
+  private probe(now: number, force = false): void {
+    const f = this.inFlight;
+    if (!f || this.probing || (!force && now - this.lastProbeAt < this.probeEveryMs)) return;
+    this.probing = true;
+    this.lastProbeAt = now;
+    const meta = joinUri(f.path, METADATA_FILE);
+    storeFor(meta)
+      .stat(meta)
+      .then(
+        (e) => {
+          if (this.inFlight !== f) return;
+          this.answeredFrom = now;
+          if (e) {
+            this.inFlight = undefined;
+            this.completedAt = Date.now();
+          }
+        },
+        () => {}, // unreadable now: looked at again at the next probe
+      )
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   private lastPoll = 0;
@@ -206,13 +291,43 @@ export class SourceCheckpointer {
     return p;
   }
 
-  /** True when a periodic checkpoint is due (never for a follower). */
+  /**
+   * True when a periodic checkpoint is to start now (never for a follower). Called between batches;
+   * never waits. At each `--checkpoint-interval` tick: when the previous periodic checkpoint is still
+   * in flight (no `_metadata.json` seen yet), the tick is skipped and counted, and the next tick is
+   * one interval later (Flink's max-concurrent-checkpoints 1); one in flight for
+   * `--checkpoint-timeout` is given up (a warning the first time, counted), so a pipeline whose last
+   * stage never completes (e.g. its stdout read by a process kappa cannot see) still checkpoints;
+   * after a completion the next start waits for `--min-pause-between-checkpoints`.
+   */
   due(now = Date.now()): boolean {
-    return (
-      this.followerRun === undefined &&
-      this.intervalMs !== undefined &&
-      now - this.lastBarrierAt >= this.intervalMs
-    );
+    if (this.followerRun !== undefined || this.intervalMs === undefined) return false;
+    this.probe(now);
+    if (now - this.lastBarrierAt < this.intervalMs) return false;
+    const f = this.inFlight;
+    if (f) {
+      if (now - f.since < this.pacing.timeoutMs) {
+        // Decide on an answer to a stat started at or after the tick, waited for (between batches)
+        // at most one interval: a stale "not complete" must not skip a tick.
+        const tickAt = this.lastBarrierAt + this.intervalMs;
+        if (this.answeredFrom < tickAt && now - tickAt < this.intervalMs) {
+          this.probe(now, true);
+          return false;
+        }
+        this.skipped++;
+        this.lastBarrierAt = now;
+        return false;
+      }
+      this.inFlight = undefined;
+      this.expired++;
+      if (!this.warnedExpired) {
+        this.warnedExpired = true;
+        this.note(
+          `warning: checkpoint ${f.id} did not complete within ${this.pacing.timeoutMs} ms (--checkpoint-timeout); the next one starts (later ones that expire are counted in the summary). Does the pipeline end in a sink, a file or a terminal? A last stage whose stdout goes to a process kappa cannot see never completes a checkpoint`,
+        );
+      }
+    }
+    return now - this.completedAt >= this.pacing.minPauseMs;
   }
 
   /**
@@ -226,8 +341,14 @@ export class SourceCheckpointer {
     watermark: number,
   ): Promise<Barrier> {
     const id = this.nextId++;
-    this.lastBarrierAt = Date.now();
+    const now = Date.now();
+    this.lastBarrierAt = now;
     const path = type === 'savepoint' ? savepointUri(this.savepointDir, id) : checkpointUri(this.dir, id);
+    if (type === 'checkpoint') {
+      // Also the end line's final checkpoint, which goes out whatever is in flight.
+      this.inFlight = { id, path, since: now };
+      this.taken++;
+    }
     const sources = positions.map((p, i) => ({
       uid: this.sourceUid(i),
       positions: (p ?? null) as SavepointMetadata['sources'][number]['positions'],
@@ -264,6 +385,8 @@ export async function prepareSourceCheckpointing(
     [flags.savepointAtEnd, '--savepoint-at-end'],
     [flags.stopAt, '--stop-at'],
     [flags.retainCheckpoints, '--retain-checkpoints'],
+    [flags.checkpointTimeout, '--checkpoint-timeout'],
+    [flags.minPauseBetweenCheckpoints, '--min-pause-between-checkpoints'],
     [flags.resume, '--resume'],
     [flags.fromSavepoint, '--from-savepoint'],
     [flags.uid, '--uid'],
@@ -283,6 +406,23 @@ export async function prepareSourceCheckpointing(
       : parseDuration(flags.checkpointInterval, '--checkpoint-interval');
   if (intervalMs !== undefined && intervalMs <= 0)
     throw new UsageError('--checkpoint-interval must be positive, e.g. 10s');
+  const pacing: CheckpointPacing = { timeoutMs: DEFAULT_CHECKPOINT_TIMEOUT_MS, minPauseMs: 0 };
+  for (const [v, flag] of [
+    [flags.checkpointTimeout, '--checkpoint-timeout'],
+    [flags.minPauseBetweenCheckpoints, '--min-pause-between-checkpoints'],
+  ] as const) {
+    if (v === undefined) continue;
+    if (intervalMs === undefined)
+      throw new UsageError(
+        `${flag} applies with --checkpoint-interval (it paces periodic checkpoints)`,
+        'give --checkpoint-interval DUR too, or leave the flag out',
+      );
+    const d = parseDuration(v, flag);
+    if (flag === '--checkpoint-timeout') {
+      if (d <= 0) throw new UsageError('--checkpoint-timeout must be positive, e.g. 10m');
+      pacing.timeoutMs = d;
+    } else pacing.minPauseMs = d;
+  }
   let retain = DEFAULT_RETAIN_CHECKPOINTS;
   if (flags.retainCheckpoints !== undefined) {
     if (!/^\d+$/.test(flags.retainCheckpoints) || Number(flags.retainCheckpoints) < 1)
@@ -309,6 +449,8 @@ export async function prepareSourceCheckpointing(
       [flags.savepointAtEnd, '--savepoint-at-end'],
       [flags.stopAt, '--stop-at'],
       [flags.retainCheckpoints, '--retain-checkpoints'],
+      [flags.checkpointTimeout, '--checkpoint-timeout'],
+      [flags.minPauseBetweenCheckpoints, '--min-pause-between-checkpoints'],
     ];
     const given = own.filter(([v]) => v !== undefined && v !== false).map(([, f]) => f);
     if (given.length > 0)
@@ -351,6 +493,7 @@ export async function prepareSourceCheckpointing(
     stopAt,
     note,
     follower ? randomUUID() : undefined,
+    pacing,
   );
 }
 

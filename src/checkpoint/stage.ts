@@ -22,10 +22,32 @@ const savepoints = () => import('../state/savepoint/read.js');
 
 const trimSlash = (u: string) => u.replace(/\/+$/, '');
 
+/** Summary counters of a stage's checkpoint parts (`StageCheckpointer.counters`). */
+export const PART_COUNTERS = {
+  thread: 'checkpoint parts by the part-writer thread',
+  stage: 'checkpoint parts on the stage thread',
+} as const;
+
 /** The checkpoint state of one stage after the source for one run. */
 export class StageCheckpointer {
   private info: PipelineInfo | undefined;
   private myUid = '';
+  /** Parts written by the part writer's thread (as that thread reported) and on this stage's thread. */
+  private partsByThread = 0;
+  private partsOnStage = 0;
+
+  /**
+   * Summary counters: where this stage's checkpoint parts were written (`PART_COUNTERS`): by the
+   * part writer's thread (the count comes from that thread's answers, which carry its threadId) or
+   * on the stage's own thread (a snapshot that is no copy, or `KAPPA_CHECKPOINT_THREAD=0`). Empty
+   * when the stage wrote no part.
+   */
+  counters(): Record<string, number> {
+    const c: Record<string, number> = {};
+    if (this.partsByThread > 0) c[PART_COUNTERS.thread] = this.partsByThread;
+    if (this.partsOnStage > 0) c[PART_COUNTERS.stage] = this.partsOnStage;
+    return c;
+  }
 
   /**
    * @param command the command name (the default uid is `<command>-<position>`)
@@ -155,6 +177,7 @@ export class StageCheckpointer {
     if (!this.info || !b.path || !snapshot) return b;
     const { maxKeyGroups, ...snap } = await snapshot();
     await (await snapshots()).writeOperatorPart(b.path, { uid: this.myUid, ...snap }, maxKeyGroups);
+    this.partsOnStage++;
     return { ...b, operators: [...(b.operators ?? []), this.myUid] };
   }
 
@@ -182,12 +205,19 @@ export class StageCheckpointer {
       const { entries: _unread, ...copy } = snap;
       const written = import('./part-writer.js')
         .then((m) => m.writePartInWorker(path, { uid: this.myUid, ...copy }, maxKeyGroups))
-        .then(done);
+        .then((w) => {
+          if (w.threadId !== 0) this.partsByThread++;
+          else this.partsOnStage++;
+          return done();
+        });
       return { background: true, written };
     }
     const written = snapshots()
       .then((m) => m.writeOperatorPart(path, { uid: this.myUid, ...snap }, maxKeyGroups))
-      .then(done);
+      .then(() => {
+        this.partsOnStage++;
+        return done();
+      });
     return { background: snap.columns !== undefined, written };
   }
 

@@ -83,6 +83,8 @@ Resumable (man kappa-checkpoints):
   export KAPPA_CHECKPOINT_DIR=/var/lib/kappa/rides KAPPA_RESUME=1
   kappa ingest kafka://localhost:9092/rides --checkpoint-interval 30s | kappa window … | kappa sink s3://lake/rides/
   kill -TERM <ingest pid>     # stop with a savepoint; restart later with --from-savepoint PATH
+  kappa ingest kafka://localhost:9092/rides --checkpoint-interval 10s --min-pause-between-checkpoints 5s …
+                              # one checkpoint in flight; ticks meanwhile are skipped (summary)
   An ingest feeding kappa join --right <(…) follows the checkpoints of the join's left source.
 
 Without --max-out-of-orderness, files and stdin emit no watermark before the end of input (batch
@@ -148,6 +150,7 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
   } finally {
     bad.close();
     progress.stats.bad = bad.count;
+    if (checkpoint) Object.assign(progress.stats.extra, checkpoint.counters());
     progress.finish(status);
   }
 }

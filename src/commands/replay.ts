@@ -263,6 +263,7 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
     progress.stats.bad = bad.count;
     progress.stats.extra.partitions = replay.epochs.length;
     if (handover) progress.stats.extra['topic records already archived'] = handover.duplicates;
+    if (checkpoint) Object.assign(progress.stats.extra, checkpoint.counters());
     progress.finish(status);
     if (!o.quiet)
       for (const c of replay.counts)

@@ -250,6 +250,7 @@ export async function runOperator(op: Operator, opts: RunOptions): Promise<strin
   } finally {
     undefer();
     if (op.counters) Object.assign(stats.extra, op.counters());
+    if (ck) Object.assign(stats.extra, ck.counters());
     await op.close?.();
     stats.bad = opts.bad.count;
   }

@@ -6,10 +6,13 @@
  * - the barrier reaches the next stage only once the stage's part (`_parts/<uid>.json`, after its
  *   Parquet files) is written, so no sink can commit an epoch whose state is not durable;
  * - what the stage emits after the barrier (results fired by a later watermark) comes after it;
- * - the part holds the state as of the barrier, not the records that followed it.
+ * - the part holds the state as of the barrier, not the records that followed it;
+ * - `KAPPA_CHECKPOINT_THREAD` takes effect both ways (the window's summary, fed by the part writer
+ *   thread's own answers, and /proc: a task at nice 19 exists only with the thread).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -159,6 +162,20 @@ describe('asynchronous checkpoint parts', () => {
           { env: { ...CLEAN, KAPPA_CHECKPOINT_THREAD: mode === 'thread' ? '' : '0' }, cwd: t.dir },
         );
         assert.equal(r.code, 0, r.stderr);
+        // Where the part was written, as the window's summary reports it (the part writer's count
+        // comes from that thread's answer): the switch takes effect.
+        assert.match(
+          r.stderr,
+          mode === 'thread'
+            ? /kappa window: done:.* 1 checkpoint parts by the part-writer thread/
+            : /kappa window: done:.* 1 checkpoint parts on the stage thread/,
+          r.stderr,
+        );
+        assert.doesNotMatch(
+          r.stderr,
+          mode === 'thread' ? /on the stage thread/ : /by the part-writer thread/,
+          r.stderr,
+        );
         const files = readdirSync(join(chk, 'window-2')).sort();
         assert.ok(files.length > 0, `${mode}: the part has files`);
         parts[mode] = files.map((f) => readFileSync(join(chk, 'window-2', f)));
@@ -192,4 +209,104 @@ describe('asynchronous checkpoint parts', () => {
       t.cleanup();
     }
   });
+  it('the part writer thread runs at nice 19 while a part is written; KAPPA_CHECKPOINT_THREAD=0 starts no such thread', async (tc) => {
+    if (process.platform !== 'linux' || !existsSync('/proc/thread-self')) return tc.skip('needs Linux /proc');
+    const probe = spawnSync(process.execPath, [
+      '-e',
+      "const {readlinkSync}=require('fs');require('os').setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()),19)",
+    ]);
+    if (probe.status !== 0) return tc.skip('setpriority is refused here');
+    const t = tempDir();
+    try {
+      const pipeline = 'p-nice';
+      const rec = (ts: number, k: string, v: number) => JSON.stringify({ ts, key: null, value: { k, v } });
+      const lines: string[] = [];
+      for (let h = 0; h < 6; h++)
+        for (let k = 0; k < 5000; k++) lines.push(rec(T0 + h * HOUR + k, `k${k}`, k));
+      for (const mode of ['thread', 'stage']) {
+        const dir = join(t.dir, `ck-${mode}`);
+        const chk = sourcePart(dir, pipeline);
+        const head = [
+          JSON.stringify({
+            kappa: 1,
+            pipeline: { id: pipeline, checkpointDir: dir, stage: 0, uids: ['ingest-0'] },
+          }),
+          ...lines,
+          JSON.stringify({ barrier: { id: 1, type: 'checkpoint', path: chk, sources: [], operators: [] } }),
+        ];
+        writeFileSync(join(t.dir, `a-${mode}.ndjson`), `${head.join('\n')}\n`);
+        writeFileSync(
+          join(t.dir, `b-${mode}.ndjson`),
+          `${rec(T0 + 10, 'k1', 1)}\n${JSON.stringify({ end: true })}\n`,
+        );
+        const pidFile = join(t.dir, `window-${mode}.pid`);
+        // The input stays open 1.5 s after the barrier, so the window lives on after its part.
+        const run = sh(
+          `{ cat a-${mode}.ndjson; sleep 1.5; cat b-${mode}.ndjson; } | timeout --foreground -s KILL 90 kappa transform --select k,v --stream-format arrow | { echo $BASHPID > '${pidFile}'; exec timeout --foreground -s KILL 90 kappa window --key k --tumbling 1h --agg 'count, sum(v)'; } > /dev/null`,
+          { env: { ...CLEAN, KAPPA_CHECKPOINT_THREAD: mode === 'thread' ? '' : '0' }, cwd: t.dir },
+        );
+        let finished = false;
+        void run.then(() => {
+          finished = true;
+        });
+        // Every task's nice value (field 19 of /proc/PID/task/TID/stat) seen while the window runs.
+        const nice = new Set<number>();
+        let mainNice: number | undefined;
+        while (!finished) {
+          const pid = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';
+          // (bash execs timeout, which forks kappa: the window is timeout's child)
+          const child = pid ? childOf(pid) : undefined;
+          if (child)
+            for (const tid of safeList(`/proc/${child}/task`)) {
+              const n = niceOf(`/proc/${child}/task/${tid}/stat`);
+              if (n === undefined) continue;
+              if (tid === child) mainNice ??= n;
+              else nice.add(n);
+            }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        const r = await run;
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(existsSync(join(chk, '_parts', 'window-2.json')), `${mode}: the part was written`);
+        assert.ok(
+          mainNice !== undefined && mainNice < 19,
+          `${mode}: the window's main thread was seen (nice ${mainNice})`,
+        );
+        if (mode === 'thread')
+          assert.ok(nice.has(19), `thread: a task at nice 19 (seen: ${[...nice].join(', ')})`);
+        else assert.ok(!nice.has(19), `stage: no task at nice 19 (seen: ${[...nice].join(', ')})`);
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
 });
+
+/** The entries of a /proc directory, [] once the process is gone. */
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Field 19 (nice) of a /proc stat file, or undefined when it is gone. */
+function niceOf(statFile: string): number | undefined {
+  try {
+    const s = readFileSync(statFile, 'latin1');
+    // pid (comm) state …: comm may hold spaces and parentheses, so split after the last ')'.
+    return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of the first child of `pid` (from /proc/PID/task/PID/children), if any. */
+function childOf(pid: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(' ')[0] || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -204,7 +204,9 @@ describe('checkpoints: stop with savepoint', () => {
   it('[needs seek] --from-savepoint on the same input gives the table of an uninterrupted run (every window exactly once)', async () => {
     const t = tempDir('kappa-ck-resume-');
     const env = { KAPPA_CHECKPOINT_DIR: join(t.dir, 'ck') };
-    writeInput(join(t.dir, 'in.ndjson'), 100_000);
+    // Long enough not to end before the first checkpoint completes: one checkpoint is in flight at
+    // a time, so the run is not slowed by checkpoints piling up.
+    writeInput(join(t.dir, 'in.ndjson'), 300_000);
     const p = spawnGroup(
       `{ echo $BASHPID > ingest.pid; exec ${INGEST} --checkpoint-interval 200ms; } | ${WINDOW} | kappa sink out --format parquet`,
       env,
@@ -340,8 +342,10 @@ describe('checkpoints: retention and usage errors', () => {
     const t = tempDir('kappa-ck-retain-');
     try {
       writeInput(join(t.dir, 'in.ndjson'), 60_000);
+      // Fed in 20 pieces over 2 s to a stateless stage (it completes each checkpoint at once): one
+      // checkpoint is in flight at a time, so a run needs to last a while to take several.
       const r = await sh(
-        `${INGEST} --checkpoint-interval 1ms --retain-checkpoints 2 --checkpoint-dir ck | ${WINDOW} --checkpoint-dir ck > /dev/null`,
+        `split -l 3000 in.ndjson piece- && for f in piece-*; do cat $f; sleep 0.1; done | ${INGEST.replace('in.ndjson', '-')} --checkpoint-interval 1ms --retain-checkpoints 2 --checkpoint-dir ck | kappa transform --select k,v --checkpoint-dir ck > /dev/null`,
         { cwd: t.dir, env: CLEAN },
       );
       assert.equal(r.code, 0, r.stderr);

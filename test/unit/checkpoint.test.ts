@@ -24,7 +24,7 @@ import {
   writeOperatorPart,
   writeSinkPart,
 } from '../../src/checkpoint/snapshot.js';
-import { findRestorePoint, type SinkProbe } from '../../src/checkpoint/source.js';
+import { findRestorePoint, type SinkProbe, SourceCheckpointer } from '../../src/checkpoint/source.js';
 import { UsageError } from '../../src/errors.js';
 import { validateSavepoint } from '../../src/state/edit/validate.js';
 import { keyGroupOf } from '../../src/state/keygroup.js';
@@ -350,6 +350,91 @@ describe('checkpoints and state-edit validate', () => {
       assert.deepEqual(await validateSavepoint(path), [
         'file transform-1/stray.parquet is not listed in _metadata.json (an orphan file)',
       ]);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describe('SourceCheckpointer pacing: one checkpoint in flight', () => {
+  /**
+   * A source checkpointer on `dir` with a 1 s interval and the given pacing. `due(now)` takes the
+   * clock as an argument; the barrier's own time is real time, taken before `t0` + a few ms on a
+   * quiet machine and up to some hundreds on a loaded one: the offsets below leave room for that.
+   */
+  const make = (dir: string, timeoutMs: number, minPauseMs: number, notes: string[]) =>
+    new SourceCheckpointer(
+      dir,
+      'ingest-0',
+      PIPE,
+      join(dir, 'savepoints'),
+      1000,
+      3,
+      undefined,
+      1,
+      false,
+      undefined,
+      (m) => notes.push(m),
+      undefined,
+      { timeoutMs, minPauseMs },
+    );
+  /** Lets a started probe (a stat) answer. */
+  const settle = () => new Promise((r) => setTimeout(r, 100));
+  const complete = (path: string) => writeFileSync(join(path, '_metadata.json'), '{}');
+
+  it('skips ticks while the previous checkpoint is not complete, starts at the next tick after it is', async () => {
+    const t = tempDir();
+    try {
+      const notes: string[] = [];
+      const ck = make(t.dir, 60_000, 0, notes);
+      const t0 = Date.now();
+      const b1 = await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      assert.equal(ck.due(t0 + 10), false, 'before the tick');
+      await settle(); // (the stat started there says: not complete; too early for the tick)
+      assert.equal(ck.due(t0 + 1600), false, 'the tick: waits for a stat started at or after it');
+      await settle();
+      assert.equal(ck.due(t0 + 1601), false, 'checkpoint 1 is in flight: the tick is skipped');
+      assert.equal(ck.counters()['checkpoint ticks skipped (one in flight)'], 1);
+      complete(b1.path as string);
+      assert.equal(ck.due(t0 + 1900), false, 'no tick yet (one interval after the skipped one)');
+      await settle();
+      assert.equal(ck.due(t0 + 2600), false, 'complete, but before the next tick');
+      assert.equal(ck.due(t0 + 2601), true, 'the next tick after the completion');
+      const b2 = await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      assert.equal(b2.id, 2);
+      assert.deepEqual(ck.counters(), {
+        'checkpoints taken': 2,
+        'checkpoint ticks skipped (one in flight)': 1,
+      });
+      assert.deepEqual(notes, []);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('gives up a checkpoint after the timeout (one warning), and holds the next start for the minimum pause', async () => {
+    const t = tempDir();
+    try {
+      const notes: string[] = [];
+      const ck = make(t.dir, 2500, 0, notes);
+      const t0 = Date.now();
+      await ck.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      assert.equal(ck.due(t0 + 1600), false);
+      await settle();
+      assert.equal(ck.due(t0 + 1601), false);
+      assert.equal(ck.due(t0 + 3000), true, 'expired at the first tick after the timeout');
+      assert.equal(ck.counters()['checkpoints expired'], 1);
+      assert.match(notes.join('\n'), /checkpoint 1 did not complete within 2500 ms/);
+
+      const p = make(join(t.dir, 'p'), 60_000, 10_000, []);
+      const b = await p.barrier('checkpoint', [], Number.NEGATIVE_INFINITY);
+      complete(b.path as string);
+      p.due(Date.now()); // starts a probe
+      await settle();
+      const seen = Date.now();
+      assert.equal(p.due(seen + 5_000), false, 'a tick within the minimum pause');
+      assert.equal(p.due(seen + 5_100), false, 'still within it');
+      assert.equal(p.due(seen + 10_100), true, 'after it');
     } finally {
       t.cleanup();
     }
