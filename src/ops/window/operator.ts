@@ -268,6 +268,8 @@ export class WindowOperator implements Operator {
   private readonly avgScratch: [number, number] = [0, 0];
   /** `--state-cache` (entries). */
   private cacheEntries = 100_000;
+  /** `batchTumbling`'s slot of each row of the current batch. */
+  private gids = new Int32Array(1024);
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
@@ -440,6 +442,8 @@ export class WindowOperator implements Operator {
     const run = this.bindRun(b);
     // A batch that needs the aggregators' own accumulators (M_GENERIC) works on state entries only.
     if (!run.fast && this.fresh > 0) this.materialiseAll();
+    if (w.kind === 'tumbling' && !run.generic)
+      return this.batchTumbling(b, out, bad, run, kc, offset, key.kind === 'field' ? key.get : undefined);
     const { mode, f64, cols, getters } = run;
     const slots = this.slots;
     // Per key code: its key id in `slots` (-1: not looked up yet).
@@ -563,6 +567,154 @@ export class WindowOperator implements Operator {
     }
   }
 
+  /**
+   * `batch` for tumbling windows when no aggregate reads values through its aggregator (no
+   * M_GENERIC): the same results, row for row, in two passes per segment of rows (a segment ends at
+   * a row that takes the row path, see `batch`). Pass 1 gives each row its slot (`gids`: key id
+   * once per key code, the window start once per change of the window, a per-code hint before the
+   * hash lookup) and its largest event time; pass 2 adds each aggregate's column into the slots'
+   * accumulators in one loop per aggregate (no per-row dispatch). Each accumulator still sees its
+   * rows in row order, so sums are the same doubles as row by row.
+   */
+  private async batchTumbling(
+    b: RecordBatch,
+    out: Collector,
+    bad: BadRow,
+    run: Run,
+    kc: { codes: Int32Array; values: readonly unknown[] },
+    offset: number,
+    fieldGet: Getter | undefined,
+  ): Promise<void> {
+    const size = (this.o.window as { size: number }).size;
+    const n = b.length;
+    const codes = kc.codes;
+    const keyValues = kc.values;
+    const nullCode = keyValues.length;
+    const slots = this.slots;
+    const codeKid = new Int32Array(nullCode + 1).fill(-1);
+    const hint = new Int32Array(nullCode + 1).fill(-1);
+    if (this.gids.length < n) this.gids = new Int32Array(Math.max(n, 2 * this.gids.length));
+    const gids = this.gids;
+    const ts = b.ts;
+    const wm = this.wm;
+    // The window [bucket, bucket + size) of the last row and whether it is complete already.
+    let bucket = Number.NaN;
+    let bucketEnd = Number.NaN;
+    let bucketLate = false;
+    let i = 0;
+    try {
+      while (i < n) {
+        const from = i;
+        // Held-back records without the key field are reported by `record` (firstKeyed).
+        let slow = !this.keySeen && this.held.length > 0;
+        if (!slow)
+          for (; i < n; i++) {
+            let code = codes[i];
+            if (code < 0) {
+              if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) {
+                slow = true;
+                break;
+              }
+              code = nullCode;
+            }
+            const t = ts[i];
+            if (!(t >= bucket && t < bucketEnd)) {
+              bucket = t - mod(t - offset, size);
+              bucketEnd = bucket + size;
+              bucketLate = bucketEnd - 1 <= wm;
+            }
+            // Its window is complete (late firing) or purged (late record): the row path.
+            if (bucketLate) {
+              slow = true;
+              break;
+            }
+            let kid = codeKid[code];
+            if (kid < 0) {
+              kid = this.keyId(code === nullCode ? null : keyValues[code]);
+              codeKid[code] = kid;
+            }
+            let g = hint[code];
+            if (!slots.is(g, kid, bucket)) {
+              g = slots.find(kid, bucket);
+              if (g < 0) {
+                const r = this.openGroup(run, kid, bucket, t);
+                g = typeof r === 'number' ? r : await r;
+              }
+              hint[code] = g;
+            }
+            gids[i] = g;
+            const maxTs = run.maxTs;
+            if (t > maxTs[g]) maxTs[g] = t;
+          }
+        if (i > from) {
+          this.recordsIn += i - from;
+          this.keySeen = true;
+          this.addColumns(b, run, from, i);
+        }
+        if (slow) {
+          await this.endRun(run);
+          await this.rowOfBatch(b, i, out, bad);
+          i++;
+        }
+      }
+    } finally {
+      // Also when a row throws (e.g. the fail policy for late records): rows before it are in state.
+      await this.endRun(run);
+    }
+  }
+
+  /**
+   * Pass 2 of `batchTumbling`: adds rows [from, to) of batch `b` into the accumulators of their
+   * slots (`gids`), one loop per aggregate, in row order.
+   */
+  private addColumns(b: RecordBatch, run: Run, from: number, to: number): void {
+    const gids = this.gids;
+    const na = this.aggs.length;
+    const { acc0, acc1, has, mixed, mode, f64, cols } = run;
+    const ts = b.ts;
+    for (let j = 0; j < na; j++) {
+      const m = mode[j];
+      if (m === M_COUNT) for (let i = from; i < to; i++) acc0[gids[i] * na + j]++;
+      else if (m === M_COUNTF) {
+        const c = cols[j]!;
+        for (let i = from; i < to; i++) if (!c.isNull(i)) acc0[gids[i] * na + j]++;
+      } else if (m === M_SUM) {
+        const f = f64[j]!;
+        for (let i = from; i < to; i++) {
+          const v = f[i];
+          if (!Number.isNaN(v)) acc0[gids[i] * na + j] += v;
+        }
+      } else if (m === M_AVG) {
+        const f = f64[j]!;
+        for (let i = from; i < to; i++) {
+          const v = f[i];
+          if (!Number.isNaN(v)) {
+            const x = gids[i] * na + j;
+            acc0[x] += v;
+            acc1[x]++;
+          }
+        }
+      } else if (m === M_MIN || m === M_MAX) {
+        const f = f64[j]!;
+        const isMin = m === M_MIN;
+        const agg = this.aggs[j];
+        for (let i = from; i < to; i++) {
+          const v = f[i];
+          if (Number.isNaN(v)) continue;
+          const g = gids[i];
+          const x = g * na + j;
+          if (mixed[x]) {
+            const win = run.wins[g]!;
+            win.a[j] = agg.add(win.a[j], v, ts[i]);
+          } else if (!has[x] || (isMin ? v < acc0[x] : v > acc0[x])) {
+            acc0[x] = v;
+            has[x] = 1;
+          }
+        }
+      }
+    }
+  }
+
   /** Row `i` of a batch through `record`; a BadRecordError goes to `bad`. */
   private async rowOfBatch(b: RecordBatch, i: number, out: Collector, bad: BadRow): Promise<void> {
     const r: Rec = { ts: b.ts[i], key: (b.key.get(i) as string | null) ?? null, value: b.value(i) };
@@ -629,13 +781,15 @@ export class WindowOperator implements Operator {
       cols,
       getters,
       fast: false,
+      generic: false,
     };
     this.run = run;
     run.mode = mode;
     run.f64 = f64;
     run.cols = cols;
     run.getters = getters;
-    run.fast = this.freshOk && !mode.includes(M_GENERIC);
+    run.generic = mode.includes(M_GENERIC);
+    run.fast = this.freshOk && !run.generic;
     return run;
   }
 
@@ -1708,6 +1862,8 @@ interface Run {
   getters: (Getter | undefined)[];
   /** The batch may create fresh slots (`freshOk` and no aggregate in M_GENERIC mode). */
   fast: boolean;
+  /** Some aggregate reads the batch in M_GENERIC mode. */
+  generic: boolean;
 }
 
 /**
