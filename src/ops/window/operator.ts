@@ -232,6 +232,10 @@ export class WindowOperator implements Operator {
   recordsIn = 0;
   /** Accumulator merges (sessions bridged by a record); joining one session merges nothing. */
   merges = 0;
+  /** Open windows held in the slot table as fresh slots (no state entry, no timer). */
+  get freshWindows(): number {
+    return this.fresh;
+  }
   /** Results emitted since the last `out.drain()`. */
   private sinceDrain = 0;
   /** A record had the `--key` field (the key is not misspelled). */
@@ -765,7 +769,21 @@ export class WindowOperator implements Operator {
         mode[j] = fn === 'sum' ? M_SUM : fn === 'avg' ? M_AVG : fn === 'min' ? M_MIN : M_MAX;
       } else mode[j] = M_GENERIC;
     }
-    const run = this.run ?? {
+    const run = this.ensureRun();
+    run.mode = mode;
+    run.f64 = f64;
+    run.cols = cols;
+    run.getters = getters;
+    run.generic = mode.includes(M_GENERIC);
+    run.fast = this.freshOk && !run.generic;
+    return run;
+  }
+
+  /** The run state, created on first use (by a batch, or a restore into fresh slots). */
+  private ensureRun(): Run {
+    if (this.run !== undefined) return this.run;
+    const na = this.aggs.length;
+    this.run = {
       entries: [],
       wins: [],
       sks: [],
@@ -776,21 +794,14 @@ export class WindowOperator implements Operator {
       acc1: new Float64Array(64 * na),
       has: new Uint8Array(64 * na),
       mixed: new Uint8Array(64 * na),
-      mode,
-      f64,
-      cols,
-      getters,
+      mode: new Uint8Array(na),
+      f64: new Array(na),
+      cols: new Array(na),
+      getters: new Array(na),
       fast: false,
       generic: false,
     };
-    this.run = run;
-    run.mode = mode;
-    run.f64 = f64;
-    run.cols = cols;
-    run.getters = getters;
-    run.generic = mode.includes(M_GENERIC);
-    run.fast = this.freshOk && !run.generic;
-    return run;
+    return this.run;
   }
 
   /** The id in `slots` of a key value (by its state-key text), assigned on first use. */
@@ -842,11 +853,9 @@ export class WindowOperator implements Operator {
    * (`materialiseAll`); its firing time is kept in `freshByEnd` instead of the timer queue.
    */
   private newFresh(run: Run, kid: number, s: number, t: number): number {
-    const g = this.slots.add(kid, s);
-    this.growRun(run);
+    const g = this.addFresh(run, kid, s, s + (this.o.window as { size: number }).size);
     const na = this.aggs.length;
     const base = g * na;
-    run.backed[g] = 0;
     run.maxTs[g] = t;
     for (let j = 0; j < na; j++) {
       run.acc0[base + j] = 0;
@@ -856,7 +865,74 @@ export class WindowOperator implements Operator {
     }
     this.openWindows++;
     if (this.openWindows > this.peakOpenWindows) this.peakOpenWindows = this.openWindows;
-    const end = s + (this.o.window as { size: number }).size;
+    return g;
+  }
+
+  /**
+   * Restores one unfired window of a savepoint row as a fresh slot (issue 14: a resumed run keeps
+   * the fast path), when its accumulators have a fresh slot's shape (count and sum a number, avg a
+   * [sum, count] pair of numbers, min/max a number or null).
+   * @param keyText the row's key (the key's state-key text, canonical JSON)
+   * @returns false when they do not (the caller makes it a state entry)
+   * @throws DataError when `keyText` is not JSON text
+   */
+  private restoreFresh(keyText: string, s: number, end: number, maxTs: number, acc: unknown[]): boolean {
+    const kinds = this.kinds;
+    const na = kinds.length;
+    for (let j = 0; j < na; j++) {
+      const a = acc[j];
+      const k = kinds[j];
+      const ok =
+        k === K_AVG
+          ? Array.isArray(a) && a.length === 2 && typeof a[0] === 'number' && typeof a[1] === 'number'
+          : k === K_MINMAX
+            ? a === null || typeof a === 'number'
+            : typeof a === 'number';
+      if (!ok) return false;
+    }
+    let kid = this.keyIds.get(keyText);
+    if (kid === undefined) {
+      let k: unknown;
+      try {
+        k = JSON.parse(keyText);
+      } catch {
+        throw new DataError(`savepoint: window row key ${keyText} is not JSON text`);
+      }
+      kid = this.keyStrOf.length;
+      this.keyIds.set(keyText, kid);
+      this.keyStrOf.push(keyText);
+      this.keyValOf.push(k);
+    } else if (this.slots.find(kid, s) >= 0)
+      throw new DataError(`savepoint: two rows for key ${keyText} and window_start ${s}`);
+    const run = this.ensureRun();
+    const g = this.addFresh(run, kid, s, end);
+    const base = g * na;
+    run.maxTs[g] = maxTs;
+    for (let j = 0; j < na; j++) {
+      const a = acc[j];
+      const x = base + j;
+      run.acc1[x] = 0;
+      run.has[x] = 0;
+      run.mixed[x] = 0;
+      if (kinds[j] === K_AVG) {
+        run.acc0[x] = (a as [number, number])[0];
+        run.acc1[x] = (a as [number, number])[1];
+      } else if (kinds[j] === K_MINMAX) {
+        run.acc0[x] = a === null ? 0 : (a as number);
+        run.has[x] = a === null ? 0 : 1;
+      } else run.acc0[x] = a as number;
+    }
+    return true;
+  }
+
+  /**
+   * Adds a fresh slot for (key id, window start `s`) ending at `end` (ms) to the slot table and
+   * the per-end lists; the caller sets its accumulators and largest event time.
+   */
+  private addFresh(run: Run, kid: number, s: number, end: number): number {
+    const g = this.slots.add(kid, s);
+    this.growRun(run);
+    run.backed[g] = 0;
     const list = this.freshByEnd.get(end);
     if (list !== undefined) list.push(g);
     else {
@@ -930,25 +1006,43 @@ export class WindowOperator implements Operator {
     const na = aggs.length;
     const row = this.resultRow;
     const avg = this.avgScratch;
+    const { acc0, acc1, has } = run;
     for (const g of list) {
-      const k = this.keyValOf[slots.kid(g)];
+      const kid = slots.kid(g);
+      const k = this.keyValOf[kid];
       const base = g * na;
-      row[0] = slots.start(g);
-      row[1] = end;
-      row[2] = k;
-      for (let j = 0; j < na; j++) {
-        const kind = kinds[j];
-        let v: unknown;
-        if (kind === K_AVG) {
-          avg[0] = run.acc0[base + j];
-          avg[1] = run.acc1[base + j];
-          v = aggs[j].result(avg);
-        } else if (kind === K_MINMAX) v = run.has[base + j] ? run.acc0[base + j] : null;
-        else v = run.acc0[base + j];
-        row[3 + j] = v;
-      }
-      if (rows !== undefined) rows.push(end - 1, toRecordKey(k), row);
-      else {
+      if (rows !== undefined) {
+        // Typed: numbers straight from the slot arrays into the result columns (avg as
+        // aggregate.ts's avg `result`: null for no values, else sum / count).
+        rows.keyRow(end - 1, kid, k);
+        rows.num(0, slots.start(g));
+        rows.num(1, end);
+        for (let j = 0; j < na; j++) {
+          const kind = kinds[j];
+          const x = base + j;
+          if (kind === K_AVG) {
+            if (acc1[x] === 0) rows.nul(3 + j);
+            else rows.num(3 + j, acc0[x] / acc1[x]);
+          } else if (kind === K_MINMAX) {
+            if (has[x]) rows.num(3 + j, acc0[x]);
+            else rows.nul(3 + j);
+          } else rows.num(3 + j, acc0[x]);
+        }
+      } else {
+        row[0] = slots.start(g);
+        row[1] = end;
+        row[2] = k;
+        for (let j = 0; j < na; j++) {
+          const kind = kinds[j];
+          let v: unknown;
+          if (kind === K_AVG) {
+            avg[0] = acc0[base + j];
+            avg[1] = acc1[base + j];
+            v = aggs[j].result(avg);
+          } else if (kind === K_MINMAX) v = has[base + j] ? acc0[base + j] : null;
+          else v = acc0[base + j];
+          row[3 + j] = v;
+        }
         const value: Record<string, unknown> = {
           window_start: row[0],
           window_end: end,
@@ -1295,6 +1389,7 @@ export class WindowOperator implements Operator {
         new ResultRows(
           ['window_start', 'window_end', this.keyName, ...this.aggs.map((g) => g.spec.name)],
           this.outSchema,
+          2,
         );
       this.results = rows;
     }
@@ -1730,6 +1825,8 @@ export class WindowOperator implements Operator {
     const aggs = this.aggs;
     const session = this.o.window.kind === 'session';
     const self = this;
+    const slotsOk = this.freshOk;
+    const size = session ? 0 : (this.o.window as { size: number }).size;
     let windows = 0;
     async function* entries(): AsyncGenerator<{ key: string; value: Entry; keyGroup: number }> {
       let cur: { key: string; value: Entry; keyGroup: number; timer: number } | undefined;
@@ -1764,15 +1861,30 @@ export class WindowOperator implements Operator {
           x: v.next_early ?? null,
         };
         windows++;
-        const sk = session ? `${r.key}\u0000s` : `${r.key}\u0000${r.windowStart}`;
         const timer = r.timer ?? Number.POSITIVE_INFINITY;
+        // An unfired window of the fast path's shape goes into the slot table (a fresh slot, no
+        // state entry or timer), as if the run had never stopped.
+        if (
+          slotsOk &&
+          w.f === 0 &&
+          w.u === 1 &&
+          w.x === null &&
+          w.e === w.s + size &&
+          timer >= w.e - 1 &&
+          cur?.key !== `${r.key}\u0000${r.windowStart}` &&
+          (self.timers.size === 0 || !self.timers.has(`${r.key}\u0000${r.windowStart}`)) &&
+          self.restoreFresh(r.key, w.s, w.e, w.m, acc)
+        )
+          continue;
+        const sk = session ? `${r.key}\u0000s` : `${r.key}\u0000${r.windowStart}`;
         if (cur && cur.key === sk && session) {
           cur.value.w.push(w);
           cur.timer = Math.min(cur.timer, timer);
           continue;
         }
         if (cur) yield done(cur);
-        if (self.timers.has(sk))
+        const freshKid = session ? undefined : self.keyIds.get(r.key);
+        if (self.timers.has(sk) || (freshKid !== undefined && self.slots.find(freshKid, w.s) >= 0))
           throw new DataError(
             session
               ? `savepoint: the sessions of key ${r.key} are not in consecutive rows`
@@ -1789,6 +1901,9 @@ export class WindowOperator implements Operator {
       if (cur) yield done(cur);
     }
     await this.store!.restore(entries());
+    // Past --state-cache the fresh slots become state entries (which spill), as in `endRun`.
+    if (this.fresh > this.cacheEntries) this.materialiseAll();
+    if (this.store!.needsFlush) await this.store!.flush();
     this.openWindows = windows;
     this.wm = st?.watermark ?? Number.NEGATIVE_INFINITY;
     this.lastOutWm = st?.outputWatermark ?? Number.NEGATIVE_INFINITY;
