@@ -1863,9 +1863,11 @@ export class WindowOperator implements Operator {
         windows++;
         const timer = r.timer ?? Number.POSITIVE_INFINITY;
         // An unfired window of the fast path's shape goes into the slot table (a fresh slot, no
-        // state entry or timer), as if the run had never stopped.
+        // state entry or timer), as if the run had never stopped; past --state-cache fresh slots,
+        // the rest become state entries (the store spills them as usual).
         if (
           slotsOk &&
+          self.fresh < self.cacheEntries &&
           w.f === 0 &&
           w.u === 1 &&
           w.x === null &&
@@ -1901,9 +1903,6 @@ export class WindowOperator implements Operator {
       if (cur) yield done(cur);
     }
     await this.store!.restore(entries());
-    // Past --state-cache the fresh slots become state entries (which spill), as in `endRun`.
-    if (this.fresh > this.cacheEntries) this.materialiseAll();
-    if (this.store!.needsFlush) await this.store!.flush();
     this.openWindows = windows;
     this.wm = st?.watermark ?? Number.NEGATIVE_INFINITY;
     this.lastOutWm = st?.outputWatermark ?? Number.NEGATIVE_INFINITY;
