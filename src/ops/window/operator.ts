@@ -589,73 +589,47 @@ export class WindowOperator implements Operator {
     offset: number,
     fieldGet: Getter | undefined,
   ): Promise<void> {
-    const size = (this.o.window as { size: number }).size;
     const n = b.length;
-    const codes = kc.codes;
-    const keyValues = kc.values;
-    const nullCode = keyValues.length;
-    const slots = this.slots;
-    const codeKid = new Int32Array(nullCode + 1).fill(-1);
-    const hint = new Int32Array(nullCode + 1).fill(-1);
+    const nullCode = kc.values.length;
     if (this.gids.length < n) this.gids = new Int32Array(Math.max(n, 2 * this.gids.length));
-    const gids = this.gids;
-    const ts = b.ts;
-    const wm = this.wm;
-    // The window [bucket, bucket + size) of the last row and whether it is complete already.
-    let bucket = Number.NaN;
-    let bucketEnd = Number.NaN;
-    let bucketLate = false;
+    const scan: TumblingScan = {
+      b,
+      codes: kc.codes,
+      keyValues: kc.values,
+      fieldGet,
+      offset,
+      size: (this.o.window as { size: number }).size,
+      wm: this.wm,
+      codeKid: new Int32Array(nullCode + 1).fill(-1),
+      hint: new Int32Array(nullCode + 1).fill(-1),
+      bucket: Number.NaN,
+      bucketEnd: Number.NaN,
+      bucketLate: false,
+      stop: SCAN_DONE,
+      pending: undefined,
+    };
     let i = 0;
     try {
       while (i < n) {
         const from = i;
         // Held-back records without the key field are reported by `record` (firstKeyed).
-        let slow = !this.keySeen && this.held.length > 0;
-        if (!slow)
-          for (; i < n; i++) {
-            let code = codes[i];
-            if (code < 0) {
-              if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) {
-                slow = true;
-                break;
-              }
-              code = nullCode;
-            }
-            const t = ts[i];
-            if (!(t >= bucket && t < bucketEnd)) {
-              bucket = t - mod(t - offset, size);
-              bucketEnd = bucket + size;
-              bucketLate = bucketEnd - 1 <= wm;
-            }
-            // Its window is complete (late firing) or purged (late record): the row path.
-            if (bucketLate) {
-              slow = true;
-              break;
-            }
-            let kid = codeKid[code];
-            if (kid < 0) {
-              kid = this.keyId(code === nullCode ? null : keyValues[code]);
-              codeKid[code] = kid;
-            }
-            let g = hint[code];
-            if (!slots.is(g, kid, bucket)) {
-              g = slots.find(kid, bucket);
-              if (g < 0) {
-                const r = this.openGroup(run, kid, bucket, t);
-                g = typeof r === 'number' ? r : await r;
-              }
-              hint[code] = g;
-            }
-            gids[i] = g;
-            const maxTs = run.maxTs;
-            if (t > maxTs[g]) maxTs[g] = t;
+        if (!this.keySeen && this.held.length > 0) scan.stop = SCAN_SLOW;
+        else {
+          i = this.scanTumbling(scan, run, i);
+          // A window with a state entry in LevelDB: load it, then go on scanning.
+          while (scan.stop === SCAN_PENDING) {
+            const g = await scan.pending!;
+            scan.pending = undefined;
+            this.placeRow(scan, run, i, g);
+            i = this.scanTumbling(scan, run, i + 1);
           }
+        }
         if (i > from) {
           this.recordsIn += i - from;
           this.keySeen = true;
           this.addColumns(b, run, from, i);
         }
-        if (slow) {
+        if (scan.stop === SCAN_SLOW) {
           await this.endRun(run);
           await this.rowOfBatch(b, i, out, bad);
           i++;
@@ -665,6 +639,86 @@ export class WindowOperator implements Operator {
       // Also when a row throws (e.g. the fail policy for late records): rows before it are in state.
       await this.endRun(run);
     }
+  }
+
+  /**
+   * Pass 1 of `batchTumbling` from row `from`, synchronous: gives each row its slot in `gids` and
+   * updates the slot's largest event time, until the end of the batch, a row that takes the row
+   * path (`scan.stop` SCAN_SLOW) or a window whose state entry must be loaded from LevelDB
+   * (SCAN_PENDING, `scan.pending` resolves to its slot; the caller finishes the row with
+   * `placeRow`).
+   * @returns the index of the row it stopped at (the batch length when done)
+   */
+  private scanTumbling(scan: TumblingScan, run: Run, from: number): number {
+    const { b, codes, keyValues, fieldGet, offset, size, wm, codeKid, hint } = scan;
+    const n = b.length;
+    const nullCode = keyValues.length;
+    const slots = this.slots;
+    const gids = this.gids;
+    const ts = b.ts;
+    let bucket = scan.bucket;
+    let bucketEnd = scan.bucketEnd;
+    let bucketLate = scan.bucketLate;
+    let stop = SCAN_DONE;
+    let i = from;
+    for (; i < n; i++) {
+      let code = codes[i];
+      if (code < 0) {
+        if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) {
+          stop = SCAN_SLOW;
+          break;
+        }
+        code = nullCode;
+      }
+      const t = ts[i];
+      if (!(t >= bucket && t < bucketEnd)) {
+        bucket = t - mod(t - offset, size);
+        bucketEnd = bucket + size;
+        bucketLate = bucketEnd - 1 <= wm;
+      }
+      // Its window is complete (late firing) or purged (late record): the row path.
+      if (bucketLate) {
+        stop = SCAN_SLOW;
+        break;
+      }
+      let kid = codeKid[code];
+      if (kid < 0) {
+        kid = this.keyId(code === nullCode ? null : keyValues[code]);
+        codeKid[code] = kid;
+      }
+      let g = hint[code];
+      if (!slots.is(g, kid, bucket)) {
+        g = slots.find(kid, bucket);
+        if (g < 0) {
+          const r = this.openGroup(run, kid, bucket, t);
+          if (typeof r !== 'number') {
+            scan.pending = r;
+            stop = SCAN_PENDING;
+            break;
+          }
+          g = r;
+        }
+        hint[code] = g;
+      }
+      gids[i] = g;
+      const maxTs = run.maxTs;
+      if (t > maxTs[g]) maxTs[g] = t;
+    }
+    scan.bucket = bucket;
+    scan.bucketEnd = bucketEnd;
+    scan.bucketLate = bucketLate;
+    scan.stop = stop;
+    return i;
+  }
+
+  /** Finishes row `i` of a scan that stopped at SCAN_PENDING: its slot is `g`. */
+  private placeRow(scan: TumblingScan, run: Run, i: number, g: number): void {
+    let code = scan.codes[i];
+    if (code < 0) code = scan.keyValues.length;
+    scan.hint[code] = g;
+    this.gids[i] = g;
+    const t = scan.b.ts[i];
+    if (t > run.maxTs[g]) run.maxTs[g] = t;
   }
 
   /**
@@ -1923,6 +1977,33 @@ export class WindowOperator implements Operator {
     this.store = undefined;
     await s?.close();
   }
+}
+
+/** Where `scanTumbling` stopped: the end of the batch, a row for the row path, a LevelDB read. */
+const SCAN_DONE = 0;
+const SCAN_SLOW = 1;
+const SCAN_PENDING = 2;
+
+/** The state of `batchTumbling`'s pass 1 over one batch, kept across its stops. */
+interface TumblingScan {
+  b: RecordBatch;
+  codes: Int32Array;
+  keyValues: readonly unknown[];
+  fieldGet: Getter | undefined;
+  /** Window offset and size (ms), the watermark (ms) during the batch. */
+  offset: number;
+  size: number;
+  wm: number;
+  /** Per key code: its key id (-1: not looked up yet) and the slot its last row went to. */
+  codeKid: Int32Array;
+  hint: Int32Array;
+  /** The window [bucket, bucketEnd) of the last row and whether it is complete already. */
+  bucket: number;
+  bucketEnd: number;
+  bucketLate: boolean;
+  stop: number;
+  /** The slot being opened when `stop` is SCAN_PENDING. */
+  pending: Promise<number> | undefined;
 }
 
 /** How an aggregate reads a batch (`WindowOperator.batch`). */
