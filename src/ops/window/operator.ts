@@ -1880,6 +1880,8 @@ export class WindowOperator implements Operator {
     const session = this.o.window.kind === 'session';
     const self = this;
     const slotsOk = this.freshOk;
+    // Fresh slots reached --state-cache: the rest of the windows are state entries.
+    let overflow = false;
     const size = session ? 0 : (this.o.window as { size: number }).size;
     let windows = 0;
     async function* entries(): AsyncGenerator<{ key: string; value: Entry; keyGroup: number }> {
@@ -1918,7 +1920,8 @@ export class WindowOperator implements Operator {
         const timer = r.timer ?? Number.POSITIVE_INFINITY;
         // An unfired window of the fast path's shape goes into the slot table (a fresh slot, no
         // state entry or timer), as if the run had never stopped.
-        if (
+        if (self.fresh >= self.cacheEntries) overflow = true;
+        else if (
           slotsOk &&
           w.f === 0 &&
           w.u === 1 &&
@@ -1955,9 +1958,9 @@ export class WindowOperator implements Operator {
       if (cur) yield done(cur);
     }
     await this.store!.restore(entries());
-    // Past --state-cache the fresh slots become state entries too (as in `endRun`): all windows
-    // are then entries, which the store spills as before (a mix measured slower with 1M windows).
-    if (this.fresh > this.cacheEntries) this.materialiseAll();
+    // More windows than --state-cache: the fresh slots become state entries too, so that all
+    // windows are entries, as before restore into slots (a mix measured slower with 1M windows).
+    if (overflow) this.materialiseAll();
     if (this.store!.needsFlush) await this.store!.flush();
     this.openWindows = windows;
     this.wm = st?.watermark ?? Number.NEGATIVE_INFINITY;
