@@ -12,14 +12,20 @@ import type { CompiledExpr } from '../../src/ops/expr.js';
 import { ArrayCollector, BadRecordError } from '../../src/ops/operator.js';
 import { compilePath } from '../../src/ops/path.js';
 import { parseAggs } from '../../src/ops/window/aggregate.js';
-import { GroupTable } from '../../src/ops/window/columnar.js';
+import { GroupTable, ResultRows } from '../../src/ops/window/columnar.js';
 import {
   type KeySpec,
   WindowOperator,
   type WindowOptions,
   type WindowSpec,
 } from '../../src/ops/window/operator.js';
-import { batchFromRecords, type RecordBatch, recordsOf } from '../../src/stream/batch.js';
+import {
+  batchFromRecords,
+  DictionaryColumn,
+  Float64Column,
+  type RecordBatch,
+  recordsOf,
+} from '../../src/stream/batch.js';
 import type { Rec } from '../../src/stream/protocol.js';
 
 const MIN = 60_000;
@@ -284,6 +290,84 @@ for (const [wname, window] of Object.entries(WINDOWS))
   });
 
 describe('window batch path', () => {
+  it('fires fresh slots into typed result columns (Float64Array numbers, dictionary-coded keys)', async () => {
+    const recs: Rec[] = [];
+    for (let i = 0; i < 600; i++)
+      recs.push({ ts: i * MIN, key: `r${i % 3}`, value: { v: i % 2 ? i : null, w: i / 8 } });
+    const op = new WindowOperator({
+      window: { kind: 'tumbling', size: 60 * MIN },
+      key: { kind: 'record' },
+      aggs: parseAggs('count, sum(w), avg(v), min(v), max(w)'),
+    });
+    await op.open({ kappa: 1, schema: { v: 'int64', w: 'float64' } });
+    const batches: RecordBatch[] = [];
+    const out = new ArrayCollector() as ArrayCollector & { batch(b: RecordBatch): void };
+    out.batch = (b) => batches.push(b);
+    await op.batch(batchFromRecords(recs), out, () => assert.fail('no bad rows'));
+    await op.end(out);
+    await op.close();
+    assert.equal(batches.length, 1);
+    const b = batches[0];
+    assert.equal(b.length, 30);
+    for (const f of ['window_start', 'window_end', 'count', 'sum_w', 'avg_v', 'min_v', 'max_w'])
+      assert.ok(b.column(f) instanceof Float64Column, `${f} is a Float64Column`);
+    assert.ok(b.column('key') instanceof DictionaryColumn, 'the key field is dictionary-coded');
+    assert.ok(b.key instanceof DictionaryColumn, 'the record keys are dictionary-coded');
+    assert.equal(b.column('window_start')?.type, 'timestamp');
+    // Window 0 of key r1: rows 1, 4, …, 58 (v = i for odd i, else null).
+    const rows = Array.from({ length: 20 }, (_, j) => 1 + 3 * j);
+    const odd = rows.filter((i) => i % 2 === 1);
+    const i = recordsOf(b).findIndex((r) => r.key === 'r1' && r.ts === 60 * MIN - 1);
+    assert.deepEqual(b.value(i), {
+      window_start: 0,
+      window_end: 60 * MIN,
+      key: 'r1',
+      count: 20,
+      sum_w: rows.reduce((a, x) => a + x / 8, 0),
+      avg_v: odd.reduce((a, x) => a + x, 0) / odd.length,
+      min_v: Math.min(...odd),
+      max_w: 58 / 8,
+    });
+  });
+
+  it('result rows keep a value that does not fit its typed storage (NaN, big integers, other types, undefined)', () => {
+    const rows = new ResultRows(['n', 'f', 's', 'u'], { n: 'int64', f: 'float64', s: 'string' }, 2);
+    const want: { ts: number; key: string | null; value: Record<string, unknown> }[] = [];
+    const cells: unknown[][] = [
+      [1, 0.5, 'a', 1],
+      [null, Number.NaN, null, undefined],
+      [2 ** 60, -0, 'b', 'x'],
+      [3, Number.POSITIVE_INFINITY, 7, null],
+    ];
+    cells.forEach((c, i) => {
+      rows.push(i, i === 1 ? null : `k${i}`, c);
+      const value: Record<string, unknown> = {};
+      ['n', 'f', 's', 'u'].forEach((f, j) => {
+        if (c[j] !== undefined) value[f] = c[j];
+      });
+      want.push({ ts: i, key: i === 1 ? null : `k${i}`, value });
+    });
+    const b = rows.take()!;
+    assert.deepEqual(
+      recordsOf(b).map((r) => ({ ts: r.ts, key: r.key, value: r.value })),
+      want,
+    );
+    assert.equal(b.complete, false, 'a value was undefined');
+    assert.equal(b.column('n')?.typed, false, '2^60 is no safe integer: not typed');
+    assert.equal(b.column('f')?.typed, false, 'a NaN value is kept, not read as null');
+    assert.ok(Number.isNaN(b.column('f')?.get(1)));
+    assert.equal(b.column('s')?.typed, false, 'a number in a string field');
+    assert.equal(b.column('u')?.type, 'json', 'undeclared mixed values are json');
+    assert.equal(rows.take(), undefined);
+    // After a take the storage is typed again.
+    rows.push(9, 'k', [4, 1.5, 'c', 2]);
+    const c = rows.take()!;
+    assert.ok(c.column('n') instanceof Float64Column);
+    assert.ok(c.column('s') instanceof DictionaryColumn);
+    assert.deepEqual(c.value(0), { n: 4, f: 1.5, s: 'c', u: 2 });
+    assert.equal(c.column('u')?.type, 'int64');
+  });
+
   for (const [even, odd, type] of [
     [7, 8, 'int64'],
     ['a', 'b', 'string'],

@@ -374,6 +374,16 @@ describe('window slot table (batch path) against a plain reference', () => {
         await second.open({ kappa: 1 });
         await second.restore({ ...saved.operator('w')!, entries: saved.entries('w'), maxKeyGroups: 128 });
         assert.equal(second.openWindows, open);
+        // Restored into the slot table (issue 14), not as state entries with timers, while the
+        // windows fit --state-cache; past it they are all state entries (which spill).
+        const c = second.counters();
+        if (cache === 1000) {
+          assert.equal(second.freshWindows, open, 'restored windows are fresh slots');
+          assert.equal(c['state cached'] + c['state spilled'], 0, 'no state entry');
+        } else {
+          assert.equal(second.freshWindows, 0, 'past --state-cache: no fresh slot');
+          assert.ok(c['state spilled'] > 0, 'state entries, spilled');
+        }
         for (const st of steps.slice(half))
           if ('recs' in st) await second.batch(batchFromRecords(st.recs), out, () => {});
           else if ('wm' in st) await second.watermark(st.wm, out);

@@ -5,8 +5,17 @@
  * the columnar prototype in research/performance.md section 3: an `Int32Array` hash on
  * (key code, window start) and `Float64Array` accumulators).
  */
-import { ArrayColumn, type Column, type RecordBatch, typeOfValue, unify } from '../../stream/batch.js';
+import {
+  ArrayColumn,
+  type Column,
+  DictionaryColumn,
+  Float64Column,
+  type RecordBatch,
+  typeOfValue,
+  unify,
+} from '../../stream/batch.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
+import { toRecordKey } from '../keys.js';
 
 /**
  * The values of a numeric column as a Float64Array (NaN = null), when every non-null value is a
@@ -378,6 +387,155 @@ function allOfType(type: FieldType, values: readonly unknown[]): boolean {
   }
 }
 
+/** How a result column holds its values (`ResultRows`). */
+const C_NUM = 0; // numbers in a Float64Array (NaN: null)
+const C_STR = 1; // strings as dictionary codes (-1: null)
+const C_BOX = 2; // any JS values
+
+/**
+ * One field of `ResultRows`: typed storage chosen from the field's declared type (numbers for
+ * int64, float64 and timestamps; dictionary codes for strings), falling back to boxed values from
+ * the first value that does not fit (a NaN number, a string in a numeric field, an object…).
+ */
+class ResultCell {
+  mode: number;
+  nums: Float64Array = new Float64Array(0);
+  codes: Int32Array = new Int32Array(0);
+  dict: string[] = [];
+  index = new Map<string, number>();
+  box: unknown[] = [];
+  /** A value was `undefined` (the field is left out of that row's value). */
+  sawUndefined = false;
+
+  constructor(readonly type: FieldType | undefined) {
+    this.mode = startMode(type);
+  }
+
+  /** Capacity for `n` rows. */
+  reserve(n: number): void {
+    if (this.mode === C_NUM) this.nums = ensureF64(this.nums, n);
+    else if (this.mode === C_STR && this.codes.length < n) {
+      const c = new Int32Array(Math.max(n, this.codes.length * 2));
+      c.set(this.codes);
+      this.codes = c;
+    }
+  }
+
+  /** Row `i`'s value as boxed JS (what `ResultRows.push` was given; null for a null). */
+  get(i: number): unknown {
+    if (this.mode === C_NUM) {
+      const v = this.nums[i];
+      return Number.isNaN(v) ? null : v;
+    }
+    if (this.mode === C_STR) {
+      const c = this.codes[i];
+      return c < 0 ? null : this.dict[c];
+    }
+    return this.box[i];
+  }
+
+  /** Switches to boxed values, keeping rows [0, n). */
+  toBox(n: number): void {
+    const box: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) box[i] = this.get(i);
+    this.box = box;
+    this.mode = C_BOX;
+  }
+
+  set(i: number, v: unknown): void {
+    const m = this.mode;
+    if (m === C_NUM) {
+      if (typeof v === 'number' && !Number.isNaN(v)) {
+        this.nums[i] = v;
+        return;
+      }
+      if (v === null) {
+        this.nums[i] = Number.NaN;
+        return;
+      }
+      this.toBox(i);
+    } else if (m === C_STR) {
+      if (typeof v === 'string') {
+        let c = this.index.get(v);
+        if (c === undefined) {
+          c = this.dict.length;
+          this.index.set(v, c);
+          this.dict.push(v);
+        }
+        this.codes[i] = c;
+        return;
+      }
+      if (v === null) {
+        this.codes[i] = -1;
+        return;
+      }
+      this.toBox(i);
+    }
+    if (v === undefined) this.sawUndefined = true;
+    this.box[i] = v;
+  }
+
+  /** The column of rows [0, n) (see `ResultRows` for its type); empties the cell. */
+  take(n: number): { col: Column; raw: readonly unknown[] | undefined } {
+    const declared = this.type;
+    let col: Column | undefined;
+    let raw: unknown[] | undefined;
+    if (this.mode === C_NUM) {
+      const nums = this.nums.slice(0, n);
+      // int64 and timestamps are typed only while every value is a safe integer.
+      let ok = declared === 'float64';
+      if (!ok) {
+        ok = true;
+        for (let i = 0; i < n; i++) {
+          const v = nums[i];
+          if (!Number.isNaN(v) && !Number.isSafeInteger(v)) {
+            ok = false;
+            break;
+          }
+        }
+      }
+      if (ok) col = new Float64Column(declared as FieldType, nums);
+      else this.toBox(n);
+    } else if (this.mode === C_STR) {
+      col = new DictionaryColumn(this.codes.slice(0, n), this.dict);
+      this.dict = [];
+      this.index = new Map();
+    }
+    if (col === undefined) {
+      raw = this.box.slice(0, n);
+      let type = declared;
+      if (type === undefined) {
+        let t: FieldType | undefined;
+        for (let i = 0; i < n && t !== 'json'; i++) {
+          const v = raw[i];
+          if (v != null) t = unify(t, typeOfValue(v));
+        }
+        type = t ?? 'json';
+      }
+      col = new ResultColumn(type, raw, allOfType(type, raw));
+      this.box = [];
+    }
+    this.mode = startMode(declared);
+    this.sawUndefined = false;
+    return { col, raw };
+  }
+}
+
+/** The storage a result field starts with, by its declared type. */
+function startMode(type: FieldType | undefined): number {
+  switch (type) {
+    case 'int64':
+    case 'float64':
+    case 'timestamp':
+    case 'timestamptz':
+      return C_NUM;
+    case 'string':
+      return C_STR;
+    default:
+      return C_BOX;
+  }
+}
+
 /**
  * Result rows of fired windows gathered column-wise (the firing path of `WindowOperator`), emitted
  * as one `RecordBatch` instead of one row object per window. `take()` returns the same records, in
@@ -385,44 +543,144 @@ function allOfType(type: FieldType, values: readonly unknown[]): boolean {
  * fields in `fields` order: `recordsOf(batch)` rebuilds those very objects (a value that is
  * `undefined` is left out of its object, as JSON leaves it out).
  *
- * Column types: the output schema's type where it declares the field, else inferred from the
- * values as `batchFromRecords` infers them; a column is marked `typed` when every value was
- * checked to be of its type.
+ * Storage (issue 14): a field whose declared type is int64, float64 or a timestamp is kept in a
+ * Float64Array and becomes a typed `Float64Column` (int64 and timestamps only when every value is
+ * a safe integer); a declared string field is kept as dictionary codes and becomes a
+ * `DictionaryColumn`; the record keys too. A value that does not fit its field's storage (a NaN,
+ * a value of another type) turns that field to boxed values for the rest of the batch, and such a
+ * column, like a field of undeclared type, is typed as before: the declared type, else inferred
+ * from the values as `batchFromRecords` infers them, marked `typed` when every value was checked
+ * to be of its type. The firing of fresh slots writes numbers with `row`/`num`/`nul`/`val`, so no
+ * number is boxed on the way to the encoder.
  */
 export class ResultRows {
   /** Rows gathered. */
   length = 0;
   /** Event time of each row (ms). */
   private ts: Float64Array = new Float64Array(1024);
-  /** Record key of each row (reused across `take`s: entries past `length` are stale). */
-  private readonly keys: (string | null)[] = [];
-  /** The values, row-major (row i, field j at `i * fields.length + j`); reused like `keys`. */
-  private readonly cells: unknown[] = [];
-  private sawUndefined = false;
+  /** Record key of each row as a code into `keyDict` (-1: null). */
+  private keyCodes: Int32Array = new Int32Array(1024);
+  private keyDict: string[] = [];
+  private keyIndex = new Map<string, number>();
+  private readonly cells: ResultCell[];
+  /** Rows the arrays of `ts`, `keyCodes` and the cells hold. */
+  private cap = 1024;
+  /** `keyRow`'s record-key code of each key id, valid where `kidEpoch` is `epoch`. */
+  private kidCode: Int32Array = new Int32Array(0);
+  private kidEpoch: Int32Array = new Int32Array(0);
+  /** Batches taken + 1 (codes of an earlier batch are stale). */
+  private epoch = 1;
 
   /**
    * @param fields the value's field names, in the order the row path builds the value object
    * @param schema the operator's output schema (declared field types)
    */
+  /**
+   * @param keyField the index in `fields` of the window key's field (`keyRow` sets it; as a string
+   *   field it shares the record keys' dictionary: a string key is its own record key), or -1
+   */
   constructor(
     readonly fields: readonly string[],
-    private readonly schema: Schema | undefined,
-  ) {}
+    schema: Schema | undefined,
+    private readonly keyField = -1,
+  ) {
+    this.cells = fields.map((f) => new ResultCell(schema?.[f]));
+    for (const c of this.cells) c.reserve(this.cap);
+    this.shareKeyDict();
+  }
+
+  /** The key field's string dictionary is the record keys' one. */
+  private shareKeyDict(): void {
+    if (this.keyField < 0) return;
+    const c = this.cells[this.keyField];
+    c.dict = this.keyDict;
+    c.index = this.keyIndex;
+  }
+
+  /** The record-key code of a record key (a string gets one on first use). */
+  private keyCode(key: string | null): number {
+    if (key === null) return -1;
+    let c = this.keyIndex.get(key);
+    if (c === undefined) {
+      c = this.keyDict.length;
+      this.keyIndex.set(key, c);
+      this.keyDict.push(key);
+    }
+    return c;
+  }
+
+  /**
+   * Appends a row with event time `ts` (ms) whose record key is `toRecordKey(k)` and whose key
+   * field (`keyField`) is `k`, the value of key id `kid` (ids name one key value while this builder
+   * is in use between two `take`s: the record key's code is looked up once per id and batch).
+   * Its other fields are set next with `num`, `nul` or `val`.
+   */
+  keyRow(ts: number, kid: number, k: unknown): void {
+    if (this.kidCode.length <= kid) {
+      const m = Math.max(kid + 1, 2 * this.kidCode.length);
+      const c = new Int32Array(m);
+      c.set(this.kidCode);
+      this.kidCode = c;
+      const e = new Int32Array(m);
+      e.set(this.kidEpoch);
+      this.kidEpoch = e;
+    }
+    let code: number;
+    if (this.kidEpoch[kid] === this.epoch) code = this.kidCode[kid];
+    else {
+      code = this.keyCode(toRecordKey(k));
+      this.kidCode[kid] = code;
+      this.kidEpoch[kid] = this.epoch;
+    }
+    const n = this.row(ts, null);
+    this.keyCodes[n] = code;
+    const c = this.cells[this.keyField];
+    if (c.mode === C_STR && typeof k === 'string') c.codes[n] = code;
+    else c.set(n, k);
+  }
 
   /** Appends one row: `values[j]` is the value of `fields[j]`. */
   push(ts: number, key: string | null, values: readonly unknown[]): void {
-    const n = this.length++;
-    this.ts = ensureF64(this.ts, n + 1);
-    this.ts[n] = ts;
-    this.keys[n] = key;
+    const n = this.row(ts, key);
     const cells = this.cells;
-    const nf = this.fields.length;
-    const base = n * nf;
-    for (let j = 0; j < nf; j++) {
-      const v = values[j];
-      if (v === undefined) this.sawUndefined = true;
-      cells[base + j] = v;
+    for (let j = 0; j < cells.length; j++) cells[j].set(n, values[j]);
+  }
+
+  /**
+   * Appends a row with event time `ts` (ms) and record key `key`; its fields are set next with
+   * `num`, `nul` or `val` (each field exactly once).
+   * @returns the row's index
+   */
+  row(ts: number, key: string | null): number {
+    const n = this.length++;
+    if (n >= this.cap) {
+      this.cap *= 2;
+      this.ts = ensureF64(this.ts, this.cap);
+      const k = new Int32Array(this.cap);
+      k.set(this.keyCodes);
+      this.keyCodes = k;
+      for (const c of this.cells) c.reserve(this.cap);
     }
+    this.ts[n] = ts;
+    this.keyCodes[n] = this.keyCode(key);
+    return n;
+  }
+
+  /** Field `j` of the last row is the number `v` (a NaN is a NaN value, not null). */
+  num(j: number, v: number): void {
+    const c = this.cells[j];
+    if (c.mode === C_NUM && !Number.isNaN(v)) c.nums[this.length - 1] = v;
+    else c.set(this.length - 1, v);
+  }
+
+  /** Field `j` of the last row is null. */
+  nul(j: number): void {
+    this.cells[j].set(this.length - 1, null);
+  }
+
+  /** Field `j` of the last row is `v`. */
+  val(j: number, v: unknown): void {
+    this.cells[j].set(this.length - 1, v);
   }
 
   /** The gathered rows as a batch (undefined when there are none); empties the builder. */
@@ -431,41 +689,41 @@ export class ResultRows {
     if (n === 0) return undefined;
     this.length = 0;
     const ts = this.ts.slice(0, n);
-    const keys = this.keys.slice(0, n);
+    const key = new DictionaryColumn(this.keyCodes.slice(0, n), this.keyDict);
     const fields = this.fields;
-    const raw: unknown[][] = [];
     const byName = new Map<string, Column>();
-    const cells = this.cells;
-    const nf = fields.length;
-    for (let j = 0; j < nf; j++) {
-      const values: unknown[] = [];
-      for (let i = 0; i < n; i++) values.push(cells[i * nf + j]);
-      let type = this.schema?.[fields[j]];
-      if (type === undefined) {
-        let t: FieldType | undefined;
-        for (let i = 0; i < n && t !== 'json'; i++) {
-          const v = values[i];
-          if (v != null) t = unify(t, typeOfValue(v));
-        }
-        type = t ?? 'json';
-      }
-      raw.push(values);
-      byName.set(fields[j], new ResultColumn(type, values, allOfType(type, values)));
+    const cols: Column[] = [];
+    const raws: (readonly unknown[] | undefined)[] = [];
+    let complete = true;
+    for (let j = 0; j < fields.length; j++) {
+      const cell = this.cells[j];
+      if (cell.sawUndefined) complete = false;
+      const { col, raw } = cell.take(n);
+      cell.reserve(this.cap);
+      cols.push(col);
+      raws.push(raw);
+      byName.set(fields[j], col);
     }
-    const complete = !this.sawUndefined;
-    this.sawUndefined = false;
+    this.keyDict = [];
+    this.keyIndex = new Map();
+    this.shareKeyDict();
+    this.epoch++;
     return {
       length: n,
       ts,
-      key: new ArrayColumn('string', keys),
+      key,
       fields,
       complete,
       column: (name) => byName.get(name),
       value(i: number): Record<string, unknown> {
         const v: Record<string, unknown> = {};
         for (let j = 0; j < fields.length; j++) {
-          const x = raw[j][i];
-          if (x !== undefined) v[fields[j]] = x;
+          const raw = raws[j];
+          if (raw === undefined) v[fields[j]] = cols[j].get(i);
+          else {
+            const x = raw[i];
+            if (x !== undefined) v[fields[j]] = x;
+          }
         }
         return v;
       },

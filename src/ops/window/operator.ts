@@ -232,6 +232,10 @@ export class WindowOperator implements Operator {
   recordsIn = 0;
   /** Accumulator merges (sessions bridged by a record); joining one session merges nothing. */
   merges = 0;
+  /** Open windows held in the slot table as fresh slots (no state entry, no timer). */
+  get freshWindows(): number {
+    return this.fresh;
+  }
   /** Results emitted since the last `out.drain()`. */
   private sinceDrain = 0;
   /** A record had the `--key` field (the key is not misspelled). */
@@ -268,6 +272,8 @@ export class WindowOperator implements Operator {
   private readonly avgScratch: [number, number] = [0, 0];
   /** `--state-cache` (entries). */
   private cacheEntries = 100_000;
+  /** `batchTumbling`'s slot of each row of the current batch. */
+  private gids = new Int32Array(1024);
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
@@ -440,6 +446,8 @@ export class WindowOperator implements Operator {
     const run = this.bindRun(b);
     // A batch that needs the aggregators' own accumulators (M_GENERIC) works on state entries only.
     if (!run.fast && this.fresh > 0) this.materialiseAll();
+    if (w.kind === 'tumbling' && !run.generic)
+      return this.batchTumbling(b, out, bad, run, kc, offset, key.kind === 'field' ? key.get : undefined);
     const { mode, f64, cols, getters } = run;
     const slots = this.slots;
     // Per key code: its key id in `slots` (-1: not looked up yet).
@@ -563,6 +571,208 @@ export class WindowOperator implements Operator {
     }
   }
 
+  /**
+   * `batch` for tumbling windows when no aggregate reads values through its aggregator (no
+   * M_GENERIC): the same results, row for row, in two passes per segment of rows (a segment ends at
+   * a row that takes the row path, see `batch`). Pass 1 gives each row its slot (`gids`: key id
+   * once per key code, the window start once per change of the window, a per-code hint before the
+   * hash lookup) and its largest event time; pass 2 adds each aggregate's column into the slots'
+   * accumulators in one loop per aggregate (no per-row dispatch). Each accumulator still sees its
+   * rows in row order, so sums are the same doubles as row by row.
+   */
+  private async batchTumbling(
+    b: RecordBatch,
+    out: Collector,
+    bad: BadRow,
+    run: Run,
+    kc: { codes: Int32Array; values: readonly unknown[] },
+    offset: number,
+    fieldGet: Getter | undefined,
+  ): Promise<void> {
+    const n = b.length;
+    const nullCode = kc.values.length;
+    if (this.gids.length < n) this.gids = new Int32Array(Math.max(n, 2 * this.gids.length));
+    const scan: TumblingScan = {
+      b,
+      codes: kc.codes,
+      keyValues: kc.values,
+      fieldGet,
+      offset,
+      size: (this.o.window as { size: number }).size,
+      wm: this.wm,
+      codeKid: new Int32Array(nullCode + 1).fill(-1),
+      hint: new Int32Array(nullCode + 1).fill(-1),
+      bucket: Number.NaN,
+      bucketEnd: Number.NaN,
+      bucketLate: false,
+      stop: SCAN_DONE,
+      pending: undefined,
+    };
+    let i = 0;
+    try {
+      while (i < n) {
+        const from = i;
+        // Held-back records without the key field are reported by `record` (firstKeyed).
+        if (!this.keySeen && this.held.length > 0) scan.stop = SCAN_SLOW;
+        else {
+          i = this.scanTumbling(scan, run, i);
+          // A window with a state entry in LevelDB: load it, then go on scanning.
+          while (scan.stop === SCAN_PENDING) {
+            const g = await scan.pending!;
+            scan.pending = undefined;
+            this.placeRow(scan, run, i, g);
+            i = this.scanTumbling(scan, run, i + 1);
+          }
+        }
+        if (i > from) {
+          this.recordsIn += i - from;
+          this.keySeen = true;
+          this.addColumns(b, run, from, i);
+        }
+        if (scan.stop === SCAN_SLOW) {
+          await this.endRun(run);
+          await this.rowOfBatch(b, i, out, bad);
+          i++;
+        }
+      }
+    } finally {
+      // Also when a row throws (e.g. the fail policy for late records): rows before it are in state.
+      await this.endRun(run);
+    }
+  }
+
+  /**
+   * Pass 1 of `batchTumbling` from row `from`, synchronous: gives each row its slot in `gids` and
+   * updates the slot's largest event time, until the end of the batch, a row that takes the row
+   * path (`scan.stop` SCAN_SLOW) or a window whose state entry must be loaded from LevelDB
+   * (SCAN_PENDING, `scan.pending` resolves to its slot; the caller finishes the row with
+   * `placeRow`).
+   * @returns the index of the row it stopped at (the batch length when done)
+   */
+  private scanTumbling(scan: TumblingScan, run: Run, from: number): number {
+    const { b, codes, keyValues, fieldGet, offset, size, wm, codeKid, hint } = scan;
+    const n = b.length;
+    const nullCode = keyValues.length;
+    const slots = this.slots;
+    const gids = this.gids;
+    const ts = b.ts;
+    let bucket = scan.bucket;
+    let bucketEnd = scan.bucketEnd;
+    let bucketLate = scan.bucketLate;
+    let stop = SCAN_DONE;
+    let i = from;
+    for (; i < n; i++) {
+      let code = codes[i];
+      if (code < 0) {
+        if (fieldGet !== undefined && fieldGet(b.value(i)) === undefined) {
+          stop = SCAN_SLOW;
+          break;
+        }
+        code = nullCode;
+      }
+      const t = ts[i];
+      if (!(t >= bucket && t < bucketEnd)) {
+        bucket = t - mod(t - offset, size);
+        bucketEnd = bucket + size;
+        bucketLate = bucketEnd - 1 <= wm;
+      }
+      // Its window is complete (late firing) or purged (late record): the row path.
+      if (bucketLate) {
+        stop = SCAN_SLOW;
+        break;
+      }
+      let kid = codeKid[code];
+      if (kid < 0) {
+        kid = this.keyId(code === nullCode ? null : keyValues[code]);
+        codeKid[code] = kid;
+      }
+      let g = hint[code];
+      if (!slots.is(g, kid, bucket)) {
+        g = slots.find(kid, bucket);
+        if (g < 0) {
+          const r = this.openGroup(run, kid, bucket, t);
+          if (typeof r !== 'number') {
+            scan.pending = r;
+            stop = SCAN_PENDING;
+            break;
+          }
+          g = r;
+        }
+        hint[code] = g;
+      }
+      gids[i] = g;
+      const maxTs = run.maxTs;
+      if (t > maxTs[g]) maxTs[g] = t;
+    }
+    scan.bucket = bucket;
+    scan.bucketEnd = bucketEnd;
+    scan.bucketLate = bucketLate;
+    scan.stop = stop;
+    return i;
+  }
+
+  /** Finishes row `i` of a scan that stopped at SCAN_PENDING: its slot is `g`. */
+  private placeRow(scan: TumblingScan, run: Run, i: number, g: number): void {
+    let code = scan.codes[i];
+    if (code < 0) code = scan.keyValues.length;
+    scan.hint[code] = g;
+    this.gids[i] = g;
+    const t = scan.b.ts[i];
+    if (t > run.maxTs[g]) run.maxTs[g] = t;
+  }
+
+  /**
+   * Pass 2 of `batchTumbling`: adds rows [from, to) of batch `b` into the accumulators of their
+   * slots (`gids`), one loop per aggregate, in row order.
+   */
+  private addColumns(b: RecordBatch, run: Run, from: number, to: number): void {
+    const gids = this.gids;
+    const na = this.aggs.length;
+    const { acc0, acc1, has, mixed, mode, f64, cols } = run;
+    const ts = b.ts;
+    for (let j = 0; j < na; j++) {
+      const m = mode[j];
+      if (m === M_COUNT) for (let i = from; i < to; i++) acc0[gids[i] * na + j]++;
+      else if (m === M_COUNTF) {
+        const c = cols[j]!;
+        for (let i = from; i < to; i++) if (!c.isNull(i)) acc0[gids[i] * na + j]++;
+      } else if (m === M_SUM) {
+        const f = f64[j]!;
+        for (let i = from; i < to; i++) {
+          const v = f[i];
+          if (!Number.isNaN(v)) acc0[gids[i] * na + j] += v;
+        }
+      } else if (m === M_AVG) {
+        const f = f64[j]!;
+        for (let i = from; i < to; i++) {
+          const v = f[i];
+          if (!Number.isNaN(v)) {
+            const x = gids[i] * na + j;
+            acc0[x] += v;
+            acc1[x]++;
+          }
+        }
+      } else if (m === M_MIN || m === M_MAX) {
+        const f = f64[j]!;
+        const isMin = m === M_MIN;
+        const agg = this.aggs[j];
+        for (let i = from; i < to; i++) {
+          const v = f[i];
+          if (Number.isNaN(v)) continue;
+          const g = gids[i];
+          const x = g * na + j;
+          if (mixed[x]) {
+            const win = run.wins[g]!;
+            win.a[j] = agg.add(win.a[j], v, ts[i]);
+          } else if (!has[x] || (isMin ? v < acc0[x] : v > acc0[x])) {
+            acc0[x] = v;
+            has[x] = 1;
+          }
+        }
+      }
+    }
+  }
+
   /** Row `i` of a batch through `record`; a BadRecordError goes to `bad`. */
   private async rowOfBatch(b: RecordBatch, i: number, out: Collector, bad: BadRow): Promise<void> {
     const r: Rec = { ts: b.ts[i], key: (b.key.get(i) as string | null) ?? null, value: b.value(i) };
@@ -613,7 +823,21 @@ export class WindowOperator implements Operator {
         mode[j] = fn === 'sum' ? M_SUM : fn === 'avg' ? M_AVG : fn === 'min' ? M_MIN : M_MAX;
       } else mode[j] = M_GENERIC;
     }
-    const run = this.run ?? {
+    const run = this.ensureRun();
+    run.mode = mode;
+    run.f64 = f64;
+    run.cols = cols;
+    run.getters = getters;
+    run.generic = mode.includes(M_GENERIC);
+    run.fast = this.freshOk && !run.generic;
+    return run;
+  }
+
+  /** The run state, created on first use (by a batch, or a restore into fresh slots). */
+  private ensureRun(): Run {
+    if (this.run !== undefined) return this.run;
+    const na = this.aggs.length;
+    this.run = {
       entries: [],
       wins: [],
       sks: [],
@@ -624,19 +848,14 @@ export class WindowOperator implements Operator {
       acc1: new Float64Array(64 * na),
       has: new Uint8Array(64 * na),
       mixed: new Uint8Array(64 * na),
-      mode,
-      f64,
-      cols,
-      getters,
+      mode: new Uint8Array(na),
+      f64: new Array(na),
+      cols: new Array(na),
+      getters: new Array(na),
       fast: false,
+      generic: false,
     };
-    this.run = run;
-    run.mode = mode;
-    run.f64 = f64;
-    run.cols = cols;
-    run.getters = getters;
-    run.fast = this.freshOk && !mode.includes(M_GENERIC);
-    return run;
+    return this.run;
   }
 
   /** The id in `slots` of a key value (by its state-key text), assigned on first use. */
@@ -688,11 +907,9 @@ export class WindowOperator implements Operator {
    * (`materialiseAll`); its firing time is kept in `freshByEnd` instead of the timer queue.
    */
   private newFresh(run: Run, kid: number, s: number, t: number): number {
-    const g = this.slots.add(kid, s);
-    this.growRun(run);
+    const g = this.addFresh(run, kid, s, s + (this.o.window as { size: number }).size);
     const na = this.aggs.length;
     const base = g * na;
-    run.backed[g] = 0;
     run.maxTs[g] = t;
     for (let j = 0; j < na; j++) {
       run.acc0[base + j] = 0;
@@ -702,7 +919,74 @@ export class WindowOperator implements Operator {
     }
     this.openWindows++;
     if (this.openWindows > this.peakOpenWindows) this.peakOpenWindows = this.openWindows;
-    const end = s + (this.o.window as { size: number }).size;
+    return g;
+  }
+
+  /**
+   * Restores one unfired window of a savepoint row as a fresh slot (issue 14: a resumed run keeps
+   * the fast path), when its accumulators have a fresh slot's shape (count and sum a number, avg a
+   * [sum, count] pair of numbers, min/max a number or null).
+   * @param keyText the row's key (the key's state-key text, canonical JSON)
+   * @returns false when they do not (the caller makes it a state entry)
+   * @throws DataError when `keyText` is not JSON text
+   */
+  private restoreFresh(keyText: string, s: number, end: number, maxTs: number, acc: unknown[]): boolean {
+    const kinds = this.kinds;
+    const na = kinds.length;
+    for (let j = 0; j < na; j++) {
+      const a = acc[j];
+      const k = kinds[j];
+      const ok =
+        k === K_AVG
+          ? Array.isArray(a) && a.length === 2 && typeof a[0] === 'number' && typeof a[1] === 'number'
+          : k === K_MINMAX
+            ? a === null || typeof a === 'number'
+            : typeof a === 'number';
+      if (!ok) return false;
+    }
+    let kid = this.keyIds.get(keyText);
+    if (kid === undefined) {
+      let k: unknown;
+      try {
+        k = JSON.parse(keyText);
+      } catch {
+        throw new DataError(`savepoint: window row key ${keyText} is not JSON text`);
+      }
+      kid = this.keyStrOf.length;
+      this.keyIds.set(keyText, kid);
+      this.keyStrOf.push(keyText);
+      this.keyValOf.push(k);
+    } else if (this.slots.find(kid, s) >= 0)
+      throw new DataError(`savepoint: two rows for key ${keyText} and window_start ${s}`);
+    const run = this.ensureRun();
+    const g = this.addFresh(run, kid, s, end);
+    const base = g * na;
+    run.maxTs[g] = maxTs;
+    for (let j = 0; j < na; j++) {
+      const a = acc[j];
+      const x = base + j;
+      run.acc1[x] = 0;
+      run.has[x] = 0;
+      run.mixed[x] = 0;
+      if (kinds[j] === K_AVG) {
+        run.acc0[x] = (a as [number, number])[0];
+        run.acc1[x] = (a as [number, number])[1];
+      } else if (kinds[j] === K_MINMAX) {
+        run.acc0[x] = a === null ? 0 : (a as number);
+        run.has[x] = a === null ? 0 : 1;
+      } else run.acc0[x] = a as number;
+    }
+    return true;
+  }
+
+  /**
+   * Adds a fresh slot for (key id, window start `s`) ending at `end` (ms) to the slot table and
+   * the per-end lists; the caller sets its accumulators and largest event time.
+   */
+  private addFresh(run: Run, kid: number, s: number, end: number): number {
+    const g = this.slots.add(kid, s);
+    this.growRun(run);
+    run.backed[g] = 0;
     const list = this.freshByEnd.get(end);
     if (list !== undefined) list.push(g);
     else {
@@ -776,25 +1060,43 @@ export class WindowOperator implements Operator {
     const na = aggs.length;
     const row = this.resultRow;
     const avg = this.avgScratch;
+    const { acc0, acc1, has } = run;
     for (const g of list) {
-      const k = this.keyValOf[slots.kid(g)];
+      const kid = slots.kid(g);
+      const k = this.keyValOf[kid];
       const base = g * na;
-      row[0] = slots.start(g);
-      row[1] = end;
-      row[2] = k;
-      for (let j = 0; j < na; j++) {
-        const kind = kinds[j];
-        let v: unknown;
-        if (kind === K_AVG) {
-          avg[0] = run.acc0[base + j];
-          avg[1] = run.acc1[base + j];
-          v = aggs[j].result(avg);
-        } else if (kind === K_MINMAX) v = run.has[base + j] ? run.acc0[base + j] : null;
-        else v = run.acc0[base + j];
-        row[3 + j] = v;
-      }
-      if (rows !== undefined) rows.push(end - 1, toRecordKey(k), row);
-      else {
+      if (rows !== undefined) {
+        // Typed: numbers straight from the slot arrays into the result columns (avg as
+        // aggregate.ts's avg `result`: null for no values, else sum / count).
+        rows.keyRow(end - 1, kid, k);
+        rows.num(0, slots.start(g));
+        rows.num(1, end);
+        for (let j = 0; j < na; j++) {
+          const kind = kinds[j];
+          const x = base + j;
+          if (kind === K_AVG) {
+            if (acc1[x] === 0) rows.nul(3 + j);
+            else rows.num(3 + j, acc0[x] / acc1[x]);
+          } else if (kind === K_MINMAX) {
+            if (has[x]) rows.num(3 + j, acc0[x]);
+            else rows.nul(3 + j);
+          } else rows.num(3 + j, acc0[x]);
+        }
+      } else {
+        row[0] = slots.start(g);
+        row[1] = end;
+        row[2] = k;
+        for (let j = 0; j < na; j++) {
+          const kind = kinds[j];
+          let v: unknown;
+          if (kind === K_AVG) {
+            avg[0] = acc0[base + j];
+            avg[1] = acc1[base + j];
+            v = aggs[j].result(avg);
+          } else if (kind === K_MINMAX) v = has[base + j] ? acc0[base + j] : null;
+          else v = acc0[base + j];
+          row[3 + j] = v;
+        }
         const value: Record<string, unknown> = {
           window_start: row[0],
           window_end: end,
@@ -1141,6 +1443,7 @@ export class WindowOperator implements Operator {
         new ResultRows(
           ['window_start', 'window_end', this.keyName, ...this.aggs.map((g) => g.spec.name)],
           this.outSchema,
+          2,
         );
       this.results = rows;
     }
@@ -1576,6 +1879,10 @@ export class WindowOperator implements Operator {
     const aggs = this.aggs;
     const session = this.o.window.kind === 'session';
     const self = this;
+    const slotsOk = this.freshOk;
+    // Fresh slots reached --state-cache: the rest of the windows are state entries.
+    let overflow = false;
+    const size = session ? 0 : (this.o.window as { size: number }).size;
     let windows = 0;
     async function* entries(): AsyncGenerator<{ key: string; value: Entry; keyGroup: number }> {
       let cur: { key: string; value: Entry; keyGroup: number; timer: number } | undefined;
@@ -1610,15 +1917,31 @@ export class WindowOperator implements Operator {
           x: v.next_early ?? null,
         };
         windows++;
-        const sk = session ? `${r.key}\u0000s` : `${r.key}\u0000${r.windowStart}`;
         const timer = r.timer ?? Number.POSITIVE_INFINITY;
+        // An unfired window of the fast path's shape goes into the slot table (a fresh slot, no
+        // state entry or timer), as if the run had never stopped.
+        if (self.fresh >= self.cacheEntries) overflow = true;
+        else if (
+          slotsOk &&
+          w.f === 0 &&
+          w.u === 1 &&
+          w.x === null &&
+          w.e === w.s + size &&
+          timer >= w.e - 1 &&
+          cur?.key !== `${r.key}\u0000${r.windowStart}` &&
+          (self.timers.size === 0 || !self.timers.has(`${r.key}\u0000${r.windowStart}`)) &&
+          self.restoreFresh(r.key, w.s, w.e, w.m, acc)
+        )
+          continue;
+        const sk = session ? `${r.key}\u0000s` : `${r.key}\u0000${r.windowStart}`;
         if (cur && cur.key === sk && session) {
           cur.value.w.push(w);
           cur.timer = Math.min(cur.timer, timer);
           continue;
         }
         if (cur) yield done(cur);
-        if (self.timers.has(sk))
+        const freshKid = session ? undefined : self.keyIds.get(r.key);
+        if (self.timers.has(sk) || (freshKid !== undefined && self.slots.find(freshKid, w.s) >= 0))
           throw new DataError(
             session
               ? `savepoint: the sessions of key ${r.key} are not in consecutive rows`
@@ -1635,6 +1958,10 @@ export class WindowOperator implements Operator {
       if (cur) yield done(cur);
     }
     await this.store!.restore(entries());
+    // More windows than --state-cache: the fresh slots become state entries too, so that all
+    // windows are entries, as before restore into slots (a mix measured slower with 1M windows).
+    if (overflow) this.materialiseAll();
+    if (this.store!.needsFlush) await this.store!.flush();
     this.openWindows = windows;
     this.wm = st?.watermark ?? Number.NEGATIVE_INFINITY;
     this.lastOutWm = st?.outputWatermark ?? Number.NEGATIVE_INFINITY;
@@ -1655,6 +1982,33 @@ export class WindowOperator implements Operator {
     this.store = undefined;
     await s?.close();
   }
+}
+
+/** Where `scanTumbling` stopped: the end of the batch, a row for the row path, a LevelDB read. */
+const SCAN_DONE = 0;
+const SCAN_SLOW = 1;
+const SCAN_PENDING = 2;
+
+/** The state of `batchTumbling`'s pass 1 over one batch, kept across its stops. */
+interface TumblingScan {
+  b: RecordBatch;
+  codes: Int32Array;
+  keyValues: readonly unknown[];
+  fieldGet: Getter | undefined;
+  /** Window offset and size (ms), the watermark (ms) during the batch. */
+  offset: number;
+  size: number;
+  wm: number;
+  /** Per key code: its key id (-1: not looked up yet) and the slot its last row went to. */
+  codeKid: Int32Array;
+  hint: Int32Array;
+  /** The window [bucket, bucketEnd) of the last row and whether it is complete already. */
+  bucket: number;
+  bucketEnd: number;
+  bucketLate: boolean;
+  stop: number;
+  /** The slot being opened when `stop` is SCAN_PENDING. */
+  pending: Promise<number> | undefined;
 }
 
 /** How an aggregate reads a batch (`WindowOperator.batch`). */
@@ -1708,6 +2062,8 @@ interface Run {
   getters: (Getter | undefined)[];
   /** The batch may create fresh slots (`freshOk` and no aggregate in M_GENERIC mode). */
   fast: boolean;
+  /** Some aggregate reads the batch in M_GENERIC mode. */
+  generic: boolean;
 }
 
 /**
