@@ -232,13 +232,19 @@ class Builder {
   otherType: FieldType | undefined;
   /** The last row whose scan saw this key (a second sighting is a duplicate key). */
   seen = -1;
-  /** The key's bytes when it is ASCII (scanned keys are), else undefined. */
+  /**
+   * The key's bytes when the scanner can meet it (printable ASCII without `"` or `\\`: its JSON
+   * text is its bytes), else undefined.
+   */
   readonly key: Buffer | undefined;
 
   constructor(readonly name: string) {
-    let ascii = true;
-    for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) >= 0x80) ascii = false;
-    this.key = ascii ? Buffer.from(name, 'latin1') : undefined;
+    let plain = true;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) plain = false;
+    }
+    this.key = plain ? Buffer.from(name, 'latin1') : undefined;
   }
 }
 
@@ -419,6 +425,7 @@ class Scanner {
   private scanLine(i: number, buf: Buffer, p: number, e: number): number {
     const fields = this.fields;
     const order = this.order;
+    let { eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE } = this;
     while (p < e && isWs(buf[p])) p++;
     if (p >= e || buf[p] !== 0x7b) return 0;
     p++;
@@ -429,29 +436,38 @@ class Scanner {
     else
       for (;;) {
         if (p >= e || buf[p] !== 0x22) return 0;
-        // The key: printable ASCII, no escapes.
         const ks = p + 1;
-        let q = ks;
-        for (;;) {
-          if (q >= e) return 0;
-          const c = buf[q];
-          if (c === 0x22) break;
-          if (c === 0x5c || c < 0x20 || c >= 0x80) return 0;
-          q++;
-        }
-        const ke = q;
-        p = q + 1;
-        // Rows of one file mostly have the same keys in the same order: try the position first.
+        let ke = -1;
         let f = -1;
+        // Rows of one file mostly have the same keys in the same order: try the position first.
         if (m < order.length) {
           const kb = fields[m].key;
-          if (kb !== undefined && kb.length === ke - ks) {
-            let k = 0;
-            while (k < kb.length && kb[k] === buf[ks + k]) k++;
-            if (k === kb.length) f = m;
+          if (kb !== undefined) {
+            const len = kb.length;
+            if (ks + len < e && buf[ks + len] === 0x22) {
+              let k = 0;
+              while (k < len && kb[k] === buf[ks + k]) k++;
+              if (k === len) {
+                f = m;
+                ke = ks + len;
+              }
+            }
           }
         }
-        if (f < 0) f = this.index.get(latin1(buf, ks, ke)) ?? -1;
+        if (ke < 0) {
+          // The key: printable ASCII, no escapes.
+          let q = ks;
+          for (;;) {
+            if (q >= e) return 0;
+            const c = buf[q];
+            if (c === 0x22) break;
+            if (c === 0x5c || c < 0x20 || c >= 0x80) return 0;
+            q++;
+          }
+          ke = q;
+          f = this.index.get(latin1(buf, ks, ke)) ?? -1;
+        }
+        p = ke + 1;
         if (f >= 0) {
           const b = fields[f];
           if (b.seen === i) return 0; // a duplicate key: JSON.parse keeps the last value
@@ -462,16 +478,19 @@ class Scanner {
         p++;
         while (p < e && isWs(buf[p])) p++;
         if (p >= e) return 0;
-        if (m === this.cap) this.growScratch();
-        this.eField[m] = f;
-        this.eKeyS[m] = ks;
-        this.eKeyE[m] = ke;
+        if (m === this.cap) {
+          this.growScratch();
+          ({ eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE } = this);
+        }
+        eField[m] = f;
+        eKeyS[m] = ks;
+        eKeyE[m] = ke;
         const c = buf[p];
         if (c === 0x22) {
           // A string: printable ASCII, no escapes; hashed on the way.
           const s = p + 1;
           let h = FNV_BASIS;
-          q = s;
+          let q = s;
           for (;;) {
             if (q >= e) return 0;
             const d = buf[q];
@@ -480,10 +499,10 @@ class Scanner {
             h = Math.imul(h ^ d, FNV_PRIME);
             q++;
           }
-          this.eKind[m] = V_STR;
-          this.eS[m] = s;
-          this.eE[m] = q;
-          this.eHash[m] = h;
+          eKind[m] = V_STR;
+          eS[m] = s;
+          eE[m] = q;
+          eHash[m] = h;
           p = q + 1;
         } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
           // A number (JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?).
@@ -523,11 +542,11 @@ class Scanner {
             if (p === xs) return 0;
             exact = false;
           }
-          this.eKind[m] = V_NUM;
-          this.eNum[m] = exact ? (neg ? -acc : acc) : Number(latin1(buf, ns, p));
+          eKind[m] = V_NUM;
+          eNum[m] = exact ? (neg ? -acc : acc) : Number(latin1(buf, ns, p));
         } else if (c === 0x74) {
           if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65) return 0;
-          this.eKind[m] = V_TRUE;
+          eKind[m] = V_TRUE;
           p += 4;
         } else if (c === 0x66) {
           if (
@@ -538,11 +557,11 @@ class Scanner {
             buf[p + 4] !== 0x65
           )
             return 0;
-          this.eKind[m] = V_FALSE;
+          eKind[m] = V_FALSE;
           p += 5;
         } else if (c === 0x6e) {
           if (p + 4 > e || buf[p + 1] !== 0x75 || buf[p + 2] !== 0x6c || buf[p + 3] !== 0x6c) return 0;
-          this.eKind[m] = V_NULL;
+          eKind[m] = V_NULL;
           p += 4;
         } else return 0;
         m++;
@@ -560,22 +579,22 @@ class Scanner {
       // New keys: a duplicate among them, or an array index (for-in order), is parsed instead.
       const names: string[] = [];
       for (let j = 0; j < m; j++) {
-        if (this.eField[j] >= 0) continue;
-        const name = latin1(buf, this.eKeyS[j], this.eKeyE[j]);
+        if (eField[j] >= 0) continue;
+        const name = latin1(buf, eKeyS[j], eKeyE[j]);
         if (isIndexKey(name) || names.includes(name)) return 0;
         names.push(name);
       }
       let k = 0;
-      for (let j = 0; j < m; j++) if (this.eField[j] < 0) this.eField[j] = this.addField(names[k++], i);
+      for (let j = 0; j < m; j++) if (eField[j] < 0) eField[j] = this.addField(names[k++], i);
     }
     if (m !== order.length) this.complete = false;
     // Commit the entries.
     for (let j = 0; j < m; j++) {
-      const kind = this.eKind[j];
+      const kind = eKind[j];
       if (kind === V_NULL) continue;
-      const b = fields[this.eField[j]];
+      const b = fields[eField[j]];
       if (kind === V_NUM) {
-        const v = this.eNum[j];
+        const v = eNum[j];
         if (b.kind !== NUM && !this.toNum(b)) return -1;
         if (Number.isInteger(v)) {
           if (v > MAX_SAFE || v < -MAX_SAFE) return -1;
@@ -583,7 +602,7 @@ class Scanner {
         (b.f64 as Float64Array)[i] = v;
       } else if (kind === V_STR) {
         if (b.kind !== STR && !this.toStr(b)) return -1;
-        (b.codes as Int32Array)[i] = codeOfBytes(b, buf, this.eS[j], this.eE[j], this.eHash[j]);
+        (b.codes as Int32Array)[i] = codeOfBytes(b, buf, eS[j], eE[j], eHash[j]);
       } else if (!this.other(b, i, kind === V_TRUE)) return -1;
     }
     return 1;
