@@ -39,21 +39,26 @@ import { hasUnsafeInteger } from './json-exact.js';
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /**
- * The lines of one batch as byte ranges: line i is `bufs[i]` from byte `starts[i]` to `ends[i]`
- * (exclusive; no line feed, no trailing `\r`), at 1-based line number `lineNos[i]` of the input.
- * An over-long line is an empty range with an entry in `bigs`. Blank lines are not rows: `add`
- * drops them as the row path does (empty, or under 4 characters that trim to nothing).
+ * The lines of one batch as byte ranges: line i is `chunks[chunkOf[i]]` from byte `starts[i]` to
+ * `ends[i]` (exclusive; no line feed, no trailing `\r`), at 1-based line number `lineNo(i)` of
+ * the input. An over-long line is an empty range with an entry in `bigs`. Blank lines are not
+ * rows: `add` drops them as the row path does (empty, or under 4 characters that trim to nothing).
  */
 export class ByteLines {
-  bufs: Buffer[] = [];
-  starts: number[] = [];
-  ends: number[] = [];
-  lineNos: number[] = [];
+  /** The buffers lines point into (input chunks, and lines that spanned chunks). */
+  chunks: Buffer[] = [];
+  chunkOf = new Int32Array(1024);
+  starts = new Int32Array(1024);
+  ends = new Int32Array(1024);
+  private lineNos = new Float64Array(1024);
+  /** Number of lines. */
+  length = 0;
   /** Over-long lines by row index; undefined when none. */
   bigs: Map<number, OversizedLine> | undefined;
 
-  get length(): number {
-    return this.bufs.length;
+  /** The 1-based input line number of line i. */
+  lineNo(i: number): number {
+    return this.lineNos[i];
   }
 
   /** Adds a line (a byte range), unless it is blank. */
@@ -64,37 +69,56 @@ export class ByteLines {
       const s = buf.toString('utf8', start, end);
       if (s.length < 4 && s.trim() === '') return;
     }
-    this.bufs.push(buf);
-    this.starts.push(start);
-    this.ends.push(end);
-    this.lineNos.push(lineNo);
+    const n = this.length;
+    if (n === this.starts.length) this.grow();
+    const cs = this.chunks;
+    if (cs.length === 0 || cs[cs.length - 1] !== buf) cs.push(buf);
+    this.chunkOf[n] = cs.length - 1;
+    this.starts[n] = start;
+    this.ends[n] = end;
+    this.lineNos[n] = lineNo;
+    this.length = n + 1;
   }
 
   /** Adds a line given as text (a line that spanned chunks), unless it is blank. */
   addText(line: string, lineNo: number): void {
     if (line.length === 0 || (line.length < 4 && line.trim() === '')) return;
     const b = Buffer.from(line, 'utf8');
-    this.bufs.push(b);
-    this.starts.push(0);
-    this.ends.push(b.length);
-    this.lineNos.push(lineNo);
+    this.add(b, 0, b.length, lineNo);
   }
 
   /** Adds an over-long line (an empty range and its `bigs` entry). */
   addBig(big: OversizedLine, lineNo: number): void {
     this.bigs ??= new Map();
-    this.bigs.set(this.bufs.length, big);
-    this.bufs.push(EMPTY);
-    this.starts.push(0);
-    this.ends.push(0);
-    this.lineNos.push(lineNo);
+    this.bigs.set(this.length, big);
+    const n = this.length;
+    if (n === this.starts.length) this.grow();
+    this.chunks.push(EMPTY);
+    this.chunkOf[n] = this.chunks.length - 1;
+    this.starts[n] = 0;
+    this.ends[n] = 0;
+    this.lineNos[n] = lineNo;
+    this.length = n + 1;
   }
 
   /** The text of line i (its head for an over-long line). */
   text(i: number): string {
     const big = this.bigs?.get(i);
     if (big) return big.head;
-    return this.bufs[i].toString('utf8', this.starts[i], this.ends[i]);
+    return this.chunks[this.chunkOf[i]].toString('utf8', this.starts[i], this.ends[i]);
+  }
+
+  private grow(): void {
+    const cap = this.starts.length * 2;
+    const g = <T extends Int32Array | Float64Array>(a: T, m: new (n: number) => T): T => {
+      const b = new m(cap);
+      b.set(a);
+      return b;
+    };
+    this.chunkOf = g(this.chunkOf, Int32Array);
+    this.starts = g(this.starts, Int32Array);
+    this.ends = g(this.ends, Int32Array);
+    this.lineNos = g(this.lineNos, Float64Array);
   }
 }
 
@@ -385,12 +409,12 @@ class Scanner {
 
   run(): ValueColumns | undefined {
     const { n, lines } = this;
-    const { bufs, starts, ends } = lines;
+    const { chunks, chunkOf, starts, ends } = lines;
     let fallbacks = 0;
     for (let i = 0; i < n; i++) {
       // Mostly lines the scanner cannot take (nested values): stop trying for this batch.
       const tryScan = i < 64 || fallbacks * 2 < i;
-      const r = tryScan ? this.scanLine(i, bufs[i], starts[i], ends[i]) : 0;
+      const r = tryScan ? this.scanLine(i, chunks[chunkOf[i]], starts[i], ends[i]) : 0;
       if (r === 1) continue;
       if (r === -1) return undefined;
       fallbacks++;

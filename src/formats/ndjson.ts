@@ -249,7 +249,7 @@ class NdjsonColumnarBatch implements RowBatch {
   }
 
   where(i: number): Location {
-    return { source: this.source, line: this.lines.lineNos[i] };
+    return { source: this.source, line: this.lines.lineNo(i) };
   }
 
   /** The text of row i, decoded once for the whole batch on first use. */
