@@ -129,13 +129,17 @@ const latin1 = (buf: Buffer, s: number, e: number): string =>
   (buf as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
 
 /**
- * Splits byte chunks into lines as `LineSplitter` does, without decoding them: lines inside a
- * chunk are byte ranges of it (found with `indexOf`); a line that spans chunks goes through a
- * `LineSplitter` (it starts after a line feed, where the decoder holds nothing, so it gets exactly
- * the text and over-long handling the whole-stream splitter would) and is re-encoded.
+ * Splits byte chunks into lines as `LineSplitter` does, without decoding them: lines are byte
+ * ranges of the chunks (found with `indexOf`); a line that spans chunks is joined from its pieces.
+ * A line that may be longer than the limit once decoded goes through a `LineSplitter` fed the
+ * same pieces (a line starts after a line feed, where the text splitter's decoder holds nothing,
+ * so it gets exactly the text and over-long handling the whole-stream splitter gives).
  */
 export class ByteLineSplitter {
-  /** Splitter of the line that spans chunks, while one does. */
+  /** Pieces of the line that spans chunks (while its bytes are within `safeBytes`). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Splitter of a spanning line beyond `safeBytes`, while one is unfinished. */
   private tail: LineSplitter | undefined;
   /** Number of lines returned so far (the 1-based number of the last line). */
   lineNo = 0;
@@ -150,7 +154,7 @@ export class ByteLineSplitter {
 
   /** True while a line that spans chunks is unfinished. */
   get holding(): boolean {
-    return this.tail !== undefined;
+    return this.tail !== undefined || this.held.length > 0;
   }
 
   /**
@@ -160,13 +164,17 @@ export class ByteLineSplitter {
   push(chunk: Buffer, out: ByteLines): number {
     const before = this.lineNo;
     let start = 0;
-    if (this.tail) {
+    if (this.holding) {
       const nl = chunk.indexOf(0x0a);
       if (nl < 0) {
-        this.tail.push(chunk);
+        this.hold(chunk);
         return 0;
       }
-      this.finishTail(this.tail.push(chunk.subarray(0, nl + 1)), out);
+      if (this.tail) this.finishTail(this.tail.push(chunk.subarray(0, nl + 1)), out);
+      else {
+        this.held.push(chunk.subarray(0, nl));
+        this.finishHeld(out);
+      }
       start = nl + 1;
     }
     const n = chunk.length;
@@ -180,10 +188,7 @@ export class ByteLineSplitter {
       else out.add(chunk, start, end, this.lineNo);
       start = nl + 1;
     }
-    if (start < n) {
-      this.tail = new LineSplitter(this.maxLineBytes);
-      this.tail.push(start === 0 ? chunk : chunk.subarray(start));
-    }
+    if (start < n) this.hold(start === 0 ? chunk : chunk.subarray(start));
     return this.lineNo - before;
   }
 
@@ -192,10 +197,38 @@ export class ByteLineSplitter {
    * @returns the number of lines added (0 or 1)
    */
   end(out: ByteLines): number {
-    if (!this.tail) return 0;
     const before = this.lineNo;
-    this.finishTail(this.tail.end(), out);
+    if (this.tail) this.finishTail(this.tail.end(), out);
+    else if (this.held.length > 0) this.finishHeld(out);
     return this.lineNo - before;
+  }
+
+  /** Keeps a piece of the spanning line; past `safeBytes`, the pieces go to a text splitter. */
+  private hold(piece: Buffer): void {
+    if (this.tail) {
+      this.tail.push(piece);
+      return;
+    }
+    this.held.push(piece);
+    this.heldBytes += piece.length;
+    if (this.heldBytes <= this.safeBytes) return;
+    const t = new LineSplitter(this.maxLineBytes);
+    for (const p of this.held) t.push(p);
+    this.tail = t;
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /** The held pieces (the last one up to the line feed) as one line. */
+  private finishHeld(out: ByteLines): void {
+    const line = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held);
+    this.held = [];
+    this.heldBytes = 0;
+    let end = line.length;
+    if (end > 0 && line[end - 1] === 0x0d) end--;
+    this.lineNo++;
+    if (end > this.safeBytes) this.addLong(line, 0, end, out);
+    else out.add(line, 0, end, this.lineNo);
   }
 
   private finishTail(lines: string[], out: ByteLines): void {
@@ -231,6 +264,8 @@ const V_NUM = 1;
 const V_STR = 2;
 const V_TRUE = 3;
 const V_FALSE = 4;
+/** A string equal to the field's previous one: `eS` holds its code. */
+const V_CODE = 5;
 
 /** FNV-1a (32 bit) offset basis and prime. */
 const FNV_BASIS = 0x811c9dc5 | 0;
@@ -251,6 +286,8 @@ class Builder {
   hashes: number[] = [];
   /** STR: codes of strings with a non-ASCII character (from JSON.parsed lines only). */
   wide: Map<string, number> | undefined;
+  /** STR: the code of the last string the scanner gave this field (-1: none). */
+  lastCode = -1;
   /** OTHER: the values and their unified type. */
   vals: unknown[] | undefined;
   otherType: FieldType | undefined;
@@ -511,8 +548,32 @@ class Scanner {
         eKeyE[m] = ke;
         const c = buf[p];
         if (c === 0x22) {
-          // A string: printable ASCII, no escapes; hashed on the way.
           const s = p + 1;
+          // The same string as this field's previous one (repeated times, keys): no hash, no lookup.
+          const last = f >= 0 ? fields[f].lastCode : -1;
+          if (last >= 0) {
+            const str = fields[f].strings[last];
+            const len = str.length;
+            if (s + len < e && buf[s + len] === 0x22) {
+              let k = 0;
+              while (k < len && str.charCodeAt(k) === buf[s + k]) k++;
+              if (k === len) {
+                eKind[m] = V_CODE;
+                eS[m] = last;
+                p = s + len + 1;
+                m++;
+                while (p < e && isWs(buf[p])) p++;
+                if (p >= e) return 0;
+                const sep = buf[p];
+                p++;
+                if (sep === 0x7d) break;
+                if (sep !== 0x2c) return 0;
+                while (p < e && isWs(buf[p])) p++;
+                continue;
+              }
+            }
+          }
+          // A string: printable ASCII, no escapes; hashed on the way.
           let h = FNV_BASIS;
           let q = s;
           for (;;) {
@@ -624,9 +685,11 @@ class Scanner {
           if (v > MAX_SAFE || v < -MAX_SAFE) return -1;
         } else b.int = false;
         (b.f64 as Float64Array)[i] = v;
+      } else if (kind === V_CODE) {
+        (b.codes as Int32Array)[i] = eS[j];
       } else if (kind === V_STR) {
         if (b.kind !== STR && !this.toStr(b)) return -1;
-        (b.codes as Int32Array)[i] = codeOfBytes(b, buf, eS[j], eE[j], eHash[j]);
+        (b.codes as Int32Array)[i] = b.lastCode = codeOfBytes(b, buf, eS[j], eE[j], eHash[j]);
       } else if (!this.other(b, i, kind === V_TRUE)) return -1;
     }
     return 1;
