@@ -363,6 +363,17 @@ describe('NDJSON byte scanner', () => {
     assert.equal(got?.column('distance')?.get(2), Number.POSITIVE_INFINITY);
   });
 
+  it('takes lines with many fields (the per-line scratch grows) and empty objects', () => {
+    const wide = (i: number) =>
+      `{${Array.from({ length: 100 }, (_, k) => `"f${k}":${k % 3 === 0 ? `"v${(i + k) % 7}"` : k % 3 === 1 ? i * k : `${i}.5`}`).join(',')}}`;
+    const lines = [wide(0), wide(1), '{ }', wide(2), '{}', wide(3)];
+    const got = scanColumns(byteLines([Buffer.from(`${lines.join('\n')}\n`)]));
+    same(got, expected(lines), lines);
+    assert.equal(got?.fields.length, 100);
+    assert.equal(got?.column('f97')?.get(5), 3 * 97);
+    assert.equal(got?.column('f99')?.get(5), 'v4');
+  });
+
   it('leaves a batch with an integer beyond 2^53, a type change or a bad line to the row path', () => {
     const one = (l: string) => scanColumns(byteLines([Buffer.from(`{"a":1}\n${l}\n`)]));
     assert.equal(one('{"a":9007199254740993}'), undefined);
