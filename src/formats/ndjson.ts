@@ -18,13 +18,13 @@
 import { DataError, type Location } from '../errors.js';
 import { displayName, type ObjectStore } from '../storage/store.js';
 import type { ValueColumns } from '../stream/batch.js';
-import { DEFAULT_MAX_LINE_BYTES, type LineBatch, lineBatches, type OversizedLine } from '../stream/lines.js';
+import { DEFAULT_MAX_LINE_BYTES, lineBatches, type OversizedLine } from '../stream/lines.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
 import { MAX_RECORD_CHARS } from './csv.js';
 import type { FileOffset, FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
 import { type BigIntegerCount, parseJsonExact } from './json-exact.js';
-import { ndjsonColumns } from './ndjson-columns.js';
+import { ByteLineSplitter, ByteLines, scanColumns } from './ndjson-scan.js';
 import { bytesFrom, lineAligned, skipRows } from './seek.js';
 
 /**
@@ -177,10 +177,10 @@ export const COLUMNAR_BATCH_ROWS = 16_384;
 export const COLUMNAR_GATHER_MS = 20;
 
 /**
- * An NDJSON batch for a consumer of columns (issue 14): `columns` parses the lines straight into
- * value columns (ndjson-columns.ts) on first use; `rows` (and `errors`) parse them into row
- * objects as the row path does, and then drop `columns` (a caller that changes rows, e.g. adding
- * Hive partition fields, is never bypassed by the columnar path). Lines that cannot be
+ * An NDJSON batch for a consumer of columns (issue 14): `columns` scans the lines' bytes straight
+ * into value columns (ndjson-scan.ts) on first use; `rows` (and `errors`) decode and parse them
+ * into row objects as the row path does, and then drop `columns` (a caller that changes rows, e.g.
+ * adding Hive partition fields, is never bypassed by the columnar path). Lines that cannot be
  * represented column-wise (a bad line, a type change, an int64 beyond 2^53) leave `columns`
  * undefined: the whole batch takes the row path, with every bad line reported at its line.
  */
@@ -190,15 +190,11 @@ class NdjsonColumnarBatch implements RowBatch {
   /** Integers kept as decimal strings by `parse()`. */
   private readonly count: BigIntegerCount = { n: 0 };
   private rawOk = true;
+  private texts: string[] | undefined;
 
-  /**
-   * @param raws the text of each row (an over-long line: its head, and an entry in `bigs`)
-   * @param lineNos the 1-based line number of each row
-   */
+  /** @param lines the rows' lines (an over-long line: its head, and an entry in `lines.bigs`) */
   constructor(
-    private readonly raws: string[],
-    private readonly lineNos: number[],
-    private readonly bigs: Map<number, OversizedLine> | undefined,
+    private readonly lines: ByteLines,
     private readonly source: string,
     private readonly maxLineBytes: number,
     readonly bytesDone: number,
@@ -206,17 +202,17 @@ class NdjsonColumnarBatch implements RowBatch {
   ) {}
 
   get columns(): ValueColumns | undefined {
-    if (this.cols === undefined) this.cols = (this.bigs ? undefined : ndjsonColumns(this.raws)) ?? null;
+    if (this.cols === undefined) this.cols = (this.lines.bigs ? undefined : scanColumns(this.lines)) ?? null;
     return this.cols ?? undefined;
   }
 
   private parse(): { rows: (Record<string, unknown> | undefined)[]; errors?: Map<number, string> } {
     if (!this.parsed) {
-      const rows: (Record<string, unknown> | undefined)[] = new Array(this.raws.length);
+      const rows: (Record<string, unknown> | undefined)[] = new Array(this.lines.length);
       let errors: Map<number, string> | undefined;
       for (let i = 0; i < rows.length; i++) {
-        const big = this.bigs?.get(i);
-        const v = parseLine(big ? '' : this.raws[i], big, this.maxLineBytes, this.count);
+        const big = this.lines.bigs?.get(i);
+        const v = parseLine(big ? '' : this.raw(i), big, this.maxLineBytes, this.count);
         if (typeof v === 'string') {
           errors ??= new Map();
           errors.set(i, v);
@@ -253,17 +249,24 @@ class NdjsonColumnarBatch implements RowBatch {
   }
 
   where(i: number): Location {
-    return { source: this.source, line: this.lineNos[i] };
+    return { source: this.source, line: this.lines.lineNo(i) };
   }
 
+  /** The text of row i, decoded once for the whole batch on first use. */
   raw(i: number): string {
-    return this.raws[i];
+    if (!this.texts) {
+      const t: string[] = new Array(this.lines.length);
+      for (let k = 0; k < t.length; k++) t[k] = this.lines.text(k);
+      this.texts = t;
+    }
+    return this.texts[i];
   }
 }
 
 /**
- * `linesOf` for a consumer of columns: lines of consecutive chunks are gathered into batches of
- * up to `COLUMNAR_BATCH_ROWS` rows (a batch goes out earlier when the next chunk takes longer than
+ * `linesOf` for a consumer of columns: the lines of consecutive chunks, as byte ranges
+ * (`ByteLineSplitter`: no text is decoded on this path), are gathered into batches of up to
+ * `COLUMNAR_BATCH_ROWS` rows (a batch goes out earlier when the next chunk takes longer than
  * `COLUMNAR_GATHER_MS`, and at the end), each an `NdjsonColumnarBatch`. Batches end at chunk ends,
  * so `next` is exact.
  */
@@ -276,27 +279,21 @@ function columnarLinesOf(
   return (async function* () {
     let bytes = 0;
     const lineBase = start.line - 1;
-    const it = lineBatches(
-      countBytes(lineAligned(input), (n) => (bytes += n)),
-      { maxLineBytes },
-    )[Symbol.asyncIterator]();
-    let raws: string[] = [];
-    let lineNos: number[] = [];
-    let bigs: Map<number, OversizedLine> | undefined;
+    const it = countBytes(lineAligned(input), (n) => (bytes += n))[Symbol.asyncIterator]();
+    const sp = new ByteLineSplitter(maxLineBytes);
+    let lines = new ByteLines();
     let done = { bytes: 0, next: { byte: start.byte, line: start.line } };
     const take = (): RowBatch => {
-      const b = new NdjsonColumnarBatch(raws, lineNos, bigs, source, maxLineBytes, done.bytes, done.next);
-      raws = [];
-      lineNos = [];
-      bigs = undefined;
+      const b = new NdjsonColumnarBatch(lines, source, maxLineBytes, done.bytes, done.next);
+      lines = new ByteLines();
       return b;
     };
     const STALL = Symbol('stall');
-    let pending = it.next();
+    let pending: Promise<IteratorResult<Buffer | string>> | undefined = it.next();
     try {
-      for (;;) {
-        let r: IteratorResult<LineBatch> | typeof STALL;
-        if (raws.length === 0) r = await pending;
+      while (pending) {
+        let r: IteratorResult<Buffer | string> | typeof STALL;
+        if (lines.length === 0) r = await pending;
         else {
           let timer: NodeJS.Timeout | undefined;
           const stall = new Promise<typeof STALL>((res) => {
@@ -309,32 +306,27 @@ function columnarLinesOf(
             continue;
           }
         }
-        if (r.done) break;
-        const { lines, firstLine: first, oversized } = r.value;
-        const firstLine = first + lineBase;
-        for (let i = 0; i < lines.length; i++) {
-          const line = lines[i];
-          const big = line.length === 0 ? oversized?.get(i) : undefined;
-          if (big === undefined && (line.length === 0 || (line.length < 4 && line.trim() === ''))) continue;
-          if (big) {
-            bigs ??= new Map();
-            bigs.set(raws.length, big);
-          }
-          lineNos.push(firstLine + i);
-          raws.push(big ? big.head : line);
+        let added: number;
+        if (r.done) {
+          pending = undefined;
+          added = sp.end(lines);
+        } else {
+          const c = r.value;
+          added = sp.push(typeof c === 'string' ? Buffer.from(c) : c, lines);
+          pending = it.next();
         }
-        done = { bytes, next: { byte: start.byte + bytes, line: firstLine + lines.length } };
-        if (raws.length >= COLUMNAR_BATCH_ROWS) yield take();
-        else if (raws.length === 0)
+        if (added === 0) continue;
+        done = { bytes, next: { byte: start.byte + bytes, line: lineBase + sp.lineNo + 1 } };
+        if (lines.length >= COLUMNAR_BATCH_ROWS) yield take();
+        else if (lines.length === 0)
           yield { rows: [], where: () => ({ source }), raw: () => '', bytesDone: bytes, next: done.next };
-        pending = it.next();
       }
-      if (raws.length > 0) yield take();
+      if (lines.length > 0) yield take();
     } finally {
       // Stopped early (downstream closed, a signal) while a read was in flight: close the input,
       // and let a late read error go (the run is over).
       // (Not awaited: the return waits for the read in flight, which on a live stdin may never end.)
-      pending.catch(() => {});
+      pending?.catch(() => {});
       it.return?.(undefined).catch(() => {});
     }
   })();

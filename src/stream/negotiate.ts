@@ -8,7 +8,7 @@
  * pipe open for reading (`/proc/PID/fdinfo/FD` flags with O_ACCMODE = O_RDONLY) is the reader. It is
  * a kappa stage when its command line (`/proc/PID/cmdline`) has an argument whose file name is
  * `kappa` (bin/kappa, an npm bin link) or that ends in `dist/src/cli.js`, followed by a command that
- * reads a stream and works on batches: window, sink, join, run (not transform, see STREAM_READERS). When the reader is still a shell that has not
+ * reads a stream and works on batches: transform, window, sink, join, run (see STREAM_READERS). When the reader is still a shell that has not
  * exec'd node yet, detection looks again for up to 50 ms. Anything else (a file, a terminal, jq,
  * another OS, an unreadable /proc) gets NDJSON.
  */
@@ -20,19 +20,16 @@ export type StreamFormat = 'auto' | 'ndjson' | 'arrow';
 const FORMATS: readonly StreamFormat[] = ['auto', 'ndjson', 'arrow'];
 
 /**
- * Commands that get version 2 under `auto`: they read a stream and gain from batches. `transform`
- * reads version 2 too (given `--stream-format arrow`) but still works row by row and re-emits an
- * unchanged NDJSON line as is, so for it Arrow only adds encoding and decoding: measured on 1M
- * flights, `ingest | transform --filter … --select …` took 2.5 s with NDJSON and 3.3 s with Arrow,
- * while `ingest | window … | sink -` on 3M took 15.4 s with NDJSON and 9.7 s with Arrow.
- * Re-measured with the columnar Parquet path and transform's columnar built-ins (CPU seconds of the
- * whole pipeline, 2 cores under heavy load): from flights-3m.parquet, `ingest | transform --filter
- * … --select … | sink -` 10.8 s NDJSON vs 5.7 s Arrow (ingest no longer builds rows); from 1M
- * NDJSON lines, `--select` alone 5.8 vs 5.3 s, but `--filter … --select …` 3.3 vs 3.9 s (a filter
- * runs on rows; NDJSON re-emits the kept lines as they are). The NDJSON-in filter case is bench
- * scenario 1, so transform stays out of this set; `KAPPA_STREAM_FORMAT=arrow` opts in.
+ * Commands that get version 2 under `auto`: they read a stream and gain from batches. History of
+ * `transform`: it was left out while ingest of NDJSON to Arrow cost more than ingest to NDJSON
+ * (1M flights, `ingest | transform --filter … --select …` 2.5 s with NDJSON, 3.3 s with Arrow).
+ * With the NDJSON byte scanner (formats/ndjson-scan.ts) bench scenario 1b (3M flights from stdin,
+ * `--filter 'r.delay > 60' --select date,origin,delay`, CPU s, medians of 7 A/B runs on 2 shared
+ * cores) costs ingest 3.5 + transform 1.75 with Arrow against 3.85 + 3.85 with NDJSON: the busiest
+ * stage is lower and the whole pipeline uses 30 % less CPU; `--map` on 1M: transform 2.2 vs 2.75.
+ * `ingest | window … | sink -` on 3M took 15.4 s with NDJSON and 9.7 s with Arrow.
  */
-const STREAM_READERS = new Set(['window', 'sink', 'join', 'run']);
+const STREAM_READERS = new Set(['transform', 'window', 'sink', 'join', 'run']);
 
 let requested: StreamFormat | undefined;
 

@@ -108,11 +108,13 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     tz: spec.tz,
     keyField: spec.keyField,
   });
-  // The binary stream takes column batches: readers that can (NDJSON) parse straight into columns.
-  // Not for `kappa run` (direct): measured on scenario 1b (a filter keeping 5% of 3M rows), the
-  // fused transform took rows for 3.7 CPU s and columns for 5.0 (dictionaries and typed arrays
-  // built for rows the filter drops; bench/ANALYSIS.md).
-  if (columnar && out.format === 'arrow') for (const s of sources) s.preferColumns?.();
+  // The binary stream and `kappa run`'s direct channel take column batches: readers that can
+  // (NDJSON) scan straight into columns. With the byte scanner (formats/ndjson-scan.ts) columns
+  // cost less than rows under `kappa run` too (3M flights, CPU s: 1b's filter keeping 5% 2.75
+  // against 3.7 with rows, scenario 3 from NDJSON 3.3 against 9.0; bench/ANALYSIS.md). NDJSON
+  // output keeps the row path: it re-emits each line's raw text.
+  if (columnar && (out.format === 'arrow' || out.format === 'direct'))
+    for (const s of sources) s.preferColumns?.();
   // With a native event time (Kafka) and no --ts-field, --key-field still applies.
   const keyOf = spec.keyField ? makeKeyGetter(spec.keyField) : undefined;
   const wms = sources.map((s) => {

@@ -1,0 +1,803 @@
+/**
+ * NDJSON bytes straight to value columns (issue 14): a scanner over the raw bytes of each line
+ * (no JS string per line, no `JSON.parse`) appends top-level values to per-field builders. It gives
+ * exactly the columns `ndjsonColumns` (ndjson-columns.ts) gives for the same lines — field order
+ * (first seen), types (integers `int64`, other numbers `float64`, strings `string`, booleans
+ * `boolean`, nested values `json`, a field that is only null `json`), values and the `complete`
+ * flag — or undefined where `ndjsonColumns` gives undefined (the caller then takes the row path).
+ *
+ * The scanner handles the common shape: a line `{"k":v,…}` with JSON whitespace anywhere, keys of
+ * printable ASCII without escapes, values that are strings of printable ASCII without escapes,
+ * numbers, `true`, `false` or `null`. Integers of up to 15 digits are accumulated from their digits
+ * (exact); every other number literal (a fraction, an exponent, 16+ digits) is `Number()` of its
+ * ASCII text, which is the value `JSON.parse` gives (both are the correctly rounded double of the
+ * literal; ECMA-262 StringToNumber and JSON.parse share the grammar of a JSON number). Strings are
+ * dictionary-coded by their bytes: an FNV-1a hash of the byte range into an open-addressing table
+ * per field, compared byte by byte against the value's JS string on a hit, so a repeated "MSY"
+ * never becomes a new string. Any other line — escapes, non-ASCII bytes, control characters,
+ * nested values, duplicate keys, a new key that is an array index (for-in would order it first),
+ * anything malformed — is decoded and `JSON.parse`d alone and appended by the same rules as
+ * `ndjsonColumns`; a line that is not a JSON object, or a field that changes kind, gives undefined
+ * for the batch as there.
+ *
+ * Lines are byte ranges of input chunks (`ByteLines`), split by `ByteLineSplitter` with the
+ * semantics of `LineSplitter` (stream/lines.ts): the same lines, `\r` removal, over-long lines and
+ * the same text for every line (Buffer `toString('utf8')` and StringDecoder replace invalid UTF-8
+ * alike).
+ */
+import {
+  ArrayColumn,
+  type Column,
+  DictionaryColumn,
+  Float64Column,
+  type ValueColumns,
+} from '../stream/batch.js';
+import { DEFAULT_MAX_LINE_BYTES, LineSplitter, type OversizedLine } from '../stream/lines.js';
+import { type FieldType, jsonTooDeep } from '../stream/protocol.js';
+import { hasUnsafeInteger } from './json-exact.js';
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The lines of one batch as byte ranges: line i is `chunks[chunkOf[i]]` from byte `starts[i]` to
+ * `ends[i]` (exclusive; no line feed, no trailing `\r`), at 1-based line number `lineNo(i)` of
+ * the input. An over-long line is an empty range with an entry in `bigs`. Blank lines are not
+ * rows: `add` drops them as the row path does (empty, or under 4 characters that trim to nothing).
+ */
+export class ByteLines {
+  /** The buffers lines point into (input chunks, and lines that spanned chunks). */
+  chunks: Buffer[] = [];
+  chunkOf = new Int32Array(1024);
+  starts = new Int32Array(1024);
+  ends = new Int32Array(1024);
+  private lineNos = new Float64Array(1024);
+  /** Number of lines. */
+  length = 0;
+  /** Over-long lines by row index; undefined when none. */
+  bigs: Map<number, OversizedLine> | undefined;
+
+  /** The 1-based input line number of line i. */
+  lineNo(i: number): number {
+    return this.lineNos[i];
+  }
+
+  /** Adds a line (a byte range), unless it is blank. */
+  add(buf: Buffer, start: number, end: number, lineNo: number): void {
+    if (end - start <= 9) {
+      // At most 9 bytes may be under 4 UTF-16 units: apply the row path's test to its text.
+      if (end === start) return;
+      const s = buf.toString('utf8', start, end);
+      if (s.length < 4 && s.trim() === '') return;
+    }
+    const n = this.length;
+    if (n === this.starts.length) this.grow();
+    const cs = this.chunks;
+    if (cs.length === 0 || cs[cs.length - 1] !== buf) cs.push(buf);
+    this.chunkOf[n] = cs.length - 1;
+    this.starts[n] = start;
+    this.ends[n] = end;
+    this.lineNos[n] = lineNo;
+    this.length = n + 1;
+  }
+
+  /** Adds a line given as text (a line that spanned chunks), unless it is blank. */
+  addText(line: string, lineNo: number): void {
+    if (line.length === 0 || (line.length < 4 && line.trim() === '')) return;
+    const b = Buffer.from(line, 'utf8');
+    this.add(b, 0, b.length, lineNo);
+  }
+
+  /** Adds an over-long line (an empty range and its `bigs` entry). */
+  addBig(big: OversizedLine, lineNo: number): void {
+    this.bigs ??= new Map();
+    this.bigs.set(this.length, big);
+    const n = this.length;
+    if (n === this.starts.length) this.grow();
+    this.chunks.push(EMPTY);
+    this.chunkOf[n] = this.chunks.length - 1;
+    this.starts[n] = 0;
+    this.ends[n] = 0;
+    this.lineNos[n] = lineNo;
+    this.length = n + 1;
+  }
+
+  /** The text of line i (its head for an over-long line). */
+  text(i: number): string {
+    const big = this.bigs?.get(i);
+    if (big) return big.head;
+    return this.chunks[this.chunkOf[i]].toString('utf8', this.starts[i], this.ends[i]);
+  }
+
+  private grow(): void {
+    const cap = this.starts.length * 2;
+    const g = <T extends Int32Array | Float64Array>(a: T, m: new (n: number) => T): T => {
+      const b = new m(cap);
+      b.set(a);
+      return b;
+    };
+    this.chunkOf = g(this.chunkOf, Int32Array);
+    this.starts = g(this.starts, Int32Array);
+    this.ends = g(this.ends, Int32Array);
+    this.lineNos = g(this.lineNos, Float64Array);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** `buf`'s bytes s..e as a one-byte string (Node's Buffer#latin1Slice, which toString wraps). */
+const latin1 = (buf: Buffer, s: number, e: number): string =>
+  (buf as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
+
+/**
+ * Splits byte chunks into lines as `LineSplitter` does, without decoding them: lines are byte
+ * ranges of the chunks (found with `indexOf`); a line that spans chunks is joined from its pieces.
+ * A line that may be longer than the limit once decoded goes through a `LineSplitter` fed the
+ * same pieces (a line starts after a line feed, where the text splitter's decoder holds nothing,
+ * so it gets exactly the text and over-long handling the whole-stream splitter gives).
+ */
+export class ByteLineSplitter {
+  /** Pieces of the line that spans chunks (while its bytes are within `safeBytes`). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Splitter of a spanning line beyond `safeBytes`, while one is unfinished. */
+  private tail: LineSplitter | undefined;
+  /** Number of lines returned so far (the 1-based number of the last line). */
+  lineNo = 0;
+  private readonly safeBytes: number;
+
+  /** @param maxLineBytes longest line in UTF-8 bytes (without the newline) returned as text */
+  constructor(readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES) {
+    if (!(maxLineBytes >= 1)) throw new RangeError(`maxLineBytes must be at least 1, got ${maxLineBytes}`);
+    // Decoded, a line of n bytes is at most 3n bytes (an invalid byte becomes U+FFFD): safe up to this.
+    this.safeBytes = Math.floor(maxLineBytes / 3);
+  }
+
+  /** True while a line that spans chunks is unfinished. */
+  get holding(): boolean {
+    return this.tail !== undefined || this.held.length > 0;
+  }
+
+  /**
+   * Adds every complete line of `chunk` to `out` (blank lines count but are not added).
+   * @returns the number of lines the chunk completed
+   */
+  push(chunk: Buffer, out: ByteLines): number {
+    const before = this.lineNo;
+    let start = 0;
+    if (this.holding) {
+      const nl = chunk.indexOf(0x0a);
+      if (nl < 0) {
+        this.hold(chunk);
+        return 0;
+      }
+      if (this.tail) this.finishTail(this.tail.push(chunk.subarray(0, nl + 1)), out);
+      else {
+        this.held.push(chunk.subarray(0, nl));
+        this.finishHeld(out);
+      }
+      start = nl + 1;
+    }
+    const n = chunk.length;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) break;
+      let end = nl;
+      if (end > start && chunk[end - 1] === 0x0d) end--;
+      this.lineNo++;
+      if (end - start > this.safeBytes) this.addLong(chunk, start, end, out);
+      else out.add(chunk, start, end, this.lineNo);
+      start = nl + 1;
+    }
+    if (start < n) this.hold(start === 0 ? chunk : chunk.subarray(start));
+    return this.lineNo - before;
+  }
+
+  /**
+   * Adds the final unterminated line, if any, to `out`.
+   * @returns the number of lines added (0 or 1)
+   */
+  end(out: ByteLines): number {
+    const before = this.lineNo;
+    if (this.tail) this.finishTail(this.tail.end(), out);
+    else if (this.held.length > 0) this.finishHeld(out);
+    return this.lineNo - before;
+  }
+
+  /** Keeps a piece of the spanning line; past `safeBytes`, the pieces go to a text splitter. */
+  private hold(piece: Buffer): void {
+    if (this.tail) {
+      this.tail.push(piece);
+      return;
+    }
+    this.held.push(piece);
+    this.heldBytes += piece.length;
+    if (this.heldBytes <= this.safeBytes) return;
+    const t = new LineSplitter(this.maxLineBytes);
+    for (const p of this.held) t.push(p);
+    this.tail = t;
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /** The held pieces (the last one up to the line feed) as one line. */
+  private finishHeld(out: ByteLines): void {
+    const line = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held);
+    this.held = [];
+    this.heldBytes = 0;
+    let end = line.length;
+    if (end > 0 && line[end - 1] === 0x0d) end--;
+    this.lineNo++;
+    if (end > this.safeBytes) this.addLong(line, 0, end, out);
+    else out.add(line, 0, end, this.lineNo);
+  }
+
+  private finishTail(lines: string[], out: ByteLines): void {
+    const t = this.tail as LineSplitter;
+    this.tail = undefined;
+    for (let i = 0; i < lines.length; i++) {
+      this.lineNo++;
+      const big = lines[i].length === 0 ? t.oversized?.get(i) : undefined;
+      if (big) out.addBig(big, this.lineNo);
+      else out.addText(lines[i], this.lineNo);
+    }
+  }
+
+  /** A line that may be over the limit once decoded: decided on its text, as LineSplitter does. */
+  private addLong(chunk: Buffer, start: number, end: number, out: ByteLines): void {
+    const s = chunk.toString('utf8', start, end);
+    const bytes = Buffer.byteLength(s);
+    if (bytes <= this.maxLineBytes) out.add(chunk, start, end, this.lineNo);
+    else out.addBig({ bytes, head: s.slice(0, 1024) }, this.lineNo);
+  }
+}
+
+/** What a field's builder holds so far (as in ndjson-columns.ts). */
+const NULL = 0;
+const NUM = 1;
+const STR = 2;
+/** Booleans and nested values, kept as JS values. */
+const OTHER = 3;
+
+/** Kinds of a scanned value (`vKind`). */
+const V_NULL = 0;
+const V_NUM = 1;
+const V_STR = 2;
+const V_TRUE = 3;
+const V_FALSE = 4;
+/** A string equal to the field's previous one: `eS` holds its code. */
+const V_CODE = 5;
+
+/** FNV-1a (32 bit) offset basis and prime. */
+const FNV_BASIS = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** The values of one field, one slot per row. */
+class Builder {
+  kind = NULL;
+  /** NUM: the values, NaN for null; `int` while every value is an integer. */
+  f64: Float64Array | undefined;
+  int = true;
+  /** STR: dictionary codes (-1: null) into `strings`. */
+  codes: Int32Array | undefined;
+  strings: string[] = [];
+  /** STR: open-addressing table of code + 1 (0: empty) for ASCII strings, by FNV-1a hash. */
+  table: Int32Array = EMPTY_TABLE;
+  /** STR: hash of each code's string (ASCII ones). */
+  hashes: number[] = [];
+  /** STR: codes of strings with a non-ASCII character (from JSON.parsed lines only). */
+  wide: Map<string, number> | undefined;
+  /** STR: the code of the last string the scanner gave this field (-1: none). */
+  lastCode = -1;
+  /** OTHER: the values and their unified type. */
+  vals: unknown[] | undefined;
+  otherType: FieldType | undefined;
+  /** The last row whose scan saw this key (a second sighting is a duplicate key). */
+  seen = -1;
+  /**
+   * The key's bytes when the scanner can meet it (printable ASCII without `"` or `\\`: its JSON
+   * text is its bytes), else undefined.
+   */
+  readonly key: Buffer | undefined;
+
+  constructor(readonly name: string) {
+    let plain = true;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) plain = false;
+    }
+    this.key = plain ? Buffer.from(name, 'latin1') : undefined;
+  }
+}
+
+const EMPTY_TABLE = new Int32Array(0);
+
+/** Final mix of a hash into a table slot. */
+function slotOf(h: number, mask: number): number {
+  return (h ^ (h >>> 15)) & mask;
+}
+
+/** Doubles (or creates) a builder's hash table. */
+function grow(b: Builder): void {
+  const cap = b.table.length === 0 ? 64 : b.table.length * 2;
+  const t = new Int32Array(cap);
+  const mask = cap - 1;
+  const hs = b.hashes;
+  for (let c = 0; c < hs.length; c++) {
+    if (b.wide?.get(b.strings[c]) === c) continue; // not in the table
+    let s = slotOf(hs[c], mask);
+    while (t[s] !== 0) s = (s + 1) & mask;
+    t[s] = c + 1;
+  }
+  b.table = t;
+}
+
+/** The code of the ASCII string at `buf[s..e)` (hash `h`), added when new. */
+function codeOfBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): number {
+  if ((b.strings.length + 1) * 2 > b.table.length) grow(b);
+  const t = b.table;
+  const mask = t.length - 1;
+  const len = e - s;
+  let slot = slotOf(h, mask);
+  for (;;) {
+    const c1 = t[slot];
+    if (c1 === 0) break;
+    const c = c1 - 1;
+    if (b.hashes[c] === h) {
+      const str = b.strings[c];
+      if (str.length === len) {
+        let k = 0;
+        while (k < len && str.charCodeAt(k) === buf[s + k]) k++;
+        if (k === len) return c;
+      }
+    }
+    slot = (slot + 1) & mask;
+  }
+  const c = b.strings.length;
+  b.strings.push(latin1(buf, s, e));
+  b.hashes.push(h);
+  t[slot] = c + 1;
+  return c;
+}
+
+/** The code of string `v` (from a JSON.parsed line), added when new. */
+function codeOfString(b: Builder, v: string): number {
+  const len = v.length;
+  let h = FNV_BASIS;
+  for (let k = 0; k < len; k++) {
+    const ch = v.charCodeAt(k);
+    if (ch >= 0x80) {
+      b.wide ??= new Map();
+      let c = b.wide.get(v);
+      if (c === undefined) {
+        c = b.strings.length;
+        b.strings.push(v);
+        b.hashes.push(0);
+        b.wide.set(v, c);
+      }
+      return c;
+    }
+    h = Math.imul(h ^ ch, FNV_PRIME);
+  }
+  if ((b.strings.length + 1) * 2 > b.table.length) grow(b);
+  const t = b.table;
+  const mask = t.length - 1;
+  let slot = slotOf(h, mask);
+  for (;;) {
+    const c1 = t[slot];
+    if (c1 === 0) break;
+    if (b.hashes[c1 - 1] === h && b.strings[c1 - 1] === v) return c1 - 1;
+    slot = (slot + 1) & mask;
+  }
+  const c = b.strings.length;
+  b.strings.push(v);
+  b.hashes.push(h);
+  t[slot] = c + 1;
+  return c;
+}
+
+/** A JSON whitespace byte (space, tab, line feed, carriage return). */
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+}
+
+/** True when `name` is an array index (for-in lists those first, in numeric order). */
+function isIndexKey(name: string): boolean {
+  if (name.length === 0 || name.length > 10) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  if (name.length > 1 && name.charCodeAt(0) === 0x30) return false;
+  return Number(name) < 2 ** 32 - 1;
+}
+
+/**
+ * The value columns of NDJSON lines given as bytes, or undefined when they cannot be represented
+ * exactly (then the caller takes the row path): the result `ndjsonColumns` gives for the lines'
+ * texts (see the module comment).
+ * @param lines the batch's lines; an over-long line (`bigs`) must not be among them
+ * @returns columns whose `value(i)` parses line i's text (asked only for rows lacking a field)
+ */
+export function scanColumns(lines: ByteLines): ValueColumns | undefined {
+  return new Scanner(lines).run();
+}
+
+/** One batch's scan: builders, the per-line scratch of scanned entries, the fallback path. */
+class Scanner {
+  private readonly n: number;
+  private readonly order: string[] = [];
+  private readonly index = new Map<string, number>();
+  private readonly fields: Builder[] = [];
+  private complete = true;
+  // Scratch of the current line's entries (field index or -1 for a new key, value kind and value).
+  private cap = 16;
+  private eField = new Int32Array(16);
+  private eKind = new Uint8Array(16);
+  private eNum = new Float64Array(16);
+  private eS = new Int32Array(16);
+  private eE = new Int32Array(16);
+  private eHash = new Int32Array(16);
+  private eKeyS = new Int32Array(16);
+  private eKeyE = new Int32Array(16);
+
+  constructor(private readonly lines: ByteLines) {
+    this.n = lines.length;
+  }
+
+  run(): ValueColumns | undefined {
+    const { n, lines } = this;
+    const { chunks, chunkOf, starts, ends } = lines;
+    let fallbacks = 0;
+    for (let i = 0; i < n; i++) {
+      // Mostly lines the scanner cannot take (nested values): stop trying for this batch.
+      const tryScan = i < 64 || fallbacks * 2 < i;
+      const r = tryScan ? this.scanLine(i, chunks[chunkOf[i]], starts[i], ends[i]) : 0;
+      if (r === 1) continue;
+      if (r === -1) return undefined;
+      fallbacks++;
+      if (!this.parsedLine(i, lines.text(i))) return undefined;
+    }
+    return this.result();
+  }
+
+  private growScratch(): void {
+    const cap = this.cap * 2;
+    const g = <T extends Int32Array | Uint8Array | Float64Array>(a: T, m: new (n: number) => T): T => {
+      const b = new m(cap);
+      b.set(a);
+      return b;
+    };
+    this.eField = g(this.eField, Int32Array);
+    this.eKind = g(this.eKind, Uint8Array);
+    this.eNum = g(this.eNum, Float64Array);
+    this.eS = g(this.eS, Int32Array);
+    this.eE = g(this.eE, Int32Array);
+    this.eHash = g(this.eHash, Int32Array);
+    this.eKeyS = g(this.eKeyS, Int32Array);
+    this.eKeyE = g(this.eKeyE, Int32Array);
+    this.cap = cap;
+  }
+
+  /**
+   * Scans line i from its bytes and appends its values.
+   * @returns 1 done; 0 the scanner does not take this line (nothing appended: parse its text);
+   *   -1 the batch cannot be columns (a field changed kind, an integer beyond 2^53)
+   */
+  private scanLine(i: number, buf: Buffer, p: number, e: number): number {
+    const fields = this.fields;
+    const order = this.order;
+    let { eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE } = this;
+    while (p < e && isWs(buf[p])) p++;
+    if (p >= e || buf[p] !== 0x7b) return 0;
+    p++;
+    while (p < e && isWs(buf[p])) p++;
+    let m = 0;
+    let fresh = 0;
+    if (p < e && buf[p] === 0x7d) p++;
+    else
+      for (;;) {
+        if (p >= e || buf[p] !== 0x22) return 0;
+        const ks = p + 1;
+        let ke = -1;
+        let f = -1;
+        // Rows of one file mostly have the same keys in the same order: try the position first.
+        if (m < order.length) {
+          const kb = fields[m].key;
+          if (kb !== undefined) {
+            const len = kb.length;
+            if (ks + len < e && buf[ks + len] === 0x22) {
+              let k = 0;
+              while (k < len && kb[k] === buf[ks + k]) k++;
+              if (k === len) {
+                f = m;
+                ke = ks + len;
+              }
+            }
+          }
+        }
+        if (ke < 0) {
+          // The key: printable ASCII, no escapes.
+          let q = ks;
+          for (;;) {
+            if (q >= e) return 0;
+            const c = buf[q];
+            if (c === 0x22) break;
+            if (c === 0x5c || c < 0x20 || c >= 0x80) return 0;
+            q++;
+          }
+          ke = q;
+          f = this.index.get(latin1(buf, ks, ke)) ?? -1;
+        }
+        p = ke + 1;
+        if (f >= 0) {
+          const b = fields[f];
+          if (b.seen === i) return 0; // a duplicate key: JSON.parse keeps the last value
+          b.seen = i;
+        } else fresh++;
+        while (p < e && isWs(buf[p])) p++;
+        if (p >= e || buf[p] !== 0x3a) return 0;
+        p++;
+        while (p < e && isWs(buf[p])) p++;
+        if (p >= e) return 0;
+        if (m === this.cap) {
+          this.growScratch();
+          ({ eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE } = this);
+        }
+        eField[m] = f;
+        eKeyS[m] = ks;
+        eKeyE[m] = ke;
+        const c = buf[p];
+        if (c === 0x22) {
+          const s = p + 1;
+          // The same string as this field's previous one (repeated times, keys): no hash, no lookup.
+          const last = f >= 0 ? fields[f].lastCode : -1;
+          if (last >= 0) {
+            const str = fields[f].strings[last];
+            const len = str.length;
+            if (s + len < e && buf[s + len] === 0x22) {
+              let k = 0;
+              while (k < len && str.charCodeAt(k) === buf[s + k]) k++;
+              if (k === len) {
+                eKind[m] = V_CODE;
+                eS[m] = last;
+                p = s + len + 1;
+                m++;
+                while (p < e && isWs(buf[p])) p++;
+                if (p >= e) return 0;
+                const sep = buf[p];
+                p++;
+                if (sep === 0x7d) break;
+                if (sep !== 0x2c) return 0;
+                while (p < e && isWs(buf[p])) p++;
+                continue;
+              }
+            }
+          }
+          // A string: printable ASCII, no escapes; hashed on the way.
+          let h = FNV_BASIS;
+          let q = s;
+          for (;;) {
+            if (q >= e) return 0;
+            const d = buf[q];
+            if (d === 0x22) break;
+            if (d === 0x5c || d < 0x20 || d >= 0x80) return 0;
+            h = Math.imul(h ^ d, FNV_PRIME);
+            q++;
+          }
+          eKind[m] = V_STR;
+          eS[m] = s;
+          eE[m] = q;
+          eHash[m] = h;
+          p = q + 1;
+        } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          // A number (JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?).
+          const ns = p;
+          const neg = c === 0x2d;
+          if (neg) p++;
+          if (p >= e) return 0;
+          let d = buf[p];
+          let acc = 0;
+          let digits = 0;
+          if (d === 0x30) {
+            p++;
+            digits = 1;
+            if (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) return 0;
+          } else if (d >= 0x31 && d <= 0x39) {
+            while (p < e) {
+              d = buf[p] - 0x30;
+              if (d < 0 || d > 9) break;
+              acc = acc * 10 + d;
+              digits++;
+              p++;
+            }
+          } else return 0;
+          let exact = digits <= 15;
+          if (p < e && buf[p] === 0x2e) {
+            p++;
+            const fs = p;
+            while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+            if (p === fs) return 0;
+            exact = false;
+          }
+          if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
+            p++;
+            if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
+            const xs = p;
+            while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+            if (p === xs) return 0;
+            exact = false;
+          }
+          eKind[m] = V_NUM;
+          eNum[m] = exact ? (neg ? -acc : acc) : Number(latin1(buf, ns, p));
+        } else if (c === 0x74) {
+          if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65) return 0;
+          eKind[m] = V_TRUE;
+          p += 4;
+        } else if (c === 0x66) {
+          if (
+            p + 5 > e ||
+            buf[p + 1] !== 0x61 ||
+            buf[p + 2] !== 0x6c ||
+            buf[p + 3] !== 0x73 ||
+            buf[p + 4] !== 0x65
+          )
+            return 0;
+          eKind[m] = V_FALSE;
+          p += 5;
+        } else if (c === 0x6e) {
+          if (p + 4 > e || buf[p + 1] !== 0x75 || buf[p + 2] !== 0x6c || buf[p + 3] !== 0x6c) return 0;
+          eKind[m] = V_NULL;
+          p += 4;
+        } else return 0;
+        m++;
+        while (p < e && isWs(buf[p])) p++;
+        if (p >= e) return 0;
+        const sep = buf[p];
+        p++;
+        if (sep === 0x7d) break;
+        if (sep !== 0x2c) return 0;
+        while (p < e && isWs(buf[p])) p++;
+      }
+    while (p < e && isWs(buf[p])) p++;
+    if (p !== e) return 0;
+    if (fresh > 0) {
+      // New keys: a duplicate among them, or an array index (for-in order), is parsed instead.
+      const names: string[] = [];
+      for (let j = 0; j < m; j++) {
+        if (eField[j] >= 0) continue;
+        const name = latin1(buf, eKeyS[j], eKeyE[j]);
+        if (isIndexKey(name) || names.includes(name)) return 0;
+        names.push(name);
+      }
+      let k = 0;
+      for (let j = 0; j < m; j++) if (eField[j] < 0) eField[j] = this.addField(names[k++], i);
+    }
+    if (m !== order.length) this.complete = false;
+    // Commit the entries.
+    for (let j = 0; j < m; j++) {
+      const kind = eKind[j];
+      if (kind === V_NULL) continue;
+      const b = fields[eField[j]];
+      if (kind === V_NUM) {
+        const v = eNum[j];
+        if (b.kind !== NUM && !this.toNum(b)) return -1;
+        if (Number.isInteger(v)) {
+          if (v > MAX_SAFE || v < -MAX_SAFE) return -1;
+        } else b.int = false;
+        (b.f64 as Float64Array)[i] = v;
+      } else if (kind === V_CODE) {
+        (b.codes as Int32Array)[i] = eS[j];
+      } else if (kind === V_STR) {
+        if (b.kind !== STR && !this.toStr(b)) return -1;
+        (b.codes as Int32Array)[i] = b.lastCode = codeOfBytes(b, buf, eS[j], eE[j], eHash[j]);
+      } else if (!this.other(b, i, kind === V_TRUE)) return -1;
+    }
+    return 1;
+  }
+
+  /** Registers a new field (first seen at row i). */
+  private addField(name: string, i: number): number {
+    const k = this.order.length;
+    this.index.set(name, k);
+    this.order.push(name);
+    const b = new Builder(name);
+    b.seen = i;
+    this.fields.push(b);
+    if (i > 0) this.complete = false;
+    return k;
+  }
+
+  private toNum(b: Builder): boolean {
+    if (b.kind !== NULL) return false;
+    b.kind = NUM;
+    b.f64 = new Float64Array(this.n).fill(Number.NaN);
+    return true;
+  }
+
+  private toStr(b: Builder): boolean {
+    if (b.kind !== NULL) return false;
+    b.kind = STR;
+    b.codes = new Int32Array(this.n).fill(-1);
+    return true;
+  }
+
+  /** Appends a boolean or nested value; false when the field held numbers or strings. */
+  private other(b: Builder, i: number, v: unknown): boolean {
+    if (b.kind !== OTHER) {
+      if (b.kind !== NULL) return false;
+      b.kind = OTHER;
+      b.vals = new Array(this.n).fill(null);
+    }
+    // typeOfValue + unify of batch.ts: boolean, or json for nested values and a mix.
+    const t: FieldType = typeof v === 'boolean' ? 'boolean' : 'json';
+    b.otherType = b.otherType === undefined || b.otherType === t ? t : 'json';
+    (b.vals as unknown[])[i] = v;
+    return true;
+  }
+
+  /**
+   * Appends line i from its text, as ndjsonColumns does.
+   * @returns false when the batch cannot be columns
+   */
+  private parsedLine(i: number, line: string): boolean {
+    if (jsonTooDeep(line)) return false;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return false;
+    const row = obj as Record<string, unknown>;
+    const order = this.order;
+    let pos = 0;
+    for (const f in row) {
+      let k = pos < order.length && order[pos] === f ? pos : this.index.get(f);
+      if (k === undefined) k = this.addField(f, i);
+      pos++;
+      const v = row[f];
+      if (v === null) continue;
+      const b = this.fields[k];
+      switch (typeof v) {
+        case 'number':
+          if (b.kind !== NUM && !this.toNum(b)) return false;
+          if (Number.isInteger(v)) {
+            if (v > MAX_SAFE || v < -MAX_SAFE) return false;
+          } else b.int = false;
+          (b.f64 as Float64Array)[i] = v;
+          break;
+        case 'string':
+          if (b.kind !== STR && !this.toStr(b)) return false;
+          (b.codes as Int32Array)[i] = codeOfString(b, v);
+          break;
+        default:
+          // A nested value with an integer JSON.parse may have rounded: the row path keeps it exact.
+          if (typeof v === 'object' && hasUnsafeInteger(v)) return false;
+          if (!this.other(b, i, v)) return false;
+      }
+    }
+    if (pos !== order.length) this.complete = false;
+    return true;
+  }
+
+  private result(): ValueColumns {
+    const { n, order, fields, lines } = this;
+    const cols = new Map<string, Column>();
+    for (let k = 0; k < order.length; k++) {
+      const b = fields[k];
+      let c: Column;
+      if (b.kind === NUM) c = new Float64Column(b.int ? 'int64' : 'float64', b.f64 as Float64Array);
+      else if (b.kind === STR) c = new DictionaryColumn(b.codes as Int32Array, b.strings);
+      else if (b.kind === OTHER) c = new ArrayColumn(b.otherType as FieldType, b.vals as unknown[]);
+      else c = new ArrayColumn('json', new Array(n).fill(null));
+      cols.set(order[k], c);
+    }
+    return {
+      length: n,
+      fields: order,
+      complete: this.complete,
+      column: (name) => cols.get(name),
+      value: (i) => JSON.parse(lines.text(i)) as Record<string, unknown>,
+    };
+  }
+}
