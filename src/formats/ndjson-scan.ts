@@ -1,10 +1,12 @@
 /**
  * NDJSON bytes straight to value columns (issue 14): a scanner over the raw bytes of each line
  * (no JS string per line, no `JSON.parse`) appends top-level values to per-field builders. It gives
- * exactly the columns `ndjsonColumns` (ndjson-columns.ts) gives for the same lines — field order
- * (first seen), types (integers `int64`, other numbers `float64`, strings `string`, booleans
- * `boolean`, nested values `json`, a field that is only null `json`), values and the `complete`
- * flag — or undefined where `ndjsonColumns` gives undefined (the caller then takes the row path).
+ * exactly the columns `batchFromRecords` (stream/batch.ts) would give for the `JSON.parse` of each
+ * line — field order (first seen), types (integers `int64`, other numbers `float64`, strings
+ * `string`, booleans `boolean`, nested values `json`, a field that is only null `json`), values and
+ * the `complete` flag — or undefined when they cannot be represented exactly (a line that is not a
+ * JSON object, a field that changes kind, an integer beyond 2^53 at any depth, which JSON.parse has
+ * rounded): the caller then takes the row path, which reports bad lines with their locations.
  *
  * The scanner handles the common shape: a line `{"k":v,…}` with JSON whitespace anywhere, keys of
  * printable ASCII without escapes, values that are strings of printable ASCII without escapes,
@@ -16,9 +18,8 @@
  * per field, compared byte by byte against the value's JS string on a hit, so a repeated "MSY"
  * never becomes a new string. Any other line — escapes, non-ASCII bytes, control characters,
  * nested values, duplicate keys, a new key that is an array index (for-in would order it first),
- * anything malformed — is decoded and `JSON.parse`d alone and appended by the same rules as
- * `ndjsonColumns`; a line that is not a JSON object, or a field that changes kind, gives undefined
- * for the batch as there.
+ * anything malformed — is decoded and `JSON.parse`d alone and appended by the same rules; a line that is not a JSON
+ * object, or a field that changes kind, gives undefined for the batch.
  *
  * Lines are byte ranges of input chunks (`ByteLines`), split by `ByteLineSplitter` with the
  * semantics of `LineSplitter` (stream/lines.ts): the same lines, `\r` removal, over-long lines and
@@ -251,7 +252,7 @@ export class ByteLineSplitter {
   }
 }
 
-/** What a field's builder holds so far (as in ndjson-columns.ts). */
+/** What a field's builder holds so far. */
 const NULL = 0;
 const NUM = 1;
 const STR = 2;
@@ -413,8 +414,7 @@ function isIndexKey(name: string): boolean {
 
 /**
  * The value columns of NDJSON lines given as bytes, or undefined when they cannot be represented
- * exactly (then the caller takes the row path): the result `ndjsonColumns` gives for the lines'
- * texts (see the module comment).
+ * exactly (then the caller takes the row path; see the module comment).
  * @param lines the batch's lines; an over-long line (`bigs`) must not be among them
  * @returns columns whose `value(i)` parses line i's text (asked only for rows lacking a field)
  */
@@ -736,7 +736,7 @@ class Scanner {
   }
 
   /**
-   * Appends line i from its text, as ndjsonColumns does.
+   * Appends line i from its text (`JSON.parse`), by the builders' rules.
    * @returns false when the batch cannot be columns
    */
   private parsedLine(i: number, line: string): boolean {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import type { RowBatch } from '../../src/formats/format.js';
 import { type BigIntegerCount, hasUnsafeInteger, parseJsonExact } from '../../src/formats/json-exact.js';
 import { ndjsonBatches } from '../../src/formats/ndjson.js';
-import { ndjsonColumns } from '../../src/formats/ndjson-columns.js';
+import { ByteLineSplitter, ByteLines, scanColumns } from '../../src/formats/ndjson-scan.js';
 
 const MAX = 2n ** 53n - 1n;
 const INT64 = 2n ** 63n;
@@ -168,7 +168,14 @@ describe('NDJSON readers keep integers beyond 2^53', () => {
     );
   });
 
-  it('ndjsonColumns sends a batch with a nested big integer to the row path, keeps one with digit-run strings', () => {
+  it('the columnar NDJSON reader sends a batch with a nested big integer to the row path, keeps one with digit-run strings', () => {
+    const ndjsonColumns = (lines: string[]) => {
+      const sp = new ByteLineSplitter();
+      const out = new ByteLines();
+      sp.push(Buffer.from(`${lines.join('\n')}\n`), out);
+      sp.end(out);
+      return scanColumns(out);
+    };
     assert.equal(ndjsonColumns(['{"a":1,"o":{"id":12345678901234567890}}']), undefined);
     assert.equal(ndjsonColumns(['{"a":1,"arr":[9007199254740993]}']), undefined);
     const c = ndjsonColumns(['{"a":1,"s":"12345678901234567890","o":{"id":123}}']);
