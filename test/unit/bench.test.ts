@@ -146,19 +146,39 @@ describe('bench targets', () => {
     kappa: 'k',
   };
 
-  it('evaluates scenario 1 against jq and the Node loop', () => {
-    const met = {
+  it('evaluates scenario 1 against jq (the pipe) and the Node loop (kappa run)', () => {
+    const sc = (pipeMs: number, runMs: number | undefined) => ({
       ...base,
       group: 1,
-      tools: [tool('kappa', 1000, true), tool('jq', 3500), tool('node-loop', 1200)],
-    };
-    assert.equal(evaluateTarget(met), 'met');
-    const missed = {
+      tools: [
+        tool('kappa', pipeMs, true),
+        ...(runMs === undefined ? [] : [{ ...tool('kappa-run', runMs), kappa: true }]),
+        tool('jq', 3500),
+        tool('node-loop', 1200),
+      ],
+    });
+    assert.equal(evaluateTarget(sc(1000, 1100)), 'met');
+    assert.equal(evaluateTarget(sc(2000, 1100)), 'missed: >= 3x jq');
+    // The pipe is not held to the Node loop; the fused form is.
+    assert.equal(evaluateTarget(sc(1000, 1300)), 'missed: kappa run faster than node-loop');
+    assert.match(evaluateTarget(sc(1000, undefined)), /^not measured: kappa run faster than node-loop/);
+  });
+
+  it('evaluates scenario 2: 1M rows/s to NDJSON and 3M rows/s to the binary stream', () => {
+    const sc = (ndjsonMs: number, binaryMs: number | undefined) => ({
       ...base,
-      group: 1,
-      tools: [tool('kappa', 1000, true), tool('jq', 2000), tool('node-loop', 1200)],
-    };
-    assert.equal(evaluateTarget(missed), 'missed: >= 3x jq');
+      id: '2',
+      group: 2,
+      records: 3_000_000,
+      tools: [
+        tool('kappa', ndjsonMs, true),
+        ...(binaryMs === undefined ? [] : [{ ...tool('kappa-binary', binaryMs), kappa: true }]),
+      ],
+    });
+    assert.equal(evaluateTarget(sc(2500, 900)), 'met');
+    assert.equal(evaluateTarget(sc(2500, 1100)), 'missed: >= 3M rows/s binary');
+    assert.equal(evaluateTarget(sc(3500, 900)), 'missed: >= 1M rows/s');
+    assert.match(evaluateTarget(sc(2500, undefined)), /^not measured: >= 3M rows\/s binary/);
   });
 
   it('evaluates scenario 9: the checkpointing run within 10 % of the plain one', () => {
