@@ -39,6 +39,16 @@ import { hasUnsafeInteger } from './json-exact.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+/** The typed arrays these builders grow. */
+type TypedArray = Int32Array | Uint8Array | Float64Array;
+
+/** A copy of `a` in a new array of `cap` elements (cap ≥ a.length) of the same type. */
+function grown<T extends TypedArray>(a: T, m: new (n: number) => T, cap: number): T {
+  const b = new m(cap);
+  b.set(a);
+  return b;
+}
+
 /**
  * The lines of one batch as byte ranges: line i is `chunks[chunkOf[i]]` from byte `starts[i]` to
  * `ends[i]` (exclusive; no line feed, no trailing `\r`), at 1-based line number `lineNo(i)` of
@@ -111,11 +121,7 @@ export class ByteLines {
 
   private grow(): void {
     const cap = this.starts.length * 2;
-    const g = <T extends Int32Array | Float64Array>(a: T, m: new (n: number) => T): T => {
-      const b = new m(cap);
-      b.set(a);
-      return b;
-    };
+    const g = <T extends TypedArray>(a: T, m: new (n: number) => T): T => grown(a, m, cap);
     this.chunkOf = g(this.chunkOf, Int32Array);
     this.starts = g(this.starts, Int32Array);
     this.ends = g(this.ends, Int32Array);
@@ -462,11 +468,7 @@ class Scanner {
 
   private growScratch(): void {
     const cap = this.cap * 2;
-    const g = <T extends Int32Array | Uint8Array | Float64Array>(a: T, m: new (n: number) => T): T => {
-      const b = new m(cap);
-      b.set(a);
-      return b;
-    };
+    const g = <T extends TypedArray>(a: T, m: new (n: number) => T): T => grown(a, m, cap);
     this.eField = g(this.eField, Int32Array);
     this.eKind = g(this.eKind, Uint8Array);
     this.eNum = g(this.eNum, Float64Array);
