@@ -119,7 +119,7 @@ export function windowReads(f: ProjectionFlags): string[] | undefined {
  * without running them); undefined for any other pipeline (a transform, join or sink right after
  * the source reads or writes whole records) or when a stage's flags do not parse.
  */
-async function sourceProjection(
+export async function sourceProjection(
   stages: string[][],
   build: (only?: string) => Promise<Command>,
 ): Promise<string[] | undefined> {
