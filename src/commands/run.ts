@@ -226,6 +226,11 @@ line); only the pipes are gone: records pass from stage to stage as objects in o
 pipeline uses one core per stage; a fused one uses one core and saves the encoding between stages.
 The pipeline text is split as a shell would ($VAR, quotes); redirections, ';', '&&' and unquoted
 globs are refused. Exit code: the first stage that failed.
+
+Column projection: for 'ingest F.parquet … | window …' only the columns the window reads (ingest's
+--ts-field/--key-field, window's --key and --agg fields) are decoded, as in the first example (date,
+origin, dep_delay); not with --late-output or --on-error dead-letter=…, nor with any other stage
+right after ingest.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string }) => {
