@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'shell-quote';
 import { UsageError } from '../errors.js';
+import { fieldsRead } from '../ops/expr.js';
+import { parseAggs } from '../ops/window/aggregate.js';
 import { DirectChannel, runInStage } from '../stream/direct.js';
 
 /** Commands that may start a fused pipeline (they write a stream without reading one). */
@@ -67,6 +69,77 @@ function checkStages(stages: string[][]): void {
   }
 }
 
+/** The flags of an `ingest` and a `window` stage that `windowReads` looks at, as commander parsed them. */
+export interface ProjectionFlags {
+  ingest: { tsField?: string; keyField?: string; onError?: string };
+  window: { key?: string; agg?: string; lateOutput?: string; onError?: string };
+}
+
+const FIELD_PATH = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+
+/**
+ * The top-level fields of the source's records that `ingest … | window …` reads, when that set is
+ * known exactly; undefined when it is not (the source then reads every column). A window's output
+ * holds only window bounds, its key and its aggregates, so no other input field reaches later
+ * stages; the fields read are ingest's `--ts-field` and `--key-field` and window's `--key` (a field
+ * path, or an expression whose only use of `r` is `r.NAME`, ops/expr.ts `fieldsRead`) and the
+ * aggregated fields (`--agg`). Not provable, so undefined: `--late-output` (late records are written
+ * whole), `--on-error dead-letter=…` on either stage (bad records are written whole), an `--agg` or
+ * `--key` that does not parse (the stage reports it).
+ */
+export function windowReads(f: ProjectionFlags): string[] | undefined {
+  const { ingest, window } = f;
+  if (window.lateOutput !== undefined) return undefined;
+  if (ingest.onError?.startsWith('dead-letter') || window.onError?.startsWith('dead-letter'))
+    return undefined;
+  const fields = new Set<string>();
+  const top = (path: string) => fields.add(path.split('.')[0]);
+  if (ingest.tsField !== undefined) top(ingest.tsField);
+  if (ingest.keyField !== undefined) top(ingest.keyField);
+  const k = window.key;
+  if (k !== undefined) {
+    if (FIELD_PATH.test(k)) top(k.startsWith('r.') ? k.slice(2) : k);
+    else {
+      const read = fieldsRead(k);
+      if (read === undefined) return undefined;
+      for (const r of read) fields.add(r);
+    }
+  }
+  try {
+    for (const a of parseAggs(window.agg ?? 'count')) if (a.field !== undefined) top(a.field);
+  } catch {
+    return undefined;
+  }
+  return [...fields];
+}
+
+/**
+ * The column projection of a fused pipeline's source stage (`StageIO.readColumns`): for
+ * `ingest … | window …`, `windowReads` of the two stages' flags (parsed by their own commands,
+ * without running them); undefined for any other pipeline (a transform, join or sink right after
+ * the source reads or writes whole records) or when a stage's flags do not parse.
+ */
+export async function sourceProjection(
+  stages: string[][],
+  build: (only?: string) => Promise<Command>,
+): Promise<string[] | undefined> {
+  if (stages[0][0] !== 'ingest' || stages[1]?.[0] !== 'window') return undefined;
+  const flags = async (argv: string[]): Promise<Record<string, string | undefined> | undefined> => {
+    const cmd = (await build(argv[0])).commands.find((c) => c.name() === argv[0]);
+    if (!cmd) return undefined;
+    cmd.exitOverride();
+    try {
+      const { unknown } = cmd.parseOptions(argv.slice(1));
+      return unknown.length > 0 ? undefined : (cmd.opts() as Record<string, string | undefined>);
+    } catch {
+      return undefined;
+    }
+  };
+  const ingest = await flags(stages[0]);
+  const window = await flags(stages[1]);
+  return ingest && window ? windowReads({ ingest, window }) : undefined;
+}
+
 /**
  * Runs the fused pipeline. Resolves when every stage finished; rejects with the error of the stage
  * that failed first (later failures are its consequences: a cut-off input, a closed output).
@@ -77,9 +150,15 @@ export async function runPipeline(text: string, build: (only?: string) => Promis
   const stages = splitPipeline(text);
   checkStages(stages);
   const channels = stages.slice(0, -1).map((s, i) => new DirectChannel(`stage ${i + 1} (${s[0]})`));
+  const readColumns = await sourceProjection(stages, build);
   let firstFailure: { stage: number; error: unknown } | undefined;
   const runs = stages.map((argv, i) => {
-    return runInStage({ input: channels[i - 1], output: channels[i] }, async () => {
+    const io = {
+      input: channels[i - 1],
+      output: channels[i],
+      readColumns: i === 0 ? readColumns : undefined,
+    };
+    return runInStage(io, async () => {
       try {
         const program = await build(argv[0]);
         program.exitOverride();
@@ -147,6 +226,11 @@ line); only the pipes are gone: records pass from stage to stage as objects in o
 pipeline uses one core per stage; a fused one uses one core and saves the encoding between stages.
 The pipeline text is split as a shell would ($VAR, quotes); redirections, ';', '&&' and unquoted
 globs are refused. Exit code: the first stage that failed.
+
+Column projection: for 'ingest F.parquet … | window …' only the columns the window reads (ingest's
+--ts-field/--key-field, window's --key and --agg fields) are decoded, as in the first example (date,
+origin, dep_delay); not with --late-output or --on-error dead-letter=…, nor with any other stage
+right after ingest.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string }) => {

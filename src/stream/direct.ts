@@ -209,6 +209,12 @@ export interface StageIO {
   input?: DirectChannel;
   /** Its stdout, or undefined for the process's stdout. */
   output?: DirectChannel;
+  /**
+   * The only top-level fields the rest of the pipeline reads from this (source) stage's records,
+   * when `kappa run` proved that (commands/run.ts `sourceProjection`); a columnar reader may then
+   * decode only these. Undefined: every field is needed.
+   */
+  readColumns?: readonly string[];
 }
 
 const stage = new AsyncLocalStorage<StageIO>();
@@ -221,6 +227,14 @@ export function runInStage<T>(io: StageIO, fn: () => Promise<T>): Promise<T> {
 /** The current stage's stdin: a direct channel inside `kappa run`, else the process's stdin. */
 export function stageInput(): AsyncIterable<Buffer> | DirectChannel {
   return stage.getStore()?.input ?? (process.stdin as AsyncIterable<Buffer>);
+}
+
+/**
+ * The top-level fields a fused source stage needs to read (`StageIO.readColumns`), or undefined
+ * outside `kappa run` or when every field is needed.
+ */
+export function stageReadColumns(): readonly string[] | undefined {
+  return stage.getStore()?.readColumns;
 }
 
 /** The current stage's direct stdout channel, or undefined when stdout is the process's. */

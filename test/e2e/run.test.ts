@@ -61,6 +61,56 @@ describe('kappa run', () => {
     assert.equal(fromFile.stdout, piped.stdout);
   });
 
+  it('ingest | window decodes only the columns it reads: same table as the piped form and DuckDB', async () => {
+    // Extra columns, one of them nested (the projection leaves it undecoded): the fused run decodes
+    // t, k, v only; the piped form (separate processes) decodes everything.
+    const pq = join(t.dir, 'wide.parquet');
+    await duck(
+      `COPY (SELECT t, k, v, k || '-' || t AS wide, {'a': t} AS nested FROM read_json('${input}')) TO '${pq}' (FORMAT parquet, ROW_GROUP_SIZE 4000)`,
+    );
+    const stages = (sink: string) =>
+      `ingest '${pq}' --ts-field t | window --key k --tumbling 1h --agg 'count, avg(v), max(v)' | sink ${sink}`;
+    const fused = await sh(`kappa run "${stages('-')}"`);
+    assert.equal(fused.code, 0, fused.stderr);
+    const piped = await sh(stages('-').replace(/(^|\| )/g, '$1kappa '));
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok(piped.stdout.split('\n').length > 50);
+    assert.equal(fused.stdout, piped.stdout);
+    const a = join(t.dir, 'proj-fused');
+    const b = join(t.dir, 'proj-piped');
+    const f2 = await sh(`kappa run "${stages(`'${a}' --partition-by 'dt=%Y-%m-%d'`)}"`);
+    assert.equal(f2.code, 0, f2.stderr);
+    const p2 = await sh(stages(`'${b}' --partition-by 'dt=%Y-%m-%d'`).replace(/(^|\| )/g, '$1kappa '));
+    assert.equal(p2.code, 0, p2.stderr);
+    const q = (dir: string) =>
+      `SELECT k, epoch_ms(window_start::TIMESTAMP) AS ws, count::BIGINT AS n, avg_v, max_v, dt FROM read_parquet('${dir}/**/*.parquet', hive_partitioning = true) ORDER BY k, ws`;
+    const got = await duck(q(a));
+    assert.ok(got.length > 50);
+    assert.deepEqual(got, await duck(q(b)));
+    const want = await duck(
+      `SELECT k, (t // 3600000) * 3600000 AS ws, count(*)::BIGINT AS n, max(v) AS max_v FROM read_parquet('${pq}') GROUP BY ALL ORDER BY k, ws`,
+    );
+    assert.deepEqual(
+      got.map((r) => ({ k: r.k, ws: r.ws, n: r.n, max_v: r.max_v })),
+      want,
+    );
+  });
+
+  it('does not project when whole records leave the window (--late-output keeps every field)', async () => {
+    // Rows in time order, then one late row: the late-output side file must hold all its columns.
+    const pq = join(t.dir, 'late.parquet');
+    await duck(
+      `COPY (SELECT * FROM (SELECT t, k, v, 'w' || t AS wide FROM read_json('${input}') UNION ALL SELECT 1000 AS t, 'late' AS k, 1.5 AS v, 'keep-me' AS wide) ORDER BY t = 1000, t) TO '${pq}' (FORMAT parquet, ROW_GROUP_SIZE 2048)`,
+    );
+    const late = join(t.dir, 'late.kappa');
+    const r = await sh(
+      `kappa run "ingest '${pq}' --ts-field t --max-out-of-orderness 0s | window --key k --tumbling 1h --agg count --late-output '${late}' | sink -"`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const side = await sh(`grep -c keep-me '${late}'`);
+    assert.equal(side.stdout.trim(), '1', `late output: ${side.stdout}`);
+  });
+
   it('a failing stage fails the run with its exit code and commits nothing', async () => {
     const out = join(t.dir, 'bad');
     const r = await sh(

@@ -19,6 +19,9 @@
  * not the expected ones, is read by hyparquet as before (same values, same error locations).
  * `KAPPA_PARQUET_DECODER=hyparquet` forces hyparquet for every file.
  *
+ * Column projection: under `kappa run`, when the next stage's reads are known exactly
+ * (commands/run.ts `sourceProjection`), only the columns it reads are decoded (`projectedColumns`).
+ *
  * Type mapping (Parquet -> header `Schema` type, value as it travels in the stream):
  * - INT32/INT64 (any INTEGER annotation)      -> `int64`, JSON number (decimal string beyond 2^53)
  * - FLOAT/DOUBLE/FLOAT16                      -> `float64`
@@ -47,6 +50,7 @@ import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
 import type { ObjectStore } from '../../storage/store.js';
 import type { ValueColumns } from '../../stream/batch.js';
+import { stageReadColumns } from '../../stream/direct.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
 import type { FileOffset, FileStart, FormatReader, OpenedFile, ReadOptions, RowBatch } from '../format.js';
 import { columnarField, DecodedColumn } from './columns.js';
@@ -278,6 +282,10 @@ export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise
  * Each batch carries `next` (`rowGroup`, `row`: where the next unread row is). With `start`, the
  * row groups before `start.rowGroup` are skipped without reading them, and the rows of that group
  * before `start.row` are not delivered.
+ *
+ * With `only` (column projection, see `projectedColumns`), only the top-level columns of the file
+ * named in it are decoded (parquet-wasm's and hyparquet's `columns` option), and the rows hold only
+ * those fields; a file with none of them keeps its first column, so that rows are still counted.
  * @throws DataError when `start` lies beyond the file's row groups (the file changed)
  */
 export async function* parquetBatches(
@@ -285,12 +293,15 @@ export async function* parquetBatches(
   uri: string,
   info: ParquetFileInfo,
   start?: { rowGroup: number; row: number },
+  only?: ReadonlySet<string>,
 ): AsyncGenerator<RowBatch> {
   const { metadata } = info;
   const tree = parquetSchema(metadata);
-  const names = tree.children.map((c) => c.element.name);
-  const types = tree.children.map((c) => fieldTypeOf(c));
-  const scales = tree.children.map((c) => c.element.scale ?? 0);
+  const leaves = projectedColumns(tree, only);
+  const projected = leaves.length < tree.children.length;
+  const names = leaves.map((c) => c.element.name);
+  const types = leaves.map((c) => fieldTypeOf(c));
+  const scales = leaves.map((c) => c.element.scale ?? 0);
   const build = rowBuilder(names);
   const index = new Map(names.map((n, i) => [n, i]));
   const groups = metadata.row_groups.length;
@@ -307,7 +318,7 @@ export async function* parquetBatches(
   const wasm =
     process.env.KAPPA_PARQUET_DECODER !== 'hyparquet' &&
     names.length > 0 &&
-    tree.children.every((c, i) => columnarField(c, types[i]))
+    leaves.every((c, i) => columnarField(c, types[i]))
       ? await openWasmFile(file)
       : undefined;
   try {
@@ -321,7 +332,7 @@ export async function* parquetBatches(
         continue;
       }
       const bytesAt = (row: number) => Math.round((file.byteLength * row) / Math.max(1, info.numRows));
-      const cols = wasm ? await wasmGroup(wasm, g, groupRows, names, types) : undefined;
+      const cols = wasm ? await wasmGroup(wasm, g, groupRows, names, types, projected) : undefined;
       if (cols) {
         for (let s = skip; s < groupRows; s += COLUMNAR_SLICE_ROWS) {
           const e = Math.min(groupRows, s + COLUMNAR_SLICE_ROWS);
@@ -346,6 +357,7 @@ export async function* parquetBatches(
           metadata,
           rowStart: groupStart,
           rowEnd: groupStart + groupRows,
+          columns: projected ? names : undefined,
           compressors,
           parsers: KAPPA_PARSERS,
           utf8: false,
@@ -396,6 +408,16 @@ export async function* parquetBatches(
       // a file still borrowed by a trapped read: left to the (unused) instance
     }
   }
+}
+
+/**
+ * The top-level columns of `tree` to decode: all of them without `only`, else those named in
+ * `only` in file order, or the first column when none is (rows must still be counted).
+ */
+export function projectedColumns(tree: SchemaTree, only: ReadonlySet<string> | undefined): SchemaTree[] {
+  if (!only) return tree.children;
+  const kept = tree.children.filter((c) => only.has(c.element.name));
+  return kept.length > 0 ? kept : tree.children.slice(0, 1);
 }
 
 /** Rows per yielded batch on the columnar path (one Arrow batch of the version-2 stream each). */
@@ -484,11 +506,14 @@ async function wasmGroup(
   groupRows: number,
   names: readonly string[],
   types: readonly FieldType[],
+  projected: boolean,
 ): Promise<DecodedColumn[] | undefined> {
   if (wasmBroken) return undefined;
   let t: Awaited<ReturnType<WasmFile['read']>>;
   try {
-    t = await guardWasm(pf.read({ rowGroups: [g], batchSize: groupRows }));
+    t = await guardWasm(
+      pf.read({ rowGroups: [g], batchSize: groupRows, columns: projected ? [...names] : undefined }),
+    );
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     if (e instanceof WebAssembly.RuntimeError) wasmBroken = true;
@@ -646,7 +671,12 @@ function gather(chunks: ColumnData[], groupStart: number, groupRows: number): Ar
  * Opens a Parquet object: stats it, reads the footer, and returns its schema and row batches.
  * @throws RuntimeError when the object cannot be read; DataError when it is not Parquet
  */
-export async function openParquet(store: ObjectStore, uri: string, startAt?: FileStart): Promise<OpenedFile> {
+export async function openParquet(
+  store: ObjectStore,
+  uri: string,
+  startAt?: FileStart,
+  only?: ReadonlySet<string>,
+): Promise<OpenedFile> {
   const st = await store.stat(uri);
   if (!st)
     throw new RuntimeError(
@@ -654,7 +684,10 @@ export async function openParquet(store: ObjectStore, uri: string, startAt?: Fil
     );
   const file = storeAsyncBuffer(store, uri, st.size);
   const info = await readParquetFooter(file, uri);
-  return { schema: info.schema, batches: parquetBatches(file, uri, info, resumeRow(info, startAt)) };
+  const schema: Schema = {};
+  for (const c of projectedColumns(parquetSchema(info.metadata), only))
+    schema[c.element.name] = info.schema[c.element.name];
+  return { schema, batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only) };
 }
 
 /**
@@ -684,6 +717,8 @@ export const parquetReader: FormatReader = {
   async open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> {
     if (store.sequential)
       throw new UsageError('Parquet cannot be read from stdin (it needs random access); pass a file path');
-    return openParquet(store, uri, opts.startAt);
+    // Inside `kappa run`, the fields the next stage reads (commands/run.ts `sourceProjection`).
+    const only = stageReadColumns();
+    return openParquet(store, uri, opts.startAt, only ? new Set(only) : undefined);
   },
 };
