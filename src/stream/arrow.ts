@@ -1004,7 +1004,7 @@ const ASCII_ENCODER = new TextEncoder();
  * encoding them one by one). Only when the text is ASCII (byte offsets = string lengths); otherwise
  * flechette's builder, string by string.
  */
-function dictionaryValues(values: readonly string[], type: DataType): FColumn<unknown> {
+export function dictionaryValues(values: readonly string[], type: DataType): FColumn<unknown> {
   const n = values.length;
   const joined = values.join('');
   const chars = joined.length;
