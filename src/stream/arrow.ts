@@ -947,7 +947,7 @@ function typedColumn(p: Plan, col: Column): FColumn<unknown> | undefined {
     type,
     validity,
     values: codes,
-  }).setDictionary(columnFromArray(values as string[], (type as ReturnType<typeof dictionary>).dictionary));
+  }).setDictionary(dictionaryValues(values, (type as ReturnType<typeof dictionary>).dictionary));
   return new FlechetteColumn<unknown>([batch], type);
 }
 
@@ -990,6 +990,36 @@ function utf8Column(values: readonly (string | null)[]): FColumn<unknown> {
     offsets,
     values: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length),
   });
+  return new FlechetteColumn<unknown>([batch], type);
+}
+
+const ASCII_ENCODER = new TextEncoder();
+
+/**
+ * The values column of a string dictionary (`type`: the dictionary type's value type, the object
+ * flechette keys dictionary ids by), byte for byte what flechette's `columnFromArray` builds — offsets
+ * padded to 8 bytes, values to `align64(bytes + 1)`, zero-filled — but with one UTF-8 encode of all
+ * values joined, written straight into the buffer, instead of one TextEncoder call per string (a
+ * batch of 16,384 NDJSON rows has ~1,300 distinct date texts; 0.15 s of 3M rows' ingest went to
+ * encoding them one by one). Only when the text is ASCII (byte offsets = string lengths); otherwise
+ * flechette's builder, string by string.
+ */
+export function dictionaryValues(values: readonly string[], type: DataType): FColumn<unknown> {
+  const n = values.length;
+  const joined = values.join('');
+  const chars = joined.length;
+  // flechette's BinaryBuilder: values.array(pos + 1), offsets.array(n + 1), both 64-bit aligned.
+  const bytes = new Uint8Array((chars + 1 + 7) & -8);
+  const { read, written } = ASCII_ENCODER.encodeInto(joined, bytes);
+  if (read !== chars || written !== chars) return columnFromArray(values as string[], type);
+  const offsets = new Int32Array((n + 1 + 1) & -2);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    off += values[i].length;
+    offsets[i + 1] = off;
+  }
+  const B = batchType(type) as unknown as new (o: object) => Batch<unknown>;
+  const batch = new B({ length: n, nullCount: 0, type, validity: new Uint8Array(0), offsets, values: bytes });
   return new FlechetteColumn<unknown>([batch], type);
 }
 

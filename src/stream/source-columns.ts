@@ -49,6 +49,7 @@ export function columnarAssigner(
   const utc = spec.tz === 'UTC' || spec.tz === 'utc' || spec.tz === 'Z';
   const msAsIs =
     spec.tsFormat === 'epoch-ms' || (spec.tsFormat === 'wallclock-ms' && (utc || spec.tz === undefined));
+  const cache = new TimeCache(TIME_CACHE_ENTRIES);
   const keyCol = (cols: ValueColumns) => (keyField === undefined ? undefined : cols.column(keyField));
   return (b) => {
     const cols = b.columns;
@@ -74,15 +75,21 @@ export function columnarAssigner(
     const ts = new Float64Array(n);
     const d = f || !tsCol.typed ? undefined : tsCol.dictionary();
     if (d) {
-      // A dictionary-coded time column (NDJSON, CSV, Parquet strings): each distinct text parsed once.
+      // A dictionary-coded time column (NDJSON, CSV, Parquet strings): each distinct text parsed
+      // once, and a text seen in a recent batch not again (TimeCache).
       const byCode = new Float64Array(d.values.length).fill(Number.NaN);
       for (let i = 0; i < n; i++) {
         const c = d.codes[i];
         if (c < 0) return undefined;
         let t = byCode[c];
         if (Number.isNaN(t)) {
-          const p = parse(d.values[c]);
-          if (p === undefined) return undefined;
+          const text = d.values[c];
+          let p = cache.get(text);
+          if (p === undefined) {
+            p = parse(text);
+            if (p === undefined) return undefined;
+            cache.set(text, p);
+          }
           byCode[c] = t = p;
         }
         ts[i] = t;
@@ -98,6 +105,46 @@ export function columnarAssigner(
       }
     return withTimeAndKey(cols, ts, keyColumn(keyField === undefined ? undefined : cols.column(keyField), n));
   };
+}
+
+/** Entries of a time cache's generation: the cache holds at most twice as many texts. */
+const TIME_CACHE_ENTRIES = 16_384;
+
+/**
+ * A bounded cache of parsed time texts (text -> epoch ms) that outlives a batch: texts that recur
+ * across batches (an hourly or daily time, a file not sorted by time) are parsed once, and a zone
+ * other than UTC or an offset costs a luxon parse (microseconds) each time. Two generations of at
+ * most `limit` entries each: when the current one is full it becomes the old one and the oldest is
+ * dropped; a hit in the old one moves the text to the current one (an approximate LRU, bounded at
+ * `2 * limit` entries, ~1.5 MB at 16,384 for 24-character texts).
+ */
+export class TimeCache {
+  private current = new Map<string, number>();
+  private old = new Map<string, number>();
+  constructor(private readonly limit: number) {}
+
+  /** Epoch ms of `text`, or undefined when it is not cached. */
+  get(text: string): number | undefined {
+    const t = this.current.get(text);
+    if (t !== undefined) return t;
+    const o = this.old.get(text);
+    if (o !== undefined) this.set(text, o);
+    return o;
+  }
+
+  /** Caches `text` -> `ms`. */
+  set(text: string, ms: number): void {
+    if (this.current.size >= this.limit) {
+      this.old = this.current;
+      this.current = new Map();
+    }
+    this.current.set(text, ms);
+  }
+
+  /** Number of cached texts (both generations; a text may be in both). */
+  get size(): number {
+    return this.current.size + this.old.size;
+  }
 }
 
 /** Column types whose `float64()` values are integers. */
