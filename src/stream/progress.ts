@@ -172,8 +172,20 @@ export class Progress {
   }
 }
 
-function fmt(n: number): string {
-  return n.toLocaleString('en-US');
+/**
+ * `n` with thousands separators, as `n.toLocaleString('en-US')` writes it (`3,000,000`). Integers
+ * (but -0) are grouped here: the first `toLocaleString` of a process sets up ICU's number formatting, about
+ * 10-15 ms of the start-up of a stage that prints one summary line. Other numbers go to ICU.
+ */
+export function fmt(n: number): string {
+  if (!Number.isSafeInteger(n) || Object.is(n, -0)) return n.toLocaleString('en-US');
+  const digits = String(Math.abs(n));
+  let out = '';
+  for (let end = digits.length; end > 0; end -= 3) {
+    const part = digits.slice(Math.max(0, end - 3), end);
+    out = out ? `${part},${out}` : part;
+  }
+  return n < 0 ? `-${out}` : out;
 }
 
 /** Human-readable byte count in SI units (kB = 1000 bytes), e.g. `120.4 MB`. */

@@ -15,6 +15,7 @@ import { SINK_TARGETS } from '../../src/connectors/index.js';
 import { singleFileSink, tableSink } from '../../src/connectors/table.js';
 import { parquetReader } from '../../src/formats/parquet/read.js';
 import { FORMAT_READERS } from '../../src/formats/readers.js';
+import { fmt } from '../../src/stream/progress.js';
 import { checkZone } from '../../src/time/timestamp.js';
 import { KAPPA, sh, tempDir } from '../helpers.js';
 
@@ -127,5 +128,29 @@ describe('start-up: --tz check without a DateTime', () => {
       }
       assert.equal(ours, luxonOk, `zone '${tz}'`);
     }
+  });
+});
+
+describe('start-up: summary numbers without Intl', () => {
+  it('groups integers as toLocaleString(en-US) does, and leaves other numbers to it', () => {
+    const xs = [
+      0,
+      7,
+      999,
+      1000,
+      -1000,
+      12345,
+      -999999,
+      3_000_000,
+      1234567890123,
+      Number.MAX_SAFE_INTEGER,
+      -0,
+      0.5,
+      1234.5678,
+      1e21,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+    ];
+    for (const x of xs) assert.equal(fmt(x), x.toLocaleString('en-US'), String(x));
   });
 });
