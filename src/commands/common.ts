@@ -3,9 +3,16 @@
  * end-of-run summary. Commands stay thin: parse flags, build source -> operators -> sink, run.
  */
 import { readdirSync } from 'node:fs';
-import type { Command } from 'commander';
-import { type CheckpointFlags, checkpointSettings } from '../checkpoint/options.js';
+import { Command } from 'commander';
+import {
+  type CheckpointFlags,
+  checkpointSettings,
+  type SourceCheckpointFlags,
+  withCheckpointOptions,
+  withSourceCheckpointOptions,
+} from '../checkpoint/options.js';
 import type { SinkPart } from '../checkpoint/snapshot.js';
+import type { SourceCheckpointer } from '../checkpoint/source.js';
 import { StageCheckpointer } from '../checkpoint/stage.js';
 import { UsageError } from '../errors.js';
 import { BadRecords, parseOnError } from '../stream/badrecords.js';
@@ -129,6 +136,34 @@ export async function probeSinkCommit(part: SinkPart): Promise<number | null | u
   const { SINK_TARGETS } = await import('../connectors/index.js');
   const t = SINK_TARGETS.find((x) => x.name === part.target);
   return t?.committedEpoch ? t.committedEpoch(part.descriptor) : Promise.resolve(undefined);
+}
+
+/**
+ * A source's checkpoint runtime: checkpoint/source.ts `prepareSourceCheckpointing`, whose module is
+ * loaded only when the run has a checkpoint directory ($KAPPA_CHECKPOINT_DIR or the flag) or sets
+ * some checkpoint flag. Without either it returns undefined anyway, and its module pulls in the
+ * savepoint reader and writer (hyparquet, hyparquet-writer, zstd WebAssembly): tens of ms of
+ * start-up that a source without checkpoints does not pay.
+ * @param flags the parsed options of `kappa ingest`/`replay` (SourceCheckpointFlags among others)
+ * @returns undefined when the run takes no checkpoints
+ * @throws UsageError for bad checkpoint flags (prepareSourceCheckpointing's errors, unchanged)
+ */
+export async function sourceCheckpointing(
+  command: string,
+  flags: SourceCheckpointFlags,
+  note: (m: string) => void,
+): Promise<SourceCheckpointer | undefined> {
+  const named = flags as unknown as Record<string, unknown>;
+  const given = checkpointOptionNames().some((n) => named[n] !== undefined && named[n] !== false);
+  if (!given && checkpointSettings(flags).dir === undefined) return undefined;
+  const { prepareSourceCheckpointing } = await import('../checkpoint/source.js');
+  return prepareSourceCheckpointing(command, flags, probeSinkCommit, note);
+}
+
+/** Attribute names of every checkpoint option of a source (`checkpointDir`, `resume`, …). */
+function checkpointOptionNames(): string[] {
+  const probe = withSourceCheckpointOptions(withCheckpointOptions(new Command()));
+  return probe.options.map((o) => o.attributeName());
 }
 
 /**

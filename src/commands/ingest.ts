@@ -9,7 +9,6 @@ import {
   withCheckpointOptions,
   withSourceCheckpointOptions,
 } from '../checkpoint/options.js';
-import { isOffsetList, prepareSourceCheckpointing } from '../checkpoint/source.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
 import { withKafkaSourceOptions } from '../connectors/kafka/options.js';
 import { groupSources, type RecordSource, type SourceOptions } from '../connectors/source.js';
@@ -20,7 +19,7 @@ import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
 import { assertNeeds, assertOptionsApply } from './applicable.js';
-import { type CommonOptions, probeSinkCommit, runContext, withCommonOptions } from './common.js';
+import { type CommonOptions, runContext, sourceCheckpointing, withCommonOptions } from './common.js';
 
 interface IngestOptions extends CommonOptions, SourceOptions, SourceCheckpointFlags {
   tsField?: string;
@@ -103,7 +102,7 @@ See man kappa-ingest, man kappa-stream, man kappa-kafka, man kappa-s3 and man ka
 async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promise<void> {
   const groups = groupSources(args, SOURCE_KINDS);
   // --stop-at OFFSETS: a bounded Kafka read to those offsets that ends with a savepoint.
-  if (o.stopAt !== undefined && isOffsetList(o.stopAt)) {
+  if (o.stopAt !== undefined && (await import('../checkpoint/source.js')).isOffsetList(o.stopAt)) {
     if (!args.every((a) => a.startsWith('kafka://')))
       throw new UsageError(
         '--stop-at PARTITION:OFFSET,… applies to kafka:// sources; give an ISO time for files',
@@ -127,7 +126,7 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
       ? undefined
       : parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
   const note = (m: string) => process.stderr.write(`kappa ingest: ${m}\n`);
-  const checkpoint = await prepareSourceCheckpointing('ingest', o, probeSinkCommit, note);
+  const checkpoint = await sourceCheckpointing('ingest', o, note);
   const sources: RecordSource[] = [];
   for (const g of groups)
     sources.push(await g.kind.open(g.sources, { ...o, startAt: checkpoint?.startAt(sources.length) }));

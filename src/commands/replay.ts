@@ -13,7 +13,6 @@ import {
   withCheckpointOptions,
   withSourceCheckpointOptions,
 } from '../checkpoint/options.js';
-import { prepareSourceCheckpointing } from '../checkpoint/source.js';
 import { parseKafkaUri } from '../connectors/kafka/client.js';
 import { collectClientOption, isKafkaUri } from '../connectors/kafka/options.js';
 import type { RecordSource, SourcePosition } from '../connectors/source.js';
@@ -26,7 +25,13 @@ import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
 import { assertNeeds, userSetOptions } from './applicable.js';
-import { type CommonOptions, parseCount, probeSinkCommit, runContext, withCommonOptions } from './common.js';
+import {
+  type CommonOptions,
+  parseCount,
+  runContext,
+  sourceCheckpointing,
+  withCommonOptions,
+} from './common.js';
 
 interface ReplayOptions extends CommonOptions, SourceCheckpointFlags {
   from?: string;
@@ -190,7 +195,7 @@ async function runReplay(args: string[], o: ReplayOptions, cmd: Command): Promis
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UsageError(`source '${dup}' is given twice`);
   const note = (m: string) => process.stderr.write(`kappa replay: ${m}\n`);
-  const checkpoint = await prepareSourceCheckpointing('replay', o, probeSinkCommit, note);
+  const checkpoint = await sourceCheckpointing('replay', o, note);
   // A position of `--then` runs holds the archive's and the topic's (HandoverSource.position).
   const resumeAt = checkpoint?.startAt(0);
   const handed = resumeAt?.kind === 'replay-then-kafka';

@@ -6,9 +6,8 @@
  * `_delta_log` is read as a Delta table: its live files come from the log (adds minus removes).
  */
 import { isAbsolute } from 'node:path';
-import { glob } from 'tinyglobby';
 import { UsageError } from '../errors.js';
-import { readerForPath } from '../formats/index.js';
+import { readerForPath } from '../formats/readers.js';
 import {
   isHiddenPath,
   joinUri,
@@ -17,7 +16,6 @@ import {
   schemeOf,
   storeFor,
 } from '../storage/store.js';
-import { deltaLiveFiles } from '../table/delta.js';
 
 export interface InputFile {
   uri: string;
@@ -61,6 +59,7 @@ export async function discover(sources: string[], anyExtension: boolean): Promis
     if (schemeOf(src) === 'file' && GLOB.test(src)) {
       const root = src.slice(0, src.search(GLOB)).replace(/[^/]*$/, '');
       // Absolute patterns must yield absolute paths: cwd-relative `../..` paths would look hidden.
+      const { glob } = await import('tinyglobby'); // loaded for a glob only (about 15 ms)
       const matches = (
         await glob(src, { onlyFiles: true, dot: false, expandDirectories: false, absolute: isAbsolute(src) })
       ).sort();
@@ -71,8 +70,12 @@ export async function discover(sources: string[], anyExtension: boolean): Promis
         if (st) out.push({ uri: m, size: st.size, store, partitionValues: hivePartitionValues(rel) });
       }
     } else if (await isDeltaTable(store, src)) {
-      // A table with a Delta log: its live files come from the log, not from listing.
-      for (const f of (await deltaLiveFiles(store, src.replace(/\/+$/, ''))) ?? []) out.push({ ...f, store });
+      // A table with a Delta log: its live files come from the log, not from listing. The Delta
+      // code (with its Parquet checkpoint reader) is loaded for such a table only.
+      for (const f of (await (
+        await import('../table/delta.js')
+      ).deltaLiveFiles(store, src.replace(/\/+$/, ''))) ?? [])
+        out.push({ ...f, store });
       if (out.length === before) continue; // an empty table is a valid, empty source
     } else {
       for await (const e of store.list(src)) {

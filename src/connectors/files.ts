@@ -13,7 +13,7 @@ import type {
   ReadOptions,
   RowBatch,
 } from '../formats/format.js';
-import { readerByName, readerForPath } from '../formats/index.js';
+import { readerByName, readerForPath } from '../formats/readers.js';
 import { displayName, hasStore, schemeOf } from '../storage/store.js';
 import type { Schema } from '../stream/protocol.js';
 import { discover, type InputFile } from './discover.js';

@@ -1,14 +1,11 @@
 /**
  * The one explicit list of file formats (docs/architecture.md, "Formats"): `--format` names and
  * file extensions map to readers (FORMAT_READERS, `kappa ingest`) and writers (FORMAT_WRITERS,
- * `kappa sink`) here, and nowhere else.
+ * `kappa sink`) here, and nowhere else (the readers live in readers.ts, re-exported here, so that a
+ * reading stage does not load the writers).
  */
 import { UsageError } from '../errors.js';
 import type { PendingFile } from '../storage/store.js';
-import { csvReader, tsvReader } from './csv.js';
-import type { FormatReader } from './format.js';
-import { ndjsonReader } from './ndjson.js';
-import { parquetReader } from './parquet/read.js';
 import type { ParquetColumn } from './parquet/write.js';
 import {
   csvWriter,
@@ -20,35 +17,8 @@ import {
   parquetWriter,
 } from './writers.js';
 
+export { FORMAT_READERS, readerByName, readerFormats, readerForPath } from './readers.js';
 export type { FormatWriter, OutputFormat, PartWriter, PartWriterOptions } from './writers.js';
-
-/** Every input format, in the order extensions are matched. */
-export const FORMAT_READERS: readonly FormatReader[] = [ndjsonReader, csvReader, tsvReader, parquetReader];
-
-/** Names of the reader formats, as `--format` takes them. */
-export function readerFormats(): string[] {
-  return FORMAT_READERS.map((r) => r.name);
-}
-
-/** The reader for a `--format` name. @throws UsageError if unknown */
-export function readerByName(name: string): FormatReader {
-  const r = FORMAT_READERS.find((x) => x.name === name);
-  if (!r) throw new UsageError(`--format: unknown format '${name}'; known: ${readerFormats().join(', ')}`);
-  return r;
-}
-
-/**
- * The reader for a file name by its extension, looking past compression suffixes
- * (`x.ndjson.gz` -> ndjson), or undefined.
- */
-export function readerForPath(uri: string): FormatReader | undefined {
-  const base = uri.split('/').pop() ?? uri;
-  const parts = base.toLowerCase().split('.');
-  for (let i = parts.length - 1; i >= 1; i--) {
-    for (const r of FORMAT_READERS) if (r.extensions.includes(parts[i])) return r;
-  }
-  return undefined;
-}
 
 /** Every output format of `kappa sink` (files and tables); the first is the default of tables. */
 export const FORMAT_WRITERS: readonly FormatWriter[] = [parquetWriter, ndjsonWriter, csvWriter];

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { hivePartitionValues } from '../connectors/discover.js';
 import { DataError, UsageError } from '../errors.js';
-import { readerForPath } from '../formats/index.js';
+import { readerForPath } from '../formats/readers.js';
 import { isHiddenPath, joinUri, type ObjectStore, relativeUri, storeFor } from '../storage/store.js';
 import type { FieldType, Schema } from '../stream/protocol.js';
 import { typedTsFormat } from '../stream/source.js';

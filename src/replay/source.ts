@@ -23,7 +23,7 @@
 import type { RecordSource, SourcePosition } from '../connectors/source.js';
 import { DataError } from '../errors.js';
 import type { OpenedFile, RowBatch } from '../formats/format.js';
-import { readerForPath } from '../formats/index.js';
+import { readerForPath } from '../formats/readers.js';
 import { makeAssigner } from '../ops/assign.js';
 import type { Schema } from '../stream/protocol.js';
 import type { Archive } from './archive.js';

@@ -29,7 +29,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
+import type { ClassicLevel } from 'classic-level';
 import { DataError, RuntimeError } from '../errors.js';
 import { checkMaxKeyGroups, DEFAULT_MAX_KEY_GROUPS, keyGroupOf, keyGroupPrefix } from './keygroup.js';
 
@@ -138,6 +138,9 @@ export class KeyedStateStore<V> {
       temp = mkdtempSync(join(tmpdir(), 'kappa-state-'));
       dir = temp;
     } else mkdirSync(dir, { recursive: true });
+    // Imported here, not at start-up: loading the LevelDB binding costs 30-70 ms, and a stage
+    // whose operator keeps no keyed state (`kappa transform` without --dedupe) never opens a store.
+    const { ClassicLevel } = await import('classic-level');
     const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
     await db.open();
     if (!temp) await db.clear();

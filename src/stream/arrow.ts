@@ -51,7 +51,7 @@ import {
   tableToIPC,
   timestamp,
   utf8,
-} from '@uwdata/flechette';
+} from '@uwdata/flechette/dist/flechette.mjs';
 import type { Column, RecordBatch } from './batch.js';
 import type {
   Barrier,

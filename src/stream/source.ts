@@ -19,7 +19,6 @@
  */
 import type { Writable } from 'node:stream';
 import { TRIGGER_POLL_MS } from '../checkpoint/follow.js';
-import { completeSnapshot } from '../checkpoint/snapshot.js';
 import type { SourceCheckpointer } from '../checkpoint/source.js';
 import type { RecordSource, SourcePosition } from '../connectors/source.js';
 import { RuntimeError } from '../errors.js';
@@ -42,6 +41,14 @@ import {
 } from './signals.js';
 import { columnarAssigner, maxTs } from './source-columns.js';
 import { openStreamWriter } from './writer.js';
+
+/**
+ * checkpoint/snapshot.js (with the savepoint writer: hyparquet-writer and zstd WebAssembly), loaded
+ * on the first completed snapshot only: a source without checkpoints never pays for it at start-up.
+ */
+function snapshotModule(): Promise<typeof import('../checkpoint/snapshot.js')> {
+  return import('../checkpoint/snapshot.js');
+}
 
 /** How long (ms) records may wait in the output buffer while the source has nothing new. */
 export const LINGER_MS = 100;
@@ -165,7 +172,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     out.stopEvent({ savepoint: b.path as string, checkpoint: b.id });
     await out.close();
     const path = b.path as string;
-    if (isLast()) await completeSnapshot(path, []);
+    if (isLast()) await (await snapshotModule()).completeSnapshot(path, []);
     else await waitForSnapshot(path);
     process.stderr.write(`kappa ${progress.command}: savepoint ${path}\n`);
     return `stopped with savepoint ${path}`;
@@ -214,7 +221,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     out.barrier(b);
     if (isLast()) {
       await out.flush();
-      await completeSnapshot(b.path as string, []);
+      await (await snapshotModule()).completeSnapshot(b.path as string, []);
     }
   };
 
@@ -354,7 +361,7 @@ export async function runSource(spec: SourceSpec): Promise<string> {
         : undefined;
     out.endEvent(final);
     await out.close();
-    if (final && isLast()) await completeSnapshot(final.path as string, []);
+    if (final && isLast()) await (await snapshotModule()).completeSnapshot(final.path as string, []);
     if (!out.isClosed) for (const s of sources) await s.commit?.();
     return out.isClosed ? 'stopped (downstream closed)' : 'done';
   } finally {

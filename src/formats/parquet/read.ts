@@ -37,7 +37,7 @@
  * - TIME                                      -> `int64` in the column's unit
  */
 
-import { tableFromIPC } from '@uwdata/flechette';
+import { tableFromIPC } from '@uwdata/flechette/dist/flechette.mjs';
 import type { ColumnData, DecodedArray, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
 import {
   type AsyncBuffer,

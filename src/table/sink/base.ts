@@ -50,19 +50,7 @@ export function formatOf(name: string | undefined, fallback: OutputFormat): Outp
   return writerByName(name).name;
 }
 
-const EXT_FORMAT: Record<string, OutputFormat> = {
-  parquet: 'parquet',
-  ndjson: 'ndjson',
-  jsonl: 'ndjson',
-  json: 'ndjson',
-  csv: 'csv',
-};
-
-/** The format a single-file target names by its extension, or undefined (a table directory). */
-export function extensionFormat(target: string): OutputFormat | undefined {
-  const m = /\.([a-z]+)$/i.exec(target.replace(/\/+$/, ''));
-  return m && !target.endsWith('/') ? EXT_FORMAT[m[1].toLowerCase()] : undefined;
-}
+export { extensionFormat } from './extension.js';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

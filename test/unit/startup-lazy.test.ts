@@ -1,0 +1,156 @@
+/**
+ * Start-up cost (issue 14): a stage loads only the modules its command, connector and format need.
+ * Checks (1) which packages a plain `kappa ingest` of NDJSON and a `kappa window` load (a resolve
+ * hook records every module of the real binary), (2) that the lazy stand-ins (the Parquet reader
+ * in formats/readers.ts, the file and table sinks in connectors/index.ts) agree with the real
+ * objects they stand for, and (3) that `--tz` validation without a DateTime accepts and rejects
+ * the same zones as luxon's `DateTime#setZone`.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DateTime } from 'luxon';
+import { SINK_TARGETS } from '../../src/connectors/index.js';
+import { singleFileSink, tableSink } from '../../src/connectors/table.js';
+import { parquetReader } from '../../src/formats/parquet/read.js';
+import { FORMAT_READERS } from '../../src/formats/readers.js';
+import { fmt } from '../../src/stream/progress.js';
+import { checkZone } from '../../src/time/timestamp.js';
+import { KAPPA, sh, tempDir } from '../helpers.js';
+
+const tmp = tempDir('kappa-startup-');
+after(tmp.cleanup);
+
+/** Packages (node_modules/NAME) that `kappa ARGS` imports, recorded by a module resolve hook. */
+async function packagesLoaded(args: string, input = ''): Promise<Set<string>> {
+  const hooks = join(tmp.dir, 'hooks.mjs');
+  const reg = join(tmp.dir, 'register.mjs');
+  const log = join(tmp.dir, `loaded-${Math.random().toString(36).slice(2)}.txt`);
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) {
+  const r = await next(spec, ctx);
+  appendFileSync(${JSON.stringify(log)}, r.url + '\\n');
+  return r;
+}
+`,
+  );
+  writeFileSync(
+    reg,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`,
+  );
+  const r = await sh(`node --import ${reg} ${KAPPA} ${args}; cat ${log}`, { input });
+  assert.equal(r.code, 0, r.stderr);
+  const names = new Set<string>();
+  for (const m of r.stdout.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)) names.add(m[1]);
+  return names;
+}
+
+const HEAVY = ['hyparquet', 'hyparquet-writer', 'hyparquet-compressors', '@bokuweb/zstd-wasm', 'tinyglobby'];
+
+describe('start-up: modules loaded per command', { timeout: 60_000 }, () => {
+  it('kappa ingest of NDJSON loads no Parquet, zstd or glob package', async () => {
+    const loaded = await packagesLoaded('ingest - --format ndjson', '{"a":1}\n');
+    assert.ok(loaded.has('commander'), `the hook saw the run: ${[...loaded].join(', ')}`);
+    for (const p of HEAVY)
+      assert.ok(!loaded.has(p), `${p} loaded by kappa ingest: ${[...loaded].join(', ')}`);
+  });
+
+  it('kappa transform without --dedupe loads no LevelDB binding; no stage without a bar loads cli-progress', async () => {
+    const loaded = await packagesLoaded('transform --select a', '{"kappa":1}\n{"end":true}\n');
+    assert.ok(loaded.has('commander'));
+    for (const p of [...HEAVY, 'classic-level', 'cli-progress'])
+      assert.ok(!loaded.has(p), `${p} loaded by kappa transform: ${[...loaded].join(', ')}`);
+  });
+
+  it('kappa window loads no Parquet or zstd package', async () => {
+    const loaded = await packagesLoaded('window --tumbling 1h', '{"kappa":1}\n{"end":true}\n');
+    assert.ok(loaded.has('commander'));
+    for (const p of HEAVY)
+      assert.ok(!loaded.has(p), `${p} loaded by kappa window: ${[...loaded].join(', ')}`);
+  });
+});
+
+describe('start-up: lazy stand-ins agree with the real objects', () => {
+  it('the Parquet reader stand-in has parquetReader’s name and extensions', () => {
+    const lazy = FORMAT_READERS.find((r) => r.name === 'parquet');
+    assert.ok(lazy);
+    assert.notEqual(lazy, parquetReader, 'the registry holds the stand-in, not the real reader');
+    assert.deepEqual([lazy.name, lazy.extensions], [parquetReader.name, parquetReader.extensions]);
+  });
+
+  it('the file and table sink stand-ins have the real names, options, claims and committedEpoch', () => {
+    const targets = [
+      'out.parquet',
+      'out.ndjson',
+      'x/out.JSONL',
+      'out.csv',
+      'dir',
+      'dir/',
+      's3://b/t',
+      's3://b/f.csv',
+      '-',
+    ];
+    for (const real of [singleFileSink, tableSink]) {
+      const lazy = SINK_TARGETS.find((t) => t.name === real.name);
+      assert.ok(lazy, real.name);
+      assert.notEqual(lazy, real);
+      assert.deepEqual(lazy.options, real.options, real.name);
+      assert.equal(lazy.committedEpoch === undefined, real.committedEpoch === undefined, real.name);
+      for (const t of targets)
+        assert.equal(lazy.claims(t, {}), real.claims(t, {}), `${real.name} claims ${t}`);
+    }
+  });
+});
+
+describe('start-up: --tz check without a DateTime', () => {
+  it('accepts and rejects what DateTime#setZone does', () => {
+    for (const tz of [
+      'UTC',
+      'utc',
+      'GMT',
+      'Europe/Berlin',
+      'America/New_York',
+      'UTC+3',
+      'Etc/GMT-2',
+      'Mars/Base',
+      '',
+      'local',
+    ]) {
+      const luxonOk = DateTime.now().setZone(tz).isValid;
+      let ours = true;
+      try {
+        checkZone(tz);
+      } catch {
+        ours = false;
+      }
+      assert.equal(ours, luxonOk, `zone '${tz}'`);
+    }
+  });
+});
+
+describe('start-up: summary numbers without Intl', () => {
+  it('groups integers as toLocaleString(en-US) does, and leaves other numbers to it', () => {
+    const xs = [
+      0,
+      7,
+      999,
+      1000,
+      -1000,
+      12345,
+      -999999,
+      3_000_000,
+      1234567890123,
+      Number.MAX_SAFE_INTEGER,
+      -0,
+      0.5,
+      1234.5678,
+      1e21,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+    ];
+    for (const x of xs) assert.equal(fmt(x), x.toLocaleString('en-US'), String(x));
+  });
+});
