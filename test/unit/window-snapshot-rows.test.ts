@@ -153,4 +153,19 @@ describe('window snapshot values as bytes (valueBytes)', () => {
       t.cleanup();
     }
   });
+
+  it('orders the windows of a key by the byte order of their start texts, mixed digit counts or not', () => {
+    for (const starts of [
+      [3_600_000, 10_800_000, 7_200_000, 0 + 1_000_000],
+      [100, 9, 10, 5, 1000, 99, 0],
+      [300, 100, 200, 250],
+    ]) {
+      const c = copyOf(['count'], [K_COUNT], starts.length - 2);
+      c.kid.fill(0);
+      c.windowStart = Float64Array.from(starts);
+      const cols = windowSnapshotColumns(c);
+      const oracle = starts.map(String).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      assert.deepEqual(cols.windowStart.map(String), oracle, `starts ${starts}`);
+    }
+  });
 });

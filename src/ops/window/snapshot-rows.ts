@@ -83,15 +83,18 @@ export function windowSnapshotColumns(c: WindowRowsCopy, opts?: { valueBytes?: b
   const at = starts.slice(0, keyText.length);
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[at[rank[kid[i]]]++] = i;
+  // When every start is a non-negative integer of as many digits (the usual case: epoch ms of one
+  // era), the byte order of their texts is the numeric order: no per-pair digit count.
+  const cmp = sameDigitCount(ws, n) ? (a: number, b: number) => a - b : compareStarts;
   if (!c.session)
     for (let r = 0; r < keyText.length; r++) {
       const a = starts[r];
       const b = starts[r + 1];
       let sorted = true;
-      for (let i = a + 1; i < b && sorted; i++) sorted = compareStarts(ws[perm[i - 1]], ws[perm[i]]) <= 0;
+      for (let i = a + 1; i < b && sorted; i++) sorted = cmp(ws[perm[i - 1]], ws[perm[i]]) <= 0;
       if (!sorted)
         perm.set(
-          Array.from(perm.subarray(a, b)).sort((x, y) => compareStarts(ws[x], ws[y])),
+          Array.from(perm.subarray(a, b)).sort((x, y) => cmp(ws[x], ws[y])),
           a,
         );
     }
@@ -158,24 +161,26 @@ function valueUtf8(c: WindowRowsCopy, perm: Int32Array): (from: number, to: numb
     const buf = Buffer.allocUnsafe(cap);
     const out: Uint8Array[] = [];
     let at = 0;
+    // Byte by byte: the parts are short, and a native `set` per part cost more than the copy.
     const put = (b: Uint8Array): void => {
-      buf.set(b, at);
-      at += b.length;
+      for (let k = 0; k < b.length; k++) buf[at++] = b[k];
     };
     const num = (x: number): void => {
-      if (Number.isSafeInteger(x)) {
-        if (x < 0) {
+      if (Number.isInteger(x) && x > -1e9 && x < 1e9) {
+        // Small integers (counts, sums of small values), in int32 arithmetic, digits from the end.
+        let v = x | 0; // -0 becomes 0, as JSON.stringify writes it
+        if (v < 0) {
           buf[at++] = 0x2d;
-          x = -x;
+          v = -v;
         }
-        let d = 1;
-        while (d * 10 <= x) d *= 10;
-        // Exact: x, d and x % d are integers below 2^53 (no rounding of x / d near a digit's end).
-        for (; d >= 1; d /= 10) {
-          const rest = x % d;
-          buf[at++] = 0x30 + (x - rest) / d;
-          x = rest;
-        }
+        let end = at + 1;
+        for (let t = v; t >= 10; t = (t / 10) | 0) end++;
+        at = end;
+        do {
+          const q = (v / 10) | 0;
+          buf[--end] = 0x30 + v - q * 10;
+          v = q;
+        } while (v > 0);
       } else {
         const t = Number.isFinite(x) ? String(x) : 'null';
         for (let k = 0; k < t.length; k++) buf[at++] = t.charCodeAt(k);
@@ -223,6 +228,20 @@ function compareCodePoints(a: string, b: string): number {
     if (x > 0xffff) i++;
   }
   return a.length - b.length;
+}
+
+/** Whether `ws[0..n)` are all non-negative safe integers with as many decimal digits. */
+function sameDigitCount(ws: Float64Array, n: number): boolean {
+  if (n === 0) return true;
+  let lo = ws[0];
+  let hi = ws[0];
+  for (let i = 0; i < n; i++) {
+    const v = ws[i];
+    if (!Number.isSafeInteger(v)) return false;
+    if (v < lo) lo = v;
+    else if (v > hi) hi = v;
+  }
+  return lo >= 0 && String(lo).length === String(hi).length;
 }
 
 /**
