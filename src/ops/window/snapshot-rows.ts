@@ -158,56 +158,34 @@ function valueUtf8(c: WindowRowsCopy, perm: Int32Array): (from: number, to: numb
       const i = perm[r];
       cap += i < nE ? texts[i].length * 3 : freshMax;
     }
-    const buf = Buffer.allocUnsafe(cap);
+    // A plain Uint8Array (its element stores and `subarray` are cheaper than a Buffer's), with a
+    // Buffer view of it for the UTF-8 writes of state entries' texts.
+    const buf = new Uint8Array(cap);
+    const bufText = Buffer.from(buf.buffer, buf.byteOffset, cap);
     const out: Uint8Array[] = [];
     let at = 0;
-    // Byte by byte: the parts are short, and a native `set` per part cost more than the copy.
-    const put = (b: Uint8Array): void => {
-      for (let k = 0; k < b.length; k++) buf[at++] = b[k];
-    };
-    const num = (x: number): void => {
-      if (Number.isInteger(x) && x > -1e9 && x < 1e9) {
-        // Small integers (counts, sums of small values), in int32 arithmetic, digits from the end.
-        let v = x | 0; // -0 becomes 0, as JSON.stringify writes it
-        if (v < 0) {
-          buf[at++] = 0x2d;
-          v = -v;
-        }
-        let end = at + 1;
-        for (let t = v; t >= 10; t = (t / 10) | 0) end++;
-        at = end;
-        do {
-          const q = (v / 10) | 0;
-          buf[--end] = 0x30 + v - q * 10;
-          v = q;
-        } while (v > 0);
-      } else {
-        const t = Number.isFinite(x) ? String(x) : 'null';
-        for (let k = 0; k < t.length; k++) buf[at++] = t.charCodeAt(k);
-      }
-    };
     for (let r = from; r < to; r++) {
       const i = perm[r];
       const start = at;
-      if (i < nE) at += buf.write(texts[i], at, 'utf8');
+      if (i < nE) at += bufText.write(texts[i], at, 'utf8');
       else {
         const f = i - nE;
         const base = f * na;
-        put(head);
-        num(maxTs[f]);
-        put(mid);
+        at = putBytes(buf, at, head);
+        at = putNumber(buf, at, maxTs[f]);
+        at = putBytes(buf, at, mid);
         for (const { j, prefix } of members) {
-          put(prefix);
+          at = putBytes(buf, at, prefix);
           const a = base + j;
           const k = kinds[j];
           if (k === K_AVG) {
             buf[at++] = 0x5b; // [
-            num(acc0[a]);
+            at = putNumber(buf, at, acc0[a]);
             buf[at++] = 0x2c; // ,
-            num(acc1[a]);
+            at = putNumber(buf, at, acc1[a]);
             buf[at++] = 0x5d; // ]
-          } else if (k === K_MINMAX && !has[a]) num(Number.NaN);
-          else num(acc0[a]);
+          } else if (k === K_MINMAX && !has[a]) at = putNumber(buf, at, Number.NaN);
+          else at = putNumber(buf, at, acc0[a]);
         }
         buf[at++] = 0x7d;
         buf[at++] = 0x7d;
@@ -216,6 +194,44 @@ function valueUtf8(c: WindowRowsCopy, perm: Int32Array): (from: number, to: numb
     }
     return out;
   };
+}
+
+/**
+ * Copies `b` into `buf` at `at`; returns the end. Byte by byte: the parts are short, and a native
+ * `set` per part cost more than the copy. (Plain functions of (buffer, position), not closures over
+ * a shared position, which V8 keeps in a context slot instead of a register.)
+ */
+function putBytes(buf: Uint8Array, at: number, b: Uint8Array): number {
+  for (let k = 0; k < b.length; k++) buf[at++] = b[k];
+  return at;
+}
+
+/**
+ * Writes number `x` into `buf` at `at` as JSON.stringify writes it (ECMA-262 Number::toString for
+ * finite numbers, `null` otherwise; -0 as `0`); returns the end. Integers of fewer than 10 digits
+ * (counts, sums of small values) in int32 arithmetic, digits from the end; other numbers through
+ * `String` (ASCII only).
+ */
+function putNumber(buf: Uint8Array, at: number, x: number): number {
+  if (Number.isInteger(x) && x > -1e9 && x < 1e9) {
+    let v = x | 0; // -0 becomes 0
+    if (v < 0) {
+      buf[at++] = 0x2d;
+      v = -v;
+    }
+    let end = at + 1;
+    for (let t = v; t >= 10; t = (t / 10) | 0) end++;
+    at = end;
+    do {
+      const q = (v / 10) | 0;
+      buf[--end] = 0x30 + v - q * 10;
+      v = q;
+    } while (v > 0);
+    return at;
+  }
+  const t = Number.isFinite(x) ? String(x) : 'null';
+  for (let k = 0; k < t.length; k++) buf[at++] = t.charCodeAt(k);
+  return at;
 }
 
 /** Orders strings by code point (= UTF-8 byte order), unlike `<`, which compares UTF-16 units. */
