@@ -47,6 +47,9 @@ export interface WindowRowsCopy {
  * order: keys by code point, window starts by their decimal text), each fresh slot's value the
  * JSON text a state entry of it would have (`{max_ts, fired: false, changed: true, next_early:
  * null, acc}`: the same bytes as `JSON.stringify` of the entry's window).
+ * With `valueBytes` (the part writer's thread), `value` stays empty and `valueUtf8` gives the
+ * same texts as UTF-8 bytes, written per row group without a string per window (see `valueUtf8`);
+ * without it, `value` holds the texts (what tests and the stage's own thread read).
  */
 export function windowSnapshotColumns(c: WindowRowsCopy, opts?: { valueBytes?: boolean }): SavepointColumns {
   const { keyText, keyGroup, kid, windowStart: ws, length: n, names, kinds } = c;
