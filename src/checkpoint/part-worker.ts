@@ -71,7 +71,7 @@ if (port)
     const { windowRows, ...op } = job.op;
     Promise.resolve()
       .then(() => {
-        const columns = windowRows ? windowSnapshotColumns(windowRows) : op.columns;
+        const columns = windowRows ? windowSnapshotColumns(windowRows, { valueBytes: true }) : op.columns;
         return writeOperatorPart(job.path, { ...op, columns, entries: [] }, job.maxKeyGroups);
       })
       .then(

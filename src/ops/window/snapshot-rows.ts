@@ -47,8 +47,11 @@ export interface WindowRowsCopy {
  * order: keys by code point, window starts by their decimal text), each fresh slot's value the
  * JSON text a state entry of it would have (`{max_ts, fired: false, changed: true, next_early:
  * null, acc}`: the same bytes as `JSON.stringify` of the entry's window).
+ * With `valueBytes` (the part writer's thread), `value` stays empty and `valueUtf8` gives the
+ * same texts as UTF-8 bytes, written per row group without a string per window (see `valueUtf8`);
+ * without it, `value` holds the texts (what tests and the stage's own thread read).
  */
-export function windowSnapshotColumns(c: WindowRowsCopy): SavepointColumns {
+export function windowSnapshotColumns(c: WindowRowsCopy, opts?: { valueBytes?: boolean }): SavepointColumns {
   const { keyText, keyGroup, kid, windowStart: ws, length: n, names, kinds } = c;
   const na = names.length;
   const nE = c.texts.length;
@@ -83,15 +86,18 @@ export function windowSnapshotColumns(c: WindowRowsCopy): SavepointColumns {
   const at = starts.slice(0, keyText.length);
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[at[rank[kid[i]]]++] = i;
+  // When every start is a non-negative integer of as many digits (the usual case: epoch ms of one
+  // era), the byte order of their texts is the numeric order: no per-pair digit count.
+  const cmp = sameDigitCount(ws, n) ? (a: number, b: number) => a - b : compareStarts;
   if (!c.session)
     for (let r = 0; r < keyText.length; r++) {
       const a = starts[r];
       const b = starts[r + 1];
       let sorted = true;
-      for (let i = a + 1; i < b && sorted; i++) sorted = compareStarts(ws[perm[i - 1]], ws[perm[i]]) <= 0;
+      for (let i = a + 1; i < b && sorted; i++) sorted = cmp(ws[perm[i - 1]], ws[perm[i]]) <= 0;
       if (!sorted)
         perm.set(
-          Array.from(perm.subarray(a, b)).sort((x, y) => compareStarts(ws[x], ws[y])),
+          Array.from(perm.subarray(a, b)).sort((x, y) => cmp(ws[x], ws[y])),
           a,
         );
     }
@@ -106,6 +112,8 @@ export function windowSnapshotColumns(c: WindowRowsCopy): SavepointColumns {
     timer: [],
     value: [],
   };
+  const bytes = opts?.valueBytes === true;
+  if (bytes) out.valueUtf8 = valueUtf8(c, perm);
   for (let r = 0; r < n; r++) {
     const i = perm[r];
     const id = kid[i];
@@ -114,9 +122,119 @@ export function windowSnapshotColumns(c: WindowRowsCopy): SavepointColumns {
     out.windowStart.push(ws[i]);
     out.windowEnd.push(c.windowEnd[i]);
     out.timer.push(Number.isNaN(c.timer[i]) ? null : c.timer[i]);
-    out.value.push(value(i));
+    if (!bytes) out.value.push(value(i));
   }
   return out;
+}
+
+/**
+ * `SavepointColumns.valueUtf8` of a copy whose rows are in order `perm`: each row's value text
+ * (as `windowSnapshotColumns` makes it) written as UTF-8 straight into one buffer per call, with
+ * no string per fresh slot. A fresh slot's text is a template of ASCII parts (the aggregate names
+ * as JSON strings, encoded once) and numbers, written as `JSON.stringify` writes them
+ * (ECMA-262 SerializeJSONProperty: `Number::toString`, non-finite as `null`); the member order and
+ * which aggregate a repeated name keeps come from one probe object built as `value` builds `acc`
+ * (integer-like names first, a repeated name at its first place with its last value, `__proto__`
+ * never an own member). Building, stringifying and then encoding an object per window was most of
+ * a checkpoint part's CPU time (bench scenario 9).
+ */
+function valueUtf8(c: WindowRowsCopy, perm: Int32Array): (from: number, to: number) => Uint8Array[] {
+  const { names, kinds, maxTs, acc0, acc1, has, texts } = c;
+  const na = names.length;
+  const nE = texts.length;
+  const probe: Record<string, number> = {};
+  for (let j = 0; j < na; j++) probe[names[j]] = j;
+  const enc = new TextEncoder();
+  const head = enc.encode('{"max_ts":');
+  const mid = enc.encode(',"fired":false,"changed":true,"next_early":null,"acc":{');
+  const members = Object.keys(probe).map((name, m) => ({
+    j: probe[name],
+    prefix: enc.encode(`${m === 0 ? '' : ','}${JSON.stringify(name)}:`),
+  }));
+  // Bytes of a fresh slot's text at most: the fixed parts and 24 per number (the longest
+  // Number::toString, e.g. -1.2345678901234567e-308) and its brackets.
+  let freshMax = head.length + mid.length + 2 + 24;
+  for (const { j, prefix } of members) freshMax += prefix.length + (kinds[j] === K_AVG ? 51 : 24);
+  return (from: number, to: number): Uint8Array[] => {
+    let cap = 0;
+    for (let r = from; r < to; r++) {
+      const i = perm[r];
+      cap += i < nE ? texts[i].length * 3 : freshMax;
+    }
+    // A plain Uint8Array (its element stores and `subarray` are cheaper than a Buffer's), with a
+    // Buffer view of it for the UTF-8 writes of state entries' texts.
+    const buf = new Uint8Array(cap);
+    const bufText = Buffer.from(buf.buffer, buf.byteOffset, cap);
+    const out: Uint8Array[] = [];
+    let at = 0;
+    for (let r = from; r < to; r++) {
+      const i = perm[r];
+      const start = at;
+      if (i < nE) at += bufText.write(texts[i], at, 'utf8');
+      else {
+        const f = i - nE;
+        const base = f * na;
+        at = putBytes(buf, at, head);
+        at = putNumber(buf, at, maxTs[f]);
+        at = putBytes(buf, at, mid);
+        for (const { j, prefix } of members) {
+          at = putBytes(buf, at, prefix);
+          const a = base + j;
+          const k = kinds[j];
+          if (k === K_AVG) {
+            buf[at++] = 0x5b; // [
+            at = putNumber(buf, at, acc0[a]);
+            buf[at++] = 0x2c; // ,
+            at = putNumber(buf, at, acc1[a]);
+            buf[at++] = 0x5d; // ]
+          } else if (k === K_MINMAX && !has[a]) at = putNumber(buf, at, Number.NaN);
+          else at = putNumber(buf, at, acc0[a]);
+        }
+        buf[at++] = 0x7d;
+        buf[at++] = 0x7d;
+      }
+      out.push(buf.subarray(start, at));
+    }
+    return out;
+  };
+}
+
+/**
+ * Copies `b` into `buf` at `at`; returns the end. Byte by byte: the parts are short, and a native
+ * `set` per part cost more than the copy. (Plain functions of (buffer, position), not closures over
+ * a shared position, which V8 keeps in a context slot instead of a register.)
+ */
+function putBytes(buf: Uint8Array, at: number, b: Uint8Array): number {
+  for (let k = 0; k < b.length; k++) buf[at++] = b[k];
+  return at;
+}
+
+/**
+ * Writes number `x` into `buf` at `at` as JSON.stringify writes it (ECMA-262 Number::toString for
+ * finite numbers, `null` otherwise; -0 as `0`); returns the end. Integers of fewer than 10 digits
+ * (counts, sums of small values) in int32 arithmetic, digits from the end; other numbers through
+ * `String` (ASCII only).
+ */
+function putNumber(buf: Uint8Array, at: number, x: number): number {
+  if (Number.isInteger(x) && x > -1e9 && x < 1e9) {
+    let v = x | 0; // -0 becomes 0
+    if (v < 0) {
+      buf[at++] = 0x2d;
+      v = -v;
+    }
+    let end = at + 1;
+    for (let t = v; t >= 10; t = (t / 10) | 0) end++;
+    at = end;
+    do {
+      const q = (v / 10) | 0;
+      buf[--end] = 0x30 + v - q * 10;
+      v = q;
+    } while (v > 0);
+    return at;
+  }
+  const t = Number.isFinite(x) ? String(x) : 'null';
+  for (let k = 0; k < t.length; k++) buf[at++] = t.charCodeAt(k);
+  return at;
 }
 
 /** Orders strings by code point (= UTF-8 byte order), unlike `<`, which compares UTF-16 units. */
@@ -129,6 +247,20 @@ function compareCodePoints(a: string, b: string): number {
     if (x > 0xffff) i++;
   }
   return a.length - b.length;
+}
+
+/** Whether `ws[0..n)` are all non-negative safe integers with as many decimal digits. */
+function sameDigitCount(ws: Float64Array, n: number): boolean {
+  if (n === 0) return true;
+  let lo = ws[0];
+  let hi = ws[0];
+  for (let i = 0; i < n; i++) {
+    const v = ws[i];
+    if (!Number.isSafeInteger(v)) return false;
+    if (v < lo) lo = v;
+    else if (v > hi) hi = v;
+  }
+  return lo >= 0 && String(lo).length === String(hi).length;
 }
 
 /**

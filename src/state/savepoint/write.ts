@@ -81,6 +81,12 @@ export interface SavepointColumns {
   windowEnd: (number | null)[];
   timer: (number | null)[];
   value: string[];
+  /**
+   * The UTF-8 bytes of the values of rows `[from, to)`, one view per row, instead of `value`
+   * (which is then not read and may be empty): lets a producer write its JSON texts straight into
+   * the page buffer without a string per row (`windowSnapshotColumns` with `valueBytes`).
+   */
+  valueUtf8?: (from: number, to: number) => Uint8Array[];
 }
 
 /** What `writeSavepoint` writes. */
@@ -220,7 +226,12 @@ async function writeOperator(
       { name: 'timer', data: big(c.timer), statistics: false },
       // Values are mostly distinct JSON texts: plain encoding (no dictionary attempt) and no
       // min/max statistics (nothing prunes on them).
-      { name: 'value', data: utf8Views(c.value, from, to), encoding: 'PLAIN', statistics: false },
+      {
+        name: 'value',
+        data: c.valueUtf8 ? c.valueUtf8(from, to) : utf8Views(c.value, from, to),
+        encoding: 'PLAIN',
+        statistics: false,
+      },
     ];
     await cur.writer.write({ columnData: columnData as never, rowGroupSize: n });
     cur.rows += n;
