@@ -981,6 +981,27 @@ function utf8Column(values: readonly (string | null)[]): FColumn<unknown> {
     if (v != null) off += v.length;
     offsets[i + 1] = off;
   }
+  return utf8FromBuffers(
+    n,
+    nulls,
+    validity,
+    offsets,
+    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length),
+  );
+}
+
+/**
+ * A utf8 column of one batch from its Arrow buffers, without a builder: `offsets` (n + 1 Int32
+ * byte offsets into `values`), `validity` (LSB bit per row, 1 = present; left out when `nulls` is 0).
+ */
+function utf8FromBuffers(
+  n: number,
+  nulls: number,
+  validity: Uint8Array,
+  offsets: Int32Array,
+  values: Uint8Array,
+): FColumn<unknown> {
+  const type = utf8();
   const B = batchType(type) as unknown as new (o: object) => Batch<unknown>;
   const batch = new B({
     length: n,
@@ -988,7 +1009,7 @@ function utf8Column(values: readonly (string | null)[]): FColumn<unknown> {
     type,
     validity: nulls > 0 ? validity : new Uint8Array(0),
     offsets,
-    values: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length),
+    values,
   });
   return new FlechetteColumn<unknown>([batch], type);
 }
@@ -1071,17 +1092,7 @@ function utf8FromDictionary(
     const at = offsets[i];
     for (let k = 0; k < e.length; k++) bytes[at + k] = e[k];
   }
-  const type = utf8();
-  const B = batchType(type) as unknown as new (o: object) => Batch<unknown>;
-  const batch = new B({
-    length: n,
-    nullCount: nulls,
-    type,
-    validity: nulls > 0 ? validity : new Uint8Array(0),
-    offsets,
-    values: bytes,
-  });
-  return new FlechetteColumn<unknown>([batch], type);
+  return utf8FromBuffers(n, nulls, validity, offsets, bytes);
 }
 
 /** A utf8 column of `n` nulls, built without a builder (the `$event` column of a record batch). */

@@ -39,14 +39,15 @@ export interface ArrowData {
   readonly dictionary?: { data: readonly ArrowData[]; toArray(): ArrayLike<unknown> };
 }
 
-// Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union).
-const T_INT = 2;
-const T_FLOAT = 3;
-const T_UTF8 = 5;
-const T_BOOL = 6;
-const T_TIMESTAMP = 10;
-const T_LARGE_UTF8 = 20;
-const T_DICTIONARY = -1;
+// Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union); wasm-ffi.ts
+// gives its columns the same ids.
+export const T_INT = 2;
+export const T_FLOAT = 3;
+export const T_UTF8 = 5;
+export const T_BOOL = 6;
+export const T_TIMESTAMP = 10;
+export const T_LARGE_UTF8 = 20;
+export const T_DICTIONARY = -1;
 
 const TWO32 = 4294967296;
 /** Highest 32-bit word of an int64 whose value is within ±(2^53 − 1) for sure. */

@@ -17,16 +17,16 @@
  * - ArrowArray: length@0, null_count@8, offset@16, n_buffers@24, n_children@32 (all i64),
  *   buffers@40, children@44, dictionary@48, release@52, private_data@56.
  */
-import type { ArrowData } from './columns.js';
-
-// Arrow type ids as flechette numbers them (columns.ts reads these).
-const T_INT = 2;
-const T_FLOAT = 3;
-const T_UTF8 = 5;
-const T_BOOL = 6;
-const T_TIMESTAMP = 10;
-const T_LARGE_UTF8 = 20;
-const T_DICTIONARY = -1;
+import {
+  type ArrowData,
+  T_BOOL,
+  T_DICTIONARY,
+  T_FLOAT,
+  T_INT,
+  T_LARGE_UTF8,
+  T_TIMESTAMP,
+  T_UTF8,
+} from './columns.js';
 
 /** Integer formats of the C Data Interface: bit width, signedness, typed-array constructor. */
 const INTS: Record<string, [number, boolean]> = {
