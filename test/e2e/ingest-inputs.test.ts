@@ -337,3 +337,23 @@ describe('event time through the binary (item 5)', () => {
     assert.match(f.stderr, /stdin line 1: event-time field 'd' has value "1e\+300".*out of range/);
   });
 });
+
+describe('stdin redirected from a file (`kappa ingest - < file`)', () => {
+  it('reads every line of a multi-MiB file from where stdin stands, as DuckDB reads the same lines', async () => {
+    const f = join(tmp.dir, 'stdin-file.ndjson');
+    const skip = '{"i":-1,"s":"skipped by the shell"}\n';
+    const lines: string[] = [];
+    // ~3 MiB: several of the 1 MiB chunks a regular-file stdin is read in, lines across their edges.
+    for (let i = 0; i < 60_000; i++) lines.push(JSON.stringify({ i, s: `row ${i} ${'x'.repeat(i % 37)}` }));
+    writeFileSync(f, `${skip}${lines.join('\n')}\n`);
+    const rest = join(tmp.dir, 'stdin-rest.ndjson');
+    writeFileSync(rest, `${lines.join('\n')}\n`);
+    // The shell consumes the first line; kappa must start where stdin's offset stands, not at byte 0.
+    const r = await sh(`{ head -n 1 >/dev/null; kappa ingest - -q --stream-format ndjson; } < '${f}'`);
+    assert.equal(r.code, 0, r.stderr);
+    const got = str(values(r.stdout));
+    const expected = await duck(con, `SELECT i, s FROM read_json('${rest}', format = 'newline_delimited')`);
+    assert.equal(got.length, expected.length);
+    assert.deepEqual(got, expected);
+  });
+});
