@@ -37,6 +37,12 @@ export interface ArrowData {
     BYTES_PER_ELEMENT: number;
   };
   readonly dictionary?: { data: readonly ArrowData[]; toArray(): ArrayLike<unknown> };
+  /**
+   * Timestamps only, optional: every row's epoch ms, floored (`epochMs`; NaN for a null row),
+   * computed by the producer (wasm-ffi.ts converts straight out of WebAssembly memory when the
+   * unit is not ms, and then `values` is not copied at all: an empty BigInt64Array).
+   */
+  readonly ms?: Float64Array;
 }
 
 // Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union); wasm-ffi.ts
@@ -84,6 +90,54 @@ export function columnarField(node: SchemaTree, type: FieldType): boolean {
   return true;
 }
 
+/**
+ * Epoch ms, floored (an instant before 1970 lands in the millisecond that contains it), of the
+ * int64 timestamps `from .. from + n - 1` in `unit` (flechette's TimeUnit: 0 s, 1 ms, 2 µs, 3 ns):
+ * one pass over the 32-bit halves (`words`, little-endian pairs of the same buffer as `big`), a
+ * BigInt only for values beyond ±2^53 in the unit. A null row (bit clear in `validity`) is NaN.
+ * @returns a new Float64Array of `n` values
+ */
+export function epochMs(
+  words: Int32Array,
+  big: BigInt64Array,
+  from: number,
+  n: number,
+  unit: number,
+  validity: Uint8Array | undefined,
+): Float64Array {
+  const f = new Float64Array(n);
+  const d = UNITS_PER_MS[unit];
+  const mul = MS_PER_UNIT[unit];
+  for (let i = 0; i < n; i++) {
+    const j = from + i;
+    if (validity !== undefined && ((validity[j >> 3] >> (j & 7)) & 1) === 0) {
+      f[i] = Number.NaN;
+      continue;
+    }
+    const hi = words[2 * j + 1];
+    let q: number;
+    if (hi > SAFE_HI || hi < -SAFE_HI) {
+      const b = big[j];
+      if (unit <= 1) q = Number(b) * mul;
+      else {
+        const bd = BigInt(d);
+        const bq = b / bd;
+        q = Number(b < 0n && bq * bd !== b ? bq - 1n : bq);
+      }
+    } else {
+      const x = hi * TWO32 + (words[2 * j] >>> 0);
+      if (unit <= 1) q = x * mul;
+      else {
+        q = Math.floor(x / d);
+        if (q * d > x) q -= 1;
+        else if ((q + 1) * d <= x) q += 1;
+      }
+    }
+    f[i] = q;
+  }
+  return f;
+}
+
 type Kind = 'int32' | 'int64' | 'float' | 'bool' | 'utf8' | 'large-utf8' | 'dict' | 'timestamp';
 
 /**
@@ -108,7 +162,7 @@ export class DecodedColumn implements Column {
     readonly length: number,
   ) {
     this.valid = data.nullCount > 0 && data.validity && data.validity.length > 0 ? data.validity : undefined;
-    if (kind === 'int64' || kind === 'timestamp') {
+    if (kind === 'int64' || (kind === 'timestamp' && data.ms === undefined)) {
       const v = data.values;
       this.words = new Int32Array(v.buffer, v.byteOffset, v.length * 2);
     }
@@ -219,7 +273,7 @@ export class DecodedColumn implements Column {
       case 'bool':
         return ((this.data.values[j >> 3] >> (j & 7)) & 1) === 1;
       case 'timestamp':
-        return this.tsAt(j);
+        return this.data.ms !== undefined ? this.data.ms[j] : this.tsAt(j);
       default: {
         const d = this.dictionary() as { codes: Int32Array; values: readonly string[] };
         return d.values[d.codes[i]];
@@ -244,10 +298,10 @@ export class DecodedColumn implements Column {
     if (this.i64 === undefined) {
       const k = this.kind;
       const unit = this.data.type.unit ?? 1;
-      if (k === 'int64' || (k === 'timestamp' && unit === 1)) {
+      if (k === 'int64' || (k === 'timestamp' && unit === 1 && this.data.ms === undefined)) {
         const v = this.data.values as unknown as BigInt64Array;
         this.i64 = { values: v.subarray(this.start, this.start + this.length), ...this.sliceValidity() };
-      } else if (k === 'timestamp') this.convertTimestamps();
+      } else if (k === 'timestamp') this.i64 = this.msWords();
       else this.i64 = null;
     }
     return this.i64 ?? undefined;
@@ -269,48 +323,38 @@ export class DecodedColumn implements Column {
   }
 
   /**
-   * A timestamp column's epoch ms, floored, as a Float64Array (NaN: null) and, when the Parquet
-   * unit is not ms, as an int64 buffer too: one pass over the 32-bit halves, a BigInt only for
-   * values beyond ±2^53 in the column's unit.
+   * A timestamp column's epoch ms, floored, as a Float64Array (NaN: null), kept as `float64()`:
+   * one pass over the 32-bit halves, a BigInt only for values beyond ±2^53 in the column's unit.
+   * The int64 form (`msWords`) is derived from it only when an encoder asks for it (the window
+   * reads event time only, so under `kappa run` it is never built).
    */
   private convertTimestamps(): void {
-    const n = this.length;
-    const s = this.start;
-    const unit = this.data.type.unit ?? 1;
-    const w = this.words as Int32Array;
-    const f = new Float64Array(n);
-    const words = unit === 1 ? undefined : new Int32Array(2 * n);
-    const valid = this.valid;
-    const d = UNITS_PER_MS[unit];
-    const mul = MS_PER_UNIT[unit];
-    for (let i = 0; i < n; i++) {
-      const j = s + i;
-      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
-        f[i] = Number.NaN;
-        continue;
-      }
-      const hi = w[2 * j + 1];
-      let q: number;
-      if (hi > SAFE_HI || hi < -SAFE_HI) q = this.tsAt(j);
-      else {
-        const x = hi * TWO32 + (w[2 * j] >>> 0);
-        if (unit <= 1) q = x * mul;
-        else {
-          q = Math.floor(x / d);
-          if (q * d > x) q -= 1;
-          else if ((q + 1) * d <= x) q += 1;
-        }
-      }
-      f[i] = q;
-      if (words !== undefined) {
-        const qh = Math.floor(q / TWO32);
-        words[2 * i] = (q - qh * TWO32) | 0;
-        words[2 * i + 1] = qh;
-      }
+    const ms = this.data.ms;
+    if (ms !== undefined) {
+      this.f64 = ms.subarray(this.start, this.start + this.length);
+      return;
     }
-    this.f64 = f;
-    if (words !== undefined)
-      this.i64 = { values: new BigInt64Array(words.buffer, 0, n), ...this.sliceValidity() };
+    const v = this.data.values as unknown as BigInt64Array;
+    const unit = this.data.type.unit ?? 1;
+    this.f64 = epochMs(this.words as Int32Array, v, this.start, this.length, unit, this.valid);
+  }
+
+  /**
+   * A timestamp column whose Parquet unit is not ms: its epoch ms (`float64()`, integers) as an
+   * int64 buffer with the slice's validity. Null rows hold 0.
+   */
+  private msWords(): Int64Buffer {
+    const f = this.float64() as Float64Array;
+    const n = this.length;
+    const words = new Int32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      const q = f[i];
+      if (q !== q) continue; // null
+      const qh = Math.floor(q / TWO32);
+      words[2 * i] = (q - qh * TWO32) | 0;
+      words[2 * i + 1] = qh;
+    }
+    return { values: new BigInt64Array(words.buffer, 0, n), ...this.sliceValidity() };
   }
 
   private toFloat64(): Float64Array | undefined {

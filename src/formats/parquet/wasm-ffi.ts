@@ -19,6 +19,7 @@
  */
 import {
   type ArrowData,
+  epochMs,
   T_BOOL,
   T_DICTIONARY,
   T_FLOAT,
@@ -73,6 +74,10 @@ class Mem {
     let e = 0;
     while (b[e] !== 0) e++;
     return new TextDecoder().decode(b.subarray(0, e));
+  }
+  /** The memory itself (views into it are valid only until the batch is freed). */
+  get memory(): ArrayBuffer {
+    return this.buf;
   }
   /** A copy of `bytes` bytes at pointer `p` (an empty buffer for a null pointer or no bytes). */
   copy(p: number, bytes: number): ArrayBuffer {
@@ -149,6 +154,7 @@ function dataOf(
   let type: ArrowData['type'];
   let values: Typed;
   let offsets: Int32Array | BigInt64Array | undefined;
+  let ms: Float64Array | undefined;
   const int = INTS[format];
   if (int) {
     const [bits, signed] = int;
@@ -170,8 +176,17 @@ function dataOf(
     const bytes = large ? Number((offsets as BigInt64Array)[end]) : (offsets as Int32Array)[end];
     values = new Uint8Array(m.copy(a.buffers[2], bytes));
   } else if (format.startsWith('ts') && format[3] === ':' && TS_UNITS[format[2]] !== undefined) {
-    type = { typeId: T_TIMESTAMP, unit: TS_UNITS[format[2]] };
-    values = new BigInt64Array(m.copy(a.buffers[1], 8 * end));
+    const unit = TS_UNITS[format[2]];
+    type = { typeId: T_TIMESTAMP, unit };
+    const p = a.buffers[1];
+    if (unit !== 1 && end > 0 && p !== 0 && p % 8 === 0) {
+      // Not ms: the epoch ms are what every reader of the column uses (event time, rows, the
+      // encoders' int64 form), so they are computed here, straight from WebAssembly memory, and
+      // the raw values are not copied out.
+      const mem = m.memory;
+      ms = epochMs(new Int32Array(mem, p, 2 * end), new BigInt64Array(mem, p, end), 0, end, unit, validity);
+      values = new BigInt64Array(0);
+    } else values = new BigInt64Array(m.copy(p, 8 * end));
   } else return undefined;
   return {
     offset: a.offset,
@@ -182,6 +197,7 @@ function dataOf(
       validity,
       values: values as unknown as ArrowData['values'],
       offsets,
+      ms,
     },
   };
 }
