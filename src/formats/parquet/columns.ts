@@ -349,7 +349,7 @@ export class DecodedColumn implements Column {
     const words = new Int32Array(2 * n);
     for (let i = 0; i < n; i++) {
       const q = f[i];
-      if (q !== q) continue; // null
+      if (Number.isNaN(q)) continue; // null
       const qh = Math.floor(q / TWO32);
       words[2 * i] = (q - qh * TWO32) | 0;
       words[2 * i + 1] = qh;

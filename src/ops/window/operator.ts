@@ -767,6 +767,28 @@ export class WindowOperator implements Operator {
             acc1[x]++;
           }
         }
+      } else if ((m === M_MIN || m === M_MAX) && run.touched.length === 0) {
+        // Only fresh slots in these rows (a backed slot is in `touched` until `endRun`): none is
+        // `mixed`, so the loop compares numbers only.
+        const f = f64[j]!;
+        if (m === M_MIN)
+          for (let i = from; i < to; i++) {
+            const v = f[i];
+            const x = gids[i] * na + j;
+            if (v < acc0[x] || (!has[x] && !Number.isNaN(v))) {
+              acc0[x] = v;
+              has[x] = 1;
+            }
+          }
+        else
+          for (let i = from; i < to; i++) {
+            const v = f[i];
+            const x = gids[i] * na + j;
+            if (v > acc0[x] || (!has[x] && !Number.isNaN(v))) {
+              acc0[x] = v;
+              has[x] = 1;
+            }
+          }
       } else if (m === M_MIN || m === M_MAX) {
         const f = f64[j]!;
         const isMin = m === M_MIN;
