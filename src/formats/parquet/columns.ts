@@ -43,6 +43,12 @@ export interface ArrowData {
    * unit is not ms, and then `values` is not copied at all: an empty BigInt64Array).
    */
   readonly ms?: Float64Array;
+  /**
+   * utf8 / large utf8 only, optional: every row's dictionary code and the distinct strings
+   * (`utf8Codes` over the whole array), computed by the producer (wasm-ffi.ts, straight out of
+   * WebAssembly memory); `values` and `offsets` are then not copied (empty / undefined).
+   */
+  readonly codes?: { codes: Int32Array; values: readonly string[] };
 }
 
 // Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union); wasm-ffi.ts
@@ -136,6 +142,151 @@ export function epochMs(
     f[i] = q;
   }
   return f;
+}
+
+/**
+ * Dictionary codes of rows `s .. s + n - 1` of a utf8 / large utf8 array straight from its UTF-8
+ * bytes: an open-addressing hash (FNV-1a over the bytes) finds each distinct string's first row;
+ * only distinct strings are decoded. Strings of at most 3 bytes (codes such as airports,
+ * countries) are one integer (length and bytes) in a second table: no byte loop, no byte
+ * comparison. Codes are numbered in the order of first appearance; a null row (bit clear in
+ * `valid`) is -1.
+ * @param off the offsets as 32-bit words, `step` words per offset (2: int64 offsets, low words)
+ */
+export function utf8Codes(
+  bytes: Uint8Array,
+  off: Int32Array,
+  step: number,
+  s: number,
+  n: number,
+  valid: Uint8Array | undefined,
+): { codes: Int32Array; values: readonly string[] } {
+  const codes = new Int32Array(n);
+  const values: string[] = [];
+  const firstStart: number[] = [];
+  const firstEnd: number[] = [];
+  let cap = 1024;
+  let table = new Int32Array(cap).fill(-1);
+  let hashes: number[] = [];
+  const decoder = new TextDecoder();
+  // Short strings: key = len * 256^len + bytes (disjoint ranges per length, below 2^26).
+  let scap = 1024;
+  let skeys = new Int32Array(scap).fill(-1);
+  let scodes = new Int32Array(scap);
+  let shorts = 0;
+  const sslot = (k: number, mask: number): number => {
+    let h = Math.imul(k ^ (k >>> 13), 0x5bd1e995);
+    h ^= h >>> 15;
+    return h & mask;
+  };
+  // The last short key and its code: runs of equal values (sorted or clustered columns) skip the hash.
+  let lastK = -1;
+  let lastCode = -1;
+  for (let i = 0; i < n; i++) {
+    const j = s + i;
+    if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
+      codes[i] = -1;
+      continue;
+    }
+    const a = off[j * step];
+    const b = off[(j + 1) * step];
+    const len = b - a;
+    if (len <= 3) {
+      const k =
+        len === 3
+          ? 0x3000000 + bytes[a] * 65536 + bytes[a + 1] * 256 + bytes[a + 2]
+          : len === 2
+            ? 0x20000 + bytes[a] * 256 + bytes[a + 1]
+            : len === 1
+              ? 0x100 + bytes[a]
+              : 0;
+      if (k === lastK) {
+        codes[i] = lastCode;
+        continue;
+      }
+      let slot = sslot(k, scap - 1);
+      let code = -1;
+      for (;;) {
+        const x = skeys[slot];
+        if (x === -1) break;
+        if (x === k) {
+          code = scodes[slot];
+          break;
+        }
+        slot = (slot + 1) & (scap - 1);
+      }
+      if (code === -1) {
+        code = values.length;
+        values.push(decoder.decode(bytes.subarray(a, b)));
+        firstStart.push(-1); // not in the long-string table
+        firstEnd.push(-1);
+        hashes.push(0);
+        skeys[slot] = k;
+        scodes[slot] = code;
+        if (++shorts * 2 > scap) {
+          const ok = skeys;
+          const oc = scodes;
+          scap *= 2;
+          skeys = new Int32Array(scap).fill(-1);
+          scodes = new Int32Array(scap);
+          for (let q = 0; q < ok.length; q++) {
+            if (ok[q] === -1) continue;
+            let sl = sslot(ok[q], scap - 1);
+            while (skeys[sl] !== -1) sl = (sl + 1) & (scap - 1);
+            skeys[sl] = ok[q];
+            scodes[sl] = oc[q];
+          }
+        }
+      }
+      codes[i] = code;
+      lastK = k;
+      lastCode = code;
+      continue;
+    }
+    let h = 0x811c9dc5;
+    for (let p = a; p < b; p++) h = Math.imul(h ^ bytes[p], 0x01000193);
+    let slot = h & (cap - 1);
+    let code = -1;
+    for (;;) {
+      const c = table[slot];
+      if (c === -1) break;
+      if (hashes[c] === h && firstEnd[c] - firstStart[c] === b - a) {
+        let eq = true;
+        const fa = firstStart[c];
+        for (let p = 0; p < b - a; p++)
+          if (bytes[fa + p] !== bytes[a + p]) {
+            eq = false;
+            break;
+          }
+        if (eq) {
+          code = c;
+          break;
+        }
+      }
+      slot = (slot + 1) & (cap - 1);
+    }
+    if (code === -1) {
+      code = values.length;
+      values.push(decoder.decode(bytes.subarray(a, b)));
+      firstStart.push(a);
+      firstEnd.push(b);
+      hashes.push(h);
+      table[slot] = code;
+      if (values.length * 2 > cap) {
+        cap *= 2;
+        table = new Int32Array(cap).fill(-1);
+        for (let c = 0; c < values.length; c++) {
+          if (firstStart[c] < 0) continue; // a short string
+          let sl = hashes[c] & (cap - 1);
+          while (table[sl] !== -1) sl = (sl + 1) & (cap - 1);
+          table[sl] = c;
+        }
+      }
+    }
+    codes[i] = code;
+  }
+  hashes = [];
+  return { codes, values };
 }
 
 type Kind = 'int32' | 'int64' | 'float' | 'bool' | 'utf8' | 'large-utf8' | 'dict' | 'timestamp';
@@ -393,7 +544,11 @@ export class DecodedColumn implements Column {
   dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
     const k = this.kind;
     if (k !== 'utf8' && k !== 'large-utf8' && k !== 'dict') return undefined;
-    if (!this.dict) this.dict = k === 'dict' ? this.fromArrowDictionary() : this.encodeBytes();
+    if (!this.dict) {
+      const whole = this.data.codes;
+      this.dict =
+        k === 'dict' ? this.fromArrowDictionary() : whole ? this.sliceCodes(whole) : this.encodeBytes();
+    }
     return this.dict;
   }
 
@@ -406,146 +561,46 @@ export class DecodedColumn implements Column {
     return { codes, values };
   }
 
-  /**
-   * Dictionary codes straight from the UTF-8 bytes: an open-addressing hash (FNV-1a over the bytes)
-   * finds each distinct string's first row; only distinct strings are decoded. Strings of at most
-   * 3 bytes (codes such as airports, countries) are one integer (length and bytes) in a second
-   * table: no byte loop, no byte comparison.
-   */
+  /** Dictionary codes of this slice's rows from the UTF-8 bytes (`utf8Codes`). */
   private encodeBytes(): { codes: Int32Array; values: readonly string[] } {
-    const n = this.length;
-    const s = this.start;
     const bytes = this.data.values as unknown as Uint8Array;
     const o = this.data.offsets as NonNullable<ArrowData['offsets']>;
     // LargeUtf8 offsets are int64: read their low words (a batch's bytes stay below 2 GiB).
     const step = o.BYTES_PER_ELEMENT === 8 ? 2 : 1;
     const off = new Int32Array(o.buffer, o.byteOffset, o.length * step);
+    return utf8Codes(bytes, off, step, this.start, this.length, this.valid);
+  }
+
+  /**
+   * This slice's dictionary from the producer's codes over the whole array (`ArrowData.codes`):
+   * the codes renumbered in the order of first appearance within the slice, so the slice gets the
+   * codes and values `utf8Codes` would give for its rows alone (strings shared, none decoded).
+   */
+  private sliceCodes(whole: { codes: Int32Array; values: readonly string[] }): {
+    codes: Int32Array;
+    values: readonly string[];
+  } {
+    const n = this.length;
+    const s = this.start;
+    if (s === 0 && n === whole.codes.length) return whole;
+    const local = new Int32Array(whole.values.length).fill(-1);
     const codes = new Int32Array(n);
     const values: string[] = [];
-    const firstStart: number[] = [];
-    const firstEnd: number[] = [];
-    let cap = 1024;
-    let table = new Int32Array(cap).fill(-1);
-    let hashes: number[] = [];
-    const decoder = new TextDecoder();
-    // Short strings: key = len * 256^len + bytes (disjoint ranges per length, below 2^26).
-    let scap = 1024;
-    let skeys = new Int32Array(scap).fill(-1);
-    let scodes = new Int32Array(scap);
-    let shorts = 0;
-    const sslot = (k: number, mask: number): number => {
-      let h = Math.imul(k ^ (k >>> 13), 0x5bd1e995);
-      h ^= h >>> 15;
-      return h & mask;
-    };
-    const valid = this.valid;
-    // The last short key and its code: runs of equal values (sorted or clustered columns) skip the hash.
-    let lastK = -1;
-    let lastCode = -1;
+    const src = whole.codes;
     for (let i = 0; i < n; i++) {
-      const j = s + i;
-      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
+      const c = src[s + i];
+      if (c < 0) {
         codes[i] = -1;
         continue;
       }
-      const a = off[j * step];
-      const b = off[(j + 1) * step];
-      const len = b - a;
-      if (len <= 3) {
-        const k =
-          len === 3
-            ? 0x3000000 + bytes[a] * 65536 + bytes[a + 1] * 256 + bytes[a + 2]
-            : len === 2
-              ? 0x20000 + bytes[a] * 256 + bytes[a + 1]
-              : len === 1
-                ? 0x100 + bytes[a]
-                : 0;
-        if (k === lastK) {
-          codes[i] = lastCode;
-          continue;
-        }
-        let slot = sslot(k, scap - 1);
-        let code = -1;
-        for (;;) {
-          const x = skeys[slot];
-          if (x === -1) break;
-          if (x === k) {
-            code = scodes[slot];
-            break;
-          }
-          slot = (slot + 1) & (scap - 1);
-        }
-        if (code === -1) {
-          code = values.length;
-          values.push(decoder.decode(bytes.subarray(a, b)));
-          firstStart.push(-1); // not in the long-string table
-          firstEnd.push(-1);
-          hashes.push(0);
-          skeys[slot] = k;
-          scodes[slot] = code;
-          if (++shorts * 2 > scap) {
-            const ok = skeys;
-            const oc = scodes;
-            scap *= 2;
-            skeys = new Int32Array(scap).fill(-1);
-            scodes = new Int32Array(scap);
-            for (let q = 0; q < ok.length; q++) {
-              if (ok[q] === -1) continue;
-              let sl = sslot(ok[q], scap - 1);
-              while (skeys[sl] !== -1) sl = (sl + 1) & (scap - 1);
-              skeys[sl] = ok[q];
-              scodes[sl] = oc[q];
-            }
-          }
-        }
-        codes[i] = code;
-        lastK = k;
-        lastCode = code;
-        continue;
+      let l = local[c];
+      if (l < 0) {
+        l = values.length;
+        local[c] = l;
+        values.push(whole.values[c]);
       }
-      let h = 0x811c9dc5;
-      for (let p = a; p < b; p++) h = Math.imul(h ^ bytes[p], 0x01000193);
-      let slot = h & (cap - 1);
-      let code = -1;
-      for (;;) {
-        const c = table[slot];
-        if (c === -1) break;
-        if (hashes[c] === h && firstEnd[c] - firstStart[c] === b - a) {
-          let eq = true;
-          const fa = firstStart[c];
-          for (let p = 0; p < b - a; p++)
-            if (bytes[fa + p] !== bytes[a + p]) {
-              eq = false;
-              break;
-            }
-          if (eq) {
-            code = c;
-            break;
-          }
-        }
-        slot = (slot + 1) & (cap - 1);
-      }
-      if (code === -1) {
-        code = values.length;
-        values.push(decoder.decode(bytes.subarray(a, b)));
-        firstStart.push(a);
-        firstEnd.push(b);
-        hashes.push(h);
-        table[slot] = code;
-        if (values.length * 2 > cap) {
-          cap *= 2;
-          table = new Int32Array(cap).fill(-1);
-          for (let c = 0; c < values.length; c++) {
-            if (firstStart[c] < 0) continue; // a short string
-            let sl = hashes[c] & (cap - 1);
-            while (table[sl] !== -1) sl = (sl + 1) & (cap - 1);
-            table[sl] = c;
-          }
-        }
-      }
-      codes[i] = code;
+      codes[i] = l;
     }
-    hashes = [];
     return { codes, values };
   }
 

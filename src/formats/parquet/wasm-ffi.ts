@@ -27,6 +27,7 @@ import {
   T_LARGE_UTF8,
   T_TIMESTAMP,
   T_UTF8,
+  utf8Codes,
 } from './columns.js';
 
 /** Integer formats of the C Data Interface: bit width, signedness, typed-array constructor. */
@@ -118,11 +119,14 @@ function validityOf(m: Mem, a: CArray): Uint8Array | undefined {
 /**
  * One column's `ArrowData` (the shape columns.ts reads), or undefined for a type it does not take.
  * Rows are `offset .. offset + length - 1` of the returned buffers (`CArray.offset`).
+ * @param stringCodes a utf8 array gets its dictionary codes (`ArrowData.codes`) instead of copies
+ *   of its offsets and bytes (false for a dictionary's values, which are read as strings)
  */
 function dataOf(
   m: Mem,
   schemaPtr: number,
   arrayPtr: number,
+  stringCodes = true,
 ): { data: ArrowData; offset: number } | undefined {
   const format = m.cstr(m.u32(schemaPtr));
   const a = readArray(m, arrayPtr);
@@ -133,7 +137,7 @@ function dataOf(
     // Dictionary-encoded: `format` is the index type; the values are utf8 / large utf8.
     const idx = INTS[format];
     if (idx?.[0] !== 32 || !idx[1] || a.dictionary === 0) return undefined;
-    const dict = dataOf(m, dictSchema, a.dictionary);
+    const dict = dataOf(m, dictSchema, a.dictionary, false);
     if (dict?.offset !== 0) return undefined;
     const dt = dict.data.type.typeId;
     if (dt !== T_UTF8 && dt !== T_LARGE_UTF8) return undefined;
@@ -155,6 +159,7 @@ function dataOf(
   let values: Typed;
   let offsets: Int32Array | BigInt64Array | undefined;
   let ms: Float64Array | undefined;
+  let codes: ArrowData['codes'];
   const int = INTS[format];
   if (int) {
     const [bits, signed] = int;
@@ -170,11 +175,24 @@ function dataOf(
   } else if (format === 'u' || format === 'U') {
     const large = format === 'U';
     type = { typeId: large ? T_LARGE_UTF8 : T_UTF8 };
-    offsets = large
-      ? new BigInt64Array(m.copy(a.buffers[1], 8 * (end + 1)))
-      : new Int32Array(m.copy(a.buffers[1], 4 * (end + 1)));
-    const bytes = large ? Number((offsets as BigInt64Array)[end]) : (offsets as Int32Array)[end];
-    values = new Uint8Array(m.copy(a.buffers[2], bytes));
+    const po = a.buffers[1];
+    const step = large ? 2 : 1;
+    if (stringCodes && end > 0 && po !== 0 && po % (4 * step) === 0 && a.buffers[2] !== 0) {
+      // Every reader of a string column reads its dictionary codes: they are computed here for
+      // the whole array, straight from WebAssembly memory (each distinct string decoded once), and
+      // neither the offsets nor the bytes are copied out. Slices renumber them (`sliceCodes`).
+      const mem = m.memory;
+      const off = new Int32Array(mem, po, (end + 1) * step);
+      const last = off[end * step];
+      codes = utf8Codes(new Uint8Array(mem, a.buffers[2], last), off, step, 0, end, validity);
+      values = new Uint8Array(0);
+    } else {
+      offsets = large
+        ? new BigInt64Array(m.copy(a.buffers[1], 8 * (end + 1)))
+        : new Int32Array(m.copy(a.buffers[1], 4 * (end + 1)));
+      const bytes = large ? Number((offsets as BigInt64Array)[end]) : (offsets as Int32Array)[end];
+      values = new Uint8Array(m.copy(a.buffers[2], bytes));
+    }
   } else if (format.startsWith('ts') && format[3] === ':' && TS_UNITS[format[2]] !== undefined) {
     const unit = TS_UNITS[format[2]];
     type = { typeId: T_TIMESTAMP, unit };
@@ -198,6 +216,7 @@ function dataOf(
       values: values as unknown as ArrowData['values'],
       offsets,
       ms,
+      codes,
     },
   };
 }
