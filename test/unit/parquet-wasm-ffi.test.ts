@@ -49,6 +49,12 @@ const COLUMNS: [string, string, FieldType][] = [
     "(TIMESTAMP_NS '1969-12-31 23:00:00' + INTERVAL (i * 1000003) MICROSECOND)::TIMESTAMP_NS",
     'timestamp',
   ],
+  // Beyond ±2^53 in ns (BigInt path), before 1970 with sub-ms digits (floored), with nulls.
+  [
+    'ts_ns_big',
+    "CASE WHEN i % 5 = 0 THEN NULL WHEN i % 2 = 0 THEN (TIMESTAMP_NS '2024-06-01 00:00:00' + INTERVAL (i * 1000003) MICROSECOND)::TIMESTAMP_NS ELSE (TIMESTAMP_NS '1900-01-01 00:00:00.000000' - INTERVAL (i * 1000003) MICROSECOND)::TIMESTAMP_NS END",
+    'timestamp',
+  ],
   [
     'ts_tz',
     "CASE WHEN i % 13 = 0 THEN NULL ELSE TIMESTAMPTZ '2024-06-01 00:00:00+00' + INTERVAL (i * 61) SECOND END",
@@ -108,12 +114,35 @@ describe('Parquet columns out of WebAssembly memory (C Data Interface)', () => {
       const ipc = viaIpc.getChild(name);
       const parts = ipc.data as unknown as ArrowData[];
       assert.ok(fromFfi, `${name}: a columnar type`);
+      if ((type === 'timestamp' || type === 'timestamptz') && name !== 'ts_ms') {
+        // Not ms: converted to epoch ms straight out of WebAssembly memory, the raw values not copied.
+        assert.ok(d.data.ms instanceof Float64Array, `${name}: epoch ms computed by wasm-ffi`);
+        assert.equal(d.data.values.length, 0, `${name}: raw values not copied`);
+      }
+      if (type === 'string') {
+        // Coded straight out of WebAssembly memory for the whole group, offsets and bytes not copied.
+        assert.ok(d.data.codes, `${name}: dictionary codes computed by wasm-ffi`);
+        assert.equal(d.data.values.length, 0, `${name}: bytes not copied`);
+      }
       // The IPC table may come in several batches: compare batch by batch.
       let at = 0;
       for (const part of parts) {
         const fromIpc = DecodedColumn.of(type, part, 0, part.length);
         assert.ok(fromIpc);
         assert.deepEqual(views(fromFfi.slice(at, part.length)), views(fromIpc), name);
+        // A slice's dictionary is the one its rows alone give (codes in order of first appearance
+        // within the slice, only the strings it holds), however the group was coded.
+        if (type === 'string')
+          for (const [from, n] of [
+            [0, part.length],
+            [7, 100],
+            [part.length - 50, 50],
+          ])
+            assert.deepEqual(
+              fromFfi.slice(at + from, n).dictionary(),
+              fromIpc.slice(from, n).dictionary(),
+              `${name} dictionary of rows ${from}+${n}`,
+            );
         // A slice that starts at a row that is not a multiple of 8 (validity bits shifted).
         if (part.length > 20)
           assert.deepEqual(views(fromFfi.slice(at + 5, 13)), views(fromIpc.slice(5, 13)), `${name} at +5`);

@@ -330,6 +330,42 @@ describe('window batch path', () => {
     });
   });
 
+  it('a row of the row path in the middle of a batch leaves no stale slot hint (its windows move to state entries)', async () => {
+    // Rows of keys a and b in one window, a row without the key field (the row path: it turns the
+    // fresh slots into state entries and frees their slots), then a and b again in the same window,
+    // then a new window (a fresh slot that may reuse a freed slot id).
+    const v = (k: string | undefined, x: number) => (k === undefined ? { x } : { k, x });
+    const rows: [number, string | undefined, number][] = [
+      [1, 'a', 1],
+      [2, 'b', 2],
+      [3, undefined, 100],
+      [4, 'a', 3],
+      [5, 'b', 4],
+      [61, 'b', 5],
+      [62, 'a', 6],
+      [63, 'a', 7],
+    ];
+    const recs: Rec[] = rows.map(([m, k, x]) => ({ ts: m * MIN, key: null, value: v(k, x) }));
+    const opts: WindowOptions = {
+      window: { kind: 'tumbling', size: 60 * MIN },
+      key: KEYS.field,
+      aggs: parseAggs('count, sum(x), max(x)'),
+    };
+    const steps: Step[] = [{ recs: [{ ts: 0, key: null, value: { k: 'a', x: 0 } }] }, { recs }];
+    const byBatch = await run(opts, steps, 'batch');
+    const byRows = await run(opts, steps, 'rows');
+    assert.equal(byBatch.error, undefined);
+    const got = byBatch.records.map((r) => r.value);
+    assert.deepEqual(got, [
+      { window_start: 0, window_end: 60 * MIN, k: 'a', count: 3, sum_x: 4, max_x: 3 },
+      { window_start: 0, window_end: 60 * MIN, k: 'b', count: 2, sum_x: 6, max_x: 4 },
+      { window_start: 60 * MIN, window_end: 120 * MIN, k: 'b', count: 1, sum_x: 5, max_x: 5 },
+      { window_start: 60 * MIN, window_end: 120 * MIN, k: 'a', count: 2, sum_x: 13, max_x: 7 },
+    ]);
+    assert.equal(byBatch.bad.length, 1);
+    assert.deepEqual(wire(byBatch), wire(byRows));
+  });
+
   it('result rows keep a value that does not fit its typed storage (NaN, big integers, other types, undefined)', () => {
     const rows = new ResultRows(['n', 'f', 's', 'u'], { n: 'int64', f: 'float64', s: 'string' }, 2);
     const want: { ts: number; key: string | null; value: Record<string, unknown> }[] = [];

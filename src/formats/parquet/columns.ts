@@ -37,6 +37,18 @@ export interface ArrowData {
     BYTES_PER_ELEMENT: number;
   };
   readonly dictionary?: { data: readonly ArrowData[]; toArray(): ArrayLike<unknown> };
+  /**
+   * Timestamps only, optional: every row's epoch ms, floored (`epochMs`; NaN for a null row),
+   * computed by the producer (wasm-ffi.ts converts straight out of WebAssembly memory when the
+   * unit is not ms, and then `values` is not copied at all: an empty BigInt64Array).
+   */
+  readonly ms?: Float64Array;
+  /**
+   * utf8 / large utf8 only, optional: every row's dictionary code and the distinct strings
+   * (`utf8Codes` over the whole array), computed by the producer (wasm-ffi.ts, straight out of
+   * WebAssembly memory); `values` and `offsets` are then not copied (empty / undefined).
+   */
+  readonly codes?: { codes: Int32Array; values: readonly string[] };
 }
 
 // Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union); wasm-ffi.ts
@@ -84,6 +96,199 @@ export function columnarField(node: SchemaTree, type: FieldType): boolean {
   return true;
 }
 
+/**
+ * Epoch ms, floored (an instant before 1970 lands in the millisecond that contains it), of the
+ * int64 timestamps `from .. from + n - 1` in `unit` (flechette's TimeUnit: 0 s, 1 ms, 2 µs, 3 ns):
+ * one pass over the 32-bit halves (`words`, little-endian pairs of the same buffer as `big`), a
+ * BigInt only for values beyond ±2^53 in the unit. A null row (bit clear in `validity`) is NaN.
+ * @returns a new Float64Array of `n` values
+ */
+export function epochMs(
+  words: Int32Array,
+  big: BigInt64Array,
+  from: number,
+  n: number,
+  unit: number,
+  validity: Uint8Array | undefined,
+): Float64Array {
+  const f = new Float64Array(n);
+  const d = UNITS_PER_MS[unit];
+  const mul = MS_PER_UNIT[unit];
+  for (let i = 0; i < n; i++) {
+    const j = from + i;
+    if (validity !== undefined && ((validity[j >> 3] >> (j & 7)) & 1) === 0) {
+      f[i] = Number.NaN;
+      continue;
+    }
+    const hi = words[2 * j + 1];
+    let q: number;
+    if (hi > SAFE_HI || hi < -SAFE_HI) {
+      const b = big[j];
+      if (unit <= 1) q = Number(b) * mul;
+      else {
+        const bd = BigInt(d);
+        const bq = b / bd;
+        q = Number(b < 0n && bq * bd !== b ? bq - 1n : bq);
+      }
+    } else {
+      const x = hi * TWO32 + (words[2 * j] >>> 0);
+      if (unit <= 1) q = x * mul;
+      else {
+        q = Math.floor(x / d);
+        if (q * d > x) q -= 1;
+        else if ((q + 1) * d <= x) q += 1;
+      }
+    }
+    f[i] = q;
+  }
+  return f;
+}
+
+/**
+ * Dictionary codes of rows `s .. s + n - 1` of a utf8 / large utf8 array straight from its UTF-8
+ * bytes: an open-addressing hash (FNV-1a over the bytes) finds each distinct string's first row;
+ * only distinct strings are decoded. Strings of at most 3 bytes (codes such as airports,
+ * countries) are one integer (length and bytes) in a second table: no byte loop, no byte
+ * comparison. Codes are numbered in the order of first appearance; a null row (bit clear in
+ * `valid`) is -1.
+ * @param off the offsets as 32-bit words, `step` words per offset (2: int64 offsets, low words)
+ */
+export function utf8Codes(
+  bytes: Uint8Array,
+  off: Int32Array,
+  step: number,
+  s: number,
+  n: number,
+  valid: Uint8Array | undefined,
+): { codes: Int32Array; values: readonly string[] } {
+  const codes = new Int32Array(n);
+  const values: string[] = [];
+  const firstStart: number[] = [];
+  const firstEnd: number[] = [];
+  let cap = 1024;
+  let table = new Int32Array(cap).fill(-1);
+  let hashes: number[] = [];
+  const decoder = new TextDecoder();
+  // Short strings: key = len * 256^len + bytes (disjoint ranges per length, below 2^26).
+  let scap = 1024;
+  let skeys = new Int32Array(scap).fill(-1);
+  let scodes = new Int32Array(scap);
+  let shorts = 0;
+  const sslot = (k: number, mask: number): number => {
+    let h = Math.imul(k ^ (k >>> 13), 0x5bd1e995);
+    h ^= h >>> 15;
+    return h & mask;
+  };
+  // The last short key and its code: runs of equal values (sorted or clustered columns) skip the hash.
+  let lastK = -1;
+  let lastCode = -1;
+  for (let i = 0; i < n; i++) {
+    const j = s + i;
+    if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
+      codes[i] = -1;
+      continue;
+    }
+    const a = off[j * step];
+    const b = off[(j + 1) * step];
+    const len = b - a;
+    if (len <= 3) {
+      const k =
+        len === 3
+          ? 0x3000000 + bytes[a] * 65536 + bytes[a + 1] * 256 + bytes[a + 2]
+          : len === 2
+            ? 0x20000 + bytes[a] * 256 + bytes[a + 1]
+            : len === 1
+              ? 0x100 + bytes[a]
+              : 0;
+      if (k === lastK) {
+        codes[i] = lastCode;
+        continue;
+      }
+      let slot = sslot(k, scap - 1);
+      let code = -1;
+      for (;;) {
+        const x = skeys[slot];
+        if (x === -1) break;
+        if (x === k) {
+          code = scodes[slot];
+          break;
+        }
+        slot = (slot + 1) & (scap - 1);
+      }
+      if (code === -1) {
+        code = values.length;
+        values.push(decoder.decode(bytes.subarray(a, b)));
+        firstStart.push(-1); // not in the long-string table
+        firstEnd.push(-1);
+        hashes.push(0);
+        skeys[slot] = k;
+        scodes[slot] = code;
+        if (++shorts * 2 > scap) {
+          const ok = skeys;
+          const oc = scodes;
+          scap *= 2;
+          skeys = new Int32Array(scap).fill(-1);
+          scodes = new Int32Array(scap);
+          for (let q = 0; q < ok.length; q++) {
+            if (ok[q] === -1) continue;
+            let sl = sslot(ok[q], scap - 1);
+            while (skeys[sl] !== -1) sl = (sl + 1) & (scap - 1);
+            skeys[sl] = ok[q];
+            scodes[sl] = oc[q];
+          }
+        }
+      }
+      codes[i] = code;
+      lastK = k;
+      lastCode = code;
+      continue;
+    }
+    let h = 0x811c9dc5;
+    for (let p = a; p < b; p++) h = Math.imul(h ^ bytes[p], 0x01000193);
+    let slot = h & (cap - 1);
+    let code = -1;
+    for (;;) {
+      const c = table[slot];
+      if (c === -1) break;
+      if (hashes[c] === h && firstEnd[c] - firstStart[c] === b - a) {
+        let eq = true;
+        const fa = firstStart[c];
+        for (let p = 0; p < b - a; p++)
+          if (bytes[fa + p] !== bytes[a + p]) {
+            eq = false;
+            break;
+          }
+        if (eq) {
+          code = c;
+          break;
+        }
+      }
+      slot = (slot + 1) & (cap - 1);
+    }
+    if (code === -1) {
+      code = values.length;
+      values.push(decoder.decode(bytes.subarray(a, b)));
+      firstStart.push(a);
+      firstEnd.push(b);
+      hashes.push(h);
+      table[slot] = code;
+      if (values.length * 2 > cap) {
+        cap *= 2;
+        table = new Int32Array(cap).fill(-1);
+        for (let c = 0; c < values.length; c++) {
+          if (firstStart[c] < 0) continue; // a short string
+          let sl = hashes[c] & (cap - 1);
+          while (table[sl] !== -1) sl = (sl + 1) & (cap - 1);
+          table[sl] = c;
+        }
+      }
+    }
+    codes[i] = code;
+  }
+  hashes = [];
+  return { codes, values };
+}
+
 type Kind = 'int32' | 'int64' | 'float' | 'bool' | 'utf8' | 'large-utf8' | 'dict' | 'timestamp';
 
 /**
@@ -108,7 +313,7 @@ export class DecodedColumn implements Column {
     readonly length: number,
   ) {
     this.valid = data.nullCount > 0 && data.validity && data.validity.length > 0 ? data.validity : undefined;
-    if (kind === 'int64' || kind === 'timestamp') {
+    if (kind === 'int64' || (kind === 'timestamp' && data.ms === undefined)) {
       const v = data.values;
       this.words = new Int32Array(v.buffer, v.byteOffset, v.length * 2);
     }
@@ -219,7 +424,7 @@ export class DecodedColumn implements Column {
       case 'bool':
         return ((this.data.values[j >> 3] >> (j & 7)) & 1) === 1;
       case 'timestamp':
-        return this.tsAt(j);
+        return this.data.ms !== undefined ? this.data.ms[j] : this.tsAt(j);
       default: {
         const d = this.dictionary() as { codes: Int32Array; values: readonly string[] };
         return d.values[d.codes[i]];
@@ -244,10 +449,10 @@ export class DecodedColumn implements Column {
     if (this.i64 === undefined) {
       const k = this.kind;
       const unit = this.data.type.unit ?? 1;
-      if (k === 'int64' || (k === 'timestamp' && unit === 1)) {
+      if (k === 'int64' || (k === 'timestamp' && unit === 1 && this.data.ms === undefined)) {
         const v = this.data.values as unknown as BigInt64Array;
         this.i64 = { values: v.subarray(this.start, this.start + this.length), ...this.sliceValidity() };
-      } else if (k === 'timestamp') this.convertTimestamps();
+      } else if (k === 'timestamp') this.i64 = this.msWords();
       else this.i64 = null;
     }
     return this.i64 ?? undefined;
@@ -269,48 +474,38 @@ export class DecodedColumn implements Column {
   }
 
   /**
-   * A timestamp column's epoch ms, floored, as a Float64Array (NaN: null) and, when the Parquet
-   * unit is not ms, as an int64 buffer too: one pass over the 32-bit halves, a BigInt only for
-   * values beyond ±2^53 in the column's unit.
+   * A timestamp column's epoch ms, floored, as a Float64Array (NaN: null), kept as `float64()`:
+   * one pass over the 32-bit halves, a BigInt only for values beyond ±2^53 in the column's unit.
+   * The int64 form (`msWords`) is derived from it only when an encoder asks for it (the window
+   * reads event time only, so under `kappa run` it is never built).
    */
   private convertTimestamps(): void {
-    const n = this.length;
-    const s = this.start;
-    const unit = this.data.type.unit ?? 1;
-    const w = this.words as Int32Array;
-    const f = new Float64Array(n);
-    const words = unit === 1 ? undefined : new Int32Array(2 * n);
-    const valid = this.valid;
-    const d = UNITS_PER_MS[unit];
-    const mul = MS_PER_UNIT[unit];
-    for (let i = 0; i < n; i++) {
-      const j = s + i;
-      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
-        f[i] = Number.NaN;
-        continue;
-      }
-      const hi = w[2 * j + 1];
-      let q: number;
-      if (hi > SAFE_HI || hi < -SAFE_HI) q = this.tsAt(j);
-      else {
-        const x = hi * TWO32 + (w[2 * j] >>> 0);
-        if (unit <= 1) q = x * mul;
-        else {
-          q = Math.floor(x / d);
-          if (q * d > x) q -= 1;
-          else if ((q + 1) * d <= x) q += 1;
-        }
-      }
-      f[i] = q;
-      if (words !== undefined) {
-        const qh = Math.floor(q / TWO32);
-        words[2 * i] = (q - qh * TWO32) | 0;
-        words[2 * i + 1] = qh;
-      }
+    const ms = this.data.ms;
+    if (ms !== undefined) {
+      this.f64 = ms.subarray(this.start, this.start + this.length);
+      return;
     }
-    this.f64 = f;
-    if (words !== undefined)
-      this.i64 = { values: new BigInt64Array(words.buffer, 0, n), ...this.sliceValidity() };
+    const v = this.data.values as unknown as BigInt64Array;
+    const unit = this.data.type.unit ?? 1;
+    this.f64 = epochMs(this.words as Int32Array, v, this.start, this.length, unit, this.valid);
+  }
+
+  /**
+   * A timestamp column whose Parquet unit is not ms: its epoch ms (`float64()`, integers) as an
+   * int64 buffer with the slice's validity. Null rows hold 0.
+   */
+  private msWords(): Int64Buffer {
+    const f = this.float64() as Float64Array;
+    const n = this.length;
+    const words = new Int32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      const q = f[i];
+      if (Number.isNaN(q)) continue; // null
+      const qh = Math.floor(q / TWO32);
+      words[2 * i] = (q - qh * TWO32) | 0;
+      words[2 * i + 1] = qh;
+    }
+    return { values: new BigInt64Array(words.buffer, 0, n), ...this.sliceValidity() };
   }
 
   private toFloat64(): Float64Array | undefined {
@@ -349,7 +544,11 @@ export class DecodedColumn implements Column {
   dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
     const k = this.kind;
     if (k !== 'utf8' && k !== 'large-utf8' && k !== 'dict') return undefined;
-    if (!this.dict) this.dict = k === 'dict' ? this.fromArrowDictionary() : this.encodeBytes();
+    if (!this.dict) {
+      const whole = this.data.codes;
+      this.dict =
+        k === 'dict' ? this.fromArrowDictionary() : whole ? this.sliceCodes(whole) : this.encodeBytes();
+    }
     return this.dict;
   }
 
@@ -362,146 +561,46 @@ export class DecodedColumn implements Column {
     return { codes, values };
   }
 
-  /**
-   * Dictionary codes straight from the UTF-8 bytes: an open-addressing hash (FNV-1a over the bytes)
-   * finds each distinct string's first row; only distinct strings are decoded. Strings of at most
-   * 3 bytes (codes such as airports, countries) are one integer (length and bytes) in a second
-   * table: no byte loop, no byte comparison.
-   */
+  /** Dictionary codes of this slice's rows from the UTF-8 bytes (`utf8Codes`). */
   private encodeBytes(): { codes: Int32Array; values: readonly string[] } {
-    const n = this.length;
-    const s = this.start;
     const bytes = this.data.values as unknown as Uint8Array;
     const o = this.data.offsets as NonNullable<ArrowData['offsets']>;
     // LargeUtf8 offsets are int64: read their low words (a batch's bytes stay below 2 GiB).
     const step = o.BYTES_PER_ELEMENT === 8 ? 2 : 1;
     const off = new Int32Array(o.buffer, o.byteOffset, o.length * step);
+    return utf8Codes(bytes, off, step, this.start, this.length, this.valid);
+  }
+
+  /**
+   * This slice's dictionary from the producer's codes over the whole array (`ArrowData.codes`):
+   * the codes renumbered in the order of first appearance within the slice, so the slice gets the
+   * codes and values `utf8Codes` would give for its rows alone (strings shared, none decoded).
+   */
+  private sliceCodes(whole: { codes: Int32Array; values: readonly string[] }): {
+    codes: Int32Array;
+    values: readonly string[];
+  } {
+    const n = this.length;
+    const s = this.start;
+    if (s === 0 && n === whole.codes.length) return whole;
+    const local = new Int32Array(whole.values.length).fill(-1);
     const codes = new Int32Array(n);
     const values: string[] = [];
-    const firstStart: number[] = [];
-    const firstEnd: number[] = [];
-    let cap = 1024;
-    let table = new Int32Array(cap).fill(-1);
-    let hashes: number[] = [];
-    const decoder = new TextDecoder();
-    // Short strings: key = len * 256^len + bytes (disjoint ranges per length, below 2^26).
-    let scap = 1024;
-    let skeys = new Int32Array(scap).fill(-1);
-    let scodes = new Int32Array(scap);
-    let shorts = 0;
-    const sslot = (k: number, mask: number): number => {
-      let h = Math.imul(k ^ (k >>> 13), 0x5bd1e995);
-      h ^= h >>> 15;
-      return h & mask;
-    };
-    const valid = this.valid;
-    // The last short key and its code: runs of equal values (sorted or clustered columns) skip the hash.
-    let lastK = -1;
-    let lastCode = -1;
+    const src = whole.codes;
     for (let i = 0; i < n; i++) {
-      const j = s + i;
-      if (valid !== undefined && ((valid[j >> 3] >> (j & 7)) & 1) === 0) {
+      const c = src[s + i];
+      if (c < 0) {
         codes[i] = -1;
         continue;
       }
-      const a = off[j * step];
-      const b = off[(j + 1) * step];
-      const len = b - a;
-      if (len <= 3) {
-        const k =
-          len === 3
-            ? 0x3000000 + bytes[a] * 65536 + bytes[a + 1] * 256 + bytes[a + 2]
-            : len === 2
-              ? 0x20000 + bytes[a] * 256 + bytes[a + 1]
-              : len === 1
-                ? 0x100 + bytes[a]
-                : 0;
-        if (k === lastK) {
-          codes[i] = lastCode;
-          continue;
-        }
-        let slot = sslot(k, scap - 1);
-        let code = -1;
-        for (;;) {
-          const x = skeys[slot];
-          if (x === -1) break;
-          if (x === k) {
-            code = scodes[slot];
-            break;
-          }
-          slot = (slot + 1) & (scap - 1);
-        }
-        if (code === -1) {
-          code = values.length;
-          values.push(decoder.decode(bytes.subarray(a, b)));
-          firstStart.push(-1); // not in the long-string table
-          firstEnd.push(-1);
-          hashes.push(0);
-          skeys[slot] = k;
-          scodes[slot] = code;
-          if (++shorts * 2 > scap) {
-            const ok = skeys;
-            const oc = scodes;
-            scap *= 2;
-            skeys = new Int32Array(scap).fill(-1);
-            scodes = new Int32Array(scap);
-            for (let q = 0; q < ok.length; q++) {
-              if (ok[q] === -1) continue;
-              let sl = sslot(ok[q], scap - 1);
-              while (skeys[sl] !== -1) sl = (sl + 1) & (scap - 1);
-              skeys[sl] = ok[q];
-              scodes[sl] = oc[q];
-            }
-          }
-        }
-        codes[i] = code;
-        lastK = k;
-        lastCode = code;
-        continue;
+      let l = local[c];
+      if (l < 0) {
+        l = values.length;
+        local[c] = l;
+        values.push(whole.values[c]);
       }
-      let h = 0x811c9dc5;
-      for (let p = a; p < b; p++) h = Math.imul(h ^ bytes[p], 0x01000193);
-      let slot = h & (cap - 1);
-      let code = -1;
-      for (;;) {
-        const c = table[slot];
-        if (c === -1) break;
-        if (hashes[c] === h && firstEnd[c] - firstStart[c] === b - a) {
-          let eq = true;
-          const fa = firstStart[c];
-          for (let p = 0; p < b - a; p++)
-            if (bytes[fa + p] !== bytes[a + p]) {
-              eq = false;
-              break;
-            }
-          if (eq) {
-            code = c;
-            break;
-          }
-        }
-        slot = (slot + 1) & (cap - 1);
-      }
-      if (code === -1) {
-        code = values.length;
-        values.push(decoder.decode(bytes.subarray(a, b)));
-        firstStart.push(a);
-        firstEnd.push(b);
-        hashes.push(h);
-        table[slot] = code;
-        if (values.length * 2 > cap) {
-          cap *= 2;
-          table = new Int32Array(cap).fill(-1);
-          for (let c = 0; c < values.length; c++) {
-            if (firstStart[c] < 0) continue; // a short string
-            let sl = hashes[c] & (cap - 1);
-            while (table[sl] !== -1) sl = (sl + 1) & (cap - 1);
-            table[sl] = c;
-          }
-        }
-      }
-      codes[i] = code;
+      codes[i] = l;
     }
-    hashes = [];
     return { codes, values };
   }
 

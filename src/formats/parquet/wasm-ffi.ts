@@ -19,6 +19,7 @@
  */
 import {
   type ArrowData,
+  epochMs,
   T_BOOL,
   T_DICTIONARY,
   T_FLOAT,
@@ -26,6 +27,7 @@ import {
   T_LARGE_UTF8,
   T_TIMESTAMP,
   T_UTF8,
+  utf8Codes,
 } from './columns.js';
 
 /** Integer formats of the C Data Interface: bit width, signedness, typed-array constructor. */
@@ -74,6 +76,10 @@ class Mem {
     while (b[e] !== 0) e++;
     return new TextDecoder().decode(b.subarray(0, e));
   }
+  /** The memory itself (views into it are valid only until the batch is freed). */
+  get memory(): ArrayBuffer {
+    return this.buf;
+  }
   /** A copy of `bytes` bytes at pointer `p` (an empty buffer for a null pointer or no bytes). */
   copy(p: number, bytes: number): ArrayBuffer {
     if (p === 0 || bytes <= 0) return new ArrayBuffer(0);
@@ -113,11 +119,14 @@ function validityOf(m: Mem, a: CArray): Uint8Array | undefined {
 /**
  * One column's `ArrowData` (the shape columns.ts reads), or undefined for a type it does not take.
  * Rows are `offset .. offset + length - 1` of the returned buffers (`CArray.offset`).
+ * @param stringCodes a utf8 array gets its dictionary codes (`ArrowData.codes`) instead of copies
+ *   of its offsets and bytes (false for a dictionary's values, which are read as strings)
  */
 function dataOf(
   m: Mem,
   schemaPtr: number,
   arrayPtr: number,
+  stringCodes = true,
 ): { data: ArrowData; offset: number } | undefined {
   const format = m.cstr(m.u32(schemaPtr));
   const a = readArray(m, arrayPtr);
@@ -128,7 +137,7 @@ function dataOf(
     // Dictionary-encoded: `format` is the index type; the values are utf8 / large utf8.
     const idx = INTS[format];
     if (idx?.[0] !== 32 || !idx[1] || a.dictionary === 0) return undefined;
-    const dict = dataOf(m, dictSchema, a.dictionary);
+    const dict = dataOf(m, dictSchema, a.dictionary, false);
     if (dict?.offset !== 0) return undefined;
     const dt = dict.data.type.typeId;
     if (dt !== T_UTF8 && dt !== T_LARGE_UTF8) return undefined;
@@ -149,6 +158,8 @@ function dataOf(
   let type: ArrowData['type'];
   let values: Typed;
   let offsets: Int32Array | BigInt64Array | undefined;
+  let ms: Float64Array | undefined;
+  let codes: ArrowData['codes'];
   const int = INTS[format];
   if (int) {
     const [bits, signed] = int;
@@ -164,14 +175,36 @@ function dataOf(
   } else if (format === 'u' || format === 'U') {
     const large = format === 'U';
     type = { typeId: large ? T_LARGE_UTF8 : T_UTF8 };
-    offsets = large
-      ? new BigInt64Array(m.copy(a.buffers[1], 8 * (end + 1)))
-      : new Int32Array(m.copy(a.buffers[1], 4 * (end + 1)));
-    const bytes = large ? Number((offsets as BigInt64Array)[end]) : (offsets as Int32Array)[end];
-    values = new Uint8Array(m.copy(a.buffers[2], bytes));
+    const po = a.buffers[1];
+    const step = large ? 2 : 1;
+    if (stringCodes && end > 0 && po !== 0 && po % (4 * step) === 0 && a.buffers[2] !== 0) {
+      // Every reader of a string column reads its dictionary codes: they are computed here for
+      // the whole array, straight from WebAssembly memory (each distinct string decoded once), and
+      // neither the offsets nor the bytes are copied out. Slices renumber them (`sliceCodes`).
+      const mem = m.memory;
+      const off = new Int32Array(mem, po, (end + 1) * step);
+      const last = off[end * step];
+      codes = utf8Codes(new Uint8Array(mem, a.buffers[2], last), off, step, 0, end, validity);
+      values = new Uint8Array(0);
+    } else {
+      offsets = large
+        ? new BigInt64Array(m.copy(a.buffers[1], 8 * (end + 1)))
+        : new Int32Array(m.copy(a.buffers[1], 4 * (end + 1)));
+      const bytes = large ? Number((offsets as BigInt64Array)[end]) : (offsets as Int32Array)[end];
+      values = new Uint8Array(m.copy(a.buffers[2], bytes));
+    }
   } else if (format.startsWith('ts') && format[3] === ':' && TS_UNITS[format[2]] !== undefined) {
-    type = { typeId: T_TIMESTAMP, unit: TS_UNITS[format[2]] };
-    values = new BigInt64Array(m.copy(a.buffers[1], 8 * end));
+    const unit = TS_UNITS[format[2]];
+    type = { typeId: T_TIMESTAMP, unit };
+    const p = a.buffers[1];
+    if (unit !== 1 && end > 0 && p !== 0 && p % 8 === 0) {
+      // Not ms: the epoch ms are what every reader of the column uses (event time, rows, the
+      // encoders' int64 form), so they are computed here, straight from WebAssembly memory, and
+      // the raw values are not copied out.
+      const mem = m.memory;
+      ms = epochMs(new Int32Array(mem, p, 2 * end), new BigInt64Array(mem, p, end), 0, end, unit, validity);
+      values = new BigInt64Array(0);
+    } else values = new BigInt64Array(m.copy(p, 8 * end));
   } else return undefined;
   return {
     offset: a.offset,
@@ -182,6 +215,8 @@ function dataOf(
       validity,
       values: values as unknown as ArrowData['values'],
       offsets,
+      ms,
+      codes,
     },
   };
 }

@@ -261,6 +261,9 @@ export class WindowOperator implements Operator {
   private fresh = 0;
   /** Fresh slots by window end (ms), each list in creation order; the distinct ends. */
   private freshByEnd = new Map<number, number[]>();
+  /** The end (ms) `addFresh` last added to and its list in `freshByEnd` (NaN: none). */
+  private lastEnd = Number.NaN;
+  private lastEndList: number[] | undefined;
   private readonly freshEnds = new MinHeap();
   /** Largest window end (ms) of a fresh slot since the slot table was last empty. */
   private freshMaxEnd = Number.NEGATIVE_INFINITY;
@@ -601,7 +604,10 @@ export class WindowOperator implements Operator {
       size: (this.o.window as { size: number }).size,
       wm: this.wm,
       codeKid: new Int32Array(nullCode + 1).fill(-1),
-      hint: new Int32Array(nullCode + 1).fill(-1),
+      hint: new Int32Array(nullCode + 1),
+      hintStart: new Float64Array(nullCode + 1),
+      hintGen: new Int32Array(nullCode + 1),
+      gen: 1,
       bucket: Number.NaN,
       bucketEnd: Number.NaN,
       bucketLate: false,
@@ -632,6 +638,8 @@ export class WindowOperator implements Operator {
         if (scan.stop === SCAN_SLOW) {
           await this.endRun(run);
           await this.rowOfBatch(b, i, out, bad);
+          // endRun and the row path may free or reuse slots: the hints of this batch are stale.
+          scan.gen++;
           i++;
         }
       }
@@ -650,7 +658,7 @@ export class WindowOperator implements Operator {
    * @returns the index of the row it stopped at (the batch length when done)
    */
   private scanTumbling(scan: TumblingScan, run: Run, from: number): number {
-    const { b, codes, keyValues, fieldGet, offset, size, wm, codeKid, hint } = scan;
+    const { b, codes, keyValues, fieldGet, offset, size, wm, codeKid, hint, hintStart, hintGen, gen } = scan;
     const n = b.length;
     const nullCode = keyValues.length;
     const slots = this.slots;
@@ -686,8 +694,11 @@ export class WindowOperator implements Operator {
         kid = this.keyId(code === nullCode ? null : keyValues[code]);
         codeKid[code] = kid;
       }
-      let g = hint[code];
-      if (!slots.is(g, kid, bucket)) {
+      let g: number;
+      // The slot of this code's last row, when it is this row's window (no slot is freed while the
+      // scan runs, so a hint of the current generation is valid without a look at the table).
+      if (hintStart[code] === bucket && hintGen[code] === gen) g = hint[code];
+      else {
         g = slots.find(kid, bucket);
         if (g < 0) {
           const r = this.openGroup(run, kid, bucket, t);
@@ -699,6 +710,8 @@ export class WindowOperator implements Operator {
           g = r;
         }
         hint[code] = g;
+        hintStart[code] = bucket;
+        hintGen[code] = gen;
       }
       gids[i] = g;
       const maxTs = run.maxTs;
@@ -716,6 +729,8 @@ export class WindowOperator implements Operator {
     let code = scan.codes[i];
     if (code < 0) code = scan.keyValues.length;
     scan.hint[code] = g;
+    scan.hintStart[code] = this.slots.start(g);
+    scan.hintGen[code] = scan.gen;
     this.gids[i] = g;
     const t = scan.b.ts[i];
     if (t > run.maxTs[g]) run.maxTs[g] = t;
@@ -752,6 +767,28 @@ export class WindowOperator implements Operator {
             acc1[x]++;
           }
         }
+      } else if ((m === M_MIN || m === M_MAX) && run.touched.length === 0) {
+        // Only fresh slots in these rows (a backed slot is in `touched` until `endRun`): none is
+        // `mixed`, so the loop compares numbers only.
+        const f = f64[j]!;
+        if (m === M_MIN)
+          for (let i = from; i < to; i++) {
+            const v = f[i];
+            const x = gids[i] * na + j;
+            if (v < acc0[x] || (!has[x] && !Number.isNaN(v))) {
+              acc0[x] = v;
+              has[x] = 1;
+            }
+          }
+        else
+          for (let i = from; i < to; i++) {
+            const v = f[i];
+            const x = gids[i] * na + j;
+            if (v > acc0[x] || (!has[x] && !Number.isNaN(v))) {
+              acc0[x] = v;
+              has[x] = 1;
+            }
+          }
       } else if (m === M_MIN || m === M_MAX) {
         const f = f64[j]!;
         const isMin = m === M_MIN;
@@ -987,12 +1024,19 @@ export class WindowOperator implements Operator {
     const g = this.slots.add(kid, s);
     this.growRun(run);
     run.backed[g] = 0;
-    const list = this.freshByEnd.get(end);
-    if (list !== undefined) list.push(g);
+    // Time-ordered input opens its new windows at one end after another: the last list first.
+    if (end === this.lastEnd) this.lastEndList!.push(g);
     else {
-      this.freshByEnd.set(end, [g]);
-      this.freshEnds.push(end);
-      if (end > this.freshMaxEnd) this.freshMaxEnd = end;
+      let list = this.freshByEnd.get(end);
+      if (list !== undefined) list.push(g);
+      else {
+        list = [g];
+        this.freshByEnd.set(end, list);
+        this.freshEnds.push(end);
+        if (end > this.freshMaxEnd) this.freshMaxEnd = end;
+      }
+      this.lastEnd = end;
+      this.lastEndList = list;
     }
     this.fresh++;
     return g;
@@ -1035,6 +1079,8 @@ export class WindowOperator implements Operator {
         slots.remove(g);
       }
     this.freshByEnd = new Map();
+    this.lastEnd = Number.NaN;
+    this.lastEndList = undefined;
     this.freshEnds.clear();
     this.freshMaxEnd = Number.NEGATIVE_INFINITY;
     this.fresh = 0;
@@ -1052,6 +1098,10 @@ export class WindowOperator implements Operator {
   ): Promise<void> {
     const list = this.freshByEnd.get(end)!;
     this.freshByEnd.delete(end);
+    if (end === this.lastEnd) {
+      this.lastEnd = Number.NaN;
+      this.lastEndList = undefined;
+    }
     this.freshEnds.pop();
     const run = this.run!;
     const slots = this.slots;
@@ -1999,9 +2049,16 @@ interface TumblingScan {
   offset: number;
   size: number;
   wm: number;
-  /** Per key code: its key id (-1: not looked up yet) and the slot its last row went to. */
+  /**
+   * Per key code: its key id (-1: not looked up yet) and the slot its last row went to, with that
+   * slot's window start and the generation it was set in (`gen`, bumped after each row of the row
+   * path, which may free slots: a hint of an older generation is not used).
+   */
   codeKid: Int32Array;
   hint: Int32Array;
+  hintStart: Float64Array;
+  hintGen: Int32Array;
+  gen: number;
   /** The window [bucket, bucketEnd) of the last row and whether it is complete already. */
   bucket: number;
   bucketEnd: number;
