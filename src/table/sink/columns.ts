@@ -137,25 +137,36 @@ export function capturePiece(
 ): ColumnPiece {
   const n = idx.length;
   const cols = new Map<string, PieceColumn>();
+  // Rows of a partition usually are one run of the batch: then typed columns are copied as ranges.
+  const from = n > 0 && idx[n - 1] - idx[0] === n - 1 ? idx[0] : -1;
   for (const name of names) {
     if (nulls?.has(name)) continue;
     const col = b.column(name);
     if (!col) continue;
     const f = col.typed && NUMERIC.has(col.type) ? col.float64() : undefined;
     if (f) {
-      const a = new Float64Array(n);
-      for (let i = 0; i < n; i++) a[i] = f[idx[i]];
+      let a: Float64Array;
+      if (from >= 0) a = f.slice(from, from + n);
+      else {
+        a = new Float64Array(n);
+        for (let i = 0; i < n; i++) a[i] = f[idx[i]];
+      }
       cols.set(name, { kind: 'f64', a });
       continue;
     }
     const d = col.typed && col.type === 'string' ? col.dictionary() : undefined;
     if (d) {
-      const codes = new Int32Array(n);
       const src = d.codes;
       if (d.values.length <= 4 * n + 64) {
-        for (let i = 0; i < n; i++) codes[i] = src[idx[i]];
+        let codes: Int32Array;
+        if (from >= 0) codes = src.slice(from, from + n);
+        else {
+          codes = new Int32Array(n);
+          for (let i = 0; i < n; i++) codes[i] = src[idx[i]];
+        }
         cols.set(name, { kind: 'dict', codes, values: d.values });
       } else {
+        const codes = new Int32Array(n);
         // A few rows of a large dictionary: a dictionary of their own (first-occurrence order).
         const { stamp, local, epoch } = scratchFor(d.values.length);
         const values: string[] = [];

@@ -496,8 +496,14 @@ export class TableSink extends FileSinkBase {
     const interval = this.rolling.interval !== undefined;
     const seen = interval ? new Uint8Array(k) : undefined;
     const now = interval ? Date.now() : 0;
-    for (let i = 0; i < n; i++) {
+    // Runs of rows of one partition are taken at once: the rows up to the next one at which the
+    // row path would write a buffer (a row group full, --roll-records, the buffered-rows limit)
+    // are counted in one step, and that row is handled as the row path handles it.
+    let i = 0;
+    while (i < n) {
       const p = ids[i];
+      let end = i + 1;
+      while (end < n && ids[end] === p) end++;
       const st = sts[p];
       if (seen && seen[p] === 0) {
         seen[p] = 1;
@@ -508,15 +514,27 @@ export class TableSink extends FileSinkBase {
           st.since = now;
         } else if (st.buffer.length === 0 && !st.file) st.since = now;
       }
-      pending[p]++;
-      pendingAll++;
-      const buffered = st.buffer.length + pending[p];
-      if (buffered >= ROW_GROUP_ROWS || (st.file?.rows ?? 0) + buffered >= this.rolling.records) {
-        move(p);
-        await this.flushPart(st, true);
-      } else if (this.buffered + pendingAll >= SINK_LIMITS.maxBufferedRows) {
-        for (let q = 0; q < k; q++) move(q);
-        await this.flushLargest();
+      while (i < end) {
+        // The row path adds a row, then writes this buffer when it holds ROW_GROUP_ROWS rows or
+        // its file reaches --roll-records (a), else the largest buffer when all buffers together
+        // hold SINK_LIMITS.maxBufferedRows (b): the first row of the run at which each holds.
+        const buffered = st.buffer.length + pending[p];
+        const toA = Math.max(
+          1,
+          Math.min(ROW_GROUP_ROWS - buffered, this.rolling.records - (st.file?.rows ?? 0) - buffered),
+        );
+        const toB = Math.max(1, SINK_LIMITS.maxBufferedRows - (this.buffered + pendingAll));
+        const take = Math.min(end - i, toA, toB);
+        pending[p] += take;
+        pendingAll += take;
+        i += take;
+        if (take === toA) {
+          move(p);
+          await this.flushPart(st, true);
+        } else if (take === toB) {
+          for (let q = 0; q < k; q++) move(q);
+          await this.flushLargest();
+        }
       }
     }
     for (let p = 0; p < k; p++) move(p);
@@ -543,7 +561,28 @@ export class TableSink extends FileSinkBase {
     const parts: PartitionOf[] = [];
     const byPath = new Map<string, number>();
     // Each row's time bucket in one pass over the time column.
-    const timeIds = hasTime ? pt.timeBucketIds(b.ts, n)?.ids : undefined;
+    const buckets = hasTime ? pt.timeBucketIds(b.ts, n) : undefined;
+    const timeIds = buckets?.ids;
+    if (timeIds && fields.length === 0) {
+      // Time partitions only: a bucket is a partition (its first row names it).
+      const partOf = new Int32Array(buckets.buckets.length).fill(-1);
+      for (let i = 0; i < n; i++) {
+        const t = timeIds[i];
+        let p = partOf[t];
+        if (p < 0) {
+          const part = pt.partitionOf(b.ts[i], {});
+          p = byPath.get(part.path) ?? -1;
+          if (p < 0) {
+            p = parts.length;
+            parts.push(part);
+            byPath.set(part.path, p);
+          }
+          partOf[t] = p;
+        }
+        ids[i] = p;
+      }
+      return { ids, parts };
+    }
     // Rows of one partition usually come in runs: the last key's partition without a Map lookup.
     let lastKey: number | string | undefined;
     let lastP: number | undefined;
