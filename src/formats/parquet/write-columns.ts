@@ -29,7 +29,16 @@ const PAGE_SIZE = 1048576;
 /** One column of a row group: its values (null for null), or string dictionary codes (-1 null). */
 export type GroupColumn =
   | { name: string; values: unknown[] }
-  | { name: string; codes: Int32Array; dict: readonly string[] }
+  | {
+      name: string;
+      codes: Int32Array;
+      dict: readonly string[];
+      /**
+       * The dictionary is distinct and in the order of each value's first row, every value used
+       * (as `SegmentsColumn.dictionary()` builds it): it is the chunk's dictionary as it is.
+       */
+      firstUse?: boolean;
+    }
   | { name: string; int64: Float64Array }
   | { name: string; double: Float64Array };
 
@@ -90,7 +99,7 @@ export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number)
       }
     } else if ('codes' in c) {
       const codes = c.codes;
-      result = dictionaryChunk(writer, column, codes, c.dict, n);
+      result = dictionaryChunk(writer, column, codes, c.dict, n, c.firstUse === true);
       if (!result) {
         const d = c.dict;
         values = new Array<unknown>(n);
@@ -161,10 +170,11 @@ function dictionaryChunk(
   codes: Int32Array,
   values: readonly string[],
   n: number,
+  firstUse = false,
 ): ColumnResult | undefined {
   const element: SchemaElement = column.element;
   if (element.type !== 'BYTE_ARRAY' || element.converted_type !== 'UTF8' || n === 0) return undefined;
-  if (new Set(values).size !== values.length) return undefined;
+  if (!firstUse && new Set(values).size !== values.length) return undefined;
   // useDictionary's sample: up to 1000 values spread over the chunk, sizes = length + 4 (null 0).
   const sampleSize = Math.min(n, 1000);
   const sampled = new Set<number>();
@@ -183,25 +193,41 @@ function dictionaryChunk(
   const sampleSaysDictionary = sampleTotal > 0 && sampleDict / sampleTotal <= 0.9;
   // The dictionary in first-occurrence order, the indexes, and the sizes of the size rule
   // (string lengths summed per distinct value: one typed-array pass over the rows).
-  const remap = new Int32Array(values.length).fill(-1);
   const uses = new Int32Array(values.length);
-  const dict: string[] = [];
-  const indexes = new Int32Array(n);
   const defs = new Uint8Array(n);
   let nonNull = 0;
-  for (let i = 0; i < n; i++) {
-    const c = codes[i];
-    if (c < 0) continue;
-    defs[i] = 1;
-    nonNull++;
-    uses[c]++;
-    let r = remap[c];
-    if (r < 0) {
-      r = dict.length;
-      remap[c] = r;
-      dict.push(values[c]);
+  let dict: readonly string[];
+  let indexes: Int32Array;
+  if (firstUse) {
+    // Already the chunk's dictionary: the codes are the indexes (read only where defs is 1).
+    for (let i = 0; i < n; i++) {
+      const c = codes[i];
+      if (c < 0) continue;
+      defs[i] = 1;
+      nonNull++;
+      uses[c]++;
     }
-    indexes[i] = r;
+    dict = values;
+    indexes = codes;
+  } else {
+    const remap = new Int32Array(values.length).fill(-1);
+    const order: string[] = [];
+    indexes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = codes[i];
+      if (c < 0) continue;
+      defs[i] = 1;
+      nonNull++;
+      uses[c]++;
+      let r = remap[c];
+      if (r < 0) {
+        r = order.length;
+        remap[c] = r;
+        order.push(values[c]);
+      }
+      indexes[i] = r;
+    }
+    dict = order;
   }
   let dictSize = 0;
   let totalSize = 0;

@@ -296,7 +296,13 @@ export class ParquetPartWriter {
     const cols: GroupColumn[] = this.columns.map((c) => {
       const col = b.column(c.name);
       const d = col?.typed && c.type === 'string' ? col.dictionary() : undefined;
-      if (d) return { name: c.name, codes: d.codes, dict: d.values };
+      if (d)
+        return {
+          name: c.name,
+          codes: d.codes,
+          dict: d.values,
+          firstUse: (d as { firstUse?: boolean }).firstUse === true,
+        };
       const wide =
         c.intBits === undefined && (c.type === 'int64' || c.type === 'timestamp' || c.type === 'timestamptz');
       const f = wide && col?.typed ? col.float64() : undefined;

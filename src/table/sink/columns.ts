@@ -353,7 +353,11 @@ class SegmentsColumn implements BatchColumn {
     return out;
   }
 
-  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
+  /**
+   * One dictionary for the buffer: values in the order of their first row, each once, every one
+   * used (`firstUse: true` tells the Parquet writer so, see write-columns.ts).
+   */
+  dictionary(): { codes: Int32Array; values: readonly string[]; firstUse: true } | undefined {
     if (this.type !== 'string') return undefined;
     if (!this.parts.every((p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind === 'dict')))
       return undefined;
@@ -398,7 +402,7 @@ class SegmentsColumn implements BatchColumn {
         codes[base + i] = r;
       }
     });
-    return { codes, values };
+    return { codes, values, firstUse: true };
   }
 }
 
