@@ -279,19 +279,33 @@ function int64Chunk(
   n: number,
 ): ColumnResult | undefined {
   if (column.element.type !== 'INT64' || n === 0) return undefined;
-  const k = new Float64Array(n);
   const defs = new Uint8Array(n);
   let nonNull = 0;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
+  let whole = true;
   for (let i = 0; i < n; i++) {
-    const v = Math.floor(f[i]);
-    k[i] = v;
+    const v = f[i];
     if (Number.isNaN(v)) continue; // null
     defs[i] = 1;
     nonNull++;
     if (v < min) min = v;
     if (v > max) max = v;
+    if (whole && Math.floor(v) !== v) whole = false;
+  }
+  // The floored values: the column itself when every value is whole (no copy).
+  let k = f;
+  if (!whole) {
+    k = new Float64Array(n);
+    min = Number.POSITIVE_INFINITY;
+    max = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const v = Math.floor(f[i]);
+      k[i] = v;
+      if (Number.isNaN(v)) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
   }
   // useDictionary's sample: 8 bytes per non-null value.
   const sampleSize = Math.min(n, 1000);

@@ -337,6 +337,9 @@ class SegmentsColumn implements BatchColumn {
     if (!NUMERIC.has(this.type)) return undefined;
     if (!this.parts.every((p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind === 'f64')))
       return undefined;
+    // One gathered piece holding every row: its array as it is (the piece is the buffer's own).
+    const only = this.parts.length === 1 ? this.parts[0] : null;
+    if (only !== null && !Array.isArray(only) && only.kind === 'f64') return only.a;
     const out = new Float64Array(this.length).fill(Number.NaN);
     this.parts.forEach((p, k) => {
       if (p === null) return;
