@@ -540,17 +540,27 @@ function emitChunk(
   const pageSize = column.pageSize;
   const sb = strings?.bytes;
   const sc = strings?.codes;
-  for (let i = 0; i < n; i++) {
-    // getPageBoundaries' estimate: a string's UTF-8 byte length (its PLAIN length prefix not counted).
-    const size = sb && sc && defs[i] !== 0 ? sb[sc[i]].length : defs[i] * width;
-    acc += size;
-    if (acc >= pageSize && i > start) {
-      pages.push({ start, end: i });
-      start = i;
-      acc = size;
-    }
+  // Fixed-width values (indexes, numbers) whose chunk estimate stays below a page: one page.
+  let estimate = Number.POSITIVE_INFINITY;
+  if (!sb) {
+    let nonNull = 0;
+    for (let i = 0; i < n; i++) nonNull += defs[i];
+    estimate = nonNull * width;
   }
-  if (start < n) pages.push({ start, end: n });
+  if (estimate < pageSize) pages.push({ start: 0, end: n });
+  else {
+    for (let i = 0; i < n; i++) {
+      // getPageBoundaries' estimate: a string's UTF-8 byte length (its PLAIN length prefix not counted).
+      const size = sb && sc && defs[i] !== 0 ? sb[sc[i]].length : defs[i] * width;
+      acc += size;
+      if (acc >= pageSize && i > start) {
+        pages.push({ start, end: i });
+        start = i;
+        acc = size;
+      }
+    }
+    if (start < n) pages.push({ start, end: n });
+  }
   const data_page_offset = BigInt(writer.offset);
   const locations: { offset: bigint; compressed_page_size: number; first_row_index: bigint }[] = [];
   const pageValues: Parameters<typeof writeDataPage>[5] = dict

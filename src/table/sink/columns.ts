@@ -386,14 +386,16 @@ class SegmentsColumn implements BatchColumn {
       }
       if (p.kind !== 'dict') return;
       // Re-code each piece's dictionary into one shared by the buffer.
-      const remap = new Int32Array(p.values.length).fill(-2);
+      const pv = p.values;
+      const pc = p.codes;
+      const remap = new Int32Array(pv.length).fill(-2);
       const base = this.starts[k];
-      for (let i = 0; i < p.codes.length; i++) {
-        const c = p.codes[i];
+      for (let i = 0; i < pc.length; i++) {
+        const c = pc[i];
         if (c < 0) continue;
         let r = remap[c];
         if (r === -2) {
-          const s = p.values[c];
+          const s = pv[c];
           let g = index.get(s);
           if (g === undefined) {
             g = values.length;
