@@ -87,8 +87,9 @@ Examples:
   # checkpointed pipeline: one Kafka transaction per epoch, progress records in _kappa-progress
   kappa ingest kafka://b:9092/in --checkpoint-interval 10s | kappa sink kafka://b:9092/out --transaction-timeout 2m
 
-From another kappa stage (Arrow stream, kappa run) Parquet tables and files are written from the
-batches' columns (summary: "rows by columns"); the output is the same as record by record.
+From another kappa stage (Arrow stream, kappa run) Parquet tables and files, and the NDJSON values
+of 'sink -', are written from the batches' columns (summary: "rows by columns"); the output is the
+same as record by record.
 A table directory gets a Delta Lake log (_delta_log/) and _SUCCESS in each time partition once the
 watermark passes its end; files are visible only after commit (end of input or checkpoint barrier).
 Appends keep the table's partitioning and column types; new columns need --merge-schema. A crashed

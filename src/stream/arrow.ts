@@ -237,10 +237,15 @@ class ArrowColumn implements Column {
         this.dict = { codes: new Int32Array(0), values: [] };
         return this.dict;
       }
-      const codes = Int32Array.from(batch.values.subarray(0, this.col.length));
+      // The codes are the Arrow buffer itself unless nulls must become -1 (then a copy); the
+      // values are the strings flechette already decoded for the batch (`cache()`, filled by
+      // `setDictionary`): decoding them again with `toArray()` was a second TextDecoder pass.
+      const raw = batch.values.subarray(0, this.col.length);
+      const codes = batch.nullCount > 0 ? raw.slice() : raw;
       if (batch.nullCount > 0)
         for (let i = 0; i < codes.length; i++) if (!((batch.validity[i >> 3] >> (i & 7)) & 1)) codes[i] = -1;
-      this.dict = { codes, values: batch.dictionary.toArray() as string[] };
+      const dictCol = batch.dictionary as FColumn<string> & { cache(): ArrayLike<string> };
+      this.dict = { codes, values: dictCol.cache() as readonly string[] };
     }
     return this.dict;
   }

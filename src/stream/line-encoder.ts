@@ -324,7 +324,12 @@ function storeConst(s: string): string {
  * tail first (their length bounds the line), one room check for the whole line, then the stores.
  * Field labels are constant bytes (escaped once; non-ASCII names are written as UTF-8 text).
  */
-function generateBytes(names: readonly string[], kinds: readonly Kind[], keyDict: boolean): ByteEncoder {
+function generateBytes(
+  names: readonly string[],
+  kinds: readonly Kind[],
+  keyDict: boolean,
+  valueOnly = false,
+): ByteEncoder {
   const pre: string[] = [];
   const texts: string[] = [];
   const body: string[] = [];
@@ -336,11 +341,16 @@ function generateBytes(names: readonly string[], kinds: readonly Kind[], keyDict
     pre.push(`const L${body.length} = ${JSON.stringify(s)};`);
     return `p = writeText(o, p, L${body.length});`;
   };
-  body.push(label('{"ts":'));
-  body.push('p = writeNumber(o, p, ts[i]);');
-  fixed += 25;
-  body.push(label(',"key":'));
-  if (keyDict) {
+  if (valueOnly) body.push(label('{'));
+  else {
+    body.push(label('{"ts":'));
+    body.push('p = writeNumber(o, p, ts[i]);');
+    fixed += 25;
+    body.push(label(',"key":'));
+  }
+  if (valueOnly) {
+    // the value alone: no key
+  } else if (keyDict) {
     pre.push('const kc = key.codes, kb = key.bytes, ko = key.off;');
     bound += ' + key.max';
     body.push(
@@ -352,7 +362,7 @@ function generateBytes(names: readonly string[], kinds: readonly Kind[], keyDict
     bound += ' + 3 * kt.length';
     body.push('p = writeText(o, p, kt);');
   }
-  body.push(label(',"value":{'));
+  if (!valueOnly) body.push(label(',"value":{'));
   kinds.forEach((k, c) => {
     body.push(label(`${c === 0 ? '' : ','}${JSON.stringify(names[c])}:`));
     switch (k) {
@@ -387,10 +397,13 @@ function generateBytes(names: readonly string[], kinds: readonly Kind[], keyDict
     }
   });
   body.push('o[p++] = 125;');
-  texts.push("const tl = tail === undefined ? '' : tail(i);");
-  bound += ' + 3 * tl.length';
-  body.push('if (tl.length > 0) p = writeText(o, p, tl);');
-  body.push('o[p] = 125; o[p + 1] = 10; p += 2;');
+  if (!valueOnly) {
+    texts.push("const tl = tail === undefined ? '' : tail(i);");
+    bound += ' + 3 * tl.length';
+    body.push('if (tl.length > 0) p = writeText(o, p, tl);');
+    body.push('o[p++] = 125;');
+  }
+  body.push('o[p++] = 10;');
   fixed += 3;
   const src = `const { writeNumber, writeText, anyText } = h;
 return function (n, ts, key, keyText, cols, tail, w) {
@@ -416,6 +429,21 @@ return function (n, ts, key, keyText, cols, tail, w) {
  *   `complete`, a field without a column, a field named `__proto__`): use `encodeBatchLines`
  */
 export function encodeBatchBytes(b: RecordBatch, w: LineBytes): boolean {
+  return encodeBytes(b, w, false);
+}
+
+/**
+ * Encodes the value of every record of `b` as one JSON line (`JSON.stringify(value)` and `\n`),
+ * as UTF-8 bytes into `w`: the `"value"` part of `encodeBatchBytes`' lines (the same generated
+ * encoder without the event time, key, provenance and headers). What `kappa sink -` writes.
+ * @returns false, having written nothing, for a batch that must take the row path (as
+ *   `encodeBatchBytes`): then write `JSON.stringify(r.value)` of each of `recordsOf(b)`
+ */
+export function encodeValueBytes(b: RecordBatch, w: LineBytes): boolean {
+  return encodeBytes(b, w, true);
+}
+
+function encodeBytes(b: RecordBatch, w: LineBytes, valueOnly: boolean): boolean {
   const n = b.length;
   if (n === 0) return true;
   if (b.complete !== true) return false;
@@ -427,12 +455,12 @@ export function encodeBatchBytes(b: RecordBatch, w: LineBytes): boolean {
     cols.push(c);
   }
   const kinds = cols.map(kindOf);
-  const kd = b.key.typed ? b.key.dictionary() : undefined;
-  const sig = JSON.stringify([fields, kinds, kd !== undefined]);
+  const kd = !valueOnly && b.key.typed ? b.key.dictionary() : undefined;
+  const sig = JSON.stringify([fields, kinds, kd !== undefined, valueOnly]);
   let enc = byteCache.get(sig);
   if (!enc) {
     if (byteCache.size >= CACHE_MAX) byteCache.clear();
-    enc = generateBytes(fields, kinds, kd !== undefined);
+    enc = generateBytes(fields, kinds, kd !== undefined, valueOnly);
     byteCache.set(sig, enc);
   }
   const inputs: ColInput[] = cols.map((c, j) => {
@@ -452,9 +480,9 @@ export function encodeBatchBytes(b: RecordBatch, w: LineBytes): boolean {
     n,
     b.ts,
     key as DictBytes & { codes: Int32Array },
-    key ? undefined : keyText(b.key),
+    key || valueOnly ? undefined : keyText(b.key),
     inputs,
-    tailOf(b),
+    valueOnly ? undefined : tailOf(b),
     w,
   );
   return true;

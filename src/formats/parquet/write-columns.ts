@@ -29,7 +29,16 @@ const PAGE_SIZE = 1048576;
 /** One column of a row group: its values (null for null), or string dictionary codes (-1 null). */
 export type GroupColumn =
   | { name: string; values: unknown[] }
-  | { name: string; codes: Int32Array; dict: readonly string[] }
+  | {
+      name: string;
+      codes: Int32Array;
+      dict: readonly string[];
+      /**
+       * The dictionary is distinct and in the order of each value's first row, every value used
+       * (as `SegmentsColumn.dictionary()` builds it): it is the chunk's dictionary as it is.
+       */
+      firstUse?: boolean;
+    }
   | { name: string; int64: Float64Array }
   | { name: string; double: Float64Array };
 
@@ -90,7 +99,7 @@ export function writeGroup(pw: ParquetWriter, columns: GroupColumn[], n: number)
       }
     } else if ('codes' in c) {
       const codes = c.codes;
-      result = dictionaryChunk(writer, column, codes, c.dict, n);
+      result = dictionaryChunk(writer, column, codes, c.dict, n, c.firstUse === true);
       if (!result) {
         const d = c.dict;
         values = new Array<unknown>(n);
@@ -161,10 +170,11 @@ function dictionaryChunk(
   codes: Int32Array,
   values: readonly string[],
   n: number,
+  firstUse = false,
 ): ColumnResult | undefined {
   const element: SchemaElement = column.element;
   if (element.type !== 'BYTE_ARRAY' || element.converted_type !== 'UTF8' || n === 0) return undefined;
-  if (new Set(values).size !== values.length) return undefined;
+  if (!firstUse && new Set(values).size !== values.length) return undefined;
   // useDictionary's sample: up to 1000 values spread over the chunk, sizes = length + 4 (null 0).
   const sampleSize = Math.min(n, 1000);
   const sampled = new Set<number>();
@@ -183,25 +193,41 @@ function dictionaryChunk(
   const sampleSaysDictionary = sampleTotal > 0 && sampleDict / sampleTotal <= 0.9;
   // The dictionary in first-occurrence order, the indexes, and the sizes of the size rule
   // (string lengths summed per distinct value: one typed-array pass over the rows).
-  const remap = new Int32Array(values.length).fill(-1);
   const uses = new Int32Array(values.length);
-  const dict: string[] = [];
-  const indexes = new Int32Array(n);
   const defs = new Uint8Array(n);
   let nonNull = 0;
-  for (let i = 0; i < n; i++) {
-    const c = codes[i];
-    if (c < 0) continue;
-    defs[i] = 1;
-    nonNull++;
-    uses[c]++;
-    let r = remap[c];
-    if (r < 0) {
-      r = dict.length;
-      remap[c] = r;
-      dict.push(values[c]);
+  let dict: readonly string[];
+  let indexes: Int32Array;
+  if (firstUse) {
+    // Already the chunk's dictionary: the codes are the indexes (read only where defs is 1).
+    for (let i = 0; i < n; i++) {
+      const c = codes[i];
+      if (c < 0) continue;
+      defs[i] = 1;
+      nonNull++;
+      uses[c]++;
     }
-    indexes[i] = r;
+    dict = values;
+    indexes = codes;
+  } else {
+    const remap = new Int32Array(values.length).fill(-1);
+    const order: string[] = [];
+    indexes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = codes[i];
+      if (c < 0) continue;
+      defs[i] = 1;
+      nonNull++;
+      uses[c]++;
+      let r = remap[c];
+      if (r < 0) {
+        r = order.length;
+        remap[c] = r;
+        order.push(values[c]);
+      }
+      indexes[i] = r;
+    }
+    dict = order;
   }
   let dictSize = 0;
   let totalSize = 0;
@@ -253,19 +279,33 @@ function int64Chunk(
   n: number,
 ): ColumnResult | undefined {
   if (column.element.type !== 'INT64' || n === 0) return undefined;
-  const k = new Float64Array(n);
   const defs = new Uint8Array(n);
   let nonNull = 0;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
+  let whole = true;
   for (let i = 0; i < n; i++) {
-    const v = Math.floor(f[i]);
-    k[i] = v;
+    const v = f[i];
     if (Number.isNaN(v)) continue; // null
     defs[i] = 1;
     nonNull++;
     if (v < min) min = v;
     if (v > max) max = v;
+    if (whole && Math.floor(v) !== v) whole = false;
+  }
+  // The floored values: the column itself when every value is whole (no copy).
+  let k = f;
+  if (!whole) {
+    k = new Float64Array(n);
+    min = Number.POSITIVE_INFINITY;
+    max = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const v = Math.floor(f[i]);
+      k[i] = v;
+      if (Number.isNaN(v)) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
   }
   // useDictionary's sample: 8 bytes per non-null value.
   const sampleSize = Math.min(n, 1000);
@@ -500,17 +540,27 @@ function emitChunk(
   const pageSize = column.pageSize;
   const sb = strings?.bytes;
   const sc = strings?.codes;
-  for (let i = 0; i < n; i++) {
-    // getPageBoundaries' estimate: a string's UTF-8 byte length (its PLAIN length prefix not counted).
-    const size = sb && sc && defs[i] !== 0 ? sb[sc[i]].length : defs[i] * width;
-    acc += size;
-    if (acc >= pageSize && i > start) {
-      pages.push({ start, end: i });
-      start = i;
-      acc = size;
-    }
+  // Fixed-width values (indexes, numbers) whose chunk estimate stays below a page: one page.
+  let estimate = Number.POSITIVE_INFINITY;
+  if (!sb) {
+    let nonNull = 0;
+    for (let i = 0; i < n; i++) nonNull += defs[i];
+    estimate = nonNull * width;
   }
-  if (start < n) pages.push({ start, end: n });
+  if (estimate < pageSize) pages.push({ start: 0, end: n });
+  else {
+    for (let i = 0; i < n; i++) {
+      // getPageBoundaries' estimate: a string's UTF-8 byte length (its PLAIN length prefix not counted).
+      const size = sb && sc && defs[i] !== 0 ? sb[sc[i]].length : defs[i] * width;
+      acc += size;
+      if (acc >= pageSize && i > start) {
+        pages.push({ start, end: i });
+        start = i;
+        acc = size;
+      }
+    }
+    if (start < n) pages.push({ start, end: n });
+  }
   const data_page_offset = BigInt(writer.offset);
   const locations: { offset: bigint; compressed_page_size: number; first_row_index: bigint }[] = [];
   const pageValues: Parameters<typeof writeDataPage>[5] = dict

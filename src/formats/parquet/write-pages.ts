@@ -179,16 +179,23 @@ export function writeDataPage(
   let page: Out;
   if (v.encoding === 'RLE_DICTIONARY') {
     // The non-null indexes, and the bit width of the largest (as writeDataPageV2 computes it).
-    const idx = new Int32Array(nonNull);
+    let idx: Int32Array;
     let max = 0;
-    let k = 0;
     const src = v.indexes;
-    for (let i = from; i < to; i++)
-      if (defs[i] !== 0) {
-        const x = src[i];
-        idx[k++] = x;
-        if (x > max) max = x;
-      }
+    if (nonNull === n) {
+      // No nulls: the page's indexes as they are.
+      idx = src.subarray(from, to);
+      for (let i = 0; i < n; i++) if (idx[i] > max) max = idx[i];
+    } else {
+      idx = new Int32Array(nonNull);
+      let k = 0;
+      for (let i = from; i < to; i++)
+        if (defs[i] !== 0) {
+          const x = src[i];
+          idx[k++] = x;
+          if (x > max) max = x;
+        }
+    }
     const bitWidth = Math.ceil(Math.log2(max + 1));
     page = new Out(1 + rleBound(nonNull, bitWidth));
     page.buf[page.at++] = bitWidth;

@@ -43,13 +43,29 @@ export interface CodecSetup {
 
 let zstdReady: Promise<void> | undefined;
 
+/** One zstd compression context for the process (created on first use, never freed). */
+let zstdCtx: number | undefined;
+const NO_DICT = new Uint8Array(0);
+
+/**
+ * zstd of `b` at `level` through one reused compression context (`ZSTD_compress_usingDict` with
+ * no dictionary, which is what `ZSTD_compress` calls on a context of its own each time: the same
+ * bytes). Reusing the context skips allocating and clearing its tables per call, which was most
+ * of the cost of a small page (0.2 ms -> 0.06 ms for a 20-100 KB page; a dt= partition's pages
+ * are that small). Call only after `zstd.init()`.
+ */
+export function zstdCompress(b: Uint8Array, level: number): Uint8Array {
+  zstdCtx ??= zstd.createCCtx();
+  return zstd.compressUsingDict(zstdCtx, b, NO_DICT, level);
+}
+
 /** Parses `--compression` and prepares its compressor (loads the zstd WebAssembly module once). */
 export async function codecSetup(name: string): Promise<CodecSetup> {
   switch (name) {
     case 'zstd':
       zstdReady ??= zstd.init();
       await zstdReady;
-      return { codec: 'ZSTD', compressors: { ZSTD: (b) => zstd.compress(b, 3) }, suffix: 'zstd' };
+      return { codec: 'ZSTD', compressors: { ZSTD: (b) => zstdCompress(b, 3) }, suffix: 'zstd' };
     case 'snappy':
       return { codec: 'SNAPPY', compressors: {}, suffix: 'snappy' };
     case 'gzip':
@@ -280,7 +296,13 @@ export class ParquetPartWriter {
     const cols: GroupColumn[] = this.columns.map((c) => {
       const col = b.column(c.name);
       const d = col?.typed && c.type === 'string' ? col.dictionary() : undefined;
-      if (d) return { name: c.name, codes: d.codes, dict: d.values };
+      if (d)
+        return {
+          name: c.name,
+          codes: d.codes,
+          dict: d.values,
+          firstUse: (d as { firstUse?: boolean }).firstUse === true,
+        };
       const wide =
         c.intBits === undefined && (c.type === 'int64' || c.type === 'timestamp' || c.type === 'timestamptz');
       const f = wide && col?.typed ? col.float64() : undefined;

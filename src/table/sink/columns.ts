@@ -137,25 +137,36 @@ export function capturePiece(
 ): ColumnPiece {
   const n = idx.length;
   const cols = new Map<string, PieceColumn>();
+  // Rows of a partition usually are one run of the batch: then typed columns are copied as ranges.
+  const from = n > 0 && idx[n - 1] - idx[0] === n - 1 ? idx[0] : -1;
   for (const name of names) {
     if (nulls?.has(name)) continue;
     const col = b.column(name);
     if (!col) continue;
     const f = col.typed && NUMERIC.has(col.type) ? col.float64() : undefined;
     if (f) {
-      const a = new Float64Array(n);
-      for (let i = 0; i < n; i++) a[i] = f[idx[i]];
+      let a: Float64Array;
+      if (from >= 0) a = f.slice(from, from + n);
+      else {
+        a = new Float64Array(n);
+        for (let i = 0; i < n; i++) a[i] = f[idx[i]];
+      }
       cols.set(name, { kind: 'f64', a });
       continue;
     }
     const d = col.typed && col.type === 'string' ? col.dictionary() : undefined;
     if (d) {
-      const codes = new Int32Array(n);
       const src = d.codes;
       if (d.values.length <= 4 * n + 64) {
-        for (let i = 0; i < n; i++) codes[i] = src[idx[i]];
+        let codes: Int32Array;
+        if (from >= 0) codes = src.slice(from, from + n);
+        else {
+          codes = new Int32Array(n);
+          for (let i = 0; i < n; i++) codes[i] = src[idx[i]];
+        }
         cols.set(name, { kind: 'dict', codes, values: d.values });
       } else {
+        const codes = new Int32Array(n);
         // A few rows of a large dictionary: a dictionary of their own (first-occurrence order).
         const { stamp, local, epoch } = scratchFor(d.values.length);
         const values: string[] = [];
@@ -326,6 +337,9 @@ class SegmentsColumn implements BatchColumn {
     if (!NUMERIC.has(this.type)) return undefined;
     if (!this.parts.every((p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind === 'f64')))
       return undefined;
+    // One gathered piece holding every row: its array as it is (the piece is the buffer's own).
+    const only = this.parts.length === 1 ? this.parts[0] : null;
+    if (only !== null && !Array.isArray(only) && only.kind === 'f64') return only.a;
     const out = new Float64Array(this.length).fill(Number.NaN);
     this.parts.forEach((p, k) => {
       if (p === null) return;
@@ -342,7 +356,11 @@ class SegmentsColumn implements BatchColumn {
     return out;
   }
 
-  dictionary(): { codes: Int32Array; values: readonly string[] } | undefined {
+  /**
+   * One dictionary for the buffer: values in the order of their first row, each once, every one
+   * used (`firstUse: true` tells the Parquet writer so, see write-columns.ts).
+   */
+  dictionary(): { codes: Int32Array; values: readonly string[]; firstUse: true } | undefined {
     if (this.type !== 'string') return undefined;
     if (!this.parts.every((p) => p === null || (Array.isArray(p) ? this.rowsTyped(p) : p.kind === 'dict')))
       return undefined;
@@ -368,14 +386,16 @@ class SegmentsColumn implements BatchColumn {
       }
       if (p.kind !== 'dict') return;
       // Re-code each piece's dictionary into one shared by the buffer.
-      const remap = new Int32Array(p.values.length).fill(-2);
+      const pv = p.values;
+      const pc = p.codes;
+      const remap = new Int32Array(pv.length).fill(-2);
       const base = this.starts[k];
-      for (let i = 0; i < p.codes.length; i++) {
-        const c = p.codes[i];
+      for (let i = 0; i < pc.length; i++) {
+        const c = pc[i];
         if (c < 0) continue;
         let r = remap[c];
         if (r === -2) {
-          const s = p.values[c];
+          const s = pv[c];
           let g = index.get(s);
           if (g === undefined) {
             g = values.length;
@@ -387,7 +407,7 @@ class SegmentsColumn implements BatchColumn {
         codes[base + i] = r;
       }
     });
-    return { codes, values };
+    return { codes, values, firstUse: true };
   }
 }
 
