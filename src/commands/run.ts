@@ -128,7 +128,7 @@ export interface PipelineFlags {
   ingest: ProjectionFlags['ingest'];
   /** The stages after ingest, in order, up to the first that is neither transform nor window. */
   after: (
-    | { command: 'transform'; steps: TransformStep[]; onError?: string }
+    | { command: 'transform'; steps: readonly TransformStep[]; onError?: string }
     | { command: 'window'; flags: ProjectionFlags['window'] }
     | { command: 'other' }
   )[];
