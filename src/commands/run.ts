@@ -352,10 +352,16 @@ pipeline uses one core per stage; a fused one uses one core and saves the encodi
 The pipeline text is split as a shell would ($VAR, quotes); redirections, ';', '&&' and unquoted
 globs are refused. Exit code: the first stage that failed.
 
-Column projection: for 'ingest F.parquet … | window …' only the columns the window reads (ingest's
---ts-field/--key-field, window's --key and --agg fields) are decoded, as in the first example (date,
-origin, dep_delay); not with --late-output or --on-error dead-letter=…, nor with any other stage
-right after ingest.
+Column projection: when the stages after ingest provably read only some fields, ingest reads only
+those: for 'ingest … | window …' the window's fields (ingest's --ts-field/--key-field, window's
+--key and --agg fields), as in the first example (date, origin, dep_delay); for 'ingest … |
+transform …' a chain closed by --select (or a --map/--flat-map reading r only as r.NAME) after
+steps reading r only as r.NAME, e.g.
+  kappa run "ingest - | transform --filter 'r.delay > 60' --select date,origin,delay" < f.ndjson
+(transforms that are not closed pass the rest on to the next transform or window). Parquet decodes
+only those columns; the NDJSON scanner skips the other keys' values (grammar still checked: bad
+lines are reported as without projection); CSV is read whole. Not with --late-output or
+--on-error dead-letter=…, nor when a join or sink comes first.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string }) => {
