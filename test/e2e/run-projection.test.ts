@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sh, tempDir } from '../helpers.js';
+import { FLIGHTS, sh, tempDir } from '../helpers.js';
+import { duck } from './flights-data.js';
 
 describe('kappa run: NDJSON projection', () => {
   const t = tempDir('kappa-ndjproj-');
@@ -83,6 +84,26 @@ describe('kappa run: NDJSON projection', () => {
     const jq = await sh(`jq -cR 'fromjson? | select(.delay > -100) | {origin}' '${bad}'`);
     assert.equal(jq.stdout.split('\n').length, 20);
     assert.equal(s.stdout, jq.stdout);
+  });
+
+  it('Parquet: a projected ingest | transform gives DuckDB’s rows and the header schema of the select', async () => {
+    const r = await sh(
+      `kappa run "ingest '${FLIGHTS}' --ts-field date | transform --filter 'r.delay > 60 && r.distance < 500' --select origin,delay -q"`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0], /"schema":\{"origin":"string","delay":"int64"\}/);
+    const got = lines
+      .slice(1, -1)
+      .map((l) => JSON.stringify((JSON.parse(l) as { value: unknown }).value))
+      .sort();
+    const want = (
+      await duck(`SELECT origin, delay FROM read_parquet('${FLIGHTS}') WHERE delay > 60 AND distance < 500`)
+    )
+      .map((x) => JSON.stringify({ origin: x.origin, delay: Number(x.delay) }))
+      .sort();
+    assert.ok(want.length > 1000);
+    assert.deepEqual(got, want);
   });
 
   it('a filter that reads the whole value is not projected (jq keeps the same rows)', async () => {
