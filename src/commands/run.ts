@@ -360,8 +360,8 @@ steps reading r only as r.NAME, e.g.
   kappa run "ingest - | transform --filter 'r.delay > 60' --select date,origin,delay" < f.ndjson
 (transforms that are not closed pass the rest on to the next transform or window). Parquet decodes
 only those columns; the NDJSON scanner skips the other keys' values (grammar still checked: bad
-lines are reported as without projection); CSV is read whole. Not with --late-output or
---on-error dead-letter=…, nor when a join or sink comes first.
+lines are reported as without projection); CSV builds only those columns. Not with
+--late-output or --on-error dead-letter=…, nor when a join or sink comes first.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string }) => {
