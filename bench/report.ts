@@ -113,6 +113,10 @@ export function evaluateTarget(sc: ScenarioResult): string {
     }
     case 3:
       vs('duckdb-ndjson', 2.5, 'within 2.5x of duckdb-ndjson');
+      {
+        const run = byName(sc, 'kappa-run');
+        if (run) vs('duckdb-ndjson', 2.5, 'kappa run within 2.5x of duckdb-ndjson', run);
+      }
       vs('flink', 1, 'faster than flink incl. start-up');
       break;
     case 4:

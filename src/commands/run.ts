@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { parse } from 'shell-quote';
 import { UsageError } from '../errors.js';
 import { fieldsRead } from '../ops/expr.js';
+import type { TransformStep } from '../ops/transform.js';
 import { parseAggs } from '../ops/window/aggregate.js';
 import { DirectChannel, runInStage } from '../stream/direct.js';
 
@@ -78,6 +79,95 @@ export interface ProjectionFlags {
 const FIELD_PATH = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
 
 /**
+ * Adds the top-level fields a dotted path can read: its first segment, and the whole path too
+ * (ops/path.ts: a key that itself holds the dots, `{"a.b": 1}`, is matched first).
+ */
+function addPath(fields: Set<string>, path: string): void {
+  fields.add(path.split('.')[0]);
+  fields.add(path);
+}
+
+/**
+ * What a transform chain reads of its input's value fields, when that is known exactly: the
+ * fields read (`fields`) and whether the chain's output value is made only of them (`closed`: a
+ * `--select`, or a `--map`/`--flat-map` that builds a new value from named fields). A chain that
+ * is not closed passes every other field on (the stage after it decides). Undefined when not
+ * provable: an expression step whose `r` is used other than as `r.NAME` (ops/expr.ts
+ * `fieldsRead`: `JSON.stringify(r)`, `{...r}`, `rec`), before the chain is closed. Steps after
+ * the closing one see only the closed value, so they do not matter. `--rename` adds both names
+ * of every pair (a superset: a field reaching a later name passes only through names the renames
+ * list); `--drop` adds nothing.
+ */
+export function transformReads(
+  steps: readonly TransformStep[],
+): { fields: string[]; closed: boolean } | undefined {
+  const fields = new Set<string>();
+  for (const s of steps) {
+    switch (s.kind) {
+      case 'select':
+        for (const f of s.fields) addPath(fields, f);
+        return { fields: [...fields], closed: true };
+      case 'drop':
+        break;
+      case 'rename':
+        for (const [a, b] of s.pairs) fields.add(a).add(b);
+        break;
+      default: {
+        const read = fieldsRead(s.expr);
+        if (read === undefined) return undefined;
+        for (const f of read) fields.add(f);
+        if (s.kind === 'map' || s.kind === 'flat-map') return { fields: [...fields], closed: true };
+      }
+    }
+  }
+  return { fields: [...fields], closed: false };
+}
+
+/** The flags of a pipeline's stages that `pipelineReads` looks at. */
+export interface PipelineFlags {
+  ingest: ProjectionFlags['ingest'];
+  /** The stages after ingest, in order, up to the first that is neither transform nor window. */
+  after: (
+    | { command: 'transform'; steps: readonly TransformStep[]; onError?: string }
+    | { command: 'window'; flags: ProjectionFlags['window'] }
+    | { command: 'other' }
+  )[];
+}
+
+/**
+ * The top-level fields of the source's records that the rest of a pipeline reads, when that set
+ * is known exactly (see `sourceProjection`); undefined when it is not. The stages after ingest are
+ * walked while each passes the fields it does not read on (a transform chain not `closed`,
+ * `transformReads`), up to the stage whose output is made only of fields it read: a closed
+ * transform chain, or a window (`windowReads`). Undefined: a stage that lets whole records leave
+ * the job (`--on-error dead-letter=…` on ingest or a transform, a window's `--late-output`), a
+ * read that is not known, or no such stage before a join, a sink or the end (whole records are
+ * written).
+ */
+export function pipelineReads(f: PipelineFlags): string[] | undefined {
+  const { ingest } = f;
+  if (ingest.onError?.startsWith('dead-letter')) return undefined;
+  const fields = new Set<string>();
+  if (ingest.tsField !== undefined) addPath(fields, ingest.tsField);
+  if (ingest.keyField !== undefined) addPath(fields, ingest.keyField);
+  for (const st of f.after) {
+    if (st.command === 'other') return undefined;
+    if (st.command === 'window') {
+      const w = windowReads({ ingest, window: st.flags });
+      if (w === undefined) return undefined;
+      for (const x of w) fields.add(x);
+      return [...fields];
+    }
+    if (st.onError?.startsWith('dead-letter')) return undefined;
+    const t = transformReads(st.steps);
+    if (t === undefined) return undefined;
+    for (const x of t.fields) fields.add(x);
+    if (t.closed) return [...fields];
+  }
+  return undefined;
+}
+
+/**
  * The top-level fields of the source's records that `ingest … | window …` reads, when that set is
  * known exactly; undefined when it is not (the source then reads every column). A window's output
  * holds only window bounds, its key and its aggregates, so no other input field reaches later
@@ -93,7 +183,7 @@ export function windowReads(f: ProjectionFlags): string[] | undefined {
   if (ingest.onError?.startsWith('dead-letter') || window.onError?.startsWith('dead-letter'))
     return undefined;
   const fields = new Set<string>();
-  const top = (path: string) => fields.add(path.split('.')[0]);
+  const top = (path: string) => addPath(fields, path);
   if (ingest.tsField !== undefined) top(ingest.tsField);
   if (ingest.keyField !== undefined) top(ingest.keyField);
   const k = window.key;
@@ -113,21 +203,29 @@ export function windowReads(f: ProjectionFlags): string[] | undefined {
   return [...fields];
 }
 
+/** The option names of transform's steps (commander emits `option:NAME` per occurrence, in order). */
+const STEP_FLAGS = ['filter', 'map', 'flat-map', 'key', 'ts', 'dedupe', 'select', 'drop', 'rename'] as const;
+
 /**
- * The column projection of a fused pipeline's source stage (`StageIO.readColumns`): for
- * `ingest … | window …`, `windowReads` of the two stages' flags (parsed by their own commands,
- * without running them); undefined for any other pipeline (a transform, join or sink right after
- * the source reads or writes whole records) or when a stage's flags do not parse.
+ * The column projection of a fused pipeline's source stage (`StageIO.readColumns`):
+ * `pipelineReads` of the stages' flags, each stage's flags parsed by its own command without
+ * running it (a transform's steps in command-line order, from commander's `option:NAME` events).
+ * Undefined unless the source is `ingest`, when a stage's flags do not parse, and whenever
+ * `pipelineReads` cannot prove the set.
  */
 export async function sourceProjection(
   stages: string[][],
   build: (only?: string) => Promise<Command>,
 ): Promise<string[] | undefined> {
-  if (stages[0][0] !== 'ingest' || stages[1]?.[0] !== 'window') return undefined;
-  const flags = async (argv: string[]): Promise<Record<string, string | undefined> | undefined> => {
+  if (stages[0][0] !== 'ingest') return undefined;
+  const parse = async (
+    argv: string[],
+    onStep?: (kind: (typeof STEP_FLAGS)[number], value: string) => void,
+  ): Promise<Record<string, string | undefined> | undefined> => {
     const cmd = (await build(argv[0])).commands.find((c) => c.name() === argv[0]);
     if (!cmd) return undefined;
     cmd.exitOverride();
+    if (onStep) for (const k of STEP_FLAGS) cmd.on(`option:${k}`, (v: string) => onStep(k, v));
     try {
       const { unknown } = cmd.parseOptions(argv.slice(1));
       return unknown.length > 0 ? undefined : (cmd.opts() as Record<string, string | undefined>);
@@ -135,9 +233,36 @@ export async function sourceProjection(
       return undefined;
     }
   };
-  const ingest = await flags(stages[0]);
-  const window = await flags(stages[1]);
-  return ingest && window ? windowReads({ ingest, window }) : undefined;
+  const ingest = await parse(stages[0]);
+  if (!ingest) return undefined;
+  const after: PipelineFlags['after'] = [];
+  for (const argv of stages.slice(1)) {
+    if (argv[0] === 'window') {
+      const flags = await parse(argv);
+      if (!flags) return undefined;
+      after.push({ command: 'window', flags });
+      break;
+    }
+    if (argv[0] !== 'transform') {
+      after.push({ command: 'other' });
+      break;
+    }
+    const { parseFieldList, parseRenames } = await import('../ops/transform.js');
+    const steps: TransformStep[] = [];
+    let bad = false;
+    const flags = await parse(argv, (kind, v) => {
+      try {
+        if (kind === 'select' || kind === 'drop') steps.push({ kind, fields: parseFieldList(v) });
+        else if (kind === 'rename') steps.push({ kind, pairs: parseRenames(v) });
+        else steps.push({ kind, expr: v });
+      } catch {
+        bad = true;
+      }
+    });
+    if (!flags || bad) return undefined;
+    after.push({ command: 'transform', steps, onError: flags.onError });
+  }
+  return pipelineReads({ ingest, after });
 }
 
 /**
@@ -227,10 +352,16 @@ pipeline uses one core per stage; a fused one uses one core and saves the encodi
 The pipeline text is split as a shell would ($VAR, quotes); redirections, ';', '&&' and unquoted
 globs are refused. Exit code: the first stage that failed.
 
-Column projection: for 'ingest F.parquet … | window …' only the columns the window reads (ingest's
---ts-field/--key-field, window's --key and --agg fields) are decoded, as in the first example (date,
-origin, dep_delay); not with --late-output or --on-error dead-letter=…, nor with any other stage
-right after ingest.
+Column projection: when the stages after ingest provably read only some fields, ingest reads only
+those: for 'ingest … | window …' the window's fields (ingest's --ts-field/--key-field, window's
+--key and --agg fields), as in the first example (date, origin, dep_delay); for 'ingest … |
+transform …' a chain closed by --select (or a --map/--flat-map reading r only as r.NAME) after
+steps reading r only as r.NAME, e.g.
+  kappa run "ingest - | transform --filter 'r.delay > 60' --select date,origin,delay" < f.ndjson
+(transforms that are not closed pass the rest on to the next transform or window). Parquet decodes
+only those columns; the NDJSON scanner skips the other keys' values (grammar still checked: bad
+lines are reported as without projection); CSV builds only those columns. Not with
+--late-output or --on-error dead-letter=…, nor when a join or sink comes first.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string }) => {

@@ -43,6 +43,7 @@ import {
   Float64Column,
   type ValueColumns,
 } from '../stream/batch.js';
+import { stageReadColumns } from '../stream/direct.js';
 import { decompressed } from './compression.js';
 import type { FileOffset, FormatReader, OpenedFile, ReadOptions, RowBatch } from './format.js';
 import { bytesFrom, lineAligned, skipRows } from './seek.js';
@@ -735,6 +736,9 @@ export interface CsvStart {
  * @param delimiter one character
  * @param start a resumed read (see `CsvStart`): no header is read from `input`
  * @param onHeader read only the header: called with it, then the iteration ends with no batch
+ * @param only column projection (`kappa run`, commands/run.ts `sourceProjection`): only these
+ *   (deduplicated) header names become columns and row fields; every record is still tokenized
+ *   whole, so bad records are the same, at the same lines
  * @throws DataError when the header itself is unreadable (a quoting error in the first record)
  */
 export async function* csvBatches(
@@ -743,10 +747,22 @@ export async function* csvBatches(
   delimiter: string,
   start?: CsvStart,
   onHeader?: (header: string[]) => void,
+  only?: ReadonlySet<string>,
 ): AsyncGenerator<RowBatch> {
   const tok = new Tokenizer(delimiter);
-  let header: string[] | undefined = start?.header;
-  let build: RowBuilder | undefined = header ? rowBuilder(header) : undefined;
+  let header: string[] | undefined;
+  let build: RowBuilder | undefined;
+  /** The header names that become fields (all without `only`). */
+  let names: string[] = [];
+  /** With `only`: the column of each header position (-1: not kept). */
+  let colOf: Int32Array | undefined;
+  const setHeader = (h: string[]) => {
+    header = h;
+    names = only ? h.filter((n) => only.has(n)) : h;
+    colOf = only ? Int32Array.from(h.map((n) => names.indexOf(n))) : undefined;
+    build = rowBuilder(names);
+  };
+  if (start) setHeader(start.header);
   let carry: Buffer = Buffer.alloc(0);
   let bom = true; // a leading UTF-8 BOM is dropped (as TextDecoder drops it)
   let line = start?.line ?? 1; // line number of carry's first character
@@ -790,13 +806,13 @@ export async function* csvBatches(
       if (header === undefined) {
         if (tok.error !== undefined)
           throw new DataError(`${source} line ${startLine}: cannot read the CSV header: ${tok.error}`);
-        const names: string[] = [];
-        for (let f = 0; f < tok.count; f++) names.push(tok.text(f));
-        header = dedupeHeader(names);
-        build = rowBuilder(header);
+        const texts: string[] = [];
+        for (let f = 0; f < tok.count; f++) texts.push(tok.text(f));
+        const h = dedupeHeader(texts);
+        setHeader(h);
         p = end;
         if (onHeader) {
-          onHeader(header);
+          onHeader(h);
           headerRead = true;
           return { rest: text.subarray(n) };
         }
@@ -807,7 +823,7 @@ export async function* csvBatches(
         // a record of one-byte fields), with 1/8 to spare; the columns grow by doubling beyond.
         const perRecord = bytesPerRecord > 0 ? bytesPerRecord : 2 * header.length;
         const guess = Math.max(16, Math.ceil(((n - p) / perRecord) * 1.125));
-        cols = header.map(() => new CsvColumn(guess));
+        cols = names.map(() => new CsvColumn(guess));
         lines = new Float64Array(guess);
         starts = new Int32Array(guess);
         ends = new Int32Array(guess);
@@ -828,9 +844,11 @@ export async function* csvBatches(
       } else {
         const { kinds, strs } = tok;
         for (let f = 0; f < k; f++) {
+          const c = colOf ? colOf[f] : f;
+          if (c < 0) continue; // a field the projection leaves out
           const kind = kinds[f];
-          if (kind === TEXT) cols[f].add(strs[f], true, count);
-          else cols[f].addBytes(text, tok.starts[f], tok.ends[f], kind === QRAW, count);
+          if (kind === TEXT) cols[c].add(strs[f], true, count);
+          else cols[c].addBytes(text, tok.starts[f], tok.ends[f], kind === QRAW, count);
         }
       }
       lines[count] = startLine;
@@ -845,7 +863,7 @@ export async function* csvBatches(
     return {
       rest,
       batch: new CsvRowBatch(
-        header as string[],
+        names,
         cols.map((c) => c.finish(count)),
         build as RowBuilder,
         errors,
@@ -908,6 +926,9 @@ export async function csvHeader(
 function openCsv(defaultDelimiter: string) {
   return async (store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> => {
     const name = displayName(uri);
+    // Inside `kappa run`, the fields the rest of the job reads (commands/run.ts `sourceProjection`).
+    const read = stageReadColumns();
+    const only = read ? new Set(read) : undefined;
     const delimiter = opts.delimiter ?? defaultDelimiter;
     const at = opts.startAt;
     if (at?.byte !== undefined && at.line !== undefined && at.byte > 0) {
@@ -919,9 +940,25 @@ function openCsv(defaultDelimiter: string) {
           'restore the input as it was, or start without --resume',
         );
       const start = { byte: at.byte, line: at.line, header };
-      return { batches: csvBatches(lineAligned(bytesFrom(store, uri, at.byte)), name, delimiter, start) };
+      return {
+        batches: csvBatches(
+          lineAligned(bytesFrom(store, uri, at.byte)),
+          name,
+          delimiter,
+          start,
+          undefined,
+          only,
+        ),
+      };
     }
-    const all = csvBatches(lineAligned(decompressed(store.readStream(uri), uri)), name, delimiter);
+    const all = csvBatches(
+      lineAligned(decompressed(store.readStream(uri), uri)),
+      name,
+      delimiter,
+      undefined,
+      undefined,
+      only,
+    );
     return { batches: at && at.rows > 0 ? skipRows(all, at.rows) : all };
   };
 }

@@ -300,6 +300,8 @@ class Builder {
   otherType: FieldType | undefined;
   /** The last row whose scan saw this key (a second sighting is a duplicate key). */
   seen = -1;
+  /** A field the projection leaves out (`scanColumns`' `only`): its values are validated, not kept. */
+  skip = false;
   /**
    * The key's bytes when the scanner can meet it (printable ASCII without `"` or `\\`: its JSON
    * text is its bytes), else undefined.
@@ -422,10 +424,95 @@ function isIndexKey(name: string): boolean {
  * The value columns of NDJSON lines given as bytes, or undefined when they cannot be represented
  * exactly (then the caller takes the row path; see the module comment).
  * @param lines the batch's lines; an over-long line (`bigs`) must not be among them
- * @returns columns whose `value(i)` parses line i's text (asked only for rows lacking a field)
+ * @param only column projection (`kappa run`, commands/run.ts `sourceProjection`): when given, only
+ *   these top-level fields become columns; the values of other keys are still checked against the
+ *   JSON grammar (`skipValue`; a value it does not take sends the line to `JSON.parse`, and a bad
+ *   line still makes the batch undefined), but a kind change or an integer beyond 2^53 in them
+ *   does not matter, and `complete` speaks of the kept fields only
+ * @returns columns whose `value(i)` parses line i's text (asked only for rows lacking a field;
+ *   with `only`, just those fields)
  */
-export function scanColumns(lines: ByteLines): ValueColumns | undefined {
-  return new Scanner(lines).run();
+export function scanColumns(lines: ByteLines, only?: ReadonlySet<string>): ValueColumns | undefined {
+  return new Scanner(lines, only).run();
+}
+
+/**
+ * Skips the JSON value at `buf[p..e)` of a field the projection leaves out, checking its grammar:
+ * a string (any bytes but controls, `"` and `\\`, valid escapes; bytes of 0x80 and above are
+ * UTF-8, whose decoding can only give string characters), a number
+ * (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`), `true`, `false` or `null`.
+ * @returns the position after the value, or -1 for anything else (a nested value, a malformed
+ *   one): the caller then sends the line to `JSON.parse`, which decides
+ */
+function skipValue(buf: Buffer, p: number, e: number): number {
+  const c = buf[p];
+  if (c === 0x22) {
+    for (let q = p + 1; q < e; q++) {
+      const d = buf[q];
+      if (d === 0x22) return q + 1;
+      if (d < 0x20) return -1;
+      if (d === 0x5c) {
+        q++;
+        if (q >= e) return -1;
+        const x = buf[q];
+        if (x === 0x75) {
+          if (q + 4 >= e) return -1;
+          for (let k = 1; k <= 4; k++) {
+            const h = buf[q + k] | 0x20;
+            if (!((h >= 0x30 && h <= 0x39) || (h >= 0x61 && h <= 0x66))) return -1;
+          }
+          q += 4;
+        } else if (
+          x !== 0x22 &&
+          x !== 0x5c &&
+          x !== 0x2f &&
+          x !== 0x62 &&
+          x !== 0x66 &&
+          x !== 0x6e &&
+          x !== 0x72 &&
+          x !== 0x74
+        )
+          return -1;
+      }
+    }
+    return -1;
+  }
+  if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+    if (c === 0x2d) p++;
+    if (p >= e) return -1;
+    if (buf[p] === 0x30) {
+      p++;
+      if (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) return -1;
+    } else if (buf[p] >= 0x31 && buf[p] <= 0x39) {
+      while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+    } else return -1;
+    if (p < e && buf[p] === 0x2e) {
+      const fs = ++p;
+      while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+      if (p === fs) return -1;
+    }
+    if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
+      p++;
+      if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
+      const xs = p;
+      while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+      if (p === xs) return -1;
+    }
+    return p;
+  }
+  if (c === 0x74)
+    return p + 4 <= e && buf[p + 1] === 0x72 && buf[p + 2] === 0x75 && buf[p + 3] === 0x65 ? p + 4 : -1;
+  if (c === 0x66)
+    return p + 5 <= e &&
+      buf[p + 1] === 0x61 &&
+      buf[p + 2] === 0x6c &&
+      buf[p + 3] === 0x73 &&
+      buf[p + 4] === 0x65
+      ? p + 5
+      : -1;
+  if (c === 0x6e)
+    return p + 4 <= e && buf[p + 1] === 0x75 && buf[p + 2] === 0x6c && buf[p + 3] === 0x6c ? p + 4 : -1;
+  return -1;
 }
 
 /** One batch's scan: builders, the per-line scratch of scanned entries, the fallback path. */
@@ -434,6 +521,8 @@ class Scanner {
   private readonly order: string[] = [];
   private readonly index = new Map<string, number>();
   private readonly fields: Builder[] = [];
+  /** Fields of `order` that become columns (all but the projection's skipped ones). */
+  private kept = 0;
   private complete = true;
   // Scratch of the current line's entries (field index or -1 for a new key, value kind and value).
   private cap = 16;
@@ -446,7 +535,10 @@ class Scanner {
   private eKeyS = new Int32Array(16);
   private eKeyE = new Int32Array(16);
 
-  constructor(private readonly lines: ByteLines) {
+  constructor(
+    private readonly lines: ByteLines,
+    private readonly only?: ReadonlySet<string>,
+  ) {
     this.n = lines.length;
   }
 
@@ -495,6 +587,7 @@ class Scanner {
     while (p < e && isWs(buf[p])) p++;
     let m = 0;
     let fresh = 0;
+    let skipped = 0;
     if (p < e && buf[p] === 0x7d) p++;
     else
       for (;;) {
@@ -549,7 +642,13 @@ class Scanner {
         eKeyS[m] = ks;
         eKeyE[m] = ke;
         const c = buf[p];
-        if (c === 0x22) {
+        if (f >= 0 && fields[f].skip) {
+          // A field the projection leaves out: grammar checked, value not kept (a null entry).
+          p = skipValue(buf, p, e);
+          if (p < 0) return 0;
+          eKind[m] = V_NULL;
+          skipped++;
+        } else if (c === 0x22) {
           const s = p + 1;
           // The same string as this field's previous one (repeated times, keys): no hash, no lookup.
           const last = f >= 0 ? fields[f].lastCode : -1;
@@ -672,14 +771,19 @@ class Scanner {
         names.push(name);
       }
       let k = 0;
-      for (let j = 0; j < m; j++) if (eField[j] < 0) eField[j] = this.addField(names[k++], i);
+      for (let j = 0; j < m; j++)
+        if (eField[j] < 0) {
+          eField[j] = this.addField(names[k++], i);
+          if (fields[eField[j]].skip) skipped++;
+        }
     }
-    if (m !== order.length) this.complete = false;
+    if (m - skipped !== this.kept) this.complete = false;
     // Commit the entries.
     for (let j = 0; j < m; j++) {
       const kind = eKind[j];
       if (kind === V_NULL) continue;
       const b = fields[eField[j]];
+      if (b.skip) continue;
       if (kind === V_NUM) {
         const v = eNum[j];
         if (b.kind !== NUM && !this.toNum(b)) return -1;
@@ -705,7 +809,11 @@ class Scanner {
     const b = new Builder(name);
     b.seen = i;
     this.fields.push(b);
-    if (i > 0) this.complete = false;
+    if (this.only && !this.only.has(name)) b.skip = true;
+    else {
+      this.kept++;
+      if (i > 0) this.complete = false;
+    }
     return k;
   }
 
@@ -753,7 +861,9 @@ class Scanner {
     const row = obj as Record<string, unknown>;
     const order = this.order;
     let pos = 0;
+    const only = this.only;
     for (const f in row) {
+      if (only && !only.has(f)) continue;
       let k = pos < order.length && order[pos] === f ? pos : this.index.get(f);
       if (k === undefined) k = this.addField(f, i);
       pos++;
@@ -778,28 +888,35 @@ class Scanner {
           if (!this.other(b, i, v)) return false;
       }
     }
-    if (pos !== order.length) this.complete = false;
+    if (pos !== this.kept) this.complete = false;
     return true;
   }
 
   private result(): ValueColumns {
-    const { n, order, fields, lines } = this;
+    const { n, fields, lines, only } = this;
+    const order = only ? this.order.filter((_, k) => !fields[k].skip) : this.order;
     const cols = new Map<string, Column>();
-    for (let k = 0; k < order.length; k++) {
+    for (let k = 0; k < this.order.length; k++) {
       const b = fields[k];
+      if (b.skip) continue;
       let c: Column;
       if (b.kind === NUM) c = new Float64Column(b.int ? 'int64' : 'float64', b.f64 as Float64Array);
       else if (b.kind === STR) c = new DictionaryColumn(b.codes as Int32Array, b.strings);
       else if (b.kind === OTHER) c = new ArrayColumn(b.otherType as FieldType, b.vals as unknown[]);
       else c = new ArrayColumn('json', new Array(n).fill(null));
-      cols.set(order[k], c);
+      cols.set(this.order[k], c);
     }
     return {
       length: n,
       fields: order,
       complete: this.complete,
       column: (name) => cols.get(name),
-      value: (i) => JSON.parse(lines.text(i)) as Record<string, unknown>,
+      value: (i) => {
+        const v = JSON.parse(lines.text(i)) as Record<string, unknown>;
+        // Deleted, not copied: a parsed own `__proto__` field stays a field.
+        if (only) for (const f in v) if (!only.has(f)) delete v[f];
+        return v;
+      },
     };
   }
 }

@@ -18,6 +18,7 @@
 import { DataError, type Location } from '../errors.js';
 import { displayName, type ObjectStore } from '../storage/store.js';
 import type { ValueColumns } from '../stream/batch.js';
+import { stageReadColumns } from '../stream/direct.js';
 import { DEFAULT_MAX_LINE_BYTES, lineBatches, type OversizedLine } from '../stream/lines.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../stream/protocol.js';
 import { decompressed } from './compression.js';
@@ -35,6 +36,8 @@ import { bytesFrom, lineAligned, skipRows } from './seek.js';
  * @param start the input begins at this byte offset and line number of the file (a resumed read:
  *   `input` holds the bytes from `start.byte` on): the input is read as lines (no array check),
  *   line numbers and `next` offsets count from there
+ * @param only column projection of the columnar path (`scanColumns`): the only top-level fields
+ *   its columns need to hold (rows, on the row path, stay whole)
  */
 export function ndjsonBatches(
   input: AsyncIterable<Uint8Array | string>,
@@ -42,9 +45,12 @@ export function ndjsonBatches(
   maxLineBytes = DEFAULT_MAX_LINE_BYTES,
   start?: { byte: number; line: number },
   columnar?: () => boolean,
+  only?: ReadonlySet<string>,
 ): AsyncIterable<RowBatch> {
   const lines = (inp: AsyncIterable<Uint8Array | string>, at?: { byte: number; line: number }) =>
-    columnar?.() ? columnarLinesOf(inp, source, maxLineBytes, at) : linesOf(inp, source, maxLineBytes, at);
+    columnar?.()
+      ? columnarLinesOf(inp, source, maxLineBytes, at, only)
+      : linesOf(inp, source, maxLineBytes, at);
   if (start)
     return (async function* () {
       yield* lines(input, start);
@@ -199,10 +205,12 @@ class NdjsonColumnarBatch implements RowBatch {
     private readonly maxLineBytes: number,
     readonly bytesDone: number,
     readonly next: FileOffset,
+    private readonly only?: ReadonlySet<string>,
   ) {}
 
   get columns(): ValueColumns | undefined {
-    if (this.cols === undefined) this.cols = (this.lines.bigs ? undefined : scanColumns(this.lines)) ?? null;
+    if (this.cols === undefined)
+      this.cols = (this.lines.bigs ? undefined : scanColumns(this.lines, this.only)) ?? null;
     return this.cols ?? undefined;
   }
 
@@ -275,6 +283,7 @@ function columnarLinesOf(
   source: string,
   maxLineBytes: number,
   start: { byte: number; line: number } = { byte: 0, line: 1 },
+  only?: ReadonlySet<string>,
 ): AsyncIterable<RowBatch> {
   return (async function* () {
     let bytes = 0;
@@ -284,7 +293,7 @@ function columnarLinesOf(
     let lines = new ByteLines();
     let done = { bytes: 0, next: { byte: start.byte, line: start.line } };
     const take = (): RowBatch => {
-      const b = new NdjsonColumnarBatch(lines, source, maxLineBytes, done.bytes, done.next);
+      const b = new NdjsonColumnarBatch(lines, source, maxLineBytes, done.bytes, done.next, only);
       lines = new ByteLines();
       return b;
     };
@@ -500,6 +509,9 @@ export const ndjsonReader: FormatReader = {
   extensions: ['ndjson', 'jsonl', 'json'],
   async open(store: ObjectStore, uri: string, opts: ReadOptions): Promise<OpenedFile> {
     const at = opts.startAt;
+    // Inside `kappa run`, the fields the rest of the job reads (commands/run.ts `sourceProjection`).
+    const read = stageReadColumns();
+    const only = read ? new Set(read) : undefined;
     if (at?.byte !== undefined && at.line !== undefined) {
       const start = { byte: at.byte, line: at.line };
       return {
@@ -509,6 +521,7 @@ export const ndjsonReader: FormatReader = {
           opts.maxLineBytes,
           start,
           opts.columnar,
+          only,
         ),
       };
     }
@@ -518,6 +531,7 @@ export const ndjsonReader: FormatReader = {
       opts.maxLineBytes,
       undefined,
       opts.columnar,
+      only,
     );
     // A JSON array (or a position without a byte offset): skip the rows already delivered.
     return { batches: at && at.rows > 0 ? skipRows(all, at.rows) : all };

@@ -17,6 +17,14 @@
  * no columnar form, or with a `--dedupe` step, have no batch path (`columnarChain` returns
  * undefined), nor do batches whose records lack fields or carry non-object values (`complete`
  * unset): the operator then runs its row steps.
+ *
+ * A `--filter` of the simplest shape — comparisons `r.F OP number` (OP one of > >= < <= === !==
+ * == !=) joined by `&&` and `||` (`simplePredicate`) — is evaluated on the columns without a row
+ * object or a call into the expression's context: a numeric column's doubles are compared
+ * directly, any other primitive value (null, a string, a field the value lacks: undefined) by the
+ * same JavaScript operator in this realm, which gives what the expression gives (`null > 60` is
+ * false, `null < 60` true, `undefined` compares false, `!=` true). A batch where a compared value
+ * is an object (which could convert itself) runs the expression per row as before.
  */
 import { ArrayColumn, type Column, nullColumn, type RecordBatch, takeRows } from '../stream/batch.js';
 import type { FieldType, Schema } from '../stream/protocol.js';
@@ -30,7 +38,142 @@ type ColStep =
   | { kind: 'drop'; fields: Set<string> }
   | { kind: 'rename'; map: Map<string, string> }
   | { kind: 'key' | 'ts'; field: string; expr: string }
-  | { kind: 'filter' | 'key' | 'ts'; fn: CompiledExpr; fields: readonly string[]; expr: string };
+  | {
+      kind: 'filter' | 'key' | 'ts';
+      fn: CompiledExpr;
+      fields: readonly string[];
+      expr: string;
+      /** A filter's `simplePredicate`, when it has that shape. */
+      pred?: SimplePredicate;
+    };
+
+/** The comparison operators of a `simplePredicate`. */
+export type CmpOp = '>' | '>=' | '<' | '<=' | '===' | '!==' | '==' | '!=';
+
+/** One comparison `r.field OP lit`. */
+export interface CmpTerm {
+  field: string;
+  op: CmpOp;
+  lit: number;
+}
+
+/** A filter predicate as an OR of ANDs of comparisons (`&&` binds tighter than `||`, as in JS). */
+export type SimplePredicate = CmpTerm[][];
+
+/** `r.NAME OP number`: a JSON-style decimal literal (no octal, hex, separators or bare dots). */
+const CMP_TERM =
+  /^\s*r\.([A-Za-z_$][\w$]*)\s*(===|!==|==|!=|>=|<=|>|<)\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*$/;
+
+/**
+ * The predicate of a filter expression made only of comparisons `r.F OP number` joined by `&&`
+ * and `||` (no parentheses, no other operators), or undefined for any other expression. The
+ * literal's value is `Number()` of its text, which is the value of the same decimal literal in
+ * JavaScript (ECMA-262 StringToNumber and NumericLiteral share the decimal grammar; a leading
+ * `-` is JavaScript's unary minus, also exact). F must not be a name `Object.prototype` has.
+ */
+export function simplePredicate(src: string): SimplePredicate | undefined {
+  const out: SimplePredicate = [];
+  for (const alt of src.split('||')) {
+    const and: CmpTerm[] = [];
+    for (const t of alt.split('&&')) {
+      const m = CMP_TERM.exec(t);
+      if (!m || m[1] in Object.prototype) return undefined;
+      and.push({ field: m[1], op: m[2] as CmpOp, lit: Number(m[3]) });
+    }
+    out.push(and);
+  }
+  return out;
+}
+
+/** JavaScript's comparison of any value with a number, as the expression does it. */
+function compareValue(v: unknown, op: CmpOp, lit: number): boolean {
+  const x = v as number;
+  switch (op) {
+    case '>':
+      return x > lit;
+    case '>=':
+      return x >= lit;
+    case '<':
+      return x < lit;
+    case '<=':
+      return x <= lit;
+    case '===':
+      return x === lit;
+    case '!==':
+      return x !== lit;
+    case '==':
+      // biome-ignore lint/suspicious/noDoubleEquals: the user's expression's own operator
+      return x == lit;
+    default:
+      // biome-ignore lint/suspicious/noDoubleEquals: the user's expression's own operator
+      return x != lit;
+  }
+}
+
+/** The comparison of two doubles per operator (on doubles == is ===). */
+const NUM_CMP: Record<CmpOp, (x: number, lit: number) => boolean> = {
+  '>': (x, l) => x > l,
+  '>=': (x, l) => x >= l,
+  '<': (x, l) => x < l,
+  '<=': (x, l) => x <= l,
+  '===': (x, l) => x === l,
+  '!==': (x, l) => x !== l,
+  '==': (x, l) => x === l,
+  '!=': (x, l) => x !== l,
+};
+
+/**
+ * One comparison over the rows of a batch (1: true), or undefined when a value is an object.
+ * @param col the field's column at this step (null: null values); `present` false: the field is
+ *   absent from every row (the expression reads undefined)
+ */
+function termMask(t: CmpTerm, col: Column | null, present: boolean, n: number): Uint8Array | undefined {
+  const out = new Uint8Array(n);
+  if (!present || col === null) {
+    const r = compareValue(present ? null : undefined, t.op, t.lit) ? 1 : 0;
+    return r ? out.fill(1) : out;
+  }
+  const f = col.typed && (col.type === 'int64' || col.type === 'float64') ? col.float64() : undefined;
+  const { op, lit } = t;
+  if (f) {
+    const cmp = NUM_CMP[op];
+    for (let i = 0; i < n; i++) {
+      const x = f[i];
+      // NaN: null in the column (or a NaN value): the operator on the value itself.
+      if (!Number.isNaN(x)) out[i] = cmp(x, lit) ? 1 : 0;
+      else out[i] = compareValue(col.get(i), op, lit) ? 1 : 0;
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = col.get(i);
+    if (v !== null && (typeof v === 'object' || typeof v === 'function')) return undefined;
+    out[i] = compareValue(v, op, lit) ? 1 : 0;
+  }
+  return out;
+}
+
+/** The rows a simple predicate keeps (1), or undefined when a compared value is an object. */
+function predicateMask(
+  pred: SimplePredicate,
+  cols: ReadonlyMap<string, Column | null>,
+  n: number,
+): Uint8Array | undefined {
+  let any: Uint8Array | undefined;
+  for (const and of pred) {
+    let all: Uint8Array | undefined;
+    for (const t of and) {
+      const m = termMask(t, cols.get(t.field) ?? null, cols.has(t.field), n);
+      if (!m) return undefined;
+      if (!all) all = m;
+      else for (let i = 0; i < n; i++) all[i] &= m[i];
+    }
+    const a = all as Uint8Array;
+    if (!any) any = a;
+    else for (let i = 0; i < n; i++) any[i] |= a[i];
+  }
+  return any;
+}
 
 const FIELD_REF = /^\s*r\.([A-Za-z_$][\w$]*)\s*$/;
 
@@ -100,7 +243,8 @@ function colStep(s: TransformStep, fn: CompiledExpr | undefined): ColStep | unde
       const m = s.kind === 'filter' ? null : FIELD_REF.exec(s.expr);
       if (m && s.kind !== 'filter' && plain(m[1])) return { kind: s.kind, field: m[1], expr: s.expr };
       if (fn?.fields === undefined) return undefined;
-      return { kind: s.kind, fn, fields: fn.fields, expr: s.expr };
+      const pred = s.kind === 'filter' ? simplePredicate(s.expr) : undefined;
+      return { kind: s.kind, fn, fields: fn.fields, expr: s.expr, pred };
     }
     default:
       return undefined;
@@ -156,6 +300,11 @@ function applyPlan(
         break;
       }
       case 'filter': {
+        const mask = step.pred ? predicateMask(step.pred, cols, n) : undefined;
+        if (mask) {
+          for (let i = 0; i < n; i++) if (!mask[i] && !excluded?.[i]) exclude(i, '');
+          break;
+        }
         const row = partial(step.fields);
         const fn = step.fn;
         for (let i = 0; i < n; i++) {

@@ -302,8 +302,9 @@ describe('bench scenarios of issue 14', () => {
   it('runs Polars beside DuckDB in scenarios 2, 3, 4 and 6', () => {
     const names = (sc: { tools: { name: string }[] }) => sc.tools.map((t) => t.name);
     assert.ok(names(scenario2(data)).includes('polars'));
-    assert.deepEqual(names(scenario3(data)).slice(0, 4), [
+    assert.deepEqual(names(scenario3(data)).slice(0, 5), [
       'kappa',
+      'kappa-run',
       'duckdb-ndjson',
       'duckdb-parquet',
       'polars-ndjson',
@@ -312,6 +313,32 @@ describe('bench scenarios of issue 14', () => {
     const s6 = scenario6('rides.ndjson', 1000);
     assert.ok(names(s6).includes('polars-ndjson'));
     assert.match(s6.tools.find((t) => t.name === 'polars-ndjson')!.stages[0]!, / --float$/);
+  });
+
+  it('scenario 3 runs the piped stages fused by kappa run too, and holds both to DuckDB on NDJSON', () => {
+    const s3 = scenario3(data);
+    const [pipe, run] = s3.tools;
+    assert.equal(run?.name, 'kappa-run');
+    assert.deepEqual(run?.stages, [
+      `kappa run "ingest '$IN' --ts-field date | window --key origin --tumbling 1h --agg 'count, avg(delay), max(delay)' | sink -"`,
+    ]);
+    assert.deepEqual(run?.normalize, pipe?.normalize);
+    assert.equal(pipe?.stages.length, 3);
+    const sc = (pipeMs: number, runMs: number) => ({
+      ...base,
+      id: '3',
+      group: 3,
+      records: 3_000_000,
+      tools: [
+        tool('kappa', pipeMs, true),
+        tool('kappa-run', runMs, true),
+        tool('duckdb-ndjson', 1000),
+        tool('flink', 9000),
+      ],
+    });
+    assert.equal(evaluateTarget(sc(2000, 2400)), 'met');
+    assert.equal(evaluateTarget(sc(2000, 2600)), 'missed: kappa run within 2.5x of duckdb-ndjson');
+    assert.equal(evaluateTarget(sc(2600, 2400)), 'missed: within 2.5x of duckdb-ndjson');
   });
 
   it('evaluates the end-to-end scenario 3 targets for the pipe and kappa run', () => {

@@ -1,13 +1,20 @@
 /**
- * Column projection under `kappa run` (issue 14): which fields `ingest … | window …` reads
- * (`windowReads`, `sourceProjection`), and the Parquet reader decoding only those columns inside a
- * fused source stage, with the values DuckDB reads from the same file.
+ * Column projection under `kappa run` (issue 14): which fields `ingest … | window …` and
+ * `ingest … | transform … [| window …]` read (`windowReads`, `transformReads`, `pipelineReads`,
+ * `sourceProjection`), and the Parquet reader decoding only those columns inside a fused source
+ * stage, with the values DuckDB reads from the same file.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildProgram } from '../../src/cli.js';
-import { sourceProjection, splitPipeline, windowReads } from '../../src/commands/run.js';
+import {
+  pipelineReads,
+  sourceProjection,
+  splitPipeline,
+  transformReads,
+  windowReads,
+} from '../../src/commands/run.js';
 import { parquetReader } from '../../src/formats/parquet/read.js';
 import { localStore } from '../../src/storage/local.js';
 import { runInStage } from '../../src/stream/direct.js';
@@ -22,7 +29,8 @@ describe('windowReads', () => {
       ingest: { tsField: 'date', keyField: 'meta.id', onError: 'fail' },
       window: { key: 'r.origin', agg: 'count, avg(delay), max(p.q) as m', onError: 'skip' },
     });
-    assert.deepEqual(sorted(got), ['date', 'delay', 'meta', 'origin', 'p']);
+    // A dotted path also names the key holding the dots (ops/path.ts matches `{"meta.id"}` first).
+    assert.deepEqual(sorted(got), ['date', 'delay', 'meta', 'meta.id', 'origin', 'p', 'p.q']);
     const expr = windowReads({ ingest: { tsField: 't' }, window: { key: 'r.a + "-" + r.b', agg: 'count' } });
     assert.deepEqual(sorted(expr), ['a', 'b', 't']);
   });
@@ -47,15 +55,122 @@ describe('sourceProjection', () => {
     assert.deepEqual(sorted(got), ['date', 'delay', 'origin']);
   });
 
+  it('projects ingest | transform when the chain is closed, and through transforms into a window', async () => {
+    assert.deepEqual(
+      sorted(await project("ingest - | transform --filter 'r.delay > 60' --select date,origin,delay")),
+      ['date', 'delay', 'origin'],
+    );
+    assert.deepEqual(
+      sorted(
+        await project(
+          "ingest f.ndjson --ts-field t --key-field k | transform --filter 'r.a > 1' --rename b=c --select c --map 'JSON.stringify(r)'",
+        ),
+      ),
+      ['a', 'b', 'c', 'k', 't'],
+    );
+    assert.deepEqual(
+      sorted(
+        await project(
+          "ingest f.parquet --ts-field date | transform --filter 'r.delay > 0' | window --key origin --tumbling 1h | sink out/",
+        ),
+      ),
+      ['date', 'delay', 'origin'],
+    );
+  });
+
   it('does not project anything else', async () => {
     for (const text of [
       'ingest f.parquet --ts-field date | sink out/',
-      "ingest f.parquet --ts-field date | transform --filter 'r.delay > 0' | window --key origin --tumbling 1h | sink out/",
+      "ingest f.parquet --ts-field date | transform --filter 'JSON.stringify(r).length > 5' --select a | sink -",
+      "ingest f.ndjson --ts-field date | transform --filter 'r.delay > 0' | sink -",
+      "ingest f.ndjson | transform --map '({...r, x: 1})' | window --key origin --tumbling 1h | sink -",
+      'ingest f.ndjson | transform --select a --on-error dead-letter=bad.ndjson | sink -',
+      'ingest f.ndjson --on-error dead-letter=bad.ndjson | transform --select a | sink -',
+      "ingest f.ndjson | transform --filter 'r.a > 0' | join --on id right.kappa | sink -",
+      'ingest f.ndjson | transform --filter \'r["a"] > 0\' --select a | sink -',
+      "ingest f.ndjson | transform --filter 'rec.value.a > 0' --select a | sink -",
+      'ingest f.ndjson | transform --select a --bogus | sink -',
+      'replay s.kappa | transform --select a | sink -',
       'ingest f.parquet --ts-field date | window --key origin --tumbling 1h --late-output late.kappa | sink out/',
       'ingest f.parquet --ts-field date --on-error dead-letter=bad.ndjson | window --key origin --tumbling 1h | sink -',
       'ingest f.parquet --ts-field date | window --key origin --tumbling 1h --no-such-flag | sink -',
     ])
       assert.equal(await project(text), undefined, text);
+  });
+});
+
+describe('transformReads', () => {
+  it('reads the fields of each step up to the step that closes the value', () => {
+    assert.deepEqual(
+      transformReads([
+        { kind: 'filter', expr: 'r.delay > 60' },
+        { kind: 'select', fields: ['date', 'origin', 'a.b'] },
+        { kind: 'map', expr: 'JSON.stringify(r)' },
+      ]),
+      { fields: ['delay', 'date', 'origin', 'a', 'a.b'], closed: true },
+    );
+    assert.deepEqual(
+      transformReads([
+        { kind: 'key', expr: 'r.k' },
+        { kind: 'map', expr: '({x: r.a * 2, key})' },
+      ]),
+      { fields: ['k', 'a'], closed: true },
+    );
+    assert.deepEqual(
+      transformReads([
+        { kind: 'rename', pairs: [['o', 'origin']] },
+        { kind: 'drop', fields: ['x'] },
+        { kind: 'select', fields: ['origin'] },
+      ]),
+      { fields: ['o', 'origin'], closed: true },
+    );
+    assert.deepEqual(transformReads([{ kind: 'filter', expr: 'r.a > 1' }]), { fields: ['a'], closed: false });
+  });
+
+  it('is undefined when a step before the closing one may read the whole value', () => {
+    assert.equal(transformReads([{ kind: 'filter', expr: 'JSON.stringify(r).length > 5' }]), undefined);
+    assert.equal(
+      transformReads([
+        { kind: 'filter', expr: 'Object.keys(r).length > 2' },
+        { kind: 'select', fields: ['a'] },
+      ]),
+      undefined,
+    );
+    assert.equal(transformReads([{ kind: 'map', expr: '({...r})' }]), undefined);
+    assert.equal(transformReads([{ kind: 'flat-map', expr: 'rec.value.xs' }]), undefined);
+  });
+});
+
+describe('pipelineReads', () => {
+  it('walks transforms that pass fields on up to a closing transform or a window', () => {
+    const ingest = { tsField: 'date' };
+    const t = (steps: Parameters<typeof transformReads>[0]) => ({ command: 'transform' as const, steps });
+    assert.deepEqual(
+      sorted(
+        pipelineReads({
+          ingest,
+          after: [t([{ kind: 'filter', expr: 'r.x > 0' }]), t([{ kind: 'select', fields: ['origin'] }])],
+        }),
+      ),
+      ['date', 'origin', 'x'],
+    );
+    assert.deepEqual(
+      sorted(
+        pipelineReads({
+          ingest,
+          after: [
+            t([{ kind: 'rename', pairs: [['o', 'origin']] }]),
+            { command: 'window', flags: { key: 'origin', agg: 'max(delay)' } },
+          ],
+        }),
+      ),
+      ['date', 'delay', 'o', 'origin'],
+    );
+    assert.equal(pipelineReads({ ingest, after: [t([{ kind: 'filter', expr: 'r.x > 0' }])] }), undefined);
+    assert.equal(
+      pipelineReads({ ingest, after: [t([{ kind: 'filter', expr: 'r.x > 0' }]), { command: 'other' }] }),
+      undefined,
+    );
   });
 });
 
