@@ -496,6 +496,8 @@ class Scanner {
   private tplW = new Int32Array(64);
   private tplStart = new Int32Array(17);
   private tplEnd = new Int32Array(16);
+  /** The last four bytes of each segment (of four bytes or more) as a little-endian word. */
+  private tplLast = new Int32Array(16);
   private tplField = new Int32Array(16);
   private pendS = new Int32Array(16);
   private pendE = new Int32Array(16);
@@ -806,6 +808,7 @@ class Scanner {
       const cap = Math.max(m, this.tplEnd.length * 2);
       this.tplStart = new Int32Array(cap + 1);
       this.tplEnd = new Int32Array(cap);
+      this.tplLast = new Int32Array(cap);
       this.tplField = new Int32Array(cap);
       this.pendS = new Int32Array(cap);
       this.pendE = new Int32Array(cap);
@@ -830,6 +833,8 @@ class Scanner {
     this.tplLen = k;
     const dv = new DataView(tpl.buffer, tpl.byteOffset, tpl.length);
     for (let w = 0; w * 4 + 4 <= tpl.length; w++) tplW[w] = dv.getInt32(w * 4, true);
+    for (let j = 0; j < m; j++)
+      if (tplEnd[j] - tplStart[j] >= 4) this.tplLast[j] = dv.getInt32(tplEnd[j] - 4, true);
     this.tplN = m;
   }
 
@@ -845,7 +850,21 @@ class Scanner {
    *   does not take as it is, or one the general path must look at)
    */
   private fastLine(i: number, buf: Buffer, dv: DataView, ci: number, p: number, e: number): number {
-    const { tpl, tplW, tplStart, tplEnd, tplField, tplN, fields, pendS, pendE, pendH, pendF, flips } = this;
+    const {
+      tpl,
+      tplW,
+      tplLast,
+      tplStart,
+      tplEnd,
+      tplField,
+      tplN,
+      fields,
+      pendS,
+      pendE,
+      pendH,
+      pendF,
+      flips,
+    } = this;
     let np = 0;
     let nf = 0;
     let j = 0;
@@ -853,10 +872,17 @@ class Scanner {
       let k = tplStart[j];
       const se = tplEnd[j];
       if (p + (se - k) >= e) return this.fastFail(i, j, FAST_SHAPE);
-      // Four bytes at a time (the range is inside the line: checked above), then the rest.
+      // Four bytes at a time (the range is inside the line: checked above); the last 0–3 bytes as
+      // the segment's last four (overlapping), or one by one in a segment under four bytes.
+      const pe = p + (se - k);
       for (; k + 4 <= se; k += 4, p += 4)
         if (dv.getInt32(p, true) !== tplW[k >> 2]) return this.fastFail(i, j, FAST_SHAPE);
-      for (; k < se; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
+      if (k < se) {
+        if (se - tplStart[j] >= 4) {
+          if (dv.getInt32(pe - 4, true) !== tplLast[j]) return this.fastFail(i, j, FAST_SHAPE);
+        } else for (; k < se; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
+        p = pe;
+      }
       const f = tplField[j];
       const b = fields[f];
       const c = buf[p];
