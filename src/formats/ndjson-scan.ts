@@ -275,10 +275,26 @@ const V_FALSE = 4;
 /** A string equal to the field's previous one: `eS` holds its code. */
 const V_CODE = 5;
 
+/** 10^0 … 10^15, exact doubles. */
+const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
 /** Results of `Scanner.fastLine`. */
 const FAST_OK = 1;
 const FAST_SHAPE = 2;
 const FAST_VALUE = 3;
+
+/** Longest string (bytes) the short-string cache takes: 6 bytes and the length fit 2^53 exactly. */
+const SMALL_LEN = 6;
+/** log2 of the short-string cache's entries. */
+const SMALL_BITS = 10;
+
+/** Creates a builder's short-string cache (empty). */
+function initSmall(b: Builder): Float64Array {
+  const k = new Float64Array(1 << SMALL_BITS).fill(-1);
+  b.smallKey = k;
+  b.smallCode = new Int32Array(1 << SMALL_BITS);
+  return k;
+}
 
 /** FNV-1a (32 bit) offset basis and prime. */
 const FNV_BASIS = 0x811c9dc5 | 0;
@@ -304,6 +320,12 @@ class Builder {
   /** STR: where the fast path last met `lastCode`'s bytes: chunk index (-1: unknown) and offset. */
   lastChunk = -1;
   lastAt = 0;
+  /**
+   * STR: a direct-mapped cache of the codes of short ASCII strings (up to `SMALL_LEN` bytes) by a
+   * key packing their bytes and length exactly (`smallKey`, -1: empty), for the fast path.
+   */
+  smallKey: Float64Array | undefined;
+  smallCode: Int32Array | undefined;
   /** OTHER: the values and their unified type. */
   vals: unknown[] | undefined;
   otherType: FieldType | undefined;
@@ -910,27 +932,48 @@ class Scanner {
             }
           }
         }
-        let h = FNV_BASIS;
+        // Printable ASCII without escapes; up to 6 bytes also packed into a number (`w`).
         let q = s;
+        let w = 0;
         for (;;) {
           if (q >= e) return this.fastFail(i, j, FAST_VALUE);
           const d = buf[q];
           if (d === 0x22) break;
           if (d === 0x5c || d < 0x20 || d >= 0x80) return this.fastFail(i, j, FAST_VALUE);
-          h = Math.imul(h ^ d, FNV_PRIME);
+          w = w * 256 + d;
           q++;
         }
-        const code = findBytes(b, buf, s, q, h);
+        const len = q - s;
+        let code = -1;
+        let slot = -1;
+        let key = 0;
+        if (len <= SMALL_LEN) {
+          // A short string (codes, airports, enums): its bytes and length are the key of a small
+          // direct-mapped cache of codes, so a hit needs no hash, no probe, no comparison.
+          key = w * 8 + len;
+          slot = Math.imul(w | 0, 0x9e3779b1) >>> (32 - SMALL_BITS);
+          const sk = b.smallKey ?? initSmall(b);
+          if (sk[slot] === key) code = (b.smallCode as Int32Array)[slot];
+        }
+        if (code < 0) {
+          let h = FNV_BASIS;
+          for (let x = s; x < q; x++) h = Math.imul(h ^ buf[x], FNV_PRIME);
+          code = findBytes(b, buf, s, q, h);
+          if (code < 0) {
+            pendF[np] = f;
+            pendS[np] = s;
+            pendE[np] = q;
+            pendH[np] = h;
+            np++;
+          } else if (slot >= 0) {
+            (b.smallKey as Float64Array)[slot] = key;
+            (b.smallCode as Int32Array)[slot] = code;
+          }
+        }
         if (code >= 0) {
           (b.codes as Int32Array)[i] = b.lastCode = code;
           b.lastChunk = ci;
           b.lastAt = s;
-        } else {
-          pendF[np] = f;
-          pendS[np] = s;
-          pendE[np] = q;
-          pendH[np] = h;
-          np++;
         }
         p = q + 1;
       } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
@@ -960,20 +1003,34 @@ class Scanner {
         if (digits <= 15 && p < e && buf[p] !== 0x2e && buf[p] !== 0x65 && buf[p] !== 0x45) {
           v = neg ? -acc : acc;
         } else {
+          // A fraction: its digits as one integer m and their count fl.
+          let m = acc;
+          let fl = 0;
           if (p < e && buf[p] === 0x2e) {
             p++;
-            const fs = p;
-            while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
-            if (p === fs) return this.fastFail(i, j, FAST_VALUE);
+            while (p < e) {
+              const x = buf[p] - 0x30;
+              if (x < 0 || x > 9) break;
+              m = m * 10 + x;
+              fl++;
+              p++;
+            }
+            if (fl === 0) return this.fastFail(i, j, FAST_VALUE);
           }
+          let exp = false;
           if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
+            exp = true;
             p++;
             if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
             const xs = p;
             while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
             if (p === xs) return this.fastFail(i, j, FAST_VALUE);
           }
-          v = Number(latin1(buf, ns, p));
+          // Up to 15 significant digits without an exponent: m < 2^53 and 10^fl are exact doubles, so
+          // m / 10^fl is the correctly rounded value of the literal, as JSON.parse gives it (W. D.
+          // Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990: the exact case).
+          if (!exp && digits + fl <= 15) v = (neg ? -m : m) / POW10[fl];
+          else v = Number(latin1(buf, ns, p));
           if (Number.isInteger(v)) {
             if (v > MAX_SAFE || v < -MAX_SAFE) return this.fastFail(i, j, FAST_VALUE);
           } else if (b.int) flips[nf++] = f;

@@ -332,10 +332,23 @@ function shapeValue(kind: ShapeKind): fc.Arbitrary<string> {
       a = fc.oneof(
         fc.integer({ min: -50, max: 50 }).map(String),
         fc.constantFrom('1.5', '-0.25', '1e2', '2.5E-3', '4.35', '-0.0'),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)),
       );
       break;
     case 'ascii':
-      a = fc.constantFrom('"MSY"', '"MCO"', '"SFO"', '"wvSLb"', '"EgkZm"', '""', '"a"', '"abcd"', '"abcde"');
+      a = fc.constantFrom(
+        '"MSY"',
+        '"MCO"',
+        '"SFO"',
+        '"wvSLb"',
+        '"EgkZm"',
+        '""',
+        '"a"',
+        '"abcd"',
+        '"abcde"',
+        '"abcdef"',
+        '"abcdefg"',
+      );
       break;
     case 'date':
       a = fc
@@ -453,6 +466,26 @@ describe('NDJSON byte scanner', () => {
     const lines = scanStats.lines - before.lines;
     const fast = scanStats.fast - before.fast;
     assert.ok(fast > lines / 2, `only ${fast} of ${lines} lines took the fast path`);
+  });
+
+  it('reads decimal literals on the fast path as JSON.parse does (property)', () => {
+    // Up to 15 significant digits the fast path divides by a power of ten; more take Number().
+    const decimal = fc
+      .tuple(
+        fc.boolean(),
+        fc.stringMatching(/^(0|[1-9][0-9]{0,9})$/),
+        fc.stringMatching(/^[0-9]{1,9}$/),
+        fc.constantFrom('', '', '', 'e5', 'E-3', 'e+0'),
+      )
+      .map(([neg, int, frac, exp]) => `${neg ? '-' : ''}${int}.${frac}${exp}`);
+    fc.assert(
+      fc.property(fc.array(decimal, { minLength: 2, maxLength: 30 }), (nums) => {
+        const lines = nums.map((n) => `{"x":${n},"y":1}`);
+        const got = scanColumns(byteLines([Buffer.from(`${lines.join('\n')}\n`)]));
+        same(got, expected(lines), lines);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('falls back from the fast path without leaving anything of the line behind', () => {
