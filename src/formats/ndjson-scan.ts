@@ -728,14 +728,20 @@ class Scanner {
               p++;
             }
           } else return 0;
-          let exact = digits <= 15;
+          // Integer digits, then fraction digits, into acc (exact while 15 digits or fewer).
+          let fl = 0;
           if (p < e && buf[p] === 0x2e) {
             p++;
-            const fs = p;
-            while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
-            if (p === fs) return 0;
-            exact = false;
+            while (p < e) {
+              const x = buf[p] - 0x30;
+              if (x < 0 || x > 9) break;
+              acc = acc * 10 + x;
+              fl++;
+              p++;
+            }
+            if (fl === 0) return 0;
           }
+          let exact = digits + fl <= 15;
           if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
             p++;
             if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
@@ -745,7 +751,8 @@ class Scanner {
             exact = false;
           }
           eKind[m] = V_NUM;
-          eNum[m] = exact ? (neg ? -acc : acc) : Number(latin1(buf, ns, p));
+          // Exact: acc / 10^fl is the correctly rounded value (see fastLine); else Number() of the text.
+          eNum[m] = exact ? (neg ? -acc : acc) / POW10[fl] : Number(latin1(buf, ns, p));
         } else if (c === 0x74) {
           if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65) return 0;
           eKind[m] = V_TRUE;
