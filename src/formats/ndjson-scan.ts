@@ -131,6 +131,7 @@ export class ByteLines {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /** `buf`'s bytes s..e as a one-byte string (Node's Buffer#latin1Slice, which toString wraps). */
 const latin1 = (buf: Buffer, s: number, e: number): string =>
@@ -278,7 +279,7 @@ const V_CODE = 5;
 /** 10^0 … 10^15, exact doubles. */
 const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
 
-/** Results of `Scanner.fastLine`. */
+/** Results of `Scanner.fastLines` (the low two bits). */
 const FAST_OK = 1;
 const FAST_SHAPE = 2;
 const FAST_VALUE = 3;
@@ -508,7 +509,7 @@ class Scanner {
   private eKeyE = new Int32Array(16);
   private eVs = new Int32Array(16);
   private eVe = new Int32Array(16);
-  // The line shape (see `fastLine`): the bytes between values of the last line the general path
+  // The line shape (see `fastLines`): the bytes between values of the last line the general path
   // took (`tpl`; segment j ends at `tplEnd[j]`, the tail after the last value ends at `tplLen`),
   // the field of each value, and the scratch of the values a line defers until it matched.
   private tplN = 0;
@@ -527,7 +528,9 @@ class Scanner {
   private pendF = new Int32Array(16);
   private flips = new Int32Array(16);
   /** Lines taken by the shape fast path, and lines where it met a different shape. */
-  private fastLines = 0;
+  private fastLineCount = 0;
+  /** A DataView of each chunk of the batch the fast path read (by chunk index). */
+  private readonly views: DataView[] = [];
   private shapeMisses = 0;
   private shapeOff = false;
 
@@ -538,32 +541,26 @@ class Scanner {
   run(): ValueColumns | undefined {
     const { n, lines } = this;
     const { chunks, chunkOf, starts, ends } = lines;
-    const views: DataView[] = [];
     let fallbacks = 0;
     for (let i = 0; i < n; i++) {
       // Mostly lines the scanner cannot take (nested values): stop trying for this batch.
       const tryScan = i < 64 || fallbacks * 2 < i;
       let r = 0;
       if (tryScan) {
-        const ci = chunkOf[i];
-        const buf = chunks[ci];
         let fast = FAST_SHAPE;
         if (this.tplN > 0) {
-          let dv = views[ci];
-          if (dv === undefined) {
-            dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
-            views[ci] = dv;
-          }
-          fast = this.fastLine(i, buf, dv, ci, starts[i], ends[i]);
-          if (fast === FAST_OK) {
-            this.fastLines++;
-            continue;
-          }
+          // Lines of the shape from here on; `stop` is the first it did not take.
+          const res = this.fastLines(i);
+          const stop = res >>> 2;
+          this.fastLineCount += stop - i;
+          i = stop;
+          if (i === n) break;
+          fast = res & 3;
           // Lines of many shapes: the general path alone (the shape would be compared for nothing).
           if (fast === FAST_SHAPE && ++this.shapeMisses > 16 && this.shapeMisses * 4 > i)
             this.shapeOff = true;
         }
-        r = this.scanLine(i, buf, starts[i], ends[i], fast === FAST_SHAPE && !this.shapeOff);
+        r = this.scanLine(i, chunks[chunkOf[i]], starts[i], ends[i], fast === FAST_SHAPE && !this.shapeOff);
         if (this.shapeOff) this.tplN = 0;
       }
       if (r === 1) continue;
@@ -572,7 +569,7 @@ class Scanner {
       if (!this.parsedLine(i, lines.text(i))) return undefined;
     }
     scanStats.lines += n;
-    scanStats.fast += this.fastLines;
+    scanStats.fast += this.fastLineCount;
     return this.result();
   }
 
@@ -751,7 +748,7 @@ class Scanner {
             exact = false;
           }
           eKind[m] = V_NUM;
-          // Exact: acc / 10^fl is the correctly rounded value (see fastLine); else Number() of the text.
+          // Exact: acc / 10^fl is the correctly rounded value (see fastLines); else Number() of the text.
           eNum[m] = exact ? (neg ? -acc : acc) / POW10[fl] : Number(latin1(buf, ns, p));
         } else if (c === 0x74) {
           if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65) return 0;
@@ -878,7 +875,7 @@ class Scanner {
    * @returns FAST_OK; FAST_SHAPE (the bytes between values differ); FAST_VALUE (a value the builder
    *   does not take as it is, or one the general path must look at)
    */
-  private fastLine(i: number, buf: Buffer, dv: DataView, ci: number, p: number, e: number): number {
+  private fastLines(i0: number): number {
     const {
       tpl,
       tplW,
@@ -893,196 +890,217 @@ class Scanner {
       pendH,
       pendF,
       flips,
+      n,
+      views,
     } = this;
-    let np = 0;
-    let nf = 0;
-    let j = 0;
-    for (; j < tplN; j++) {
-      let k = tplStart[j];
-      const se = tplEnd[j];
-      if (p + (se - k) >= e) return this.fastFail(i, j, FAST_SHAPE);
-      // Four bytes at a time (the range is inside the line: checked above); the last 0–3 bytes as
-      // the segment's last four (overlapping), or one by one in a segment under four bytes.
-      const pe = p + (se - k);
-      for (; k + 4 <= se; k += 4, p += 4)
-        if (dv.getInt32(p, true) !== tplW[k >> 2]) return this.fastFail(i, j, FAST_SHAPE);
-      if (k < se) {
-        if (se - tplStart[j] >= 4) {
-          if (dv.getInt32(pe - 4, true) !== tplLast[j]) return this.fastFail(i, j, FAST_SHAPE);
-        } else for (; k < se; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
-        p = pe;
+    const { chunks, chunkOf, starts, ends } = this.lines;
+    let ci = -1;
+    let buf: Buffer = EMPTY;
+    let dv: DataView = EMPTY_VIEW;
+    let i = i0;
+    for (; i < n; i++) {
+      if (chunkOf[i] !== ci) {
+        ci = chunkOf[i];
+        buf = chunks[ci];
+        let v = views[ci];
+        if (v === undefined) {
+          v = new DataView(buf.buffer, buf.byteOffset, buf.length);
+          views[ci] = v;
+        }
+        dv = v;
       }
-      const f = tplField[j];
-      const b = fields[f];
-      const c = buf[p];
-      if (c === 0x22) {
-        if (b.kind !== STR) return this.fastFail(i, j, FAST_VALUE);
-        const s = p + 1;
-        const last = b.lastCode;
-        if (last >= 0) {
-          const str = b.strings[last];
-          const len = str.length;
-          if (s + len < e && buf[s + len] === 0x22) {
-            let q = 0;
-            if (b.lastChunk === ci) {
-              // The bytes where the fast path last met this string, four at a time.
-              const a = b.lastAt;
-              while (q + 4 <= len && dv.getInt32(s + q, true) === dv.getInt32(a + q, true)) q += 4;
-              while (q < len && buf[a + q] === buf[s + q]) q++;
-            } else while (q < len && str.charCodeAt(q) === buf[s + q]) q++;
-            if (q === len) {
-              (b.codes as Int32Array)[i] = last;
-              b.lastChunk = ci;
-              b.lastAt = s;
-              p = s + len + 1;
-              continue;
+      let p = starts[i];
+      const e = ends[i];
+      let np = 0;
+      let nf = 0;
+      let j = 0;
+      for (; j < tplN; j++) {
+        let k = tplStart[j];
+        const se = tplEnd[j];
+        if (p + (se - k) >= e) return this.fastFail(i, j, FAST_SHAPE);
+        // Four bytes at a time (the range is inside the line: checked above); the last 0–3 bytes as
+        // the segment's last four (overlapping), or one by one in a segment under four bytes.
+        const pe = p + (se - k);
+        for (; k + 4 <= se; k += 4, p += 4)
+          if (dv.getInt32(p, true) !== tplW[k >> 2]) return this.fastFail(i, j, FAST_SHAPE);
+        if (k < se) {
+          if (se - tplStart[j] >= 4) {
+            if (dv.getInt32(pe - 4, true) !== tplLast[j]) return this.fastFail(i, j, FAST_SHAPE);
+          } else for (; k < se; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
+          p = pe;
+        }
+        const f = tplField[j];
+        const b = fields[f];
+        const c = buf[p];
+        if (c === 0x22) {
+          if (b.kind !== STR) return this.fastFail(i, j, FAST_VALUE);
+          const s = p + 1;
+          const last = b.lastCode;
+          if (last >= 0) {
+            const str = b.strings[last];
+            const len = str.length;
+            if (s + len < e && buf[s + len] === 0x22) {
+              let q = 0;
+              if (b.lastChunk === ci) {
+                // The bytes where the fast path last met this string, four at a time.
+                const a = b.lastAt;
+                while (q + 4 <= len && dv.getInt32(s + q, true) === dv.getInt32(a + q, true)) q += 4;
+                while (q < len && buf[a + q] === buf[s + q]) q++;
+              } else while (q < len && str.charCodeAt(q) === buf[s + q]) q++;
+              if (q === len) {
+                (b.codes as Int32Array)[i] = last;
+                b.lastChunk = ci;
+                b.lastAt = s;
+                p = s + len + 1;
+                continue;
+              }
             }
           }
-        }
-        // Printable ASCII without escapes; up to 6 bytes also packed into a number (`w`).
-        let q = s;
-        let w = 0;
-        for (;;) {
-          if (q >= e) return this.fastFail(i, j, FAST_VALUE);
-          const d = buf[q];
-          if (d === 0x22) break;
-          if (d === 0x5c || d < 0x20 || d >= 0x80) return this.fastFail(i, j, FAST_VALUE);
-          w = w * 256 + d;
-          q++;
-        }
-        const len = q - s;
-        let code = -1;
-        let slot = -1;
-        let key = 0;
-        if (len <= SMALL_LEN) {
-          // A short string (codes, airports, enums): its bytes and length are the key of a small
-          // direct-mapped cache of codes, so a hit needs no hash, no probe, no comparison.
-          key = w * 8 + len;
-          slot = Math.imul(w | 0, 0x9e3779b1) >>> (32 - SMALL_BITS);
-          const sk = b.smallKey ?? initSmall(b);
-          if (sk[slot] === key) code = (b.smallCode as Int32Array)[slot];
-        }
-        if (code < 0) {
-          let h = FNV_BASIS;
-          for (let x = s; x < q; x++) h = Math.imul(h ^ buf[x], FNV_PRIME);
-          code = findBytes(b, buf, s, q, h);
+          // Printable ASCII without escapes; up to 6 bytes also packed into a number (`w`).
+          let q = s;
+          let w = 0;
+          for (;;) {
+            if (q >= e) return this.fastFail(i, j, FAST_VALUE);
+            const d = buf[q];
+            if (d === 0x22) break;
+            if (d === 0x5c || d < 0x20 || d >= 0x80) return this.fastFail(i, j, FAST_VALUE);
+            w = w * 256 + d;
+            q++;
+          }
+          const len = q - s;
+          let code = -1;
+          let slot = -1;
+          let key = 0;
+          if (len <= SMALL_LEN) {
+            // A short string (codes, airports, enums): its bytes and length are the key of a small
+            // direct-mapped cache of codes, so a hit needs no hash, no probe, no comparison.
+            key = w * 8 + len;
+            slot = Math.imul(w | 0, 0x9e3779b1) >>> (32 - SMALL_BITS);
+            const sk = b.smallKey ?? initSmall(b);
+            if (sk[slot] === key) code = (b.smallCode as Int32Array)[slot];
+          }
           if (code < 0) {
-            pendF[np] = f;
-            pendS[np] = s;
-            pendE[np] = q;
-            pendH[np] = h;
-            np++;
-          } else if (slot >= 0) {
-            (b.smallKey as Float64Array)[slot] = key;
-            (b.smallCode as Int32Array)[slot] = code;
+            let h = FNV_BASIS;
+            for (let x = s; x < q; x++) h = Math.imul(h ^ buf[x], FNV_PRIME);
+            code = findBytes(b, buf, s, q, h);
+            if (code < 0) {
+              pendF[np] = f;
+              pendS[np] = s;
+              pendE[np] = q;
+              pendH[np] = h;
+              np++;
+            } else if (slot >= 0) {
+              (b.smallKey as Float64Array)[slot] = key;
+              (b.smallCode as Int32Array)[slot] = code;
+            }
           }
-        }
-        if (code >= 0) {
-          (b.codes as Int32Array)[i] = b.lastCode = code;
-          b.lastChunk = ci;
-          b.lastAt = s;
-        }
-        p = q + 1;
-      } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-        if (b.kind !== NUM) return this.fastFail(i, j, FAST_VALUE);
-        // The number grammar as in scanLine.
-        const ns = p;
-        const neg = c === 0x2d;
-        if (neg) p++;
-        if (p >= e) return this.fastFail(i, j, FAST_VALUE);
-        let d = buf[p];
-        let acc = 0;
-        let digits = 0;
-        if (d === 0x30) {
-          p++;
-          digits = 1;
-          if (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) return this.fastFail(i, j, FAST_VALUE);
-        } else if (d >= 0x31 && d <= 0x39) {
-          while (p < e) {
-            d = buf[p] - 0x30;
-            if (d < 0 || d > 9) break;
-            acc = acc * 10 + d;
-            digits++;
-            p++;
+          if (code >= 0) {
+            (b.codes as Int32Array)[i] = b.lastCode = code;
+            b.lastChunk = ci;
+            b.lastAt = s;
           }
-        } else return this.fastFail(i, j, FAST_VALUE);
-        let v: number;
-        if (digits <= 15 && p < e && buf[p] !== 0x2e && buf[p] !== 0x65 && buf[p] !== 0x45) {
-          v = neg ? -acc : acc;
-        } else {
-          // A fraction: its digits as one integer m and their count fl.
-          let m = acc;
-          let fl = 0;
-          if (p < e && buf[p] === 0x2e) {
+          p = q + 1;
+        } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          if (b.kind !== NUM) return this.fastFail(i, j, FAST_VALUE);
+          // The number grammar as in scanLine.
+          const ns = p;
+          const neg = c === 0x2d;
+          if (neg) p++;
+          if (p >= e) return this.fastFail(i, j, FAST_VALUE);
+          let d = buf[p];
+          let acc = 0;
+          let digits = 0;
+          if (d === 0x30) {
             p++;
+            digits = 1;
+            if (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) return this.fastFail(i, j, FAST_VALUE);
+          } else if (d >= 0x31 && d <= 0x39) {
             while (p < e) {
-              const x = buf[p] - 0x30;
-              if (x < 0 || x > 9) break;
-              m = m * 10 + x;
-              fl++;
+              d = buf[p] - 0x30;
+              if (d < 0 || d > 9) break;
+              acc = acc * 10 + d;
+              digits++;
               p++;
             }
-            if (fl === 0) return this.fastFail(i, j, FAST_VALUE);
+          } else return this.fastFail(i, j, FAST_VALUE);
+          let v: number;
+          if (digits <= 15 && p < e && buf[p] !== 0x2e && buf[p] !== 0x65 && buf[p] !== 0x45) {
+            v = neg ? -acc : acc;
+          } else {
+            // A fraction: its digits as one integer m and their count fl.
+            let m = acc;
+            let fl = 0;
+            if (p < e && buf[p] === 0x2e) {
+              p++;
+              while (p < e) {
+                const x = buf[p] - 0x30;
+                if (x < 0 || x > 9) break;
+                m = m * 10 + x;
+                fl++;
+                p++;
+              }
+              if (fl === 0) return this.fastFail(i, j, FAST_VALUE);
+            }
+            let exp = false;
+            if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
+              exp = true;
+              p++;
+              if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
+              const xs = p;
+              while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+              if (p === xs) return this.fastFail(i, j, FAST_VALUE);
+            }
+            // Up to 15 significant digits without an exponent: m < 2^53 and 10^fl are exact doubles, so
+            // m / 10^fl is the correctly rounded value of the literal, as JSON.parse gives it (W. D.
+            // Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990: the exact case).
+            if (!exp && digits + fl <= 15) v = (neg ? -m : m) / POW10[fl];
+            else v = Number(latin1(buf, ns, p));
+            if (Number.isInteger(v)) {
+              if (v > MAX_SAFE || v < -MAX_SAFE) return this.fastFail(i, j, FAST_VALUE);
+            } else if (b.int) flips[nf++] = f;
           }
-          let exp = false;
-          if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
-            exp = true;
-            p++;
-            if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
-            const xs = p;
-            while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
-            if (p === xs) return this.fastFail(i, j, FAST_VALUE);
-          }
-          // Up to 15 significant digits without an exponent: m < 2^53 and 10^fl are exact doubles, so
-          // m / 10^fl is the correctly rounded value of the literal, as JSON.parse gives it (W. D.
-          // Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990: the exact case).
-          if (!exp && digits + fl <= 15) v = (neg ? -m : m) / POW10[fl];
-          else v = Number(latin1(buf, ns, p));
-          if (Number.isInteger(v)) {
-            if (v > MAX_SAFE || v < -MAX_SAFE) return this.fastFail(i, j, FAST_VALUE);
-          } else if (b.int) flips[nf++] = f;
-        }
-        (b.f64 as Float64Array)[i] = v;
-      } else if (c === 0x6e) {
-        if (p + 4 > e || buf[p + 1] !== 0x75 || buf[p + 2] !== 0x6c || buf[p + 3] !== 0x6c)
-          return this.fastFail(i, j, FAST_VALUE);
-        p += 4;
-      } else if (c === 0x74 || c === 0x66) {
-        if (b.kind !== OTHER) return this.fastFail(i, j, FAST_VALUE);
-        if (c === 0x74) {
-          if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65)
+          (b.f64 as Float64Array)[i] = v;
+        } else if (c === 0x6e) {
+          if (p + 4 > e || buf[p + 1] !== 0x75 || buf[p + 2] !== 0x6c || buf[p + 3] !== 0x6c)
             return this.fastFail(i, j, FAST_VALUE);
           p += 4;
-        } else {
-          if (
-            p + 5 > e ||
-            buf[p + 1] !== 0x61 ||
-            buf[p + 2] !== 0x6c ||
-            buf[p + 3] !== 0x73 ||
-            buf[p + 4] !== 0x65
-          )
-            return this.fastFail(i, j, FAST_VALUE);
-          p += 5;
-        }
-        this.other(b, i, c === 0x74);
-      } else return this.fastFail(i, j, FAST_VALUE);
+        } else if (c === 0x74 || c === 0x66) {
+          if (b.kind !== OTHER) return this.fastFail(i, j, FAST_VALUE);
+          if (c === 0x74) {
+            if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65)
+              return this.fastFail(i, j, FAST_VALUE);
+            p += 4;
+          } else {
+            if (
+              p + 5 > e ||
+              buf[p + 1] !== 0x61 ||
+              buf[p + 2] !== 0x6c ||
+              buf[p + 3] !== 0x73 ||
+              buf[p + 4] !== 0x65
+            )
+              return this.fastFail(i, j, FAST_VALUE);
+            p += 5;
+          }
+          this.other(b, i, c === 0x74);
+        } else return this.fastFail(i, j, FAST_VALUE);
+      }
+      // The tail (`}` and any whitespace) ends the line.
+      let k = tplStart[tplN];
+      if (p + (this.tplLen - k) !== e) return this.fastFail(i, j, FAST_SHAPE);
+      for (; p < e; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
+      for (let x = 0; x < nf; x++) fields[flips[x]].int = false;
+      for (let x = 0; x < np; x++) {
+        const b = fields[pendF[x]];
+        (b.codes as Int32Array)[i] = b.lastCode = codeOfBytes(b, buf, pendS[x], pendE[x], pendH[x]);
+        b.lastChunk = ci;
+        b.lastAt = pendS[x];
+      }
+      if (tplN !== this.order.length) this.complete = false;
     }
-    // The tail (`}` and any whitespace) ends the line.
-    let k = tplStart[tplN];
-    if (p + (this.tplLen - k) !== e) return this.fastFail(i, j, FAST_SHAPE);
-    for (; p < e; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
-    for (let x = 0; x < nf; x++) fields[flips[x]].int = false;
-    for (let x = 0; x < np; x++) {
-      const b = fields[pendF[x]];
-      (b.codes as Int32Array)[i] = b.lastCode = codeOfBytes(b, buf, pendS[x], pendE[x], pendH[x]);
-      b.lastChunk = ci;
-      b.lastAt = pendS[x];
-    }
-    if (tplN !== this.order.length) this.complete = false;
-    return FAST_OK;
+    return n * 4 + FAST_OK;
   }
 
-  /** Clears what `fastLine` wrote for the first `j` values of line i; returns `why`. */
+  /** Clears what `fastLines` wrote for the first `j` values of line i; returns `i * 4 + why`. */
   private fastFail(i: number, j: number, why: number): number {
     const { tplField, fields } = this;
     for (let x = 0; x < j; x++) {
@@ -1091,7 +1109,7 @@ class Scanner {
       else if (b.kind === STR) (b.codes as Int32Array)[i] = -1;
       else if (b.kind === OTHER) (b.vals as unknown[])[i] = null;
     }
-    return why;
+    return i * 4 + why;
   }
 
   /** Registers a new field (first seen at row i). */
