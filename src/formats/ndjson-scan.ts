@@ -64,6 +64,8 @@ export class ByteLines {
   private lineNos = new Float64Array(1024);
   /** Number of lines. */
   length = 0;
+  /** The last buffer of `chunks` (`add` appends a buffer once). */
+  private lastBuf: Buffer | undefined;
   /** Over-long lines by row index; undefined when none. */
   bigs: Map<number, OversizedLine> | undefined;
 
@@ -82,9 +84,11 @@ export class ByteLines {
     }
     const n = this.length;
     if (n === this.starts.length) this.grow();
-    const cs = this.chunks;
-    if (cs.length === 0 || cs[cs.length - 1] !== buf) cs.push(buf);
-    this.chunkOf[n] = cs.length - 1;
+    if (buf !== this.lastBuf) {
+      this.chunks.push(buf);
+      this.lastBuf = buf;
+    }
+    this.chunkOf[n] = this.chunks.length - 1;
     this.starts[n] = start;
     this.ends[n] = end;
     this.lineNos[n] = lineNo;
@@ -105,6 +109,7 @@ export class ByteLines {
     const n = this.length;
     if (n === this.starts.length) this.grow();
     this.chunks.push(EMPTY);
+    this.lastBuf = EMPTY;
     this.chunkOf[n] = this.chunks.length - 1;
     this.starts[n] = 0;
     this.ends[n] = 0;
@@ -956,15 +961,15 @@ class Scanner {
               }
             }
           }
-          // Printable ASCII without escapes; up to 6 bytes also packed into a number (`w`).
+          // Printable ASCII without escapes, hashed on the way.
           let q = s;
-          let w = 0;
+          let h = FNV_BASIS;
           for (;;) {
             if (q >= e) return this.fastFail(i, j, FAST_VALUE);
             const d = buf[q];
             if (d === 0x22) break;
             if (d === 0x5c || d < 0x20 || d >= 0x80) return this.fastFail(i, j, FAST_VALUE);
-            w = w * 256 + d;
+            h = Math.imul(h ^ d, FNV_PRIME);
             q++;
           }
           const len = q - s;
@@ -972,16 +977,16 @@ class Scanner {
           let slot = -1;
           let key = 0;
           if (len <= SMALL_LEN) {
-            // A short string (codes, airports, enums): its bytes and length are the key of a small
-            // direct-mapped cache of codes, so a hit needs no hash, no probe, no comparison.
+            // A short string (codes, airports, enums): its bytes and length, packed exactly, are the
+            // key of a small direct-mapped cache of codes: a hit needs no probe and no comparison.
+            let w = 0;
+            for (let x = s; x < q; x++) w = w * 256 + buf[x];
             key = w * 8 + len;
             slot = Math.imul(w | 0, 0x9e3779b1) >>> (32 - SMALL_BITS);
             const sk = b.smallKey ?? initSmall(b);
             if (sk[slot] === key) code = (b.smallCode as Int32Array)[slot];
           }
           if (code < 0) {
-            let h = FNV_BASIS;
-            for (let x = s; x < q; x++) h = Math.imul(h ^ buf[x], FNV_PRIME);
             code = findBytes(b, buf, s, q, h);
             if (code < 0) {
               pendF[np] = f;
