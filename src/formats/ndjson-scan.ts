@@ -16,7 +16,17 @@
  * literal; ECMA-262 StringToNumber and JSON.parse share the grammar of a JSON number). Strings are
  * dictionary-coded by their bytes: an FNV-1a hash of the byte range into an open-addressing table
  * per field, compared byte by byte against the value's JS string on a hit, so a repeated "MSY"
- * never becomes a new string. Any other line — escapes, non-ASCII bytes, control characters,
+ * never becomes a new string (strings of up to 6 bytes first try a direct-mapped cache keyed by
+ * their packed bytes). Decimals of up to 15 significant digits without an exponent are `m / 10^k`
+ * (m and 10^k exact doubles: the quotient is the correctly rounded value, the exact case of W. D.
+ * Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990), as JSON.parse gives them.
+ *
+ * Line-shape fast path: a line whose bytes between values equal those of the last line the
+ * general path took (same keys in the same order, same whitespace) is scanned values only, its
+ * segments compared four bytes at a time, its values written straight into the builders; at the
+ * first surprise what it wrote is cleared and the general path takes the line (`fastLines`).
+ *
+ * Any other line — escapes, non-ASCII bytes, control characters,
  * nested values, duplicate keys, a new key that is an array index (for-in would order it first),
  * anything malformed — is decoded and `JSON.parse`d alone and appended by the same rules; a line that is not a JSON
  * object, or a field that changes kind, gives undefined for the batch.
