@@ -304,6 +304,9 @@ const SMALL_LEN = 6;
 /** log2 of the short-string cache's entries. */
 const SMALL_BITS = 10;
 
+/** Row from which a builder gets its short-string cache (12 KiB): small batches go without. */
+const SMALL_FROM = 256;
+
 /** Creates a builder's short-string cache (empty). */
 function initSmall(b: Builder): Float64Array {
   const k = new Float64Array(1 << SMALL_BITS).fill(-1);
@@ -986,7 +989,7 @@ class Scanner {
           let code = -1;
           let slot = -1;
           let key = 0;
-          if (len <= SMALL_LEN) {
+          if (len <= SMALL_LEN && (b.smallKey !== undefined || i >= SMALL_FROM)) {
             // A short string (codes, airports, enums): its bytes and length, packed exactly, are the
             // key of a small direct-mapped cache of codes: a hit needs no probe and no comparison.
             let w = 0;

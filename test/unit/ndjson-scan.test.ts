@@ -488,6 +488,25 @@ describe('NDJSON byte scanner', () => {
     );
   });
 
+  it('codes short strings in big batches through the short-string cache as the dictionary does', () => {
+    // 3,000 rows (the cache starts at row 256) of ~2,500 distinct strings of 0-7 bytes: slots of the
+    // 1,024-entry cache collide, and strings of 6 and 7 bytes sit on either side of its limit.
+    let seed = 7;
+    const rnd = (k: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % k;
+    };
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -:~';
+    const word = () =>
+      Array.from({ length: rnd(8) }, () => alphabet[rnd(4) === 0 ? rnd(alphabet.length) : rnd(3)]).join('');
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      i % 997 === 500 ? `{"s":"${word()}","t":"é"}` : `{"s":"${word()}","t":"${word()}"}`,
+    );
+    const before = scanStats.fast;
+    same(scanColumns(byteLines([Buffer.from(`${lines.join('\n')}\n`)])), expected(lines), lines);
+    assert.ok(scanStats.fast - before > 2900, 'the rows took the fast path');
+  });
+
   it('falls back from the fast path without leaving anything of the line behind', () => {
     const base = '{"a":1,"s":"x","b":true}';
     const cases: [string, string][] = [
