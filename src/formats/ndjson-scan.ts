@@ -16,7 +16,17 @@
  * literal; ECMA-262 StringToNumber and JSON.parse share the grammar of a JSON number). Strings are
  * dictionary-coded by their bytes: an FNV-1a hash of the byte range into an open-addressing table
  * per field, compared byte by byte against the value's JS string on a hit, so a repeated "MSY"
- * never becomes a new string. Any other line — escapes, non-ASCII bytes, control characters,
+ * never becomes a new string (strings of up to 6 bytes first try a direct-mapped cache keyed by
+ * their packed bytes). Decimals of up to 15 significant digits without an exponent are `m / 10^k`
+ * (m and 10^k exact doubles: the quotient is the correctly rounded value, the exact case of W. D.
+ * Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990), as JSON.parse gives them.
+ *
+ * Line-shape fast path: a line whose bytes between values equal those of the last line the
+ * general path took (same keys in the same order, same whitespace) is scanned values only, its
+ * segments compared four bytes at a time, its values written straight into the builders; at the
+ * first surprise what it wrote is cleared and the general path takes the line (`fastLines`).
+ *
+ * Any other line — escapes, non-ASCII bytes, control characters,
  * nested values, duplicate keys, a new key that is an array index (for-in would order it first),
  * anything malformed — is decoded and `JSON.parse`d alone and appended by the same rules; a line that is not a JSON
  * object, or a field that changes kind, gives undefined for the batch.
@@ -64,6 +74,8 @@ export class ByteLines {
   private lineNos = new Float64Array(1024);
   /** Number of lines. */
   length = 0;
+  /** The last buffer of `chunks` (`add` appends a buffer once). */
+  private lastBuf: Buffer | undefined;
   /** Over-long lines by row index; undefined when none. */
   bigs: Map<number, OversizedLine> | undefined;
 
@@ -82,9 +94,11 @@ export class ByteLines {
     }
     const n = this.length;
     if (n === this.starts.length) this.grow();
-    const cs = this.chunks;
-    if (cs.length === 0 || cs[cs.length - 1] !== buf) cs.push(buf);
-    this.chunkOf[n] = cs.length - 1;
+    if (buf !== this.lastBuf) {
+      this.chunks.push(buf);
+      this.lastBuf = buf;
+    }
+    this.chunkOf[n] = this.chunks.length - 1;
     this.starts[n] = start;
     this.ends[n] = end;
     this.lineNos[n] = lineNo;
@@ -105,6 +119,7 @@ export class ByteLines {
     const n = this.length;
     if (n === this.starts.length) this.grow();
     this.chunks.push(EMPTY);
+    this.lastBuf = EMPTY;
     this.chunkOf[n] = this.chunks.length - 1;
     this.starts[n] = 0;
     this.ends[n] = 0;
@@ -120,7 +135,8 @@ export class ByteLines {
   }
 
   private grow(): void {
-    const cap = this.starts.length * 2;
+    // Straight from 1,024 to a columnar batch's 16,384 rows (fewer copies), then doubling.
+    const cap = Math.max(this.starts.length * 2, 16_384);
     const g = <T extends TypedArray>(a: T, m: new (n: number) => T): T => grown(a, m, cap);
     this.chunkOf = g(this.chunkOf, Int32Array);
     this.starts = g(this.starts, Int32Array);
@@ -130,6 +146,7 @@ export class ByteLines {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /** `buf`'s bytes s..e as a one-byte string (Node's Buffer#latin1Slice, which toString wraps). */
 const latin1 = (buf: Buffer, s: number, e: number): string =>
@@ -274,6 +291,30 @@ const V_FALSE = 4;
 /** A string equal to the field's previous one: `eS` holds its code. */
 const V_CODE = 5;
 
+/** 10^0 … 10^15, exact doubles. */
+const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
+/** Results of `Scanner.fastLines` (the low two bits). */
+const FAST_OK = 1;
+const FAST_SHAPE = 2;
+const FAST_VALUE = 3;
+
+/** Longest string (bytes) the short-string cache takes: 6 bytes and the length fit 2^53 exactly. */
+const SMALL_LEN = 6;
+/** log2 of the short-string cache's entries. */
+const SMALL_BITS = 10;
+
+/** Row from which a builder gets its short-string cache (12 KiB): small batches go without. */
+const SMALL_FROM = 256;
+
+/** Creates a builder's short-string cache (empty). */
+function initSmall(b: Builder): Float64Array {
+  const k = new Float64Array(1 << SMALL_BITS).fill(-1);
+  b.smallKey = k;
+  b.smallCode = new Int32Array(1 << SMALL_BITS);
+  return k;
+}
+
 /** FNV-1a (32 bit) offset basis and prime. */
 const FNV_BASIS = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
@@ -295,6 +336,15 @@ class Builder {
   wide: Map<string, number> | undefined;
   /** STR: the code of the last string the scanner gave this field (-1: none). */
   lastCode = -1;
+  /** STR: where the fast path last met `lastCode`'s bytes: chunk index (-1: unknown) and offset. */
+  lastChunk = -1;
+  lastAt = 0;
+  /**
+   * STR: a direct-mapped cache of the codes of short ASCII strings (up to `SMALL_LEN` bytes) by a
+   * key packing their bytes and length exactly (`smallKey`, -1: empty), for the fast path.
+   */
+  smallKey: Float64Array | undefined;
+  smallCode: Int32Array | undefined;
   /** OTHER: the values and their unified type. */
   vals: unknown[] | undefined;
   otherType: FieldType | undefined;
@@ -366,6 +416,29 @@ function codeOfBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): 
   b.hashes.push(h);
   t[slot] = c + 1;
   return c;
+}
+
+/** The code of the ASCII string at `buf[s..e)` (hash `h`), or -1 when it is not in the dictionary. */
+function findBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): number {
+  const t = b.table;
+  if (t.length === 0) return -1;
+  const mask = t.length - 1;
+  const len = e - s;
+  let slot = slotOf(h, mask);
+  for (;;) {
+    const c1 = t[slot];
+    if (c1 === 0) return -1;
+    const c = c1 - 1;
+    if (b.hashes[c] === h) {
+      const str = b.strings[c];
+      if (str.length === len) {
+        let k = 0;
+        while (k < len && str.charCodeAt(k) === buf[s + k]) k++;
+        if (k === len) return c;
+      }
+    }
+    slot = (slot + 1) & mask;
+  }
 }
 
 /** The code of string `v` (from a JSON.parsed line), added when new. */
@@ -515,6 +588,13 @@ function skipValue(buf: Buffer, p: number, e: number): number {
   return -1;
 }
 
+/**
+ * Lines scanned into columns since the process started (`lines`), and how many of them took the
+ * line-shape fast path (`fast`); batches left to the row path are not counted. For tests and
+ * profiling.
+ */
+export const scanStats = { lines: 0, fast: 0 };
+
 /** One batch's scan: builders, the per-line scratch of scanned entries, the fallback path. */
 class Scanner {
   private readonly n: number;
@@ -534,6 +614,32 @@ class Scanner {
   private eHash = new Int32Array(16);
   private eKeyS = new Int32Array(16);
   private eKeyE = new Int32Array(16);
+  private eVs = new Int32Array(16);
+  private eVe = new Int32Array(16);
+  // The line shape (see `fastLines`): the bytes between values of the last line the general path
+  // took (`tpl`; segment j ends at `tplEnd[j]`, the tail after the last value ends at `tplLen`),
+  // the field of each value, and the scratch of the values a line defers until it matched.
+  private tplN = 0;
+  private tplLen = 0;
+  private tpl = new Uint8Array(256);
+  /** `tpl` as little-endian 32-bit words (segments start at multiples of 4). */
+  private tplW = new Int32Array(64);
+  private tplStart = new Int32Array(17);
+  private tplEnd = new Int32Array(16);
+  /** The last four bytes of each segment (of four bytes or more) as a little-endian word. */
+  private tplLast = new Int32Array(16);
+  private tplField = new Int32Array(16);
+  private pendS = new Int32Array(16);
+  private pendE = new Int32Array(16);
+  private pendH = new Int32Array(16);
+  private pendF = new Int32Array(16);
+  private flips = new Int32Array(16);
+  /** Lines taken by the shape fast path, and lines where it met a different shape. */
+  private fastLineCount = 0;
+  /** A DataView of each chunk of the batch the fast path read (by chunk index). */
+  private readonly views: DataView[] = [];
+  private shapeMisses = 0;
+  private shapeOff = false;
 
   constructor(
     private readonly lines: ByteLines,
@@ -549,12 +655,31 @@ class Scanner {
     for (let i = 0; i < n; i++) {
       // Mostly lines the scanner cannot take (nested values): stop trying for this batch.
       const tryScan = i < 64 || fallbacks * 2 < i;
-      const r = tryScan ? this.scanLine(i, chunks[chunkOf[i]], starts[i], ends[i]) : 0;
+      let r = 0;
+      if (tryScan) {
+        let fast = FAST_SHAPE;
+        if (this.tplN > 0) {
+          // Lines of the shape from here on; `stop` is the first it did not take.
+          const res = this.fastLines(i);
+          const stop = res >>> 2;
+          this.fastLineCount += stop - i;
+          i = stop;
+          if (i === n) break;
+          fast = res & 3;
+          // Lines of many shapes: the general path alone (the shape would be compared for nothing).
+          if (fast === FAST_SHAPE && ++this.shapeMisses > 16 && this.shapeMisses * 4 > i)
+            this.shapeOff = true;
+        }
+        r = this.scanLine(i, chunks[chunkOf[i]], starts[i], ends[i], fast === FAST_SHAPE && !this.shapeOff);
+        if (this.shapeOff) this.tplN = 0;
+      }
       if (r === 1) continue;
       if (r === -1) return undefined;
       fallbacks++;
       if (!this.parsedLine(i, lines.text(i))) return undefined;
     }
+    scanStats.lines += n;
+    scanStats.fast += this.fastLineCount;
     return this.result();
   }
 
@@ -569,6 +694,8 @@ class Scanner {
     this.eHash = g(this.eHash, Int32Array);
     this.eKeyS = g(this.eKeyS, Int32Array);
     this.eKeyE = g(this.eKeyE, Int32Array);
+    this.eVs = g(this.eVs, Int32Array);
+    this.eVe = g(this.eVe, Int32Array);
     this.cap = cap;
   }
 
@@ -577,10 +704,11 @@ class Scanner {
    * @returns 1 done; 0 the scanner does not take this line (nothing appended: parse its text);
    *   -1 the batch cannot be columns (a field changed kind, an integer beyond 2^53)
    */
-  private scanLine(i: number, buf: Buffer, p: number, e: number): number {
+  private scanLine(i: number, buf: Buffer, p: number, e: number, shape: boolean): number {
     const fields = this.fields;
     const order = this.order;
-    let { eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE } = this;
+    let { eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE, eVs, eVe } = this;
+    const p0 = p;
     while (p < e && isWs(buf[p])) p++;
     if (p >= e || buf[p] !== 0x7b) return 0;
     p++;
@@ -636,11 +764,12 @@ class Scanner {
         if (p >= e) return 0;
         if (m === this.cap) {
           this.growScratch();
-          ({ eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE } = this);
+          ({ eField, eKind, eNum, eS, eE, eHash, eKeyS, eKeyE, eVs, eVe } = this);
         }
         eField[m] = f;
         eKeyS[m] = ks;
         eKeyE[m] = ke;
+        eVs[m] = p;
         const c = buf[p];
         if (f >= 0 && fields[f].skip) {
           // A field the projection leaves out: grammar checked, value not kept (a null entry).
@@ -662,6 +791,7 @@ class Scanner {
                 eKind[m] = V_CODE;
                 eS[m] = last;
                 p = s + len + 1;
+                eVe[m] = p;
                 m++;
                 while (p < e && isWs(buf[p])) p++;
                 if (p >= e) return 0;
@@ -712,14 +842,20 @@ class Scanner {
               p++;
             }
           } else return 0;
-          let exact = digits <= 15;
+          // Integer digits, then fraction digits, into acc (exact while 15 digits or fewer).
+          let fl = 0;
           if (p < e && buf[p] === 0x2e) {
             p++;
-            const fs = p;
-            while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
-            if (p === fs) return 0;
-            exact = false;
+            while (p < e) {
+              const x = buf[p] - 0x30;
+              if (x < 0 || x > 9) break;
+              acc = acc * 10 + x;
+              fl++;
+              p++;
+            }
+            if (fl === 0) return 0;
           }
+          let exact = digits + fl <= 15;
           if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
             p++;
             if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
@@ -729,7 +865,8 @@ class Scanner {
             exact = false;
           }
           eKind[m] = V_NUM;
-          eNum[m] = exact ? (neg ? -acc : acc) : Number(latin1(buf, ns, p));
+          // Exact: acc / 10^fl is the correctly rounded value (see fastLines); else Number() of the text.
+          eNum[m] = exact ? (neg ? -acc : acc) / POW10[fl] : Number(latin1(buf, ns, p));
         } else if (c === 0x74) {
           if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65) return 0;
           eKind[m] = V_TRUE;
@@ -750,6 +887,7 @@ class Scanner {
           eKind[m] = V_NULL;
           p += 4;
         } else return 0;
+        eVe[m] = p;
         m++;
         while (p < e && isWs(buf[p])) p++;
         if (p >= e) return 0;
@@ -796,9 +934,304 @@ class Scanner {
       } else if (kind === V_STR) {
         if (b.kind !== STR && !this.toStr(b)) return -1;
         (b.codes as Int32Array)[i] = b.lastCode = codeOfBytes(b, buf, eS[j], eE[j], eHash[j]);
+        b.lastChunk = -1;
       } else if (!this.other(b, i, kind === V_TRUE)) return -1;
     }
+    if (shape && m > 0) this.setShape(buf, p0, e, m);
     return 1;
+  }
+
+  /** Takes line `buf[p0..e)` (just scanned: m entries in the scratch) as the shape of the next lines. */
+  private setShape(buf: Buffer, p0: number, e: number, m: number): void {
+    const { eField, eVs, eVe } = this;
+    // Each segment (and the tail) starts at a multiple of 4 in `tpl`: up to 3 bytes of padding each.
+    let len = e - p0 + 3 * (m + 1) + 4;
+    for (let j = 0; j < m; j++) len -= eVe[j] - eVs[j];
+    if (len > this.tpl.length) {
+      const cap = Math.max(len, this.tpl.length * 2) + 3;
+      this.tpl = new Uint8Array(cap & ~3);
+      this.tplW = new Int32Array(this.tpl.length >> 2);
+    }
+    if (m + 1 > this.tplStart.length) {
+      const cap = Math.max(m, this.tplEnd.length * 2);
+      this.tplStart = new Int32Array(cap + 1);
+      this.tplEnd = new Int32Array(cap);
+      this.tplLast = new Int32Array(cap);
+      this.tplField = new Int32Array(cap);
+      this.pendS = new Int32Array(cap);
+      this.pendE = new Int32Array(cap);
+      this.pendH = new Int32Array(cap);
+      this.pendF = new Int32Array(cap);
+      this.flips = new Int32Array(cap);
+    }
+    const { tpl, tplW, tplStart, tplEnd, tplField } = this;
+    tpl.fill(0);
+    let k = 0;
+    let q = p0;
+    for (let j = 0; j < m; j++) {
+      tplStart[j] = k;
+      for (const ve = eVs[j]; q < ve; q++) tpl[k++] = buf[q];
+      tplEnd[j] = k;
+      k = (k + 3) & ~3;
+      tplField[j] = eField[j];
+      q = eVe[j];
+    }
+    tplStart[m] = k;
+    for (; q < e; q++) tpl[k++] = buf[q];
+    this.tplLen = k;
+    const dv = new DataView(tpl.buffer, tpl.byteOffset, tpl.length);
+    for (let w = 0; w * 4 + 4 <= tpl.length; w++) tplW[w] = dv.getInt32(w * 4, true);
+    for (let j = 0; j < m; j++)
+      if (tplEnd[j] - tplStart[j] >= 4) this.tplLast[j] = dv.getInt32(tplEnd[j] - 4, true);
+    this.tplN = m;
+  }
+
+  /**
+   * The line-shape fast path: line i when its bytes between values equal those of the shape (the
+   * last line the general path took: same keys in the same order, same whitespace) and each value
+   * fits its field's builder as it is (a number for numbers, a string for strings, a boolean for
+   * booleans, null for any): values go straight into the builders, with no per-entry scratch and
+   * no commit loop. New dictionary strings and a field's first non-integer wait until the whole
+   * line matched; at the first surprise the values written are cleared and the caller takes the
+   * general path (`scanLine`), so a line gives the same columns either way.
+   * @returns FAST_OK; FAST_SHAPE (the bytes between values differ); FAST_VALUE (a value the builder
+   *   does not take as it is, or one the general path must look at)
+   */
+  private fastLines(i0: number): number {
+    const {
+      tpl,
+      tplW,
+      tplLast,
+      tplStart,
+      tplEnd,
+      tplField,
+      tplN,
+      fields,
+      pendS,
+      pendE,
+      pendH,
+      pendF,
+      flips,
+      n,
+      views,
+    } = this;
+    const { chunks, chunkOf, starts, ends } = this.lines;
+    let ci = -1;
+    let buf: Buffer = EMPTY;
+    let dv: DataView = EMPTY_VIEW;
+    let i = i0;
+    for (; i < n; i++) {
+      if (chunkOf[i] !== ci) {
+        ci = chunkOf[i];
+        buf = chunks[ci];
+        let v = views[ci];
+        if (v === undefined) {
+          v = new DataView(buf.buffer, buf.byteOffset, buf.length);
+          views[ci] = v;
+        }
+        dv = v;
+      }
+      let p = starts[i];
+      const e = ends[i];
+      let np = 0;
+      let nf = 0;
+      let j = 0;
+      for (; j < tplN; j++) {
+        let k = tplStart[j];
+        const se = tplEnd[j];
+        if (p + (se - k) >= e) return this.fastFail(i, j, FAST_SHAPE);
+        // Four bytes at a time (the range is inside the line: checked above); the last 0–3 bytes as
+        // the segment's last four (overlapping), or one by one in a segment under four bytes.
+        const pe = p + (se - k);
+        for (; k + 4 <= se; k += 4, p += 4)
+          if (dv.getInt32(p, true) !== tplW[k >> 2]) return this.fastFail(i, j, FAST_SHAPE);
+        if (k < se) {
+          if (se - tplStart[j] >= 4) {
+            if (dv.getInt32(pe - 4, true) !== tplLast[j]) return this.fastFail(i, j, FAST_SHAPE);
+          } else for (; k < se; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
+          p = pe;
+        }
+        const f = tplField[j];
+        const b = fields[f];
+        const c = buf[p];
+        if (c === 0x22) {
+          if (b.kind !== STR) return this.fastFail(i, j, FAST_VALUE);
+          const s = p + 1;
+          const last = b.lastCode;
+          if (last >= 0) {
+            const str = b.strings[last];
+            const len = str.length;
+            if (s + len < e && buf[s + len] === 0x22) {
+              let q = 0;
+              if (b.lastChunk === ci) {
+                // The bytes where the fast path last met this string, four at a time.
+                const a = b.lastAt;
+                while (q + 4 <= len && dv.getInt32(s + q, true) === dv.getInt32(a + q, true)) q += 4;
+                while (q < len && buf[a + q] === buf[s + q]) q++;
+              } else while (q < len && str.charCodeAt(q) === buf[s + q]) q++;
+              if (q === len) {
+                (b.codes as Int32Array)[i] = last;
+                b.lastChunk = ci;
+                b.lastAt = s;
+                p = s + len + 1;
+                continue;
+              }
+            }
+          }
+          // Printable ASCII without escapes, hashed on the way.
+          let q = s;
+          let h = FNV_BASIS;
+          for (;;) {
+            if (q >= e) return this.fastFail(i, j, FAST_VALUE);
+            const d = buf[q];
+            if (d === 0x22) break;
+            if (d === 0x5c || d < 0x20 || d >= 0x80) return this.fastFail(i, j, FAST_VALUE);
+            h = Math.imul(h ^ d, FNV_PRIME);
+            q++;
+          }
+          const len = q - s;
+          let code = -1;
+          let slot = -1;
+          let key = 0;
+          if (len <= SMALL_LEN && (b.smallKey !== undefined || i >= SMALL_FROM)) {
+            // A short string (codes, airports, enums): its bytes and length, packed exactly, are the
+            // key of a small direct-mapped cache of codes: a hit needs no probe and no comparison.
+            let w = 0;
+            for (let x = s; x < q; x++) w = w * 256 + buf[x];
+            key = w * 8 + len;
+            slot = Math.imul(w | 0, 0x9e3779b1) >>> (32 - SMALL_BITS);
+            const sk = b.smallKey ?? initSmall(b);
+            if (sk[slot] === key) code = (b.smallCode as Int32Array)[slot];
+          }
+          if (code < 0) {
+            code = findBytes(b, buf, s, q, h);
+            if (code < 0) {
+              pendF[np] = f;
+              pendS[np] = s;
+              pendE[np] = q;
+              pendH[np] = h;
+              np++;
+            } else if (slot >= 0) {
+              (b.smallKey as Float64Array)[slot] = key;
+              (b.smallCode as Int32Array)[slot] = code;
+            }
+          }
+          if (code >= 0) {
+            (b.codes as Int32Array)[i] = b.lastCode = code;
+            b.lastChunk = ci;
+            b.lastAt = s;
+          }
+          p = q + 1;
+        } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          if (b.kind !== NUM) return this.fastFail(i, j, FAST_VALUE);
+          // The number grammar as in scanLine.
+          const ns = p;
+          const neg = c === 0x2d;
+          if (neg) p++;
+          if (p >= e) return this.fastFail(i, j, FAST_VALUE);
+          let d = buf[p];
+          let acc = 0;
+          let digits = 0;
+          if (d === 0x30) {
+            p++;
+            digits = 1;
+            if (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) return this.fastFail(i, j, FAST_VALUE);
+          } else if (d >= 0x31 && d <= 0x39) {
+            while (p < e) {
+              d = buf[p] - 0x30;
+              if (d < 0 || d > 9) break;
+              acc = acc * 10 + d;
+              digits++;
+              p++;
+            }
+          } else return this.fastFail(i, j, FAST_VALUE);
+          let v: number;
+          if (digits <= 15 && p < e && buf[p] !== 0x2e && buf[p] !== 0x65 && buf[p] !== 0x45) {
+            v = neg ? -acc : acc;
+          } else {
+            // A fraction: its digits as one integer m and their count fl.
+            let m = acc;
+            let fl = 0;
+            if (p < e && buf[p] === 0x2e) {
+              p++;
+              while (p < e) {
+                const x = buf[p] - 0x30;
+                if (x < 0 || x > 9) break;
+                m = m * 10 + x;
+                fl++;
+                p++;
+              }
+              if (fl === 0) return this.fastFail(i, j, FAST_VALUE);
+            }
+            let exp = false;
+            if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
+              exp = true;
+              p++;
+              if (p < e && (buf[p] === 0x2b || buf[p] === 0x2d)) p++;
+              const xs = p;
+              while (p < e && buf[p] >= 0x30 && buf[p] <= 0x39) p++;
+              if (p === xs) return this.fastFail(i, j, FAST_VALUE);
+            }
+            // Up to 15 significant digits without an exponent: m < 2^53 and 10^fl are exact doubles, so
+            // m / 10^fl is the correctly rounded value of the literal, as JSON.parse gives it (W. D.
+            // Clinger, "How to Read Floating Point Numbers Accurately", PLDI 1990: the exact case).
+            if (!exp && digits + fl <= 15) v = (neg ? -m : m) / POW10[fl];
+            else v = Number(latin1(buf, ns, p));
+            if (Number.isInteger(v)) {
+              if (v > MAX_SAFE || v < -MAX_SAFE) return this.fastFail(i, j, FAST_VALUE);
+            } else if (b.int) flips[nf++] = f;
+          }
+          (b.f64 as Float64Array)[i] = v;
+        } else if (c === 0x6e) {
+          if (p + 4 > e || buf[p + 1] !== 0x75 || buf[p + 2] !== 0x6c || buf[p + 3] !== 0x6c)
+            return this.fastFail(i, j, FAST_VALUE);
+          p += 4;
+        } else if (c === 0x74 || c === 0x66) {
+          if (b.kind !== OTHER) return this.fastFail(i, j, FAST_VALUE);
+          if (c === 0x74) {
+            if (p + 4 > e || buf[p + 1] !== 0x72 || buf[p + 2] !== 0x75 || buf[p + 3] !== 0x65)
+              return this.fastFail(i, j, FAST_VALUE);
+            p += 4;
+          } else {
+            if (
+              p + 5 > e ||
+              buf[p + 1] !== 0x61 ||
+              buf[p + 2] !== 0x6c ||
+              buf[p + 3] !== 0x73 ||
+              buf[p + 4] !== 0x65
+            )
+              return this.fastFail(i, j, FAST_VALUE);
+            p += 5;
+          }
+          this.other(b, i, c === 0x74);
+        } else return this.fastFail(i, j, FAST_VALUE);
+      }
+      // The tail (`}` and any whitespace) ends the line.
+      let k = tplStart[tplN];
+      if (p + (this.tplLen - k) !== e) return this.fastFail(i, j, FAST_SHAPE);
+      for (; p < e; k++, p++) if (buf[p] !== tpl[k]) return this.fastFail(i, j, FAST_SHAPE);
+      for (let x = 0; x < nf; x++) fields[flips[x]].int = false;
+      for (let x = 0; x < np; x++) {
+        const b = fields[pendF[x]];
+        (b.codes as Int32Array)[i] = b.lastCode = codeOfBytes(b, buf, pendS[x], pendE[x], pendH[x]);
+        b.lastChunk = ci;
+        b.lastAt = pendS[x];
+      }
+      if (tplN !== this.order.length) this.complete = false;
+    }
+    return n * 4 + FAST_OK;
+  }
+
+  /** Clears what `fastLines` wrote for the first `j` values of line i; returns `i * 4 + why`. */
+  private fastFail(i: number, j: number, why: number): number {
+    const { tplField, fields } = this;
+    for (let x = 0; x < j; x++) {
+      const b = fields[tplField[x]];
+      if (b.kind === NUM) (b.f64 as Float64Array)[i] = Number.NaN;
+      else if (b.kind === STR) (b.codes as Int32Array)[i] = -1;
+      else if (b.kind === OTHER) (b.vals as unknown[])[i] = null;
+    }
+    return i * 4 + why;
   }
 
   /** Registers a new field (first seen at row i). */

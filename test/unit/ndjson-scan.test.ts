@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ByteLineSplitter, ByteLines, scanColumns } from '../../src/formats/ndjson-scan.js';
+import { ByteLineSplitter, ByteLines, scanColumns, scanStats } from '../../src/formats/ndjson-scan.js';
 import type { ValueColumns } from '../../src/stream/batch.js';
 import { LineSplitter } from '../../src/stream/lines.js';
 
@@ -104,7 +104,12 @@ function same(got: ValueColumns | undefined, want: Expected | undefined, texts: 
       if (f64) assert.ok(Object.is(f64[i], v === null ? Number.NaN : v), `${f} of row ${i} as a double`);
       if (d) assert.equal(d.codes[i] < 0 ? null : d.values[d.codes[i]], v);
     }
-    if (d) assert.equal(new Set(d.values).size, d.values.length, 'dictionary values are distinct');
+    if (d) {
+      assert.equal(new Set(d.values).size, d.values.length, 'dictionary values are distinct');
+      // No value that no row holds (a string of a line that took another path in the end).
+      const used = new Set(Array.from(d.codes.subarray(0, texts.length)).filter((c) => c >= 0));
+      assert.equal(used.size, d.values.length, `every dictionary value of ${f} is used`);
+    }
   }
   for (let i = 0; i < texts.length; i++) assert.deepStrictEqual(got.value(i), JSON.parse(texts[i]));
 }
@@ -304,7 +309,238 @@ function textLines(text: string): { texts: string[]; lineNos: number[] } {
   return { texts, lineNos };
 }
 
+/**
+ * Files the way programs write them: every line has the same keys in the same order with the same
+ * whitespace (so the line-shape fast path takes it), and some lines differ: keys in another
+ * order, a key missing, an extra or duplicate key, other whitespace, a value of another kind, a
+ * value only the general path or JSON.parse takes (escapes, nesting, big integers), a bad line.
+ */
+const SHAPE_KEYS = ['date', 'delay', 'distance', 'origin', 'x y', 'ok', 'n'];
+const SHAPE_KINDS = ['int', 'num', 'ascii', 'date', 'bool', 'null'] as const;
+type ShapeKind = (typeof SHAPE_KINDS)[number];
+
+function shapeValue(kind: ShapeKind): fc.Arbitrary<string> {
+  let a: fc.Arbitrary<string>;
+  switch (kind) {
+    case 'int':
+      a = fc.oneof(
+        fc.integer({ min: -50, max: 5000 }).map(String),
+        fc.constantFrom('-0', '0', '123456789012345'),
+      );
+      break;
+    case 'num':
+      a = fc.oneof(
+        fc.integer({ min: -50, max: 50 }).map(String),
+        fc.constantFrom('1.5', '-0.25', '1e2', '2.5E-3', '4.35', '-0.0'),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)),
+      );
+      break;
+    case 'ascii':
+      a = fc.constantFrom(
+        '"MSY"',
+        '"MCO"',
+        '"SFO"',
+        '"wvSLb"',
+        '"EgkZm"',
+        '""',
+        '"a"',
+        '"abcd"',
+        '"abcde"',
+        '"abcdef"',
+        '"abcdefg"',
+      );
+      break;
+    case 'date':
+      a = fc
+        .tuple(fc.nat({ max: 2 }), fc.nat({ max: 1 }))
+        .map(([m, s]) => `"2001-01-01T06:0${m}:0${s}.000Z"`);
+      break;
+    case 'bool':
+      a = fc.constantFrom('true', 'false');
+      break;
+    default:
+      a = fc.constant('null');
+  }
+  return fc.oneof({ weight: 9, arbitrary: a }, { weight: 1, arbitrary: fc.constant('null') });
+}
+
+/** A value that is a surprise for any field: another kind, or one the fast path leaves alone. */
+const odd = fc.constantFrom(
+  '"MSY"',
+  '7',
+  '7.5',
+  'true',
+  '[1]',
+  '{"z":1}',
+  '"\u0041"',
+  '"café"',
+  '9007199254740993',
+  '1e400',
+  '12345678901234567',
+  '"no end',
+  'nul',
+  '-',
+  '01',
+);
+
+const shapeInput = fc
+  .record({
+    keys: fc.shuffledSubarray(SHAPE_KEYS, { minLength: 1 }),
+    kinds: fc.array(fc.constantFrom(...SHAPE_KINDS), {
+      minLength: SHAPE_KEYS.length,
+      maxLength: SHAPE_KEYS.length,
+    }),
+    colon: fc.constantFrom(':', ':', ': ', ' : '),
+    comma: fc.constantFrom(',', ',', ', '),
+    outer: fc.constantFrom(['{', '}'], ['{', '}'], ['{ ', ' }'], [' {', '}	']),
+  })
+  .chain(({ keys, kinds, colon, comma, outer }) => {
+    const usual = fc.tuple(...keys.map((_, k) => shapeValue(kinds[k])));
+    const text = (entries: [string, string][]) =>
+      `${outer[0]}${entries.map(([k, v]) => `"${k}"${colon}${v}`).join(comma)}${outer[1]}`;
+    const line = fc.oneof(
+      { weight: 40, arbitrary: usual.map((vs) => text(keys.map((k, j) => [k, vs[j]]))) },
+      // Keys in another order.
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(usual, fc.shuffledSubarray(keys, { minLength: keys.length }))
+          .map(([vs, ks]) => text(ks.map((k) => [k, vs[keys.indexOf(k)]]))),
+      },
+      // A key missing.
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(usual, fc.nat({ max: keys.length - 1 }))
+          .map(([vs, m]) => text(keys.flatMap((k, j) => (j === m ? [] : [[k, vs[j]] as [string, string]])))),
+      },
+      // An extra key: a new one, or one of the line's own again (a duplicate).
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(
+            usual,
+            fc.constantFrom('extra', ...keys),
+            fc.oneof(shapeValue('ascii'), fc.constant('null')),
+            fc.nat({ max: keys.length }),
+          )
+          .map(([vs, k, v, at]) => {
+            const es: [string, string][] = keys.map((kk, j) => [kk, vs[j]]);
+            es.splice(at, 0, [k, v]);
+            return text(es);
+          }),
+      },
+      // One value of another kind, or one the fast path does not take.
+      {
+        weight: 3,
+        arbitrary: fc
+          .tuple(usual, fc.nat({ max: keys.length - 1 }), odd)
+          .map(([vs, m, v]) => text(keys.map((k, j) => [k, j === m ? v : vs[j]]))),
+      },
+      // Other whitespace.
+      {
+        weight: 1,
+        arbitrary: usual.map((vs) => ` ${text(keys.map((k, j) => [k, vs[j]]))} `),
+      },
+      { weight: 1, arbitrary: fc.constantFrom(...BAD, '', '{}') },
+    );
+    return fc.record({
+      lines: fc.array(line, { maxLength: 60 }),
+      cuts: fc.array(fc.nat(), { maxLength: 6 }),
+    });
+  });
+
 describe('NDJSON byte scanner', () => {
+  it('takes lines of one shape on its fast path and falls back at any surprise (property)', () => {
+    const before = { ...scanStats };
+    fc.assert(
+      fc.property(shapeInput, ({ lines, cuts }) => {
+        const text = `${lines.join('\n')}\n`;
+        const bl = byteLines(chunked(Buffer.from(text), cuts));
+        const { texts } = textLines(text);
+        same(scanColumns(bl), expected(texts), texts);
+      }),
+      { numRuns: 800 },
+    );
+    // The generator must reach the fast path often (the bound guards the generator and the path).
+    const lines = scanStats.lines - before.lines;
+    const fast = scanStats.fast - before.fast;
+    assert.ok(fast > lines / 2, `only ${fast} of ${lines} lines took the fast path`);
+  });
+
+  it('reads decimal literals on the fast path as JSON.parse does (property)', () => {
+    // Up to 15 significant digits the fast path divides by a power of ten; more take Number().
+    const decimal = fc
+      .tuple(
+        fc.boolean(),
+        fc.stringMatching(/^(0|[1-9][0-9]{0,9})$/),
+        fc.stringMatching(/^[0-9]{1,9}$/),
+        fc.constantFrom('', '', '', 'e5', 'E-3', 'e+0'),
+      )
+      .map(([neg, int, frac, exp]) => `${neg ? '-' : ''}${int}.${frac}${exp}`);
+    fc.assert(
+      fc.property(fc.array(decimal, { minLength: 2, maxLength: 30 }), (nums) => {
+        const lines = nums.map((n) => `{"x":${n},"y":1}`);
+        const got = scanColumns(byteLines([Buffer.from(`${lines.join('\n')}\n`)]));
+        same(got, expected(lines), lines);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('codes short strings in big batches through the short-string cache as the dictionary does', () => {
+    // 3,000 rows (the cache starts at row 256) of ~2,500 distinct strings of 0-7 bytes: slots of the
+    // 1,024-entry cache collide, and strings of 6 and 7 bytes sit on either side of its limit.
+    let seed = 7;
+    const rnd = (k: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % k;
+    };
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -:~';
+    const word = () =>
+      Array.from({ length: rnd(8) }, () => alphabet[rnd(4) === 0 ? rnd(alphabet.length) : rnd(3)]).join('');
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      i % 997 === 500 ? `{"s":"${word()}","t":"é"}` : `{"s":"${word()}","t":"${word()}"}`,
+    );
+    const before = scanStats.fast;
+    same(scanColumns(byteLines([Buffer.from(`${lines.join('\n')}\n`)])), expected(lines), lines);
+    assert.ok(scanStats.fast - before > 2900, 'the rows took the fast path');
+  });
+
+  it('falls back from the fast path without leaving anything of the line behind', () => {
+    const base = '{"a":1,"s":"x","b":true}';
+    const cases: [string, string][] = [
+      // A new string, then a duplicate key: JSON.parse keeps the last value ("x", not "new").
+      ['{"a":1,"s":"new","b":true,"s":"x"}', 'string not kept'],
+      // A first non-integer, then a duplicate key: the field stays int64.
+      ['{"a":1.5,"s":"x","b":true,"a":2}', 'int64 kept'],
+      // A value, then the same key again with null: JSON.parse keeps null.
+      ['{"a":5,"s":"x","a":null}', 'null kept'],
+      // Keys in another order, a key missing, an extra key.
+      ['{"s":"y","a":2,"b":false}', 'order'],
+      ['{"a":3,"b":false}', 'missing'],
+      ['{"a":3,"s":"z","b":false,"c":1}', 'extra'],
+      // The value kind changes mid-batch: not columns.
+      ['{"a":"1","s":"x","b":true}', 'kind'],
+      ['{"a":1,"s":2,"b":true}', 'kind'],
+      // Values the fast path leaves to the general path or to JSON.parse.
+      ['{"a":1,"s":"\u0078","b":true}', 'escape'],
+      ['{"a":1,"s":"é","b":true}', 'non-ASCII'],
+      ['{"a":null,"s":null,"b":null}', 'nulls'],
+      ['{"a":1e2,"s":"x","b":true}', 'exponent'],
+      ['{"a":9007199254740993,"s":"x","b":true}', 'big'],
+      ['{"a":1,"s":"x","b":true} ', 'trailing space'],
+      ['{"a":1,"s":"x","b":true}}', 'bad'],
+    ];
+    for (const [line, what] of cases) {
+      const lines = [base, base, line, base.replace('1', '7')];
+      const before = scanStats.fast;
+      same(scanColumns(byteLines([Buffer.from(`${lines.join('\n')}\n`)])), expected(lines), lines);
+      if (what !== 'kind' && what !== 'big' && what !== 'bad')
+        assert.ok(scanStats.fast - before >= 1, `${what}: the lines of the usual shape took the fast path`);
+    }
+  });
+
   it('gives the columns JSON.parse of each line gives (property)', () => {
     let columnar = 0;
     let total = 0;
