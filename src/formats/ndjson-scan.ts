@@ -620,6 +620,8 @@ class Scanner {
   // took (`tpl`; segment j ends at `tplEnd[j]`, the tail after the last value ends at `tplLen`),
   // the field of each value, and the scratch of the values a line defers until it matched.
   private tplN = 0;
+  /** Fields of the shape that become columns (`tplN` less the projection's skipped ones). */
+  private tplKept = 0;
   private tplLen = 0;
   private tpl = new Uint8Array(256);
   /** `tpl` as little-endian 32-bit words (segments start at multiples of 4). */
@@ -984,6 +986,9 @@ class Scanner {
     for (let j = 0; j < m; j++)
       if (tplEnd[j] - tplStart[j] >= 4) this.tplLast[j] = dv.getInt32(tplEnd[j] - 4, true);
     this.tplN = m;
+    let kept = 0;
+    for (let j = 0; j < m; j++) if (!this.fields[eField[j]].skip) kept++;
+    this.tplKept = kept;
   }
 
   /**
@@ -1053,6 +1058,13 @@ class Scanner {
         }
         const f = tplField[j];
         const b = fields[f];
+        if (b.skip) {
+          // A field the projection leaves out: grammar checked as the general path does, not kept.
+          const q = skipValue(buf, p, e);
+          if (q < 0) return this.fastFail(i, j, FAST_VALUE);
+          p = q;
+          continue;
+        }
         const c = buf[p];
         if (c === 0x22) {
           if (b.kind !== STR) return this.fastFail(i, j, FAST_VALUE);
@@ -1217,7 +1229,7 @@ class Scanner {
         b.lastChunk = ci;
         b.lastAt = pendS[x];
       }
-      if (tplN !== this.order.length) this.complete = false;
+      if (this.tplKept !== this.kept) this.complete = false;
     }
     return n * 4 + FAST_OK;
   }

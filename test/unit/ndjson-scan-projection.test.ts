@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ByteLineSplitter, ByteLines, scanColumns } from '../../src/formats/ndjson-scan.js';
+import { ByteLineSplitter, ByteLines, scanColumns, scanStats } from '../../src/formats/ndjson-scan.js';
 import type { ValueColumns } from '../../src/stream/batch.js';
 
 function byteLines(text: string, cut: number): ByteLines {
@@ -190,6 +190,25 @@ describe('NDJSON byte scanner with a projection', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('lines of one shape take the shape fast path with unread fields skipped; a bad unread value still fails', () => {
+    const shape = (c: string) => `{"a":7,"c":${c},"b":"MSY","d":true}`;
+    const same = Array.from({ length: 300 }, (_, i) => shape(String(i % 5 === 0 ? -i : i)));
+    // Unread values of other kinds inside the run: strings, escapes, nesting, big integers.
+    const odd = ['"x\\"y"', '{"z":[1,{"y":-0}]}', '9007199254740993', 'null', '"caf\u00e9"', '[ ]'].map(
+      shape,
+    );
+    const texts = [...same, ...odd, ...same];
+    const before = scanStats.fast;
+    const only = new Set(['a', 'b', 'd']);
+    const got = scanColumns(byteLines(`${texts.join('\n')}\n`, 5000), only);
+    assert.ok(scanStats.fast - before >= 500, `the shape path took ${scanStats.fast - before} lines`);
+    check(got, projectedRows(texts, only));
+    for (const bad of BAD_VALUES) {
+      const bl = byteLines(`${[...same, shape(bad), ...same].join('\n')}\n`, 0);
+      assert.equal(scanColumns(bl, only), undefined, bad);
+    }
   });
 
   it('a bad value of an unread, known field leaves the batch to the row path', () => {
