@@ -292,7 +292,7 @@ const V_FALSE = 4;
 const V_CODE = 5;
 
 /** 10^0 … 10^15, exact doubles. */
-const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+const POW10 = Array.from({ length: 16 }, (_, k) => Number(`1e${k}`));
 
 /** Results of `Scanner.fastLines` (the low two bits). */
 const FAST_OK = 1;
