@@ -95,6 +95,8 @@ export interface IpcMessage {
   bytes: Uint8Array;
   /** Dictionary id of a DictionaryBatch message. */
   dictId?: number;
+  /** A DictionaryBatch message that extends (true) rather than replaces the dictionary of its id. */
+  isDelta?: boolean;
 }
 
 /**
@@ -129,13 +131,18 @@ export function frameMessage(
   const size = 8 + metaLen + bodyLen;
   if (buf.length - pos < size) return { need: size };
   let dictId: number | undefined;
+  let isDelta: boolean | undefined;
   if (kind === MessageKind.DictionaryBatch && field(2)) {
+    // DictionaryBatch table: fields 0 id (i64), 1 data (RecordBatch), 2 isDelta (bool).
     const h = table + field(2) + dv.getUint32(table + field(2), true);
     const hv = h - dv.getInt32(h, true);
-    const idOff = dv.getUint16(hv, true) > 4 ? dv.getUint16(hv + 4, true) : 0;
+    const hvLen = dv.getUint16(hv, true);
+    const idOff = hvLen > 4 ? dv.getUint16(hv + 4, true) : 0;
     dictId = idOff ? Number(dv.getBigInt64(h + idOff, true)) : 0;
+    const deltaOff = hvLen > 8 ? dv.getUint16(hv + 8, true) : 0;
+    isDelta = deltaOff ? dv.getUint8(h + deltaOff) !== 0 : false;
   }
-  return { message: { kind, bytes: buf.subarray(pos, pos + size), dictId }, size };
+  return { message: { kind, bytes: buf.subarray(pos, pos + size), dictId, isDelta }, size };
 }
 
 // ---------------------------------------------------------------------------------------------
