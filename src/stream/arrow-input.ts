@@ -97,7 +97,9 @@ export class IpcFramer {
       this.skip(n);
       return v;
     }
-    const out = new Uint8Array(n);
+    // Not zero-filled (every byte is copied over) and never from Node's shared pool: its own
+    // ArrayBuffer, so the message starts 8-byte aligned.
+    const out = Buffer.allocUnsafeSlow(n);
     this.copyTo(out, true);
     return out;
   }

@@ -23,8 +23,15 @@ import {
   utf8,
 } from '@uwdata/flechette/dist/flechette.mjs';
 import { RuntimeError } from '../../src/errors.js';
-import { dictionaryValues, frameMessage } from '../../src/stream/arrow.js';
+import {
+  ArrowEncoder,
+  decodeBatch,
+  dictionaryValues,
+  frameMessage,
+  MessageKind,
+} from '../../src/stream/arrow.js';
 import { IpcFramer } from '../../src/stream/arrow-input.js';
+import { DictionaryColumn, Float64Column, type RecordBatch } from '../../src/stream/batch.js';
 import { readStream, type StreamConsumer } from '../../src/stream/input.js';
 import type { Header, Rec } from '../../src/stream/protocol.js';
 import { openStreamWriter } from '../../src/stream/writer.js';
@@ -269,6 +276,44 @@ describe('arrow stream read side (IpcFramer)', () => {
         assert.match(e.message, /stream cut off/);
         return true;
       });
+    }
+  });
+
+  it('writes typed keys (dictionary codes) as the same strings, ASCII or not, with nulls', () => {
+    for (const dict of [
+      ['JFK', 'LAX', '', 'x'.repeat(40)],
+      ['a', 'é', '😀', '', '\u{10ffff}z'],
+    ]) {
+      const codes = Int32Array.from({ length: 37 }, (_, i) => (i % 5 === 4 ? -1 : (i * 7) % dict.length));
+      const n = codes.length;
+      const b: RecordBatch = {
+        length: n,
+        ts: Float64Array.from({ length: n }, (_, i) => i),
+        key: new DictionaryColumn(codes, dict),
+        fields: ['v'],
+        column: (f) => (f === 'v' ? new Float64Column('float64', new Float64Array(n).fill(1.5)) : undefined),
+        value: () => ({ v: 1.5 }),
+        complete: true,
+      };
+      const bytes = Buffer.concat(new ArrowEncoder({ v: 'float64' }).batch(b));
+      const msgs: { kind: number; bytes: Uint8Array }[] = [];
+      for (let pos = 0; pos < bytes.length; ) {
+        const f = frameMessage(bytes, pos);
+        assert.ok(!('need' in f) && f.message);
+        msgs.push(f.message);
+        pos += f.size;
+      }
+      assert.deepEqual(
+        msgs.map((m) => m.kind),
+        [MessageKind.Schema, MessageKind.RecordBatch],
+      );
+      const d = decodeBatch(msgs[0].bytes.slice(), [], msgs[1].bytes.slice());
+      assert.equal(d.kind, 'records');
+      if (d.kind !== 'records') return;
+      assert.deepEqual(
+        Array.from({ length: n }, (_, i) => d.batch.key.get(i)),
+        Array.from(codes, (c) => (c < 0 ? null : dict[c])),
+      );
     }
   });
 });
