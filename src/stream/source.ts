@@ -448,7 +448,8 @@ export function statsEventTime(
   const type = schema[tsField];
   if (type !== 'timestamptz' && type !== 'timestamp' && type !== 'int64') return undefined;
   const utc = tz === 'UTC' || tz === 'utc' || tz === 'Z';
-  const epoch = format === 'epoch-s' || format === 'epoch-ms' || format === 'epoch-us' || format === 'epoch-ns';
+  const epoch =
+    format === 'epoch-s' || format === 'epoch-ms' || format === 'epoch-us' || format === 'epoch-ns';
   if (!epoch && !(format === 'wallclock-ms' && utc)) return undefined;
   const parse = timestampParser(format, tz);
   return (v) => {
