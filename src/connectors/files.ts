@@ -62,6 +62,8 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
     checkTsField(o.tsField, first, files[0]);
   }
   const schema: Schema | undefined = first?.schema ? { ...first.schema } : undefined;
+  const stats = statsPlan(o, files, start.file, readerOf, readOpts);
+  await stats?.openAhead();
   // Position (see SourcePosition 'files'): index of the file being read, rows of it delivered,
   // and where its next unread row starts (readers that can seek).
   let posFile = start.file;
@@ -100,7 +102,12 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           posRows = 0;
           posNext = undefined;
         }
-        const opened = fi === 0 && first ? first : await readerOf(f).open(f.store, f.uri, readOpts(fi));
+        const opened =
+          fi === 0 && first
+            ? first
+            : (stats?.ahead[fi] ?? (await readerOf(f).open(f.store, f.uri, readOpts(fi))));
+        if (stats) stats.ahead[fi] = undefined; // its batches are read from here on
+        const restOf = stats?.restOf(fi, opened);
         if (fi > 0 || !first) checkTsField(o.tsField, opened, f);
         const pv = f.partitionValues;
         const pvKeys = Object.keys(pv);
@@ -114,6 +121,7 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
           batch.bytesDone = bytesBefore + last;
           posRows += batch.columns?.length ?? batch.rows.length; // columns: no row objects built
           posNext = batch.next;
+          if (restOf) batch.unreadMin = restOf(batch.next);
           yield batch;
         }
         bytesBefore += f.store.sequential ? last : f.size;
@@ -127,6 +135,69 @@ async function openFiles(sources: string[], o: SourceOptions): Promise<RecordSou
       columnar = true;
     },
     async close() {},
+  };
+}
+
+/**
+ * Watermarks from Parquet row-group statistics (kappa-ingest(1)): with a top-level `--ts-field`
+ * and no `--max-out-of-orderness`, each batch gets `RowBatch.unreadMin`, the min statistic of the
+ * event-time column over every row group not yet read, in this file and every later input. The
+ * footers of the later local Parquet inputs are read up front (`openAhead`: each file opened as
+ * its reader opens it, its batches read later); an s3:// input's footer is known only once the
+ * input is reached, so while one lies ahead (or any input that is not Parquet, or a group without
+ * a usable statistic) the bound is unknown: no watermark before the last such input is reached.
+ */
+function statsPlan(
+  o: SourceOptions,
+  files: readonly InputFile[],
+  from: number,
+  readerOf: (f: InputFile) => FormatReader,
+  readOpts: (fi: number) => ReadOptions,
+):
+  | {
+      ahead: (OpenedFile | undefined)[];
+      openAhead(): Promise<void>;
+      restOf(
+        fi: number,
+        opened: OpenedFile,
+      ): ((next: FileOffset | undefined) => number | undefined) | undefined;
+    }
+  | undefined {
+  const column = o.tsField;
+  if (column === undefined || column.includes('.') || o.maxOutOfOrderness !== undefined) return undefined;
+  const ahead: (OpenedFile | undefined)[] = files.map(() => undefined);
+  // later[fi]: the least min statistic over every row group of inputs fi, fi+1, …; NaN if unknown.
+  const later = new Float64Array(files.length + 1);
+  const minOf = (m: number[] | undefined): number =>
+    m === undefined ? Number.NaN : m.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+  return {
+    ahead,
+    async openAhead() {
+      later[files.length] = Number.POSITIVE_INFINITY;
+      for (let fi = files.length - 1; fi > from; fi--) {
+        const f = files[fi];
+        let m = Number.NaN;
+        if (!f.store.sequential && schemeOf(f.uri) === 'file' && readerOf(f).name === 'parquet') {
+          const opened = await readerOf(f).open(f.store, f.uri, readOpts(fi));
+          ahead[fi] = opened;
+          m = minOf(opened.groupMins?.(column));
+        }
+        later[fi] = Math.min(m, later[fi + 1]);
+      }
+    },
+    restOf(fi, opened) {
+      const mins = opened.groupMins?.(column);
+      if (mins === undefined || Number.isNaN(later[fi + 1])) return undefined;
+      // rest[g]: the least min over groups g, g+1, … of this file and every later input.
+      const rest = new Float64Array(mins.length + 1);
+      rest[mins.length] = later[fi + 1];
+      for (let g = mins.length - 1; g >= 0; g--) rest[g] = Math.min(mins[g], rest[g + 1]);
+      return (next) => {
+        if (next?.rowGroup === undefined) return undefined;
+        const v = rest[Math.min(next.rowGroup, mins.length)];
+        return Number.isNaN(v) ? undefined : v;
+      };
+    },
   };
 }
 

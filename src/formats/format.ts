@@ -50,6 +50,16 @@ export interface RowBatch {
    * times of its rows: the split's watermark is only what the source states.
    */
   watermark?: number;
+  /**
+   * Files source, Parquet inputs: a lower bound of the `--ts-field` column's values (the reader's
+   * stream values: epoch ms for timestamps, the integer for integer columns) over every row the
+   * source has not delivered yet — the unread row groups of this file and every row group of every
+   * later input — from the row groups' min statistics (`OpenedFile.groupMins`); `+Infinity` when
+   * no such row is left. Undefined when unknown (a group without a usable statistic, a later input
+   * whose footer is not known, or not asked for). The source runtime turns it into a watermark
+   * only where event time is a monotonic function of the value (stream/source.ts).
+   */
+  unreadMin?: number;
   /** Native event time of row i in epoch ms (e.g. the Kafka record timestamp), used without --ts-field. */
   nativeTs?(i: number): number | undefined;
   /** Native key of row i (e.g. the Kafka message key), used without --key-field. */
@@ -109,6 +119,13 @@ export interface OpenedFile {
   /** Value schema if the format carries one (Parquet), else undefined (inferred downstream). */
   schema?: Schema;
   batches: AsyncIterable<RowBatch>;
+  /**
+   * Parquet: the min statistic of top-level column `column` per row group, as the reader's stream
+   * value (epoch ms for timestamps, the integer for integer columns); `+Infinity` for a group with
+   * no non-null value, `NaN` where unknown. Undefined when the column type has no usable order
+   * (parquet/read.ts `rowGroupMins`). For event-time watermarks from statistics.
+   */
+  groupMins?(column: string): number[] | undefined;
 }
 
 export interface FormatReader {

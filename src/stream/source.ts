@@ -25,7 +25,7 @@ import { RuntimeError } from '../errors.js';
 import { makeAssigner, makeKeyGetter } from '../ops/assign.js';
 import { METADATA_FILE } from '../state/savepoint/format.js';
 import { joinUri, storeFor } from '../storage/store.js';
-import type { TsFormat } from '../time/timestamp.js';
+import { type TsFormat, timestampParser } from '../time/timestamp.js';
 import { SplitWatermarks } from '../time/watermark.js';
 import type { BadRecords } from './badrecords.js';
 import { stageOutput } from './direct.js';
@@ -131,6 +131,13 @@ export async function runSource(spec: SourceSpec): Promise<string> {
     for (const sp of s.splits?.() ?? []) w.addSplit(sp);
     return w;
   });
+  // Watermarks from Parquet row-group statistics (RowBatch.unreadMin), per source: only with no
+  // bound of its own (batch semantics) and where event time is a monotonic function of the value.
+  const fromStats = sources.map((s) =>
+    spec.maxOutOfOrdernessMs === undefined && s.defaultMaxOutOfOrdernessMs === undefined
+      ? statsEventTime(spec.tsField, typedTsFormat(spec.tsFormat, spec.tsField, schema), spec.tz, schema)
+      : undefined,
+  );
   const finished = sources.map(() => false);
   let emitted = Number.NEGATIVE_INFINITY;
   let warnedIngestionTime = false;
@@ -309,6 +316,12 @@ export async function runSource(spec: SourceSpec): Promise<string> {
             stats.recordsOut++;
           }
           if (batch.watermark !== undefined) wms[si].raiseTo(split, batch.watermark); // replay
+          const toTs = fromStats[si];
+          if (toTs && batch.unreadMin !== undefined && Number.isFinite(batch.unreadMin)) {
+            // No unread row has a value below unreadMin, so none has an event time below toTs(it).
+            const t = toTs(batch.unreadMin);
+            if (t !== undefined) wms[si].raiseTo(split, t - 1);
+          }
           if (src.idleSplits) wms[si].setIdle(src.idleSplits());
           wms[si].advance();
           const w = combined(wms, finished);
@@ -413,6 +426,36 @@ export function typedTsFormat(
   if (t === 'timestamptz') return 'epoch-ms';
   if (t === 'timestamp') return 'wallclock-ms';
   return f;
+}
+
+/**
+ * How a value of the `--ts-field` column becomes event time, when that is a monotonic
+ * non-decreasing function (so a lower bound of the values gives one of the event times, and a
+ * watermark `toTs(min) - 1` from row-group statistics is sound, kappa-stream(5)): the column is a
+ * top-level `timestamptz`, `timestamp` or `int64` column, and the format one of `epoch-s|ms|us|ns`
+ * (a multiplication or floored division) or `wallclock-ms` in UTC (the identity). Undefined
+ * otherwise: strings, `auto` on integers (unit guessed by magnitude), wall-clock times in a zone
+ * with DST (a gap makes local -> UTC non-monotonic).
+ * @returns the value -> epoch ms function (undefined for a value out of range), or undefined
+ */
+export function statsEventTime(
+  tsField: string | undefined,
+  format: TsFormat,
+  tz: string,
+  schema: Schema | undefined,
+): ((v: number) => number | undefined) | undefined {
+  if (tsField === undefined || tsField.includes('.') || schema === undefined) return undefined;
+  const type = schema[tsField];
+  if (type !== 'timestamptz' && type !== 'timestamp' && type !== 'int64') return undefined;
+  const utc = tz === 'UTC' || tz === 'utc' || tz === 'Z';
+  const epoch =
+    format === 'epoch-s' || format === 'epoch-ms' || format === 'epoch-us' || format === 'epoch-ns';
+  if (!epoch && !(format === 'wallclock-ms' && utc)) return undefined;
+  const parse = timestampParser(format, tz);
+  return (v) => {
+    const t = parse(v);
+    return typeof t === 'number' && Number.isFinite(t) ? t : undefined;
+  };
 }
 
 /** Summary counter of integer literals beyond 2^53 that a reader kept as exact decimal strings. */

@@ -257,7 +257,9 @@ export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise
     throw new DataError(`${uri}: ${file.byteLength} bytes is too short for a Parquet file (no PAR1 footer)`);
   let metadata: FileMetaData;
   try {
-    metadata = await parquetMetadataAsync(file);
+    // KAPPA_PARSERS: min/max statistics of timestamp columns in epoch ms floored, exactly as the
+    // reader converts the values (`rowGroupMins` relies on it).
+    metadata = await parquetMetadataAsync(file, { parsers: KAPPA_PARSERS });
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
     throw new DataError(`${uri}: not a readable Parquet file: ${(e as Error).message}`);
@@ -267,6 +269,50 @@ export async function readParquetFooter(file: AsyncBuffer, uri: string): Promise
     schema: parquetToSchema(parquetSchema(metadata)),
     numRows: Number(metadata.num_rows),
   };
+}
+
+/**
+ * The min statistic of top-level column `column` in each row group, as the stream value the
+ * reader gives for that column (timestamps: epoch ms floored, the conversion of `KAPPA_PARSERS`
+ * and `epochMs`; integers: the number), for event-time watermarks from statistics (the files
+ * source, kappa-ingest(1)). Entry g is `+Infinity` for a row group with no non-null value
+ * (no rows, or only nulls: those rows carry no event time), `NaN` where the min is unknown or
+ * unusable. Returns undefined when the column is not a flat INT32/INT64 column annotated as a
+ * TIMESTAMP (any unit) or a plain/INTEGER integer (INT96, DATE, DECIMAL, TIME, strings, floats:
+ * not supported).
+ *
+ * Which statistic (Parquet format, `Statistics` in parquet.thrift): `min_value` (field 6) is in
+ * the column's sort order; the deprecated `min` (field 2) was written with signed comparison,
+ * so it is used for signed types only (signed integers and timestamps, where both orders agree),
+ * never for an unsigned INTEGER/UINT_* column. hyparquet does not expose `column_orders`; for
+ * signed INT32/INT64 the only defined order is the signed one. A value beyond ±(2^53 − 1) is
+ * unusable (a rounded lower bound could be too high).
+ */
+export function rowGroupMins(metadata: FileMetaData, column: string): number[] | undefined {
+  const tree = parquetSchema(metadata);
+  const node = tree.children.find((c) => c.element.name === column);
+  if (!node || node.children.length > 0) return undefined;
+  const e = node.element;
+  if (e.repetition_type === 'REPEATED' || (e.type !== 'INT32' && e.type !== 'INT64')) return undefined;
+  const lt = e.logical_type;
+  const ct = e.converted_type;
+  const timestamp = lt?.type === 'TIMESTAMP' || ct === 'TIMESTAMP_MILLIS' || ct === 'TIMESTAMP_MICROS';
+  const integer = lt === undefined ? ct === undefined || /^U?INT_/.test(ct) : lt.type === 'INTEGER';
+  if (!timestamp && !integer) return undefined;
+  const unsigned = (ct?.startsWith('UINT_') ?? false) || (lt?.type === 'INTEGER' && !lt.isSigned);
+  return metadata.row_groups.map((rg) => {
+    const rows = Number(rg.num_rows);
+    if (rows === 0) return Number.POSITIVE_INFINITY;
+    const chunk = rg.columns.find(
+      (c) => c.meta_data?.path_in_schema.length === 1 && c.meta_data.path_in_schema[0] === column,
+    );
+    const st = chunk?.meta_data?.statistics;
+    if (!st) return Number.NaN;
+    if (st.null_count !== undefined && Number(st.null_count) === rows) return Number.POSITIVE_INFINITY;
+    const v = st.min_value ?? (unsigned ? undefined : st.min);
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    return typeof n === 'number' && Number.isSafeInteger(n) ? n : Number.NaN;
+  });
 }
 
 /**
@@ -687,7 +733,11 @@ export async function openParquet(
   const schema: Schema = {};
   for (const c of projectedColumns(parquetSchema(info.metadata), only))
     schema[c.element.name] = info.schema[c.element.name];
-  return { schema, batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only) };
+  return {
+    schema,
+    batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only),
+    groupMins: (column) => rowGroupMins(info.metadata, column),
+  };
 }
 
 /**

@@ -761,12 +761,19 @@ export class TableSink extends FileSinkBase {
     if (wm <= this.wm) return;
     this.wm = wm;
     // A partition whose time range the watermark has passed gets no more on-time records: roll it.
-    for (const [path, st] of this.parts) {
-      if (st.partition.end !== undefined && st.partition.end <= wm) {
-        await this.flushPart(st, false);
-        await this.roll(st);
-        this.parts.delete(path);
-      }
+    const closed = [...this.parts].filter(
+      ([, st]) => st.partition.end !== undefined && st.partition.end <= wm,
+    );
+    // Their files opened concurrently first, as rollAll does (one at a time cost ~15 ms of waiting
+    // per watermark of scenario 3t, whose watermarks close ~17 daily partitions each).
+    const unopened = closed.filter(([, st]) => !st.file && st.buffer.length > 0);
+    await mapLimit(unopened, IO_CONCURRENCY, async ([, st]) => {
+      st.file = await this.openFile(st.partition);
+    });
+    for (const [path, st] of closed) {
+      await this.flushPart(st, false);
+      await this.roll(st);
+      this.parts.delete(path);
     }
   }
 
