@@ -390,16 +390,18 @@ function grow(b: Builder): void {
   b.table = t;
 }
 
-/** The code of the ASCII string at `buf[s..e)` (hash `h`), added when new. */
-function codeOfBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): number {
-  if ((b.strings.length + 1) * 2 > b.table.length) grow(b);
+/**
+ * Linear probe of the builder's byte dictionary (its table must not be empty) for the ASCII string
+ * at `buf[s..e)` with hash `h`: its code (>= 0), or `-(slot + 1)` for the empty slot it would take.
+ */
+function probeBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): number {
   const t = b.table;
   const mask = t.length - 1;
   const len = e - s;
   let slot = slotOf(h, mask);
   for (;;) {
     const c1 = t[slot];
-    if (c1 === 0) break;
+    if (c1 === 0) return -(slot + 1);
     const c = c1 - 1;
     if (b.hashes[c] === h) {
       const str = b.strings[c];
@@ -411,34 +413,25 @@ function codeOfBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): 
     }
     slot = (slot + 1) & mask;
   }
+}
+
+/** The code of the ASCII string at `buf[s..e)` (hash `h`), added when new. */
+function codeOfBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): number {
+  if ((b.strings.length + 1) * 2 > b.table.length) grow(b);
+  const r = probeBytes(b, buf, s, e, h);
+  if (r >= 0) return r;
   const c = b.strings.length;
   b.strings.push(latin1(buf, s, e));
   b.hashes.push(h);
-  t[slot] = c + 1;
+  b.table[-r - 1] = c + 1;
   return c;
 }
 
 /** The code of the ASCII string at `buf[s..e)` (hash `h`), or -1 when it is not in the dictionary. */
 function findBytes(b: Builder, buf: Buffer, s: number, e: number, h: number): number {
-  const t = b.table;
-  if (t.length === 0) return -1;
-  const mask = t.length - 1;
-  const len = e - s;
-  let slot = slotOf(h, mask);
-  for (;;) {
-    const c1 = t[slot];
-    if (c1 === 0) return -1;
-    const c = c1 - 1;
-    if (b.hashes[c] === h) {
-      const str = b.strings[c];
-      if (str.length === len) {
-        let k = 0;
-        while (k < len && str.charCodeAt(k) === buf[s + k]) k++;
-        if (k === len) return c;
-      }
-    }
-    slot = (slot + 1) & mask;
-  }
+  if (b.table.length === 0) return -1;
+  const r = probeBytes(b, buf, s, e, h);
+  return r >= 0 ? r : -1;
 }
 
 /** The code of string `v` (from a JSON.parsed line), added when new. */
