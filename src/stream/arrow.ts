@@ -474,16 +474,28 @@ function preferred(t: FieldType): Enc {
   }
 }
 
+/**
+ * True when `v` is how version 1 carries an int64 beyond ±(2^53 - 1): the canonical decimal text
+ * of an integer in [-2^63, 2^63 - 1] outside the safe range (no sign on zero, no leading zeros, no
+ * spaces). The reader gives exactly such texts back for values beyond the safe range and numbers
+ * within it, so any other string ("12", "007", "-0") is a string value, not an int64: storing it
+ * as one would change its JSON kind between the two encodings.
+ */
+function isBigIntText(v: string): boolean {
+  if (!/^-?[1-9]\d{15,18}$/.test(v)) return false;
+  const b = BigInt(v);
+  return (b > SAFE || b < -SAFE) && b <= INT64_MAX && b >= -INT64_MAX - 1n;
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+
 function fits(enc: Enc, v: unknown): boolean {
   switch (enc) {
     case 'string':
     case 'text':
       return typeof v === 'string';
     case 'int64':
-      return (
-        (typeof v === 'number' && Number.isSafeInteger(v)) ||
-        (typeof v === 'string' && /^-?\d{1,19}$/.test(v))
-      );
+      return (typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && isBigIntText(v));
     case 'float64':
       return typeof v === 'number';
     case 'boolean':
