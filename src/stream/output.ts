@@ -36,7 +36,12 @@ export async function writeWithBackPressure(
   closed: () => boolean,
 ): Promise<void> {
   if (out.write(data) || closed()) return;
-  await new Promise<void>((resolve) => {
+  await drained(out);
+}
+
+/** Resolves at the stream's next 'drain', 'error' or 'close' (whichever comes first). */
+export function drained(out: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
     const done = () => {
       out.off('drain', done);
       out.off('error', done);

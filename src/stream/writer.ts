@@ -12,7 +12,7 @@ import { batchFromRecords, type RecordBatch } from './batch.js';
 import { stageOutput } from './direct.js';
 import { encodeBatchBytes, encodeBatchLines } from './line-encoder.js';
 import { resolveStreamFormat } from './negotiate.js';
-import { LineWriter, writeWithBackPressure } from './output.js';
+import { drained, LineWriter, writeWithBackPressure } from './output.js';
 import {
   type Barrier,
   encodeBarrier,
@@ -227,10 +227,10 @@ export class ArrowStreamWriter implements StreamWriter {
       return;
     }
     if (this.bytes === 0) return;
-    const data = Buffer.concat(this.bufs);
+    const parts = this.bufs;
     this.bufs = [];
     this.bytes = 0;
-    const p = writeWithBackPressure(this.out, data, () => this.closed);
+    const p = writePieces(this.out, parts, () => this.closed);
     this.inflight = p;
     try {
       await p;
@@ -244,4 +244,23 @@ export class ArrowStreamWriter implements StreamWriter {
     if (this.closed) return;
     await new Promise<void>((resolve) => this.out.write('', () => resolve()));
   }
+}
+
+/**
+ * Writes `parts` in order as one gathered write (`cork`, a `write` per piece, `uncork`: Node hands
+ * them to the stream's `_writev`, one `writev(2)` for a pipe or socket) instead of copying them
+ * into one buffer first: the encoded messages of a batch are written from the pieces flechette
+ * made (headers, padding, the columns' own buffers), which no code changes after encoding. Measured
+ * on `kappa ingest flights-3m.ndjson` into a pipe: the copy was 145 MB and ~0.09 CPU s.
+ * Back-pressure as `writeWithBackPressure`: resolves at once unless the last write said the
+ * buffer is full, then at 'drain' (or 'error' / 'close').
+ */
+async function writePieces(out: Writable, parts: Uint8Array[], closed: () => boolean): Promise<void> {
+  if (parts.length === 1) return writeWithBackPressure(out, parts[0], closed);
+  out.cork();
+  let ok = true;
+  for (const b of parts) ok = out.write(b);
+  out.uncork();
+  if (ok || closed()) return;
+  await drained(out);
 }
