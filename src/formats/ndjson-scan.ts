@@ -68,10 +68,21 @@ function grown<T extends TypedArray>(a: T, m: new (n: number) => T, cap: number)
 export class ByteLines {
   /** The buffers lines point into (input chunks, and lines that spanned chunks). */
   chunks: Buffer[] = [];
-  chunkOf = new Int32Array(1024);
-  starts = new Int32Array(1024);
-  ends = new Int32Array(1024);
-  private lineNos = new Float64Array(1024);
+  chunkOf: Int32Array;
+  starts: Int32Array;
+  ends: Int32Array;
+  private lineNos: Float64Array;
+  /**
+   * @param capacity lines to make room for up front (e.g. the previous batch's count, so a batch
+   *   of the same size is not grown and copied on the way: 1,024 -> 16,384 -> … -> 65,536)
+   */
+  constructor(capacity = 1024) {
+    const cap = Math.max(1024, capacity);
+    this.chunkOf = new Int32Array(cap);
+    this.starts = new Int32Array(cap);
+    this.ends = new Int32Array(cap);
+    this.lineNos = new Float64Array(cap);
+  }
   /** Number of lines. */
   length = 0;
   /** The last buffer of `chunks` (`add` appends a buffer once). */

@@ -294,7 +294,7 @@ function columnarLinesOf(
     let done = { bytes: 0, next: { byte: start.byte, line: start.line } };
     const take = (): RowBatch => {
       const b = new NdjsonColumnarBatch(lines, source, maxLineBytes, done.bytes, done.next, only);
-      lines = new ByteLines();
+      lines = new ByteLines(lines.length);
       return b;
     };
     const STALL = Symbol('stall');
