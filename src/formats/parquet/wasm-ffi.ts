@@ -235,7 +235,7 @@ function intArray(buf: ArrayBuffer, bits: number, signed: boolean): Typed {
 }
 
 /** The strings of a utf8 / large utf8 array (null entries as null). */
-function utf8Strings(d: ArrowData): (string | null)[] {
+export function utf8Strings(d: ArrowData): (string | null)[] {
   const o = d.offsets as NonNullable<ArrowData['offsets']>;
   const step = o.BYTES_PER_ELEMENT === 8 ? 2 : 1;
   const off = new Int32Array(o.buffer, o.byteOffset, o.length * step);
@@ -278,4 +278,69 @@ export function readFfiBatch(
     columns.set(m.cstr(m.u32(cs + 4)), dataOf(m, cs, m.u32(arr + 4 * c)));
   }
   return { rows: top.length, columns };
+}
+
+/** parquet-wasm's module namespace (the ESM build; the node build has the same API). */
+export type ParquetWasm = typeof import('parquet-wasm/esm');
+
+/**
+ * Loads parquet-wasm's ESM build with its 4.8 MB WebAssembly module compiled by the asynchronous
+ * `WebAssembly.compile` (V8 compiles it off the calling thread, and the event loop keeps running),
+ * instead of the node build's synchronous `new WebAssembly.Module` at import (16–26 ms blocking the
+ * thread that imports it). Resolves to undefined when the package or its `.wasm` cannot be loaded.
+ */
+export async function loadParquetWasm(): Promise<ParquetWasm | undefined> {
+  try {
+    const [{ readFile }, { createRequire }] = await Promise.all([
+      import('node:fs/promises'),
+      import('node:module'),
+    ]);
+    const wasmPath = createRequire(import.meta.url).resolve('parquet-wasm/esm/parquet_wasm_bg.wasm');
+    const [pw, bytes] = await Promise.all([import('parquet-wasm/esm'), readFile(wasmPath)]);
+    const module = await WebAssembly.compile(bytes);
+    await pw.default({ module_or_path: module });
+    return pw;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Awaits a parquet-wasm promise, turning a WebAssembly trap raised outside it into its rejection.
+ * A panic while decoding corrupt pages (RuntimeError: unreachable) is thrown from a wasm-bindgen
+ * callback in a promise job, not through the promise the caller holds: it would surface as an
+ * unhandled rejection or uncaught exception and end the process (or the worker thread), and the
+ * promise would never settle. While `p` is pending, such a trap rejects it instead; any other error
+ * is re-raised as it would have been.
+ */
+export function guardWasm<T>(p: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onError = (e: unknown) => {
+      if (e instanceof WebAssembly.RuntimeError) {
+        done();
+        reject(e);
+        return;
+      }
+      done();
+      process.nextTick(() => {
+        throw e;
+      });
+    };
+    const done = () => {
+      process.removeListener('uncaughtException', onError);
+      process.removeListener('unhandledRejection', onError);
+    };
+    process.on('uncaughtException', onError);
+    process.on('unhandledRejection', onError);
+    p.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e) => {
+        done();
+        reject(e);
+      },
+    );
+  });
 }
