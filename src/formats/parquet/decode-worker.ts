@@ -204,8 +204,16 @@ let failed = false;
 let nextId = 1;
 const pending = new Map<number, (r: ReadReply) => void>();
 
-/** Row groups the worker has decoded for this process (tests: proof the worker path was taken). */
-export const decodeWorkerStats = { groups: 0 };
+/**
+ * Row groups the decode thread has decoded for this process (tests: proof the worker path was
+ * taken), and the requests waiting for a reply (0 when nothing holds the process open).
+ */
+export const decodeWorkerStats = {
+  groups: 0,
+  get pending(): number {
+    return pending.size;
+  },
+};
 
 function failAll(reason: string): void {
   for (const [id, resolve] of pending) resolve({ id, ok: false, retry: true, reason });
