@@ -22,7 +22,7 @@
  */
 import { open } from 'node:fs/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { ArrowData } from './columns.js';
+import { type ArrowData, sliceCodes } from './columns.js';
 import { guardWasm, loadParquetWasm, type ParquetWasm, readFfiBatch, utf8Strings } from './wasm-ffi.js';
 
 /** `ArrowData` as it crosses threads: no functions; a dictionary's values as `dict`. */
@@ -42,6 +42,9 @@ export interface ReadRequest {
   group: number;
   rows: number;
   columns: string[] | undefined;
+  /** The reader cuts rows `first, first + sliceRows, …` into slices: their dictionaries are made here. */
+  first: number;
+  sliceRows: number;
 }
 
 /** Forget the file `path` (its parquet-wasm handle and file descriptor). */
@@ -64,7 +67,14 @@ const MARK = 'kappa-parquet-decode';
 
 /** Buffers of `d` (and of its dictionary) to move with the message, deduplicated into `out`. */
 function buffersOf(d: WireData, out: Set<ArrayBuffer>): void {
-  for (const a of [d.validity, d.values, d.offsets, d.ms, d.codes?.codes])
+  for (const a of [
+    d.validity,
+    d.values,
+    d.offsets,
+    d.ms,
+    d.codes?.codes,
+    ...(d.slices ?? []).map((x) => x.codes),
+  ])
     if (a && a.buffer instanceof ArrayBuffer && a.buffer.byteLength > 0) out.add(a.buffer);
   if (d.dict) buffersOf(d.dict, out);
 }
@@ -163,6 +173,16 @@ function serve(): void {
       }
       const { dictionary, ...rest } = c.data;
       const data: WireData = dictionary ? { ...rest, dict: dictionary.data[0] as WireData } : rest;
+      const whole = c.data.codes;
+      if (whole) {
+        // The slices' dictionaries (`DecodedColumn.dictionary`), so the reader's thread does not renumber.
+        const slices: NonNullable<WireData['slices']>[number][] = [];
+        for (let s = r.first; s < got.rows; s += r.sliceRows) {
+          const d = sliceCodes(whole, c.offset + s, Math.min(r.sliceRows, got.rows - s));
+          slices.push({ start: c.offset + s, codes: d.codes, values: d.values });
+        }
+        (data as { slices?: WireData['slices'] }).slices = slices;
+      }
       buffersOf(data, set);
       columns.push([name, { data, offset: c.offset }]);
     }
@@ -267,7 +287,8 @@ export interface PendingRead {
 
 /**
  * Asks the decode thread for row group `group` (`rows` rows) of local file `path`, decoded to
- * columns (`columns`: a projection, or undefined for all). The reply never rejects: a thread that
+ * columns (`columns`: a projection, or undefined for all), with string columns' dictionaries made
+ * for the slices the caller will cut (rows from `first` in steps of `sliceRows`). The reply never rejects: a thread that
  * is not running, dies or cannot decode gives `ok: false`. `cancel()` drops the request (its reply
  * then never comes; the thread no longer holds the process open for it).
  */
@@ -276,6 +297,8 @@ export function requestGroup(
   group: number,
   rows: number,
   columns: string[] | undefined,
+  first = 0,
+  sliceRows = rows,
 ): PendingRead {
   const id = nextId++;
   const w = startDecodeWorker() ? worker : undefined;
@@ -288,7 +311,7 @@ export function requestGroup(
     pending.set(id, resolve);
     w.ref();
     try {
-      w.postMessage({ op: 'read', id, path, group, rows, columns } satisfies ReadRequest);
+      w.postMessage({ op: 'read', id, path, group, rows, columns, first, sliceRows } satisfies ReadRequest);
     } catch (e) {
       pending.delete(id);
       if (pending.size === 0) w.unref();

@@ -385,8 +385,11 @@ export async function* parquetBatches(
   let wasm = columnar && remotePath === undefined ? await openWasmFile(file) : undefined;
   const ahead = new Map<number, PendingRead>();
   const ask = (g: number) => {
-    if (remotePath !== undefined && !ahead.has(g))
-      ahead.set(g, requestGroup(remotePath, g, rowsOf(g), projected ? [...names] : undefined));
+    if (remotePath !== undefined && !ahead.has(g)) {
+      const first = g === g0 ? (start?.row ?? 0) : 0;
+      const cols = projected ? [...names] : undefined;
+      ahead.set(g, requestGroup(remotePath, g, rowsOf(g), cols, first, COLUMNAR_SLICE_ROWS));
+    }
   };
   try {
     let groupStart = 0;
@@ -777,23 +780,22 @@ export async function openParquet(
     );
   const file = storeAsyncBuffer(store, uri, st.size);
   const info = await readParquetFooter(file, uri);
+  const localPath =
+    store instanceof LocalStore ? (uri.startsWith('file://') ? uri.slice('file://'.length) : uri) : undefined;
+  // The decode thread, if this file will use it, starts now: it loads parquet-wasm while this
+  // thread sets up the rest of the stage (the same test as in parquetBatches, by row groups).
+  if (
+    localPath !== undefined &&
+    process.env.KAPPA_PARQUET_DECODER !== 'hyparquet' &&
+    useDecodeWorker(info.metadata.row_groups.length)
+  )
+    startDecodeWorker();
   const schema: Schema = {};
   for (const c of projectedColumns(parquetSchema(info.metadata), only))
     schema[c.element.name] = info.schema[c.element.name];
   return {
     schema,
-    batches: parquetBatches(
-      file,
-      uri,
-      info,
-      resumeRow(info, startAt),
-      only,
-      store instanceof LocalStore
-        ? uri.startsWith('file://')
-          ? uri.slice('file://'.length)
-          : uri
-        : undefined,
-    ),
+    batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only, localPath),
     groupMins: (column) => rowGroupMins(info.metadata, column),
   };
 }
