@@ -545,10 +545,7 @@ const COLUMNAR_SLICE_ROWS = 65_536;
 type WasmFile = Awaited<ReturnType<ParquetWasm['ParquetFile']['fromFile']>>;
 let wasmModule: Promise<ParquetWasm | undefined> | undefined;
 
-/**
- * parquet-wasm in this thread, loaded on first use (`loadParquetWasm`: its module compiled
- * asynchronously, so the event loop keeps running meanwhile).
- */
+/** parquet-wasm in this thread, loaded on first use (`loadParquetWasm`). */
 function loadWasm(): Promise<ParquetWasm | undefined> {
   wasmModule ??= loadParquetWasm();
   return wasmModule;

@@ -280,29 +280,19 @@ export function readFfiBatch(
   return { rows: top.length, columns };
 }
 
-/** parquet-wasm's module namespace (the ESM build; the node build has the same API). */
-export type ParquetWasm = typeof import('parquet-wasm/esm');
+/** parquet-wasm's module namespace (its node build). */
+export type ParquetWasm = typeof import('parquet-wasm');
 
 /**
- * Loads parquet-wasm's ESM build with its 4.8 MB WebAssembly module compiled by the asynchronous
- * `WebAssembly.compile` (V8 compiles it off the calling thread, and the event loop keeps running),
- * instead of the node build's synchronous `new WebAssembly.Module` at import (16–26 ms blocking the
- * thread that imports it). Resolves to undefined when the package or its `.wasm` cannot be loaded.
+ * Loads parquet-wasm (its node build, which compiles its 4.8 MB WebAssembly module with a
+ * synchronous `new WebAssembly.Module` when imported; V8 compiles functions lazily, so that is
+ * about 25 ms of the importing thread's CPU). Measured against the ESM build initialised with a
+ * module from the asynchronous `WebAssembly.compile` (issue 14): 29-39 ms of the main thread's CPU
+ * and 41-108 ms with the event loop blocked, against 23-33 ms for this build, so this one is kept.
+ * Resolves to undefined when the package cannot be loaded.
  */
-export async function loadParquetWasm(): Promise<ParquetWasm | undefined> {
-  try {
-    const [{ readFile }, { createRequire }] = await Promise.all([
-      import('node:fs/promises'),
-      import('node:module'),
-    ]);
-    const wasmPath = createRequire(import.meta.url).resolve('parquet-wasm/esm/parquet_wasm_bg.wasm');
-    const [pw, bytes] = await Promise.all([import('parquet-wasm/esm'), readFile(wasmPath)]);
-    const module = await WebAssembly.compile(bytes);
-    await pw.default({ module_or_path: module });
-    return pw;
-  } catch {
-    return undefined;
-  }
+export function loadParquetWasm(): Promise<ParquetWasm | undefined> {
+  return import('parquet-wasm').catch(() => undefined);
 }
 
 /**
