@@ -779,17 +779,18 @@ export async function openParquet(
   const info = await readParquetFooter(file, uri);
   const localPath =
     store instanceof LocalStore ? (uri.startsWith('file://') ? uri.slice('file://'.length) : uri) : undefined;
+  const leaves = projectedColumns(parquetSchema(info.metadata), only);
+  const schema: Schema = {};
+  for (const c of leaves) schema[c.element.name] = info.schema[c.element.name];
   // The decode thread, if this file will use it, starts now: it loads parquet-wasm while this
-  // thread sets up the rest of the stage (the same test as in parquetBatches, by row groups).
+  // thread sets up the rest of the stage (the tests of parquetBatches, by the file's row groups).
   if (
     localPath !== undefined &&
     process.env.KAPPA_PARQUET_DECODER !== 'hyparquet' &&
-    useDecodeWorker(info.metadata.row_groups.length)
+    useDecodeWorker(info.metadata.row_groups.length) &&
+    leaves.every((c) => columnarField(c, schema[c.element.name]))
   )
     startDecodeWorker();
-  const schema: Schema = {};
-  for (const c of projectedColumns(parquetSchema(info.metadata), only))
-    schema[c.element.name] = info.schema[c.element.name];
   return {
     schema,
     batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only, localPath),
