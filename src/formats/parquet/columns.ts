@@ -49,6 +49,12 @@ export interface ArrowData {
    * WebAssembly memory); `values` and `offsets` are then not copied (empty / undefined).
    */
   readonly codes?: { codes: Int32Array; values: readonly string[] };
+  /**
+   * Optional, with `codes`: the dictionaries of the slices the reader will cut, computed ahead by
+   * the producer (decode-worker.ts, `sliceCodes` of rows `start .. start + codes.length - 1`), so
+   * that the consumer's thread does not renumber them.
+   */
+  readonly slices?: readonly { start: number; codes: Int32Array; values: readonly string[] }[];
 }
 
 // Arrow type ids (flechette `Type`, the Arrow flatbuffer schema's `Type` union); wasm-ffi.ts
@@ -546,8 +552,15 @@ export class DecodedColumn implements Column {
     if (k !== 'utf8' && k !== 'large-utf8' && k !== 'dict') return undefined;
     if (!this.dict) {
       const whole = this.data.codes;
+      const ready = this.data.slices?.find((x) => x.start === this.start && x.codes.length === this.length);
       this.dict =
-        k === 'dict' ? this.fromArrowDictionary() : whole ? this.sliceCodes(whole) : this.encodeBytes();
+        k === 'dict'
+          ? this.fromArrowDictionary()
+          : ready
+            ? { codes: ready.codes, values: ready.values }
+            : whole
+              ? sliceCodes(whole, this.start, this.length)
+              : this.encodeBytes();
     }
     return this.dict;
   }
@@ -571,39 +584,6 @@ export class DecodedColumn implements Column {
     return utf8Codes(bytes, off, step, this.start, this.length, this.valid);
   }
 
-  /**
-   * This slice's dictionary from the producer's codes over the whole array (`ArrowData.codes`):
-   * the codes renumbered in the order of first appearance within the slice, so the slice gets the
-   * codes and values `utf8Codes` would give for its rows alone (strings shared, none decoded).
-   */
-  private sliceCodes(whole: { codes: Int32Array; values: readonly string[] }): {
-    codes: Int32Array;
-    values: readonly string[];
-  } {
-    const n = this.length;
-    const s = this.start;
-    if (s === 0 && n === whole.codes.length) return whole;
-    const local = new Int32Array(whole.values.length).fill(-1);
-    const codes = new Int32Array(n);
-    const values: string[] = [];
-    const src = whole.codes;
-    for (let i = 0; i < n; i++) {
-      const c = src[s + i];
-      if (c < 0) {
-        codes[i] = -1;
-        continue;
-      }
-      let l = local[c];
-      if (l < 0) {
-        l = values.length;
-        local[c] = l;
-        values.push(whole.values[c]);
-      }
-      codes[i] = l;
-    }
-    return { codes, values };
-  }
-
   /** All values as the stream carries them (for building rows), computed once. */
   values(): unknown[] {
     if (this.vals) return this.vals;
@@ -623,4 +603,37 @@ export class DecodedColumn implements Column {
     this.vals = out;
     return out;
   }
+}
+
+/**
+ * The dictionary of rows `s .. s + n - 1` from a producer's codes over the whole array
+ * (`ArrowData.codes`): the codes renumbered in the order of first appearance within the slice, so
+ * the slice gets the codes and values `utf8Codes` would give for its rows alone (strings shared,
+ * none decoded). Null rows (-1) stay -1.
+ */
+export function sliceCodes(
+  whole: { codes: Int32Array; values: readonly string[] },
+  s: number,
+  n: number,
+): { codes: Int32Array; values: readonly string[] } {
+  if (s === 0 && n === whole.codes.length) return whole;
+  const local = new Int32Array(whole.values.length).fill(-1);
+  const codes = new Int32Array(n);
+  const values: string[] = [];
+  const src = whole.codes;
+  for (let i = 0; i < n; i++) {
+    const c = src[s + i];
+    if (c < 0) {
+      codes[i] = -1;
+      continue;
+    }
+    let l = local[c];
+    if (l < 0) {
+      l = values.length;
+      local[c] = l;
+      values.push(whole.values[c]);
+    }
+    codes[i] = l;
+  }
+  return { codes, values };
 }

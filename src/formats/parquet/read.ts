@@ -48,13 +48,21 @@ import {
 } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
+import { LocalStore } from '../../storage/local.js';
 import type { ObjectStore } from '../../storage/store.js';
 import type { ValueColumns } from '../../stream/batch.js';
 import { stageReadColumns } from '../../stream/direct.js';
 import type { FieldType, Schema } from '../../stream/protocol.js';
 import type { FileOffset, FileStart, FormatReader, OpenedFile, ReadOptions, RowBatch } from '../format.js';
 import { columnarField, DecodedColumn } from './columns.js';
-import { readFfiBatch } from './wasm-ffi.js';
+import {
+  closeInWorker,
+  fromWire,
+  type PendingRead,
+  requestGroup,
+  startDecodeWorker,
+} from './decode-worker.js';
+import { type FfiColumns, guardWasm, loadParquetWasm, type ParquetWasm, readFfiBatch } from './wasm-ffi.js';
 
 /** Rows per yielded batch: small enough that ingest flushes often, large enough to amortise the call. */
 const SLICE_ROWS = 8192;
@@ -340,6 +348,7 @@ export async function* parquetBatches(
   info: ParquetFileInfo,
   start?: { rowGroup: number; row: number },
   only?: ReadonlySet<string>,
+  localPath?: string,
 ): AsyncGenerator<RowBatch> {
   const { metadata } = info;
   const tree = parquetSchema(metadata);
@@ -361,12 +370,27 @@ export async function* parquetBatches(
       `${uri}: cannot resume at row group ${g0} row ${start?.row}: the file has ${groups} row groups${g0 < groups ? ` and group ${g0} has ${metadata.row_groups[g0].num_rows} rows` : ''} (it changed since the checkpoint)`,
       'restore the input as it was, or start without --resume',
     );
-  const wasm =
+  const columnar =
     process.env.KAPPA_PARQUET_DECODER !== 'hyparquet' &&
     names.length > 0 &&
-    leaves.every((c, i) => columnarField(c, types[i]))
-      ? await openWasmFile(file)
-      : undefined;
+    leaves.every((c, i) => columnarField(c, types[i]));
+  const rowsOf = (g: number) => Number(metadata.row_groups[g].num_rows);
+  // The groups to decode: from g0, those with rows left to deliver.
+  const todo: number[] = [];
+  for (let g = g0; g < groups; g++) if (rowsOf(g) > (g === g0 ? (start?.row ?? 0) : 0)) todo.push(g);
+  // The decode thread (decode-worker.ts) for a local file with enough groups, else this thread.
+  let remotePath =
+    columnar && localPath !== undefined && useDecodeWorker(todo.length) ? localPath : undefined;
+  if (remotePath !== undefined && !startDecodeWorker()) remotePath = undefined;
+  let wasm = columnar && remotePath === undefined ? await openWasmFile(file) : undefined;
+  const ahead = new Map<number, PendingRead>();
+  const ask = (g: number) => {
+    if (remotePath !== undefined && !ahead.has(g)) {
+      const first = g === g0 ? (start?.row ?? 0) : 0;
+      const cols = projected ? [...names] : undefined;
+      ahead.set(g, requestGroup(remotePath, g, rowsOf(g), cols, first, COLUMNAR_SLICE_ROWS));
+    }
+  };
   try {
     let groupStart = 0;
     for (let g = 0; g < g0; g++) groupStart += Number(metadata.row_groups[g].num_rows);
@@ -378,7 +402,33 @@ export async function* parquetBatches(
         continue;
       }
       const bytesAt = (row: number) => Math.round((file.byteLength * row) / Math.max(1, info.numRows));
-      const cols = wasm ? await wasmGroup(wasm, g, groupRows, names, types, projected) : undefined;
+      let cols: DecodedColumn[] | undefined;
+      let viaRows = false; // parquet-wasm cannot decode the group: straight to hyparquet
+      if (remotePath !== undefined) {
+        // This group (asked ahead while the previous one was consumed), and the next one ahead.
+        ask(g);
+        const mine = ahead.get(g) as PendingRead;
+        ahead.delete(g);
+        const k = todo.indexOf(g);
+        for (let a = 1; a <= DECODE_AHEAD && k + a < todo.length; a++) ask(todo[k + a]);
+        const r = await mine.reply;
+        if (r.ok) {
+          const byName: FfiColumns = new Map(
+            r.columns.map(([n, c]) => [n, c ? { data: fromWire(c.data), offset: c.offset } : undefined]),
+          );
+          cols = ffiColumns(r.rows, byName, names, types, groupRows);
+        } else viaRows = !r.retry;
+        if (!cols && !viaRows) {
+          // Not decodable in the thread (cannot open the file there, unexpected batch shape, the
+          // thread died): this thread decodes the rest as it does without the decode thread.
+          for (const p of ahead.values()) p.cancel();
+          ahead.clear();
+          closeInWorker(remotePath);
+          remotePath = undefined;
+          wasm = await openWasmFile(file);
+        }
+      }
+      if (!cols && !viaRows && wasm) cols = await wasmGroup(wasm, g, groupRows, names, types, projected);
       if (cols) {
         for (let s = skip; s < groupRows; s += COLUMNAR_SLICE_ROWS) {
           const e = Math.min(groupRows, s + COLUMNAR_SLICE_ROWS);
@@ -447,6 +497,8 @@ export async function* parquetBatches(
       groupStart += groupRows;
     }
   } finally {
+    for (const p of ahead.values()) p.cancel();
+    if (remotePath !== undefined) closeInWorker(remotePath);
     // Also when the consumer stops early; after a trap the instance may still hold the file.
     try {
       if (!wasmBroken) wasm?.free();
@@ -466,16 +518,36 @@ export function projectedColumns(tree: SchemaTree, only: ReadonlySet<string> | u
   return kept.length > 0 ? kept : tree.children.slice(0, 1);
 }
 
+/**
+ * Row groups the decode thread decodes ahead of the one being consumed: with 1, at most two
+ * decoded groups are alive in this thread (the one being consumed, the next one) plus the one the
+ * thread is decoding, so memory stays bounded by about three row groups' columns.
+ */
+const DECODE_AHEAD = 1;
+
+/**
+ * Whether a local file whose columns all take the columnar path is decoded in the decode thread
+ * (decode-worker.ts): `KAPPA_PARQUET_WORKER=1` forces it on, `0` off; by default it is used when
+ * at least 2 row groups are left to read (with one group, nothing overlaps: the main thread would
+ * only wait for the thread and pay the copy).
+ * @param groups the number of row groups with rows left to read
+ */
+export function useDecodeWorker(groups: number): boolean {
+  const env = process.env.KAPPA_PARQUET_WORKER;
+  if (env === '0') return false;
+  if (env === '1') return groups > 0;
+  return groups >= 2;
+}
+
 /** Rows per yielded batch on the columnar path (one Arrow batch of the version-2 stream each). */
 const COLUMNAR_SLICE_ROWS = 65_536;
 
-type ParquetWasm = typeof import('parquet-wasm');
 type WasmFile = Awaited<ReturnType<ParquetWasm['ParquetFile']['fromFile']>>;
 let wasmModule: Promise<ParquetWasm | undefined> | undefined;
 
-/** parquet-wasm, imported on first use (about 70 ms: it compiles 5 MB of WebAssembly). */
+/** parquet-wasm in this thread, loaded on first use (`loadParquetWasm`). */
 function loadWasm(): Promise<ParquetWasm | undefined> {
-  wasmModule ??= import('parquet-wasm').catch(() => undefined);
+  wasmModule ??= loadParquetWasm();
   return wasmModule;
 }
 
@@ -500,46 +572,6 @@ async function openWasmFile(file: AsyncBuffer): Promise<WasmFile | undefined> {
 
 /** Set once parquet-wasm trapped (a Rust panic on corrupt data): its instance is not used again. */
 let wasmBroken = false;
-
-/**
- * Awaits a parquet-wasm promise, turning a WebAssembly trap raised outside it into its rejection.
- * A panic while decoding corrupt pages (RuntimeError: unreachable) is thrown from a wasm-bindgen
- * callback in a promise job, not through the promise the caller holds: it would surface as an
- * unhandled rejection or uncaught exception and end the process, and the promise would never
- * settle. While `p` is pending, such a trap rejects it instead; any other error is re-raised as it
- * would have been.
- */
-function guardWasm<T>(p: Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onError = (e: unknown) => {
-      if (e instanceof WebAssembly.RuntimeError) {
-        done();
-        reject(e);
-        return;
-      }
-      done();
-      process.nextTick(() => {
-        throw e;
-      });
-    };
-    const done = () => {
-      process.removeListener('uncaughtException', onError);
-      process.removeListener('unhandledRejection', onError);
-    };
-    process.on('uncaughtException', onError);
-    process.on('unhandledRejection', onError);
-    p.then(
-      (v) => {
-        done();
-        resolve(v);
-      },
-      (e) => {
-        done();
-        reject(e);
-      },
-    );
-  });
-}
 
 /**
  * Decodes row group `g` with parquet-wasm into one Arrow batch per column, or undefined when it
@@ -578,15 +610,7 @@ async function wasmGroup(
     } finally {
       ffi.free();
     }
-    if (!got || got.rows !== groupRows) return undefined;
-    const out: DecodedColumn[] = [];
-    for (let c = 0; c < names.length; c++) {
-      const d = got.columns.get(names[c]);
-      const pc = d ? DecodedColumn.of(types[c], d.data, d.offset, groupRows) : undefined;
-      if (!pc) return undefined;
-      out.push(pc);
-    }
-    return out;
+    return got ? ffiColumns(got.rows, got.columns, names, types, groupRows) : undefined;
   }
   const table = tableFromIPC(t.intoIPCStream(), { useBigInt: true });
   if (table.numRows !== groupRows) return undefined;
@@ -600,6 +624,29 @@ async function wasmGroup(
       0,
       groupRows,
     );
+    if (!pc) return undefined;
+    out.push(pc);
+  }
+  return out;
+}
+
+/**
+ * The `DecodedColumn`s of `names` from one decoded batch's columns (`readFfiBatch`, or the decode
+ * thread's reply), or undefined when the row count differs from `groupRows` or a column is missing
+ * or of an Arrow type `DecodedColumn.of` does not take (the caller then reads the group otherwise).
+ */
+function ffiColumns(
+  rows: number,
+  columns: FfiColumns,
+  names: readonly string[],
+  types: readonly FieldType[],
+  groupRows: number,
+): DecodedColumn[] | undefined {
+  if (rows !== groupRows) return undefined;
+  const out: DecodedColumn[] = [];
+  for (let c = 0; c < names.length; c++) {
+    const d = columns.get(names[c]);
+    const pc = d ? DecodedColumn.of(types[c], d.data, d.offset, groupRows) : undefined;
     if (!pc) return undefined;
     out.push(pc);
   }
@@ -730,12 +777,23 @@ export async function openParquet(
     );
   const file = storeAsyncBuffer(store, uri, st.size);
   const info = await readParquetFooter(file, uri);
+  const localPath =
+    store instanceof LocalStore ? (uri.startsWith('file://') ? uri.slice('file://'.length) : uri) : undefined;
+  const leaves = projectedColumns(parquetSchema(info.metadata), only);
   const schema: Schema = {};
-  for (const c of projectedColumns(parquetSchema(info.metadata), only))
-    schema[c.element.name] = info.schema[c.element.name];
+  for (const c of leaves) schema[c.element.name] = info.schema[c.element.name];
+  // The decode thread, if this file will use it, starts now: it loads parquet-wasm while this
+  // thread sets up the rest of the stage (the tests of parquetBatches, by the file's row groups).
+  if (
+    localPath !== undefined &&
+    process.env.KAPPA_PARQUET_DECODER !== 'hyparquet' &&
+    useDecodeWorker(info.metadata.row_groups.length) &&
+    leaves.every((c) => columnarField(c, schema[c.element.name]))
+  )
+    startDecodeWorker();
   return {
     schema,
-    batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only),
+    batches: parquetBatches(file, uri, info, resumeRow(info, startAt), only, localPath),
     groupMins: (column) => rowGroupMins(info.metadata, column),
   };
 }

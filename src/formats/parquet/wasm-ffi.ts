@@ -235,7 +235,7 @@ function intArray(buf: ArrayBuffer, bits: number, signed: boolean): Typed {
 }
 
 /** The strings of a utf8 / large utf8 array (null entries as null). */
-function utf8Strings(d: ArrowData): (string | null)[] {
+export function utf8Strings(d: ArrowData): (string | null)[] {
   const o = d.offsets as NonNullable<ArrowData['offsets']>;
   const step = o.BYTES_PER_ELEMENT === 8 ? 2 : 1;
   const off = new Int32Array(o.buffer, o.byteOffset, o.length * step);
@@ -278,4 +278,59 @@ export function readFfiBatch(
     columns.set(m.cstr(m.u32(cs + 4)), dataOf(m, cs, m.u32(arr + 4 * c)));
   }
   return { rows: top.length, columns };
+}
+
+/** parquet-wasm's module namespace (its node build). */
+export type ParquetWasm = typeof import('parquet-wasm');
+
+/**
+ * Loads parquet-wasm (its node build, which compiles its 4.8 MB WebAssembly module with a
+ * synchronous `new WebAssembly.Module` when imported; V8 compiles functions lazily, so that is
+ * about 25 ms of the importing thread's CPU). Measured against the ESM build initialised with a
+ * module from the asynchronous `WebAssembly.compile` (issue 14): 29-39 ms of the main thread's CPU
+ * and 41-108 ms with the event loop blocked, against 23-33 ms for this build, so this one is kept.
+ * Resolves to undefined when the package cannot be loaded.
+ */
+export function loadParquetWasm(): Promise<ParquetWasm | undefined> {
+  return import('parquet-wasm').catch(() => undefined);
+}
+
+/**
+ * Awaits a parquet-wasm promise, turning a WebAssembly trap raised outside it into its rejection.
+ * A panic while decoding corrupt pages (RuntimeError: unreachable) is thrown from a wasm-bindgen
+ * callback in a promise job, not through the promise the caller holds: it would surface as an
+ * unhandled rejection or uncaught exception and end the process (or the worker thread), and the
+ * promise would never settle. While `p` is pending, such a trap rejects it instead; any other error
+ * is re-raised as it would have been.
+ */
+export function guardWasm<T>(p: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onError = (e: unknown) => {
+      if (e instanceof WebAssembly.RuntimeError) {
+        done();
+        reject(e);
+        return;
+      }
+      done();
+      process.nextTick(() => {
+        throw e;
+      });
+    };
+    const done = () => {
+      process.removeListener('uncaughtException', onError);
+      process.removeListener('unhandledRejection', onError);
+    };
+    process.on('uncaughtException', onError);
+    process.on('unhandledRejection', onError);
+    p.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e) => {
+        done();
+        reject(e);
+      },
+    );
+  });
 }
