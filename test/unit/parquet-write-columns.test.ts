@@ -39,7 +39,19 @@ interface Col {
   values: unknown[];
 }
 
-const SHAPES = ['few', 'distinct', 'half', 'run', 'small-range', 'big-range', 'all-null', 'mixed'] as const;
+const SHAPES = [
+  'few',
+  'distinct',
+  'edge90',
+  'blocks',
+  'blocks',
+  'half',
+  'run',
+  'small-range',
+  'big-range',
+  'all-null',
+  'mixed',
+] as const;
 type Shape = (typeof SHAPES)[number];
 
 /** A random number of `shape` for row i of n (NaN: null), integral unless `frac`. */
@@ -52,6 +64,12 @@ function number(r: () => number, shape: Shape, i: number, n: number, frac: boole
       return pool[Math.floor(r() * pool.length)];
     case 'distinct':
       return f(i * 7919 - n * 3);
+    case 'blocks':
+      // Runs of 3 to 5: a sample of a long chunk sees distinct values, the chunk a dictionary.
+      return f(Math.floor(i / (3 + (n % 3))) * 7919);
+    case 'edge90':
+      // About 90 % distinct: the sample's rejection ratio (0.9) is the decision's edge.
+      return r() < 0.04 + (n % 13) / 100 ? pool[i % 2] : f(i * 7919 - n * 3);
     case 'half':
       // About as many distinct values as the size rule allows: the decision's edge.
       return f(Math.floor(r() * n * (0.3 + r() * 0.4)));
@@ -69,7 +87,10 @@ function number(r: () => number, shape: Shape, i: number, n: number, frac: boole
 function column(r: () => number, name: string, type: Kind, n: number): Col {
   const shape = SHAPES[Math.floor(r() * SHAPES.length)];
   if (type === 'string') {
-    const dictSize = shape === 'distinct' ? n + 3 : 1 + Math.floor(r() * (shape === 'few' ? 5 : 300));
+    const dictSize =
+      shape === 'distinct' || shape === 'edge90' || shape === 'blocks'
+        ? n + 3
+        : 1 + Math.floor(r() * (shape === 'few' ? 5 : 300));
     const dict = Array.from({ length: dictSize }, (_, k) =>
       k % 17 === 3 ? `😀${k}` : k % 5 === 1 ? `é${'x'.repeat(k % 40)}` : `s${k}`,
     );
@@ -78,11 +99,17 @@ function column(r: () => number, name: string, type: Kind, n: number): Col {
       codes[i] =
         shape === 'all-null' || r() < 0.08
           ? -1
-          : shape === 'distinct'
-            ? i
-            : shape === 'run'
-              ? Math.floor((i / n) * dictSize)
-              : Math.floor(r() * dictSize);
+          : shape === 'blocks'
+            ? Math.floor(i / (3 + (n % 3)))
+            : shape === 'edge90'
+              ? r() < 0.04 + (n % 13) / 100
+                ? i % 2
+                : i
+              : shape === 'distinct'
+                ? i
+                : shape === 'run'
+                  ? Math.floor((i / n) * dictSize)
+                  : Math.floor(r() * dictSize);
     const values = Array.from(codes, (c) => (c < 0 ? null : dict[c]));
     return { name, type, group: { name, codes, dict }, values };
   }
