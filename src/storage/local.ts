@@ -274,6 +274,17 @@ export class LocalStore implements ObjectStore {
   async put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean> {
     const target = toPath(uri);
     const dir = dirname(target);
+    if ((typeof data === 'string' ? data.length : data.byteLength) === 0) {
+      // An empty file (a `_SUCCESS` marker) has no bytes to make durable or to see half written:
+      // created at its name directly (truncated if it exists), no temp file, write or fsync.
+      try {
+        await (await this.inDir(dir, () => open(target, opts?.ifAbsent ? 'wx' : 'w'))).close();
+      } catch (e) {
+        if (opts?.ifAbsent && (e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw ioError('cannot write', target, e);
+      }
+      return true;
+    }
     const tmp = join(dir, `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
     try {
       // flush: fsync before close, so the content is durable before the rename or link names it

@@ -137,3 +137,25 @@ describe('local store system calls', () => {
     assert.deepEqual(readdirSync(join(tmp.dir, 'e')), []);
   });
 });
+
+describe('local store empty puts', () => {
+  it('creates an empty file at its name: two calls (open, close), put-if-absent kept', async () => {
+    const store = new LocalStore();
+    const dir = join(tmp.dir, 'f');
+    await store.put(join(dir, 'seed'), 'x');
+    const counts = await counting(['open'], async () => {
+      assert.equal(await store.put(join(dir, '_SUCCESS'), ''), true);
+      assert.equal(await store.put(join(dir, '_SUCCESS'), new Uint8Array(0)), true);
+    });
+    assert.equal(counts.open, 2);
+    assert.deepEqual(readdirSync(dir).sort(), ['_SUCCESS', 'seed']);
+    assert.equal(readFileSync(join(dir, '_SUCCESS')).length, 0);
+    assert.equal(await store.put(join(dir, '_SUCCESS'), '', { ifAbsent: true }), false);
+    assert.equal(await store.put(join(dir, 'seed'), '', { ifAbsent: true }), false);
+    assert.equal(readFileSync(join(dir, 'seed'), 'utf8'), 'x');
+    assert.equal(await store.put(join(dir, 'new'), '', { ifAbsent: true }), true);
+    // Replacing a non-empty file with an empty one truncates it.
+    assert.equal(await store.put(join(dir, 'seed'), ''), true);
+    assert.equal(readFileSync(join(dir, 'seed')).length, 0);
+  });
+});
