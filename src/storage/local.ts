@@ -48,6 +48,13 @@ const INPROGRESS_RE = /^\.(.+)\.inprogress-[0-9a-f]+$/;
 export const WRITE_BEHIND_BYTES = 8 << 20;
 
 /**
+ * Bytes a local pending file gathers in memory before it hands them to the file system as one
+ * write (and at `finish`): a part file of a few row groups and its footer cost one `write(2)` (and
+ * one wake-up of a libuv pool thread) instead of one per chunk. Bounds the memory per open file.
+ */
+export const COALESCE_BYTES = 64 << 10;
+
+/**
  * A hidden in-progress file written behind the caller: `write` queues the chunk after the earlier
  * ones and resolves as soon as it is queued (it waits only while more than WRITE_BEHIND_BYTES are
  * queued), so the caller encodes the next row group while the libuv thread pool writes (and the
@@ -64,6 +71,9 @@ class LocalPending implements PendingFile {
   /** The last queued write; never rejects (a failure lands in `error`). */
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
+  /** Chunks accepted but not yet queued (at most COALESCE_BYTES together, see COALESCE_BYTES). */
+  private gathered: Uint8Array[] = [];
+  private gatheredBytes = 0;
   constructor(
     private readonly fh: FileHandle,
     private readonly tmp: string,
@@ -72,8 +82,20 @@ class LocalPending implements PendingFile {
 
   write(chunk: Uint8Array): Promise<void> {
     if (this.error) return Promise.reject(this.error);
+    this.bytes += chunk.byteLength;
+    this.gathered.push(chunk);
+    this.gatheredBytes += chunk.byteLength;
+    if (this.gatheredBytes < COALESCE_BYTES) return Promise.resolve();
+    return this.queue();
+  }
+
+  /** Queues the gathered chunks as one write; waits while more than WRITE_BEHIND_BYTES are queued. */
+  private queue(): Promise<void> {
+    const g = this.gathered;
+    const chunk = g.length === 1 ? g[0] : Buffer.concat(g, this.gatheredBytes);
+    this.gathered = [];
+    this.gatheredBytes = 0;
     const n = chunk.byteLength;
-    this.bytes += n;
     this.queued += n;
     this.tail = this.tail.then(async () => {
       try {
@@ -99,9 +121,12 @@ class LocalPending implements PendingFile {
 
   async finish(): Promise<PendingRecord> {
     if (!this.finished) {
+      if (this.gatheredBytes > 0 && !this.error) await this.queue();
       await this.tail;
       this.check();
       try {
+        // fsync before close: the bytes are durable before `publish` renames the file into place
+        // and before a commit (Delta log, Kafka transaction) names it.
         await this.fh.sync();
         await this.fh.close();
       } catch (e) {
@@ -122,6 +147,8 @@ class LocalPending implements PendingFile {
     this.done = true;
     // Stop the queue (writes check `error`), let the queued operation end, then remove the file.
     this.error ??= new RuntimeError(`${this.target}: write after abort`);
+    this.gathered = [];
+    this.gatheredBytes = 0;
     await this.tail;
     if (!this.finished) await this.fh.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
@@ -205,6 +232,31 @@ export class LocalStore implements ObjectStore {
     return createReadStream(toPath(uri), { highWaterMark: 1 << 20 });
   }
 
+  /** Directories this store created or found existing in this process (see `inDir`). */
+  private readonly dirs = new Set<string>();
+
+  /**
+   * Runs `op`, which creates a file in `dir`, after creating `dir` (with its parents) the first
+   * time this process writes into it: one mkdir per partition directory per run, not one per file.
+   * A directory removed since (ENOENT from `op`) is created again and `op` run once more.
+   */
+  private async inDir<T>(dir: string, op: () => Promise<T>): Promise<T> {
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+      return op();
+    }
+    try {
+      return await op();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.dirs.delete(dir);
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+      return op();
+    }
+  }
+
   async create(uri: string): Promise<PendingFile> {
     const target = toPath(uri);
     const dir = dirname(target);
@@ -212,8 +264,7 @@ export class LocalStore implements ObjectStore {
     // The file exists when create returns (a crash leaves an in-progress file recovery removes).
     let fh: FileHandle;
     try {
-      await mkdir(dir, { recursive: true });
-      fh = await open(tmp, 'wx');
+      fh = await this.inDir(dir, () => open(tmp, 'wx'));
     } catch (e) {
       throw ioError('cannot create', tmp, e);
     }
@@ -223,27 +274,46 @@ export class LocalStore implements ObjectStore {
   async put(uri: string, data: Uint8Array | string, opts?: { ifAbsent?: boolean }): Promise<boolean> {
     const target = toPath(uri);
     const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
+    if ((typeof data === 'string' ? data.length : data.byteLength) === 0) {
+      // An empty file (a `_SUCCESS` marker) has no bytes to make durable or to see half written:
+      // created at its name directly (truncated if it exists), no temp file, write or fsync.
+      try {
+        await (await this.inDir(dir, () => open(target, opts?.ifAbsent ? 'wx' : 'w'))).close();
+      } catch (e) {
+        if (opts?.ifAbsent && (e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw ioError('cannot write', target, e);
+      }
+      return true;
+    }
     const tmp = join(dir, `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
     try {
-      await writeFile(tmp, data, { flush: true });
+      // flush: fsync before close, so the content is durable before the rename or link names it
+      // (a crash never leaves a committed name on a file of unwritten bytes).
+      await this.inDir(dir, () => writeFile(tmp, data, { flush: true }));
     } catch (e) {
       await unlink(tmp).catch(() => {});
       throw ioError('cannot write', target, e);
     }
-    try {
-      if (opts?.ifAbsent) {
-        try {
-          await link(tmp, target);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-          throw ioError('cannot write', target, e);
-        }
-      } else await rename(tmp, target);
+    if (opts?.ifAbsent) {
+      // link fails with EEXIST when the target exists (put-if-absent); the temp name goes either way.
+      try {
+        await link(tmp, target);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw ioError('cannot write', target, e);
+      } finally {
+        await unlink(tmp).catch(() => {});
+      }
       return true;
-    } finally {
-      await unlink(tmp).catch(() => {});
     }
+    try {
+      await rename(tmp, target);
+    } catch (e) {
+      // A successful rename leaves no temp name behind; only a failed one needs the unlink.
+      await unlink(tmp).catch(() => {});
+      throw ioError('cannot write', target, e);
+    }
+    return true;
   }
 
   async delete(uri: string): Promise<void> {

@@ -55,7 +55,14 @@ const DIRECTIVE_UNIT: Record<string, Unit> = {
 const ORDER: Unit[] = ['second', 'minute', 'hour', 'day', 'month', 'year'];
 
 export type Segment =
-  | { kind: 'time'; column: string; pattern: string; luxon: string }
+  | {
+      kind: 'time';
+      column: string;
+      pattern: string;
+      luxon: string;
+      /** The pattern as literals and UTC fields (see `utcParts`); undefined: formatted by luxon. */
+      utc?: UtcPart[];
+    }
   | { kind: 'field'; column: string; field: string };
 
 export interface PartitionSpec {
@@ -105,7 +112,7 @@ export function parsePartitionSpec(text: string): PartitionSpec {
         const u = DIRECTIVE_UNIT[rhs[++i]];
         if (u && (unit === undefined || ORDER.indexOf(u) < ORDER.indexOf(unit))) unit = u;
       }
-    segments.push({ kind: 'time', column, pattern: rhs, luxon: strftimeToLuxon(rhs) });
+    segments.push({ kind: 'time', column, pattern: rhs, luxon: strftimeToLuxon(rhs), utc: utcParts(rhs) });
   }
   if (segments.length === 0) throw new UsageError('--partition-by: empty partition spec');
   const columns = segments.map((s) => s.column);
@@ -121,6 +128,74 @@ export function parsePartitionSpec(text: string): PartitionSpec {
     timeColumns: segments.filter((s) => s.kind === 'time').map((s) => s.column),
     unit: hasTime ? unit : undefined,
   };
+}
+
+/** A literal, or a zero-padded UTC field of a date: year (4 digits), month, day, hour, minute, second. */
+type UtcPart = string | 'Y' | 'm' | 'd' | 'H' | 'M' | 'S';
+const UTC_FIELDS = new Set(['Y', 'm', 'd', 'H', 'M', 'S']);
+
+/**
+ * A strftime pattern as literal text and the numeric UTC fields `%Y %m %d %H %M %S` (`%%` a
+ * literal `%`), or undefined when it uses any other directive (names, 12-hour clock, day of year,
+ * …: those stay with luxon). Field i of the result is a directive letter at odd positions, a
+ * literal at even ones.
+ */
+function utcParts(pattern: string): UtcPart[] | undefined {
+  const parts: UtcPart[] = [];
+  let lit = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c !== '%' || i + 1 === pattern.length) {
+      lit += c;
+      continue;
+    }
+    const d = pattern[++i];
+    if (d === '%') lit += '%';
+    else if (UTC_FIELDS.has(d)) {
+      parts.push(lit, d as UtcPart);
+      lit = '';
+    } else return undefined;
+  }
+  parts.push(lit);
+  return parts;
+}
+
+const pad2 = (v: number): string => (v < 10 ? `0${v}` : `${v}`);
+
+/**
+ * `parts` (from `utcParts`) formatted for the UTC fields of epoch ms `ms`, as luxon's
+ * `toFormat` gives them in UTC (`yyyy MM dd HH mm ss`); undefined for a year outside 1000..9999
+ * (luxon's padding of other years is left to luxon). No Intl: luxon asks Intl for the system
+ * locale at its first format (about 15 ms of a sink's start-up).
+ */
+function formatUtc(parts: UtcPart[], ms: number): string | undefined {
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  if (!(y >= 1000 && y <= 9999)) return undefined;
+  let out = parts[0];
+  for (let i = 1; i < parts.length; i += 2) {
+    switch (parts[i]) {
+      case 'Y':
+        out += y;
+        break;
+      case 'm':
+        out += pad2(d.getUTCMonth() + 1);
+        break;
+      case 'd':
+        out += pad2(d.getUTCDate());
+        break;
+      case 'H':
+        out += pad2(d.getUTCHours());
+        break;
+      case 'M':
+        out += pad2(d.getUTCMinutes());
+        break;
+      default:
+        out += pad2(d.getUTCSeconds());
+    }
+    out += parts[i + 1];
+  }
+  return out;
 }
 
 const ESCAPE = /[\x00-\x1F"#%'*/:=?\\\x7F{[\]^]/g;
@@ -190,13 +265,13 @@ export class Partitioner {
       const start = Math.floor(ts / this.fixedMs) * this.fixedMs;
       b = this.buckets.get(start);
       if (!b) {
-        b = this.makeBucket(DateTime.fromMillis(start, { zone: 'UTC' }), start + this.fixedMs);
+        b = this.makeBucket(start, start + this.fixedMs);
         if (this.buckets.size > 100_000) this.buckets.clear();
         this.buckets.set(start, b);
       }
     } else {
       const dt = DateTime.fromMillis(ts, { zone: this.tz }).startOf(unit);
-      b = this.makeBucket(dt, dt.plus({ [`${unit}s`]: 1 }).toMillis());
+      b = this.makeBucket(dt.toMillis(), dt.plus({ [`${unit}s`]: 1 }).toMillis(), dt);
     }
     this.last = b;
     return b;
@@ -242,16 +317,23 @@ export class Partitioner {
     return { ids, buckets };
   }
 
-  private makeBucket(start: DateTime, end: number): TimeBucket {
+  /**
+   * The bucket [start, end) (epoch ms) and its path segments: from `dt` (the start in the
+   * partitioner's zone) by luxon, or, without `dt` (UTC), from the UTC fields where the pattern
+   * allows (`formatUtc`), else by luxon in UTC.
+   */
+  private makeBucket(start: number, end: number, dt?: DateTime): TimeBucket {
     const values: Record<string, string> = {};
     const parts: string[] = [];
     for (const s of this.spec.segments) {
       if (s.kind !== 'time') continue;
-      const v = start.toFormat(s.luxon);
+      const v =
+        (dt === undefined && s.utc ? formatUtc(s.utc, start) : undefined) ??
+        (dt ?? DateTime.fromMillis(start, { zone: 'UTC' })).toFormat(s.luxon);
       values[s.column] = v;
       parts.push(`${s.column}=${escapePartitionValue(v)}`);
     }
-    return { start: start.toMillis(), end, path: parts.join('/'), values };
+    return { start, end, path: parts.join('/'), values };
   }
 
   /**

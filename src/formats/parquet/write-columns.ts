@@ -307,21 +307,8 @@ function int64Chunk(
       if (v > max) max = v;
     }
   }
-  // useDictionary's sample: 8 bytes per non-null value.
-  const sampleSize = Math.min(n, 1000);
-  const sampled = new Set<number>();
-  let sampleDict = 0;
-  let sampleTotal = 0;
-  for (let i = 0; i < sampleSize; i++) {
-    const v = k[sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1))];
-    const size = Number.isNaN(v) ? 0 : 8;
-    const key = Number.isNaN(v) ? Number.POSITIVE_INFINITY : v; // null's key (never a value here)
-    if (!sampled.has(key)) {
-      sampled.add(key);
-      sampleDict += size;
-    }
-    sampleTotal += size;
-  }
+  // useDictionary's sample: 8 bytes per non-null value (a null adds 0 bytes, whatever its key).
+  const sample = numberSample(k, n);
   const statistics = column.stats
     ? {
         min_value: nonNull ? BigInt(min) : undefined,
@@ -331,29 +318,99 @@ function int64Chunk(
       }
     : undefined;
   let dict: ChunkDictionary | undefined;
-  if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
+  const limit = maxDistinct(nonNull);
+  if (sample.total && sample.distinct / sample.total <= 0.9 && sample.distinct <= limit) {
     // Integers: a direct table over [min, max] when that range is small, else the hash.
-    const { values, indexes } =
-      max - min <= Math.max(1 << 16, 2 * n) ? rangeDictionary(k, n, min, max) : numberDictionary(k, n);
-    const bitWidth = Math.ceil(Math.log2(values.length));
-    const indexSize = Math.ceil((nonNull * bitWidth) / 8);
-    if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
-      dict = { page: { type: 'INT64', numbers: values }, indexes };
+    const built =
+      max - min <= Math.max(1 << 16, 2 * n)
+        ? rangeDictionary(k, n, min, max, limit)
+        : numberDictionary(k, n, limit);
+    if (built) dict = { page: { type: 'INT64', numbers: built.values }, indexes: built.indexes };
   }
   return emitChunk(writer, column, 'INT64', n, defs, dict ?? k, statistics);
 }
 
 /**
+ * The largest dictionary (distinct non-null values) of 8-byte numbers that passes
+ * hyparquet-writer's size rule for `nonNull` values (`useDictionary`: the dictionary plus its
+ * bit-packed indexes at most half the PLAIN bytes, `2 * (8 D + ceil(nonNull * ceil(log2 D) / 8))
+ * <= 8 nonNull`). The left side grows with D, so a chunk with more distinct values than this
+ * never gets a dictionary: the build stops there, and a sample that already holds more distinct
+ * values than this (a lower bound of the chunk's) skips it. 0 when no dictionary passes.
+ */
+function maxDistinct(nonNull: number): number {
+  const fits = (d: number): boolean =>
+    2 * (d * 8 + Math.ceil((nonNull * Math.ceil(Math.log2(d))) / 8)) <= nonNull * 8;
+  // Binary search over [1, nonNull / 2] (D > nonNull / 2 fails on the dictionary bytes alone).
+  let lo = 0;
+  let hi = Math.floor(nonNull / 2);
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Scratch tables of `numberSample` (sample ≤ 1000 values: 2048 slots keep the load ≤ 1/2). */
+const SAMPLE_KEYS = new Float64Array(2048);
+const SAMPLE_USED = new Uint8Array(2048);
+const HASH_BITS = new Float64Array(1);
+const HASH_HALVES = new Int32Array(HASH_BITS.buffer);
+
+/** MurmurHash3's fmix32 over both 32-bit halves of a double (see `numberDictionary`). */
+function hashNumber(v: number): number {
+  HASH_BITS[0] = v;
+  let h = HASH_HALVES[0] ^ HASH_HALVES[1];
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * `useDictionary`'s sample of a numeric chunk (NaN: null): up to 1000 values spread over the
+ * chunk, each non-null one 8 bytes; `distinct` counts the distinct non-null values (keyed as a
+ * `Map` keys numbers: 0 and -0 one key) and `total` the non-null values sampled, so the sample
+ * rejects the dictionary when `8 distinct / (8 total) > 0.9` (a null adds 0 bytes to both sums).
+ * An open-addressing hash over preallocated typed arrays: no boxed double per value.
+ */
+function numberSample(k: Float64Array, n: number): { distinct: number; total: number } {
+  const sampleSize = Math.min(n, 1000);
+  SAMPLE_USED.fill(0);
+  const mask = SAMPLE_KEYS.length - 1;
+  let distinct = 0;
+  let total = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    let v = k[sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1))];
+    if (Number.isNaN(v)) continue;
+    if (v === 0) v = 0;
+    total++;
+    let h = hashNumber(v) & mask;
+    while (SAMPLE_USED[h] !== 0 && SAMPLE_KEYS[h] !== v) h = (h + 1) & mask;
+    if (SAMPLE_USED[h] === 0) {
+      SAMPLE_USED[h] = 1;
+      SAMPLE_KEYS[h] = v;
+      distinct++;
+    }
+  }
+  return { distinct, total };
+}
+
+/**
  * `numberDictionary` for integers within [min, max] (NaN: null), through a table indexed by
  * `v - min` instead of a hash (the caller keeps the range small: the table has max - min + 1
- * slots). The same values (in first-occurrence order) and indexes.
+ * slots). The same values (in first-occurrence order) and indexes; undefined as soon as there
+ * are more than `limit` distinct values.
  */
 function rangeDictionary(
   k: Float64Array,
   n: number,
   min: number,
   max: number,
-): { values: number[]; indexes: Int32Array } {
+  limit: number,
+): { values: number[]; indexes: Int32Array } | undefined {
   const values: number[] = [];
   const indexes = new Int32Array(n);
   const slot = new Int32Array(max - min + 1).fill(-1);
@@ -364,6 +421,7 @@ function rangeDictionary(
     let r = slot[at];
     if (r < 0) {
       r = values.length;
+      if (r === limit) return undefined;
       values.push(v);
       slot[at] = r;
     }
@@ -376,9 +434,14 @@ function rangeDictionary(
  * The dictionary of a numeric column in first-occurrence order and each non-null row's index
  * (0 for a null row, NaN in `k`), keyed as a JS `Map` keys numbers (SameValueZero: 0 and -0 are
  * one entry, which keeps the first one seen), through an open-addressing hash over typed arrays
- * (no Map, no boxed double per cell) with a last-value shortcut for runs.
+ * (no Map, no boxed double per cell) with a last-value shortcut for runs; undefined as soon as
+ * there are more than `limit` distinct values (the size rule's bound, `maxDistinct`).
  */
-function numberDictionary(k: Float64Array, n: number): { values: number[]; indexes: Int32Array } {
+function numberDictionary(
+  k: Float64Array,
+  n: number,
+  limit: number,
+): { values: number[]; indexes: Int32Array } | undefined {
   const values: number[] = [];
   const indexes = new Int32Array(n);
   let cap = 1024;
@@ -413,6 +476,7 @@ function numberDictionary(k: Float64Array, n: number): { values: number[]; index
     let r = slots[h];
     if (r < 0) {
       r = values.length;
+      if (r === limit) return undefined;
       values.push(k[i]);
       keys[h] = v;
       slots[h] = r;
@@ -453,19 +517,7 @@ function doubleChunk(
   const element = column.element;
   if (element.type !== 'DOUBLE' || element.converted_type !== undefined || element.logical_type || n === 0)
     return undefined;
-  const sampleSize = Math.min(n, 1000);
-  const sampled = new Set<number>();
-  let sampleDict = 0;
-  let sampleTotal = 0;
-  for (let i = 0; i < sampleSize; i++) {
-    const v = f[sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1))];
-    if (Number.isNaN(v)) continue; // a null: size 0
-    if (!sampled.has(v)) {
-      sampled.add(v);
-      sampleDict += 8;
-    }
-    sampleTotal += 8;
-  }
+  const sample = numberSample(f, n);
   const defs = new Uint8Array(n);
   let nonNull = 0;
   let min: number | undefined;
@@ -484,12 +536,10 @@ function doubleChunk(
     ? { min_value: min, max_value: max, null_count: BigInt(n - nonNull), nan_count: 0n }
     : undefined;
   let dict: ChunkDictionary | undefined;
-  if (sampleTotal && sampleDict / sampleTotal <= 0.9) {
-    const { values, indexes } = numberDictionary(f, n);
-    const bitWidth = Math.ceil(Math.log2(values.length));
-    const indexSize = Math.ceil((nonNull * bitWidth) / 8);
-    if (2 * (values.length * 8 + indexSize) <= nonNull * 8)
-      dict = { page: { type: 'DOUBLE', numbers: values }, indexes };
+  const limit = maxDistinct(nonNull);
+  if (sample.total && sample.distinct / sample.total <= 0.9 && sample.distinct <= limit) {
+    const built = numberDictionary(f, n, limit);
+    if (built) dict = { page: { type: 'DOUBLE', numbers: built.values }, indexes: built.indexes };
   }
   return emitChunk(writer, column, 'DOUBLE', n, defs, dict ?? f, statistics);
 }
