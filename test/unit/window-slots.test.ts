@@ -497,17 +497,17 @@ describe('SlotTable', () => {
     );
   });
 
-  it('keeps its lazily built hash index right when finds come rarely (adds and removes before, between and after)', () => {
+  it('keeps its lazily built hash index right when finds come rarely (adds, removes, clears and key renumbering before, between and after)', () => {
     fc.assert(
       fc.property(
         fc.array(
           fc.tuple(
-            fc.constantFrom('add', 'add', 'remove', 'find', 'clear'),
+            fc.constantFrom('add', 'add', 'remove', 'find', 'clear', 'remap'),
             fc.integer({ min: 0, max: 40 }),
             fc.integer({ min: 0, max: 30 }),
             fc.nat(),
           ),
-          { maxLength: 600 },
+          { maxLength: 600, size: 'max' },
         ),
         (ops) => {
           const t = new SlotTable(4);
@@ -527,6 +527,16 @@ describe('SlotTable', () => {
             else if (op === 'clear') {
               t.clear();
               m.clear();
+            } else if (op === 'remap') {
+              // key ids renumbered pairwise (0 <-> 1, 2 <-> 3, …), as compactKeyIds renumbers them
+              t.remapKids((k) => k ^ 1);
+              const next = new Map<string, number>();
+              for (const [rid, g] of m) {
+                const [k, st] = rid.split('/').map(Number);
+                next.set(`${k ^ 1}/${st}`, g);
+              }
+              m.clear();
+              for (const [rid, g] of next) m.set(rid, g);
             }
             assert.equal(t.size, m.size);
           }
