@@ -1185,32 +1185,27 @@ function nullUtf8(n: number): FColumn<unknown> {
  */
 function float64Column(type: DataType, f: Float64Array, float: boolean): FColumn<unknown> {
   const n = f.length;
-  const validity = new Uint8Array((n + 7) >> 3);
+  // Nulls (NaN) first: a column without any (the common case) needs no validity bitmap, and the
+  // conversion below no test per value.
   let nulls = 0;
-  let values: Float64Array | BigInt64Array;
-  if (float) {
-    values = f;
-    for (let i = 0; i < n; i++) {
-      if (Number.isNaN(f[i])) nulls++;
-      else validity[i >> 3] |= 1 << (i & 7);
-    }
-  } else {
-    const a = new BigInt64Array(n);
-    const w = new Int32Array(a.buffer);
-    for (let i = 0; i < n; i++) {
-      const v = f[i];
-      if (Number.isNaN(v)) {
-        nulls++;
-        continue;
-      }
-      validity[i >> 3] |= 1 << (i & 7);
-      const hi = Math.floor(v / TWO32);
-      w[2 * i] = (v - hi * TWO32) | 0;
-      w[2 * i + 1] = hi;
-    }
-    values = a;
+  for (let i = 0; i < n; i++) if (Number.isNaN(f[i])) nulls++;
+  let validity = new Uint8Array(0);
+  if (nulls > 0) {
+    validity = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) if (!Number.isNaN(f[i])) validity[i >> 3] |= 1 << (i & 7);
   }
-  return singleBatchColumn(type, n, nulls, validity, values);
+  if (float) return singleBatchColumn(type, n, nulls, validity, f);
+  // int64: the high word floor(v / 2^32), the low word the rest; a null's slot stays 0.
+  const a = new BigInt64Array(n);
+  const w = new Int32Array(a.buffer);
+  for (let i = 0; i < n; i++) {
+    const v = f[i];
+    if (Number.isNaN(v)) continue;
+    const hi = Math.floor(v / TWO32);
+    w[2 * i] = (v - hi * TWO32) | 0;
+    w[2 * i + 1] = hi;
+  }
+  return singleBatchColumn(type, n, nulls, validity, a);
 }
 
 function nonObjectOf(v: unknown): unknown {

@@ -496,4 +496,78 @@ describe('SlotTable', () => {
       { numRuns: 200 },
     );
   });
+
+  it('keeps its lazily built hash index right when finds come rarely (adds, removes, clears and key renumbering before, between and after)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('add', 'add', 'remove', 'find', 'clear', 'remap'),
+            fc.integer({ min: 0, max: 40 }),
+            fc.integer({ min: 0, max: 30 }),
+            fc.nat(),
+          ),
+          { maxLength: 600, size: 'max' },
+        ),
+        (ops) => {
+          const t = new SlotTable(4);
+          const m = new Map<string, number>();
+          for (const [op, kid, h, pick] of ops) {
+            const start = h * 3_600_000 + 1.7e12;
+            const id = `${kid}/${start}`;
+            if (op === 'add' && !m.has(id)) {
+              const n = t.add(kid, start);
+              assert.ok(![...m.values()].includes(n), 'a live slot id handed out twice');
+              m.set(id, n);
+            } else if (op === 'remove' && m.size > 0) {
+              const [rid, g] = [...m][pick % m.size];
+              t.remove(g);
+              m.delete(rid);
+            } else if (op === 'find') assert.equal(t.find(kid, start), m.get(id) ?? -1);
+            else if (op === 'clear') {
+              t.clear();
+              m.clear();
+            } else if (op === 'remap') {
+              // key ids renumbered pairwise (0 <-> 1, 2 <-> 3, …), as compactKeyIds renumbers them
+              t.remapKids((k) => k ^ 1);
+              const next = new Map<string, number>();
+              for (const [rid, g] of m) {
+                const [k, st] = rid.split('/').map(Number);
+                next.set(`${k ^ 1}/${st}`, g);
+              }
+              m.clear();
+              for (const [rid, g] of next) m.set(rid, g);
+            }
+            assert.equal(t.size, m.size);
+          }
+          for (const [id, g] of m) {
+            const [kid, start] = id.split('/').map(Number);
+            assert.equal(t.find(kid, start), g);
+            assert.ok(t.is(g, kid, start));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('builds no hash index while every find is answered by the key bound (new windows in time order)', () => {
+    const t = new SlotTable(4);
+    const live: number[] = [];
+    for (let h = 0; h < 50; h++) {
+      for (let kid = 0; kid < 20; kid++) {
+        const s = h * 3_600_000;
+        assert.equal(t.find(kid, s), -1);
+        live.push(t.add(kid, s));
+      }
+      if (h % 5 === 4) for (const g of live.splice(0, live.length - 20)) t.remove(g);
+    }
+    assert.equal(t.indexed, false);
+    assert.equal(t.indexBuilds, 0);
+    assert.equal(t.size, 20);
+    // A start at or below a key's bound probes: the index is built once, from the live slots.
+    assert.equal(t.find(3, 49 * 3_600_000), live[3]);
+    assert.equal(t.find(3, 48 * 3_600_000), -1);
+    assert.equal(t.indexBuilds, 1);
+  });
 });

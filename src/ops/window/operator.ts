@@ -277,6 +277,11 @@ export class WindowOperator implements Operator {
   private cacheEntries = 100_000;
   /** `batchTumbling`'s slot of each row of the current batch. */
   private gids = new Int32Array(1024);
+  /**
+   * Per key id: the slot of its last row in `scanTumbling` (-1: none), kept across batches; a hint
+   * only, checked with `slots.is` (ids are renumbered and slots freed between batches).
+   */
+  private kidHint = new Int32Array(0);
 
   constructor(private readonly o: WindowOptions) {
     this.aggs = o.aggs.map(makeAggregator);
@@ -663,6 +668,7 @@ export class WindowOperator implements Operator {
     const nullCode = keyValues.length;
     const slots = this.slots;
     const gids = this.gids;
+    let kidHint = this.kidHint;
     const ts = b.ts;
     let bucket = scan.bucket;
     let bucketEnd = scan.bucketEnd;
@@ -693,13 +699,18 @@ export class WindowOperator implements Operator {
       if (kid < 0) {
         kid = this.keyId(code === nullCode ? null : keyValues[code]);
         codeKid[code] = kid;
+        kidHint = this.kidHint; // keyId may have grown it
       }
       let g: number;
       // The slot of this code's last row, when it is this row's window (no slot is freed while the
       // scan runs, so a hint of the current generation is valid without a look at the table).
       if (hintStart[code] === bucket && hintGen[code] === gen) g = hint[code];
       else {
-        g = slots.find(kid, bucket);
+        // The key's slot of its last row of an earlier batch (or scan generation), checked against
+        // the table: without it, the first row of each key in a batch would probe the hash index
+        // (and build it, see `SlotTable`).
+        g = kid < kidHint.length ? kidHint[kid] : -1;
+        if (!slots.is(g, kid, bucket)) g = slots.find(kid, bucket);
         if (g < 0) {
           const r = this.openGroup(run, kid, bucket, t);
           if (typeof r !== 'number') {
@@ -712,6 +723,7 @@ export class WindowOperator implements Operator {
         hint[code] = g;
         hintStart[code] = bucket;
         hintGen[code] = gen;
+        if (kid < kidHint.length) kidHint[kid] = g;
       }
       gids[i] = g;
       const maxTs = run.maxTs;
@@ -904,6 +916,11 @@ export class WindowOperator implements Operator {
       this.keyIds.set(ks, id);
       this.keyStrOf.push(ks);
       this.keyValOf.push(keyVal);
+      if (id >= this.kidHint.length) {
+        const h = new Int32Array(Math.max(64, 2 * this.kidHint.length, id + 1)).fill(-1);
+        h.set(this.kidHint);
+        this.kidHint = h;
+      }
     }
     return id;
   }
