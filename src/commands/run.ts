@@ -270,10 +270,17 @@ export async function sourceProjection(
  * that failed first (later failures are its consequences: a cut-off input, a closed output).
  * @param build makes a fresh `kappa` program holding the named subcommand (each stage parses its
  *   flags with its own)
+ * @param opts.quiet `kappa run -q`: every stage runs with `-q` (no progress bar, no summary line)
  */
-export async function runPipeline(text: string, build: (only?: string) => Promise<Command>): Promise<void> {
+export async function runPipeline(
+  text: string,
+  build: (only?: string) => Promise<Command>,
+  opts: { quiet?: boolean } = {},
+): Promise<void> {
   const stages = splitPipeline(text);
   checkStages(stages);
+  if (opts.quiet)
+    for (const argv of stages) if (!argv.includes('-q') && !argv.includes('--quiet')) argv.push('-q');
   const channels = stages.slice(0, -1).map((s, i) => new DirectChannel(`stage ${i + 1} (${s[0]})`));
   const readColumns = await sourceProjection(stages, build);
   let firstFailure: { stage: number; error: unknown } | undefined;
@@ -338,6 +345,7 @@ export function runCommand(build: (only?: string) => Promise<Command>): Command 
       '-f, --file <path>',
       'read the pipeline from a file (for cron: lines joined, # comment lines ignored)',
     )
+    .option('-q, --quiet', "every stage quiet: no progress bar and no summary lines (as each stage's -q)")
     .addHelpText(
       'after',
       `
@@ -345,10 +353,12 @@ Examples:
   kappa run "ingest flights.parquet --ts-field date | window --key origin --tumbling 1h --agg 'count, avg(dep_delay)' | sink out/ --partition-by 'dt=%Y-%m-%d'"
   kappa run 'ingest kafka://localhost:9092/rides --checkpoint-dir ck/ | transform --filter "r.fare > 0" | sink s3://lake/rides/'
   kappa run -f /etc/kappa/rides.kappa        # the same text in a file (cron)
+  kappa run -q -f /etc/kappa/rides.kappa     # no summary lines (errors are still printed)
 
 Each stage behaves exactly as it does in a shell pipeline (same flags, checkpoints, signals, summary
 line); only the pipes are gone: records pass from stage to stage as objects in one process. A shell
-pipeline uses one core per stage; a fused one uses one core and saves the encoding between stages.
+pipeline uses one core per stage; a fused one runs its stages on one thread (plus the Parquet
+decode thread of a local multi-row-group file, see kappa-ingest) and saves the encoding between them.
 The pipeline text is split as a shell would ($VAR, quotes); redirections, ';', '&&' and unquoted
 globs are refused. Exit code: the first stage that failed.
 
@@ -364,9 +374,9 @@ lines are reported as without projection); CSV builds only those columns. Not wi
 --late-output or --on-error dead-letter=…, nor when a join or sink comes first.
 See man kappa-run.`,
     )
-    .action(async (pipeline: string | undefined, o: { file?: string }) => {
+    .action(async (pipeline: string | undefined, o: { file?: string; quiet?: boolean }) => {
       if ((pipeline === undefined) === (o.file === undefined))
         throw new UsageError('give the pipeline as an argument or with -f FILE (one of them)');
-      return runPipeline(pipeline ?? readPipelineFile(o.file as string), build);
+      return runPipeline(pipeline ?? readPipelineFile(o.file as string), build, { quiet: o.quiet });
     });
 }

@@ -122,6 +122,22 @@ describe('kappa run', () => {
     assert.equal(ls.stdout.trim(), '0');
   });
 
+  it('-q quiets every stage (no summary lines) and still prints errors', async () => {
+    const job = `ingest '${input}' --ts-field t | window --key k --tumbling 1h --agg count | sink -`;
+    const loud = await sh(`kappa run "${job}" | wc -l`);
+    assert.equal(loud.code, 0, loud.stderr);
+    assert.match(loud.stderr, /kappa ingest: done/);
+    assert.match(loud.stderr, /kappa window: done/);
+    const quiet = await sh(`kappa run -q "${job}" | wc -l`);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '');
+    assert.equal(quiet.stdout, loud.stdout);
+    assert.ok(Number(quiet.stdout.trim()) > 50);
+    const bad = await sh(`kappa run -q "ingest '${join(t.dir, 'none.ndjson')}' --ts-field t | sink -"`);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /none\.ndjson/);
+  });
+
   it('splits like a shell and refuses what only a shell can do', async () => {
     assert.deepEqual(splitPipeline(`kappa ingest 'a b.json' --ts-field "$T" | sink -`, { T: 'ts' }), [
       ['ingest', 'a b.json', '--ts-field', 'ts'],
