@@ -131,6 +131,13 @@ async function expectedWindows(con: DuckDBConnection, input: string, where = 'tr
   return got.map((r) => `${r.k} ${r.ws} ${r.n} ${r.s}`).sort();
 }
 
+/**
+ * Records of the inputs that a test stops mid-run: enough that the run outlasts the first complete
+ * checkpoint (200 ms interval) with room to spare. At 300,000 the whole run took about as long as
+ * the first checkpoint on a fast day, and the signal found the source already gone (ESRCH).
+ */
+const LONG_RUN = 1_000_000;
+
 const INGEST = 'kappa ingest in.ndjson --ts-field t --max-out-of-orderness 0s';
 const WINDOW = "kappa window --key k --tumbling 1h --agg 'count, sum(v)'";
 
@@ -144,7 +151,7 @@ describe('checkpoints: stop with savepoint', () => {
   for (const how of ['SIGTERM to the source', 'SIGINT to the process group'] as const) {
     it(`${how}: every stage exits 0, the savepoint is complete, fired windows are in the table, open ones in the savepoint (DuckDB)`, async () => {
       const t = tempDir('kappa-ck-stop-');
-      writeInput(join(t.dir, 'in.ndjson'), 300_000); // long enough not to end before the signal
+      writeInput(join(t.dir, 'in.ndjson'), LONG_RUN); // long enough not to end before the signal
       const p = spawnGroup(
         `{ echo $BASHPID > ingest.pid; exec ${INGEST} --checkpoint-interval 200ms; } | ${WINDOW} | kappa sink out --format parquet`,
         { KAPPA_CHECKPOINT_DIR: join(t.dir, 'ck') },
@@ -174,7 +181,7 @@ describe('checkpoints: stop with savepoint', () => {
         assert.equal(meta.sources[0].uid, 'ingest-0');
         assert.equal(pos.kind, 'files');
         assert.equal(pos.file, 0, 'stopped mid-file');
-        assert.ok(pos.rows > 0 && pos.rows < 300_000, `stopped mid-run at row ${pos.rows}`);
+        assert.ok(pos.rows > 0 && pos.rows < LONG_RUN, `stopped mid-run at row ${pos.rows}`);
         const wm = meta.operators[0].watermark as number;
         const input = join(t.dir, 'in.ndjson');
         // The windows the watermark closed before the stop are in the table, exactly once; the
@@ -206,7 +213,7 @@ describe('checkpoints: stop with savepoint', () => {
     const env = { KAPPA_CHECKPOINT_DIR: join(t.dir, 'ck') };
     // Long enough not to end before the first checkpoint completes: one checkpoint is in flight at
     // a time, so the run is not slowed by checkpoints piling up.
-    writeInput(join(t.dir, 'in.ndjson'), 300_000);
+    writeInput(join(t.dir, 'in.ndjson'), LONG_RUN);
     const p = spawnGroup(
       `{ echo $BASHPID > ingest.pid; exec ${INGEST} --checkpoint-interval 200ms; } | ${WINDOW} | kappa sink out --format parquet`,
       env,
