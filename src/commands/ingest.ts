@@ -9,12 +9,14 @@ import {
   withCheckpointOptions,
   withSourceCheckpointOptions,
 } from '../checkpoint/options.js';
+import { filesSource } from '../connectors/files.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
 import { withKafkaSourceOptions } from '../connectors/kafka/options.js';
 import { groupSources, type RecordSource, type SourceOptions } from '../connectors/source.js';
 import { UsageError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
+import { runInStage, stageOutput, stageReadColumns } from '../stream/direct.js';
 import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
@@ -131,6 +133,32 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
       : parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
   const note = (m: string) => process.stderr.write(`kappa ingest: ${m}\n`);
   const checkpoint = await sourceCheckpointing('ingest', o, note);
+  // Column projection across a shell pipe: decided before any input is opened (it is a source
+  // option, read by the format readers as inside `kappa run`); files and stdin only.
+  const piped =
+    stageOutput() === undefined && groups.every((g) => g.kind === filesSource)
+      ? await (await import('./run.js')).pipedProjection(o, (await import('../cli.js')).buildProgram)
+      : undefined;
+  if (piped === undefined) return ingestFrom(groups, o, tsFormat, tz, bound, checkpoint);
+  return runInStage({ readColumns: piped.fields }, () =>
+    ingestFrom(groups, o, tsFormat, tz, bound, checkpoint, `for kappa ${piped.reader}`),
+  );
+}
+
+/**
+ * Opens the sources and runs them to stdout (the part of `runIngest` after flag checks).
+ * @param readerNote with a column projection, whom it is for (the summary says "read N fields
+ *   (…) for kappa window"); inside `kappa run` the projection is the fused stage's, "for kappa run"
+ */
+async function ingestFrom(
+  groups: ReturnType<typeof groupSources>,
+  o: IngestOptions,
+  tsFormat: ReturnType<typeof parseTsFormat>,
+  tz: string,
+  bound: number | undefined,
+  checkpoint: Awaited<ReturnType<typeof sourceCheckpointing>>,
+  readerNote = 'for kappa run',
+): Promise<void> {
   const sources: RecordSource[] = [];
   for (const g of groups)
     sources.push(await g.kind.open(g.sources, { ...o, startAt: checkpoint?.startAt(sources.length) }));
@@ -154,6 +182,9 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
     bad.close();
     progress.stats.bad = bad.count;
     if (checkpoint) Object.assign(progress.stats.extra, checkpoint.counters());
+    const read = stageReadColumns();
+    if (read !== undefined)
+      progress.stats.extra[readerNote] = `read only ${read.length} fields (${read.join(', ')})`;
     progress.finish(status);
   }
 }
