@@ -97,6 +97,14 @@ SIGINT/SIGTERM stop ingest with exit 130/143 and
 no end-of-stream line, so downstream stages commit nothing; with a checkpoint dir the first signal
 stops the pipeline with a savepoint instead (every stage exits 0; a second signal aborts).
 
+Column projection: piped into 'kappa window' or into 'kappa transform' closed by --select, ingest
+reads only the fields that stage reads (its command line, seen under /proc; the proof of kappa run)
+and says so in its summary ("read only 3 fields (date, origin, delay) for kappa window"):
+  kappa ingest flights.parquet --ts-field date | kappa window --key origin --tumbling 1h --agg 'count, max(delay)'
+  kappa ingest f.ndjson --ts-field date | kappa transform --filter 'r.delay > 60' --select date,origin,delay
+Not through tee or a transform without --select, nor with the window's --late-output or a
+dead-letter file; KAPPA_PROJECTION=off turns it off.
+
 JSON integers beyond ±(2^53 − 1) (ids such as {"id":12345678901234567890}) arrive exactly, as
 decimal strings ({"id":"12345678901234567890"}), counted in the summary; other numbers are floats.
 

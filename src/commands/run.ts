@@ -425,7 +425,9 @@ steps reading r only as r.NAME, e.g.
 (transforms that are not closed pass the rest on to the next transform or window). Parquet decodes
 only those columns; the NDJSON scanner skips the other keys' values (grammar still checked: bad
 lines are reported as without projection); CSV builds only those columns. Not with
---late-output or --on-error dead-letter=…, nor when a join or sink comes first.
+--late-output or --on-error dead-letter=…, nor when a join or sink comes first. A shell pipeline
+'kappa ingest … | kappa window …' projects the same way (man kappa-ingest); KAPPA_PROJECTION=off
+turns projection off in both.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string; quiet?: boolean }) => {
