@@ -272,7 +272,8 @@ async function parseStage(
 ): Promise<Record<string, string | undefined> | undefined> {
   const cmd = (await build(argv[0])).commands.find((c) => c.name() === argv[0]);
   if (!cmd) return undefined;
-  cmd.exitOverride();
+  // The stage itself reports its bad flags; this parse only tries (no message, no exit).
+  cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
   if (onStep) for (const k of STEP_FLAGS) cmd.on(`option:${k}`, (v: string) => onStep(k, v));
   try {
     const { unknown } = cmd.parseOptions(argv.slice(1));
