@@ -17,6 +17,7 @@ import { UsageError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
 import { runInStage, stageOutput, stageReadColumns } from '../stream/direct.js';
+import { stdoutKappaReader } from '../stream/negotiate.js';
 import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
@@ -143,8 +144,13 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
   const checkpoint = await sourceCheckpointing('ingest', o, note);
   // Column projection across a shell pipe: decided before any input is opened (it is a source
   // option, read by the format readers as inside `kappa run`); files and stdin only.
-  const piped =
+  // (run.js and the reader's command module load only when the reader is a window or transform.)
+  const reader =
     stageOutput() === undefined && groups.every((g) => g.kind === filesSource)
+      ? stdoutKappaReader()?.[0]
+      : undefined;
+  const piped =
+    reader === 'window' || reader === 'transform'
       ? await (await import('./run.js')).pipedProjection(o, (await import('../cli.js')).buildProgram)
       : undefined;
   if (piped === undefined) return ingestFrom(groups, o, tsFormat, tz, bound, checkpoint);
