@@ -9,12 +9,15 @@ import {
   withCheckpointOptions,
   withSourceCheckpointOptions,
 } from '../checkpoint/options.js';
+import { filesSource } from '../connectors/files.js';
 import { SOURCE_KINDS } from '../connectors/index.js';
 import { withKafkaSourceOptions } from '../connectors/kafka/options.js';
 import { groupSources, type RecordSource, type SourceOptions } from '../connectors/source.js';
 import { UsageError } from '../errors.js';
 import { withS3Options } from '../storage/s3-options.js';
 import { assertDeadLetterNotInput, parseOnError } from '../stream/badrecords.js';
+import { runInStage, stageOutput, stageReadColumns } from '../stream/direct.js';
+import { stdoutKappaReader } from '../stream/negotiate.js';
 import { runSource } from '../stream/source.js';
 import { parseDuration } from '../time/duration.js';
 import { checkZone, parseTsFormat } from '../time/timestamp.js';
@@ -95,6 +98,14 @@ SIGINT/SIGTERM stop ingest with exit 130/143 and
 no end-of-stream line, so downstream stages commit nothing; with a checkpoint dir the first signal
 stops the pipeline with a savepoint instead (every stage exits 0; a second signal aborts).
 
+Column projection: piped into 'kappa window' or into 'kappa transform' closed by --select, ingest
+reads only the fields that stage reads (its command line, seen under /proc; the proof of kappa run)
+and says so in its summary ("read only 3 fields (date, origin, delay) for kappa window"):
+  kappa ingest flights.parquet --ts-field date | kappa window --key origin --tumbling 1h --agg 'count, max(delay)'
+  kappa ingest f.ndjson --ts-field date | kappa transform --filter 'r.delay > 60' --select date,origin,delay
+Not through tee or a transform without --select, nor with the window's --late-output or a
+dead-letter file; KAPPA_PROJECTION=off turns it off.
+
 JSON integers beyond ±(2^53 − 1) (ids such as {"id":12345678901234567890}) arrive exactly, as
 decimal strings ({"id":"12345678901234567890"}), counted in the summary; other numbers are floats.
 
@@ -131,6 +142,37 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
       : parseDuration(o.maxOutOfOrderness, '--max-out-of-orderness');
   const note = (m: string) => process.stderr.write(`kappa ingest: ${m}\n`);
   const checkpoint = await sourceCheckpointing('ingest', o, note);
+  // Column projection across a shell pipe: decided before any input is opened (it is a source
+  // option, read by the format readers as inside `kappa run`); files and stdin only.
+  // (run.js and the reader's command module load only when the reader is a window or transform.)
+  const reader =
+    stageOutput() === undefined && groups.every((g) => g.kind === filesSource)
+      ? stdoutKappaReader()?.[0]
+      : undefined;
+  const piped =
+    reader === 'window' || reader === 'transform'
+      ? await (await import('./run.js')).pipedProjection(o, (await import('../cli.js')).buildProgram)
+      : undefined;
+  if (piped === undefined) return ingestFrom(groups, o, tsFormat, tz, bound, checkpoint);
+  return runInStage({ readColumns: piped.fields }, () =>
+    ingestFrom(groups, o, tsFormat, tz, bound, checkpoint, `for kappa ${piped.reader}`),
+  );
+}
+
+/**
+ * Opens the sources and runs them to stdout (the part of `runIngest` after flag checks).
+ * @param readerNote with a column projection, whom it is for (the summary says "read N fields
+ *   (…) for kappa window"); inside `kappa run` the projection is the fused stage's, "for kappa run"
+ */
+async function ingestFrom(
+  groups: ReturnType<typeof groupSources>,
+  o: IngestOptions,
+  tsFormat: ReturnType<typeof parseTsFormat>,
+  tz: string,
+  bound: number | undefined,
+  checkpoint: Awaited<ReturnType<typeof sourceCheckpointing>>,
+  readerNote = 'for kappa run',
+): Promise<void> {
   const sources: RecordSource[] = [];
   for (const g of groups)
     sources.push(await g.kind.open(g.sources, { ...o, startAt: checkpoint?.startAt(sources.length) }));
@@ -154,6 +196,9 @@ async function runIngest(args: string[], o: IngestOptions, cmd: Command): Promis
     bad.close();
     progress.stats.bad = bad.count;
     if (checkpoint) Object.assign(progress.stats.extra, checkpoint.counters());
+    const read = stageReadColumns();
+    if (read !== undefined)
+      progress.stats.extra[readerNote] = `read only ${read.length} fields (${read.join(', ')})`;
     progress.finish(status);
   }
 }

@@ -207,38 +207,37 @@ export function windowReads(f: ProjectionFlags): string[] | undefined {
 const STEP_FLAGS = ['filter', 'map', 'flat-map', 'key', 'ts', 'dedupe', 'select', 'drop', 'rename'] as const;
 
 /**
- * The column projection of a fused pipeline's source stage (`StageIO.readColumns`):
- * `pipelineReads` of the stages' flags, each stage's flags parsed by its own command without
- * running it (a transform's steps in command-line order, from commander's `option:NAME` events).
- * Undefined unless the source is `ingest`, when a stage's flags do not parse, and whenever
- * `pipelineReads` cannot prove the set.
+ * Whether column projection is switched off: `KAPPA_PROJECTION=off` (also `0`, `false`) in the
+ * environment, for `kappa run` and for a piped ingest alike (`pipedProjection`).
+ * @throws UsageError for a value other than on/off/1/0/true/false
  */
-export async function sourceProjection(
-  stages: string[][],
+export function projectionOff(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.KAPPA_PROJECTION;
+  if (v === undefined || v === '' || /^(on|1|true)$/i.test(v)) return false;
+  if (/^(off|0|false)$/i.test(v)) return true;
+  throw new UsageError(`KAPPA_PROJECTION: expected on or off, got '${v}'`);
+}
+
+/**
+ * The fields that the stages after an ingest read of its records (`pipelineReads`), each later
+ * stage's argv (`['window', '--key', 'k', …]`) parsed by its own command without running it (a
+ * transform's steps in command-line order, from commander's `option:NAME` events). Undefined when
+ * a stage's flags do not parse, or whenever `pipelineReads` cannot prove the set. Shared by
+ * `kappa run` (`sourceProjection`) and by a piped ingest that sees its stdout reader's command
+ * line (`pipedProjection`).
+ * @param ingest ingest's flags as commander parsed them
+ * @param later the stages after ingest, in order (a piped ingest sees only the first)
+ * @param build makes a `kappa` program holding the named subcommand (cli.ts `buildProgram`)
+ */
+export async function readsAfterIngest(
+  ingest: ProjectionFlags['ingest'],
+  later: readonly (readonly string[])[],
   build: (only?: string) => Promise<Command>,
 ): Promise<string[] | undefined> {
-  if (stages[0][0] !== 'ingest') return undefined;
-  const parse = async (
-    argv: string[],
-    onStep?: (kind: (typeof STEP_FLAGS)[number], value: string) => void,
-  ): Promise<Record<string, string | undefined> | undefined> => {
-    const cmd = (await build(argv[0])).commands.find((c) => c.name() === argv[0]);
-    if (!cmd) return undefined;
-    cmd.exitOverride();
-    if (onStep) for (const k of STEP_FLAGS) cmd.on(`option:${k}`, (v: string) => onStep(k, v));
-    try {
-      const { unknown } = cmd.parseOptions(argv.slice(1));
-      return unknown.length > 0 ? undefined : (cmd.opts() as Record<string, string | undefined>);
-    } catch {
-      return undefined;
-    }
-  };
-  const ingest = await parse(stages[0]);
-  if (!ingest) return undefined;
   const after: PipelineFlags['after'] = [];
-  for (const argv of stages.slice(1)) {
+  for (const argv of later) {
     if (argv[0] === 'window') {
-      const flags = await parse(argv);
+      const flags = await parseStage(argv, build);
       if (!flags) return undefined;
       after.push({ command: 'window', flags });
       break;
@@ -250,7 +249,7 @@ export async function sourceProjection(
     const { parseFieldList, parseRenames } = await import('../ops/transform.js');
     const steps: TransformStep[] = [];
     let bad = false;
-    const flags = await parse(argv, (kind, v) => {
+    const flags = await parseStage(argv, build, (kind, v) => {
       try {
         if (kind === 'select' || kind === 'drop') steps.push({ kind, fields: parseFieldList(v) });
         else if (kind === 'rename') steps.push({ kind, pairs: parseRenames(v) });
@@ -263,6 +262,62 @@ export async function sourceProjection(
     after.push({ command: 'transform', steps, onError: flags.onError });
   }
   return pipelineReads({ ingest, after });
+}
+
+/** A stage's flags as its own command parses them, or undefined when they do not parse. */
+async function parseStage(
+  argv: readonly string[],
+  build: (only?: string) => Promise<Command>,
+  onStep?: (kind: (typeof STEP_FLAGS)[number], value: string) => void,
+): Promise<Record<string, string | undefined> | undefined> {
+  const cmd = (await build(argv[0])).commands.find((c) => c.name() === argv[0]);
+  if (!cmd) return undefined;
+  // The stage itself reports its bad flags; this parse only tries (no message, no exit).
+  cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  if (onStep) for (const k of STEP_FLAGS) cmd.on(`option:${k}`, (v: string) => onStep(k, v));
+  try {
+    const { unknown } = cmd.parseOptions(argv.slice(1));
+    return unknown.length > 0 ? undefined : (cmd.opts() as Record<string, string | undefined>);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The column projection of a fused pipeline's source stage (`StageIO.readColumns`): ingest's flags
+ * parsed by its command, then `readsAfterIngest` of the later stages. Undefined unless the source
+ * is `ingest`, when `KAPPA_PROJECTION=off`, when a stage's flags do not parse, and whenever
+ * `pipelineReads` cannot prove the set.
+ */
+export async function sourceProjection(
+  stages: string[][],
+  build: (only?: string) => Promise<Command>,
+): Promise<string[] | undefined> {
+  if (stages[0][0] !== 'ingest' || projectionOff()) return undefined;
+  const ingest = await parseStage(stages[0], build);
+  if (!ingest) return undefined;
+  return readsAfterIngest(ingest, stages.slice(1), build);
+}
+
+/**
+ * The column projection of an ingest in a shell pipeline (`kappa ingest F | kappa window …`): its
+ * stdout reader's command line (stream/negotiate.ts `stdoutKappaReader`, the scan that also picks
+ * the encoding) given to `readsAfterIngest` as the one later stage. What comes after that reader is
+ * invisible, so only a window or a closed transform chain proves a set. Undefined (every field is
+ * read) when `KAPPA_PROJECTION=off`, stdout is not a pipe to a kappa stage (a file, a FIFO, `tee`,
+ * jq, no /proc), or the proof fails.
+ * @returns the fields and the reader's command, e.g. `{ fields: ['date', 'origin', 'delay'], reader: 'window' }`
+ */
+export async function pipedProjection(
+  ingest: ProjectionFlags['ingest'],
+  build: (only?: string) => Promise<Command>,
+): Promise<{ fields: string[]; reader: string } | undefined> {
+  if (projectionOff()) return undefined;
+  const { stdoutKappaReader } = await import('../stream/negotiate.js');
+  const argv = stdoutKappaReader();
+  if (argv === undefined || (argv[0] !== 'window' && argv[0] !== 'transform')) return undefined;
+  const fields = await readsAfterIngest(ingest, [argv], build);
+  return fields === undefined ? undefined : { fields, reader: argv[0] };
 }
 
 /**
@@ -371,7 +426,9 @@ steps reading r only as r.NAME, e.g.
 (transforms that are not closed pass the rest on to the next transform or window). Parquet decodes
 only those columns; the NDJSON scanner skips the other keys' values (grammar still checked: bad
 lines are reported as without projection); CSV builds only those columns. Not with
---late-output or --on-error dead-letter=…, nor when a join or sink comes first.
+--late-output or --on-error dead-letter=…, nor when a join or sink comes first. A shell pipeline
+'kappa ingest … | kappa window …' projects the same way (man kappa-ingest); KAPPA_PROJECTION=off
+turns projection off in both.
 See man kappa-run.`,
     )
     .action(async (pipeline: string | undefined, o: { file?: string; quiet?: boolean }) => {

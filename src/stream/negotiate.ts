@@ -63,20 +63,40 @@ export function resolveStreamFormat(toStdout = true): 'ndjson' | 'arrow' {
 
 /** True when the process reading our stdout pipe is a kappa stage reading a stream (Linux /proc). */
 export function stdoutReaderIsKappa(): boolean {
+  const argv = stdoutKappaReader();
+  return argv !== undefined && STREAM_READERS.has(argv[0]);
+}
+
+let readerMemo: { argv: readonly string[] | undefined } | undefined;
+
+/**
+ * The command line of the kappa stage reading our stdout pipe, from its command on
+ * (`['window', '--key', 'origin', …]`, from `/proc/PID/cmdline`), found as the module doc says
+ * (one scan of /proc, waiting up to 50 ms for a reader that still runs a shell); undefined when
+ * stdout is not a pipe, the reader is not found or is not kappa. The answer is kept for the life of
+ * the process (fd 1 does not change), so ingest can decide its column projection before it opens
+ * its input and the stream writer reuses the same scan to pick the encoding.
+ */
+export function stdoutKappaReader(): readonly string[] | undefined {
+  readerMemo ??= { argv: scanStdoutReader() };
+  return readerMemo.argv;
+}
+
+function scanStdoutReader(): string[] | undefined {
   let link: string;
   try {
     link = readlinkSync('/proc/self/fd/1');
   } catch {
-    return false;
+    return undefined;
   }
-  if (!/^pipe:\[\d+\]$/.test(link)) return false;
+  if (!/^pipe:\[\d+\]$/.test(link)) return undefined;
   const deadline = Date.now() + 50;
   for (;;) {
     const r = pipeReader(link);
-    if (r === undefined) return false;
-    const verdict = isKappaStage(r);
-    if (verdict !== 'not yet') return verdict;
-    if (Date.now() >= deadline) return false;
+    if (r === undefined) return undefined;
+    const argv = kappaArgvOf(r);
+    if (argv !== 'not yet') return argv;
+    if (Date.now() >= deadline) return undefined;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
   }
 }
@@ -122,26 +142,33 @@ function pipeReader(link: string): string | undefined {
   return undefined;
 }
 
-/** true/false, or 'not yet' while the process still runs a shell or `env` before exec'ing node. */
-function isKappaStage(pid: string): boolean | 'not yet' {
-  const c = kappaCommandOf(pid);
-  return c === 'not yet' ? c : c !== undefined && STREAM_READERS.has(c);
-}
-
 /**
  * The kappa command (`window`, `sink`, …) process `pid` runs, undefined when it does not run kappa,
  * or 'not yet' while it still runs a shell or `env` before exec'ing node.
  */
 export function kappaCommandOf(pid: string): string | undefined | 'not yet' {
+  const argv = kappaArgvOf(pid);
+  return argv === 'not yet' || argv === undefined ? argv : (argv[0] ?? '');
+}
+
+/**
+ * The arguments of the kappa program process `pid` runs, from its command on (`['window', '--key',
+ * 'k']`; the command is '' when none follows), undefined when it does not run kappa, or 'not yet'
+ * while it still runs a shell or `env` before exec'ing node.
+ */
+export function kappaArgvOf(pid: string): string[] | undefined | 'not yet' {
   let argv: string[];
   try {
     argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch {
     return undefined;
   }
-  for (let i = 0; i < argv.length - 1; i++) {
+  // cmdline ends with a NUL: the last element is empty.
+  if (argv[argv.length - 1] === '') argv.pop();
+  for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === 'kappa' || a.endsWith('/kappa') || a.endsWith('dist/src/cli.js')) return argv[i + 1] ?? '';
+    if (a === 'kappa' || a.endsWith('/kappa') || a.endsWith('dist/src/cli.js'))
+      return i + 1 < argv.length ? argv.slice(i + 1) : [''];
   }
   const exe = (argv[0] ?? '').split('/').pop() ?? '';
   return /^(sh|bash|dash|zsh|ksh|env)$/.test(exe) ? 'not yet' : undefined;
