@@ -93,6 +93,15 @@ export function isTransientChunk(c: Uint8Array): boolean {
   return reused.has(c.buffer);
 }
 
+/**
+ * Declares that a reader reuses the memory of `buf` for its next chunk (what `stdinStream` does
+ * with its own buffer), so that `isTransientChunk` is true for views of it. For other readers and
+ * tests that hand out chunks of a reused buffer.
+ */
+export function markReused(buf: ArrayBufferLike): void {
+  reused.add(buf);
+}
+
 /** Read buffer sizes in bytes: a pipe delivers at most its capacity (64 KiB) per read. */
 const PIPE_READ_BYTES = 256 << 10;
 const FILE_READ_BYTES = 1 << 20;
