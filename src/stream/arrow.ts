@@ -193,7 +193,10 @@ function int64Exact(vals: BigInt64Array, n: number): boolean {
 /** A column over one flechette column of a decoded batch. */
 class ArrowColumn implements Column {
   private f64: Float64Array | null | undefined;
-  /** The int64 buffer was overwritten by `f64` (own message bytes): `get` reads `f64`. */
+  /**
+   * The int64 buffer (of a column without nulls) was overwritten by `f64` (own message bytes):
+   * `get` and `isNull` answer from `f64`; the flechette column must not be read any more.
+   */
   private inPlace = false;
   private dict: { codes: Int32Array; values: readonly string[] } | undefined;
   /**
@@ -217,13 +220,14 @@ class ArrowColumn implements Column {
   }
 
   isNull(i: number): boolean {
-    return this.col.at(i) === null;
+    return !this.inPlace && this.col.at(i) === null;
   }
 
   get(i: number): unknown {
+    // Converted in place (a column without nulls): the int64s are gone, flechette must not read them.
+    if (this.inPlace) return (this.f64 as Float64Array)[i];
     const v = this.col.at(i);
     if (v === null) return null;
-    if (this.inPlace) return (this.f64 as Float64Array)[i];
     switch (this.enc) {
       case 'int64': {
         const b = v as bigint;

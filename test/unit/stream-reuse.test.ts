@@ -25,7 +25,7 @@ async function stream(): Promise<{ bytes: Buffer; recs: Rec[][] }> {
   const chunks: Buffer[] = [];
   pt.on('data', (c: Buffer) => chunks.push(c));
   const w = openStreamWriter(pt, 'arrow');
-  w.header({ kappa: 1, schema: { n: 'int64', x: 'float64', s: 'string' } });
+  w.header({ kappa: 1, schema: { n: 'int64', x: 'float64', s: 'string', t: 'timestamp' } });
   const recs: Rec[][] = [];
   for (let b = 0; b < 3; b++) {
     const part: Rec[] = [];
@@ -38,6 +38,7 @@ async function stream(): Promise<{ bytes: Buffer; recs: Rec[][] }> {
           n: n > Number.MAX_SAFE_INTEGER ? '1152921504606846977' : n,
           x: i / 4 + b,
           s: `s${i % 3}-${b}`,
+          t: 1_600_000_000_000 + b * 1000 + i,
         },
       });
     }
@@ -73,6 +74,7 @@ async function collect(input: AsyncIterable<Buffer>): Promise<RecordBatch[]> {
       // touch the accessors that convert in place, as the window does, before the next batch
       b.column('n')?.float64();
       b.column('x')?.float64();
+      b.column('t')?.float64();
       b.column('s')?.dictionary();
       batches.push(b);
     },
