@@ -115,7 +115,7 @@ const FILE_READ_BYTES = 1 << 20;
  * `process.stdin`. Why: `process.stdin` allocates a new 64 KiB ArrayBuffer per read; V8 counts
  * ArrayBuffer memory allocated since the last mark-compact against the old generation's limit, so
  * the 145 MB of a 3M-row version-2 stream cost about a dozen mark-compact GCs of a 10 MB heap
- * (bench/ANALYSIS.md, "GC on the read side").
+ * (bench/ANALYSIS.md, "GC on the v2 read side").
  * Consumers: `readStream` (input.ts), whose version-1 reader decodes each chunk at once and whose
  * version-2 framer copies transient chunks.
  * @throws nothing here; read errors surface from `next()` (as Node's errors, e.g. EIO)
