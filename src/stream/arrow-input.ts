@@ -7,9 +7,21 @@
  * an end event continues the same part with new columns (the schema grew).
  */
 import { DataError, RuntimeError } from '../errors.js';
+import { isTransientChunk } from '../storage/stdin.js';
 import { decodeBatch, frameMessage, headerOfSchema, type IpcMessage, MessageKind } from './arrow.js';
 import type { StreamConsumer } from './input.js';
 import { type Barrier, type Header, PROTOCOL_VERSION, type StopInfo } from './protocol.js';
+
+/**
+ * One framed message (`message` null: an end-of-stream marker; `size`: its bytes, continuation
+ * included). `own`: its bytes are a copy the framer made (no one else holds them), so a decoder
+ * may overwrite them (arrow.ts `decodeBatch`, in-place int64 -> double conversion).
+ */
+export interface Framed {
+  message: IpcMessage | null;
+  size: number;
+  own?: boolean;
+}
 
 /**
  * Frames Arrow IPC messages (arrow.ts `frameMessage`) out of a byte stream that arrives in chunks
@@ -20,6 +32,12 @@ import { type Barrier, type Header, PROTOCOL_VERSION, type StopInfo } from './pr
  * views over the body buffers need). Until a message is complete, arriving chunks are only queued
  * (no re-concatenation per chunk: the previous reader copied the bytes read so far again on every
  * 64 KiB chunk, about 6 copies of each byte of an 800 KB batch message).
+ *
+ * A transient chunk (`push(c, true)`: its memory is reused once `push` returns, as the stdin
+ * reader's buffer is, storage/stdin.ts `stdinStream`) is never kept: its bytes go at once into the
+ * message being assembled (header bytes into a small staging buffer until the size is known), so
+ * every message is then a copy of its own and no consumer can see the reused memory. From the
+ * first transient chunk on, the framer stays in that mode (chunks queued before are fed through it).
  *
  * Protocol: https://arrow.apache.org/docs/format/Columnar.html#encapsulated-message-format
  * (0xFFFFFFFF, int32 metadata length, flatbuffer `Message`, body of `bodyLength` bytes).
@@ -33,17 +51,109 @@ export class IpcFramer {
   private need = 8;
   /** Size in bytes of the message being assembled, once known (0: not yet). */
   private size = 0;
+  // Copying mode (transient chunks): a small staging buffer for the prefix and metadata, the
+  // message being filled once its size is known, and the complete messages not yet taken.
+  private copying = false;
+  private head = new Uint8Array(1024);
+  private headLen = 0;
+  /** Bytes the staging buffer must hold before framing is tried (8, then 8 + metadata length). */
+  private headNeed = 8;
+  private dest: Uint8Array | undefined;
+  private destLen = 0;
+  private ready: Framed[] = [];
+  private readyAt = 0;
+  private readyBytes = 0;
+  private failure: Error | undefined;
 
-  /** Queues a chunk (kept by reference: the caller must not reuse its memory). */
-  push(c: Uint8Array): void {
+  /**
+   * Queues a chunk. `transient` false: kept by reference (the caller must not reuse its memory);
+   * true: its bytes are copied before this returns (the caller may then reuse its memory).
+   */
+  push(c: Uint8Array, transient = false): void {
     if (c.length === 0) return;
-    this.chunks.push(c);
-    this.avail += c.length;
+    if (!transient && !this.copying) {
+      this.chunks.push(c);
+      this.avail += c.length;
+      return;
+    }
+    if (!this.copying) {
+      this.copying = true;
+      const queued = this.chunks;
+      const from = this.pos;
+      this.chunks = [];
+      this.pos = 0;
+      this.avail = 0;
+      this.size = 0;
+      this.need = 8;
+      for (let i = 0; i < queued.length; i++) this.feed(i === 0 ? queued[0].subarray(from) : queued[i]);
+    }
+    this.feed(c);
+  }
+
+  /** Copying mode: takes every byte of `c` into the staging buffer or the message being filled. */
+  private feed(c: Uint8Array): void {
+    let p = 0;
+    while (p < c.length && this.failure === undefined) {
+      const dest = this.dest;
+      if (dest !== undefined) {
+        const k = Math.min(dest.length - this.destLen, c.length - p);
+        dest.set(c.subarray(p, p + k), this.destLen);
+        this.destLen += k;
+        p += k;
+        if (this.destLen === dest.length) this.complete(dest);
+        continue;
+      }
+      const k = Math.min(this.headNeed - this.headLen, c.length - p);
+      if (this.head.length < this.headNeed) {
+        const h = new Uint8Array(Math.max(this.headNeed, 2 * this.head.length));
+        h.set(this.head.subarray(0, this.headLen));
+        this.head = h;
+      }
+      this.head.set(c.subarray(p, p + k), this.headLen);
+      this.headLen += k;
+      p += k;
+      if (this.headLen < this.headNeed) break;
+      let f: ReturnType<typeof frameMessage>;
+      try {
+        f = frameMessage(this.head.subarray(0, this.headLen), 0);
+      } catch (e) {
+        this.failure = e as Error;
+        break;
+      }
+      if ('need' in f && this.headNeed === 8) {
+        this.headNeed = f.need; // 8 + the metadata length
+        continue;
+      }
+      if (!('need' in f) && f.message === null) {
+        this.ready.push({ message: null, size: 8 });
+        this.readyBytes += 8;
+        this.headLen = 0;
+        continue;
+      }
+      // The whole prefix and metadata are here: the message's size is known.
+      const size = 'need' in f ? f.need : f.size;
+      const d = Buffer.allocUnsafeSlow(size);
+      d.set(this.head.subarray(0, this.headLen));
+      this.destLen = this.headLen;
+      this.headLen = 0;
+      this.headNeed = 8;
+      if (this.destLen === size) this.complete(d);
+      else this.dest = d;
+    }
+  }
+
+  private complete(d: Uint8Array): void {
+    const f = frameMessage(d, 0);
+    if ('need' in f) throw new Error('internal: an IPC message shorter than its declared size');
+    this.ready.push({ message: f.message, size: f.size, own: true });
+    this.readyBytes += f.size;
+    this.dest = undefined;
+    this.destLen = 0;
   }
 
   /** Bytes queued and not yet framed. */
   get length(): number {
-    return this.avail;
+    return this.copying ? this.readyBytes + this.headLen + this.destLen : this.avail;
   }
 
   /**
@@ -51,7 +161,20 @@ export class IpcFramer {
    * continuation included), or undefined when more bytes are needed.
    * @throws Error when the bytes are not an IPC message (arrow.ts `frameMessage`)
    */
-  next(): { message: IpcMessage | null; size: number } | undefined {
+  next(): Framed | undefined {
+    if (this.copying) {
+      if (this.readyAt < this.ready.length) {
+        const r = this.ready[this.readyAt];
+        this.readyBytes -= r.size;
+        if (++this.readyAt === this.ready.length) {
+          this.ready.length = 0;
+          this.readyAt = 0;
+        }
+        return r;
+      }
+      if (this.failure) throw this.failure;
+      return undefined;
+    }
     if (this.avail < this.need) return undefined;
     if (this.size === 0) {
       const prefix = this.peek(8);
@@ -72,12 +195,13 @@ export class IpcFramer {
       this.need = this.size;
       if (this.avail < this.size) return undefined;
     }
+    const own = !this.inPlace(this.size);
     const bytes = this.take(this.size);
     const f = frameMessage(bytes, 0);
     this.size = 0;
     this.need = 8;
     if ('need' in f) throw new Error('internal: an IPC message shorter than its declared size');
-    return f;
+    return { message: f.message, size: f.size, own };
   }
 
   /** The first `n` (queued) bytes, contiguous: a view when they lie in one chunk, else a copy. */
@@ -89,10 +213,16 @@ export class IpcFramer {
     return out;
   }
 
+  /** True when the first `n` (queued) bytes lie in one chunk at an aligned address (`take` gives a view). */
+  private inPlace(n: number): boolean {
+    const c = this.chunks[0];
+    return c.length - this.pos >= n && (c.byteOffset + this.pos) % 8 === 0;
+  }
+
   /** Removes the first `n` (queued) bytes; returns them contiguous and 8-byte aligned. */
   private take(n: number): Uint8Array {
     const c = this.chunks[0];
-    if (c.length - this.pos >= n && (c.byteOffset + this.pos) % 8 === 0) {
+    if (this.inPlace(n)) {
       const v = c.subarray(this.pos, this.pos + n);
       this.skip(n);
       return v;
@@ -155,7 +285,7 @@ export async function readArrowStream(
   name: string,
 ): Promise<void> {
   const buf = new IpcFramer();
-  buf.push(first);
+  buf.push(first, isTransientChunk(first));
   let header: Header | undefined;
   let schemaMsg: Uint8Array | undefined;
   // The dictionary messages in force, per dictionary id: the last replacement and its deltas.
@@ -220,7 +350,7 @@ export async function readArrowStream(
         if (stopped) throw bad('data after the stop event');
         let d: ReturnType<typeof decodeBatch>;
         try {
-          d = decodeBatch(schemaMsg, [...dicts.values()].flat(), m.bytes);
+          d = decodeBatch(schemaMsg, [...dicts.values()].flat(), m.bytes, f.own === true);
         } catch (e) {
           throw bad((e as Error).message);
         }
@@ -260,7 +390,8 @@ export async function readArrowStream(
     const next = await rest.next();
     if (next.done) break;
     const c = next.value;
-    buf.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+    if (typeof c === 'string') buf.push(Buffer.from(c, 'latin1'));
+    else buf.push(c, isTransientChunk(c));
   }
   if (buf.length > 0 || !ended)
     throw new RuntimeError(

@@ -180,14 +180,34 @@ function int64ToFloat64(vals: BigInt64Array, n: number, out: Float64Array, exact
   return true;
 }
 
+/** True when each of the first `n` int64 values of `vals` is within ±(2^53 - 1). */
+function int64Exact(vals: BigInt64Array, n: number): boolean {
+  const w = new Uint32Array(vals.buffer, vals.byteOffset, 2 * n);
+  for (let j = 1; j < 2 * n; j += 2) {
+    const hi = w[j] | 0;
+    if (hi > 0x1fffff || hi < -0x200000 || (hi === -0x200000 && w[j - 1] === 0)) return false;
+  }
+  return true;
+}
+
 /** A column over one flechette column of a decoded batch. */
 class ArrowColumn implements Column {
   private f64: Float64Array | null | undefined;
+  /**
+   * The int64 buffer (of a column without nulls) was overwritten by `f64` (own message bytes):
+   * `get` and `isNull` answer from `f64`; the flechette column must not be read any more.
+   */
+  private inPlace = false;
   private dict: { codes: Int32Array; values: readonly string[] } | undefined;
+  /**
+   * @param own the column's buffers lie in memory the reader owns and nobody else sees (a copied
+   *   IPC message): `float64()` of an int64 or timestamp column may then convert in place
+   */
   constructor(
     readonly type: FieldType,
     private readonly enc: Enc,
     private readonly col: FColumn<unknown>,
+    private readonly own = false,
   ) {}
 
   /** Values of a column in its own encoding are all of its type; a JSON-text column may mix. */
@@ -200,10 +220,12 @@ class ArrowColumn implements Column {
   }
 
   isNull(i: number): boolean {
-    return this.col.at(i) === null;
+    return !this.inPlace && this.col.at(i) === null;
   }
 
   get(i: number): unknown {
+    // Converted in place (a column without nulls): the int64s are gone, flechette must not read them.
+    if (this.inPlace) return (this.f64 as Float64Array)[i];
     const v = this.col.at(i);
     if (v === null) return null;
     switch (this.enc) {
@@ -240,6 +262,17 @@ class ArrowColumn implements Column {
       return a;
     }
     const vals = batch.values as BigInt64Array;
+    if (this.own && !validity && vals.byteOffset % 8 === 0) {
+      // Own message bytes: the doubles overwrite the int64s they come from (each value is read
+      // before its slot is written), so no 8 bytes per row of new ArrayBuffer memory (V8 counts
+      // that toward its old-generation limit: mark-compacts). Checked first: a value beyond
+      // ±(2^53 - 1) leaves the column untouched (get() then gives exact strings).
+      if (!int64Exact(vals, n)) return undefined;
+      const a = new Float64Array(vals.buffer, vals.byteOffset, n);
+      int64ToFloat64(vals, n, a, false);
+      this.inPlace = true;
+      return a;
+    }
     const a = new Float64Array(n);
     // Values beyond ±(2^53 - 1) would be rounded: no Float64Array view then (callers use get()).
     if (!validity) return int64ToFloat64(vals, n, a, true) ? a : undefined;
@@ -328,13 +361,24 @@ export class ArrowRecordBatch implements RecordBatch {
   /** No record lacks a field and every value is an object (no `$missing`, no `$value` in the batch). */
   readonly complete: boolean;
 
-  /** @param table one decoded record batch of a version-2 stream (columns as in this module's doc) */
-  constructor(table: TableType) {
+  /**
+   * @param table one decoded record batch of a version-2 stream (columns as in this module's doc)
+   * @param own the table's buffers lie in a copy of the message that only this batch sees (the
+   *   framer's, arrow-input.ts): event time and int64 columns are then converted to doubles in
+   *   place, over their int64 buffers, instead of into new arrays
+   */
+  constructor(table: TableType, own = false) {
     this.length = table.numRows;
     const tsCol = table.getChild(TS);
-    const ts = new Float64Array(this.length);
     const tv = tsCol.data[0]?.values as BigInt64Array | undefined;
-    if (tv) int64ToFloat64(tv, ts.length, ts, false);
+    let ts: Float64Array;
+    if (tv && own && tv.byteOffset % 8 === 0) {
+      ts = new Float64Array(tv.buffer, tv.byteOffset, this.length);
+      int64ToFloat64(tv, this.length, ts, false); // in place: each value read before it is written
+    } else {
+      ts = new Float64Array(this.length);
+      if (tv) int64ToFloat64(tv, ts.length, ts, false);
+    }
     this.ts = ts;
     this.key = new ArrowColumn('string', 'text', table.getChild(KEY));
     this.provCol = table.getChild(PROV) ?? null;
@@ -354,7 +398,7 @@ export class ArrowRecordBatch implements RecordBatch {
       const name = f.name.startsWith('$$') ? f.name.slice(1) : f.name;
       const kt = (f.metadata?.get('kappa.type') as FieldType | undefined) ?? 'json';
       fields.push(name);
-      this.cols.set(name, new ArrowColumn(kt, encOf(f), table.getChildAt(idx)));
+      this.cols.set(name, new ArrowColumn(kt, encOf(f), table.getChildAt(idx), own));
     });
     this.fields = fields;
   }
@@ -416,12 +460,13 @@ export function decodeBatch(
   schema: Uint8Array,
   dicts: Iterable<Uint8Array>,
   batch: Uint8Array,
+  own = false,
 ): DecodedBatch {
   const table = tableFromIPC([schema, ...dicts, batch], { useBigInt: true });
   const ev = table.getChild(EVENT);
   if (!ev) throw new Error(`not a kappa version-2 stream: the batch has no ${EVENT} column`);
   if (ev.nullCount === table.numRows || table.numRows === 0)
-    return { kind: 'records', batch: new ArrowRecordBatch(table) };
+    return { kind: 'records', batch: new ArrowRecordBatch(table, own) };
   if (table.numRows !== 1) throw new Error(`a control batch must have one row, got ${table.numRows}`);
   const o = JSON.parse(ev.at(0) as string) as Record<string, unknown>;
   if (typeof o.watermark === 'number') return { kind: 'watermark', watermark: o.watermark };

@@ -16,6 +16,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { RuntimeError } from '../errors.js';
+import { stdinStream } from '../storage/stdin.js';
 import { type RecordBatch, recordsOf } from './batch.js';
 import type { StreamConsumer } from './input.js';
 import type { Barrier, Header, Rec, StopInfo } from './protocol.js';
@@ -224,9 +225,12 @@ export function runInStage<T>(io: StageIO, fn: () => Promise<T>): Promise<T> {
   return stage.run(io, fn);
 }
 
-/** The current stage's stdin: a direct channel inside `kappa run`, else the process's stdin. */
+/**
+ * The current stage's stdin: a direct channel inside `kappa run`, else the process's stdin
+ * (storage/stdin.ts `stdinStream`: each chunk valid until the next read).
+ */
 export function stageInput(): AsyncIterable<Buffer> | DirectChannel {
-  return stage.getStore()?.input ?? (process.stdin as AsyncIterable<Buffer>);
+  return stage.getStore()?.input ?? stdinStream();
 }
 
 /**
