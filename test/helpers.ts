@@ -107,3 +107,18 @@ export function writeEmptySnapshot(dir: string, pipeline: string, id: number): v
   };
   writeFileSync(join(dir, METADATA_FILE), `${JSON.stringify(meta)}\n`);
 }
+
+/**
+ * mulberry32 (Tommy Ettinger's 32-bit generator): a seeded pseudo-random sequence in [0, 1), so a
+ * property test's failure replays from its seed.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

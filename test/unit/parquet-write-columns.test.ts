@@ -15,19 +15,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { type CodecSetup, codecSetup, parquetElement } from '../../src/formats/parquet/write.js';
 import { type GroupColumn, writeGroup } from '../../src/formats/parquet/write-columns.js';
 import type { FieldType } from '../../src/stream/protocol.js';
-import { tempDir } from '../helpers.js';
-
-/** mulberry32: a seeded PRNG, so a failure replays from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng, tempDir } from '../helpers.js';
 
 type Kind = 'int64' | 'timestamptz' | 'float64' | 'string';
 

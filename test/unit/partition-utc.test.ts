@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { DateTime } from 'luxon';
 import { Partitioner, parsePartitionSpec } from '../../src/table/partition.js';
 import { strftimeToLuxon } from '../../src/time/timestamp.js';
+import { mulberry32 as rng } from '../helpers.js';
 
 /** Counts luxon `toFormat` calls while `body` runs. */
 function countFormats(body: () => void): number {
@@ -24,18 +25,6 @@ function countFormats(body: () => void): number {
     proto.toFormat = orig;
   }
   return n;
-}
-
-/** mulberry32: a seeded PRNG so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The path luxon gives for `ts` under a spec of time segments only (UTC). */

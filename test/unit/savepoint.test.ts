@@ -21,7 +21,7 @@ import { writeSavepoint } from '../../src/state/savepoint/write.js';
 import { KeyedStateStore } from '../../src/state/store.js';
 import { type ObjectStore, type PendingFile, registerStore } from '../../src/storage/store.js';
 import type { Rec } from '../../src/stream/protocol.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, mulberry32 as rng, tempDir } from '../helpers.js';
 
 const utf8 = (s: string) => Buffer.from(s, 'utf8');
 
@@ -419,17 +419,6 @@ function opFor(window: WindowSpec, extra: Partial<WindowOptions> = {}): WindowOp
     maxKeyGroups: 16,
     ...extra,
   });
-}
-
-/** A deterministic pseudo-random generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Shuffled (bounded disorder, some late) records with a watermark every 7 records. */

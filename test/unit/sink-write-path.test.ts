@@ -24,19 +24,7 @@ import type { Column as BatchColumn, RecordBatch } from '../../src/stream/batch.
 import { newMetaData } from '../../src/table/delta.js';
 import { bufferView, capturePiece, type Segment } from '../../src/table/sink/columns.js';
 import { Committer } from '../../src/table/sink/committer.js';
-import { tempDir } from '../helpers.js';
-
-/** A small seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng, tempDir } from '../helpers.js';
 
 type Encoder = Parameters<typeof writeDataPageV2>[0]['column'];
 

@@ -19,19 +19,7 @@ import { readStream } from '../../src/stream/input.js';
 import type { Header, Rec } from '../../src/stream/protocol.js';
 import { openStreamWriter } from '../../src/stream/writer.js';
 import { SINK_LIMITS } from '../../src/table/sink/index.js';
-import { tempDir } from '../helpers.js';
-
-/** A small seeded PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng, tempDir } from '../helpers.js';
 
 type Ev = { record: Rec } | { watermark: number };
 
