@@ -74,11 +74,50 @@ describe('start-up: modules loaded per command', { timeout: 60_000 }, () => {
       assert.ok(!loaded.has(p), `${p} loaded by kappa transform: ${[...loaded].join(', ')}`);
   });
 
-  it('kappa window loads no Parquet or zstd package', async () => {
-    const loaded = await packagesLoaded('window --tumbling 1h', '{"kappa":1}\n{"end":true}\n');
+  it('kappa window loads no Parquet or zstd package, and no LevelDB binding while its state fits the cache', async () => {
+    const input = '{"kappa":1}\n{"ts":1,"key":"a","value":{}}\n{"ts":2,"key":"b","value":{}}\n{"end":true}\n';
+    const loaded = await packagesLoaded('window --tumbling 1h --agg count', input);
     assert.ok(loaded.has('commander'));
-    for (const p of HEAVY)
+    for (const p of [...HEAVY, 'classic-level'])
       assert.ok(!loaded.has(p), `${p} loaded by kappa window: ${[...loaded].join(', ')}`);
+    // State beyond the cache (and the 1024 queued writes of a flush) spills: then the binding
+    // loads, and the run still succeeds.
+    let many = '{"kappa":1}\n';
+    for (let i = 0; i < 2000; i++) many += `{"ts":1,"key":"k${i}","value":{}}\n`;
+    const spilled = await packagesLoaded(
+      'window --tumbling 1h --agg count --state-cache 1',
+      `${many}{"end":true}\n`,
+    );
+    assert.ok(spilled.has('classic-level'), [...spilled].join(', '));
+  });
+
+  it('kappa sink to a table loads no Parquet reader, hyparquet-compressors or fzstd', async () => {
+    const dir = join(tmp.dir, 'table');
+    const urls = await modulesLoaded(
+      `sink ${dir} --partition-by 'dt=%Y-%m-%d'`,
+      '{"kappa":1}\n{"ts":1,"key":null,"value":{"a":1}}\n{"end":true}\n',
+    );
+    assert.ok(
+      urls.some((u) => u.includes('/node_modules/hyparquet-writer/')),
+      'the hook saw the writer',
+    );
+    for (const bad of [
+      '/src/formats/parquet/read.js',
+      '/node_modules/hyparquet-compressors/',
+      '/node_modules/fzstd/',
+    ])
+      assert.ok(!urls.some((u) => u.includes(bad)), `${bad} loaded by kappa sink`);
+  });
+
+  it('kappa ingest of a snappy Parquet file loads no hyparquet-compressors', async () => {
+    const file = join(tmp.dir, 'x.parquet');
+    const w = await sh(`${KAPPA} sink ${file} --compression snappy`, {
+      input: '{"kappa":1}\n{"ts":1,"key":null,"value":{"a":1}}\n{"end":true}\n',
+    });
+    assert.equal(w.code, 0, w.stderr);
+    const loaded = await packagesLoaded(`ingest ${file}`);
+    assert.ok(loaded.has('hyparquet'), [...loaded].join(', '));
+    assert.ok(!loaded.has('hyparquet-compressors'), [...loaded].join(', '));
   });
 });
 
