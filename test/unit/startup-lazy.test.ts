@@ -63,14 +63,14 @@ describe('start-up: modules loaded per command', { timeout: 60_000 }, () => {
   it('kappa ingest of NDJSON loads no Parquet, zstd or glob package', async () => {
     const loaded = await packagesLoaded('ingest - --format ndjson', '{"a":1}\n');
     assert.ok(loaded.has('commander'), `the hook saw the run: ${[...loaded].join(', ')}`);
-    for (const p of [...HEAVY, 'fzstd', 'murmurhash'])
+    for (const p of [...HEAVY, 'fzstd', 'murmurhash', 'lossless-json'])
       assert.ok(!loaded.has(p), `${p} loaded by kappa ingest: ${[...loaded].join(', ')}`);
   });
 
   it('kappa transform without --dedupe loads no LevelDB binding; no stage without a bar loads cli-progress', async () => {
     const loaded = await packagesLoaded('transform --select a', '{"kappa":1}\n{"end":true}\n');
     assert.ok(loaded.has('commander'));
-    for (const p of [...HEAVY, 'classic-level', 'cli-progress', 'murmurhash'])
+    for (const p of [...HEAVY, 'classic-level', 'cli-progress', 'murmurhash', 'lossless-json'])
       assert.ok(!loaded.has(p), `${p} loaded by kappa transform: ${[...loaded].join(', ')}`);
   });
 
@@ -78,7 +78,7 @@ describe('start-up: modules loaded per command', { timeout: 60_000 }, () => {
     const input = '{"kappa":1}\n{"ts":1,"key":"a","value":{}}\n{"ts":2,"key":"b","value":{}}\n{"end":true}\n';
     const loaded = await packagesLoaded('window --tumbling 1h --agg count', input);
     assert.ok(loaded.has('commander'));
-    for (const p of [...HEAVY, 'classic-level', 'tdigest', 'murmurhash'])
+    for (const p of [...HEAVY, 'classic-level', 'tdigest', 'murmurhash', 'lossless-json'])
       assert.ok(!loaded.has(p), `${p} loaded by kappa window: ${[...loaded].join(', ')}`);
     // State beyond the cache (and the 1024 queued writes of a flush) spills: then the binding
     // loads, and the run still succeeds.
