@@ -3,31 +3,110 @@
  * codes in src/errors.ts (0 ok, 1 runtime, 2 usage, 3 data, 78 config, 130/143 stopped by
  * SIGINT/SIGTERM: see src/stream/signals.ts).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { ExitCode, KappaError } from './errors.js';
 import { InterruptedError, installSignalHandlers, interruptedBy } from './stream/signals.js';
 
 /**
+ * One subcommand: its name, its term and description as `kappa --help` lists them (the stand-in
+ * that `kappa --help` shows without loading the command: test/unit/startup-lazy.test.ts checks
+ * that they agree with the real command), and its loader.
+ */
+interface CommandEntry {
+  readonly name: string;
+  /** Commander's `subcommandTerm` of the real command, e.g. `ingest [options] <source...>`. */
+  readonly term: string;
+  readonly description: string;
+  readonly make: () => Promise<Command>;
+}
+
+/**
  * The subcommands in `kappa --help` order, each loaded on demand: a stage loads only its own
  * command's modules (`kappa window` does not import the Parquet writer, S3 or Kafka code), which
- * saves 100-200 ms of start-up CPU per stage of a pipeline.
+ * saves 100-200 ms of start-up CPU per stage of a pipeline; `kappa --help` and `kappa --version`
+ * load none (stand-ins built from `term` and `description`).
  */
-const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
-  ['ingest', async () => (await import('./commands/ingest.js')).ingestCommand()],
-  ['sink', async () => (await import('./commands/sink.js')).sinkCommand()],
-  ['transform', async () => (await import('./commands/transform.js')).transformCommand()],
-  ['window', async () => (await import('./commands/window.js')).windowCommand()],
-  ['compact', async () => (await import('./commands/compact.js')).compactCommand()],
-  ['state-edit', async () => (await import('./commands/state-edit.js')).stateEditCommand()],
-  ['join', async () => (await import('./commands/join.js')).joinCommand()],
-  ['replay', async () => (await import('./commands/replay.js')).replayCommand()],
-  ['run', async () => (await import('./commands/run.js')).runCommand(buildProgram)],
+const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'ingest',
+    term: 'ingest [options] <source...>',
+    description:
+      'read files, globs, Hive-partitioned directories, s3:// prefixes, kafka:// topics or stdin and emit a kappa record stream',
+    make: async () => (await import('./commands/ingest.js')).ingestCommand(),
+  },
+  {
+    name: 'sink',
+    term: 'sink [options] <target>',
+    description:
+      'write a kappa record stream to stdout (-), a file, a table directory (local or s3://) or kafka://',
+    make: async () => (await import('./commands/sink.js')).sinkCommand(),
+  },
+  {
+    name: 'transform',
+    term: 'transform [options]',
+    description:
+      'filter, map, project, re-key, re-time and de-duplicate a kappa record stream (steps run in the order given)',
+    make: async () => (await import('./commands/transform.js')).transformCommand(),
+  },
+  {
+    name: 'window',
+    term: 'window [options]',
+    description: 'event-time tumbling, sliding and session windows with aggregates, on keyed state',
+    make: async () => (await import('./commands/window.js')).windowCommand(),
+  },
+  {
+    name: 'compact',
+    term: 'compact [options] <table>',
+    description: 'merge the small files of a kappa table atomically (Delta commit), and vacuum removed files',
+    make: async () => (await import('./commands/compact.js')).compactCommand(),
+  },
+  {
+    name: 'state-edit',
+    term: 'state-edit [verb]',
+    description: 'savepoint surgery: inspect, read, write, delete, migrate, rescale, rekey, diff, validate',
+    make: async () => (await import('./commands/state-edit.js')).stateEditCommand(),
+  },
+  {
+    name: 'join',
+    term: 'join [options]',
+    description:
+      'joins the stream on stdin with a second input: interval, as-of (temporal) or lookup join on event time',
+    make: async () => (await import('./commands/join.js')).joinCommand(),
+  },
+  {
+    name: 'replay',
+    term: 'replay [options] <source...>',
+    description:
+      'replay time-partitioned tables (dt=…/hr=…, with or without a Delta log) oldest partition first, all sources in lockstep, with a watermark at each partition end; optionally then continue with a Kafka topic',
+    make: async () => (await import('./commands/replay.js')).replayCommand(),
+  },
+  {
+    name: 'run',
+    term: 'run [options] [pipeline]',
+    description: 'run a pipeline of kappa stages fused in one process (no encoding between stages)',
+    make: async () => (await import('./commands/run.js')).runCommand(buildProgram),
+  },
 ];
+
+/**
+ * What the program needs for `argv` (argv[2] onwards): `'none'` for `kappa --version`/`-V` (no
+ * command at all), `'stubs'` for the top-level help (`kappa`, `kappa --help`/`-h`, `kappa help`:
+ * stand-ins that only list the commands), else the name to pass to `buildProgram`.
+ */
+export function programNeeds(argv: readonly string[]): 'none' | 'stubs' | string | undefined {
+  const a = argv[2];
+  if (a === '--version' || a === '-V') return 'none';
+  if (a === undefined || ((a === '--help' || a === '-h' || a === 'help') && argv.length === 3))
+    return 'stubs';
+  return a;
+}
 
 /**
  * Makes the `kappa` program.
  * @param only a subcommand name: add just that command (what a stage needs to parse its argv);
- *   undefined or an unknown name: every command (`kappa --help`, commander's "unknown command")
+ *   `'none'`: no command (`kappa --version`); `'stubs'`: a stand-in per command that only lists it
+ *   (`kappa --help`: same text, no command module loaded); undefined or an unknown name: every
+ *   command (commander's "unknown command" and its suggestions)
  */
 export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('kappa')
@@ -48,8 +127,19 @@ every stage prints a one-line summary on stderr when it ends (-q: none).
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 data error, 78 configuration error,
 130/143 stopped by SIGINT/SIGTERM (no end-of-stream line: downstream commits nothing).`,
     );
-  const chosen = COMMANDS.filter(([name]) => name === only);
-  for (const [, make] of chosen.length > 0 ? chosen : COMMANDS) program.addCommand(await make());
+  if (only === 'none') return program;
+  if (only === 'stubs') {
+    const terms = new Map(COMMANDS.map((c) => [c.name, c.term]));
+    program.configureHelp({
+      subcommandTerm(c) {
+        return terms.get(c.name()) ?? Help.prototype.subcommandTerm.call(this, c);
+      },
+    });
+    for (const c of COMMANDS) program.command(c.name).description(c.description);
+    return program;
+  }
+  const chosen = COMMANDS.filter((c) => c.name === only);
+  for (const c of chosen.length > 0 ? chosen : COMMANDS) program.addCommand(await c.make());
   return program;
 }
 
@@ -61,7 +151,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const command = argv[2] && !argv[2].startsWith('-') ? `kappa ${argv[2]}` : 'kappa';
   installSignalHandlers(command);
-  const program = await buildProgram(argv[2]);
+  const program = await buildProgram(programNeeds(argv));
   program.exitOverride();
   for (const c of program.commands)
     c.exitOverride().showHelpAfterError(

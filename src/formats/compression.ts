@@ -11,7 +11,6 @@
  * compressed data (exit 3, naming the file).
  */
 import { createGunzip } from 'node:zlib';
-import { Decompress } from 'fzstd';
 import { DataError } from '../errors.js';
 import { displayName } from '../storage/store.js';
 
@@ -118,7 +117,8 @@ export async function* decompressed(
     await feed;
     return;
   }
-  // zstd: fzstd calls back synchronously from push().
+  // zstd: fzstd (loaded on the first zstd input) calls back synchronously from push().
+  const { Decompress } = await import('fzstd');
   let out: Uint8Array[] = [];
   const z = new Decompress((data) => {
     out.push(data);

@@ -22,7 +22,7 @@
  * The LevelDB prefix is always 4 hex digits (2 bytes), so more than 128 (up to 65536) key groups
  * need no format change.
  */
-import murmurhash from 'murmurhash';
+import { createRequire } from 'node:module';
 import { UsageError } from '../errors.js';
 
 /** Default number of key groups (Flink's default max parallelism is 128 as well). */
@@ -70,9 +70,21 @@ export function canonicalJson(v: unknown): string {
   return `{${parts.join(',')}}`;
 }
 
+type Murmur3 = (key: Uint8Array | string, seed?: number) => number;
+let v3: Murmur3 | undefined;
+
+/**
+ * The `murmurhash` package's `v3` (MurmurHash3 x86 32-bit, unsigned), required (CommonJS,
+ * synchronously) on the first hash: a stage that never hashes a key does not load it.
+ */
+export function murmur3(): Murmur3 {
+  v3 ??= (createRequire(import.meta.url)('murmurhash') as { v3: Murmur3 }).v3;
+  return v3;
+}
+
 /** MurmurHash3 x86 32-bit of bytes with the pinned seed, unsigned. */
 export function keyHash(bytes: Uint8Array): number {
-  return murmurhash.v3(bytes, KEY_GROUP_HASH_SEED);
+  return (v3 ?? murmur3())(bytes, KEY_GROUP_HASH_SEED);
 }
 
 /**

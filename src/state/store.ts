@@ -116,11 +116,15 @@ export class KeyedStateStore<V> {
   private writes = 0;
   private reads = 0;
 
+  /** The database being opened (first use of a store in a temp dir), see `database()`. */
+  private opening: Promise<ClassicLevel<string, string>> | undefined;
+
   private constructor(
-    private readonly db: ClassicLevel<string, string>,
+    /** The open database; undefined until first use for a store in a temp dir. */
+    private db: ClassicLevel<string, string> | undefined,
     private readonly codec: StateCodec<V>,
     private readonly opts: StateStoreOptions,
-    private readonly tempDir: string | undefined,
+    private tempDir: string | undefined,
   ) {
     this.maxKeyGroups = checkMaxKeyGroups(opts.maxKeyGroups ?? DEFAULT_MAX_KEY_GROUPS);
     this.prefixName = `/${opts.name}/`;
@@ -128,23 +132,31 @@ export class KeyedStateStore<V> {
 
   /**
    * Opens (creating) the database. An existing database in `dir` is cleared: a run starts from
-   * empty state (restoring state is the job of checkpoints, not of this flag).
+   * empty state (restoring state is the job of checkpoints, not of this flag). Without `dir`, the
+   * temp dir and its database are created on first use (the first flush, snapshot or restore),
+   * not here: a run whose state never leaves the cache never loads the LevelDB binding nor opens
+   * a database (30-50 ms of start-up CPU, more wall time).
+   * @throws what classic-level throws when `dir` cannot be opened
    */
   static async open<V>(opts: StateStoreOptions, codec: StateCodec<V>): Promise<KeyedStateStore<V>> {
     if (!(opts.cacheEntries >= 1)) throw new RangeError('state cache must hold at least 1 entry');
-    let dir = opts.dir;
-    let temp: string | undefined;
-    if (dir === undefined) {
-      temp = mkdtempSync(join(tmpdir(), 'kappa-state-'));
-      dir = temp;
-    } else mkdirSync(dir, { recursive: true });
-    // Imported here, not at start-up: loading the LevelDB binding costs 30-70 ms, and a stage
-    // whose operator keeps no keyed state (`kappa transform` without --dedupe) never opens a store.
-    const { ClassicLevel } = await import('classic-level');
-    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-    await db.open();
-    if (!temp) await db.clear();
-    return new KeyedStateStore(db, codec, opts, temp);
+    if (opts.dir === undefined) return new KeyedStateStore<V>(undefined, codec, opts, undefined);
+    mkdirSync(opts.dir, { recursive: true });
+    const db = await openLevel(opts.dir);
+    await db.clear();
+    return new KeyedStateStore(db, codec, opts, undefined);
+  }
+
+  /** The database, opened (in a fresh temp dir) on first use when `open` was given no `dir`. */
+  private database(): Promise<ClassicLevel<string, string>> {
+    if (this.db) return Promise.resolve(this.db);
+    this.opening ??= (async () => {
+      const temp = mkdtempSync(join(tmpdir(), 'kappa-state-'));
+      this.tempDir = temp;
+      this.db = await openLevel(temp);
+      return this.db;
+    })();
+    return this.opening;
   }
 
   /** The LevelDB key of a state key: key-group prefix, state name, key. */
@@ -174,7 +186,9 @@ export class KeyedStateStore<V> {
     if (c !== undefined) return c;
     if (this.pending.get(key)?.enc === null) return undefined;
     this.reads++;
-    const s = await this.db.get(this.dbKey(key));
+    // Nothing was written to LevelDB since `open` cleared it (or before it exists): no read.
+    if (!this.dbUsed) return undefined;
+    const s = await (await this.database()).get(this.dbKey(key));
     if (s === undefined) return undefined;
     const v = this.codec.decode(s);
     this.insert(key, { v, dirty: false, inDb: true, ref: true, copy: undefined });
@@ -232,7 +246,7 @@ export class KeyedStateStore<V> {
     }
     this.pending = new Map();
     this.dbUsed = true;
-    await this.db.batch(ops);
+    await (await this.database()).batch(ops);
   }
 
   /**
@@ -292,7 +306,7 @@ export class KeyedStateStore<V> {
       e.inDb = true;
     }
     await this.flush();
-    const it = this.db.iterator({ gte: keyGroupPrefix(0), lt: '\uffff' });
+    const it = (await this.database()).iterator({ gte: keyGroupPrefix(0), lt: '\uffff' });
     const name = this.opts.name;
     const skip = 4 + this.prefixName.length;
     const codec = this.codec;
@@ -338,7 +352,11 @@ export class KeyedStateStore<V> {
    *   the key group its key hashes to with this store's key-group count
    */
   async restore(entries: AsyncIterable<RestoreEntry<V>> | Iterable<RestoreEntry<V>>): Promise<number> {
-    if (this.cache.size > 0 || this.pending.size > 0 || (await this.db.keys({ limit: 1 }).all()).length > 0)
+    if (
+      this.cache.size > 0 ||
+      this.pending.size > 0 ||
+      (this.dbUsed && (await (await this.database()).keys({ limit: 1 }).all()).length > 0)
+    )
       throw new RuntimeError(`state '${this.opts.name}': restore needs an empty state store`);
     let ops: { type: 'put'; key: string; value: string }[] = [];
     // Entries are held in memory while they fit the cache; the first one beyond it sends all of
@@ -365,7 +383,7 @@ export class KeyedStateStore<V> {
       } else ops.push({ type: 'put', key, value: this.codec.encode(e.value) });
       if (ops.length >= FLUSH_AT) {
         this.dbUsed = true;
-        await this.db.batch(ops);
+        await (await this.database()).batch(ops);
         ops = [];
       }
     }
@@ -376,7 +394,7 @@ export class KeyedStateStore<V> {
     }
     if (ops.length > 0) {
       this.dbUsed = true;
-      await this.db.batch(ops);
+      await (await this.database()).batch(ops);
     }
     this.dbEntries += n;
     return n;
@@ -387,9 +405,10 @@ export class KeyedStateStore<V> {
     return { cached: this.cache.size, spilled: this.dbEntries, writes: this.writes, reads: this.reads };
   }
 
-  /** Closes the database; removes it when it was a temp dir. */
+  /** Closes the database (if it was opened); removes it when it was a temp dir. */
   async close(): Promise<void> {
-    await this.db.close();
+    if (this.opening) await this.opening.catch(() => undefined);
+    await this.db?.close();
     if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
   }
 
@@ -419,4 +438,15 @@ export class KeyedStateStore<V> {
       }
     }
   }
+}
+
+/**
+ * Opens the LevelDB database in `dir` (utf8 keys and values). classic-level is imported here, not
+ * at start-up: loading its binding costs 10-30 ms of CPU.
+ */
+async function openLevel(dir: string): Promise<ClassicLevel<string, string>> {
+  const { ClassicLevel } = await import('classic-level');
+  const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  await db.open();
+  return db;
 }

@@ -17,8 +17,7 @@
  * A stream that stops without an `end` line was cut off (the upstream process failed): readers
  * treat that as an error and commit nothing, so a crash upstream is never mistaken for a finished batch.
  */
-import { isInteger, parse as losslessParse } from 'lossless-json';
-import { hasUnsafeInteger } from '../formats/json-exact.js';
+import { hasUnsafeInteger, lossless } from '../formats/json-exact.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -268,6 +267,7 @@ export function lineTooDeep(line: string): boolean {
 export function parseStreamJson(text: string): unknown {
   const v: unknown = JSON.parse(text);
   if (!hasUnsafeInteger(v)) return v;
+  const { isInteger, parse: losslessParse } = lossless();
   return losslessParse(text, null, {
     parseNumber: (s: string) => {
       const n = Number(s);

@@ -25,11 +25,9 @@
  * 10): by `kappa compact` and by the table sink's committer. Written with a plain atomic put
  * after the version's JSON exists; two writers racing write the same state.
  */
-import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects, type SchemaElement } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import type { AsyncBuffer, SchemaElement } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { DataError } from '../errors.js';
-import { storeAsyncBuffer } from '../formats/parquet/read.js';
 import { joinUri, type ObjectStore } from '../storage/store.js';
 import type { DeltaAdd, DeltaMetaData, DeltaProtocol, DeltaRemove } from './delta.js';
 
@@ -269,6 +267,13 @@ export async function readCheckpoint(
   const st = await store.stat(uri);
   if (!st) throw new DataError(`${uri}: the checkpoint is missing`);
   let rows: Record<string, unknown>[];
+  // Loaded here, not at start-up: a table sink reads a checkpoint only when its log has one.
+  const [{ parquetMetadataAsync, parquetReadObjects }, { compressors }, { storeAsyncBuffer }] =
+    await Promise.all([
+      import('hyparquet'),
+      import('hyparquet-compressors'),
+      import('../formats/parquet/read.js'),
+    ]);
   try {
     const file: AsyncBuffer = storeAsyncBuffer(store, uri, st.size);
     const metadata = await parquetMetadataAsync(file);

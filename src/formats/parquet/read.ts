@@ -38,7 +38,14 @@
  */
 
 import { tableFromIPC } from '@uwdata/flechette/dist/flechette.mjs';
-import type { ColumnData, DecodedArray, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
+import type {
+  ColumnData,
+  DecodedArray,
+  ParquetParsers,
+  ParquetReadOptions,
+  SchemaElement,
+  SchemaTree,
+} from 'hyparquet';
 import {
   type AsyncBuffer,
   type FileMetaData,
@@ -46,7 +53,6 @@ import {
   parquetRead,
   parquetSchema,
 } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
 import { DataError, RuntimeError, UsageError } from '../../errors.js';
 import { LocalStore } from '../../storage/local.js';
 import type { ObjectStore } from '../../storage/store.js';
@@ -447,6 +453,7 @@ export async function* parquetBatches(
         continue;
       }
       const chunks: ColumnData[][] = names.map(() => []);
+      const compressors = await rowCodecs();
       try {
         await parquetRead({
           file,
@@ -506,6 +513,17 @@ export async function* parquetBatches(
       // a file still borrowed by a trapped read: left to the (unused) instance
     }
   }
+}
+
+let codecs: Promise<ParquetReadOptions['compressors']> | undefined;
+
+/**
+ * hyparquet-compressors' codecs (gzip, brotli, zstd, lz4; hyparquet has snappy built in), loaded
+ * on the first row group read by hyparquet: the columnar path (parquet-wasm) never needs them.
+ */
+function rowCodecs(): Promise<ParquetReadOptions['compressors']> {
+  codecs ??= import('hyparquet-compressors').then((m) => m.compressors);
+  return codecs;
 }
 
 /**

@@ -11,7 +11,7 @@
  * Registers are a Uint8Array, serialised as base64; two sketches of the same size merge by
  * register-wise maximum.
  */
-import murmurhash from 'murmurhash';
+import { murmur3 } from '../../state/keygroup.js';
 
 export class HyperLogLog {
   readonly registers: Uint8Array;
@@ -27,7 +27,7 @@ export class HyperLogLog {
 
   /** Adds a value (by its string form). */
   add(s: string): void {
-    const h = murmurhash.v3(Buffer.from(s, 'utf8'), 0x9747b28c) >>> 0;
+    const h = murmur3()(Buffer.from(s, 'utf8'), 0x9747b28c) >>> 0;
     const idx = h >>> (32 - this.p);
     const w = (h << this.p) >>> 0;
     // rho: position of the leftmost 1-bit in the remaining 32-p bits (1-based); 32-p+1 if none.
