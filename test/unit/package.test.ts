@@ -59,7 +59,10 @@ describe('package', () => {
       .join('\n');
     for (const dep of Object.keys(pkg.dependencies))
       assert.ok(
-        code.includes(`from '${dep}'`) || code.includes(`from '${dep}/`) || code.includes(`import('${dep}`),
+        code.includes(`from '${dep}'`) ||
+          code.includes(`from '${dep}/`) ||
+          code.includes(`import('${dep}`) ||
+          code.includes(`(import.meta.url)('${dep}`), // createRequire(import.meta.url)('dep'): loaded on first use
         `dependency ${dep} is not used by src/`,
       );
     for (const [path, p] of Object.entries(lock.packages))
