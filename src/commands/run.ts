@@ -334,8 +334,8 @@ export async function runPipeline(
 ): Promise<void> {
   const stages = splitPipeline(text);
   checkStages(stages);
-  if (opts.quiet)
-    for (const argv of stages) if (!argv.includes('-q') && !argv.includes('--quiet')) argv.push('-q');
+  // Right after the command name: before any `--`, and a repeated -q is harmless.
+  if (opts.quiet) for (const argv of stages) argv.splice(1, 0, '-q');
   const channels = stages.slice(0, -1).map((s, i) => new DirectChannel(`stage ${i + 1} (${s[0]})`));
   const readColumns = await sourceProjection(stages, build);
   let firstFailure: { stage: number; error: unknown } | undefined;
